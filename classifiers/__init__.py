@@ -1,0 +1,1 @@
+"""fastText model wrappers: load once, normalize text one way, predict in batches."""

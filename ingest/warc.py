@@ -1,0 +1,117 @@
+"""WARC/WET framing and the cheap record triage that runs before any decoding.
+
+warcio frames records (WARC/1.0, 1.1 and ClueWeb's 0.18, gzip per record or plain, chunked HTTP bodies).
+A file that cannot be read past some point yields a ReadError with the offset and the records before it
+stand; the pipeline records the error in stats and goes on with the next file.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import BinaryIO
+
+from warcio.archiveiterator import ArchiveIterator
+
+from schemas.recipe import ReadConfig
+from schemas.records import CONTENT_RECORD_TYPES, STAGE_READ, Decision, Record, make_doc_id
+
+
+@dataclass(frozen=True, slots=True)
+class SkippedRecord:
+    """A non-content record (warcinfo, request, metadata, revisit): counted in stats, no ledger row."""
+
+    record_type: str
+
+
+@dataclass(frozen=True, slots=True)
+class ReadError:
+    """The file could not be read past `offset`; records before it were yielded."""
+
+    source: str
+    offset: int
+    error: str
+
+
+def _header(headers, name: str) -> str:
+    value = headers.get_header(name) if headers is not None else None
+    return value or ""
+
+
+def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRecord | ReadError]:
+    """Yield every record of one WARC/WET file, in file order.
+
+    `source_path` is only used for its base name, which enters the doc id (see make_doc_id).
+    """
+    source = os.path.basename(source_path.rstrip("/"))
+    iterator = ArchiveIterator(stream, arc2warc=True)
+    offset = 0
+    try:
+        for rec in iterator:
+            rec_type = rec.rec_type or "unknown"
+            if rec_type not in CONTENT_RECORD_TYPES:
+                offset = iterator.get_record_offset()
+                yield SkippedRecord(rec_type)
+                continue
+            body = rec.content_stream().read()
+            # warcio's get_record_offset() consumes the record, so it is asked only after the body is read.
+            offset = iterator.get_record_offset()
+            http = rec.http_headers if rec_type == "response" else None
+            status = None
+            if http is not None:
+                try:
+                    status = int(http.get_statuscode())
+                except (TypeError, ValueError):
+                    status = None
+            content_type = _header(http, "Content-Type") if http is not None else ""
+            if not content_type:
+                content_type = _header(rec.rec_headers, "Content-Type")
+            record_id = _header(rec.rec_headers, "WARC-Record-ID") or f"<offset:{offset}>"
+            yield Record(
+                doc_id=make_doc_id(source, record_id),
+                source=source,
+                offset=offset,
+                record_type=rec_type,
+                url=_header(rec.rec_headers, "WARC-Target-URI"),
+                warc_record_id=record_id,
+                crawl_date=_header(rec.rec_headers, "WARC-Date"),
+                http_status=status,
+                content_type=content_type,
+                body=body,
+                truncated=bool(_header(rec.rec_headers, "WARC-Truncated")),
+            )
+    except Exception as exc:  # noqa: BLE001 - any framing failure ends this file, never the run
+        yield ReadError(source, offset, f"{type(exc).__name__}: {exc}")
+
+
+def mime_type(content_type: str) -> str:
+    """'text/html; charset=UTF-8' -> 'text/html'."""
+    return content_type.split(";", 1)[0].strip().lower()
+
+
+def triage(record: Record, config: ReadConfig) -> Decision | None:
+    """Drop what can never become an HTML document, before paying for decoding or extraction.
+
+    Returns None when the record goes on. Order matters only for which reason is named: status first
+    (a 404 page is an error page whatever its type), then type, then size.
+    """
+    if record.record_type == "response":
+        status = record.http_status
+        if status is None:
+            return Decision(STAGE_READ, "http_unparsable", detail="no HTTP status line")
+        if 300 <= status < 400:
+            return Decision(STAGE_READ, "http_redirect", float(status))
+        if status != 200:
+            return Decision(STAGE_READ, "http_error" if status >= 400 else "http_status", float(status))
+    mime = mime_type(record.content_type)
+    if record.record_type == "conversion":
+        if mime not in ("text/plain", ""):
+            return Decision(STAGE_READ, "not_text", detail=mime)
+    elif mime not in config.html_content_types:
+        return Decision(STAGE_READ, "not_html", detail=mime or "no content type")
+    if not record.body.strip():
+        return Decision(STAGE_READ, "empty_body")
+    if len(record.body) > config.max_body_bytes:
+        return Decision(STAGE_READ, "too_large", float(len(record.body)))
+    return None

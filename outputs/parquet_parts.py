@@ -1,0 +1,180 @@
+"""Write one Parquet part from an unordered stream of items: sorted by key, row group by row group.
+
+Items arrive in whatever order the runner shuffled them. To give byte-identical files on every runner the
+part is written sorted by doc id; to never hold a whole part in memory, items are buffered `spill_rows` at
+a time, each buffer is sorted and spilled to a local Arrow IPC file, and the output row groups are cut from
+a k-way merge of the (memory-mapped) spills. A part that fits one buffer skips the spill entirely.
+
+The part is written under a temporary name and renamed into place, so a retried bundle never leaves a half
+file behind, and its sha256 is computed while writing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import heapq
+import os
+import shutil
+import tempfile
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import pyarrow as pa
+import pyarrow.ipc as ipc
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
+
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class PartInfo:
+    """What the manifest records about one written part."""
+
+    path: str
+    rows: int
+    bytes: int
+    sha256: str
+    tokens: int = 0
+
+
+class _HashingWriter:
+    """File-like wrapper that hashes and counts what passes through to the underlying stream."""
+
+    def __init__(self, raw: Any) -> None:
+        self._raw = raw
+        self._sha = hashlib.sha256()
+        self.size = 0
+        self.closed = False
+
+    def write(self, data: bytes) -> int:
+        data = bytes(data)
+        self._sha.update(data)
+        self.size += len(data)
+        self._raw.write(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.size
+
+    def flush(self) -> None:
+        self._raw.flush()
+
+    def close(self) -> None:
+        if not self.closed:
+            self._raw.close()
+            self.closed = True
+
+    def writable(self) -> bool:
+        return True
+
+    def readable(self) -> bool:
+        return False
+
+    def seekable(self) -> bool:
+        return False
+
+    @property
+    def hexdigest(self) -> str:
+        return self._sha.hexdigest()
+
+
+def _sorted_runs(
+    items: Iterable[T], key: Callable[[T], str], to_table: Callable[[list[T]], pa.Table], spill_rows: int,
+    spill_dir: str,
+) -> tuple[list[pa.Table], int]:
+    """Sort the stream in runs of spill_rows; return in-memory table (one run) or memory-mapped spills."""
+    runs: list[pa.Table] = []
+    buffer: list[T] = []
+    spilled: list[str] = []
+    total = 0
+
+    def flush(to_disk: bool) -> None:
+        buffer.sort(key=key)
+        table = to_table(buffer)
+        buffer.clear()
+        if not to_disk:
+            runs.append(table)
+            return
+        path = os.path.join(spill_dir, f"run-{len(spilled):05d}.arrow")
+        with pa.OSFile(path, "wb") as sink, ipc.new_file(sink, table.schema) as writer:
+            writer.write_table(table)
+        spilled.append(path)
+
+    for item in items:
+        buffer.append(item)
+        total += 1
+        if len(buffer) >= spill_rows:
+            flush(to_disk=True)
+    if buffer or not spilled:
+        flush(to_disk=bool(spilled))
+    for path in spilled:
+        runs.append(ipc.open_file(pa.memory_map(path, "r")).read_all())
+    return runs, total
+
+
+def _merged_row_groups(runs: list[pa.Table], key_column: str, row_group_rows: int) -> Iterable[pa.Table]:
+    """Row groups of `row_group_rows` rows in global key order, from individually sorted runs."""
+    if len(runs) == 1:
+        table = runs[0]
+        for start in range(0, table.num_rows, row_group_rows):
+            yield table.slice(start, row_group_rows)
+        return
+    keyed = [
+        ((k, run_idx, row_idx) for row_idx, k in enumerate(run.column(key_column).to_pylist()))
+        for run_idx, run in enumerate(runs)
+    ]
+    picks: list[tuple[int, int]] = []
+
+    def emit() -> pa.Table:
+        pieces = [runs[r].slice(i, 1) for r, i in picks]
+        picks.clear()
+        return pa.concat_tables(pieces).combine_chunks()
+
+    for _, run_idx, row_idx in heapq.merge(*keyed):
+        picks.append((run_idx, row_idx))
+        if len(picks) >= row_group_rows:
+            yield emit()
+    if picks:
+        yield emit()
+
+
+def write_sorted_part(
+    items: Iterable[T],
+    *,
+    path: str,
+    schema: pa.Schema,
+    key: Callable[[T], str],
+    to_table: Callable[[list[T]], pa.Table],
+    row_group_rows: int,
+    zstd_level: int,
+    spill_rows: int = 50_000,
+    count_tokens: Callable[[pa.Table], int] | None = None,
+) -> PartInfo:
+    """Write `items` to `path` (any Beam FileSystems path) as zstd Parquet sorted by `key`."""
+    spill_dir = tempfile.mkdtemp(prefix="tokenmill-spill-")
+    tmp_path = f"{path}.tmp-{os.getpid()}"
+    try:
+        runs, total = _sorted_runs(items, key, to_table, spill_rows, spill_dir)
+        raw = FileSystems.create(tmp_path)
+        sink = _HashingWriter(raw)
+        tokens = 0
+        writer = pq.ParquetWriter(
+            sink, schema, compression="zstd", compression_level=zstd_level, write_statistics=True
+        )
+        for group in _merged_row_groups(runs, schema.names[0], row_group_rows):
+            group = group.cast(schema)
+            if count_tokens is not None:
+                tokens += count_tokens(group)
+            writer.write_table(group, row_group_size=row_group_rows)
+        writer.close()
+        sink.close()
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        FileSystems.rename([tmp_path], [path])
+        return PartInfo(path=path, rows=total, bytes=sink.size, sha256=sink.hexdigest, tokens=tokens)
+    finally:
+        shutil.rmtree(spill_dir, ignore_errors=True)
+        if FileSystems.exists(tmp_path):
+            FileSystems.delete([tmp_path])

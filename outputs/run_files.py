@@ -1,0 +1,99 @@
+"""manifest.json and stats.json: built from what the pipeline wrote, as plain dicts.
+
+The funnel in stats.json is derived from ledger counts in stage order, so it always agrees with the ledger
+(the ledger is the truth; Beam counters are the live view of the same numbers).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from apache_beam.io.filesystems import FileSystems
+
+from outputs.parquet_parts import PartInfo
+from schemas import SCHEMA_VERSION
+from schemas.records import STAGE_KEPT, STAGES
+
+
+def tokenmill_version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("tokenmill")
+    except PackageNotFoundError:
+        return "0+unknown"
+
+
+def funnel(counts: Mapping[tuple[str, str], int]) -> dict[str, Any]:
+    """Per stage: in, out, dropped by reason, from {(stage, reason): rows} of the ledger."""
+    total = sum(counts.values())
+    stages: dict[str, Any] = {}
+    remaining = total
+    for stage in STAGES:
+        by_reason = {r: n for (s, r), n in sorted(counts.items()) if s == stage}
+        dropped = sum(by_reason.values())
+        stages[stage] = {"in": remaining, "out": remaining - dropped, "dropped": by_reason}
+        remaining -= dropped
+    unknown = {f"{s}/{r}": n for (s, r), n in counts.items() if s not in STAGES and s != STAGE_KEPT}
+    if unknown:
+        raise ValueError(f"ledger rows with unknown stages: {unknown}")
+    kept = counts.get((STAGE_KEPT, ""), 0)
+    if kept != remaining:
+        raise ValueError(f"funnel does not close: {remaining} left after the last stage, {kept} kept")
+    return {"records": total, "kept": kept, "stages": stages}
+
+
+def part_entry(info: PartInfo, output_root: str) -> dict[str, Any]:
+    rel = info.path[len(output_root) :].lstrip("/") if info.path.startswith(output_root) else info.path
+    entry = {"path": rel, "rows": info.rows, "bytes": info.bytes, "sha256": info.sha256}
+    if info.tokens:
+        entry["tokens"] = info.tokens
+    return entry
+
+
+def build_manifest(
+    *,
+    output_root: str,
+    shards: Iterable[PartInfo],
+    ledger_parts: Iterable[PartInfo],
+    score_columns: list[str],
+    recipe: dict[str, Any],
+    recipe_sha256: str,
+    tokenizer: dict[str, Any],
+    inputs: list[str],
+) -> dict[str, Any]:
+    shard_entries = [part_entry(s, output_root) for s in sorted(shards, key=lambda s: s.path)]
+    ledger_entries = [part_entry(s, output_root) for s in sorted(ledger_parts, key=lambda s: s.path)]
+    return {
+        "schema_version": SCHEMA_VERSION,
+        "tokenmill_version": tokenmill_version(),
+        "tokenizer": tokenizer,
+        "recipe": recipe,
+        "recipe_sha256": recipe_sha256,
+        "inputs": inputs,
+        "score_columns": score_columns,
+        "totals": {
+            "documents": sum(e["rows"] for e in shard_entries),
+            "tokens": sum(e.get("tokens", 0) for e in shard_entries),
+            "ledger_rows": sum(e["rows"] for e in ledger_entries),
+        },
+        "shards": shard_entries,
+        "ledger": ledger_entries,
+    }
+
+
+def write_json(path: str, data: dict[str, Any]) -> None:
+    """Write JSON atomically (temporary name, then rename), through Beam FileSystems."""
+    tmp = f"{path}.tmp"
+    with FileSystems.create(tmp) as f:
+        f.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
+    if FileSystems.exists(path):
+        FileSystems.delete([path])
+    FileSystems.rename([tmp], [path])
+
+
+def read_json(path: str) -> dict[str, Any]:
+    with FileSystems.open(path) as f:
+        return json.loads(f.read().decode("utf-8"))

@@ -1,0 +1,188 @@
+"""Per-document stages as DoFns: read WARC files, then extract -> language ID -> filters, then tokenize.
+
+The per-document stages are fused into one DoFn over batches of records: no serialization between them,
+one model load per worker (setup), and language ID runs on the whole batch in one fastText call.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+
+from classifiers.language import LanguageIdentifier
+from filters.registry import build_filters
+from ingest.decode import decode_body
+from ingest.extract import Extracted, Extractor
+from ingest.warc import ReadError, SkippedRecord, read_warc, triage
+from pipelines.metrics import NAMESPACE, StageCounters
+from schemas.recipe import Recipe
+from schemas.records import (
+    STAGE_EXTRACT,
+    STAGE_FILTERS,
+    STAGE_READ,
+    STAGE_TOKENIZE,
+    Decision,
+    Document,
+    LedgerRow,
+    Record,
+    RecordMeta,
+    in_sample,
+    ledger_row_for_document,
+    ledger_row_for_record,
+)
+from tokenization.tokenizers import Tokenizer
+
+LEDGER = "ledger"
+SKIPPED = "skipped"
+FILE_ERRORS = "file_errors"
+
+
+class ReadWarcFiles(beam.DoFn):
+    """One input file -> batches of content records; skipped record types and file errors on side outputs."""
+
+    def __init__(self, batch_size: int = 32) -> None:
+        self.batch_size = batch_size
+
+    def setup(self) -> None:
+        self.file_errors = beam.metrics.Metrics.counter(NAMESPACE, "read/file_errors")
+
+    def process(self, path: str) -> Iterator:
+        batch: list[Record] = []
+        try:
+            stream = FileSystems.open(path)
+        except Exception as exc:  # noqa: BLE001 - an unreadable file is reported, the others go on
+            self.file_errors.inc()
+            yield beam.pvalue.TaggedOutput(FILE_ERRORS, (path, 0, f"cannot open: {exc}"))
+            return
+        with stream:
+            for item in read_warc(stream, path):
+                if isinstance(item, Record):
+                    batch.append(item)
+                    if len(batch) >= self.batch_size:
+                        yield batch
+                        batch = []
+                elif isinstance(item, SkippedRecord):
+                    yield beam.pvalue.TaggedOutput(SKIPPED, item.record_type)
+                elif isinstance(item, ReadError):
+                    self.file_errors.inc()
+                    yield beam.pvalue.TaggedOutput(FILE_ERRORS, (path, item.offset, item.error))
+        if batch:
+            yield batch
+
+
+class ProcessRecords(beam.DoFn):
+    """Batch of records -> kept Documents (main output) and ledger rows for every drop (LEDGER output)."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+
+    def setup(self) -> None:
+        self.extractor = Extractor(self.recipe.extract)
+        self.lid = LanguageIdentifier(self.recipe.language.model_path, self.recipe.language.max_chars)
+        self.filters = build_filters(self.recipe)
+        self.read_c = StageCounters(STAGE_READ)
+        self.extract_c = StageCounters(STAGE_EXTRACT)
+        self.filter_c = StageCounters(STAGE_FILTERS)
+        self.lid_c = StageCounters("language_id")
+
+    def teardown(self) -> None:
+        extractor = getattr(self, "extractor", None)
+        if extractor is not None:
+            extractor.close()
+
+    def _text_sample(self, doc_id: str, text: str) -> str | None:
+        out = self.recipe.output
+        return text if in_sample(doc_id, out.seed, out.dropped_text_sample_rate) else None
+
+    def _to_document(self, record: Record) -> Document | Decision:
+        """Decode and extract one triaged record (WET conversion records are already text)."""
+        page, _codec = decode_body(record.body, record.content_type)
+        if record.record_type == "conversion":
+            extracted = Extracted(text=page.strip(), title="", published_date="")
+        else:
+            result = self.extractor.extract(page, record.url)
+            if isinstance(result, Decision):
+                return result
+            extracted = result
+        if len(extracted.text) < self.recipe.extract.min_text_chars:
+            return Decision(STAGE_EXTRACT, "empty_text", float(len(extracted.text)))
+        return Document(
+            doc_id=record.doc_id,
+            source=record.source,
+            url=record.url,
+            warc_record_id=record.warc_record_id,
+            crawl_date=record.crawl_date,
+            meta=RecordMeta.of(record),
+            text=extracted.text,
+            title=extracted.title,
+            published_date=extracted.published_date,
+        )
+
+    def process(self, batch: list[Record]) -> Iterator:
+        docs: list[Document] = []
+        for record in batch:
+            self.read_c.inp.inc()
+            decision = triage(record, self.recipe.read)
+            if decision is not None:
+                self.read_c.dropped(decision.reason)
+                yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, decision))
+                continue
+            self.read_c.kept.inc()
+            self.extract_c.inp.inc()
+            with self.extract_c.timed():
+                result = self._to_document(record)
+            if isinstance(result, Decision):
+                self.extract_c.dropped(result.reason)
+                yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, result))
+                continue
+            self.extract_c.kept.inc()
+            docs.append(result)
+
+        with self.lid_c.timed():
+            for doc, (label, score) in zip(docs, self.lid.predict([d.text for d in docs]), strict=True):
+                doc.language, doc.language_score = label, score
+
+        for doc in docs:
+            self.filter_c.inp.inc()
+            with self.filter_c.timed():
+                decision = None
+                for f in self.filters:
+                    decision = f(doc)
+                    if decision is not None:
+                        break
+            if decision is not None:
+                self.filter_c.dropped(decision.reason)
+                row = ledger_row_for_document(doc, decision, self._text_sample(doc.doc_id, doc.text))
+                yield beam.pvalue.TaggedOutput(LEDGER, row)
+                continue
+            self.filter_c.kept.inc()
+            yield doc
+
+
+class TokenizeDocuments(beam.DoFn):
+    """Batch of surviving Documents -> Documents carrying packed uint32 tokens (EOS appended)."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+
+    def setup(self) -> None:
+        cfg = self.recipe.tokenizer
+        self.tokenizer = Tokenizer(cfg.name, cfg.append_eos)
+        self.counters = StageCounters(STAGE_TOKENIZE)
+
+    def process(self, batch: list[Document]) -> Iterator[Document | beam.pvalue.TaggedOutput]:
+        with self.counters.timed():
+            encoded = self.tokenizer.encode_batch([d.text for d in batch])
+        for doc, tokens in zip(batch, encoded, strict=True):
+            self.counters.inp.inc()
+            doc.tokens = tokens
+            doc.token_count = len(tokens) // 4
+            self.counters.kept.inc()
+            yield doc
+
+
+def kept_ledger_row(doc: Document) -> LedgerRow:
+    """The ledger row of a document that reached a shard."""
+    return ledger_row_for_document(doc, None, None)

@@ -1,0 +1,146 @@
+"""The Beam entry point: `python run_pipeline.py --input 'crawl/*.warc.gz' --output out/ [--config R] [Beam flags]`.
+
+tokenmill's own flags are parsed here; every other flag goes to Beam's PipelineOptions unchanged, so the
+same command runs on DataflowRunner, FlinkRunner, SparkRunner or PortableRunner. Without --runner it runs
+on the local DirectRunner in multi_processing mode on all cores.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from typing import Any
+
+import apache_beam as beam
+from apache_beam.io.filesystems import FileSystems
+from apache_beam.options.pipeline_options import PipelineOptions
+
+from outputs.run_files import read_json, write_json
+from pipelines.build import build_pipeline
+from pipelines.metrics import NAMESPACE
+from schemas.recipe import Recipe, RecipeError, load_recipe
+from tokenization.tokenizers import Tokenizer
+
+DEFAULT_RUNNER_ARGS = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+
+
+class UsageError(Exception):
+    """Bad command-line input: reported as one line, exit code 2."""
+
+
+def parser() -> argparse.ArgumentParser:
+    ap = argparse.ArgumentParser(
+        prog="tokenmill run",
+        description="Run the curation pipeline. Unknown flags are passed to Beam (--runner, --project, ...).",
+    )
+    ap.add_argument("--input", action="append", required=True,
+                    help="WARC/WET file, glob or comma-separated list; repeatable. Any Beam FileSystems path.")
+    ap.add_argument("--output", required=True, help="output directory (local, gs://, s3://)")
+    ap.add_argument("--config", default=None, help="recipe: a built-in name (tokenmill recipes) or a TOML file")
+    return ap
+
+
+def expand_inputs(patterns: list[str]) -> list[str]:
+    """Globs and comma lists -> sorted, de-duplicated file paths. A pattern matching nothing is an error."""
+    paths: set[str] = set()
+    for raw in patterns:
+        for pattern in filter(None, (p.strip() for p in raw.split(","))):
+            try:
+                matches = FileSystems.match([pattern])[0].metadata_list
+            except Exception as exc:  # noqa: BLE001
+                raise UsageError(f"cannot read input '{pattern}': {exc}") from exc
+            if not matches:
+                raise UsageError(f"input '{pattern}' matches no file")
+            paths.update(m.path for m in matches)
+    return sorted(paths)
+
+
+def prepare_output(output: str) -> None:
+    """Refuse a directory that holds something other than a tokenmill run; clear old parts of an earlier run."""
+    output = output.rstrip("/")
+    if FileSystems.exists(output):
+        entries = [m.path for m in FileSystems.match([f"{output}/*"])[0].metadata_list]
+        ours = {"manifest.json", "stats.json", "shards", "ledger"}
+        foreign = [e for e in entries if e.rstrip("/").rsplit("/", 1)[-1] not in ours]
+        if foreign:
+            raise UsageError(
+                f"output directory {output} holds files that are not a tokenmill run (e.g. {foreign[0]}); "
+                "choose an empty or new directory"
+            )
+        old = [
+            m.path
+            for result in FileSystems.match([f"{output}/shards/*", f"{output}/ledger/*"])
+            for m in result.metadata_list
+        ]
+        old += [f"{output}/{n}" for n in ("manifest.json", "stats.json") if FileSystems.exists(f"{output}/{n}")]
+        if old:
+            FileSystems.delete(sorted(set(old)))
+
+
+def tokenizer_info(recipe: Recipe) -> dict[str, Any]:
+    tok = Tokenizer(recipe.tokenizer.name, recipe.tokenizer.append_eos)
+    return {"name": tok.name, "vocab_sha256": tok.vocab_hash, "eos_id": tok.eos_id,
+            "append_eos": recipe.tokenizer.append_eos}
+
+
+def stage_timings(result: beam.runners.runner.PipelineResult) -> dict[str, float]:
+    """Seconds spent per stage summed over workers, from the `<stage>/time_us` counters (best effort)."""
+    try:
+        counters = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))["counters"]
+    except Exception:  # noqa: BLE001 - some runners do not report metrics to the driver
+        return {}
+    seconds: dict[str, float] = {}
+    for c in counters:
+        name = c.key.metric.name
+        if name.endswith("/time_us"):
+            value = c.committed if c.committed is not None else c.attempted
+            seconds[name.removesuffix("/time_us")] = seconds.get(name.removesuffix("/time_us"), 0) + value / 1e6
+    return dict(sorted(seconds.items()))
+
+
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the pipeline; returns stats.json's content. Raises UsageError / RecipeError on bad input."""
+    args, beam_args = parser().parse_known_args(argv)
+    if not any(a.startswith("--runner") for a in beam_args):
+        beam_args = DEFAULT_RUNNER_ARGS + beam_args
+    recipe = load_recipe(args.config)
+    inputs = expand_inputs(args.input)
+    output = args.output.rstrip("/")
+    prepare_output(output)
+    info = tokenizer_info(recipe)
+
+    options = PipelineOptions(beam_args)
+    start = time.perf_counter()
+    p = beam.Pipeline(options=options)
+    build_pipeline(p, inputs=inputs, output=output, recipe=recipe, tokenizer_info=info)
+    result = p.run()
+    result.wait_until_finish()
+    wall = time.perf_counter() - start
+
+    stats = read_json(f"{output}/stats.json")
+    stats["wall_seconds"] = round(wall, 3)
+    stats["stage_seconds"] = {k: round(v, 3) for k, v in stage_timings(result).items()}
+    write_json(f"{output}/stats.json", stats)
+    return stats
+
+
+def main(argv: list[str] | None = None) -> int:
+    import logging
+
+    logging.basicConfig(level=logging.WARNING)
+    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    try:
+        stats = run(argv)
+    except (UsageError, RecipeError) as exc:
+        print(f"tokenmill: {exc}", file=sys.stderr)
+        return 2
+    print(
+        f"tokenmill: {stats['records']} records, {stats['kept']} kept, {stats['tokens']} tokens "
+        f"in {stats['wall_seconds']:.1f} s"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,188 @@
+"""The in-flight shapes of one document's journey: Record -> Document -> (kept Document | LedgerRow).
+
+These are plain dataclasses (picklable, no Beam) so every core can be unit-tested without a runner.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import xxhash
+
+# Stage names, in pipeline order. The ledger's `stage` column holds one of these; stats derive the funnel
+# from that order, so a new stage is added here once. Language ID is a signal step, not a stage: it labels
+# every document and the `language` filter in the filter slot applies the recipe's keep rule.
+STAGE_READ = "read"
+STAGE_EXTRACT = "extract"
+STAGE_FILTERS = "filters"
+STAGE_EXACT_DEDUP = "exact_dedup"
+STAGE_TOKENIZE = "tokenize"
+STAGE_KEPT = "kept"
+STAGES: tuple[str, ...] = (
+    STAGE_READ,
+    STAGE_EXTRACT,
+    STAGE_FILTERS,
+    STAGE_EXACT_DEDUP,
+    STAGE_TOKENIZE,
+)
+
+# WARC record types that carry a document and therefore get exactly one ledger row each.
+# warcinfo, request, metadata and revisit records describe other records; they are counted in stats.json
+# (read/skipped_record_types) but have no ledger row.
+CONTENT_RECORD_TYPES: frozenset[str] = frozenset({"response", "resource", "conversion"})
+
+
+def make_doc_id(source: str, record_id: str) -> str:
+    """Stable 16-hex-digit id from the WARC file's base name and the record id.
+
+    The base name (not the full path) keeps ids equal when a crawl is moved or read from gs:// instead
+    of a local copy; WARC-Record-IDs are UUIDs, so the pair is unique in practice.
+    """
+    return xxhash.xxh3_64_hexdigest(f"{source}\x00{record_id}".encode())
+
+
+def in_sample(doc_id: str, seed: int, rate: float) -> bool:
+    """Seeded, order-free sampling: the same documents are sampled on every rerun and runner."""
+    return xxhash.xxh3_64_intdigest(f"{seed}\x00{doc_id}".encode()) < rate * 2**64
+
+
+@dataclass(slots=True)
+class Record:
+    """One WARC record as framed by the reader, before any decoding."""
+
+    doc_id: str
+    source: str  # base name of the WARC file
+    offset: int  # byte offset of the record in the (compressed) file, for debugging
+    record_type: str
+    url: str
+    warc_record_id: str
+    crawl_date: str
+    http_status: int | None
+    content_type: str  # HTTP Content-Type (or the WARC Content-Type for resource/conversion records)
+    body: bytes  # HTTP payload with transfer encodings removed
+    truncated: bool = False  # the body is shorter than the record said (WARC-Truncated or a cut file)
+
+
+@dataclass(frozen=True, slots=True)
+class RecordMeta:
+    """The record facts a Document carries along only for its ledger row."""
+
+    offset: int
+    record_type: str
+    http_status: int | None
+    content_type: str
+
+    @classmethod
+    def of(cls, record: Record) -> RecordMeta:
+        return cls(record.offset, record.record_type, record.http_status, record.content_type)
+
+
+@dataclass(slots=True)
+class Document:
+    """A record that reached text form. Stages add signals to `scores` and fill the later fields."""
+
+    doc_id: str
+    source: str
+    url: str
+    warc_record_id: str
+    crawl_date: str
+    meta: RecordMeta
+    text: str
+    title: str = ""
+    published_date: str = ""
+    language: str = ""
+    language_score: float = 0.0
+    scores: dict[str, float] = field(default_factory=dict)
+    modified_by: list[str] = field(default_factory=list)  # names of text modifiers that changed the text
+    tokens: bytes = b""  # little-endian uint32 token ids, end-of-text included
+    token_count: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Decision:
+    """Why a stage dropped something. `score` is the signal that crossed the threshold (NaN when none)."""
+
+    stage: str
+    reason: str
+    score: float = float("nan")
+    detail: str = ""  # free text for humans: an exception message, the offending value
+
+
+@dataclass(slots=True)
+class LedgerRow:
+    """One row of out/ledger: the fate of one content record. Built by `ledger_row`, never by hand."""
+
+    doc_id: str
+    source: str
+    offset: int
+    record_type: str
+    url: str
+    warc_record_id: str
+    crawl_date: str
+    http_status: int | None
+    content_type: str
+    stage: str
+    reason: str
+    kept: bool
+    score: float
+    detail: str
+    language: str
+    language_score: float | None
+    token_count: int | None
+    scores: dict[str, float]
+    modified_by: list[str]
+    text: str | None
+
+
+def ledger_row_for_record(record: Record, decision: Decision) -> LedgerRow:
+    """Ledger row for a record dropped before it became a Document (read or extract stage)."""
+    return LedgerRow(
+        doc_id=record.doc_id,
+        source=record.source,
+        offset=record.offset,
+        record_type=record.record_type,
+        url=record.url,
+        warc_record_id=record.warc_record_id,
+        crawl_date=record.crawl_date,
+        http_status=record.http_status,
+        content_type=record.content_type,
+        stage=decision.stage,
+        reason=decision.reason,
+        kept=False,
+        score=decision.score,
+        detail=decision.detail,
+        language="",
+        language_score=None,
+        token_count=None,
+        scores={},
+        modified_by=[],
+        text=None,
+    )
+
+
+def ledger_row_for_document(doc: Document, decision: Decision | None, text: str | None) -> LedgerRow:
+    """Ledger row for a Document: dropped (decision given) or kept (decision None)."""
+    return LedgerRow(
+        doc_id=doc.doc_id,
+        source=doc.source,
+        offset=doc.meta.offset,
+        record_type=doc.meta.record_type,
+        url=doc.url,
+        warc_record_id=doc.warc_record_id,
+        crawl_date=doc.crawl_date,
+        http_status=doc.meta.http_status,
+        content_type=doc.meta.content_type,
+        stage=decision.stage if decision else STAGE_KEPT,
+        reason=decision.reason if decision else "",
+        kept=decision is None,
+        score=decision.score if decision else float("nan"),
+        detail=decision.detail if decision else "",
+        language=doc.language,
+        language_score=doc.language_score,
+        token_count=doc.token_count if decision is None else None,
+        scores=dict(doc.scores),
+        modified_by=list(doc.modified_by),
+        text=text,
+    )
+
+

@@ -1,0 +1,118 @@
+"""Arrow schemas of the output files and the conversions into them.
+
+out/shards/part-NNNNN.parquet: one row per kept document (SHARD_BASE_FIELDS + one float64 column per signal
+    a stage recorded, named in the manifest) -- what training jobs read.
+out/ledger/part-NNNNN.parquet: one row per content record of the input (LEDGER_SCHEMA) -- what the inspect
+    CLI and audits read.
+Both are zstd-compressed and sorted by doc_id, so reruns are byte-identical.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pyarrow as pa
+
+from schemas.records import Document, LedgerRow
+
+SHARD_BASE_FIELDS: list[pa.Field] = [
+    pa.field("doc_id", pa.string(), nullable=False),
+    pa.field("url", pa.string()),
+    pa.field("warc_record_id", pa.string()),
+    pa.field("crawl_date", pa.string()),
+    pa.field("title", pa.string()),
+    pa.field("published_date", pa.string()),
+    pa.field("language", pa.string()),
+    pa.field("language_score", pa.float64()),
+    pa.field("token_count", pa.int64()),
+    pa.field("tokens", pa.list_(pa.uint32())),
+]
+
+SCORE_STRUCT = pa.struct([pa.field("name", pa.string()), pa.field("value", pa.float64())])
+
+LEDGER_SCHEMA = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("offset", pa.int64()),
+        pa.field("record_type", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("warc_record_id", pa.string()),
+        pa.field("crawl_date", pa.string()),
+        pa.field("http_status", pa.int32()),
+        pa.field("content_type", pa.string()),
+        pa.field("stage", pa.string()),  # the stage that dropped it, or "kept"
+        pa.field("reason", pa.string()),  # "" when kept
+        pa.field("kept", pa.bool_()),
+        pa.field("score", pa.float64()),  # the signal that crossed the threshold (null when kept)
+        pa.field("detail", pa.string()),
+        pa.field("language", pa.string()),
+        pa.field("language_score", pa.float64()),
+        pa.field("token_count", pa.int64()),
+        # Every signal any stage computed for this document, kept and dropped alike, so thresholds can be
+        # re-tuned from the ledger alone. A list of (name, value) rather than a map: readable by pyarrow,
+        # DuckDB and Hugging Face datasets alike.
+        pa.field("scores", pa.list_(SCORE_STRUCT)),
+        pa.field("modified_by", pa.list_(pa.string())),
+        pa.field("text", pa.string()),  # only for a seeded sample of dropped documents
+    ]
+)
+
+
+def shard_schema(score_columns: list[str]) -> pa.Schema:
+    """Shard schema: the base fields plus one float64 column per recorded signal, in the given order."""
+    return pa.schema(SHARD_BASE_FIELDS + [pa.field(name, pa.float64()) for name in score_columns])
+
+
+def _nan_to_none(value: float | None) -> float | None:
+    return None if value is None or value != value else value
+
+
+def ledger_table(rows: list[LedgerRow]) -> pa.Table:
+    columns: dict[str, list] = {name: [] for name in LEDGER_SCHEMA.names}
+    for r in rows:
+        columns["doc_id"].append(r.doc_id)
+        columns["source"].append(r.source)
+        columns["offset"].append(r.offset)
+        columns["record_type"].append(r.record_type)
+        columns["url"].append(r.url)
+        columns["warc_record_id"].append(r.warc_record_id)
+        columns["crawl_date"].append(r.crawl_date)
+        columns["http_status"].append(r.http_status)
+        columns["content_type"].append(r.content_type)
+        columns["stage"].append(r.stage)
+        columns["reason"].append(r.reason)
+        columns["kept"].append(r.kept)
+        columns["score"].append(_nan_to_none(r.score))
+        columns["detail"].append(r.detail)
+        columns["language"].append(r.language)
+        columns["language_score"].append(r.language_score)
+        columns["token_count"].append(r.token_count)
+        columns["scores"].append([{"name": k, "value": v} for k, v in sorted(r.scores.items())])
+        columns["modified_by"].append(r.modified_by)
+        columns["text"].append(r.text)
+    return pa.Table.from_pydict(columns, schema=LEDGER_SCHEMA)
+
+
+def shard_table(docs: list[Document], score_columns: list[str]) -> pa.Table:
+    """Shard rows for kept documents. Token ids travel as packed uint32 bytes and are sliced, not boxed."""
+    schema = shard_schema(score_columns)
+    token_arrays = [np.frombuffer(d.tokens, dtype="<u4") for d in docs]
+    offsets = np.zeros(len(docs) + 1, dtype=np.int32)
+    np.cumsum([len(t) for t in token_arrays], out=offsets[1:])
+    flat = np.concatenate(token_arrays) if token_arrays else np.zeros(0, dtype="<u4")
+    tokens = pa.ListArray.from_arrays(pa.array(offsets), pa.array(flat, type=pa.uint32()))
+    columns: dict[str, pa.Array | list] = {
+        "doc_id": [d.doc_id for d in docs],
+        "url": [d.url for d in docs],
+        "warc_record_id": [d.warc_record_id for d in docs],
+        "crawl_date": [d.crawl_date for d in docs],
+        "title": [d.title for d in docs],
+        "published_date": [d.published_date for d in docs],
+        "language": [d.language for d in docs],
+        "language_score": [d.language_score for d in docs],
+        "token_count": [d.token_count for d in docs],
+        "tokens": tokens,
+    }
+    for name in score_columns:
+        columns[name] = [_nan_to_none(d.scores.get(name)) for d in docs]
+    return pa.Table.from_pydict(columns, schema=schema)
