@@ -11,6 +11,7 @@ from collections.abc import Iterable
 
 import xxhash
 
+
 def normalize_for_exact(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).lower().split())
 

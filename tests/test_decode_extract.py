@@ -1,0 +1,119 @@
+from __future__ import annotations
+
+import gzip
+import json
+import time
+from collections import Counter
+
+import pytest
+
+from ingest.decode import declared_charsets, decode_body
+from ingest.extract import Extracted, Extractor, ExtractorUnavailable, extract_main_text, head_metadata
+from schemas.recipe import ExtractConfig
+from tests.conftest import shared_path
+
+
+def test_header_charset_wins_then_meta_then_detection():
+    text = "Grüße aus Köln – schön"
+    assert decode_body(text.encode("cp1252"), "text/html; charset=windows-1252") == (text, "cp1252")
+    meta = f'<meta charset="iso-8859-1"><p>{text.replace("–", "-")}</p>'.encode("latin-1")
+    decoded, codec = decode_body(meta, "text/html")
+    assert "Grüße" in decoded and codec == "cp1252"  # latin-1 label decodes as its superset, like browsers
+    assert decode_body("日本語のテキスト".encode("euc-jp"), "text/html; charset=EUC-JP")[0] == "日本語のテキスト"
+
+
+def test_lying_charset_falls_through_to_one_that_decodes():
+    body = "Ελληνικά και Русский текст".encode()
+    decoded, codec = decode_body(body, "text/html; charset=us-ascii")
+    # us-ascii maps to cp1252, which cannot decode these UTF-8 bytes without error -> next candidate
+    assert codec == "utf-8" and decoded == "Ελληνικά και Русский текст"
+
+
+def test_unknown_charset_label_is_ignored():
+    assert declared_charsets(b"<p>x</p>", "text/html; charset=no-such-codec") == []
+    assert decode_body(b"plain ascii", "text/html; charset=no-such-codec") == ("plain ascii", "utf-8")
+
+
+def test_detection_for_undeclared_legacy_encoding():
+    text = "Привет, как дела? Это длинный русский текст для проверки определения кодировки. " * 5
+    decoded, codec = decode_body(text.encode("cp1251"), "text/html")
+    assert decoded == text and codec != "utf-8"
+
+
+def test_head_metadata():
+    page = '<html><head><title> A &amp; B </title><meta property="article:published_time" content="2024-05-01"></head>'
+    assert head_metadata(page) == ("A & B", "2024-05-01")
+
+
+def test_extraction_agrees_with_gold_article_bodies():
+    """Bag-of-words precision/recall against scrapinghub_aeb gold on 20 real pages, with our settings."""
+    root = shared_path("data", "scrapinghub_aeb")
+    gold = json.loads(gzip.open(root / "ground-truth.json.gz").read())
+    precision, recall = [], []
+    for page_file in sorted((root / "html").glob("*.html.gz"))[:20]:
+        page = gzip.open(page_file).read().decode("utf-8", "replace")
+        entry = gold[page_file.name.removesuffix(".html.gz")]
+        got = Counter(extract_main_text(page, entry["url"], ExtractConfig()).text.lower().split())
+        want = Counter(entry["articleBody"].lower().split())
+        common = sum((got & want).values())
+        precision.append(common / max(1, sum(got.values())))
+        recall.append(common / max(1, sum(want.values())))
+    # favor_precision trades some recall; upstream reports ~0.93 / ~0.98 for trafilatura's defaults.
+    assert sum(precision) / len(precision) > 0.85
+    assert sum(recall) / len(recall) > 0.75
+
+
+def _slow_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
+    if "SLOW" in page:
+        time.sleep(60)
+    return Extracted(text=page.upper(), title="", published_date="")
+
+
+def _broken_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
+    raise ImportError("No module named 'lxml_html_clean'")
+
+
+def _raising_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
+    if "BAD" in page:
+        raise ValueError("parser exploded")
+    return Extracted(text=page, title="", published_date="")
+
+
+def test_timeout_really_stops_the_call_and_the_extractor_recovers():
+    ex = Extractor(ExtractConfig(timeout_seconds=0.5), extract_fn=_slow_extract)
+    try:
+        start = time.monotonic()
+        decision = ex.extract("<p>SLOW</p>", "u")
+        assert time.monotonic() - start < 5
+        assert decision.reason == "extract_timeout" and decision.score == 0.5
+        assert ex.extract("<p>fine</p>", "u").text == "<P>FINE</P>"
+    finally:
+        ex.close()
+
+
+def test_an_exception_is_that_pages_reason_and_the_run_goes_on():
+    ex = Extractor(ExtractConfig(), extract_fn=_raising_extract)
+    try:
+        decision = ex.extract("<p>BAD</p>", "u")
+        assert decision.reason == "extract_error" and "parser exploded" in decision.detail
+        assert ex.extract("<p>ok</p>", "u").text == "<p>ok</p>"
+    finally:
+        ex.close()
+
+
+@pytest.mark.parametrize("isolation", ["process", "inline"])
+def test_an_extractor_that_cannot_start_fails_loudly(isolation):
+    with pytest.raises(ExtractorUnavailable, match="lxml_html_clean"):
+        Extractor(ExtractConfig(isolation=isolation), extract_fn=_broken_extract)
+
+
+def test_worker_restarts_after_restart_every_documents():
+    ex = Extractor(ExtractConfig(restart_every=2), extract_fn=_raising_extract)
+    try:
+        pids = set()
+        for i in range(5):
+            assert ex.extract(f"<p>{i}</p>", "u").text == f"<p>{i}</p>"
+            pids.add(ex._process.pid)
+        assert len(pids) == 3
+    finally:
+        ex.close()

@@ -1,0 +1,68 @@
+from __future__ import annotations
+
+import hashlib
+import random
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+from outputs.parquet_parts import write_sorted_part
+from outputs.run_files import funnel
+from schemas.records import Decision, Document, LedgerRow, RecordMeta, ledger_row_for_document
+from schemas.tables import LEDGER_SCHEMA, ledger_table, shard_schema, shard_table
+
+
+def _row(i: int) -> LedgerRow:
+    doc = Document(doc_id=f"{i:016x}", source="s", url=f"https://x/{i}", warc_record_id=f"r{i}", crawl_date="c",
+                   meta=RecordMeta(i, "response", 200, "text/html"), text="t", language="en", language_score=0.5,
+                   scores={"b": 1.0, "a": float(i)})
+    return ledger_row_for_document(doc, Decision("filters", "language_not_kept", 0.5), None)
+
+
+def _write(tmp_path, name: str, rows, spill_rows: int):
+    return write_sorted_part(rows, path=str(tmp_path / name), schema=LEDGER_SCHEMA, key=lambda r: r.doc_id,
+                             to_table=ledger_table, row_group_rows=7, zstd_level=3, spill_rows=spill_rows)
+
+
+def test_spilled_merge_is_byte_identical_to_in_memory_and_sorted(tmp_path):
+    rows = [_row(i) for i in range(200)]
+    shuffled = rows[:]
+    random.Random(1).shuffle(shuffled)
+    a = _write(tmp_path, "a.parquet", rows, spill_rows=10_000)
+    b = _write(tmp_path, "b.parquet", shuffled, spill_rows=13)  # 16 spilled runs
+    assert (tmp_path / "a.parquet").read_bytes() == (tmp_path / "b.parquet").read_bytes()
+    assert a.sha256 == b.sha256 == hashlib.sha256((tmp_path / "a.parquet").read_bytes()).hexdigest()
+    assert a.rows == 200 and a.bytes == (tmp_path / "a.parquet").stat().st_size
+    f = pq.ParquetFile(tmp_path / "b.parquet")
+    assert f.metadata.num_row_groups == 29 and f.metadata.row_group(0).column(0).compression == "ZSTD"
+    ids = f.read().column("doc_id").to_pylist()
+    assert ids == sorted(ids) and len(ids) == 200
+    scores = f.read().column("scores").to_pylist()[3]
+    assert scores == [{"name": "a", "value": 3.0}, {"name": "b", "value": 1.0}]
+    assert not list(tmp_path.glob("*.tmp-*"))
+
+
+def test_shard_table_packs_tokens_as_uint32_lists():
+    docs = []
+    for i, ids in enumerate([[1, 2, 3], [], [4294967295]]):
+        d = Document(doc_id=str(i), source="s", url="u", warc_record_id="r", crawl_date="c",
+                     meta=RecordMeta(0, "response", 200, ""), text="t", scores={"q": 0.5})
+        d.tokens = np.asarray(ids, dtype="<u4").tobytes()
+        d.token_count = len(ids)
+        docs.append(d)
+    table = shard_table(docs, ["q"])
+    assert table.schema == shard_schema(["q"])
+    assert table.column("tokens").to_pylist() == [[1, 2, 3], [], [4294967295]]
+    assert table.column("q").to_pylist() == [0.5, 0.5, 0.5]
+
+
+def test_funnel_closes_and_rejects_inconsistent_counts():
+    counts = {("read", "not_html"): 3, ("extract", "extract_timeout"): 1, ("exact_dedup", "exact_duplicate"): 2,
+              ("kept", ""): 4}
+    f = funnel(counts)
+    assert f["records"] == 10 and f["kept"] == 4
+    assert f["stages"]["read"] == {"in": 10, "out": 7, "dropped": {"not_html": 3}}
+    assert f["stages"]["exact_dedup"]["in"] == 6 and f["stages"]["tokenize"]["out"] == 4
+    with pytest.raises(ValueError, match="unknown stages"):
+        funnel({("bogus", "x"): 1})

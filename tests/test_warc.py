@@ -1,0 +1,109 @@
+from __future__ import annotations
+
+import gzip
+import io
+
+from warcio.archiveiterator import ArchiveIterator
+
+from demo.warc_writer import WarcWriter
+from ingest.warc import ReadError, SkippedRecord, read_warc, triage
+from schemas.recipe import ReadConfig
+from schemas.records import CONTENT_RECORD_TYPES, Record
+
+
+def _records(path):
+    with open(path, "rb") as f:
+        return list(read_warc(f, str(path)))
+
+
+def test_every_sample_file_reads_with_counts_matching_the_readme(warc_samples):
+    expected_content = {
+        "whirlwind.warc.gz": 1,
+        "whirlwind.warc.wet.gz": 1,
+        "whirlwind.warc.wat.gz": 0,
+        "resiliparse-cc-main-2020-34.warc.gz": 16,
+        "resiliparse-clueweb09-quirk.warc.gz": 29,
+        "resiliparse-clipped.warc.gz": 1,
+        "dolma-wget-sample-0000.warc.gz": 24,
+        "dolma-wget-sample-0001.warc.gz": 17,
+        "warcio-example.warc.gz": 1,
+        "warcio-example-iana.org-chunked.warc": 1,
+    }
+    for name, n in expected_content.items():
+        items = _records(warc_samples / name)
+        records = [i for i in items if isinstance(i, Record)]
+        assert len(records) == n, name
+        assert not [i for i in items if isinstance(i, ReadError)], name
+
+
+def test_record_fields_and_chunked_body(warc_samples):
+    (rec,) = [r for r in _records(warc_samples / "warcio-example-iana.org-chunked.warc") if isinstance(r, Record)]
+    assert rec.url == "http://www.iana.org/"
+    assert rec.http_status == 200
+    assert rec.content_type.startswith("text/html")
+    assert rec.warc_record_id.startswith("<urn:uuid:")
+    assert rec.crawl_date.startswith("2017-03-06")
+    assert b"</html>" in rec.body.lower()  # chunked transfer encoding removed
+    assert len(rec.doc_id) == 16
+
+
+def test_warc_018_clueweb_is_read(warc_samples):
+    records = [r for r in _records(warc_samples / "resiliparse-clueweb09-quirk.warc.gz") if isinstance(r, Record)]
+    assert all(r.http_status == 200 and r.body for r in records)
+    assert "EUC-JP" in records[0].content_type
+
+
+def test_non_content_records_are_counted_not_dropped(warc_samples):
+    items = _records(warc_samples / "warcio-example.warc.gz")
+    skipped = sorted(i.record_type for i in items if isinstance(i, SkippedRecord))
+    assert skipped == ["request", "request", "revisit", "warcinfo", "warcinfo"]
+
+
+def test_garbage_after_records_keeps_the_records_before_it(tmp_path):
+    buf = io.BytesIO()
+    w = WarcWriter(buf)
+    w.response("https://a.example/", b"<html><body><p>first</p></body></html>")
+    w.response("https://b.example/", b"<html><body><p>second</p></body></html>")
+    data = buf.getvalue() + gzip.compress(b"this is not a WARC record at all\r\n\r\n")
+    items = list(read_warc(io.BytesIO(data), "broken.warc.gz"))
+    assert [i.url for i in items if isinstance(i, Record)] == ["https://a.example/", "https://b.example/"]
+    errors = [i for i in items if isinstance(i, ReadError)]
+    assert len(errors) == 1 and errors[0].source == "broken.warc.gz" and errors[0].offset > 0
+
+
+def test_ids_are_stable_and_independent_of_directory(warc_samples, tmp_path):
+    a = [r.doc_id for r in _records(warc_samples / "whirlwind.warc.gz") if isinstance(r, Record)]
+    copy = tmp_path / "whirlwind.warc.gz"
+    copy.write_bytes((warc_samples / "whirlwind.warc.gz").read_bytes())
+    b = [r.doc_id for r in _records(copy) if isinstance(r, Record)]
+    assert a == b
+
+
+def _record(**kw) -> Record:
+    base = dict(doc_id="x", source="s", offset=0, record_type="response", url="u", warc_record_id="r",
+                crawl_date="d", http_status=200, content_type="text/html; charset=utf-8", body=b"<html>hi</html>")
+    base.update(kw)
+    return Record(**base)
+
+
+def test_triage_reasons():
+    cfg = ReadConfig(max_body_bytes=100)
+    assert triage(_record(), cfg) is None
+    assert triage(_record(http_status=404), cfg).reason == "http_error"
+    assert triage(_record(http_status=301), cfg).reason == "http_redirect"
+    assert triage(_record(http_status=None), cfg).reason == "http_unparsable"
+    assert triage(_record(content_type="image/png"), cfg).reason == "not_html"
+    assert triage(_record(content_type="application/pdf"), cfg).detail == "application/pdf"
+    assert triage(_record(body=b"  \r\n"), cfg).reason == "empty_body"
+    big = triage(_record(body=b"x" * 101), cfg)
+    assert big.reason == "too_large" and big.score == 101
+    assert triage(_record(record_type="conversion", http_status=None, content_type="text/plain"), cfg) is None
+    assert triage(_record(record_type="resource", http_status=None, content_type="text/plain"), cfg).reason == "not_html"
+
+
+def test_content_record_types_match_warcio(warc_samples):
+    """Our count of content records equals an independent warcio count, file by file."""
+    for path in sorted(warc_samples.glob("*.warc*")):
+        with open(path, "rb") as f:
+            n = sum(1 for r in ArchiveIterator(f) if r.rec_type in CONTENT_RECORD_TYPES)
+        assert n == sum(1 for r in _records(path) if isinstance(r, Record)), path.name
