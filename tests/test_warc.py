@@ -98,7 +98,8 @@ def test_triage_reasons():
     big = triage(_record(body=b"x" * 101), cfg)
     assert big.reason == "too_large" and big.score == 101
     assert triage(_record(record_type="conversion", http_status=None, content_type="text/plain"), cfg) is None
-    assert triage(_record(record_type="resource", http_status=None, content_type="text/plain"), cfg).reason == "not_html"
+    resource = _record(record_type="resource", http_status=None, content_type="text/plain")
+    assert triage(resource, cfg).reason == "not_html"
 
 
 def test_content_record_types_match_warcio(warc_samples):

@@ -1,0 +1,146 @@
+"""End-to-end throughput and per-stage cost on a realistic crawl.
+
+    python bench/throughput.py [--docs 2500] [--shards 4] [--workers 0] [--keep DIR]
+
+1. Builds a crawl with ../shared/tools/make_bench_warc.py (real pages, planted duplicates, non-HTML).
+2. Runs the full pipeline (DirectRunner, multi_processing) in a child process: documents/s end to end,
+   wall time, and the peak RSS of the largest process.
+3. Runs each pure core once per document in this process (one core, no Beam) and prints ms/doc per stage,
+   median and p95, so a stage's cost is seen without runner noise.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from classifiers.language import LanguageIdentifier  # noqa: E402
+from dedup.exact import exact_key  # noqa: E402
+from filters.registry import build_filters  # noqa: E402
+from ingest.decode import decode_body  # noqa: E402
+from ingest.extract import extract_main_text  # noqa: E402
+from ingest.warc import read_warc, triage  # noqa: E402
+from schemas.recipe import Recipe  # noqa: E402
+from schemas.records import Document, Record, RecordMeta  # noqa: E402
+from tokenization.tokenizers import Tokenizer  # noqa: E402
+
+SHARED = Path(os.environ.get("TOKENMILL_SHARED", REPO.parent / "shared"))
+
+
+def build_crawl(out: Path, docs: int, shards: int) -> None:
+    tool = SHARED / "tools" / "make_bench_warc.py"
+    subprocess.run([sys.executable, str(tool), "--out", str(out), "--docs", str(docs), "--shards", str(shards),
+                    "--seed", "0"], check=True, capture_output=True)
+
+
+def run_pipeline(crawl: Path, out: Path, workers: int) -> dict:
+    cmd = [sys.executable, str(REPO / "run_pipeline.py"), "--input", f"{crawl}/*.warc.gz", "--output", str(out),
+           "--runner=DirectRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+    start = time.perf_counter()
+    subprocess.run(cmd, check=True, capture_output=True)
+    wall = time.perf_counter() - start
+    stats = json.loads((out / "stats.json").read_text())
+    stats["process_wall_seconds"] = wall
+    # ru_maxrss of children: the largest single process (driver or a worker), in KiB on Linux.
+    stats["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    return stats
+
+
+def per_stage(crawl: Path, limit: int) -> dict[str, list[float]]:
+    recipe = Recipe()
+    lid = LanguageIdentifier()
+    filters = build_filters(recipe)
+    tok = Tokenizer("cl100k_base")
+    times: dict[str, list[float]] = {k: [] for k in
+                                      ("read", "decode", "extract", "language_id", "filters", "exact_key", "tokenize")}
+    n = 0
+    for path in sorted(crawl.glob("*.warc.gz")):
+        with open(path, "rb") as f:
+            it = read_warc(f, str(path))
+            while n < limit:
+                t0 = time.perf_counter()
+                rec = next(it, None)
+                t1 = time.perf_counter()
+                if rec is None:
+                    break
+                if not isinstance(rec, Record):
+                    continue
+                times["read"].append(t1 - t0)
+                if triage(rec, recipe.read) is not None:
+                    continue
+                n += 1
+                t0 = time.perf_counter()
+                page, _ = decode_body(rec.body, rec.content_type)
+                t1 = time.perf_counter()
+                ex = extract_main_text(page, rec.url, recipe.extract)
+                t2 = time.perf_counter()
+                doc = Document(doc_id=rec.doc_id, source=rec.source, url=rec.url, warc_record_id=rec.warc_record_id,
+                               crawl_date=rec.crawl_date, meta=RecordMeta.of(rec), text=ex.text)
+                ((doc.language, doc.language_score),) = lid.predict([doc.text])
+                t3 = time.perf_counter()
+                for flt in filters:
+                    if flt(doc) is not None:
+                        break
+                t4 = time.perf_counter()
+                exact_key(doc.text)
+                t5 = time.perf_counter()
+                tok.encode_batch([doc.text])
+                t6 = time.perf_counter()
+                for key, dt in zip(("decode", "extract", "language_id", "filters", "exact_key", "tokenize"),
+                                   (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
+                    times[key].append(dt)
+    return times
+
+
+def pct(values: list[float], q: float) -> float:
+    values = sorted(values)
+    return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=2500)
+    ap.add_argument("--shards", type=int, default=4)
+    ap.add_argument("--workers", type=int, default=0, help="DirectRunner workers (0 = all cores)")
+    ap.add_argument("--stage-sample", type=int, default=500, help="documents timed per stage in-process")
+    ap.add_argument("--keep", default=None, help="keep crawl and output in this directory")
+    args = ap.parse_args()
+
+    root = Path(args.keep or tempfile.mkdtemp(prefix="tokenmill-bench-"))
+    crawl, out = root / "crawl", root / "out"
+    if not list(crawl.glob("*.warc.gz")):
+        build_crawl(crawl, args.docs, args.shards)
+    stats = run_pipeline(crawl, out, args.workers)
+    records = stats["records"]
+    html_docs = stats["stages"]["extract"]["in"]
+    print(f"crawl: {args.docs} documents requested, {records} content records, {html_docs} reached extraction, "
+          f"{stats['kept']} kept, {stats['tokens']} tokens")
+    print(f"end to end: {stats['process_wall_seconds']:.1f} s wall (pipeline {stats['wall_seconds']:.1f} s) = "
+          f"{records / stats['process_wall_seconds']:.1f} records/s, "
+          f"{html_docs / stats['process_wall_seconds']:.1f} HTML documents/s, on {os.cpu_count()} cores")
+    print(f"peak RSS of the largest process: {stats['peak_rss_mib']:.0f} MiB")
+    print(f"seconds per stage summed over workers: {stats.get('stage_seconds')}")
+
+    times = per_stage(crawl, args.stage_sample)
+    print(f"\nper stage, one core, no Beam ({len(times['extract'])} HTML documents):")
+    print(f"{'stage':12s} {'median ms':>10s} {'p95 ms':>10s} {'mean ms':>10s}")
+    for stage, values in times.items():
+        if values:
+            print(f"{stage:12s} {1000 * statistics.median(values):10.3f} {1000 * pct(values, 0.95):10.3f} "
+                  f"{1000 * statistics.fmean(values):10.3f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
