@@ -150,7 +150,7 @@ def write_sorted_part(
     to_table: Callable[[list[T]], pa.Table],
     row_group_rows: int,
     zstd_level: int,
-    spill_rows: int = 50_000,
+    spill_rows: int = 10_000,
     count_tokens: Callable[[pa.Table], int] | None = None,
 ) -> PartInfo:
     """Write `items` to `path` (any Beam FileSystems path) as zstd Parquet sorted by `key`."""

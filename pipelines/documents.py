@@ -162,7 +162,11 @@ class ProcessRecords(beam.DoFn):
 
 
 class TokenizeDocuments(beam.DoFn):
-    """Batch of surviving Documents -> Documents carrying packed uint32 tokens (EOS appended)."""
+    """Batch of surviving Documents -> Documents carrying packed uint32 tokens (EOS appended).
+
+    The text is not carried past this point (shards hold tokens), which keeps the shard shuffle and the
+    part writers' buffers small.
+    """
 
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
@@ -179,6 +183,7 @@ class TokenizeDocuments(beam.DoFn):
             self.counters.inp.inc()
             doc.tokens = tokens
             doc.token_count = len(tokens) // 4
+            doc.text = ""
             self.counters.kept.inc()
             yield doc
 

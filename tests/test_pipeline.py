@@ -142,3 +142,18 @@ def test_bad_inputs_are_clear_errors(tmp_path, capsys):
     warc.write_bytes(b"")
     assert run_pipeline.main(["--input", str(warc), "--output", str(tmp_path / "foreign")]) == 2
     assert "not a tokenmill run" in capsys.readouterr().err
+
+
+def test_outputs_read_unchanged_by_duckdb(demo_run):
+    import duckdb
+
+    stats, out = demo_run
+    con = duckdb.connect()
+    n, tokens = con.execute(
+        f"SELECT count(*), sum(len(tokens)) FROM read_parquet('{out}/shards/*.parquet')"
+    ).fetchone()
+    assert n == stats["kept"] and tokens == stats["tokens"]
+    reasons = dict(con.execute(
+        f"SELECT reason, count(*) FROM read_parquet('{out}/ledger/*.parquet') WHERE NOT kept GROUP BY reason"
+    ).fetchall())
+    assert reasons == {"http_error": 2, "http_redirect": 2, "not_html": 4, "exact_duplicate": 2}
