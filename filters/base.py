@@ -4,12 +4,17 @@ A filter splits its work in two so a threshold can be changed without recomputin
 `signals(doc)` measures (word counts, ratios, scores) and `decide(doc, signals)` only compares. Calling the
 filter does both, stores the signals on the document (they reach the ledger for kept and dropped documents
 alike) and returns None to keep or a Decision naming the reason and the score that crossed the line.
+
+Modifiers (C4 line cleaning, PII) change `doc.text` inside `signals` and name themselves in
+`doc.modified_by`; later filters see the modified text.
 """
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 from abc import ABC, abstractmethod
-from typing import ClassVar
+from typing import Any, ClassVar
 
 from schemas.records import STAGE_FILTERS, Decision, Document
 
@@ -18,6 +23,24 @@ class Filter(ABC):
     name: ClassVar[str]
     # Names of the signals `signals()` returns; each becomes a float64 column of the shards.
     signal_names: ClassVar[tuple[str, ...]] = ()
+    # False for filters that only look at the URL: they run before extraction (cheap-first).
+    needs_text: ClassVar[bool] = True
+
+    def __init__(self, config: Any) -> None:
+        self.config = config
+        self._by_language: dict[str, Any] = {}
+
+    def config_for(self, language: str) -> Any:
+        """The config with this language's `per_language` overrides applied (cached per language)."""
+        overrides = getattr(self.config, "per_language", None)
+        if not overrides or language not in overrides:
+            return self.config
+        if language not in self._by_language:
+            merged = copy.deepcopy(self.config)
+            for key, value in overrides[language].items():
+                setattr(merged, key, value)
+            self._by_language[language] = merged
+        return self._by_language[language]
 
     def signals(self, doc: Document) -> dict[str, float]:
         """Measurements this filter decides on, prefixed with the filter name. Default: none."""
@@ -35,3 +58,7 @@ class Filter(ABC):
             return None
         reason, score = verdict
         return Decision(STAGE_FILTERS, reason, score)
+
+
+def fields_of(config: Any) -> dict[str, Any]:
+    return {f.name: getattr(config, f.name) for f in dataclasses.fields(config)}

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+from filters.bad_words import BadWordsFilter
 from filters.base import Filter
+from filters.c4 import C4Filter
+from filters.fineweb import FineWebFilter
+from filters.gopher import GopherQualityFilter, GopherRepetitionFilter
 from filters.language import LanguageFilter
+from filters.pii import PiiFilter
+from filters.url import UrlFilter
 from schemas.recipe import Recipe
+from schemas.records import STAGE_FILTERS, Decision, Document
 
 FILTERS: dict[str, type[Filter]] = {
-    LanguageFilter.name: LanguageFilter,
+    f.name: f
+    for f in (
+        LanguageFilter, UrlFilter, GopherQualityFilter, GopherRepetitionFilter, C4Filter, FineWebFilter,
+        BadWordsFilter, PiiFilter,
+    )
 }
 
 
@@ -19,3 +30,15 @@ def build_filters(recipe: Recipe) -> list[Filter]:
 def score_columns(recipe: Recipe) -> list[str]:
     """Shard score columns for this recipe: every signal of every enabled filter, in filter order."""
     return [name for f in recipe.filters.order for name in FILTERS[f].signal_names]
+
+
+def apply_filters(filters: list[Filter], doc: Document, stage: str = STAGE_FILTERS) -> Decision | None:
+    """Run every filter's signals (all of them, so the ledger holds every signal for kept and dropped
+    documents alike) and return the first drop in order, or None to keep."""
+    decision = None
+    for f in filters:
+        signals = f.signals(doc)
+        doc.scores.update(signals)
+        if decision is None and (verdict := f.decide(doc, signals)) is not None:
+            decision = Decision(stage, verdict[0], verdict[1])
+    return decision

@@ -12,7 +12,7 @@ import apache_beam as beam
 from apache_beam.io.filesystems import FileSystems
 
 from classifiers.language import LanguageIdentifier
-from filters.registry import build_filters
+from filters.registry import apply_filters, build_filters
 from ingest.decode import decode_body
 from ingest.extract import Extracted, Extractor
 from ingest.warc import ReadError, SkippedRecord, read_warc, triage
@@ -23,6 +23,7 @@ from schemas.records import (
     STAGE_FILTERS,
     STAGE_READ,
     STAGE_TOKENIZE,
+    STAGE_URL,
     Decision,
     Document,
     LedgerRow,
@@ -81,10 +82,13 @@ class ProcessRecords(beam.DoFn):
     def setup(self) -> None:
         self.extractor = Extractor(self.recipe.extract)
         self.lid = LanguageIdentifier(self.recipe.language.model_path, self.recipe.language.max_chars)
-        self.filters = build_filters(self.recipe)
+        filters = build_filters(self.recipe)
+        self.url_filters = [f for f in filters if not f.needs_text]
+        self.text_filters = [f for f in filters if f.needs_text]
         self.read_c = StageCounters(STAGE_READ)
         self.extract_c = StageCounters(STAGE_EXTRACT)
         self.filter_c = StageCounters(STAGE_FILTERS)
+        self.url_c = StageCounters(STAGE_URL)
         self.lid_c = StageCounters("language_id")
 
     def teardown(self) -> None:
@@ -95,6 +99,14 @@ class ProcessRecords(beam.DoFn):
     def _text_sample(self, doc_id: str, text: str) -> str | None:
         out = self.recipe.output
         return text if in_sample(doc_id, out.seed, out.dropped_text_sample_rate) else None
+
+    def _url_decision(self, record: Record) -> Decision | None:
+        """URL-only filters, before extraction: a blocked page never costs a trafilatura call."""
+        stub = Document(
+            doc_id=record.doc_id, source=record.source, url=record.url, warc_record_id=record.warc_record_id,
+            crawl_date=record.crawl_date, meta=RecordMeta.of(record), text="",
+        )
+        return apply_filters(self.url_filters, stub, STAGE_URL)
 
     def _to_document(self, record: Record) -> Document | Decision:
         """Decode and extract one triaged record (WET conversion records are already text)."""
@@ -130,6 +142,13 @@ class ProcessRecords(beam.DoFn):
                 yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, decision))
                 continue
             self.read_c.kept.inc()
+            if self.url_filters:
+                self.url_c.inp.inc()
+                decision = self._url_decision(record)
+                if decision is not None:
+                    self.url_c.dropped(decision.reason)
+                    yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, decision))
+                    continue
             self.extract_c.inp.inc()
             with self.extract_c.timed():
                 result = self._to_document(record)
@@ -147,11 +166,7 @@ class ProcessRecords(beam.DoFn):
         for doc in docs:
             self.filter_c.inp.inc()
             with self.filter_c.timed():
-                decision = None
-                for f in self.filters:
-                    decision = f(doc)
-                    if decision is not None:
-                        break
+                decision = apply_filters(self.text_filters, doc)
             if decision is not None:
                 self.filter_c.dropped(decision.reason)
                 row = ledger_row_for_document(doc, decision, self._text_sample(doc.doc_id, doc.text))

@@ -7,6 +7,7 @@ serialized into the manifest (with its hash), so a run can always say exactly wh
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -72,11 +73,144 @@ class LanguageFilterConfig:
     min_score: float = 0.0
 
 
+# Every text filter below may carry `per_language`: a table keyed by language label whose entries override
+# that filter's thresholds for documents of that language, e.g. [filters.gopher_quality.per_language.zh].
+PerLanguage = dict[str, dict[str, Any]]
+
+
+@dataclass
+class UrlFilterConfig:
+    """RefinedWeb-style URL filtering (Penedo et al. 2023, §G.1), as datatrove's URLFilter applies it."""
+
+    # UT1-format files (plain or .gz): `domains` lists hold one host per line and match the host and all its
+    # sub-domains; `urls` lists hold host+path prefixes without scheme.
+    domain_files: list[str] = field(default_factory=list)
+    url_files: list[str] = field(default_factory=list)
+    # One word per line. A banned word anywhere among the URL's words drops it.
+    banned_word_files: list[str] = field(default_factory=list)
+    # Soft-banned words drop a URL only when at least `soft_banned_min` of them occur (RefinedWeb: 2).
+    soft_banned_word_files: list[str] = field(default_factory=list)
+    soft_banned_min: int = 2
+    # Sub-words matched anywhere in the URL with punctuation removed (catches "freeporn" in "free-porn").
+    banned_subword_files: list[str] = field(default_factory=list)
+
+
+@dataclass
+class GopherQualityConfig:
+    """Gopher quality rules (Rae et al. 2021, MassiveText, §A.1.1 / Table A1)."""
+
+    min_doc_words: int = 50
+    max_doc_words: int = 100_000
+    min_avg_word_length: float = 3.0
+    max_avg_word_length: float = 10.0
+    # '#' and ellipses ("..." or "…") per word, each.
+    max_symbol_word_ratio: float = 0.1
+    max_bullet_lines_ratio: float = 0.9
+    max_ellipsis_lines_ratio: float = 0.3
+    # At least this share of words must contain an alphabetic character.
+    min_alpha_words_ratio: float = 0.8
+    min_stop_words: int = 2
+    # Gopher's list. Matched case-insensitively (datatrove matches case-sensitively, so "The" does not count
+    # there; a deliberate fix here).
+    stop_words: list[str] = field(default_factory=lambda: ["the", "be", "to", "of", "and", "that", "have", "with"])
+    # Optional stopwords-iso JSON ({lang: [words]}); when it has the document's language, that list is used.
+    stop_words_file: str = ""
+    per_language: PerLanguage = field(default_factory=dict)
+
+
+@dataclass
+class GopherRepetitionConfig:
+    """Gopher repetition rules (Rae et al. 2021, Table A1)."""
+
+    dup_para_frac: float = 0.30
+    dup_para_char_frac: float = 0.20
+    dup_line_frac: float = 0.30
+    dup_line_char_frac: float = 0.20
+    # Max character share of the most frequent 2-, 3-, 4-gram.
+    top_ngram_char_frac: list[float] = field(default_factory=lambda: [0.20, 0.18, 0.16])
+    # Max character share of duplicated 5- .. 10-grams.
+    dup_ngram_char_frac: list[float] = field(default_factory=lambda: [0.15, 0.14, 0.13, 0.12, 0.11, 0.10])
+    per_language: PerLanguage = field(default_factory=dict)
+
+
+@dataclass
+class C4Config:
+    """C4 line cleaning and page rules (Raffel et al. 2020, §2.2), values from the C4 code (tfds c4_utils.py).
+
+    datatrove's C4QualityFilter uses 3 words per line and 5 sentences (swapped against the C4 code's 5 and 3)
+    and adds "'" to the end marks; the `fineweb` recipe uses datatrove's values, as FineWeb ran them.
+    """
+
+    remove_citations: bool = True  # strip Wikipedia-style [1], [edit], [citation needed]
+    filter_no_terminal_punct: bool = True
+    end_marks: list[str] = field(default_factory=lambda: [".", "?", "!", '"'])
+    min_words_per_line: int = 5
+    max_word_length: int = 1000
+    min_num_sentences: int = 3
+    filter_lorem_ipsum: bool = True
+    filter_javascript: bool = True
+    filter_curly_bracket: bool = True
+    filter_policy: bool = True
+    per_language: PerLanguage = field(default_factory=dict)
+
+
+@dataclass
+class FineWebConfig:
+    """FineWeb's own quality filter (Penedo et al. 2024), values as the code that built FineWeb ran them."""
+
+    # Drop when the share of lines ending in a stop char is <= this.
+    line_punct_thr: float = 0.12
+    line_punct_exclude_zero: bool = False
+    stop_chars: list[str] = field(default_factory=lambda: [".", "'", '"', "!", "?"])
+    # Drop when the share of lines of <= short_line_length characters is >= this.
+    short_line_thr: float = 0.67
+    short_line_length: int = 30
+    # Drop when duplicated-line characters / non-newline characters >= this. The FineWeb paper states 0.1;
+    # datatrove's code, which produced FineWeb, uses 0.01. We use what produced the dataset.
+    char_duplicates_ratio: float = 0.01
+    # Drop when newlines per word > this.
+    new_line_ratio: float = 0.3
+    per_language: PerLanguage = field(default_factory=dict)
+
+
+@dataclass
+class BadWordsConfig:
+    """C4's bad-words rule with LDNOOBW-style lists (one folder, one `<lang>.txt` per language)."""
+
+    lists_dir: str = ""
+    # Share of pages with a bad word that are kept anyway, chosen by a seeded hash of the doc id.
+    keep_fraction: float = 0.0
+    seed: int = 0
+    # Languages written without spaces: words match anywhere, not only between word boundaries (as C4).
+    no_boundary_languages: list[str] = field(default_factory=lambda: ["ja", "th", "zh"])
+    # Entries C4 removes from the lists because they are common sub-words in those languages.
+    allow: list[str] = field(default_factory=lambda: ["sm", "グロ", "女の子", "性"])
+
+
+@dataclass
+class PiiConfig:
+    """Replace e-mail addresses and public IPv4 addresses (a modifier: the ledger says `modified_by`)."""
+
+    emails: bool = True
+    ips: bool = True
+    # Reserved for documentation by RFC 2606 and RFC 5737, so a placeholder can never be a real address.
+    email_placeholder: str = "email@example.com"
+    ip_placeholder: str = "192.0.2.0"
+
+
 @dataclass
 class FiltersConfig:
     # Filters run in this order; the first to drop decides the ledger reason. Each name has a table below.
+    # Filters that only need the URL ("url") run before extraction, wherever they stand in this list.
     order: list[str] = field(default_factory=lambda: ["language"])
     language: LanguageFilterConfig = field(default_factory=LanguageFilterConfig)
+    url: UrlFilterConfig = field(default_factory=UrlFilterConfig)
+    gopher_quality: GopherQualityConfig = field(default_factory=GopherQualityConfig)
+    gopher_repetition: GopherRepetitionConfig = field(default_factory=GopherRepetitionConfig)
+    c4: C4Config = field(default_factory=C4Config)
+    fineweb: FineWebConfig = field(default_factory=FineWebConfig)
+    bad_words: BadWordsConfig = field(default_factory=BadWordsConfig)
+    pii: PiiConfig = field(default_factory=PiiConfig)
 
 
 @dataclass
@@ -145,6 +279,10 @@ _CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("extract.restart_every", lambda v: v > 0, "must be > 0"),
     ("language.max_chars", lambda v: v > 0, "must be > 0"),
     ("filters.language.min_score", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
+    ("filters.url.soft_banned_min", lambda v: v >= 1, "must be >= 1"),
+    ("filters.gopher_repetition.top_ngram_char_frac", lambda v: len(v) == 3, "needs 3 values (n = 2, 3, 4)"),
+    ("filters.gopher_repetition.dup_ngram_char_frac", lambda v: len(v) == 6, "needs 6 values (n = 5 .. 10)"),
+    ("filters.bad_words.keep_fraction", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
     ("tokenizer.batch_size", lambda v: v > 0, "must be > 0"),
     ("output.shard_target_tokens", lambda v: v > 0, "must be > 0"),
     ("output.ledger_rows_per_part", lambda v: v > 0, "must be > 0"),
@@ -180,7 +318,15 @@ def _merge(path: str, obj: Any, overrides: dict[str, Any]) -> None:
         if key not in names:
             raise RecipeError(f"unknown recipe key '{where}' (known: {', '.join(sorted(names))})")
         hint = hints[key]
-        if dataclasses.is_dataclass(hint):
+        if key == "per_language":
+            if not isinstance(value, dict) or not all(isinstance(v, dict) for v in value.values()):
+                raise RecipeError(f"{where}: expected a table of tables keyed by language")
+            for lang, table in value.items():
+                if "per_language" in table:
+                    raise RecipeError(f"{where}.{lang}: per_language cannot nest")
+                _merge(f"{where}.{lang}", copy.deepcopy(obj), table)  # validates keys and types
+            setattr(obj, key, copy.deepcopy(value))
+        elif dataclasses.is_dataclass(hint):
             if not isinstance(value, dict):
                 raise RecipeError(f"{where}: expected a table, got {type(value).__name__}")
             _merge(where, getattr(obj, key), value)

@@ -13,6 +13,7 @@ import xxhash
 # from that order, so a new stage is added here once. Language ID is a signal step, not a stage: it labels
 # every document and the `language` filter in the filter slot applies the recipe's keep rule.
 STAGE_READ = "read"
+STAGE_URL = "url"  # URL-only filters, run before extraction
 STAGE_EXTRACT = "extract"
 STAGE_FILTERS = "filters"
 STAGE_EXACT_DEDUP = "exact_dedup"
@@ -20,6 +21,7 @@ STAGE_TOKENIZE = "tokenize"
 STAGE_KEPT = "kept"
 STAGES: tuple[str, ...] = (
     STAGE_READ,
+    STAGE_URL,
     STAGE_EXTRACT,
     STAGE_FILTERS,
     STAGE_EXACT_DEDUP,

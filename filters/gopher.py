@@ -1,0 +1,184 @@
+"""Gopher quality and repetition rules (Rae et al. 2021, MassiveText; thresholds in schemas/recipe.py).
+
+Reasons: gopher_short_doc, gopher_long_doc, gopher_below_avg_word_length, gopher_above_avg_word_length,
+gopher_too_many_hashes, gopher_too_many_ellipsis, gopher_too_many_bullets, gopher_too_many_end_ellipsis,
+gopher_below_alpha_threshold, gopher_few_stop_words; dup_para_frac, dup_para_char_frac, dup_line_frac,
+dup_line_char_frac, top_{2,3,4}_gram, duplicated_{5..10}_n_grams.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from filters.base import Filter
+from filters.lists import read_stopwords_json
+from filters.text import PARAGRAPH_SPLIT, find_duplicates, has_alpha, split_words
+from schemas.records import Document
+
+BULLETS = ("•", "‣", "◦", "⁃", "▪", "●", "-", "*")
+
+
+class GopherQualityFilter(Filter):
+    name = "gopher_quality"
+    signal_names = (
+        "gopher_words", "gopher_avg_word_length", "gopher_hash_ratio", "gopher_ellipsis_ratio",
+        "gopher_bullet_lines_ratio", "gopher_end_ellipsis_lines_ratio", "gopher_alpha_words_ratio",
+        "gopher_stop_words",
+    )
+
+    def __init__(self, config) -> None:
+        super().__init__(config)
+        self._stop_by_lang = read_stopwords_json(config.stop_words_file) if config.stop_words_file else {}
+        self._default_stop = frozenset(w.lower() for w in config.stop_words)
+
+    def signals(self, doc: Document) -> dict[str, float]:
+        text = doc.text
+        words = split_words(text)
+        n = len(words)
+        lines = text.splitlines() or [""]
+        stop = self._stop_by_lang.get(doc.language, self._default_stop)
+        # Cap the stop-word scan: the rule only asks for a handful, so stop counting well past any threshold.
+        stop_count = 0
+        for w in words:
+            if w.lower() in stop:
+                stop_count += 1
+                if stop_count >= 100:
+                    break
+        return {
+            "gopher_words": float(n),
+            "gopher_avg_word_length": sum(map(len, words)) / n if n else 0.0,
+            "gopher_hash_ratio": text.count("#") / n if n else 0.0,
+            "gopher_ellipsis_ratio": (text.count("...") + text.count("…")) / n if n else 0.0,
+            "gopher_bullet_lines_ratio": sum(ln.lstrip().startswith(BULLETS) for ln in lines) / len(lines),
+            "gopher_end_ellipsis_lines_ratio": sum(ln.rstrip().endswith(("...", "…")) for ln in lines) / len(lines),
+            "gopher_alpha_words_ratio": sum(map(has_alpha, words)) / n if n else 0.0,
+            "gopher_stop_words": float(stop_count),
+        }
+
+    def decide(self, doc: Document, s: dict[str, float]) -> tuple[str, float] | None:
+        c = self.config_for(doc.language)
+        if s["gopher_words"] < c.min_doc_words:
+            return "gopher_short_doc", s["gopher_words"]
+        if s["gopher_words"] > c.max_doc_words:
+            return "gopher_long_doc", s["gopher_words"]
+        if s["gopher_avg_word_length"] < c.min_avg_word_length:
+            return "gopher_below_avg_word_length", s["gopher_avg_word_length"]
+        if s["gopher_avg_word_length"] > c.max_avg_word_length:
+            return "gopher_above_avg_word_length", s["gopher_avg_word_length"]
+        if s["gopher_hash_ratio"] > c.max_symbol_word_ratio:
+            return "gopher_too_many_hashes", s["gopher_hash_ratio"]
+        if s["gopher_ellipsis_ratio"] > c.max_symbol_word_ratio:
+            return "gopher_too_many_ellipsis", s["gopher_ellipsis_ratio"]
+        if s["gopher_bullet_lines_ratio"] > c.max_bullet_lines_ratio:
+            return "gopher_too_many_bullets", s["gopher_bullet_lines_ratio"]
+        if s["gopher_end_ellipsis_lines_ratio"] > c.max_ellipsis_lines_ratio:
+            return "gopher_too_many_end_ellipsis", s["gopher_end_ellipsis_lines_ratio"]
+        if s["gopher_alpha_words_ratio"] < c.min_alpha_words_ratio:
+            return "gopher_below_alpha_threshold", s["gopher_alpha_words_ratio"]
+        if s["gopher_stop_words"] < c.min_stop_words:
+            return "gopher_few_stop_words", s["gopher_stop_words"]
+        return None
+
+
+_MIX = np.uint64(0x9E3779B97F4A7C15)
+
+
+class _NGrams:
+    """n-gram statistics over integer word ids: each n-gram is a 64-bit rolling hash, so counting and
+    first-occurrence checks are numpy sorts instead of Python tuples and sets."""
+
+    def __init__(self, words: list[str]) -> None:
+        index: dict[str, int] = {}
+        self.ids = np.fromiter((index.setdefault(w, len(index)) for w in words), dtype=np.uint64, count=len(words))
+        self.lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+        self.len_cumsum = np.concatenate(([0], np.cumsum(self.lengths)))
+        self._hash = self.ids * _MIX + np.uint64(1)
+        self._n = 1
+
+    def hashes(self, n: int) -> np.ndarray:
+        """Hashes of all n-grams (n must grow by 1 between calls, from 2)."""
+        while self._n < n:
+            self._n += 1
+            with np.errstate(over="ignore"):
+                self._hash = (self._hash[:-1] * _MIX) ^ (self.ids[self._n - 1 :] + np.uint64(self._n))
+        return self._hash
+
+    def gram_chars(self, starts: np.ndarray, n: int) -> np.ndarray:
+        """Characters of the n-grams starting at `starts`, words joined by single spaces."""
+        return self.len_cumsum[starts + n] - self.len_cumsum[starts] + (n - 1)
+
+    def top_chars(self, n: int) -> int:
+        """Characters of the most frequent n-gram times its count (the first such n-gram on ties)."""
+        h = self.hashes(n)
+        if len(h) == 0:
+            return 0
+        _, first, counts = np.unique(h, return_index=True, return_counts=True)
+        best = int(np.argmax(counts))
+        return int(self.gram_chars(first[best : best + 1], n)[0]) * int(counts[best])
+
+    def dup_chars(self, n: int) -> int:
+        """Characters of words covered by repeated occurrences of n-grams (every occurrence after the first),
+        each word counted once, plus the spaces inside the covered runs."""
+        h = self.hashes(n)
+        if len(h) == 0:
+            return 0
+        _, first = np.unique(h, return_index=True)
+        repeated = np.ones(len(h), dtype=bool)
+        repeated[first] = False
+        if not repeated.any():
+            return 0
+        starts = np.flatnonzero(repeated)
+        size = len(self.ids) + 1
+        cover = np.bincount(starts, minlength=size) - np.bincount(starts + n, minlength=size)
+        covered = np.cumsum(cover[:-1]) > 0
+        # Spaces between two covered neighbours belong to the duplicated text too.
+        spaces = int(np.count_nonzero(covered[1:] & covered[:-1]))
+        return int(self.lengths[covered].sum()) + spaces
+
+
+class GopherRepetitionFilter(Filter):
+    name = "gopher_repetition"
+    signal_names = (
+        "rep_dup_para_frac", "rep_dup_para_char_frac", "rep_dup_line_frac", "rep_dup_line_char_frac",
+        "rep_top_2_gram", "rep_top_3_gram", "rep_top_4_gram",
+        "rep_dup_5_gram", "rep_dup_6_gram", "rep_dup_7_gram", "rep_dup_8_gram", "rep_dup_9_gram",
+        "rep_dup_10_gram",
+    )
+
+    def signals(self, doc: Document) -> dict[str, float]:
+        text = doc.text
+        chars = max(1, len(text))
+        paragraphs = PARAGRAPH_SPLIT.split(text.strip())
+        p_dup, p_chars = find_duplicates(paragraphs)
+        lines = text.splitlines() or [""]
+        l_dup, l_chars = find_duplicates(lines)
+        grams = _NGrams(split_words(text))
+        out = {
+            "rep_dup_para_frac": p_dup / len(paragraphs),
+            "rep_dup_para_char_frac": p_chars / chars,
+            "rep_dup_line_frac": l_dup / len(lines),
+            "rep_dup_line_char_frac": l_chars / chars,
+        }
+        for n in (2, 3, 4):
+            out[f"rep_top_{n}_gram"] = grams.top_chars(n) / chars
+        for n in range(5, 11):
+            out[f"rep_dup_{n}_gram"] = grams.dup_chars(n) / chars
+        return out
+
+    def decide(self, doc: Document, s: dict[str, float]) -> tuple[str, float] | None:
+        c = self.config_for(doc.language)
+        for key, limit, reason in (
+            ("rep_dup_para_frac", c.dup_para_frac, "dup_para_frac"),
+            ("rep_dup_para_char_frac", c.dup_para_char_frac, "dup_para_char_frac"),
+            ("rep_dup_line_frac", c.dup_line_frac, "dup_line_frac"),
+            ("rep_dup_line_char_frac", c.dup_line_char_frac, "dup_line_char_frac"),
+        ):
+            if s[key] > limit:
+                return reason, s[key]
+        for n, limit in zip((2, 3, 4), c.top_ngram_char_frac, strict=True):
+            if s[f"rep_top_{n}_gram"] > limit:
+                return f"top_{n}_gram", s[f"rep_top_{n}_gram"]
+        for n, limit in zip(range(5, 11), c.dup_ngram_char_frac, strict=True):
+            if s[f"rep_dup_{n}_gram"] > limit:
+                return f"duplicated_{n}_n_grams", s[f"rep_dup_{n}_gram"]
+        return None

@@ -1,0 +1,62 @@
+"""Text helpers every filter shares: language-aware word splitting, lines, paragraphs, duplicate counting.
+
+Word splitting is one regex pass, no model, so all filters together stay within a few milliseconds:
+- space-separated scripts: runs of letters/digits, with in-word apostrophes and hyphens kept ("don't",
+  "e-mail" are one word, as NLTK and spaCy keep them);
+  punctuation is never a word.
+- Chinese and Japanese (Han, Hiragana, Katakana): one word per character. These scripts do not mark word
+  boundaries and the mean Chinese word is about 1.5 characters, so per-character counts are the honest
+  cheap choice; length thresholds for zh/ja belong in per-language tables (see recipes).
+- Thai, Lao, Khmer and Myanmar: runs of these scripts are cut into pieces of at most 4 characters, an
+  approximation of their mean word length that keeps word counts in the same range as for English text.
+  Combining vowel and tone marks stay inside the piece.
+Korean (Hangul) separates words with spaces and is split like English.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable
+
+_CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
+_SEA = "\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff"
+_WORD = re.compile(
+    rf"[{_CJK}]|[{_SEA}]{{1,4}}|[^\W{_CJK}{_SEA}]+(?:['\u2019\-][^\W{_CJK}{_SEA}]+)*"
+)
+_HAS_ALPHA = re.compile(r"[^\W\d_]")
+PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
+
+
+_last: tuple[str | None, list[str]] = (None, [])
+
+
+def split_words(text: str) -> list[str]:
+    """Words of `text` (no punctuation tokens), for any script; see the module docstring.
+
+    Several filters split the same text one after another; the last result is reused when the very same
+    string object comes again (a modifier that changes the text makes a new object). Callers must not
+    mutate the returned list.
+    """
+    global _last
+    if _last[0] is text:
+        return _last[1]
+    words = _WORD.findall(text)
+    _last = (text, words)
+    return words
+
+
+def has_alpha(word: str) -> bool:
+    return _HAS_ALPHA.search(word) is not None
+
+
+def find_duplicates(items: Iterable[str]) -> tuple[int, int]:
+    """(count, characters) of items that already appeared earlier in the sequence (Gopher's definition)."""
+    seen: set[str] = set()
+    dup_count = dup_chars = 0
+    for item in items:
+        if item in seen:
+            dup_count += 1
+            dup_chars += len(item)
+        else:
+            seen.add(item)
+    return dup_count, dup_chars
