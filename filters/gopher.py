@@ -113,8 +113,9 @@ class _NGrams:
         if len(h) == 0:
             return 0
         _, first, counts = np.unique(h, return_index=True, return_counts=True)
-        best = int(np.argmax(counts))
-        return int(self.gram_chars(first[best : best + 1], n)[0]) * int(counts[best])
+        top = counts.max()
+        start = first[counts == top].min()  # ties: the n-gram seen first, as Counter.most_common picks
+        return int(self.gram_chars(np.array([start]), n)[0]) * int(top)
 
     def dup_chars(self, n: int) -> int:
         """Characters of words covered by repeated occurrences of n-grams (every occurrence after the first),

@@ -1,0 +1,330 @@
+"""Golden tests per filter rule: texts written to sit just inside and just outside each threshold."""
+
+from __future__ import annotations
+
+import gzip
+import random
+
+import numpy as np
+import pytest
+
+from filters.bad_words import BadWordsFilter
+from filters.c4 import C4Filter
+from filters.fineweb import FineWebFilter
+from filters.gopher import GopherQualityFilter, GopherRepetitionFilter, _NGrams
+from filters.pii import PiiFilter
+from filters.registry import apply_filters, build_filters
+from filters.text import split_words
+from filters.url import UrlFilter, normalize_url
+from schemas.recipe import (
+    BadWordsConfig,
+    C4Config,
+    FineWebConfig,
+    GopherQualityConfig,
+    GopherRepetitionConfig,
+    PiiConfig,
+    UrlFilterConfig,
+    load_recipe,
+    recipe_from_dict,
+)
+from schemas.records import Document, RecordMeta
+from tests.conftest import shared_path
+
+
+def doc(text: str, language: str = "en", url: str = "https://example.com/a", doc_id: str = "d1") -> Document:
+    return Document(doc_id=doc_id, source="s", url=url, warc_record_id="r", crawl_date="c",
+                    meta=RecordMeta(0, "response", 200, "text/html"), text=text, language=language,
+                    language_score=0.9)
+
+
+def reason(flt, text: str, **kw) -> str | None:
+    d = flt(doc(text, **kw))
+    return None if d is None else d.reason
+
+
+# ---------------------------------------------------------------- word splitting
+
+def test_split_words_scripts():
+    assert split_words("Don't stop: e-mail 2024, U.S. ... — ok") == ["Don't", "stop", "e-mail", "2024", "U", "S", "ok"]
+    assert split_words("日本語のテキスト") == list("日本語のテキスト")
+    assert split_words("한국어 문장") == ["한국어", "문장"]
+    thai = split_words("ภาษาไทยเป็นภาษา")
+    assert "".join(thai) == "ภาษาไทยเป็นภาษา" and all(len(w) <= 4 for w in thai)
+
+
+# ---------------------------------------------------------------- Gopher quality
+
+def prose(n: int, word: str = "house") -> str:
+    """n words: 'the of' plus filler words (two stop words, mean length ~ len(word))."""
+    return " ".join(["the", "of"] + [word] * (n - 2))
+
+
+GQ = GopherQualityFilter(GopherQualityConfig())
+
+
+def test_gopher_word_count_bounds():
+    assert reason(GQ, prose(49)) == "gopher_short_doc"
+    assert reason(GQ, prose(50)) is None
+    small = GopherQualityFilter(GopherQualityConfig(max_doc_words=60))
+    assert reason(small, prose(60)) is None
+    assert reason(small, prose(61)) == "gopher_long_doc"
+
+
+def test_gopher_mean_word_length_bounds():
+    # "the", "of" + 58 words: mean = (3 + 2 + 58 * L) / 60
+    assert reason(GQ, " ".join(["the", "of"] + ["ab"] * 58)) == "gopher_below_avg_word_length"
+    assert reason(GQ, " ".join(["the", "of", "abcd"] + ["abc"] * 57)) is None  # mean exactly 3.0
+    assert reason(GQ, " ".join(["the", "of"] + ["a" * 11] * 58)) == "gopher_above_avg_word_length"
+    assert reason(GQ, " ".join(["the", "of", "a" * 15] + ["a" * 10] * 57)) is None  # mean exactly 10.0
+
+
+def test_gopher_symbol_ratios():
+    base = prose(100)
+    assert reason(GQ, base + " #" * 10) is None  # 10 / 100 = 0.1
+    assert reason(GQ, base + " #" * 11) == "gopher_too_many_hashes"
+    assert reason(GQ, base + " ..." * 10 + " house") is None
+    assert reason(GQ, base + " …" * 11) == "gopher_too_many_ellipsis"
+
+
+def test_gopher_line_shape_ratios():
+    line = "the river of the house and the road"
+    assert reason(GQ, "\n".join([line] + ["• " + line] * 9)) is None  # 9 / 10 bullets
+    assert reason(GQ, "\n".join(["• " + line] * 10)) == "gopher_too_many_bullets"
+    assert reason(GQ, "\n".join([line + "..."] * 3 + [line] * 7)) is None  # 3 / 10
+    assert reason(GQ, "\n".join([line + "…"] * 4 + [line] * 6)) == "gopher_too_many_end_ellipsis"
+
+
+def test_gopher_alpha_and_stop_words():
+    assert reason(GQ, " ".join(["the", "of"] + ["house"] * 78 + ["2024"] * 20)) is None  # 80 / 100
+    assert reason(GQ, " ".join(["the", "of"] + ["house"] * 77 + ["2024"] * 21)) == "gopher_below_alpha_threshold"
+    assert reason(GQ, " ".join(["The"] + ["house"] * 59)) == "gopher_few_stop_words"
+    assert reason(GQ, " ".join(["The", "OF"] + ["house"] * 58)) is None  # case-insensitive on purpose
+
+
+def test_gopher_stop_words_from_stopwords_iso_and_per_language():
+    path = str(shared_path("data", "wordlists", "stopwords_iso", "stopwords-iso.json.gz"))
+    flt = GopherQualityFilter(GopherQualityConfig(stop_words_file=path))
+    german = " ".join(["der", "und"] + ["Hausboot"] * 58)
+    assert reason(flt, german, language="de") is None
+    assert reason(GQ, german, language="de") == "gopher_few_stop_words"
+    r = recipe_from_dict({"filters": {"gopher_quality": {"per_language": {"de": {"min_stop_words": 0}}}}})
+    per_lang = GopherQualityFilter(r.filters.gopher_quality)
+    assert reason(per_lang, german, language="de") is None
+    assert reason(per_lang, german, language="en") == "gopher_few_stop_words"
+
+
+# ---------------------------------------------------------------- Gopher repetition
+
+GR = GopherRepetitionFilter(GopherRepetitionConfig())
+
+
+def unique_words(n: int, seed: int = 0) -> list[str]:
+    rng = random.Random(seed)
+    return ["".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(4, 9))) for _ in range(n)]
+
+
+def test_repetition_duplicate_lines_by_count_and_chars():
+    long_lines = [" ".join(unique_words(30, seed=i)) for i in range(7)]
+    keep = "\n".join(long_lines + ["ok"] * 4)  # 3 of 11 lines repeat: 0.27 by count, tiny by chars
+    assert reason(GR, keep) is None
+    drop = "\n".join(long_lines[:6] + ["ok"] * 5)  # 4 of 11 repeat: 0.36
+    assert reason(GR, drop) == "dup_line_frac"
+    big = " ".join(unique_words(40, seed=99))
+    assert reason(GR, "\n".join(long_lines[:4] + [big, big])) == "dup_line_char_frac"
+
+
+def test_repetition_duplicate_paragraphs():
+    paras = [" ".join(unique_words(30, seed=i)) for i in range(3)]
+    assert reason(GR, "\n\n".join(paras + [paras[0]] * 2)) == "dup_para_frac"  # 2 of 5 repeat
+    short = [" ".join(unique_words(20, seed=10 + i)) for i in range(5)]
+    long = " ".join(unique_words(100, seed=50))
+    text = "\n\n".join(short + [long, long])  # 1 of 7 paragraphs repeats (0.14) but holds 1/3 of the chars
+    assert reason(GR, text) == "dup_para_char_frac"
+
+
+def test_repetition_ngrams():
+    words = unique_words(400)
+    assert reason(GR, " ".join(words)) is None
+    top2 = " ".join(words[:100] + ["alpha beta"] * 60)
+    assert reason(GR, top2) == "top_2_gram"
+    block = words[:20]
+    dup5 = " ".join(words[:300] + block + words[300:340] + block + words[340:380] + block)
+    d = GR(doc(dup5))
+    assert d is not None and d.reason.startswith("duplicated_") and d.reason.endswith("_n_grams")
+
+
+def _brute_dup_chars(words: list[str], n: int) -> int:
+    grams = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+    seen, covered = set(), [False] * len(words)
+    for i, g in enumerate(grams):
+        if g in seen:
+            for j in range(i, i + n):
+                covered[j] = True
+        seen.add(g)
+    spaces = sum(1 for i in range(1, len(words)) if covered[i] and covered[i - 1])
+    return sum(len(w) for w, c in zip(words, covered, strict=True) if c) + spaces
+
+
+def test_vectorized_ngram_statistics_match_brute_force():
+    rng = random.Random(3)
+    for trial in range(30):
+        vocab = unique_words(rng.randint(2, 30), seed=trial)
+        words = [rng.choice(vocab) for _ in range(rng.randint(0, 200))]
+        grams = _NGrams(words)
+        for n in (2, 3, 4):
+            tuples = [tuple(words[i:i + n]) for i in range(len(words) - n + 1)]
+            if tuples:
+                best = max(set(tuples), key=lambda g: (tuples.count(g), -tuples.index(g)))
+                expected = (sum(map(len, best)) + n - 1) * tuples.count(best)
+            else:
+                expected = 0
+            assert grams.top_chars(n) == expected
+        for n in range(5, 11):
+            assert grams.dup_chars(n) == _brute_dup_chars(words, n)
+
+
+# ---------------------------------------------------------------- C4
+
+C4 = C4Filter(C4Config())
+SENT = "The river carved the canyon over many years."
+
+
+def test_c4_line_rules_modify_the_text():
+    lines = [
+        SENT, SENT.replace("river", "wind"), SENT.replace("river", "rain"),
+        "Only four words here.",                   # < 5 words
+        "This line has no terminal punctuation mark",
+        "This line trails off with an ellipsis...",
+        "Please enable JavaScript to view this page properly.",
+        "By using this site you agree to our privacy policy today.",
+        "A line with " + "x" * 1001 + " in it ok.",
+        "Wikipedia style citation removed here now.[1]",
+    ]
+    d = doc("\n".join(lines))
+    assert C4(d) is None
+    assert d.text.split("\n") == lines[:3] + ["Wikipedia style citation removed here now."]
+    assert d.modified_by == ["c4"] and d.scores["c4_sentences"] == 4
+
+
+def test_c4_page_rules():
+    body = "\n".join([SENT] * 3)
+    assert reason(C4, body) is None
+    assert reason(C4, "\n".join([SENT] * 2)) == "c4_too_few_sentences"
+    assert reason(C4, body + "\nLorem ipsum dolor sit amet, consectetur.") == "c4_lorem_ipsum"
+    assert reason(C4, body + "\nThe function body { returns the value }.") == "c4_curly_bracket"
+    fineweb_c4 = C4Filter(C4Config(filter_no_terminal_punct=False, min_words_per_line=3, min_num_sentences=5))
+    assert reason(fineweb_c4, "\n".join(["No punctuation but three words"] * 5)) is None
+    assert reason(fineweb_c4, "\n".join(["Two words"] * 9)) == "c4_too_few_sentences"
+
+
+# ---------------------------------------------------------------- FineWeb
+
+FW = FineWebFilter(FineWebConfig())
+LONG = "this line is long enough to not count as short"
+
+
+def test_fineweb_line_punct_ratio_boundary():
+    assert reason(FW, "\n".join([f"{LONG} {i}." for i in range(12)] + [f"{LONG} {i}" for i in range(88)])) == \
+        "line_punct_ratio"  # 12 / 100 = 0.12 -> dropped (<=)
+    assert reason(FW, "\n".join([f"{LONG} {i}." for i in range(13)] + [f"{LONG} {i}" for i in range(87)])) is None
+
+
+def test_fineweb_short_lines_boundary():
+    short = [f"short {i}." for i in range(67)]
+    longs = [f"{LONG} {i}." for i in range(33)]
+    assert reason(FW, "\n".join(short + longs)) == "short_line_ratio"  # 0.67
+    assert reason(FW, "\n".join(short[:66] + longs + [f"{LONG} extra."])) is None  # 0.66
+
+
+def test_fineweb_duplicate_line_chars_and_list_ratio():
+    unique = [" ".join(unique_words(12, seed=i)) + "." for i in range(40)]
+    chars = sum(map(len, unique))
+    dup = "Same line."  # 10 chars, repeated once -> ratio ~ 10 / chars
+    assert 10 / (chars + 20) < 0.01
+    assert reason(FW, "\n".join(unique + [dup, dup])) is None
+    big_dup = unique[0]
+    assert reason(FW, "\n".join(unique + [big_dup])) == "char_dup_ratio"
+    listy = "\n".join(f"{w} {w}." for w in unique_words(60))  # 59 newlines / 120 words = 0.49
+    assert reason(FineWebFilter(FineWebConfig(short_line_thr=1.1)), listy) == "list_ratio"
+
+
+# ---------------------------------------------------------------- URL
+
+def test_url_filter_lists(tmp_path):
+    (tmp_path / "domains").write_text("bad.example\n# comment\n")
+    with gzip.open(tmp_path / "urls.gz", "wt") as f:
+        f.write("ok.example/casino/\n")
+    (tmp_path / "banned").write_text("porn\n")
+    (tmp_path / "soft").write_text("sex\nfree\nhot\n")
+    (tmp_path / "sub").write_text("xxxvideo\n")
+    flt = UrlFilter(UrlFilterConfig(
+        domain_files=[str(tmp_path / "domains")], url_files=[str(tmp_path / "urls.gz")],
+        banned_word_files=[str(tmp_path / "banned")], soft_banned_word_files=[str(tmp_path / "soft")],
+        banned_subword_files=[str(tmp_path / "sub")]))
+    assert flt.needs_text is False
+    assert reason(flt, "", url="https://www.sub.bad.example/page") == "url_domain_blocked"
+    assert reason(flt, "", url="https://notbad.example/page") is None
+    assert reason(flt, "", url="http://ok.example/casino/poker") == "url_blocked"
+    assert reason(flt, "", url="http://ok.example/casinos") is None
+    assert reason(flt, "", url="http://ok.example/porn-videos") == "url_banned_word"
+    assert reason(flt, "", url="http://ok.example/free-stuff") is None  # one soft word
+    assert reason(flt, "", url="http://ok.example/free-hot-stuff") == "url_soft_banned_words"
+    assert reason(flt, "", url="http://ok.example/xxx-video") == "url_banned_subword"
+    assert normalize_url("HTTPS://WWW.Example.com:8080/A?b=1") == ("example.com", "example.com/a?b=1")
+
+
+def test_url_filter_reads_real_ut1_lists():
+    root = shared_path("data", "wordlists", "ut1_blacklists")
+    gambling = root / "gambling" / "domains.gz"
+    first = next(line.strip() for line in gzip.open(gambling, "rt") if line.strip())
+    flt = UrlFilter(UrlFilterConfig(domain_files=[str(gambling)], url_files=[str(root / "adult" / "urls.gz")]))
+    assert reason(flt, "", url=f"http://www.{first}/index.html") == "url_domain_blocked"
+    assert reason(flt, "", url="https://en.wikipedia.org/wiki/River") is None
+
+
+# ---------------------------------------------------------------- bad words, PII
+
+def test_bad_words(tmp_path):
+    (tmp_path / "en.txt").write_text("badword\ntwo words\n")
+    (tmp_path / "ja.txt").write_text("ばか\nsm\n")
+    flt = BadWordsFilter(BadWordsConfig(lists_dir=str(tmp_path)))
+    assert reason(flt, "This has a BadWord in it.") == "bad_words"
+    assert reason(flt, "this has two words inside") == "bad_words"
+    assert reason(flt, "badwordish is a different word") is None
+    assert reason(flt, "これはばかです", language="ja") == "bad_words"  # no word boundaries needed
+    assert reason(flt, "smの話", language="ja") is None  # C4's allow-list
+    d = doc("no list for this language", language="xx")
+    assert flt(d) is None and d.scores["bad_words_list_missing"] == 1.0
+    keep_all = BadWordsFilter(BadWordsConfig(lists_dir=str(tmp_path), keep_fraction=1.0))
+    assert reason(keep_all, "a badword") is None
+    real = BadWordsFilter(BadWordsConfig(lists_dir=str(shared_path("data", "wordlists", "ldnoobw"))))
+    assert reason(real, "A clean sentence about rivers and canyons.") is None
+
+
+def test_pii_replaces_emails_and_public_ips_only():
+    d = doc("Mail jane.doe@mail.example.org or ping 8.8.8.8, not 192.168.1.20 or 10.0.0.1.")
+    assert PiiFilter(PiiConfig())(d) is None
+    assert d.text == "Mail email@example.com or ping 192.0.2.0, not 192.168.1.20 or 10.0.0.1."
+    assert d.modified_by == ["pii"] and d.scores == {"pii_emails": 1.0, "pii_ips": 1.0}
+    clean = doc("Nothing to see here.")
+    PiiFilter(PiiConfig())(clean)
+    assert clean.modified_by == []
+
+
+# ---------------------------------------------------------------- chain
+
+def test_apply_filters_records_every_signal_and_first_reason():
+    recipe = load_recipe("fineweb")
+    filters = [f for f in build_filters(recipe) if f.needs_text]
+    d = doc("short text", language="de")
+    decision = apply_filters(filters, d)
+    assert decision.reason == "language_not_kept" and decision.stage == "filters"
+    expected = {n for f in filters for n in f.signal_names}
+    assert expected <= set(d.scores)
+    assert all(np.isfinite(v) for v in d.scores.values())
+
+
+@pytest.mark.parametrize("name", ["fineweb", "c4", "gopher", "default"])
+def test_builtin_recipes_load(name):
+    recipe = load_recipe(name)
+    assert build_filters(recipe)
