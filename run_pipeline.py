@@ -17,7 +17,7 @@ from apache_beam.io.filesystems import FileSystems
 from apache_beam.options.pipeline_options import PipelineOptions
 
 from outputs.run_files import read_json, write_json
-from pipelines.build import build_pipeline
+from pipelines.build import build_pipeline, build_select_pipeline
 from pipelines.metrics import NAMESPACE
 from schemas.recipe import Recipe, RecipeError, load_recipe
 from tokenization.tokenizers import Tokenizer
@@ -38,6 +38,9 @@ def parser() -> argparse.ArgumentParser:
                     help="WARC/WET file, glob or comma-separated list; repeatable. Any Beam FileSystems path.")
     ap.add_argument("--output", required=True, help="output directory (local, gs://, s3://)")
     ap.add_argument("--config", default=None, help="recipe: a built-in name (tokenmill recipes) or a TOML file")
+    ap.add_argument("--keep-scored", action="store_true",
+                    help="also write every extracted document with its text and signals to scored/ "
+                    "(for tokenmill select)")
     return ap
 
 
@@ -61,7 +64,7 @@ def prepare_output(output: str) -> None:
     output = output.rstrip("/")
     if FileSystems.exists(output):
         entries = [m.path for m in FileSystems.match([f"{output}/*"])[0].metadata_list]
-        ours = {"manifest.json", "stats.json", "shards", "ledger"}
+        ours = {"manifest.json", "stats.json", "shards", "ledger", "scored"}
         foreign = [e for e in entries if e.rstrip("/").rsplit("/", 1)[-1] not in ours]
         if foreign:
             raise UsageError(
@@ -70,7 +73,7 @@ def prepare_output(output: str) -> None:
             )
         old = [
             m.path
-            for result in FileSystems.match([f"{output}/shards/*", f"{output}/ledger/*"])
+            for result in FileSystems.match([f"{output}/{d}/*" for d in ("shards", "ledger", "scored")])
             for m in result.metadata_list
         ]
         old += [f"{output}/{n}" for n in ("manifest.json", "stats.json") if FileSystems.exists(f"{output}/{n}")]
@@ -99,21 +102,13 @@ def stage_timings(result: beam.runners.runner.PipelineResult) -> dict[str, float
     return dict(sorted(seconds.items()))
 
 
-def run(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the pipeline; returns stats.json's content. Raises UsageError / RecipeError on bad input."""
-    args, beam_args = parser().parse_known_args(argv)
+def _execute(beam_args: list[str], output: str, build) -> dict[str, Any]:
+    """Build with `build(pipeline)`, run on the chosen runner, add timings to stats.json."""
     if not any(a.startswith("--runner") for a in beam_args):
         beam_args = DEFAULT_RUNNER_ARGS + beam_args
-    recipe = load_recipe(args.config)
-    inputs = expand_inputs(args.input)
-    output = args.output.rstrip("/")
-    prepare_output(output)
-    info = tokenizer_info(recipe)
-
-    options = PipelineOptions(beam_args)
     start = time.perf_counter()
-    p = beam.Pipeline(options=options)
-    build_pipeline(p, inputs=inputs, output=output, recipe=recipe, tokenizer_info=info)
+    p = beam.Pipeline(options=PipelineOptions(beam_args))
+    build(p)
     result = p.run()
     result.wait_until_finish()
     wall = time.perf_counter() - start
@@ -125,13 +120,61 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     return stats
 
 
-def main(argv: list[str] | None = None) -> int:
+def run(argv: list[str] | None = None) -> dict[str, Any]:
+    """Run the pipeline; returns stats.json's content. Raises UsageError / RecipeError on bad input."""
+    args, beam_args = parser().parse_known_args(argv)
+    recipe = load_recipe(args.config)
+    inputs = expand_inputs(args.input)
+    output = args.output.rstrip("/")
+    prepare_output(output)
+    info = tokenizer_info(recipe)
+    return _execute(beam_args, output, lambda p: build_pipeline(
+        p, inputs=inputs, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored))
+
+
+# Recipe sections that decide what reaches the filters; `select` can only change what comes after.
+_FIXED_BEFORE_FILTERS = ("read", "extract", "language")
+
+
+def select(argv: list[str] | None = None) -> dict[str, Any]:
+    """`tokenmill select SRC --config R --output OUT`: another recipe over a --keep-scored run."""
+    ap = argparse.ArgumentParser(prog="tokenmill select", description=select.__doc__)
+    ap.add_argument("source", help="output directory of a run made with --keep-scored")
+    ap.add_argument("--config", default=None, help="the recipe to apply (built-in name or TOML file)")
+    ap.add_argument("--output", required=True)
+    args, beam_args = ap.parse_known_args(argv)
+    source = args.source.rstrip("/")
+    if not FileSystems.exists(f"{source}/manifest.json"):
+        raise UsageError(f"{source} is not a tokenmill run (no manifest.json)")
+    manifest = read_json(f"{source}/manifest.json")
+    if not FileSystems.match([f"{source}/scored/*.parquet"])[0].metadata_list:
+        raise UsageError(f"{source} has no scored/ documents: run it with --keep-scored")
+    recipe = load_recipe(args.config)
+    before = manifest["recipe"]
+    now = recipe.to_dict()
+    for section in _FIXED_BEFORE_FILTERS:
+        if before[section] != now[section]:
+            raise RecipeError(f"select cannot change [{section}]: it decides what was extracted; rerun the crawl")
+    uses_url = "url" in before["filters"]["order"] or "url" in now["filters"]["order"]
+    if uses_url and (before["filters"]["url"] != now["filters"]["url"]
+                     or ("url" in before["filters"]["order"]) != ("url" in now["filters"]["order"])):
+        raise RecipeError("select cannot change the URL filter: it runs before extraction; rerun the crawl")
+    source_stats = read_json(f"{source}/stats.json")
+    output = args.output.rstrip("/")
+    prepare_output(output)
+    info = tokenizer_info(recipe)
+    return _execute(beam_args, output, lambda p: build_select_pipeline(
+        p, source=source, source_manifest=manifest, source_stats=source_stats, output=output, recipe=recipe,
+        tokenizer_info=info))
+
+
+def main(argv: list[str] | None = None, command=None) -> int:
     import logging
 
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("apache_beam").setLevel(logging.ERROR)
     try:
-        stats = run(argv)
+        stats = (command or run)(argv)
     except (UsageError, RecipeError) as exc:
         print(f"tokenmill: {exc}", file=sys.stderr)
         return 2

@@ -14,6 +14,7 @@ USAGE = """usage: tokenmill <command> [args]
 commands:
   run       run the pipeline (same flags as run_pipeline.py; unknown flags go to Beam)
   demo      build a small demo crawl, run the pipeline on it, print where the output is
+  select    apply another recipe to a run made with --keep-scored, without re-reading the crawl
   recipes   list the built-in recipes
 """
 
@@ -46,7 +47,12 @@ def main(argv: list[str] | None = None) -> int:
         print(USAGE)
         return 0 if argv else 2
     command, rest = argv[0], argv[1:]
-    commands = {"run": run_pipeline.main, "demo": cmd_demo, "recipes": cmd_recipes}
+    commands = {
+        "run": run_pipeline.main,
+        "select": lambda a: run_pipeline.main(a, command=run_pipeline.select),
+        "demo": cmd_demo,
+        "recipes": cmd_recipes,
+    }
     if command not in commands:
         print(f"tokenmill: unknown command '{command}'\n{USAGE}", file=sys.stderr)
         return 2

@@ -1,10 +1,12 @@
 """The composed pipeline: one document's journey from WARC record to token shard, in order.
 
-    input files ─ReadWarcFiles─▶ batches of Records ─ProcessRecords─▶ Documents ─ExactDedup─▶ survivors
-        ─TokenizeDocuments─▶ Documents with tokens ─WriteParts─▶ shards/part-NNNNN.parquet
-    every drop on the way, and every kept document ─Flatten─▶ ledger ─WriteParts─▶ ledger/part-NNNNN.parquet
+    input files ─ReadWarcFiles─▶ batches of Records ─ExtractDocuments─▶ labeled Documents
+        ─FilterDocuments─▶ kept Documents ─ExactDedup─▶ survivors ─TokenizeDocuments─▶ ─WriteParts─▶ shards/
+    every drop on the way, and every kept document ─Flatten─▶ ledger ─WriteParts─▶ ledger/
     part infos + ledger counts ─Finalize─▶ manifest.json, stats.json
+    (--keep-scored) documents as extracted, with all signals ─WriteParts─▶ scored/
 
+`tokenmill select` starts the same tail from scored/ instead of the crawl (build_select_pipeline).
 Only one shuffle touches documents (exact dedup); the part writers shuffle rows once to their part.
 """
 
@@ -13,6 +15,8 @@ from __future__ import annotations
 from typing import Any
 
 import apache_beam as beam
+import pyarrow.parquet as pq
+from apache_beam.io.filesystems import FileSystems
 
 from filters.registry import score_columns
 from outputs.run_files import build_manifest, funnel, write_json
@@ -20,15 +24,30 @@ from pipelines.dedup import ExactDedup
 from pipelines.documents import (
     FILE_ERRORS,
     LEDGER,
+    SCORED,
     SKIPPED,
-    ProcessRecords,
+    ExtractDocuments,
+    FilterDocuments,
     ReadWarcFiles,
     TokenizeDocuments,
     kept_ledger_row,
 )
 from pipelines.sinks import WriteParts
 from schemas.recipe import Recipe
-from schemas.tables import LEDGER_SCHEMA, ledger_table, shard_schema, shard_table
+from schemas.records import STAGE_EXTRACT, STAGE_READ, STAGE_URL
+from schemas.tables import (
+    LEDGER_SCHEMA,
+    SCORED_SCHEMA,
+    document_from_scored,
+    ledger_row_from_dict,
+    ledger_table,
+    scored_table,
+    shard_schema,
+    shard_table,
+)
+
+# Ledger stages decided before the filters; `select` carries these rows over unchanged.
+PRE_FILTER_STAGES = (STAGE_READ, STAGE_URL, STAGE_EXTRACT)
 
 
 def _finalize(
@@ -39,6 +58,7 @@ def _finalize(
     inputs: list[str],
     tokenizer_info: dict[str, Any],
     columns: list[str],
+    read_stats: dict[str, Any] | None,
     shards: list,
     ledger_parts: list,
     ledger_counts: list,
@@ -57,38 +77,48 @@ def _finalize(
     )
     write_json(f"{output}/manifest.json", manifest)
     stats = funnel(dict(ledger_counts))
-    stats["read"] = {
+    stats["read"] = read_stats or {
         "files": len(inputs),
         "skipped_record_types": dict(sorted(skipped)),
-        "file_errors": [
-            {"file": f, "offset": o, "error": e} for f, o, e in sorted(file_errors)
-        ],
+        "file_errors": [{"file": f, "offset": o, "error": e} for f, o, e in sorted(file_errors)],
     }
     stats["tokens"] = manifest["totals"]["tokens"]
     write_json(f"{output}/stats.json", stats)
 
 
-def build_pipeline(
+def _write_parts(pcoll, label: str, *, output: str, folder: str, recipe: Recipe, **kw):
+    out_cfg = recipe.output
+    return pcoll | label >> WriteParts(
+        output_root=output,
+        folder=folder,
+        row_group_rows=out_cfg.row_group_rows,
+        zstd_level=out_cfg.zstd_level,
+        seed=out_cfg.seed,
+        **kw,
+    )
+
+
+def _filter_to_outputs(
     p: beam.Pipeline,
+    docs,
+    early_ledger,
     *,
-    inputs: list[str],
     output: str,
     recipe: Recipe,
+    inputs: list[str],
     tokenizer_info: dict[str, Any],
+    keep_scored: bool,
+    read_stats: dict[str, Any] | None,
+    skipped,
+    file_errors,
 ) -> None:
-    out_cfg = recipe.output
+    """The shared tail: filters -> exact dedup -> tokenize -> shards, ledger, manifest, stats (+ scored)."""
     columns = score_columns(recipe)
-
-    read = (
-        p
-        | "InputFiles" >> beam.Create(inputs)
-        | "ReadWarc" >> beam.ParDo(ReadWarcFiles()).with_outputs(SKIPPED, FILE_ERRORS, main="records")
+    filtered = docs | "Filter" >> beam.ParDo(FilterDocuments(recipe, keep_scored)).with_outputs(
+        LEDGER, SCORED, main="kept"
     )
-    processed = read.records | "ExtractLangFilter" >> beam.ParDo(ProcessRecords(recipe)).with_outputs(
-        LEDGER, main="docs"
-    )
-    ledgers = [processed[LEDGER]]
-    survivors = processed.docs
+    ledgers = [early_ledger, filtered[LEDGER]]
+    survivors = filtered.kept
     if recipe.dedup.exact.enabled:
         deduped = survivors | "ExactDedup" >> ExactDedup(recipe)
         survivors = deduped.survivors
@@ -103,36 +133,25 @@ def build_pipeline(
     ledgers.append(tokenized | "KeptLedgerRows" >> beam.Map(kept_ledger_row))
     ledger = ledgers | "AllLedgerRows" >> beam.Flatten()
 
-    schema = shard_schema(columns)
-    shard_infos = tokenized | "WriteShards" >> WriteParts(
-        output_root=output,
-        folder="shards",
-        schema=schema,
-        to_table=lambda docs: shard_table(docs, columns),
-        size_of=lambda d: d.token_count,
-        target_per_part=out_cfg.shard_target_tokens,
-        row_group_rows=out_cfg.row_group_rows,
-        zstd_level=out_cfg.zstd_level,
-        seed=out_cfg.seed,
-        with_tokens=True,
+    shard_infos = _write_parts(
+        tokenized, "WriteShards", output=output, folder="shards", recipe=recipe,
+        schema=shard_schema(columns), to_table=lambda d: shard_table(d, columns),
+        size_of=lambda d: d.token_count, target_per_part=recipe.output.shard_target_tokens, with_tokens=True,
     )
-    ledger_infos = ledger | "WriteLedger" >> WriteParts(
-        output_root=output,
-        folder="ledger",
-        schema=LEDGER_SCHEMA,
-        to_table=ledger_table,
-        size_of=lambda r: 1,
-        target_per_part=out_cfg.ledger_rows_per_part,
-        row_group_rows=out_cfg.row_group_rows,
-        zstd_level=out_cfg.zstd_level,
-        seed=out_cfg.seed,
+    ledger_infos = _write_parts(
+        ledger, "WriteLedger", output=output, folder="ledger", recipe=recipe, schema=LEDGER_SCHEMA,
+        to_table=ledger_table, size_of=lambda r: 1, target_per_part=recipe.output.ledger_rows_per_part,
     )
+    if keep_scored:
+        _write_parts(
+            filtered[SCORED], "WriteScored", output=output, folder="scored", recipe=recipe, schema=SCORED_SCHEMA,
+            to_table=scored_table, size_of=lambda d: 1, target_per_part=recipe.output.ledger_rows_per_part,
+        )
     ledger_counts = (
         ledger
         | "StageReason" >> beam.Map(lambda r: (r.stage, r.reason))
         | "CountStageReason" >> beam.combiners.Count.PerElement()
     )
-    skipped = read[SKIPPED] | "CountSkipped" >> beam.combiners.Count.PerElement()
 
     def as_list(pcoll, label: str):
         return beam.pvalue.AsSingleton(pcoll | label >> beam.combiners.ToList())
@@ -148,10 +167,78 @@ def build_pipeline(
             inputs=inputs,
             tokenizer_info=tokenizer_info,
             columns=columns,
+            read_stats=read_stats,
             shards=as_list(shard_infos, "ShardList"),
             ledger_parts=as_list(ledger_infos, "LedgerList"),
             ledger_counts=as_list(ledger_counts, "CountList"),
             skipped=as_list(skipped, "SkippedList"),
-            file_errors=as_list(read[FILE_ERRORS], "ErrorList"),
+            file_errors=as_list(file_errors, "ErrorList"),
         )
+    )
+
+
+def build_pipeline(
+    p: beam.Pipeline,
+    *,
+    inputs: list[str],
+    output: str,
+    recipe: Recipe,
+    tokenizer_info: dict[str, Any],
+    keep_scored: bool = False,
+) -> None:
+    """The full run: WARC/WET files to shards, ledger, manifest, stats."""
+    read = (
+        p
+        | "InputFiles" >> beam.Create(inputs)
+        | "ReadWarc" >> beam.ParDo(ReadWarcFiles()).with_outputs(SKIPPED, FILE_ERRORS, main="records")
+    )
+    extracted = read.records | "ExtractLang" >> beam.ParDo(ExtractDocuments(recipe)).with_outputs(
+        LEDGER, main="docs"
+    )
+    _filter_to_outputs(
+        p, extracted.docs, extracted[LEDGER], output=output, recipe=recipe, inputs=inputs,
+        tokenizer_info=tokenizer_info, keep_scored=keep_scored, read_stats=None,
+        skipped=read[SKIPPED] | "CountSkipped" >> beam.combiners.Count.PerElement(),
+        file_errors=read[FILE_ERRORS],
+    )
+
+
+def _parquet_rows(path: str):
+    with FileSystems.open(path) as f:
+        for batch in pq.ParquetFile(f).iter_batches(batch_size=1000):
+            yield from batch.to_pylist()
+
+
+def build_select_pipeline(
+    p: beam.Pipeline,
+    *,
+    source: str,
+    source_manifest: dict[str, Any],
+    source_stats: dict[str, Any],
+    output: str,
+    recipe: Recipe,
+    tokenizer_info: dict[str, Any],
+) -> None:
+    """Another recipe over a --keep-scored run: scored/ documents through the shared tail; the source's
+    read/url/extract ledger rows carried over unchanged (the recipe must agree on those stages)."""
+    scored_files = sorted(m.path for m in FileSystems.match([f"{source}/scored/*.parquet"])[0].metadata_list)
+    ledger_files = [f"{source}/{e['path']}" for e in source_manifest["ledger"]]
+    docs = (
+        p
+        | "ScoredFiles" >> beam.Create(scored_files)
+        | "ReadScored" >> beam.FlatMap(_parquet_rows)
+        | "ToDocuments" >> beam.Map(document_from_scored)
+    )
+    early = (
+        p
+        | "SourceLedgerFiles" >> beam.Create(ledger_files)
+        | "ReadSourceLedger" >> beam.FlatMap(_parquet_rows)
+        | "PreFilterRows" >> beam.Filter(lambda r: r["stage"] in PRE_FILTER_STAGES)
+        | "ToLedgerRows" >> beam.Map(ledger_row_from_dict)
+    )
+    empty = p | "NoSkipped" >> beam.Create([])
+    _filter_to_outputs(
+        p, docs, early, output=output, recipe=recipe, inputs=source_manifest["inputs"],
+        tokenizer_info=tokenizer_info, keep_scored=False, read_stats=source_stats["read"],
+        skipped=empty, file_errors=p | "NoErrors" >> beam.Create([]),
     )

@@ -6,6 +6,7 @@ one model load per worker (setup), and language ID runs on the whole batch in on
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -38,6 +39,7 @@ from tokenization.tokenizers import Tokenizer
 LEDGER = "ledger"
 SKIPPED = "skipped"
 FILE_ERRORS = "file_errors"
+SCORED = "scored"
 
 
 class ReadWarcFiles(beam.DoFn):
@@ -73,8 +75,12 @@ class ReadWarcFiles(beam.DoFn):
             yield batch
 
 
-class ProcessRecords(beam.DoFn):
-    """Batch of records -> kept Documents (main output) and ledger rows for every drop (LEDGER output)."""
+class ExtractDocuments(beam.DoFn):
+    """Batch of records -> labeled Documents (main output) and ledger rows for every drop (LEDGER output).
+
+    Cheap checks first: triage (status, type, size) and URL-only filters run before any decoding or
+    trafilatura call; language ID runs once per batch.
+    """
 
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
@@ -82,12 +88,9 @@ class ProcessRecords(beam.DoFn):
     def setup(self) -> None:
         self.extractor = Extractor(self.recipe.extract)
         self.lid = LanguageIdentifier(self.recipe.language.model_path, self.recipe.language.max_chars)
-        filters = build_filters(self.recipe)
-        self.url_filters = [f for f in filters if not f.needs_text]
-        self.text_filters = [f for f in filters if f.needs_text]
+        self.url_filters = [f for f in build_filters(self.recipe) if not f.needs_text]
         self.read_c = StageCounters(STAGE_READ)
         self.extract_c = StageCounters(STAGE_EXTRACT)
-        self.filter_c = StageCounters(STAGE_FILTERS)
         self.url_c = StageCounters(STAGE_URL)
         self.lid_c = StageCounters("language_id")
 
@@ -95,10 +98,6 @@ class ProcessRecords(beam.DoFn):
         extractor = getattr(self, "extractor", None)
         if extractor is not None:
             extractor.close()
-
-    def _text_sample(self, doc_id: str, text: str) -> str | None:
-        out = self.recipe.output
-        return text if in_sample(doc_id, out.seed, out.dropped_text_sample_rate) else None
 
     def _url_decision(self, record: Record) -> Decision | None:
         """URL-only filters, before extraction: a blocked page never costs a trafilatura call."""
@@ -162,18 +161,38 @@ class ProcessRecords(beam.DoFn):
         with self.lid_c.timed():
             for doc, (label, score) in zip(docs, self.lid.predict([d.text for d in docs]), strict=True):
                 doc.language, doc.language_score = label, score
+        yield from docs
 
-        for doc in docs:
-            self.filter_c.inp.inc()
-            with self.filter_c.timed():
-                decision = apply_filters(self.text_filters, doc)
-            if decision is not None:
-                self.filter_c.dropped(decision.reason)
-                row = ledger_row_for_document(doc, decision, self._text_sample(doc.doc_id, doc.text))
-                yield beam.pvalue.TaggedOutput(LEDGER, row)
-                continue
-            self.filter_c.kept.inc()
-            yield doc
+
+class FilterDocuments(beam.DoFn):
+    """Document -> kept Document (main) or a ledger row (LEDGER); with keep_scored, also the document as
+    extracted, with every signal, for `tokenmill select` (SCORED)."""
+
+    def __init__(self, recipe: Recipe, keep_scored: bool = False) -> None:
+        self.recipe = recipe
+        self.keep_scored = keep_scored
+
+    def setup(self) -> None:
+        self.filters = [f for f in build_filters(self.recipe) if f.needs_text]
+        self.counters = StageCounters(STAGE_FILTERS)
+
+    def process(self, doc: Document) -> Iterator:
+        self.counters.inp.inc()
+        extracted = doc.text
+        with self.counters.timed():
+            decision = apply_filters(self.filters, doc)
+        if self.keep_scored:
+            yield beam.pvalue.TaggedOutput(
+                SCORED, dataclasses.replace(doc, text=extracted, scores=dict(doc.scores), modified_by=[])
+            )
+        if decision is not None:
+            self.counters.dropped(decision.reason)
+            out = self.recipe.output
+            text = doc.text if in_sample(doc.doc_id, out.seed, out.dropped_text_sample_rate) else None
+            yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_document(doc, decision, text))
+            return
+        self.counters.kept.inc()
+        yield doc
 
 
 class TokenizeDocuments(beam.DoFn):

@@ -12,7 +12,7 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from schemas.records import Document, LedgerRow
+from schemas.records import Document, LedgerRow, RecordMeta
 
 SHARD_BASE_FIELDS: list[pa.Field] = [
     pa.field("doc_id", pa.string(), nullable=False),
@@ -116,3 +116,61 @@ def shard_table(docs: list[Document], score_columns: list[str]) -> pa.Table:
     for name in score_columns:
         columns[name] = [_nan_to_none(d.scores.get(name)) for d in docs]
     return pa.Table.from_pydict(columns, schema=schema)
+
+
+# out/scored/part-NNNNN.parquet (with --keep-scored): every document that reached the filters, with the text
+# as extracted (before any modifier) and every signal this run's filters computed. `tokenmill select` runs
+# another recipe's filters, dedup and tokenizer on it without re-reading the crawl or re-extracting.
+SCORED_SCHEMA = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("source", pa.string()),
+        pa.field("offset", pa.int64()),
+        pa.field("record_type", pa.string()),
+        pa.field("http_status", pa.int32()),
+        pa.field("content_type", pa.string()),
+        pa.field("url", pa.string()),
+        pa.field("warc_record_id", pa.string()),
+        pa.field("crawl_date", pa.string()),
+        pa.field("title", pa.string()),
+        pa.field("published_date", pa.string()),
+        pa.field("language", pa.string()),
+        pa.field("language_score", pa.float64()),
+        pa.field("scores", pa.list_(SCORE_STRUCT)),
+        pa.field("text", pa.string()),
+    ]
+)
+
+
+def scored_table(docs: list[Document]) -> pa.Table:
+    rows = [
+        {
+            "doc_id": d.doc_id, "source": d.source, "offset": d.meta.offset, "record_type": d.meta.record_type,
+            "http_status": d.meta.http_status, "content_type": d.meta.content_type, "url": d.url,
+            "warc_record_id": d.warc_record_id, "crawl_date": d.crawl_date, "title": d.title,
+            "published_date": d.published_date, "language": d.language, "language_score": d.language_score,
+            "scores": [{"name": k, "value": v} for k, v in sorted(d.scores.items())], "text": d.text,
+        }
+        for d in docs
+    ]
+    return pa.Table.from_pylist(rows, schema=SCORED_SCHEMA)
+
+
+def document_from_scored(row: dict) -> Document:
+    """A scored row back into the Document the filters saw (signals are recomputed by the new recipe)."""
+    return Document(
+        doc_id=row["doc_id"], source=row["source"], url=row["url"], warc_record_id=row["warc_record_id"],
+        crawl_date=row["crawl_date"],
+        meta=RecordMeta(row["offset"], row["record_type"], row["http_status"], row["content_type"]),
+        text=row["text"], title=row["title"], published_date=row["published_date"], language=row["language"],
+        language_score=row["language_score"],
+    )
+
+
+def ledger_row_from_dict(row: dict) -> LedgerRow:
+    """A ledger Parquet row back into a LedgerRow (for carrying early-stage rows into a `select` output)."""
+    values = dict(row)
+    values["score"] = float("nan") if values["score"] is None else values["score"]
+    values["scores"] = {s["name"]: s["value"] for s in values["scores"] or []}
+    values["modified_by"] = list(values["modified_by"] or [])
+    return LedgerRow(**values)

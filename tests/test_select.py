@@ -1,0 +1,66 @@
+"""`tokenmill select`: another recipe over a --keep-scored run must equal a full run with that recipe."""
+
+from __future__ import annotations
+
+import json
+
+import pyarrow.parquet as pq
+import pytest
+
+import run_pipeline
+from schemas.recipe import RecipeError
+from tests.test_pipeline import IN_MEMORY, file_bytes, run
+
+FIRST = """
+name = "first"
+[filters]
+order = ["language", "gopher_quality", "c4", "fineweb", "pii"]
+"""
+
+
+@pytest.fixture(scope="module")
+def scored_run(bench_crawl_300, tmp_path_factory):
+    root = tmp_path_factory.mktemp("select")
+    recipe = root / "first.toml"
+    recipe.write_text(FIRST)
+    inputs = [str(p) for p in sorted(bench_crawl_300.glob("*.warc.gz"))]
+    run(inputs, root / "first", "--config", str(recipe), "--keep-scored", *IN_MEMORY)
+    return root, inputs
+
+
+def test_scored_holds_every_document_that_reached_the_filters(scored_run):
+    root, _ = scored_run
+    stats = json.loads((root / "first" / "stats.json").read_text())
+    scored = pq.read_table(sorted((root / "first" / "scored").glob("*.parquet"))).to_pylist()
+    assert len(scored) == stats["stages"]["filters"]["in"]
+    names = {s["name"] for s in scored[0]["scores"]}
+    assert {"gopher_words", "c4_sentences", "fw_line_punct_ratio", "pii_emails"} <= names
+    assert all(row["text"] for row in scored)
+
+
+@pytest.mark.parametrize("recipe", ["gopher", "fineweb_no_url"])
+def test_select_equals_a_full_run(scored_run, recipe, tmp_path):
+    root, inputs = scored_run
+    if recipe == "fineweb_no_url":
+        path = tmp_path / "fw.toml"
+        path.write_text('[filters]\norder = ["language", "gopher_repetition", "gopher_quality", "c4", "fineweb"]\n'
+                        '[filters.language]\nkeep = ["en"]\nmin_score = 0.65\n[tokenizer]\nname = "o200k_base"\n')
+        recipe = str(path)
+    selected = run_pipeline.select([str(root / "first"), "--config", recipe, "--output", str(tmp_path / "sel"),
+                                    *IN_MEMORY])
+    full = run(inputs, tmp_path / "full", "--config", recipe, *IN_MEMORY)
+    assert file_bytes(tmp_path / "sel") == file_bytes(tmp_path / "full")
+    for key in ("records", "kept", "stages", "read", "tokens"):
+        assert selected[key] == full[key]
+    first = json.loads((root / "first" / "stats.json").read_text())
+    assert 0 < selected["kept"] != first["kept"]  # the other recipe decided differently, from stored text
+
+
+def test_select_refuses_recipes_that_change_extraction(scored_run, tmp_path):
+    root, _ = scored_run
+    path = tmp_path / "x.toml"
+    path.write_text("[extract]\nfavor_precision = false\n")
+    with pytest.raises(RecipeError, match="cannot change \\[extract\\]"):
+        run_pipeline.select([str(root / "first"), "--config", str(path), "--output", str(tmp_path / "o")])
+    with pytest.raises(run_pipeline.UsageError, match="not a tokenmill run"):
+        run_pipeline.select([str(tmp_path), "--output", str(tmp_path / "o")])
