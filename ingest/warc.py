@@ -8,6 +8,7 @@ stand; the pipeline records the error in stats and goes on with the next file.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -60,12 +61,17 @@ def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRe
             offset = iterator.get_record_offset()
             http = rec.http_headers if rec_type == "response" else None
             status = None
+            content_type = ""
             if http is not None:
                 try:
                     status = int(http.get_statuscode())
                 except (TypeError, ValueError):
                     status = None
-            content_type = _header(http, "Content-Type") if http is not None else ""
+                content_type = _header(http, "Content-Type")
+            elif rec_type == "response" and body.startswith(b"HTTP/"):
+                # warcio parses HTTP headers only for http(s):// target URIs; crawls with other URI schemes
+                # (or none) still carry an HTTP message, so split it here.
+                status, content_type, body = split_http_message(body)
             if not content_type:
                 content_type = _header(rec.rec_headers, "Content-Type")
             record_id = _header(rec.rec_headers, "WARC-Record-ID") or f"<offset:{offset}>"
@@ -84,6 +90,46 @@ def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRe
             )
     except Exception as exc:  # noqa: BLE001 - any framing failure ends this file, never the run
         yield ReadError(source, offset, f"{type(exc).__name__}: {exc}")
+
+
+_STATUS_LINE = re.compile(rb"HTTP/\d(?:\.\d)?\s+(\d{3})")
+
+
+def split_http_message(message: bytes) -> tuple[int | None, str, bytes]:
+    """(status, Content-Type, body) of a raw HTTP response whose headers warcio did not parse."""
+    head, sep, body = message.partition(b"\r\n\r\n")
+    if not sep:
+        head, sep, body = message.partition(b"\n\n")
+    lines = head.decode("latin-1").splitlines()
+    m = _STATUS_LINE.match(message)
+    content_type = ""
+    chunked = False
+    for line in lines[1:]:
+        name, _, value = line.partition(":")
+        if name.strip().lower() == "content-type":
+            content_type = value.strip()
+        elif name.strip().lower() == "transfer-encoding" and "chunked" in value.lower():
+            chunked = True
+    if chunked:
+        body = _dechunk(body)
+    return (int(m.group(1)) if m else None), content_type, body
+
+
+def _dechunk(data: bytes) -> bytes:
+    out, pos = [], 0
+    while pos < len(data):
+        line_end = data.find(b"\r\n", pos)
+        if line_end < 0:
+            break
+        try:
+            size = int(data[pos:line_end].split(b";")[0].strip() or b"0", 16)
+        except ValueError:
+            return data  # not really chunked: keep the bytes as they are
+        if size == 0:
+            break
+        out.append(data[line_end + 2 : line_end + 2 + size])
+        pos = line_end + 2 + size + 2
+    return b"".join(out)
 
 
 def mime_type(content_type: str) -> str:

@@ -108,3 +108,22 @@ def test_content_record_types_match_warcio(warc_samples):
         with open(path, "rb") as f:
             n = sum(1 for r in ArchiveIterator(f) if r.rec_type in CONTENT_RECORD_TYPES)
         assert n == sum(1 for r in _records(path) if isinstance(r, Record)), path.name
+
+
+def test_http_message_is_split_when_the_uri_is_not_http():
+    buf = io.BytesIO()
+    w = WarcWriter(buf)
+    w.response("hard::some-page.html", b"<html><body><p>text</p></body></html>")
+    w.response("urn:x:404", b"missing", status=404)
+    (page, missing) = [r for r in read_warc(io.BytesIO(buf.getvalue()), "x.warc.gz") if isinstance(r, Record)]
+    assert (page.http_status, page.content_type, page.body) == (
+        200, "text/html; charset=utf-8", b"<html><body><p>text</p></body></html>")
+    assert missing.http_status == 404
+
+
+def test_chunked_body_is_decoded_in_the_fallback():
+    from ingest.warc import split_http_message
+
+    msg = (b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nContent-Type: text/html\r\n\r\n"
+           b"5\r\nhello\r\n6\r\n world\r\n0\r\n\r\n")
+    assert split_http_message(msg) == (200, "text/html", b"hello world")
