@@ -31,7 +31,7 @@ from filters.registry import build_filters  # noqa: E402
 from ingest.decode import decode_body  # noqa: E402
 from ingest.extract import extract_main_text  # noqa: E402
 from ingest.warc import read_warc, triage  # noqa: E402
-from schemas.recipe import Recipe  # noqa: E402
+from schemas.recipe import load_recipe  # noqa: E402
 from schemas.records import Document, Record, RecordMeta  # noqa: E402
 from tokenization.tokenizers import Tokenizer  # noqa: E402
 
@@ -44,8 +44,9 @@ def build_crawl(out: Path, docs: int, shards: int) -> None:
                     "--seed", "0"], check=True, capture_output=True)
 
 
-def run_pipeline(crawl: Path, out: Path, workers: int) -> dict:
+def run_pipeline(crawl: Path, out: Path, workers: int, recipe: str) -> dict:
     cmd = [sys.executable, str(REPO / "run_pipeline.py"), "--input", f"{crawl}/*.warc.gz", "--output", str(out),
+           "--config", recipe,
            "--runner=DirectRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
     start = time.perf_counter()
     subprocess.run(cmd, check=True, capture_output=True)
@@ -57,13 +58,14 @@ def run_pipeline(crawl: Path, out: Path, workers: int) -> dict:
     return stats
 
 
-def per_stage(crawl: Path, limit: int) -> dict[str, list[float]]:
-    recipe = Recipe()
+def per_stage(crawl: Path, limit: int, recipe_name: str) -> dict[str, list[float]]:
+    recipe = load_recipe(recipe_name)
     lid = LanguageIdentifier()
-    filters = build_filters(recipe)
-    tok = Tokenizer("cl100k_base")
+    filters = [f for f in build_filters(recipe) if f.needs_text]
+    tok = Tokenizer(recipe.tokenizer.name)
     times: dict[str, list[float]] = {k: [] for k in
                                       ("read", "decode", "extract", "language_id", "filters", "exact_key", "tokenize")}
+    times.update({f"  filter:{f.name}": [] for f in filters})
     n = 0
     for path in sorted(crawl.glob("*.warc.gz")):
         with open(path, "rb") as f:
@@ -89,9 +91,11 @@ def per_stage(crawl: Path, limit: int) -> dict[str, list[float]]:
                                crawl_date=rec.crawl_date, meta=RecordMeta.of(rec), text=ex.text)
                 ((doc.language, doc.language_score),) = lid.predict([doc.text])
                 t3 = time.perf_counter()
+                # Every filter computes its signals (as the pipeline does); timed one by one.
                 for flt in filters:
-                    if flt(doc) is not None:
-                        break
+                    f0 = time.perf_counter()
+                    flt.decide(doc, flt.signals(doc))
+                    times[f"  filter:{flt.name}"].append(time.perf_counter() - f0)
                 t4 = time.perf_counter()
                 exact_key(doc.text)
                 t5 = time.perf_counter()
@@ -115,13 +119,14 @@ def main() -> int:
     ap.add_argument("--workers", type=int, default=0, help="DirectRunner workers (0 = all cores)")
     ap.add_argument("--stage-sample", type=int, default=500, help="documents timed per stage in-process")
     ap.add_argument("--keep", default=None, help="keep crawl and output in this directory")
+    ap.add_argument("--config", default="fineweb", help="recipe for the run and the per-stage timing")
     args = ap.parse_args()
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="tokenmill-bench-"))
     crawl, out = root / "crawl", root / "out"
     if not list(crawl.glob("*.warc.gz")):
         build_crawl(crawl, args.docs, args.shards)
-    stats = run_pipeline(crawl, out, args.workers)
+    stats = run_pipeline(crawl, out, args.workers, args.config)
     records = stats["records"]
     html_docs = stats["stages"]["extract"]["in"]
     print(f"crawl: {args.docs} documents requested, {records} content records, {html_docs} reached extraction, "
@@ -132,12 +137,12 @@ def main() -> int:
     print(f"peak RSS of the largest process: {stats['peak_rss_mib']:.0f} MiB")
     print(f"seconds per stage summed over workers: {stats.get('stage_seconds')}")
 
-    times = per_stage(crawl, args.stage_sample)
-    print(f"\nper stage, one core, no Beam ({len(times['extract'])} HTML documents):")
-    print(f"{'stage':12s} {'median ms':>10s} {'p95 ms':>10s} {'mean ms':>10s}")
+    times = per_stage(crawl, args.stage_sample, args.config)
+    print(f"\nper stage, one core, no Beam, recipe {args.config} ({len(times['extract'])} HTML documents):")
+    print(f"{'stage':28s} {'median ms':>10s} {'p95 ms':>10s} {'mean ms':>10s}")
     for stage, values in times.items():
         if values:
-            print(f"{stage:12s} {1000 * statistics.median(values):10.3f} {1000 * pct(values, 0.95):10.3f} "
+            print(f"{stage:28s} {1000 * statistics.median(values):10.3f} {1000 * pct(values, 0.95):10.3f} "
                   f"{1000 * statistics.fmean(values):10.3f}")
     return 0
 

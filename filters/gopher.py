@@ -37,13 +37,8 @@ class GopherQualityFilter(Filter):
         n = len(words)
         lines = text.splitlines() or [""]
         stop = self._stop_by_lang.get(doc.language, self._default_stop)
-        # Cap the stop-word scan: the rule only asks for a handful, so stop counting well past any threshold.
-        stop_count = 0
-        for w in words:
-            if w.lower() in stop:
-                stop_count += 1
-                if stop_count >= 100:
-                    break
+        # Distinct stop words present ("at least two of the following words", Gopher Table A1).
+        stop_count = len(stop.intersection(w.lower() for w in words))
         return {
             "gopher_words": float(n),
             "gopher_avg_word_length": sum(map(len, words)) / n if n else 0.0,

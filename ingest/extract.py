@@ -11,6 +11,7 @@ raises ExtractorUnavailable, which stops the run instead of turning every page i
 from __future__ import annotations
 
 import html as html_lib
+import logging
 import multiprocessing
 import re
 import traceback
@@ -20,6 +21,12 @@ from typing import Any
 
 from schemas.recipe import ExtractConfig
 from schemas.records import STAGE_EXTRACT, Decision
+
+
+# trafilatura logs every page it cannot parse at ERROR level; the ledger records those pages instead.
+logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
+logging.getLogger("htmldate").setLevel(logging.CRITICAL)
+logging.getLogger("courlan").setLevel(logging.CRITICAL)
 
 
 class ExtractorUnavailable(RuntimeError):

@@ -109,6 +109,7 @@ class GopherQualityConfig:
     max_ellipsis_lines_ratio: float = 0.3
     # At least this share of words must contain an alphabetic character.
     min_alpha_words_ratio: float = 0.8
+    # Distinct stop words from the list that must occur.
     min_stop_words: int = 2
     # Gopher's list. Matched case-insensitively (datatrove matches case-sensitively, so "The" does not count
     # there; a deliberate fix here).

@@ -98,6 +98,7 @@ def test_gopher_alpha_and_stop_words():
     assert reason(GQ, " ".join(["the", "of"] + ["house"] * 78 + ["2024"] * 20)) is None  # 80 / 100
     assert reason(GQ, " ".join(["the", "of"] + ["house"] * 77 + ["2024"] * 21)) == "gopher_below_alpha_threshold"
     assert reason(GQ, " ".join(["The"] + ["house"] * 59)) == "gopher_few_stop_words"
+    assert reason(GQ, " ".join(["the", "the"] + ["house"] * 58)) == "gopher_few_stop_words"  # distinct words
     assert reason(GQ, " ".join(["The", "OF"] + ["house"] * 58)) is None  # case-insensitive on purpose
 
 
