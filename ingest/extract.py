@@ -22,7 +22,6 @@ from typing import Any
 from schemas.recipe import ExtractConfig
 from schemas.records import STAGE_EXTRACT, Decision
 
-
 # trafilatura logs every page it cannot parse at ERROR level; the ledger records those pages instead.
 logging.getLogger("trafilatura").setLevel(logging.CRITICAL)
 logging.getLogger("htmldate").setLevel(logging.CRITICAL)
