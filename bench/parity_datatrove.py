@@ -15,6 +15,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import os
 import subprocess
@@ -47,7 +48,7 @@ filters = {
     "gopher_repetition": GopherRepetitionFilter(),
     "gopher_quality": GopherQualityFilter(),
     "c4": C4QualityFilter(filter_no_terminal_punct=False),
-    "fineweb": FineWebQualityFilter(),
+    "fineweb": FineWebQualityFilter(None),  # exclusion_writer is positional in datatrove 0.2
 }
 with open(sys.argv[1]) as src, open(sys.argv[2], "w") as dst:
     for line in src:
@@ -95,6 +96,9 @@ def ours(texts: list[tuple[str, str]]) -> dict[str, dict[str, str]]:
     filters = {
         "gopher_repetition": GopherRepetitionFilter(recipe.filters.gopher_repetition),
         "gopher_quality": GopherQualityFilter(recipe.filters.gopher_quality),
+        # The same rule with datatrove >= 0.3's alpha-ratio denominator, to show what the one change explains.
+        "gopher_quality_punct": GopherQualityFilter(
+            dataclasses.replace(recipe.filters.gopher_quality, alpha_ratio_counts_punctuation=True)),
         "c4": C4Filter(recipe.filters.c4),
         "fineweb": FineWebFilter(recipe.filters.fineweb),
     }
@@ -137,12 +141,13 @@ def main() -> int:
     print(f"{len(texts)} English documents (lid >= 0.65) extracted from {crawl}")
     print(f"{'filter':20s} {'agree':>8s} {'we drop':>8s} {'they drop':>10s}   top disagreements (ours / theirs)")
     report = {}
-    for name in ("gopher_repetition", "gopher_quality", "c4", "fineweb"):
-        same = sum(bool(mine[i][name]) == bool(theirs[i][name]) for i in mine)
-        diff = Counter((mine[i][name] or "keep", theirs[i][name] or "keep") for i in mine
-                       if bool(mine[i][name]) != bool(theirs[i][name]))
+    for name in ("gopher_repetition", "gopher_quality", "gopher_quality_punct", "c4", "fineweb"):
+        peer = name.removesuffix("_punct")
+        same = sum(bool(mine[i][name]) == bool(theirs[i][peer]) for i in mine)
+        diff = Counter((mine[i][name] or "keep", theirs[i][peer] or "keep") for i in mine
+                       if bool(mine[i][name]) != bool(theirs[i][peer]))
         we = sum(bool(mine[i][name]) for i in mine)
-        they = sum(bool(theirs[i][name]) for i in mine)
+        they = sum(bool(theirs[i][peer]) for i in mine)
         top = ", ".join(f"{a}/{b}: {n}" for (a, b), n in diff.most_common(4))
         print(f"{name:20s} {same / len(mine):8.1%} {we:8d} {they:10d}   {top}")
         report[name] = {"agreement": same / len(mine), "we_drop": we, "they_drop": they,

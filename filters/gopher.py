@@ -8,6 +8,8 @@ dup_line_char_frac, top_{2,3,4}_gram, duplicated_{5..10}_n_grams.
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 
 from filters.base import Filter
@@ -16,6 +18,9 @@ from filters.text import PARAGRAPH_SPLIT, find_duplicates, has_alpha, split_word
 from schemas.records import Document
 
 BULLETS = ("•", "‣", "◦", "⁃", "▪", "●", "-", "*")
+# Punctuation as a word tokenizer emits it: a mark not inside a word is its own token ("e-mail" and "don't"
+# stay words), a run of dots is one token.
+_PUNCT_TOKEN = re.compile(r"\.{2,}|…|(?<!\w)[^\w\s]|[^\w\s](?!\w)")
 
 
 class GopherQualityFilter(Filter):
@@ -46,9 +51,15 @@ class GopherQualityFilter(Filter):
             "gopher_ellipsis_ratio": (text.count("...") + text.count("…")) / n if n else 0.0,
             "gopher_bullet_lines_ratio": sum(ln.lstrip().startswith(BULLETS) for ln in lines) / len(lines),
             "gopher_end_ellipsis_lines_ratio": sum(ln.rstrip().endswith(("...", "…")) for ln in lines) / len(lines),
-            "gopher_alpha_words_ratio": sum(map(has_alpha, words)) / n if n else 0.0,
+            "gopher_alpha_words_ratio": self._alpha_ratio(text, words, doc.language),
             "gopher_stop_words": float(stop_count),
         }
+
+    def _alpha_ratio(self, text: str, words: list[str], language: str) -> float:
+        tokens = len(words)
+        if self.config_for(language).alpha_ratio_counts_punctuation:
+            tokens += len(_PUNCT_TOKEN.findall(text))
+        return sum(map(has_alpha, words)) / tokens if tokens else 0.0
 
     def decide(self, doc: Document, s: dict[str, float]) -> tuple[str, float] | None:
         c = self.config_for(doc.language)

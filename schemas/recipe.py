@@ -109,6 +109,9 @@ class GopherQualityConfig:
     max_ellipsis_lines_ratio: float = 0.3
     # At least this share of words must contain an alphabetic character.
     min_alpha_words_ratio: float = 0.8
+    # datatrove >= 0.3 divides by all tokens, punctuation included, which drops ~20 % of ordinary English
+    # pages; Gopher and the datatrove that built FineWeb divide by words. True reproduces the newer peer.
+    alpha_ratio_counts_punctuation: bool = False
     # Distinct stop words from the list that must occur.
     min_stop_words: int = 2
     # Gopher's list. Matched case-insensitively (datatrove matches case-sensitively, so "The" does not count

@@ -329,3 +329,11 @@ def test_apply_filters_records_every_signal_and_first_reason():
 def test_builtin_recipes_load(name):
     recipe = load_recipe(name)
     assert build_filters(recipe)
+
+
+def test_alpha_ratio_can_count_punctuation_like_newer_datatrove():
+    text = " ".join(["the", "of"] + ["house,"] * 58)  # 60 words, 58 commas
+    assert reason(GQ, text) is None
+    newer = GopherQualityFilter(GopherQualityConfig(alpha_ratio_counts_punctuation=True))
+    assert reason(newer, text) == "gopher_below_alpha_threshold"  # 60 / 118 tokens
+    assert reason(newer, " ".join(["the", "of"] + ["e-mail", "don't"] * 29)) is None  # in-word marks are not tokens
