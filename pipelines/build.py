@@ -32,6 +32,7 @@ from pipelines.documents import (
     TokenizeDocuments,
     kept_ledger_row,
 )
+from pipelines.near_dedup import NearDedup
 from pipelines.sinks import WriteParts
 from schemas.recipe import Recipe
 from schemas.records import STAGE_EXTRACT, STAGE_READ, STAGE_URL
@@ -64,7 +65,13 @@ def _finalize(
     ledger_counts: list,
     skipped: list,
     file_errors: list,
+    violations: int,
 ) -> None:
+    if violations:
+        raise RuntimeError(
+            f"near-dedup components did not converge in {recipe.dedup.near.max_rounds} rounds "
+            f"({violations} nodes not yet in a star); raise dedup.near.max_rounds"
+        )
     manifest = build_manifest(
         output_root=output,
         shards=shards,
@@ -83,6 +90,8 @@ def _finalize(
         "file_errors": [{"file": f, "offset": o, "error": e} for f, o, e in sorted(file_errors)],
     }
     stats["tokens"] = manifest["totals"]["tokens"]
+    if recipe.dedup.near.enabled:
+        stats["near_dedup"] = {"rounds": recipe.dedup.near.max_rounds, "converged": True}
     write_json(f"{output}/stats.json", stats)
 
 
@@ -123,6 +132,10 @@ def _filter_to_outputs(
         deduped = survivors | "ExactDedup" >> ExactDedup(recipe)
         survivors = deduped.survivors
         ledgers.append(deduped[LEDGER])
+    violations = p | "NoNearDedup" >> beam.Create([])
+    if recipe.dedup.near.enabled:
+        survivors, near_ledger, violations = survivors | "NearDedup" >> NearDedup(recipe)
+        ledgers.append(near_ledger)
 
     batch = recipe.tokenizer.batch_size
     tokenized = (
@@ -173,6 +186,7 @@ def _filter_to_outputs(
             ledger_counts=as_list(ledger_counts, "CountList"),
             skipped=as_list(skipped, "SkippedList"),
             file_errors=as_list(file_errors, "ErrorList"),
+            violations=beam.pvalue.AsSingleton(violations | "CountViolations" >> beam.combiners.Count.Globally()),
         )
     )
 

@@ -26,16 +26,23 @@ class _SplitGroup(beam.DoFn):
         _key, group = element
         keep = survivor_id(d.doc_id for d in group)
         out = self.recipe.output
+        size = 0
+        survivor = None
         for doc in group:
             self.counters.inp.inc()
+            size += 1
             if doc.doc_id == keep:
-                self.counters.kept.inc()
-                yield doc
+                survivor = doc
                 continue
+            doc.cluster_id = keep
             self.counters.dropped("exact_duplicate")
             decision = Decision(STAGE_EXACT_DEDUP, "exact_duplicate", detail=f"duplicate of {keep}")
             text = doc.text if in_sample(doc.doc_id, out.seed, out.dropped_text_sample_rate) else None
             yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_document(doc, decision, text))
+        self.counters.kept.inc()
+        survivor.cluster_size = size
+        survivor.cluster_id = keep if size > 1 else ""
+        yield survivor
 
 
 class ExactDedup(beam.PTransform):

@@ -223,8 +223,29 @@ class ExactDedupConfig:
 
 
 @dataclass
+class NearDedupConfig:
+    """MinHash-LSH near-duplicate removal (FineWeb's settings: word 5-grams, 14 bands x 8 rows)."""
+
+    enabled: bool = False
+    ngram: int = 5
+    bands: int = 14
+    rows: int = 8
+    seed: int = 1
+    # Candidates must reach this signature-estimated Jaccard (the false-positive check); 14 x 8 puts the
+    # LSH's own 50 % point near 0.72.
+    threshold: float = 0.75
+    verify: bool = True
+    # "all": one dedup over every input; "snapshot": per Common Crawl snapshot (CC-MAIN-YYYY-WW in the file
+    # name), which FineWeb found to give better models.
+    scope: str = "all"
+    # Large-star/small-star rounds; the run fails if the components have not converged after this many.
+    max_rounds: int = 12
+
+
+@dataclass
 class DedupConfig:
     exact: ExactDedupConfig = field(default_factory=ExactDedupConfig)
+    near: NearDedupConfig = field(default_factory=NearDedupConfig)
 
 
 @dataclass
@@ -288,6 +309,12 @@ _CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("filters.gopher_repetition.dup_ngram_char_frac", lambda v: len(v) == 6, "needs 6 values (n = 5 .. 10)"),
     ("filters.bad_words.keep_fraction", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
     ("tokenizer.batch_size", lambda v: v > 0, "must be > 0"),
+    ("dedup.near.ngram", lambda v: v >= 1, "must be >= 1"),
+    ("dedup.near.bands", lambda v: v >= 1, "must be >= 1"),
+    ("dedup.near.rows", lambda v: v >= 1, "must be >= 1"),
+    ("dedup.near.threshold", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
+    ("dedup.near.scope", lambda v: v in ("all", "snapshot"), "must be 'all' or 'snapshot'"),
+    ("dedup.near.max_rounds", lambda v: 1 <= v <= 64, "must be in 1..64"),
     ("output.shard_target_tokens", lambda v: v > 0, "must be > 0"),
     ("output.ledger_rows_per_part", lambda v: v > 0, "must be > 0"),
     ("output.row_group_rows", lambda v: v > 0, "must be > 0"),

@@ -17,6 +17,7 @@ STAGE_URL = "url"  # URL-only filters, run before extraction
 STAGE_EXTRACT = "extract"
 STAGE_FILTERS = "filters"
 STAGE_EXACT_DEDUP = "exact_dedup"
+STAGE_NEAR_DEDUP = "near_dedup"
 STAGE_TOKENIZE = "tokenize"
 STAGE_KEPT = "kept"
 STAGES: tuple[str, ...] = (
@@ -25,6 +26,7 @@ STAGES: tuple[str, ...] = (
     STAGE_EXTRACT,
     STAGE_FILTERS,
     STAGE_EXACT_DEDUP,
+    STAGE_NEAR_DEDUP,
     STAGE_TOKENIZE,
 )
 
@@ -98,6 +100,10 @@ class Document:
     modified_by: list[str] = field(default_factory=list)  # names of text modifiers that changed the text
     tokens: bytes = b""  # little-endian uint32 token ids, end-of-text included
     token_count: int = 0
+    # Duplicate cluster: the id of the document that represents it (empty when the document has no
+    # duplicate) and, on that kept document, how many input documents the cluster holds.
+    cluster_id: str = ""
+    cluster_size: int = 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,6 +140,7 @@ class LedgerRow:
     scores: dict[str, float]
     modified_by: list[str]
     text: str | None
+    cluster_id: str | None = None
 
 
 def ledger_row_for_record(record: Record, decision: Decision) -> LedgerRow:
@@ -185,6 +192,7 @@ def ledger_row_for_document(doc: Document, decision: Decision | None, text: str 
         scores=dict(doc.scores),
         modified_by=list(doc.modified_by),
         text=text,
+        cluster_id=doc.cluster_id or None,
     )
 
 

@@ -1,0 +1,84 @@
+"""Scale of the near-dedup clustering stage: synthetic signatures through the Beam stage on the DirectRunner.
+
+    python bench/dedup_scale.py [--sizes 10000 100000 1000000] [--dup-share 0.2] [--workers 2]
+
+Each run builds N random 112-value signatures with a share of planted duplicate groups (copies with a few
+values changed, so they share LSH bands), runs ClusterSignatures (band keys -> star edges -> connected
+components -> cluster sizes) in a child process, and reports wall time, peak RSS of the largest process and
+the number of clustered documents. Linear scaling shows as a flat seconds-per-million column; memory that
+does not grow with N shows as a flat RSS column.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+
+CHILD = r"""
+import json, sys, time
+sys.path.insert(0, sys.argv[1])
+import apache_beam as beam
+import numpy as np
+from apache_beam.options.pipeline_options import PipelineOptions
+from pipelines.near_dedup import ClusterSignatures
+from schemas.recipe import NearDedupConfig
+
+n, dup_share, workers, chunk = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), 10_000
+result_path = sys.argv[5]  # read here: worker processes have their own sys.argv
+cfg = NearDedupConfig(enabled=True)
+perm = cfg.bands * cfg.rows
+
+def make(start):
+    rng = np.random.default_rng(start)
+    out = []
+    for i in range(start, min(n, start + chunk)):
+        family = i if rng.random() > dup_share else int(rng.integers(0, max(1, n // 10)))
+        base = np.random.default_rng(family).integers(0, 2**63, perm, dtype=np.uint64)
+        if family != i:
+            idx = rng.integers(0, perm, 5)
+            base = base.copy(); base[idx] = rng.integers(0, 2**63, 5, dtype=np.uint64)
+        out.append((f"{i:012d}", "", 1, base))
+    return out
+
+opts = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+                        f"--direct_num_workers={workers}"])
+start = time.perf_counter()
+with beam.Pipeline(options=opts) as p:
+    signed = p | beam.Create(list(range(0, n, chunk))) | beam.Reshuffle() | beam.FlatMap(make)
+    cluster, violations = signed | ClusterSignatures(cfg)
+    (cluster | beam.combiners.Count.Globally()
+     | beam.Map(lambda c, path=result_path: open(path, "w").write(json.dumps({"clustered": c}))))
+print(json.dumps({"seconds": time.perf_counter() - start}))
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
+    ap.add_argument("--dup-share", type=float, default=0.2)
+    ap.add_argument("--workers", type=int, default=2)
+    args = ap.parse_args()
+    print(f"{'signatures':>12s} {'seconds':>9s} {'s per 1M':>9s} {'peak RSS MiB':>13s} {'clustered':>10s}")
+    for n in args.sizes:
+        result = Path(f"/tmp/tokenmill-dedup-scale-{n}.json")
+        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        start = time.perf_counter()
+        subprocess.run([sys.executable, "-c", CHILD, str(REPO), str(n), str(args.dup_share), str(args.workers),
+                        str(result)], check=True, capture_output=True)
+        wall = time.perf_counter() - start
+        # ru_maxrss of children is the max over all children so far: sizes run in increasing order.
+        rss = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
+        clustered = json.loads(result.read_text())["clustered"]
+        print(f"{n:12d} {wall:9.1f} {wall / n * 1e6:9.1f} {rss:13.0f} {clustered:10d}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
