@@ -28,8 +28,14 @@ def build_filters(recipe: Recipe) -> list[Filter]:
 
 
 def score_columns(recipe: Recipe) -> list[str]:
-    """Shard score columns for this recipe: every signal of every enabled filter, in filter order."""
-    return [name for f in recipe.filters.order for name in FILTERS[f].signal_names]
+    """Shard score columns for this recipe: every signal of every enabled filter, in filter order, then the
+    classifier scores."""
+    columns = [name for f in recipe.filters.order for name in FILTERS[f].signal_names]
+    if recipe.quality.enabled:
+        columns.append("quality_score")
+    if recipe.topic.enabled:
+        columns.append("topic_score")
+    return columns
 
 
 def apply_filters(filters: list[Filter], doc: Document, stage: str = STAGE_FILTERS) -> Decision | None:

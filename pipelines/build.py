@@ -20,6 +20,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from filters.registry import score_columns
 from outputs.run_files import build_manifest, funnel, write_json
+from pipelines.classify import Classify
 from pipelines.dedup import ExactDedup
 from pipelines.documents import (
     FILE_ERRORS,
@@ -66,6 +67,7 @@ def _finalize(
     skipped: list,
     file_errors: list,
     violations: int,
+    mix: list | None = None,
 ) -> None:
     if violations:
         raise RuntimeError(
@@ -90,6 +92,10 @@ def _finalize(
         "file_errors": [{"file": f, "offset": o, "error": e} for f, o, e in sorted(file_errors)],
     }
     stats["tokens"] = manifest["totals"]["tokens"]
+    for (kind, value), (docs, tokens) in sorted(mix or []):
+        if kind == "topic" and not value:
+            continue
+        stats.setdefault(f"kept_by_{kind}", {})[value] = {"documents": docs, "tokens": tokens}
     if recipe.dedup.near.enabled:
         stats["near_dedup"] = {"rounds": recipe.dedup.near.max_rounds, "converged": True}
     write_json(f"{output}/stats.json", stats)
@@ -128,6 +134,10 @@ def _filter_to_outputs(
     )
     ledgers = [early_ledger, filtered[LEDGER]]
     survivors = filtered.kept
+    if recipe.quality.enabled or recipe.topic.enabled:
+        classified = survivors | "Classify" >> Classify(recipe)
+        survivors = classified.kept
+        ledgers.append(classified[LEDGER])
     if recipe.dedup.exact.enabled:
         deduped = survivors | "ExactDedup" >> ExactDedup(recipe)
         survivors = deduped.survivors
@@ -160,6 +170,12 @@ def _filter_to_outputs(
             filtered[SCORED], "WriteScored", output=output, folder="scored", recipe=recipe, schema=SCORED_SCHEMA,
             to_table=scored_table, size_of=lambda d: 1, target_per_part=recipe.output.ledger_rows_per_part,
         )
+    mix = (
+        tokenized
+        | "MixKeys" >> beam.FlatMap(lambda d: [(("language", d.language), (1, d.token_count)),
+                                               (("topic", d.topic), (1, d.token_count))])
+        | "MixTotals" >> beam.CombinePerKey(lambda values: tuple(map(sum, zip(*values, strict=True))) or (0, 0))
+    )
     ledger_counts = (
         ledger
         | "StageReason" >> beam.Map(lambda r: (r.stage, r.reason))
@@ -187,6 +203,7 @@ def _filter_to_outputs(
             skipped=as_list(skipped, "SkippedList"),
             file_errors=as_list(file_errors, "ErrorList"),
             violations=beam.pvalue.AsSingleton(violations | "CountViolations" >> beam.combiners.Count.Globally()),
+            mix=as_list(mix, "MixList"),
         )
     )
 

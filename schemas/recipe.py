@@ -218,6 +218,32 @@ class FiltersConfig:
 
 
 @dataclass
+class QualityConfig:
+    """Model-based quality filter (a fastText classifier trained with `tokenmill train-classifier`)."""
+
+    enabled: bool = False
+    model_path: str = ""  # local path or any Beam FileSystems path (copied to a local cache once)
+    positive_label: str = "hq"  # the label meaning "high quality"; its probability is quality_score
+    # Keep documents whose quality_score >= min_score ...
+    min_score: float = 0.0
+    # ... and, below 1.0, only the top fraction by score over the whole run (DCLM keeps about the top 10 %).
+    # The cut is found from a global histogram of scores (100,000 bins), so it is exact to 1e-5.
+    keep_top_fraction: float = 1.0
+    batch_size: int = 256
+
+
+@dataclass
+class TopicConfig:
+    """Topic labels from a fastText classifier; the recipe can keep or drop topics."""
+
+    enabled: bool = False
+    model_path: str = ""
+    keep: list[str] = field(default_factory=list)  # empty keeps every topic
+    drop: list[str] = field(default_factory=list)
+    batch_size: int = 256
+
+
+@dataclass
 class ExactDedupConfig:
     enabled: bool = True
 
@@ -282,6 +308,8 @@ class Recipe:
     extract: ExtractConfig = field(default_factory=ExtractConfig)
     language: LanguageConfig = field(default_factory=LanguageConfig)
     filters: FiltersConfig = field(default_factory=FiltersConfig)
+    quality: QualityConfig = field(default_factory=QualityConfig)
+    topic: TopicConfig = field(default_factory=TopicConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
@@ -309,6 +337,10 @@ _CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("filters.gopher_repetition.dup_ngram_char_frac", lambda v: len(v) == 6, "needs 6 values (n = 5 .. 10)"),
     ("filters.bad_words.keep_fraction", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
     ("tokenizer.batch_size", lambda v: v > 0, "must be > 0"),
+    ("quality.min_score", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
+    ("quality.keep_top_fraction", lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
+    ("quality.batch_size", lambda v: v > 0, "must be > 0"),
+    ("topic.batch_size", lambda v: v > 0, "must be > 0"),
     ("dedup.near.ngram", lambda v: v >= 1, "must be >= 1"),
     ("dedup.near.bands", lambda v: v >= 1, "must be >= 1"),
     ("dedup.near.rows", lambda v: v >= 1, "must be >= 1"),
@@ -380,6 +412,9 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
         value = _lookup(recipe, path)
         if not ok(value):
             raise RecipeError(f"{path} = {value!r}: {message}")
+    for section in (recipe.quality, recipe.topic):
+        if section.enabled and not section.model_path:
+            raise RecipeError("an enabled classifier needs model_path (train one with tokenmill train-classifier)")
     for name in recipe.filters.order:
         if name not in {f.name for f in dataclasses.fields(recipe.filters)} - {"order"}:
             raise RecipeError(f"filters.order names unknown filter '{name}'")

@@ -16,6 +16,7 @@ STAGE_READ = "read"
 STAGE_URL = "url"  # URL-only filters, run before extraction
 STAGE_EXTRACT = "extract"
 STAGE_FILTERS = "filters"
+STAGE_CLASSIFIERS = "classifiers"
 STAGE_EXACT_DEDUP = "exact_dedup"
 STAGE_NEAR_DEDUP = "near_dedup"
 STAGE_TOKENIZE = "tokenize"
@@ -25,6 +26,7 @@ STAGES: tuple[str, ...] = (
     STAGE_URL,
     STAGE_EXTRACT,
     STAGE_FILTERS,
+    STAGE_CLASSIFIERS,
     STAGE_EXACT_DEDUP,
     STAGE_NEAR_DEDUP,
     STAGE_TOKENIZE,
@@ -104,6 +106,7 @@ class Document:
     # duplicate) and, on that kept document, how many input documents the cluster holds.
     cluster_id: str = ""
     cluster_size: int = 1
+    topic: str = ""
 
 
 @dataclass(frozen=True, slots=True)
@@ -141,6 +144,7 @@ class LedgerRow:
     modified_by: list[str]
     text: str | None
     cluster_id: str | None = None
+    topic: str | None = None
 
 
 def ledger_row_for_record(record: Record, decision: Decision) -> LedgerRow:
@@ -193,6 +197,7 @@ def ledger_row_for_document(doc: Document, decision: Decision | None, text: str 
         modified_by=list(doc.modified_by),
         text=text,
         cluster_id=doc.cluster_id or None,
+        topic=doc.topic or None,
     )
 
 

@@ -27,6 +27,7 @@ SHARD_BASE_FIELDS: list[pa.Field] = [
     pa.field("tokens", pa.list_(pa.uint32())),
     # Input documents this one stands for (itself plus its exact and near duplicates), for upsampling.
     pa.field("cluster_size", pa.int64()),
+    pa.field("topic", pa.string()),  # "" unless a topic classifier ran
 ]
 
 SCORE_STRUCT = pa.struct([pa.field("name", pa.string()), pa.field("value", pa.float64())])
@@ -57,6 +58,7 @@ LEDGER_SCHEMA = pa.schema(
         pa.field("modified_by", pa.list_(pa.string())),
         pa.field("text", pa.string()),  # only for a seeded sample of dropped documents
         pa.field("cluster_id", pa.string()),  # the kept document of its duplicate cluster, if any
+        pa.field("topic", pa.string()),
     ]
 )
 
@@ -94,6 +96,7 @@ def ledger_table(rows: list[LedgerRow]) -> pa.Table:
         columns["modified_by"].append(r.modified_by)
         columns["text"].append(r.text)
         columns["cluster_id"].append(r.cluster_id)
+        columns["topic"].append(r.topic)
     return pa.Table.from_pydict(columns, schema=LEDGER_SCHEMA)
 
 
@@ -117,6 +120,7 @@ def shard_table(docs: list[Document], score_columns: list[str]) -> pa.Table:
         "token_count": [d.token_count for d in docs],
         "tokens": tokens,
         "cluster_size": [d.cluster_size for d in docs],
+        "topic": [d.topic for d in docs],
     }
     for name in score_columns:
         columns[name] = [_nan_to_none(d.scores.get(name)) for d in docs]

@@ -1,0 +1,68 @@
+"""A trained fastText classifier: loaded once (from a local path or any Beam FileSystems path, copied to a
+local cache), predicting on batches of texts. Predicts on lists only: fasttext 0.9.3's predict(str) breaks
+under numpy 2."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+
+import fasttext
+
+from classifiers.text import normalize_for_classifier
+
+LABEL_PREFIX = "__label__"
+
+
+def local_copy(path: str) -> str:
+    """A local file for `path`: itself when local, else a cached copy fetched once through Beam FileSystems."""
+    if "://" not in path:
+        return path
+    from apache_beam.io.filesystems import FileSystems
+
+    cache = os.path.join(tempfile.gettempdir(), "tokenmill-models")
+    os.makedirs(cache, exist_ok=True)
+    target = os.path.join(cache, hashlib.sha256(path.encode()).hexdigest()[:16] + "-" + os.path.basename(path))
+    if not os.path.exists(target):
+        tmp = f"{target}.tmp-{os.getpid()}"
+        with FileSystems.open(path) as src, open(tmp, "wb") as dst:
+            shutil.copyfileobj(src, dst)
+        os.replace(tmp, target)
+    return target
+
+
+class FastTextClassifier:
+    def __init__(self, path: str) -> None:
+        fasttext.FastText.eprint = lambda *args, **kwargs: None
+        self.path = path
+        self.model = fasttext.load_model(local_copy(path))
+        self.labels = [lbl.removeprefix(LABEL_PREFIX) for lbl in self.model.get_labels()]
+
+    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
+        """Top label and its probability per text (rounded to 6 digits so stored values are stable)."""
+        if not texts:
+            return []
+        labels, probs = self.model.predict([normalize_for_classifier(t) for t in texts], k=1)
+        return [
+            ((lbl[0].removeprefix(LABEL_PREFIX) if lbl else ""), round(min(float(p[0]) if len(p) else 0.0, 1.0), 6))
+            for lbl, p in zip(labels, probs, strict=True)
+        ]
+
+    def probability(self, texts: Sequence[str], label: str) -> list[float]:
+        """Probability of `label` per text (0 when the model does not rank it)."""
+        if not texts:
+            return []
+        k = len(self.labels)
+        labels, probs = self.model.predict([normalize_for_classifier(t) for t in texts], k=k)
+        out = []
+        for lbls, ps in zip(labels, probs, strict=True):
+            score = 0.0
+            for lbl, p in zip(lbls, ps, strict=True):
+                if lbl.removeprefix(LABEL_PREFIX) == label:
+                    score = float(p)
+                    break
+            out.append(round(min(score, 1.0), 6))
+        return out

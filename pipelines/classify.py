@@ -1,0 +1,120 @@
+"""Quality and topic classifiers as Beam steps: score every document in batches (models load once per
+worker), then decide: a score threshold inline, a keep-top-fraction cut from a global histogram of scores."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import apache_beam as beam
+
+from classifiers.fasttext_model import FastTextClassifier
+from pipelines.documents import LEDGER
+from pipelines.metrics import StageCounters
+from schemas.recipe import Recipe
+from schemas.records import STAGE_CLASSIFIERS, Decision, Document, in_sample, ledger_row_for_document
+
+BINS = 100_000
+
+
+class _Score(beam.DoFn):
+    """Batch of Documents -> the same Documents with quality_score / topic / topic_score set."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+
+    def setup(self) -> None:
+        q, t = self.recipe.quality, self.recipe.topic
+        self.quality = FastTextClassifier(q.model_path) if q.enabled else None
+        self.topic = FastTextClassifier(t.model_path) if t.enabled else None
+        self.counters = StageCounters(STAGE_CLASSIFIERS)
+
+    def process(self, batch: list[Document]) -> Iterator[Document]:
+        texts = [d.text for d in batch]
+        with self.counters.timed():
+            if self.quality is not None:
+                for doc, score in zip(batch, self.quality.probability(texts, self.recipe.quality.positive_label),
+                                      strict=True):
+                    doc.scores["quality_score"] = score
+            if self.topic is not None:
+                for doc, (label, score) in zip(batch, self.topic.predict(texts), strict=True):
+                    doc.topic = label
+                    doc.scores["topic_score"] = score
+        yield from batch
+
+
+def _bin(score: float) -> int:
+    return min(int(score * BINS), BINS - 1)
+
+
+def cut_from_histogram(histogram: dict[int, int], keep_fraction: float) -> int:
+    """Smallest bin b such that keeping every bin >= b keeps at least keep_fraction of the documents."""
+    total = sum(histogram.values())
+    want = keep_fraction * total
+    kept = 0
+    for b in sorted(histogram, reverse=True):
+        kept += histogram[b]
+        if kept >= want:
+            return b
+    return 0
+
+
+class _Decide(beam.DoFn):
+    def __init__(self, recipe: Recipe) -> None:
+        self.recipe = recipe
+
+    def setup(self) -> None:
+        self.counters = StageCounters(STAGE_CLASSIFIERS)
+
+    def _reason(self, doc: Document, cut_bin: int) -> tuple[str, float] | None:
+        q, t = self.recipe.quality, self.recipe.topic
+        if q.enabled:
+            score = doc.scores["quality_score"]
+            if score < q.min_score or _bin(score) < cut_bin:
+                return "quality_classifier", score
+        if t.enabled and ((t.keep and doc.topic not in t.keep) or doc.topic in t.drop):
+            return "topic_dropped", doc.scores["topic_score"]
+        return None
+
+    def process(self, doc: Document, cut_bin: int) -> Iterator:
+        self.counters.inp.inc()
+        verdict = self._reason(doc, cut_bin)
+        if verdict is None:
+            self.counters.kept.inc()
+            yield doc
+            return
+        self.counters.dropped(verdict[0])
+        out = self.recipe.output
+        text = doc.text if in_sample(doc.doc_id, out.seed, out.dropped_text_sample_rate) else None
+        decision = Decision(STAGE_CLASSIFIERS, verdict[0], verdict[1], detail=doc.topic)
+        yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_document(doc, decision, text))
+
+
+class Classify(beam.PTransform):
+    """Documents -> kept Documents (main) with classifier scores, and ledger rows of drops (LEDGER)."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        super().__init__()
+        self.recipe = recipe
+
+    def expand(self, docs):
+        size = max(self.recipe.quality.batch_size, self.recipe.topic.batch_size)
+        scored = (
+            docs
+            | "BatchForClassifiers" >> beam.BatchElements(min_batch_size=1, max_batch_size=size)
+            | "Score" >> beam.ParDo(_Score(self.recipe))
+        )
+        q = self.recipe.quality
+        if q.enabled and q.keep_top_fraction < 1.0:
+            histogram = (
+                scored
+                | "ScoreBin" >> beam.Map(lambda d: _bin(d.scores["quality_score"]))
+                | "Histogram" >> beam.combiners.Count.PerElement()
+                | "HistogramList" >> beam.combiners.ToList()
+                | "Cut" >> beam.Map(lambda pairs, f=q.keep_top_fraction: cut_from_histogram(dict(pairs), f))
+            )
+            cut = beam.pvalue.AsSingleton(histogram)
+        else:
+            cut = beam.pvalue.AsSingleton(scored.pipeline | "NoCut" >> beam.Create([0]))
+        return scored | "DecideClassifiers" >> beam.ParDo(_Decide(self.recipe), cut_bin=cut).with_outputs(
+            LEDGER, main="kept"
+        )

@@ -1,0 +1,123 @@
+"""Classifier training, evaluation, save/load, bad input, and both classifiers inside the pipeline."""
+
+from __future__ import annotations
+
+import gzip
+import json
+from pathlib import Path
+
+import pyarrow.parquet as pq
+import pytest
+import xxhash
+
+import tokenmill_cli
+from classifiers.fasttext_model import FastTextClassifier
+from classifiers.text import normalize_for_classifier
+from classifiers.training import DataError, TrainParams, evaluate, read_jsonl, train
+from pipelines.classify import cut_from_histogram
+from tests.conftest import shared_path
+from tests.test_pipeline import IN_MEMORY, file_bytes, run
+
+
+def bbc_split() -> tuple[list, list]:
+    """bbc_news with a fixed held-out fifth: articles whose id hashes to 0 mod 5 (documented in bench)."""
+    rows = [json.loads(line) for line in gzip.open(shared_path("data", "bbc_news", "bbc_news.jsonl.gz"), "rt")]
+    train_rows, test_rows = [], []
+    for r in rows:
+        item = (r["title"] + "\n" + r["text"], r["label"])
+        (test_rows if xxhash.xxh3_64_intdigest(r["id"].encode()) % 5 == 0 else train_rows).append(item)
+    return train_rows, test_rows
+
+
+@pytest.fixture(scope="module")
+def topic_model(tmp_path_factory) -> Path:
+    train_rows, _ = bbc_split()
+    path = tmp_path_factory.mktemp("models") / "topic.bin"
+    train(train_rows, str(path), TrainParams(epoch=15))
+    return path
+
+
+def test_normalization_is_shared_and_folds_case_punctuation_newlines():
+    assert normalize_for_classifier("Hello,\nWorld! e-mail a@b.com") == "hello , world ! e-mail a@b.com"
+
+
+def test_topic_model_macro_f1_on_held_out_bbc(topic_model):
+    _, test_rows = bbc_split()
+    ev = evaluate(FastTextClassifier(str(topic_model)), test_rows)
+    assert ev.macro_f1 >= 0.9 and ev.examples == len(test_rows)
+    assert set(ev.per_class) == {"business", "entertainment", "politics", "sport", "tech"}
+    assert sum(sum(row.values()) for row in ev.confusion.values()) == len(test_rows)
+
+
+def test_save_load_round_trip_and_batch_prediction(topic_model, tmp_path):
+    model = FastTextClassifier(str(topic_model))
+    _, test_rows = bbc_split()
+    texts = [t for t, _ in test_rows[:20]]
+    batch = model.predict(texts)
+    assert batch == [model.predict([t])[0] for t in texts]  # a batch changes nothing
+    assert batch == FastTextClassifier(str(topic_model)).predict(texts)  # reload changes nothing
+    assert sum(label == gold for (label, _), (_, gold) in zip(batch, test_rows[:20], strict=True)) >= 17
+    sport = model.probability(texts, "sport")
+    assert all(abs(p - (s if label == "sport" else p)) < 1e-6 for p, (label, s) in zip(sport, batch, strict=True))
+    assert model.predict([]) == []
+
+
+def test_bad_input_names_file_and_line(tmp_path):
+    path = tmp_path / "bad.jsonl"
+    path.write_bytes(b'{"text": "ok", "label": "a"}\n{"text": "no label"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:2: missing field 'label'"):
+        read_jsonl(str(path), "text", "label")
+    path.write_bytes(b'{"text": "ok", "label": " "}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:1: empty label"):
+        read_jsonl(str(path), "text", "label")
+    path.write_bytes(b'{"text": "ok", "label": "a"}\n{"text": "\xff\xfe", "label": "b"}\n')
+    with pytest.raises(DataError, match=r"bad.jsonl:2: not UTF-8"):
+        read_jsonl(str(path), "text", "label")
+
+
+def test_cli_train_and_eval(tmp_path, capsys):
+    train_rows, test_rows = bbc_split()
+    for name, rows in (("train", train_rows), ("valid", test_rows)):
+        with open(tmp_path / f"{name}.jsonl", "w") as f:
+            for text, label in rows:
+                f.write(json.dumps({"body": text, "topic": label}) + "\n")
+    args = ["--train", str(tmp_path / "train.jsonl"), "--valid", str(tmp_path / "valid.jsonl"), "--text-field", "body",
+            "--label-field", "topic", "--out", str(tmp_path / "m.bin"), "--epoch", "15", "--quantize"]
+    assert tokenmill_cli.main(["train-classifier", *args]) == 0
+    out = capsys.readouterr().out
+    assert "macro-F1" in out and "quantized" in out
+    metrics = json.loads((tmp_path / "m.eval.json").read_text())
+    assert metrics["macro_f1"] > 0.9 and "confusion" in metrics
+    assert (tmp_path / "m.ftz").stat().st_size < (tmp_path / "m.bin").stat().st_size / 10
+    assert tokenmill_cli.main(["eval-classifier", "--model", str(tmp_path / "m.ftz"), "--data",
+                               str(tmp_path / "valid.jsonl"), "--text-field", "body", "--label-field", "topic"]) == 0
+    assert tokenmill_cli.main(["train-classifier", "--train", str(tmp_path / "valid.jsonl"), "--out",
+                               str(tmp_path / "x.bin")]) == 2  # default fields missing
+    assert "missing field 'text'" in capsys.readouterr().err
+
+
+def test_cut_from_histogram():
+    hist = {10: 5, 50: 3, 90: 2}
+    assert cut_from_histogram(hist, 0.2) == 90
+    assert cut_from_histogram(hist, 0.5) == 50
+    assert cut_from_histogram(hist, 1.0) == 10
+
+
+def test_pipeline_with_quality_and_topic(topic_model, demo_crawl, tmp_path):
+    # A quality model from the same topic data ("sport" = the positive label) is enough to exercise the stage.
+    recipe = tmp_path / "cls.toml"
+    recipe.write_text(
+        f'[quality]\nenabled = true\nmodel_path = "{topic_model}"\npositive_label = "tech"\nkeep_top_fraction = 0.5\n'
+        f'[topic]\nenabled = true\nmodel_path = "{topic_model}"\ndrop = ["entertainment"]\n'
+    )
+    stats = run(demo_crawl, tmp_path / "a", "--config", str(recipe), *IN_MEMORY)
+    run(demo_crawl, tmp_path / "b", "--config", str(recipe), *IN_MEMORY)
+    assert file_bytes(tmp_path / "a") == file_bytes(tmp_path / "b")
+    shards = pq.read_table(sorted((tmp_path / "a" / "shards").glob("*.parquet"))).to_pylist()
+    assert shards and all(0.0 <= d["quality_score"] <= 1.0 and d["topic"] and d["topic_score"] > 0 for d in shards)
+    ledger = pq.read_table(sorted((tmp_path / "a" / "ledger").glob("*.parquet"))).to_pylist()
+    dropped = stats["stages"]["classifiers"]["dropped"]
+    assert dropped.get("quality_classifier", 0) >= 1
+    assert all(any(s["name"] == "quality_score" for s in r["scores"]) for r in ledger if r["stage"] == "classifiers")
+    assert stats["kept_by_topic"] and sum(v["documents"] for v in stats["kept_by_topic"].values()) == stats["kept"]
+    assert sum(v["tokens"] for v in stats["kept_by_language"].values()) == stats["tokens"]
