@@ -85,8 +85,8 @@ def train(rows: list[tuple[str, str]], out_path: str, params: TrainParams | None
         _write_fasttext_file(shuffled, data)
         model = fasttext.train_supervised(
             input=data, epoch=params.epoch, lr=params.lr, wordNgrams=params.wordNgrams, dim=params.dim,
-            minCount=params.minCount, loss=params.loss, minn=params.minn, maxn=params.maxn, bucket=params.bucket, thread=1,
-            seed=params.seed, verbose=0,
+            minCount=params.minCount, loss=params.loss, minn=params.minn, maxn=params.maxn, bucket=params.bucket,
+            thread=1, seed=params.seed, verbose=0,
         )
     model.save_model(out_path)
     return FastTextClassifier(out_path)
