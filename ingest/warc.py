@@ -7,6 +7,7 @@ stand; the pipeline records the error in stats and goes on with the next file.
 
 from __future__ import annotations
 
+import logging
 import os
 import re
 from collections.abc import Iterator
@@ -17,6 +18,9 @@ from warcio.archiveiterator import ArchiveIterator
 
 from schemas.recipe import ReadConfig
 from schemas.records import CONTENT_RECORD_TYPES, STAGE_READ, Decision, Record, make_doc_id
+
+# warcio warns (once per record) about spaces it repairs in target URIs; the URL is kept as repaired.
+logging.getLogger("warcio").setLevel(logging.ERROR)
 
 
 @dataclass(frozen=True, slots=True)
