@@ -16,6 +16,11 @@ commands:
   demo      build a small demo crawl, run the pipeline on it, print where the output is
   select    apply another recipe to a run made with --keep-scored, without re-reading the crawl
   recipes   list the built-in recipes
+  stats     the funnel of a run: per stage in/out/dropped by reason, mix by language and topic
+  inspect   show kept or dropped documents (sampled, filtered), or one document's whole history
+  diff      what one run kept and the other dropped, with reasons
+  release   copy a run's shards into an immutable, checksummed release with a dataset card
+  verify    check a release's checksums and schema (non-zero exit on any mismatch)
   train-classifier  train a fastText classifier from labeled JSONL
   eval-classifier   evaluate a classifier on labeled JSONL (per-class P/R/F1, macro-F1, confusion)
 """
@@ -124,6 +129,210 @@ def cmd_eval_classifier(argv: list[str]) -> int:
     return 0
 
 
+def _open(root: str):
+    from outputs.reading import OutputDirError, open_run
+
+    try:
+        return open_run(root)
+    except OutputDirError as exc:
+        print(f"tokenmill: {exc}", file=sys.stderr)
+        return None
+
+
+def cmd_stats(argv: list[str]) -> int:
+    import json
+
+    from outputs.run_files import read_json
+
+    ap = argparse.ArgumentParser(prog="tokenmill stats")
+    ap.add_argument("run")
+    ap.add_argument("--json", action="store_true")
+    args = ap.parse_args(argv)
+    if _open(args.run) is None:
+        return 2
+    stats = read_json(f"{args.run.rstrip('/')}/stats.json")
+    if args.json:
+        print(json.dumps(stats, sort_keys=True))
+        return 0
+    print(f"{stats['records']:,} records -> {stats['kept']:,} kept, {stats['tokens']:,} tokens "
+          f"({stats.get('wall_seconds', 0):.1f} s wall)")
+    seconds = stats.get("stage_seconds", {})
+    print(f"{'stage':14s} {'in':>9s} {'out':>9s} {'dropped':>9s} {'seconds':>8s}  reasons")
+    from schemas.records import STAGES
+
+    for stage in [st for st in STAGES if st in stats["stages"]]:
+        s = stats["stages"][stage]
+        dropped = sum(s["dropped"].values())
+        reasons = ", ".join(f"{r} {n}" for r, n in sorted(s["dropped"].items(), key=lambda kv: -kv[1]))
+        print(f"{stage:14s} {s['in']:9,d} {s['out']:9,d} {dropped:9,d} {seconds.get(stage, 0):8.1f}  {reasons}")
+    skipped = stats["read"]["skipped_record_types"]
+    if skipped:
+        print("non-content records skipped: " + ", ".join(f"{k} {v}" for k, v in skipped.items()))
+    for err in stats["read"]["file_errors"]:
+        print(f"file error: {err['file']} at byte {err['offset']}: {err['error']}")
+    for kind in ("language", "topic"):
+        mix = stats.get(f"kept_by_{kind}") or {}
+        if mix:
+            top = sorted(mix.items(), key=lambda kv: -kv[1]["tokens"])[:12]
+            print(f"kept by {kind}: " + ", ".join(f"{k} {v['documents']} docs / {v['tokens']:,} tok" for k, v in top))
+    return 0
+
+
+def _excerpt(text: str | None, width: int = 600) -> str:
+    if not text:
+        return "(text not kept: the ledger keeps a seeded sample of dropped texts)"
+    text = " ".join(text.split())
+    return text[:width] + (" ..." if len(text) > width else "")
+
+
+def _print_doc(row: dict, text: str | None) -> None:
+    decision = "KEPT" if row["kept"] else f"DROPPED at {row['stage']}: {row['reason']}"
+    score = "" if row.get("score") is None else f" (score {row['score']:.4g})"
+    print(f"- {row['doc_id']}  {row['url']}")
+    print(f"  {decision}{score}  language {row.get('language')} {row.get('language_score') or 0:.2f}"
+          + (f"  topic {row['topic']}" if row.get("topic") else "") + (f"  detail: {row['detail']}" if row.get("detail")
+                                                                        else ""))
+    scores = {s["name"]: s["value"] for s in row.get("scores") or []}
+    if scores:
+        print("  signals: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(scores.items())))
+    print(f"  {_excerpt(text)}")
+
+
+def cmd_inspect(argv: list[str]) -> int:
+    import json
+
+    from outputs.reading import doc_filter, history, read_ledger, read_shards, sample_rows
+
+    ap = argparse.ArgumentParser(prog="tokenmill inspect")
+    ap.add_argument("run")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--dropped", action="store_true")
+    which.add_argument("--kept", action="store_true")
+    which.add_argument("--id", default=None, help="one document's full history")
+    ap.add_argument("--stage")
+    ap.add_argument("--reason")
+    ap.add_argument("--lang")
+    ap.add_argument("--topic")
+    ap.add_argument("--min-score", type=float)
+    ap.add_argument("--max-score", type=float)
+    ap.add_argument("--sample", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--json", action="store_true", help="one JSON object per document")
+    args = ap.parse_args(argv)
+    manifest = _open(args.run)
+    if manifest is None:
+        return 2
+    if args.id:
+        rows = list(history(args.run, manifest, args.id))
+        if not rows:
+            print(f"tokenmill: no document {args.id} in {args.run}", file=sys.stderr)
+            return 1
+        for row in rows:
+            if args.json:
+                print(json.dumps({k: v for k, v in row.items() if k != "tokens"}, default=str))
+            elif row["kind"] == "ledger":
+                _print_doc(row, row.get("text"))
+            else:
+                print(f"  shard row: {row['token_count']} tokens, cluster_size {row['cluster_size']}")
+        return 0
+    expr = doc_filter(dropped=True if args.dropped else (False if args.kept else None), stage=args.stage,
+                      reason=args.reason, lang=args.lang, topic=args.topic, score_min=args.min_score,
+                      score_max=args.max_score)
+    table = read_ledger(args.run, manifest, filter_=expr)
+    rows = sample_rows(table, args.sample, args.seed)
+    texts: dict[str, str] = {}
+    kept_ids = [r["doc_id"] for r in rows if r["kept"]]
+    if kept_ids:
+        import pyarrow.compute as pc
+
+        from tokenization.tokenizers import Tokenizer
+
+        tok = Tokenizer(manifest["tokenizer"]["name"], manifest["tokenizer"]["append_eos"])
+        shard_rows = read_shards(args.run, manifest, ["doc_id", "tokens"], pc.field("doc_id").isin(kept_ids))
+        for r in shard_rows.to_pylist():
+            tokens = r["tokens"][:-1] if manifest["tokenizer"]["append_eos"] else r["tokens"]
+            texts[r["doc_id"]] = tok.decode(tokens)
+    print(f"{table.num_rows:,} matching documents, showing {len(rows)} (seed {args.seed})", file=sys.stderr)
+    for row in rows:
+        text = texts.get(row["doc_id"], row.get("text"))
+        if args.json:
+            print(json.dumps({**row, "text": text}, default=str))
+        else:
+            _print_doc(row, text)
+    return 0
+
+
+def cmd_diff(argv: list[str]) -> int:
+    import pyarrow as pa
+
+    from outputs.reading import read_ledger, sample_rows
+
+    ap = argparse.ArgumentParser(prog="tokenmill diff")
+    ap.add_argument("run_a")
+    ap.add_argument("run_b")
+    ap.add_argument("--sample", type=int, default=5)
+    ap.add_argument("--seed", type=int, default=1)
+    args = ap.parse_args(argv)
+    ma, mb = _open(args.run_a), _open(args.run_b)
+    if ma is None or mb is None:
+        return 2
+    cols = ["doc_id", "url", "kept", "stage", "reason", "score", "language", "language_score", "detail", "text",
+            "scores", "topic"]
+    a = {r["doc_id"]: r for r in read_ledger(args.run_a, ma, cols).to_pylist()}
+    b = {r["doc_id"]: r for r in read_ledger(args.run_b, mb, cols).to_pylist()}
+    common = a.keys() & b.keys()
+    only_a = sorted(d for d in common if a[d]["kept"] and not b[d]["kept"])
+    only_b = sorted(d for d in common if b[d]["kept"] and not a[d]["kept"])
+    both = sum(a[d]["kept"] and b[d]["kept"] for d in common)
+    print(f"{len(a):,} / {len(b):,} ledger rows; kept by both {both:,}")
+    for title, ids, other in ((f"kept by {args.run_a} only", only_a, b), (f"kept by {args.run_b} only", only_b, a)):
+        reasons: dict[str, int] = {}
+        for d in ids:
+            key = f"{other[d]['stage']}/{other[d]['reason']}"
+            reasons[key] = reasons.get(key, 0) + 1
+        print(f"\n{title}: {len(ids):,} (the other run's reasons: "
+              + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) + ")")
+        table = pa.Table.from_pylist([other[d] for d in ids]) if ids else None
+        for row in sample_rows(table, args.sample, args.seed) if table is not None else []:
+            _print_doc(row, row.get("text"))
+    return 0
+
+
+def cmd_release(argv: list[str]) -> int:
+    from outputs.reading import OutputDirError
+    from release.publish import ReleaseError, release
+
+    ap = argparse.ArgumentParser(prog="tokenmill release")
+    ap.add_argument("run")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--version", required=True)
+    ap.add_argument("--to", required=True)
+    args = ap.parse_args(argv)
+    try:
+        manifest = release(args.run, args.name, args.version, args.to)
+    except (ReleaseError, OutputDirError) as exc:
+        print(f"tokenmill: {exc}", file=sys.stderr)
+        return 2
+    print(f"released {args.name} {args.version}: {len(manifest['files'])} shards, "
+          f"{manifest['totals']['tokens']:,} tokens -> {args.to}")
+    return 0
+
+
+def cmd_verify(argv: list[str]) -> int:
+    from release.publish import verify
+
+    ap = argparse.ArgumentParser(prog="tokenmill verify")
+    ap.add_argument("release")
+    args = ap.parse_args(argv)
+    problems = verify(args.release)
+    for p in problems:
+        print(f"MISMATCH {p}")
+    if problems:
+        return 1
+    print(f"{args.release}: every file matches its checksum, size, rows and schema")
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -135,6 +344,11 @@ def main(argv: list[str] | None = None) -> int:
         "select": lambda a: run_pipeline.main(a, command=run_pipeline.select),
         "demo": cmd_demo,
         "recipes": cmd_recipes,
+        "stats": cmd_stats,
+        "inspect": cmd_inspect,
+        "diff": cmd_diff,
+        "release": cmd_release,
+        "verify": cmd_verify,
         "train-classifier": cmd_train_classifier,
         "eval-classifier": cmd_eval_classifier,
     }

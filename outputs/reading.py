@@ -1,0 +1,107 @@
+"""Reading a run's output directory back: validation, ledger/shard queries, deterministic samples.
+
+Used by `tokenmill stats`, `tokenmill inspect` and the release step. Works on local and Beam FileSystems
+paths (files are opened through FileSystems).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import xxhash
+from apache_beam.io.filesystems import FileSystems
+
+from outputs.run_files import read_json
+from schemas import SCHEMA_VERSION
+
+
+class OutputDirError(ValueError):
+    """The directory is missing, partial, or written by another schema version."""
+
+
+def open_run(root: str) -> dict[str, Any]:
+    """The run's manifest after checking that the directory is a complete run of this schema version."""
+    root = root.rstrip("/")
+    if not FileSystems.exists(f"{root}/manifest.json"):
+        raise OutputDirError(f"{root}: not a tokenmill output directory (no manifest.json); is the run finished?")
+    manifest = read_json(f"{root}/manifest.json")
+    if manifest.get("schema_version") != SCHEMA_VERSION:
+        raise OutputDirError(
+            f"{root}: schema version {manifest.get('schema_version')!r}, this tokenmill reads {SCHEMA_VERSION!r}"
+        )
+    entries = manifest["shards"] + manifest["ledger"]
+    missing = [e["path"] for e in entries if not FileSystems.exists(f"{root}/{e['path']}")]
+    if missing:
+        raise OutputDirError(f"{root}: partial output, missing {missing[0]} (and {len(missing) - 1} more)")
+    return manifest
+
+
+def _read(root: str, entries: list[dict], columns: list[str] | None = None, filter_=None) -> pa.Table:
+    tables = []
+    for e in entries:
+        with FileSystems.open(f"{root.rstrip('/')}/{e['path']}") as f:
+            table = pq.read_table(f, columns=columns)
+        if filter_ is not None:
+            table = table.filter(filter_)
+        tables.append(table)
+    return pa.concat_tables(tables) if tables else pa.table({})
+
+
+def read_ledger(root: str, manifest: dict, columns: list[str] | None = None, filter_=None) -> pa.Table:
+    return _read(root, manifest["ledger"], columns, filter_)
+
+
+def read_shards(root: str, manifest: dict, columns: list[str] | None = None, filter_=None) -> pa.Table:
+    return _read(root, manifest["shards"], columns, filter_)
+
+
+def sample_rows(table: pa.Table, n: int, seed: int) -> list[dict]:
+    """n rows chosen by a seeded hash of doc_id: the same rows on every call, in doc_id order."""
+    if table.num_rows <= n:
+        return table.to_pylist()
+    ids = table.column("doc_id").to_pylist()
+    ranked = sorted(range(len(ids)), key=lambda i: xxhash.xxh3_64_intdigest(f"{seed}\x00{ids[i]}".encode()))
+    picked = sorted(ranked[:n], key=lambda i: ids[i])
+    return table.take(pa.array(picked)).to_pylist()
+
+
+def doc_filter(
+    *, dropped: bool | None = None, stage: str | None = None, reason: str | None = None, lang: str | None = None,
+    topic: str | None = None, score_min: float | None = None, score_max: float | None = None,
+):
+    """A pyarrow filter expression over ledger columns from CLI options (None = no condition)."""
+    expr = None
+
+    def add(e):
+        nonlocal expr
+        expr = e if expr is None else expr & e
+
+    if dropped is not None:
+        add(pc.field("kept") == (not dropped))
+    if stage:
+        add(pc.field("stage") == stage)
+    if reason:
+        add(pc.field("reason") == reason)
+    if lang:
+        add(pc.field("language") == lang)
+    if topic:
+        add(pc.field("topic") == topic)
+    if score_min is not None:
+        add(pc.field("score") >= score_min)
+    if score_max is not None:
+        add(pc.field("score") <= score_max)
+    return expr
+
+
+def history(root: str, manifest: dict, doc_id: str) -> Iterator[dict]:
+    """Everything the run recorded about one document: its ledger row, and its shard row if kept."""
+    rows = read_ledger(root, manifest, filter_=pc.field("doc_id") == doc_id).to_pylist()
+    for row in rows:
+        yield {"kind": "ledger", **row}
+    if any(r["kept"] for r in rows):
+        for row in read_shards(root, manifest, filter_=pc.field("doc_id") == doc_id).to_pylist():
+            yield {"kind": "shard", **row}

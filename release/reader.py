@@ -1,0 +1,82 @@
+"""Packed fixed-length token sequences for training, from a release or run's shards (pyarrow + numpy only).
+
+Documents are joined in a seeded shuffled order -- shard files shuffled, then the rows inside each file, so
+only one shard's tokens are in memory at a time -- (each already ends with its end-of-text token) into one
+stream, cut into sequences of seq_len + 1 tokens (inputs and shifted targets), and the sequences are dealt
+round-robin to data-parallel ranks: rank r of world_size w gets sequences r, r + w, r + 2w, ... of the same
+global stream, so ranks never overlap and together cover every full sequence. The tail that does not fill a
+sequence is dropped (at most seq_len tokens per epoch).
+
+Resumable: `state_dict()` after any step, `load_state_dict()` on a new reader, and iteration continues with
+exactly the sequences that would have come next.
+
+PyTorch (optional, not a dependency):
+
+    class Tokens(torch.utils.data.IterableDataset):
+        def __init__(self, **kw): self.reader = PackedReader(**kw)
+        def __iter__(self): return (torch.from_numpy(s.astype("int64")) for s in self.reader)
+"""
+
+from __future__ import annotations
+
+import glob
+import json
+import os
+from collections.abc import Iterator
+
+import numpy as np
+import pyarrow.parquet as pq
+
+
+class PackedReader:
+    def __init__(self, path: str, seq_len: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
+                 epoch: int = 0) -> None:
+        if not 0 <= rank < world_size:
+            raise ValueError(f"rank {rank} outside world_size {world_size}")
+        self.files = self._files(path)
+        self.seq_len, self.seed, self.rank, self.world_size, self.epoch = seq_len, seed, rank, world_size, epoch
+        self._next_sequence = 0  # global sequence index, in this epoch's stream, that this rank yields next
+
+    @staticmethod
+    def _files(path: str) -> list[str]:
+        manifest = os.path.join(path, "manifest.json")
+        if os.path.exists(manifest):
+            with open(manifest) as f:
+                data = json.load(f)
+            entries = data.get("files") or data.get("shards")
+            return [os.path.join(path, e["path"]) for e in entries]
+        found = glob.glob(os.path.join(path, "shards", "*.parquet")) or glob.glob(os.path.join(path, "*.parquet"))
+        return sorted(found)
+
+    def _stream(self) -> Iterator[np.ndarray]:
+        """Token arrays of every document, in this epoch's seeded order."""
+        rng = np.random.default_rng([self.seed, self.epoch])
+        for fi in rng.permutation(len(self.files)):
+            column = pq.read_table(self.files[fi], columns=["tokens"]).column("tokens").combine_chunks()
+            offsets = column.offsets.to_numpy()
+            values = column.values.to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
+            for ri in rng.permutation(len(column)):
+                yield values[offsets[ri] : offsets[ri + 1]]
+
+    def __iter__(self) -> Iterator[np.ndarray]:
+        n = self.seq_len + 1
+        buffer = np.zeros(0, dtype=np.uint32)
+        index = 0  # global index of the next full sequence cut from the stream
+        for tokens in self._stream():
+            buffer = np.concatenate([buffer, tokens])
+            while len(buffer) >= n:
+                seq, buffer = buffer[:n], buffer[n:]
+                if index % self.world_size == self.rank and index >= self._next_sequence:
+                    self._next_sequence = index + self.world_size
+                    yield seq
+                index += 1
+
+    def state_dict(self) -> dict:
+        return {"epoch": self.epoch, "seed": self.seed, "next_sequence": self._next_sequence,
+                "rank": self.rank, "world_size": self.world_size, "seq_len": self.seq_len}
+
+    def load_state_dict(self, state: dict) -> None:
+        for key in ("seed", "rank", "world_size", "seq_len"):
+            if state[key] != getattr(self, key):
+                raise ValueError(f"state was saved with {key}={state[key]}, this reader has {getattr(self, key)}")
+        self.epoch, self._next_sequence = state["epoch"], state["next_sequence"]

@@ -1,0 +1,134 @@
+"""stats / inspect / diff on real runs; release, verify and the packed reader."""
+
+from __future__ import annotations
+
+import json
+import os
+
+import numpy as np
+import pyarrow.parquet as pq
+import pytest
+
+import tokenmill_cli
+from release.reader import PackedReader
+from tests.test_pipeline import IN_MEMORY, run
+
+
+@pytest.fixture(scope="module")
+def runs(bench_crawl_300, tmp_path_factory):
+    root = tmp_path_factory.mktemp("runs")
+    inputs = [str(p) for p in sorted(bench_crawl_300.glob("*.warc.gz"))]
+    run(inputs, root / "default", "--config", "default", *IN_MEMORY)
+    sample_all = root / "fw.toml"
+    sample_all.write_text('[filters]\norder = ["language", "gopher_quality", "fineweb"]\n'
+                          "[output]\ndropped_text_sample_rate = 1.0\nshard_target_tokens = 100000\n")
+    run(inputs, root / "fw", "--config", str(sample_all), *IN_MEMORY)
+    return root
+
+
+def test_stats_prints_the_funnel_in_stage_order(runs, capsys):
+    assert tokenmill_cli.main(["stats", str(runs / "fw")]) == 0
+    out = capsys.readouterr().out
+    assert out.index("read") < out.index("extract") < out.index("filters") < out.index("tokenize")
+    assert "kept by language" in out
+    assert tokenmill_cli.main(["stats", str(runs / "fw"), "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["kept"] > 0
+
+
+def test_inspect_dropped_with_reason_filter_and_json(runs, capsys):
+    ledger = pq.read_table(sorted((runs / "fw" / "ledger").glob("*.parquet"))).to_pylist()
+    reason = next(r["reason"] for r in ledger if r["stage"] == "filters")
+    assert tokenmill_cli.main(["inspect", str(runs / "fw"), "--dropped", "--stage", "filters", "--reason", reason,
+                               "--sample", "3", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert 1 <= len(rows) <= 3 and all(r["reason"] == reason and r["text"] for r in rows)
+    assert tokenmill_cli.main(["inspect", str(runs / "fw"), "--dropped", "--stage", "filters", "--reason", reason,
+                               "--sample", "3", "--json"]) == 0
+    assert [json.loads(line)["doc_id"] for line in capsys.readouterr().out.splitlines()] == [r["doc_id"] for r in rows]
+
+
+def test_inspect_kept_decodes_tokens_and_id_shows_history(runs, capsys):
+    assert tokenmill_cli.main(["inspect", str(runs / "fw"), "--kept", "--sample", "2", "--json"]) == 0
+    rows = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(rows) == 2 and all(r["kept"] and len(r["text"]) > 100 for r in rows)
+    doc_id = rows[0]["doc_id"]
+    assert tokenmill_cli.main(["inspect", str(runs / "fw"), "--id", doc_id]) == 0
+    out = capsys.readouterr().out
+    assert doc_id in out and "KEPT" in out and "shard row" in out
+    assert tokenmill_cli.main(["inspect", str(runs / "fw"), "--id", "nope"]) == 1
+
+
+def test_inspect_refuses_missing_or_partial_output(runs, tmp_path, capsys):
+    assert tokenmill_cli.main(["inspect", str(tmp_path)]) == 2
+    assert "not a tokenmill output directory" in capsys.readouterr().err
+    partial = tmp_path / "partial"
+    partial.mkdir()
+    (partial / "manifest.json").write_text((runs / "fw" / "manifest.json").read_text())
+    assert tokenmill_cli.main(["stats", str(partial)]) == 2
+    assert "partial output" in capsys.readouterr().err
+
+
+def test_diff_names_what_one_run_kept_and_the_other_dropped(runs, capsys):
+    assert tokenmill_cli.main(["diff", str(runs / "default"), str(runs / "fw"), "--sample", "1"]) == 0
+    out = capsys.readouterr().out
+    assert "kept by" in out and "filters/" in out
+
+
+def test_release_verify_and_refusals(runs, tmp_path, capsys):
+    target = tmp_path / "rel"
+    assert tokenmill_cli.main(["release", str(runs / "fw"), "--name", "web", "--version", "1.0.0", "--to",
+                               str(target)]) == 0
+    manifest = json.loads((target / "manifest.json").read_text())
+    assert manifest["tokenizer"]["vocab_sha256"] and manifest["recipe_sha256"] and manifest["created"]
+    assert len(manifest["files"]) >= 2 and "Funnel" in (target / "README.md").read_text()
+    assert tokenmill_cli.main(["verify", str(target)]) == 0
+    assert tokenmill_cli.main(["release", str(runs / "default"), "--name", "web", "--version", "2.0.0", "--to",
+                               str(target)]) == 2
+    assert "already holds release web 1.0.0" in capsys.readouterr().err
+    victim = target / manifest["files"][0]["path"]
+    os.chmod(victim, 0o644)
+    data = bytearray(victim.read_bytes())
+    data[len(data) // 2] ^= 0xFF
+    victim.write_bytes(bytes(data))
+    assert tokenmill_cli.main(["verify", str(target)]) == 1
+    assert manifest["files"][0]["path"] in capsys.readouterr().out
+
+
+def _all_tokens(path) -> int:
+    return sum(len(t) for f in sorted((path / "shards").glob("*.parquet"))
+               for t in pq.read_table(f, columns=["tokens"]).column("tokens").to_pylist())
+
+
+def test_reader_ranks_cover_everything_without_overlap(runs):
+    seq = 128
+    ranks = [list(PackedReader(str(runs / "fw"), seq, seed=3, rank=r, world_size=3)) for r in range(3)]
+    single = list(PackedReader(str(runs / "fw"), seq, seed=3))
+    assert all(len(s) == seq + 1 for r in ranks for s in r)
+    interleaved = [ranks[i % 3][i // 3] for i in range(sum(map(len, ranks)))]
+    assert len(interleaved) == len(single) == _all_tokens(runs / "fw") // (seq + 1)
+    assert all(np.array_equal(a, b) for a, b in zip(interleaved, single, strict=True))
+    other_seed = list(PackedReader(str(runs / "fw"), seq, seed=4))
+    assert not all(np.array_equal(a, b) for a, b in zip(other_seed, single, strict=True))
+
+
+def test_reader_resumes_exactly(runs):
+    reader = PackedReader(str(runs / "fw"), 64, seed=1, rank=1, world_size=2)
+    full = list(PackedReader(str(runs / "fw"), 64, seed=1, rank=1, world_size=2))
+    it = iter(reader)
+    head = [next(it) for _ in range(7)]
+    state = reader.state_dict()
+    resumed = PackedReader(str(runs / "fw"), 64, seed=1, rank=1, world_size=2)
+    resumed.load_state_dict(json.loads(json.dumps(state)))
+    rest = list(resumed)
+    assert all(np.array_equal(a, b) for a, b in zip(head + rest, full, strict=True)) and len(head + rest) == len(full)
+    with pytest.raises(ValueError, match="rank"):
+        PackedReader(str(runs / "fw"), 64, seed=1, rank=0, world_size=2).load_state_dict(state)
+
+
+def test_reader_reads_a_release(runs, tmp_path):
+    from release.publish import release
+
+    release(str(runs / "fw"), "web", "1", str(tmp_path / "r"))
+    a = list(PackedReader(str(tmp_path / "r"), 32, seed=0))
+    b = list(PackedReader(str(runs / "fw"), 32, seed=0))
+    assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
