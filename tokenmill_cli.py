@@ -19,6 +19,7 @@ commands:
   stats     the funnel of a run: per stage in/out/dropped by reason, mix by language and topic
   inspect   show kept or dropped documents (sampled, filtered), or one document's whole history
   diff      what one run kept and the other dropped, with reasons
+  report    write a self-contained HTML report of a run (charts, sampled drops)
   release   copy a run's shards into an immutable, checksummed release with a dataset card
   verify    check a release's checksums and schema (non-zero exit on any mismatch)
   train-classifier  train a fastText classifier from labeled JSONL
@@ -298,6 +299,21 @@ def cmd_diff(argv: list[str]) -> int:
     return 0
 
 
+def cmd_report(argv: list[str]) -> int:
+    from outputs.report import build_report
+
+    ap = argparse.ArgumentParser(prog="tokenmill report")
+    ap.add_argument("run")
+    ap.add_argument("-o", "--output", required=True)
+    args = ap.parse_args(argv)
+    if _open(args.run) is None:
+        return 2
+    with open(args.output, "w", encoding="utf-8") as f:
+        f.write(build_report(args.run))
+    print(f"report written to {args.output}")
+    return 0
+
+
 def cmd_release(argv: list[str]) -> int:
     from outputs.reading import OutputDirError
     from release.publish import ReleaseError, release
@@ -347,6 +363,7 @@ def main(argv: list[str] | None = None) -> int:
         "stats": cmd_stats,
         "inspect": cmd_inspect,
         "diff": cmd_diff,
+        "report": cmd_report,
         "release": cmd_release,
         "verify": cmd_verify,
         "train-classifier": cmd_train_classifier,

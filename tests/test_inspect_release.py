@@ -132,3 +132,17 @@ def test_reader_reads_a_release(runs, tmp_path):
     a = list(PackedReader(str(tmp_path / "r"), 32, seed=0))
     b = list(PackedReader(str(runs / "fw"), 32, seed=0))
     assert len(a) == len(b) and all(np.array_equal(x, y) for x, y in zip(a, b, strict=True))
+
+
+def test_report_renders_in_headless_chromium_without_console_errors(runs, tmp_path):
+    from outputs.browser import render
+
+    out = tmp_path / "report.html"
+    assert tokenmill_cli.main(["report", str(runs / "fw"), "-o", str(out)]) == 0
+    page = out.read_text()
+    assert "http://" not in page.split("<h2>Sampled")[0] and "<script" not in page  # self-contained
+    dom, console = render(str(out), screenshot=str(tmp_path / "report.png"))
+    assert dom.count('class="chart"') >= 4 and dom.count('class="bar"') > 20
+    assert "Funnel" in dom and "Sampled dropped documents" in dom
+    assert not console, console
+    assert (tmp_path / "report.png").stat().st_size > 20_000

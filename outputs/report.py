@@ -1,0 +1,120 @@
+"""`tokenmill report`: one self-contained HTML file (inline SVG and CSS, no scripts, no network) with the
+funnel, histograms of language score, quality score and token counts, the topic mix, and a few sampled
+dropped documents per reason."""
+
+from __future__ import annotations
+
+import html
+from collections import Counter
+
+import numpy as np
+
+from outputs.reading import open_run, read_ledger, sample_rows
+from outputs.run_files import read_json
+from schemas.records import STAGES
+
+CSS = """
+body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
+h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid #ddd;padding-bottom:.3rem}
+table{border-collapse:collapse;font-size:.9rem}td,th{padding:.25rem .6rem;border-bottom:1px solid #eee;text-align:left}
+.num{text-align:right}.doc{background:#f7f7f9;border-left:3px solid #c55;padding:.5rem .8rem;margin:.5rem 0;
+font-size:.85rem}.doc .meta{color:#666}.grid{display:flex;flex-wrap:wrap;gap:1.5rem}svg text{font-size:11px}
+"""
+
+
+def _bar_chart(title: str, labels: list[str], values: list[float], color: str = "#4a7bd0", width: int = 520) -> str:
+    if not values:
+        return f"<p>{html.escape(title)}: no data</p>"
+    row, left = 22, 170
+    height = row * len(values) + 30
+    peak = max(values) or 1
+    bars = []
+    for i, (label, value) in enumerate(zip(labels, values, strict=True)):
+        w = (width - left - 60) * value / peak
+        y = 20 + i * row
+        bars.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end">{html.escape(str(label))[:28]}</text>'
+                    f'<rect class="bar" x="{left}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{color}"/>'
+                    f'<text x="{left + w + 4:.1f}" y="{y + 14}">{value:,.0f}</text>')
+    return (f'<figure><svg class="chart" role="img" aria-label="{html.escape(title)}" width="{width}" '
+            f'height="{height}"><text x="0" y="12" font-weight="bold">{html.escape(title)}</text>{"".join(bars)}'
+            f"</svg></figure>")
+
+
+def _histogram(title: str, values: list[float], bins: int = 20, color: str = "#3a9d6e", log: bool = False) -> str:
+    values = [v for v in values if v is not None and v == v]
+    if not values:
+        return f"<p>{html.escape(title)}: no data</p>"
+    data = np.log10(np.maximum(values, 1)) if log else np.asarray(values)
+    counts, edges = np.histogram(data, bins=bins)
+    width, height, pad = 520, 200, 30
+    bar_w = (width - 2 * pad) / bins
+    peak = counts.max() or 1
+    rects = []
+    for i, c in enumerate(counts):
+        h = (height - 2 * pad) * c / peak
+        rects.append(f'<rect class="bar" x="{pad + i * bar_w:.1f}" y="{height - pad - h:.1f}" width="{bar_w - 1:.1f}" '
+                     f'height="{h:.1f}" fill="{color}"><title>{edges[i]:.3g}..{edges[i + 1]:.3g}: {c}</title></rect>')
+    lo, hi = (10 ** edges[0], 10 ** edges[-1]) if log else (edges[0], edges[-1])
+    return (f'<figure><svg class="chart" role="img" aria-label="{html.escape(title)}" width="{width}" '
+            f'height="{height}"><text x="0" y="12" font-weight="bold">{html.escape(title)}</text>{"".join(rects)}'
+            f'<text x="{pad}" y="{height - 8}">{lo:.3g}</text>'
+            f'<text x="{width - pad}" y="{height - 8}" text-anchor="end">{hi:.3g}{" (log scale)" if log else ""}</text>'
+            f"</svg></figure>")
+
+
+def build_report(run_dir: str, samples_per_reason: int = 3, seed: int = 1) -> str:
+    manifest = open_run(run_dir)
+    stats = read_json(f"{run_dir.rstrip('/')}/stats.json")
+    ledger = read_ledger(run_dir, manifest)
+    rows = ledger.select(["kept", "stage", "reason", "language_score", "token_count", "scores"]).to_pylist()
+    stages = [s for s in STAGES if s in stats["stages"]]
+    funnel = _bar_chart("Documents remaining after each stage", ["input records"] + stages,
+                        [stats["records"]] + [stats["stages"][s]["out"] for s in stages])
+    reasons = Counter(f"{r['stage']}: {r['reason']}" for r in rows if not r["kept"])
+    top = reasons.most_common(15)
+    dropped_chart = _bar_chart("Dropped documents by reason (top 15)", [k for k, _ in top], [v for _, v in top], "#c55")
+    lang = _histogram("Language score (every document with text)", [r["language_score"] for r in rows])
+    quality = [s["value"] for r in rows for s in (r["scores"] or []) if s["name"] == "quality_score"]
+    quality_chart = _histogram("Quality score", quality, color="#8a5cc2") if quality else ""
+    tokens = _histogram("Tokens per kept document", [r["token_count"] for r in rows if r["kept"]], log=True,
+                        color="#d08a2e")
+    topic_mix = stats.get("kept_by_topic") or {}
+    topic_chart = _bar_chart("Kept tokens by topic", list(topic_mix), [v["tokens"] for v in topic_mix.values()],
+                             "#2e8bd0") if topic_mix else ""
+    lang_mix = sorted((stats.get("kept_by_language") or {}).items(), key=lambda kv: -kv[1]["tokens"])[:12]
+    lang_chart = _bar_chart("Kept tokens by language (top 12)", [k for k, _ in lang_mix],
+                            [v["tokens"] for _, v in lang_mix], "#2e8bd0")
+    funnel_rows = "".join(
+        f"<tr><td>{s}</td><td class=num>{stats['stages'][s]['in']:,}</td><td class=num>{stats['stages'][s]['out']:,}"
+        f"</td><td>{html.escape(', '.join(f'{r} {n}' for r, n in stats['stages'][s]['dropped'].items()))}</td></tr>"
+        for s in stages
+    )
+    samples = []
+    import pyarrow.compute as pc
+
+    for key, _count in top:
+        stage, reason = key.split(": ", 1)
+        table = ledger.filter((pc.field("stage") == stage) & (pc.field("reason") == reason))
+        with_text = table.filter(pc.field("text").is_valid())
+        picked = sample_rows(with_text if with_text.num_rows else table, samples_per_reason, seed)
+        docs = "".join(
+            f'<div class="doc"><div class="meta">{html.escape(r["url"] or "")} &middot; {html.escape(r["doc_id"])}'
+            f' &middot; score {r["score"] if r["score"] is not None else "-"}</div>'
+            f'{html.escape((r["text"] or "(text not sampled)")[:700])}</div>'
+            for r in picked
+        )
+        samples.append(f"<h3>{html.escape(key)}</h3>{docs}")
+    title = f"tokenmill run report: {html.escape(run_dir)}"
+    return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
+<style>{CSS}</style></head><body>
+<h1>{title}</h1>
+<p>{stats['records']:,} input records &rarr; {stats['kept']:,} kept documents, {stats['tokens']:,} tokens
+({html.escape(manifest['tokenizer']['name'])}); recipe <b>{html.escape(manifest['recipe']['name'])}</b>
+(sha256 {manifest['recipe_sha256'][:12]}); {len(manifest['shards'])} shards.</p>
+<h2>Funnel</h2><div class="grid">{funnel}{dropped_chart}</div>
+<table><tr><th>stage</th><th>in</th><th>out</th><th>dropped by reason</th></tr>{funnel_rows}</table>
+<h2>Distributions</h2><div class="grid">{lang}{quality_chart}{tokens}</div>
+<h2>Mix</h2><div class="grid">{lang_chart}{topic_chart}</div>
+<h2>Sampled dropped documents</h2>{''.join(samples)}
+</body></html>
+"""
