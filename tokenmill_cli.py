@@ -186,6 +186,33 @@ def _excerpt(text: str | None, width: int = 600) -> str:
     return text[:width] + (" ..." if len(text) > width else "")
 
 
+def _offending(row: dict, text: str | None) -> str:
+    """The part of the text a rule points at, where one can be named: the repeated line or paragraph, the
+    lines without end punctuation, the URL."""
+    from collections import Counter
+
+    reason = row.get("reason") or ""
+    if reason.startswith("url_"):
+        return f"URL: {row['url']}"
+    if not text:
+        return ""
+    if reason in ("dup_line_frac", "dup_line_char_frac", "char_dup_ratio", "dup_para_frac", "dup_para_char_frac"):
+        parts = text.split("\n\n") if reason.startswith("dup_para") else [ln for ln in text.split("\n") if ln.strip()]
+        line, count = Counter(parts).most_common(1)[0]
+        return f"repeated {count}x: {_excerpt(line, 200)}"
+    if reason == "line_punct_ratio":
+        bare = [ln for ln in text.split("\n") if ln.strip() and not ln.rstrip().endswith((".", "!", "?", '"', "'"))]
+        return f"{len(bare)} lines without end punctuation, e.g.: {_excerpt(bare[0], 200)}" if bare else ""
+    if reason.startswith(("top_", "duplicated_")):
+        words = text.split()
+        n = int(reason.split("_")[1])
+        grams = Counter(" ".join(words[i : i + n]) for i in range(max(0, len(words) - n + 1)))
+        if grams:
+            gram, count = grams.most_common(1)[0]
+            return f"most frequent {n}-gram ({count}x): {gram}"
+    return ""
+
+
 def _print_doc(row: dict, text: str | None) -> None:
     decision = "KEPT" if row["kept"] else f"DROPPED at {row['stage']}: {row['reason']}"
     score = "" if row.get("score") is None else f" (score {row['score']:.4g})"
@@ -196,6 +223,8 @@ def _print_doc(row: dict, text: str | None) -> None:
     scores = {s["name"]: s["value"] for s in row.get("scores") or []}
     if scores:
         print("  signals: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(scores.items())))
+    if offending := _offending(row, text):
+        print(f"  >>> {offending}")
     print(f"  {_excerpt(text)}")
 
 
@@ -349,6 +378,29 @@ def cmd_verify(argv: list[str]) -> int:
     return 0
 
 
+def _paged(command):
+    """Run a printing command; on a terminal, long output goes through the pager (as git does)."""
+
+    def run(argv: list[str]) -> int:
+        if not sys.stdout.isatty() or "--json" in argv:
+            return command(argv)
+        import contextlib
+        import io
+        import pydoc
+
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            code = command(argv)
+        text = buffer.getvalue()
+        if text.count("\n") > 40:
+            pydoc.pager(text)
+        else:
+            sys.stdout.write(text)
+        return code
+
+    return run
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):
@@ -361,8 +413,8 @@ def main(argv: list[str] | None = None) -> int:
         "demo": cmd_demo,
         "recipes": cmd_recipes,
         "stats": cmd_stats,
-        "inspect": cmd_inspect,
-        "diff": cmd_diff,
+        "inspect": _paged(cmd_inspect),
+        "diff": _paged(cmd_diff),
         "report": cmd_report,
         "release": cmd_release,
         "verify": cmd_verify,

@@ -146,3 +146,13 @@ def test_report_renders_in_headless_chromium_without_console_errors(runs, tmp_pa
     assert "Funnel" in dom and "Sampled dropped documents" in dom
     assert not console, console
     assert (tmp_path / "report.png").stat().st_size > 20_000
+
+
+def test_inspect_points_at_the_offending_part(runs, capsys):
+    ledger = pq.read_table(sorted((runs / "fw" / "ledger").glob("*.parquet"))).to_pylist()
+    reason = next((r["reason"] for r in ledger if r["reason"] in ("line_punct_ratio", "dup_line_frac",
+                                                                  "char_dup_ratio") and r["text"]), None)
+    assert reason, "the bench crawl always has such drops"
+    assert tokenmill_cli.main(["inspect", str(runs / "fw"), "--reason", reason, "--sample", "1"]) == 0
+    out = capsys.readouterr().out
+    assert ">>> " in out and ("repeated" in out or "without end punctuation" in out)
