@@ -10,6 +10,7 @@ import dataclasses
 from collections.abc import Iterator
 
 import apache_beam as beam
+from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from classifiers.language import LanguageIdentifier
@@ -54,7 +55,9 @@ class ReadWarcFiles(beam.DoFn):
     def process(self, path: str) -> Iterator:
         batch: list[Record] = []
         try:
-            stream = FileSystems.open(path)
+            # Raw bytes: warcio decompresses gzip member by member, so damage in one member stays there
+            # (Beam's own gzip decoding would stop the whole file at the first bad member).
+            stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
         except Exception as exc:  # noqa: BLE001 - an unreadable file is reported, the others go on
             self.file_errors.inc()
             yield beam.pvalue.TaggedOutput(FILE_ERRORS, (path, 0, f"cannot open: {exc}"))
