@@ -59,3 +59,32 @@ def test_damage_is_recorded_with_specific_reasons(hostile):
     kept_urls = {r["url"] for r in ledger if r["kept"]}
     assert any(u.startswith("https://trunc.example/") for u in kept_urls)  # records before the damage stand
     assert any(u.startswith("https://plain.example/") for u in kept_urls)
+
+
+def test_a_killed_run_rerun_with_the_same_command_gives_identical_output(bench_crawl_300, tmp_path):
+    """Kill a real run part-way (SIGKILL: no cleanup), start it again with the same command, and compare
+    with an uninterrupted run: temporary part names and the output-directory reset leave nothing behind."""
+    import signal
+    import subprocess
+    import sys
+    import time
+    from pathlib import Path
+
+    from tests.test_pipeline import file_bytes
+
+    repo = Path(__file__).resolve().parents[1]
+    cmd = [sys.executable, str(repo / "run_pipeline.py"), "--input", f"{bench_crawl_300}/*.warc.gz",
+           "--output", str(tmp_path / "killed"), "--runner=DirectRunner", "--direct_running_mode=multi_processing",
+           "--direct_num_workers=2"]
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
+    time.sleep(8)
+    import os
+
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    assert not (tmp_path / "killed" / "manifest.json").exists()  # it really died before finishing
+    subprocess.run(cmd, check=True, capture_output=True)
+    run([str(p) for p in sorted(bench_crawl_300.glob("*.warc.gz"))], tmp_path / "clean", "--runner=DirectRunner",
+        "--direct_running_mode=multi_processing", "--direct_num_workers=2")
+    assert file_bytes(tmp_path / "killed") == file_bytes(tmp_path / "clean")
+    assert not list((tmp_path / "killed").rglob("*.tmp*"))
