@@ -1,0 +1,130 @@
+"""Ours vs the peer (datatrove's FineWeb recipe) on the same crawl, same machine, one run each.
+
+    python bench/compare_peer.py [--docs 2500] [--keep DIR] [--peer-venv DIR] [--peer-version 0.10.1]
+
+Peer: datatrove WarcReader -> URLFilter -> Trafilatura(favour_precision) -> LanguageFilter(en, 0.65) ->
+GopherRepetition -> GopherQuality -> C4Quality(no terminal-punctuation rule) -> FineWebQuality -> JSONL, on
+LocalPipelineExecutor with one task per WARC file and 2 workers, installed in its own virtualenv (a
+benchmark-only dependency). Its language filter would download lid.176.bin; it is pointed at the same
+packaged lid.176.ftz we use. The peer's MinHash stages are not run (they would add ~13 s on this crawl).
+Ours: the `fineweb` recipe plus near dedup and tokenization to shards (more work than the peer does), on the
+DirectRunner with 2 workers. Prints both rates (HTML documents per second) and the ratio.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(REPO))
+
+from bench.parity_datatrove import ensure_peer  # noqa: E402
+from classifiers.language import packaged_lid_model  # noqa: E402
+
+SHARED = Path(os.environ.get("TOKENMILL_SHARED", REPO.parent / "shared"))
+
+PEER = r'''
+import sys, time
+crawl, out, ftz, logs = sys.argv[1:5]
+import datatrove.utils.lid as lid
+lid.cached_asset_path_or_download = lambda *a, **k: ftz  # the same packaged model, no download
+from datatrove.executor import LocalPipelineExecutor
+from datatrove.pipeline.extractors import Trafilatura
+from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
+                                        GopherRepetitionFilter, LanguageFilter, URLFilter)
+from datatrove.pipeline.readers import WarcReader
+from datatrove.pipeline.writers.jsonl import JsonlWriter
+import glob
+
+
+def main():
+  tasks = len(glob.glob(crawl + "/*.warc.gz"))
+  pipeline = [
+    WarcReader(crawl, glob_pattern="*.warc.gz"),
+    URLFilter(),
+    Trafilatura(favour_precision=True),
+    LanguageFilter(languages=["en"], language_threshold=0.65),
+    GopherRepetitionFilter(),
+    GopherQualityFilter(),
+    C4QualityFilter(filter_no_terminal_punct=False),
+    FineWebQualityFilter(),
+    JsonlWriter(out),
+  ]
+  start = time.perf_counter()
+  LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=2, logging_dir=logs).run()
+  print(time.perf_counter() - start)
+
+
+if __name__ == "__main__":  # the executor starts worker processes that import this file
+  main()
+'''
+
+RECIPE = """
+name = "fineweb-near"
+[extract]
+favor_precision = true
+include_comments = false
+[filters]
+order = ["url", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb", "pii"]
+[filters.language]
+keep = ["en"]
+min_score = 0.65
+[filters.c4]
+filter_no_terminal_punct = false
+min_words_per_line = 3
+min_num_sentences = 5
+end_marks = [".", "?", "!", '"', "'"]
+[dedup.near]
+enabled = true
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=2500)
+    ap.add_argument("--keep", default=None)
+    ap.add_argument("--peer-venv", default=str(REPO / ".bench-venvs" / "datatrove"))
+    ap.add_argument("--peer-version", default="0.10.1")
+    args = ap.parse_args()
+    root = Path(args.keep or tempfile.mkdtemp(prefix="tokenmill-peer-"))
+    crawl = root / "crawl"
+    if not list(crawl.glob("*.warc.gz")):
+        subprocess.run([sys.executable, str(SHARED / "tools" / "make_bench_warc.py"), "--out", str(crawl),
+                        "--docs", str(args.docs), "--shards", "4", "--seed", "0"], check=True, capture_output=True)
+    peer_python = ensure_peer(Path(args.peer_venv), args.peer_version)
+
+    recipe = root / "fineweb-near.toml"
+    recipe.write_text(RECIPE)
+    start = time.perf_counter()
+    subprocess.run([sys.executable, str(REPO / "run_pipeline.py"), "--input", f"{crawl}/*.warc.gz", "--output",
+                    str(root / "ours"), "--config", str(recipe), "--runner=DirectRunner",
+                    "--direct_running_mode=multi_processing", "--direct_num_workers=2"],
+                   check=True, capture_output=True)
+    ours_s = time.perf_counter() - start
+    stats = json.loads((root / "ours" / "stats.json").read_text())
+    html_docs = stats["stages"]["read"]["out"]
+
+    with tempfile.TemporaryDirectory() as tmp:
+        script = Path(tmp, "peer.py")
+        script.write_text(PEER)
+        start = time.perf_counter()
+        subprocess.run([str(peer_python), str(script), str(crawl), str(root / "peer"), packaged_lid_model(),
+                        str(root / "peer-logs")], check=True, capture_output=True)
+        peer_s = time.perf_counter() - start
+
+    print(f"crawl: {crawl} ({html_docs} HTML documents reach extraction in our run)")
+    print(f"ours (fineweb recipe + near dedup + tokenized shards): {ours_s:.1f} s = {html_docs / ours_s:.1f} docs/s")
+    print(f"peer (datatrove FineWeb filters, no MinHash):         {peer_s:.1f} s = {html_docs / peer_s:.1f} docs/s")
+    print(f"ratio: {peer_s / ours_s:.2f}x (goal >= 5x)")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
