@@ -120,6 +120,18 @@ def _execute(beam_args: list[str], output: str, build) -> dict[str, Any]:
     return stats
 
 
+def drop_warnings(stats: dict[str, Any], share: float) -> list[str]:
+    """One line per stage that dropped more than `share` of its input, naming the main reason."""
+    out = []
+    for stage, s in stats["stages"].items():
+        dropped = sum(s["dropped"].values())
+        if s["in"] and dropped / s["in"] > share:
+            reason, n = max(s["dropped"].items(), key=lambda kv: kv[1])
+            out.append(f"warning: stage '{stage}' dropped {dropped} of {s['in']} documents "
+                       f"({dropped / s['in']:.1%}), mostly '{reason}' ({n}): check its recipe and dependencies")
+    return out
+
+
 def run(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the pipeline; returns stats.json's content. Raises UsageError / RecipeError on bad input."""
     args, beam_args = parser().parse_known_args(argv)
@@ -128,8 +140,11 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     output = args.output.rstrip("/")
     prepare_output(output)
     info = tokenizer_info(recipe)
-    return _execute(beam_args, output, lambda p: build_pipeline(
+    stats = _execute(beam_args, output, lambda p: build_pipeline(
         p, inputs=inputs, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored))
+    for line in drop_warnings(stats, recipe.output.warn_drop_share):
+        print(f"tokenmill: {line}", file=sys.stderr)
+    return stats
 
 
 # Recipe sections that decide what reaches the filters; `select` can only change what comes after.

@@ -298,6 +298,9 @@ class OutputConfig:
     # Share of dropped documents whose text is kept in the ledger, chosen by a hash of (seed, doc_id).
     dropped_text_sample_rate: float = 0.10
     seed: int = 0
+    # A stage that drops more than this share of what reaches it gets a warning naming its main reason
+    # (a silently broken dependency shows up this way, however small the crawl).
+    warn_drop_share: float = 0.99
 
 
 @dataclass
@@ -352,6 +355,7 @@ _CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("output.row_group_rows", lambda v: v > 0, "must be > 0"),
     ("output.zstd_level", lambda v: 1 <= v <= 22, "must be in 1..22"),
     ("output.dropped_text_sample_rate", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
+    ("output.warn_drop_share", lambda v: 0.0 < v <= 1.0, "must be in (0, 1]"),
 ]
 
 

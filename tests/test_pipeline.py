@@ -157,3 +157,11 @@ def test_outputs_read_unchanged_by_duckdb(demo_run):
         f"SELECT reason, count(*) FROM read_parquet('{out}/ledger/*.parquet') WHERE NOT kept GROUP BY reason"
     ).fetchall())
     assert reasons == {"http_error": 2, "http_redirect": 2, "not_html": 4, "exact_duplicate": 2}
+
+
+def test_a_stage_that_drops_almost_everything_is_named(demo_crawl, tmp_path, capsys):
+    recipe = tmp_path / "xx.toml"
+    recipe.write_text('[filters.language]\nkeep = ["xx"]\n')
+    run(demo_crawl, tmp_path / "out", "--config", str(recipe), *IN_MEMORY)
+    err = capsys.readouterr().err
+    assert "stage 'filters' dropped 10 of 10 documents (100.0%), mostly 'language_not_kept'" in err
