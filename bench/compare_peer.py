@@ -119,7 +119,10 @@ def main() -> int:
                         str(root / "peer-logs")], check=True, capture_output=True)
         peer_s = time.perf_counter() - start
 
+    peer_docs = sum(1 for f in (root / "peer").glob("*.jsonl*") for _ in __import__("gzip").open(f, "rt"))
     print(f"crawl: {crawl} ({html_docs} HTML documents reach extraction in our run)")
+    print(f"kept: ours {stats['kept']} (after near dedup), peer {peer_docs} (no dedup); a peer that kept ~0 has a "
+          f"broken extractor (every page a timeout) and its rate means nothing")
     print(f"ours (fineweb recipe + near dedup + tokenized shards): {ours_s:.1f} s = {html_docs / ours_s:.1f} docs/s")
     print(f"peer (datatrove FineWeb filters, no MinHash):         {peer_s:.1f} s = {html_docs / peer_s:.1f} docs/s")
     print(f"ratio: {peer_s / ours_s:.2f}x (goal >= 5x)")

@@ -65,8 +65,10 @@ def ensure_peer(venv: Path, version: str) -> Path:
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        subprocess.run([str(python), "-m", "pip", "install", "-q", f"datatrove[processing]=={version}", "spacy"],
-                       check=True)
+        # spaCy for its English word splitting; the WARC reader's and writer's extras; lxml_html_clean, without
+        # which its trafilatura cannot import and every page silently becomes a 1-second timeout.
+        subprocess.run([str(python), "-m", "pip", "install", "-q", f"datatrove[processing]=={version}", "spacy",
+                        "lxml_html_clean", "faust-cchardet", "python-magic", "warcio", "orjson"], check=True)
     return python
 
 
