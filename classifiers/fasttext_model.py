@@ -41,22 +41,26 @@ class FastTextClassifier:
         self.model = fasttext.load_model(local_copy(path))
         self.labels = [lbl.removeprefix(LABEL_PREFIX) for lbl in self.model.get_labels()]
 
-    def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
-        """Top label and its probability per text (rounded to 6 digits so stored values are stable)."""
+    def predict(self, texts: Sequence[str], normalized: bool = False) -> list[tuple[str, float]]:
+        """Top label and its probability per text (rounded to 6 digits so stored values are stable).
+        `normalized=True` when the texts already went through normalize_for_classifier (shared between
+        models scoring the same batch)."""
         if not texts:
             return []
-        labels, probs = self.model.predict([normalize_for_classifier(t) for t in texts], k=1)
+        lines = list(texts) if normalized else [normalize_for_classifier(t) for t in texts]
+        labels, probs = self.model.predict(lines, k=1)
         return [
             ((lbl[0].removeprefix(LABEL_PREFIX) if lbl else ""), round(min(float(p[0]) if len(p) else 0.0, 1.0), 6))
             for lbl, p in zip(labels, probs, strict=True)
         ]
 
-    def probability(self, texts: Sequence[str], label: str) -> list[float]:
+    def probability(self, texts: Sequence[str], label: str, normalized: bool = False) -> list[float]:
         """Probability of `label` per text (0 when the model does not rank it)."""
         if not texts:
             return []
         k = len(self.labels)
-        labels, probs = self.model.predict([normalize_for_classifier(t) for t in texts], k=k)
+        lines = list(texts) if normalized else [normalize_for_classifier(t) for t in texts]
+        labels, probs = self.model.predict(lines, k=k)
         out = []
         for lbls, ps in zip(labels, probs, strict=True):
             score = 0.0

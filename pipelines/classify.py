@@ -8,6 +8,7 @@ from collections.abc import Iterator
 import apache_beam as beam
 
 from classifiers.fasttext_model import FastTextClassifier
+from classifiers.text import normalize_for_classifier
 from pipelines.documents import LEDGER
 from pipelines.metrics import StageCounters
 from schemas.recipe import Recipe
@@ -29,14 +30,15 @@ class _Score(beam.DoFn):
         self.counters = StageCounters(STAGE_CLASSIFIERS)
 
     def process(self, batch: list[Document]) -> Iterator[Document]:
-        texts = [d.text for d in batch]
         with self.counters.timed():
+            # One normalization for both models.
+            lines = [normalize_for_classifier(d.text) for d in batch]
             if self.quality is not None:
-                for doc, score in zip(batch, self.quality.probability(texts, self.recipe.quality.positive_label),
-                                      strict=True):
+                scores = self.quality.probability(lines, self.recipe.quality.positive_label, normalized=True)
+                for doc, score in zip(batch, scores, strict=True):
                     doc.scores["quality_score"] = score
             if self.topic is not None:
-                for doc, (label, score) in zip(batch, self.topic.predict(texts), strict=True):
+                for doc, (label, score) in zip(batch, self.topic.predict(lines, normalized=True), strict=True):
                     doc.topic = label
                     doc.scores["topic_score"] = score
         yield from batch
