@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -25,10 +24,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import bench_crawl  # noqa: E402
 from bench.parity_datatrove import ensure_peer  # noqa: E402
 from classifiers.language import packaged_lid_model  # noqa: E402
-
-SHARED = Path(os.environ.get("TOKENMILL_SHARED", REPO.parent / "shared"))
 
 PEER = r'''
 import sys, time
@@ -94,10 +92,7 @@ def main() -> int:
     ap.add_argument("--peer-version", default="0.10.1")
     args = ap.parse_args()
     root = Path(args.keep or tempfile.mkdtemp(prefix="tokenmill-peer-"))
-    crawl = root / "crawl"
-    if not list(crawl.glob("*.warc.gz")):
-        subprocess.run([sys.executable, str(SHARED / "tools" / "make_bench_warc.py"), "--out", str(crawl),
-                        "--docs", str(args.docs), "--shards", "4", "--seed", "0"], check=True, capture_output=True)
+    crawl = bench_crawl(root / "crawl", args.docs)
     peer_python = ensure_peer(Path(args.peer_venv), args.peer_version)
 
     recipe = root / "fineweb-near.toml"

@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -30,11 +29,11 @@ import pyarrow.parquet as pq
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import SHARED, bench_crawl  # noqa: E402
 from dedup.evaluate import jaccard, score_removals, shingle_set, similar_pairs  # noqa: E402
 from dedup.minhash import MinHasher, band_keys, estimated_jaccard, shingle_hashes  # noqa: E402
 from schemas.recipe import NearDedupConfig  # noqa: E402
 
-SHARED = Path(os.environ.get("TOKENMILL_SHARED", REPO.parent / "shared"))
 RECIPE = "[dedup.near]\nenabled = true\n"
 
 
@@ -98,10 +97,7 @@ def main() -> int:
     ap.add_argument("--threshold", type=float, default=0.8)
     args = ap.parse_args()
     root = Path(args.keep or tempfile.mkdtemp(prefix="tokenmill-dedup-"))
-    crawl = root / "crawl"
-    if not list(crawl.glob("*.warc.gz")):
-        subprocess.run([sys.executable, str(SHARED / "tools" / "make_bench_warc.py"), "--out", str(crawl),
-                        "--docs", str(args.docs), "--shards", "4", "--seed", "0"], check=True, capture_output=True)
+    crawl = bench_crawl(root / "crawl", args.docs)
     recipe = root / "near.toml"
     recipe.write_text(RECIPE)
     out = root / "near_out"

@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
-import os
 import subprocess
 import sys
 import tempfile
@@ -27,6 +26,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import bench_crawl  # noqa: E402
 from classifiers.language import LanguageIdentifier  # noqa: E402
 from filters.c4 import C4Filter  # noqa: E402
 from filters.fineweb import FineWebFilter  # noqa: E402
@@ -36,8 +36,6 @@ from ingest.extract import extract_main_text  # noqa: E402
 from ingest.warc import read_warc, triage  # noqa: E402
 from schemas.recipe import load_recipe  # noqa: E402
 from schemas.records import Document, Record, RecordMeta  # noqa: E402
-
-SHARED = Path(os.environ.get("TOKENMILL_SHARED", REPO.parent / "shared"))
 
 PEER_SCRIPT = r'''
 import json, sys
@@ -126,10 +124,7 @@ def main() -> int:
     args = ap.parse_args()
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="tokenmill-parity-"))
-    crawl = root / "crawl"
-    if not list(crawl.glob("*.warc.gz")):
-        subprocess.run([sys.executable, str(SHARED / "tools" / "make_bench_warc.py"), "--out", str(crawl),
-                        "--docs", str(args.docs), "--shards", "4", "--seed", "0"], check=True, capture_output=True)
+    crawl = bench_crawl(root / "crawl", args.docs)
     texts = extracted_english(crawl, args.docs)
     peer_python = ensure_peer(Path(args.peer_venv), args.peer_version)
     with tempfile.TemporaryDirectory() as tmp:

@@ -25,6 +25,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import bench_crawl  # noqa: E402
 from classifiers.language import LanguageIdentifier  # noqa: E402
 from dedup.exact import exact_key  # noqa: E402
 from filters.registry import build_filters  # noqa: E402
@@ -34,14 +35,6 @@ from ingest.warc import read_warc, triage  # noqa: E402
 from schemas.recipe import load_recipe  # noqa: E402
 from schemas.records import Document, Record, RecordMeta  # noqa: E402
 from tokenization.tokenizers import Tokenizer  # noqa: E402
-
-SHARED = Path(os.environ.get("TOKENMILL_SHARED", REPO.parent / "shared"))
-
-
-def build_crawl(out: Path, docs: int, shards: int) -> None:
-    tool = SHARED / "tools" / "make_bench_warc.py"
-    subprocess.run([sys.executable, str(tool), "--out", str(out), "--docs", str(docs), "--shards", str(shards),
-                    "--seed", "0"], check=True, capture_output=True)
 
 
 def run_pipeline(crawl: Path, out: Path, workers: int, recipe: str) -> dict:
@@ -124,8 +117,7 @@ def main() -> int:
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="tokenmill-bench-"))
     crawl, out = root / "crawl", root / "out"
-    if not list(crawl.glob("*.warc.gz")):
-        build_crawl(crawl, args.docs, args.shards)
+    bench_crawl(crawl, args.docs, args.shards)
     stats = run_pipeline(crawl, out, args.workers, args.config)
     records = stats["records"]
     html_docs = stats["stages"]["extract"]["in"]

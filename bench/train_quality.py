@@ -15,8 +15,6 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
-import os
-import subprocess
 import sys
 import tempfile
 import time
@@ -27,6 +25,7 @@ import xxhash
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
+from bench.common import SHARED, bench_crawl  # noqa: E402
 from classifiers.fasttext_model import FastTextClassifier  # noqa: E402
 from classifiers.text import normalize_for_classifier  # noqa: E402
 from classifiers.training import TrainParams, evaluate, train  # noqa: E402
@@ -35,8 +34,6 @@ from ingest.extract import extract_main_text  # noqa: E402
 from ingest.warc import read_warc, triage  # noqa: E402
 from schemas.recipe import Recipe  # noqa: E402
 from schemas.records import Record  # noqa: E402
-
-SHARED = Path(os.environ.get("TOKENMILL_SHARED", REPO.parent / "shared"))
 
 
 def passages(text: str, size: int = 2000) -> list[str]:
@@ -81,10 +78,7 @@ def main() -> int:
     out = Path(args.out or tempfile.mkdtemp(prefix="tokenmill-quality-"))
     out.mkdir(parents=True, exist_ok=True)
     root = Path(args.keep or tempfile.mkdtemp(prefix="tokenmill-quality-crawl-"))
-    crawl = root / "crawl"
-    if not list(crawl.glob("*.warc.gz")):
-        subprocess.run([sys.executable, str(SHARED / "tools" / "make_bench_warc.py"), "--out", str(crawl),
-                        "--docs", "2500", "--shards", "4", "--seed", "0"], check=True, capture_output=True)
+    crawl = bench_crawl(root / "crawl")
     examples = [(t, "hq") for t in positives()] + [(t, "lq") for t in negatives(crawl)]
     held = [e for e in examples if xxhash.xxh3_64_intdigest(e[0].encode()) % 5 == 0]
     train_rows = [e for e in examples if xxhash.xxh3_64_intdigest(e[0].encode()) % 5 != 0]
