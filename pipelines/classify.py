@@ -12,7 +12,7 @@ from classifiers.text import normalize_for_classifier
 from pipelines.documents import LEDGER
 from pipelines.metrics import StageCounters
 from schemas.recipe import Recipe
-from schemas.records import STAGE_CLASSIFIERS, Decision, Document, in_sample, ledger_row_for_document
+from schemas.records import STAGE_CLASSIFIERS, Decision, Document, ledger_row_for_drop
 
 BINS = 100_000
 
@@ -86,9 +86,9 @@ class _Decide(beam.DoFn):
             return
         self.counters.dropped(verdict[0])
         out = self.recipe.output
-        text = doc.text if in_sample(doc.doc_id, out.seed, out.dropped_text_sample_rate) else None
         decision = Decision(STAGE_CLASSIFIERS, verdict[0], verdict[1], detail=doc.topic)
-        yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_document(doc, decision, text))
+        row = ledger_row_for_drop(doc, decision, out.seed, out.dropped_text_sample_rate)
+        yield beam.pvalue.TaggedOutput(LEDGER, row)
 
 
 class Classify(beam.PTransform):

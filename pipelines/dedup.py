@@ -10,7 +10,7 @@ from dedup.exact import exact_key, survivor_id
 from pipelines.documents import LEDGER
 from pipelines.metrics import StageCounters
 from schemas.recipe import Recipe
-from schemas.records import STAGE_EXACT_DEDUP, Decision, Document, in_sample, ledger_row_for_document
+from schemas.records import STAGE_EXACT_DEDUP, Decision, Document, ledger_row_for_drop
 
 
 class _SplitGroup(beam.DoFn):
@@ -37,8 +37,8 @@ class _SplitGroup(beam.DoFn):
             doc.cluster_id = keep
             self.counters.dropped("exact_duplicate")
             decision = Decision(STAGE_EXACT_DEDUP, "exact_duplicate", detail=f"duplicate of {keep}")
-            text = doc.text if in_sample(doc.doc_id, out.seed, out.dropped_text_sample_rate) else None
-            yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_document(doc, decision, text))
+            row = ledger_row_for_drop(doc, decision, out.seed, out.dropped_text_sample_rate)
+            yield beam.pvalue.TaggedOutput(LEDGER, row)
         self.counters.kept.inc()
         survivor.cluster_size = size
         survivor.cluster_id = keep if size > 1 else ""

@@ -31,8 +31,8 @@ from schemas.records import (
     LedgerRow,
     Record,
     RecordMeta,
-    in_sample,
     ledger_row_for_document,
+    ledger_row_for_drop,
     ledger_row_for_record,
 )
 from tokenization.tokenizers import Tokenizer
@@ -191,8 +191,8 @@ class FilterDocuments(beam.DoFn):
         if decision is not None:
             self.counters.dropped(decision.reason)
             out = self.recipe.output
-            text = doc.text if in_sample(doc.doc_id, out.seed, out.dropped_text_sample_rate) else None
-            yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_document(doc, decision, text))
+            row = ledger_row_for_drop(doc, decision, out.seed, out.dropped_text_sample_rate)
+            yield beam.pvalue.TaggedOutput(LEDGER, row)
             return
         self.counters.kept.inc()
         yield doc

@@ -18,7 +18,7 @@ from dedup.minhash import MinHasher, band_keys, shingle_hashes
 from pipelines.documents import LEDGER
 from pipelines.metrics import NAMESPACE, StageCounters
 from schemas.recipe import NearDedupConfig, Recipe
-from schemas.records import STAGE_NEAR_DEDUP, Decision, Document, in_sample, ledger_row_for_document
+from schemas.records import STAGE_NEAR_DEDUP, Decision, Document, ledger_row_for_drop
 
 _SNAPSHOT = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 NOT_CONVERGED = "not_converged"
@@ -101,9 +101,9 @@ class _Decide(beam.DoFn):
             doc.cluster_id = root
             self.counters.dropped("near_duplicate")
             out = self.recipe.output
-            text = doc.text if in_sample(doc.doc_id, out.seed, out.dropped_text_sample_rate) else None
             decision = Decision(STAGE_NEAR_DEDUP, "near_duplicate", detail=f"near duplicate of {root}")
-            yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_document(doc, decision, text))
+            row = ledger_row_for_drop(doc, decision, out.seed, out.dropped_text_sample_rate)
+            yield beam.pvalue.TaggedOutput(LEDGER, row)
 
 
 class ClusterSignatures(beam.PTransform):

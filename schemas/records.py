@@ -201,3 +201,8 @@ def ledger_row_for_document(doc: Document, decision: Decision | None, text: str 
     )
 
 
+
+
+def ledger_row_for_drop(doc: Document, decision: Decision, seed: int, rate: float) -> LedgerRow:
+    """Ledger row of a dropped Document, carrying its text when the seeded sample (`rate`) picks it."""
+    return ledger_row_for_document(doc, decision, doc.text if in_sample(doc.doc_id, seed, rate) else None)
