@@ -41,6 +41,20 @@ def test_normalization_is_shared_and_folds_case_punctuation_newlines():
     assert normalize_for_classifier("Hello,\nWorld! e-mail a@b.com") == "hello , world ! e-mail a@b.com"
 
 
+def test_normalization_equals_the_plain_definition():
+    """The fast pattern must split exactly the punctuation the plain definition splits: not preceded by a word
+    character, or not followed by one (a changed split would silently change every trained model's input)."""
+    import random
+    import re
+
+    plain = re.compile(r"(?<!\w)([^\w\s])|([^\w\s])(?!\w)")
+    rnd = random.Random(0)
+    alphabet = "ab.,-'_ \n!?\u00e91\u4e2d\u0301\t"
+    for _ in range(20_000):
+        s = "".join(rnd.choice(alphabet) for _ in range(rnd.randint(0, 14)))
+        assert normalize_for_classifier(s) == " ".join(plain.sub(r" \1\2 ", s.lower()).split()), repr(s)
+
+
 def test_topic_model_macro_f1_on_held_out_bbc(topic_model):
     _, test_rows = bbc_split()
     ev = evaluate(FastTextClassifier(str(topic_model)), test_rows)
