@@ -10,8 +10,9 @@
 4. Reports precision (removed documents with a true duplicate among the survivors) and recall (correct
    removals / all-but-one of each true-duplicate group). Goal: precision >= 0.98, recall >= 0.95.
 5. Agreement with the 480 human-judged pairs of ../shared/data/copycat_neardup_judgments: label 2 or 3 =
-   duplicate, 0.5 = not a duplicate, 1 and unknown left out; our call = shares an LSH band and the
-   signature-estimated Jaccard reaches the recipe's threshold.
+   duplicate, 0.5 = not a duplicate, 1 and unknown left out; our call for a pair (one of them the survivor) =
+   shares an LSH band, the signature-estimated Jaccard reaches `threshold`, and the exact shingle Jaccard
+   reaches `confirm_threshold`.
 """
 
 from __future__ import annotations
@@ -69,8 +70,9 @@ def human_agreement(cfg: NearDedupConfig) -> dict:
         a, b = row["src_doc"], row["target_doc"]
         sa, sb = hasher.signatures([shingle_hashes(a, cfg.ngram), shingle_hashes(b, cfg.ngram)])
         shares_band = bool(set(band_keys(sa, cfg.bands, cfg.rows)) & set(band_keys(sb, cfg.bands, cfg.rows)))
-        ours = shares_band and estimated_jaccard(sa, sb) >= cfg.threshold
-        exact = jaccard(shingle_set(a, cfg.ngram), shingle_set(b, cfg.ngram)) >= 0.8
+        exact_j = jaccard(shingle_set(a, cfg.ngram), shingle_set(b, cfg.ngram))
+        ours = shares_band and estimated_jaccard(sa, sb) >= cfg.threshold and exact_j >= cfg.confirm_threshold
+        exact = exact_j >= 0.8
         tp += ours and truth
         fp += ours and not truth
         fn += (not ours) and truth

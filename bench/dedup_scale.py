@@ -44,7 +44,7 @@ def make(start):
         if family != i:
             idx = rng.integers(0, perm, 5)
             base = base.copy(); base[idx] = rng.integers(0, 2**63, 5, dtype=np.uint64)
-        out.append((f"{i:012d}", "", 1, base))
+        out.append((f"{i:012d}", "", None, base))  # (doc id, scope, quality score, signature)
     return out
 
 opts = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=multi_processing",

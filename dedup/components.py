@@ -7,7 +7,7 @@ if the signature-estimated Jaccard reaches the threshold (a false-positive check
 Connected components use alternating large-star / small-star rounds (Kiveris et al., "Connected Components
 in MapReduce and Beyond", SoCC 2014): each round is one shuffle of the edge list, the number of rounds grows
 with the logarithm of the component diameter, and when no edge changes every component is a star around its
-smallest id, which becomes the component id. Each round shuffles every remaining edge twice (both
+smallest id, which becomes the component id (`cluster_id`). Each round shuffles every remaining edge twice (both
 directions): about 2 x 2 x edges x ~40 bytes.
 """
 
@@ -68,6 +68,12 @@ def both_directions(edge: Edge) -> Iterator[Edge]:
 def star_root(node: str, neighbors: Iterable[str]) -> tuple[str, str]:
     """(node, smallest id among node and its neighbors): the component id once the graph is stars."""
     return node, min(set(neighbors) | {node})
+
+
+def survivor_key(doc_id: str, quality: float | None) -> tuple[float, str]:
+    """Sort key of a cluster member: the smallest key survives. Highest quality score first (members without a
+    score rank after every scored one), then the smallest doc id, so the choice is deterministic."""
+    return (-quality if quality is not None and quality == quality else float("inf"), doc_id)
 
 
 def connected_components_local(edges: Iterable[Edge], rounds: int = 50) -> dict[str, str]:

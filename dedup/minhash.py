@@ -94,6 +94,16 @@ def band_keys(signature: np.ndarray, bands: int, rows: int) -> list[int]:
     return [xxhash.xxh3_64_intdigest(signature[i * rows : (i + 1) * rows].tobytes()) for i in range(bands)]
 
 
+def hashed_jaccard(a: np.ndarray, b: np.ndarray) -> float:
+    """Exact Jaccard of two documents' shingle sets, computed on their 64-bit shingle hashes (a collision
+    between two different 5-grams has chance ~2^-64 per pair of shingles, so this is the exact value)."""
+    ua, ub = np.unique(a), np.unique(b)
+    if not len(ua) and not len(ub):
+        return 1.0
+    both = len(np.intersect1d(ua, ub, assume_unique=True))
+    return both / (len(ua) + len(ub) - both)
+
+
 def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return float(np.count_nonzero(a == b)) / len(a)
 

@@ -1,8 +1,10 @@
 """Near-duplicate removal as Beam shuffles: signatures -> LSH buckets -> star edges -> connected components
-(large-star / small-star rounds) -> one survivor per component. No step holds more than one key group.
+(large-star / small-star rounds) -> one survivor per component (highest quality score, then smallest id) ->
+each member confirmed against the survivor by exact shingle Jaccard. No step holds more than one key group.
 
-Shuffles per run: band keys (bands x (id, signature) per document), 2 per component round (edges), the
-convergence check, the component-size join and the document join (documents once).
+Shuffles per run: band keys (bands x (id, 32-bit check signature) per document), 2 per component round
+(edges), the convergence check, the quality join and cluster group (ids and scores only), the document join
+(every document once) and the survivor group (clustered documents a second time).
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ from collections.abc import Iterable, Iterator
 import apache_beam as beam
 import numpy as np
 
-from dedup.components import both_directions, large_star, small_star, star_edges, star_root
-from dedup.minhash import MinHasher, band_keys, shingle_hashes
+from dedup.components import both_directions, large_star, small_star, star_edges, star_root, survivor_key
+from dedup.minhash import MinHasher, band_keys, hashed_jaccard, shingle_hashes
 from pipelines.documents import LEDGER
 from pipelines.metrics import NAMESPACE, StageCounters
 from schemas.recipe import NearDedupConfig, Recipe
@@ -22,6 +24,7 @@ from schemas.records import STAGE_NEAR_DEDUP, Decision, Document, ledger_row_for
 
 _SNAPSHOT = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 NOT_CONVERGED = "not_converged"
+UNCLUSTERED = "unclustered"
 
 
 def snapshot_of(source: str) -> str:
@@ -30,7 +33,7 @@ def snapshot_of(source: str) -> str:
 
 
 class _Sign(beam.DoFn):
-    """Document -> (doc_id, scope, cluster weight, signature); the MinHash parameters load once per worker."""
+    """Document -> (doc_id, scope, quality score or None, signature); MinHash parameters load once per worker."""
 
     def __init__(self, cfg: NearDedupConfig) -> None:
         self.cfg = cfg
@@ -43,11 +46,11 @@ class _Sign(beam.DoFn):
         with self.timer.timed():
             sig = self.hasher.signatures([shingle_hashes(doc.text, self.cfg.ngram)])[0]
         scope = snapshot_of(doc.source) if self.cfg.scope == "snapshot" else ""
-        yield doc.doc_id, scope, doc.cluster_size, sig
+        yield doc.doc_id, scope, doc.scores.get("quality_score"), sig
 
 
 def _bucket_keys(item, cfg: NearDedupConfig) -> Iterator:
-    doc_id, scope, _weight, sig = item
+    doc_id, scope, _quality, sig = item
     # The verification copy travels with every band key: its low 32 bits halve the shuffle and change the
     # estimated Jaccard only when two different 64-bit minima agree in 32 bits (chance 2^-32 per value).
     check = (sig & np.uint64(0xFFFFFFFF)).astype(np.uint32) if cfg.verify else None
@@ -74,8 +77,24 @@ def _check_star(node: str, neighbors: Iterable[str]) -> Iterator:
         yield NOT_CONVERGED
 
 
-class _Decide(beam.DoFn):
-    """Join result per doc id -> survivor (main) or a near_duplicate ledger row."""
+def _route(element) -> Iterator:
+    """Join result per doc id -> the document itself when it is in no cluster (UNCLUSTERED), else
+    (survivor id, document) so each cluster meets in one group."""
+    _doc_id, grouped = element
+    survivor = next(iter(grouped["cluster"]), None)
+    for doc in grouped["doc"]:
+        if survivor is None:
+            yield beam.pvalue.TaggedOutput(UNCLUSTERED, doc)
+        else:
+            yield survivor, doc
+
+
+class _Confirm(beam.DoFn):
+    """One cluster (grouped by its survivor) -> the survivor with cluster_size, each member that is confirmed a
+    duplicate of it as a near_duplicate ledger row, and unconfirmed members kept.
+
+    Two passes over the group: the first finds the survivor and hashes its shingles, the second compares each
+    member with it, so only one document's shingles are held at a time besides the survivor's."""
 
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
@@ -84,31 +103,41 @@ class _Decide(beam.DoFn):
         self.counters = StageCounters(STAGE_NEAR_DEDUP)
 
     def process(self, element) -> Iterator:
-        _doc_id, grouped = element
-        for doc in grouped["doc"]:
+        survivor_id, members = element
+        cfg, out = self.recipe.dedup.near, self.recipe.output
+        survivor = next(doc for doc in members if doc.doc_id == survivor_id)
+        survivor_shingles = shingle_hashes(survivor.text, cfg.ngram) if cfg.confirm_threshold > 0 else None
+        size = survivor.cluster_size
+        for doc in members:
+            if doc.doc_id == survivor_id:
+                continue
             self.counters.inp.inc()
-            info = next(iter(grouped["cluster"]), None)
-            if info is None:
-                self.counters.kept.inc()
-                yield doc
-                continue
-            root, size = info
-            if doc.doc_id == root:
-                doc.cluster_id, doc.cluster_size = root, size
-                self.counters.kept.inc()
-                yield doc
-                continue
-            doc.cluster_id = root
+            doc.cluster_id = survivor_id
+            similarity = float("nan")
+            if survivor_shingles is not None:
+                similarity = round(hashed_jaccard(shingle_hashes(doc.text, cfg.ngram), survivor_shingles), 6)
+                if similarity < cfg.confirm_threshold:
+                    # In the LSH component but not a duplicate of its survivor (a chain A~B~C): kept.
+                    beam.metrics.Metrics.counter(NAMESPACE, "near_dedup/kept_unconfirmed").inc()
+                    self.counters.kept.inc()
+                    yield doc
+                    continue
+            size += doc.cluster_size
             self.counters.dropped("near_duplicate")
-            out = self.recipe.output
-            decision = Decision(STAGE_NEAR_DEDUP, "near_duplicate", detail=f"near duplicate of {root}")
+            decision = Decision(STAGE_NEAR_DEDUP, "near_duplicate", score=similarity,
+                                detail=f"near duplicate of {survivor_id}")
             row = ledger_row_for_drop(doc, decision, out.seed, out.dropped_text_sample_rate)
             yield beam.pvalue.TaggedOutput(LEDGER, row)
+        survivor.cluster_id, survivor.cluster_size = survivor_id, size
+        self.counters.inp.inc()
+        self.counters.kept.inc()
+        yield survivor
 
 
 class ClusterSignatures(beam.PTransform):
-    """(doc_id, scope, weight, signature) -> ((doc_id, (cluster root, cluster weight)) for every document in
-    a cluster of two or more, convergence violations). Documents in no cluster produce nothing."""
+    """(doc_id, scope, quality, signature) -> ((doc_id, survivor id) for every document in a
+    cluster of two or more, convergence violations). Documents in no cluster produce nothing. The survivor is
+    the member with the highest quality score, then the smallest id (dedup.components.survivor_key)."""
 
     def __init__(self, cfg: NearDedupConfig) -> None:
         super().__init__()
@@ -128,26 +157,24 @@ class ClusterSignatures(beam.PTransform):
         adjacency = edges | "FinalBoth" >> beam.FlatMap(both_directions) | "FinalGroup" >> beam.GroupByKey()
         violations = adjacency | "CheckStars" >> beam.FlatMapTuple(_check_star)
         roots = adjacency | "Roots" >> beam.MapTuple(star_root)  # (node, root) for every clustered node
-        weights = signed | "Weights" >> beam.Map(lambda s: (s[0], s[2]))
-        node_weight = (
-            {"root": roots, "weight": weights}
-            | "JoinWeights" >> beam.CoGroupByKey()
-            | "RootWeight" >> beam.FlatMapTuple(
-                lambda node, g: [(r, (node, next(iter(g["weight"]), 1))) for r in g["root"]]
-            )
-        )
+        quality = signed | "Quality" >> beam.Map(lambda s: (s[0], s[2]))
         cluster = (
-            node_weight
-            | "GroupCluster" >> beam.GroupByKey()
-            | "ClusterInfo" >> beam.FlatMapTuple(
-                lambda root, members: [
-                    (node, (root, total))
-                    for total in [sum(w for _n, w in members)]
-                    for node, _w in members
-                ]
+            {"root": roots, "quality": quality}
+            | "JoinQuality" >> beam.CoGroupByKey()
+            | "RootQuality" >> beam.FlatMapTuple(
+                lambda node, g: [(r, (node, next(iter(g["quality"]), None))) for r in g["root"]]
             )
+            | "GroupCluster" >> beam.GroupByKey()
+            | "Survivor" >> beam.FlatMapTuple(_survivor)
         )
         return cluster, violations
+
+
+def _survivor(_root: str, members: Iterable[tuple[str, float | None]]) -> Iterator:
+    members = list(members)  # (doc id, quality) pairs: a few dozen bytes per member
+    survivor = min(members, key=lambda m: survivor_key(*m))[0]
+    for node, _quality in members:
+        yield node, survivor
 
 
 class NearDedup(beam.PTransform):
@@ -160,12 +187,29 @@ class NearDedup(beam.PTransform):
     def expand(self, docs):
         signed = docs | "Sign" >> beam.ParDo(_Sign(self.recipe.dedup.near))
         cluster, violations = signed | "Cluster" >> ClusterSignatures(self.recipe.dedup.near)
-        decided = (
+        routed = (
             {"doc": docs | "KeyDocs" >> beam.Map(lambda d: (d.doc_id, d)), "cluster": cluster}
             | "JoinDocs" >> beam.CoGroupByKey()
-            | "Decide" >> beam.ParDo(_Decide(self.recipe)).with_outputs(LEDGER, main="survivors")
+            | "Route" >> beam.FlatMap(_route).with_outputs(UNCLUSTERED, main="clustered")
         )
-        return decided.survivors, decided[LEDGER], violations
+        confirmed = (
+            routed.clustered
+            | "GroupBySurvivor" >> beam.GroupByKey()
+            | "Confirm" >> beam.ParDo(_Confirm(self.recipe)).with_outputs(LEDGER, main="survivors")
+        )
+        unclustered = routed[UNCLUSTERED] | "CountUnclustered" >> beam.ParDo(_CountKept())
+        survivors = (confirmed.survivors, unclustered) | "Survivors" >> beam.Flatten()
+        return survivors, confirmed[LEDGER], violations
+
+
+class _CountKept(beam.DoFn):
+    def setup(self) -> None:
+        self.counters = StageCounters(STAGE_NEAR_DEDUP)
+
+    def process(self, doc: Document) -> Iterator[Document]:
+        self.counters.inp.inc()
+        self.counters.kept.inc()
+        yield doc
 
 
 def _count_edge(edge):

@@ -12,7 +12,14 @@ from datasketch import MinHash
 
 from dedup.components import connected_components_local, large_star, small_star, star_edges
 from dedup.evaluate import score_removals, similar_pairs
-from dedup.minhash import MinHasher, band_keys, candidate_probability, normalize_for_minhash, shingle_hashes
+from dedup.minhash import (
+    MinHasher,
+    band_keys,
+    candidate_probability,
+    hashed_jaccard,
+    normalize_for_minhash,
+    shingle_hashes,
+)
 from tests.test_pipeline import IN_MEMORY, file_bytes, run
 
 
@@ -177,3 +184,46 @@ def test_unconverged_run_fails_loudly(tmp_path):
         _finalize(None, output=str(tmp_path), recipe=Recipe(), inputs=[], tokenizer_info={}, columns=[],
                   read_stats=None, shards=[], ledger_parts=[], ledger_counts=[], skipped=[], file_errors=[],
                   violations=3)
+
+
+def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it():
+    """A~B~C chain: B and C are near copies of each other, A only of B. The highest-quality member (B) survives;
+    A and C are checked against B by exact shingle Jaccard. A document with no score ranks after scored ones."""
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from dedup.components import survivor_key
+    from pipelines.near_dedup import NearDedup
+    from schemas.recipe import Recipe
+    from schemas.records import Document, RecordMeta
+
+    assert min([("a", None), ("b", 0.2), ("c", 0.9)], key=lambda m: survivor_key(*m))[0] == "c"
+    assert min([("b", None), ("a", None)], key=lambda m: survivor_key(*m))[0] == "a"
+    assert min([("b", 0.5), ("a", 0.5)], key=lambda m: survivor_key(*m))[0] == "a"
+
+    rng = random.Random(3)
+    b_words = [f"w{rng.randint(0, 10**6)}" for _ in range(400)]
+    c_words = b_words[:392] + [f"c{i}" for i in range(8)]
+    a_words = [f"a{i}" for i in range(8)] + c_words[8:]
+    other = [f"o{rng.randint(0, 10**6)}" for _ in range(400)]
+    jac = {k: hashed_jaccard(shingle_hashes(" ".join(x)), shingle_hashes(" ".join(y)))
+           for k, x, y in (("ac", a_words, c_words), ("bc", b_words, c_words), ("ab", a_words, b_words))}
+    assert jac["ac"] > 0.8 and jac["bc"] > 0.8 and jac["ab"] < 0.75, jac
+
+    def doc(doc_id: str, words: list[str], quality: float | None, size: int = 1) -> Document:
+        d = Document(doc_id=doc_id, source="s", url="u", warc_record_id="r", crawl_date="c",
+                     meta=RecordMeta(0, "response", 200, "text/html"), text=" ".join(words), cluster_size=size)
+        if quality is not None:
+            d.scores["quality_score"] = quality
+        return d
+
+    recipe = Recipe()
+    recipe.dedup.near.enabled = True
+    docs = [doc("a", a_words, 0.1, size=2), doc("b", b_words, 0.9), doc("c", c_words, None), doc("z", other, 0.5)]
+    with beam.Pipeline("DirectRunner") as p:
+        survivors, ledger, _ = p | beam.Create(docs) | NearDedup(recipe)
+        # b survives (best score) and stands for itself and c; a is in the component but not a duplicate of b.
+        assert_that(survivors | beam.Map(lambda d: (d.doc_id, d.cluster_id, d.cluster_size)),
+                    equal_to([("b", "b", 2), ("a", "b", 2), ("z", "", 1)]), label="Survivors")
+        assert_that(ledger | beam.Map(lambda r: (r.doc_id, r.reason, r.cluster_id, round(r.score, 2))),
+                    equal_to([("c", "near_duplicate", "b", round(jac["bc"], 2))]), label="Dropped")
