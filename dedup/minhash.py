@@ -1,10 +1,10 @@
 """MinHash signatures and LSH band keys for near-duplicate detection.
 
-Text -> normalized word 5-grams (shingles) -> 64-bit xxhash per shingle -> MinHash signature of
+Text -> normalized word 5-grams (shingles) -> 64-bit hash per shingle (from XXH64 word hashes) -> MinHash signature of
 `bands * rows` values (default 14 x 8 = 112, FineWeb's setting: candidates above a Jaccard of about 0.75).
 
 The signature math is datasketch's "affine64" scheme exactly (murmur3's fmix64 on each shingle hash, then
-h -> a*h + b mod 2^64 with datasketch's seeded odd `a`), vectorized over a whole batch of documents:
+h -> a*h + b mod 2^64 with datasketch's seeded odd `a`), in a compiled loop (dedup/minhash_kernels.py):
 `MinHash(num_perm, seed, hashfunc=lambda h: h, scheme="affine64")` fed our shingle hashes gives the same values
 (tests/test_near_dedup.py checks it).
 """
@@ -17,6 +17,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import xxhash
+
+from dedup import minhash_kernels as kernels
 
 _PUNCT = re.compile(r"[^\w\s]|_")
 _DIGIT = re.compile(r"\d")
@@ -31,37 +33,56 @@ def normalize_for_minhash(text: str) -> str:
 
 
 _GRAM_MUL = _U64(0x9E3779B97F4A7C15)
+_TABLES: tuple[np.ndarray, np.ndarray] | None = None
+# str.lower() maps these with context or to two characters (final sigma; dotted capital I); a per-character
+# table cannot, so a text containing one is lower-cased by Python first.
+_FULL_CASE = ("\u03a3", "\u0130")
+
+
+def _code_points(s: str) -> np.ndarray:
+    try:
+        return np.frombuffer(s.encode("utf-32-le"), dtype=np.uint32)
+    except UnicodeEncodeError:  # lone surrogates (rare): still one code point each
+        return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+
+def char_tables() -> tuple[np.ndarray, np.ndarray]:
+    """(lower, classes) for every code point: str.lower() of the character when that is one character, and
+    SEPARATOR / WORD / DIGIT as normalize_for_minhash treats the lower-cased character. Built once per process
+    (~1 s) by running normalize_for_minhash's own operations over all of Unicode, so the compiled splitter
+    cannot drift from the reference definition."""
+    global _TABLES
+    if _TABLES is None:
+        everything = "".join(map(chr, range(0x110000)))
+        original = _code_points(everything)
+        lower = np.fromiter((ord(low) if len(low := c.lower()) == 1 else ord(c) for c in everything),
+                            dtype=np.uint32, count=0x110000)
+        classes = np.full(0x110000, kernels.WORD, dtype=np.uint8)
+        classes[_code_points(_DIGIT.sub("\x00", everything)) != original] = kernels.DIGIT
+        classes[original == 0] = kernels.SEPARATOR
+        classes[_code_points(re.sub(r"\s", " ", _PUNCT.sub(" ", everything))) == 0x20] = kernels.SEPARATOR
+        _TABLES = lower, classes
+    return _TABLES
 
 
 def shingle_hashes(text: str, n: int = 5) -> np.ndarray:
     """64-bit hashes of the word n-grams of the normalized text (one shingle if it has fewer than n words).
 
-    Each word is hashed once with xxh3-64; an n-gram's hash combines its word hashes in order
-    (h = h * K xor w, for each word), so building n-gram strings is never needed. Repeated n-grams give
-    repeated values, which MinHash ignores.
+    Each word of normalize_for_minhash(text) is hashed once with XXH64 over its UTF-8 bytes; an n-gram's hash
+    combines its word hashes in order (h = h * K xor w, for each word), so n-gram strings are never built.
+    Repeated n-grams give repeated values, which MinHash ignores. Lower-casing, splitting, folding and hashing
+    run compiled (dedup/minhash_kernels.py); tests/test_near_dedup.py checks them against the plain definition.
     """
-    words = normalize_for_minhash(text).split()
-    if not words:
+    if not text.isascii():
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+        if any(c in text for c in _FULL_CASE):
+            text = text.lower()
+    lower, classes = char_tables()
+    words = kernels.word_hashes(_code_points(text), lower, classes)
+    if not len(words):
         return np.zeros(0, dtype=_U64)
-    wh = np.fromiter(map(xxhash.xxh3_64_intdigest, map(str.encode, words)), dtype=_U64, count=len(words))
-    k = min(n, len(wh))
-    grams = wh[: len(wh) - k + 1].copy()
-    with np.errstate(over="ignore"):
-        for i in range(1, k):
-            grams = (grams * _GRAM_MUL) ^ wh[i : len(wh) - k + 1 + i]
-    return grams
-
-
-def fmix64(h: np.ndarray) -> np.ndarray:
-    """murmur3's 64-bit finalizer (datasketch mixes raw hashes with it before the affine permutation)."""
-    h = h.copy()
-    with np.errstate(over="ignore"):
-        h ^= h >> _U64(33)
-        h *= _U64(0xFF51AFD7ED558CCD)
-        h ^= h >> _U64(33)
-        h *= _U64(0xC4CEB9FE1A85EC53)
-        h ^= h >> _U64(33)
-    return h
+    return kernels.ngram_hashes(words, n, _GRAM_MUL)
 
 
 class MinHasher:
@@ -80,12 +101,8 @@ class MinHasher:
     def signatures(self, shingles: Sequence[np.ndarray]) -> np.ndarray:
         """(documents x num_perm) uint64 signatures; a document without shingles gets all-EMPTY values."""
         out = np.full((len(shingles), self.num_perm), self.EMPTY, dtype=_U64)
-        # One document at a time: its (shingles x num_perm) block stays in cache, which measured faster
-        # than one large block for a whole batch.
-        with np.errstate(over="ignore"):
-            for i, hashes in enumerate(shingles):
-                if len(hashes):
-                    np.min(fmix64(hashes)[:, None] * self.a + self.b, axis=0, out=out[i])
+        for i, hashes in enumerate(shingles):
+            kernels.minhash_into(np.ascontiguousarray(hashes, dtype=_U64), self.a, self.b, out[i])
         return out
 
 

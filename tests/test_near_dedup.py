@@ -39,6 +39,46 @@ def test_signatures_equal_datasketch_affine64():
     assert (ours[1] == MinHasher.EMPTY).all()
 
 
+def _reference_shingle_hashes(text: str, n: int = 5) -> np.ndarray:
+    """The plain definition the compiled path must equal: XXH64 of each normalized word, combined per n-gram."""
+    import xxhash
+
+    from dedup.minhash import _GRAM_MUL
+
+    words = normalize_for_minhash(text).split()
+    if not words:
+        return np.zeros(0, dtype=np.uint64)
+    wh = np.array([xxhash.xxh64_intdigest(w.encode("utf-8", "surrogatepass")) for w in words], dtype=np.uint64)
+    k = min(n, len(wh))
+    grams = wh[: len(wh) - k + 1].copy()
+    with np.errstate(over="ignore"):
+        for i in range(1, k):
+            grams = (grams * _GRAM_MUL) ^ wh[i : len(wh) - k + 1 + i]
+    return grams
+
+
+def test_compiled_shingles_equal_the_plain_definition():
+    """Random texts over the hard cases: case folding that is contextual (final sigma) or changes length
+    (dotted I), compatibility forms (ligature, circled digit), combining marks, non-ASCII digits and spaces,
+    astral characters, lone surrogates, long words (XXH64's 32-byte stripes)."""
+    from dedup import minhash_kernels
+
+    rng = random.Random(0)
+    pieces = ["a", "B", "\u00df", "\u0130", "\ufb01", "\u00e9", "e\u0301", "1", "\u0663", "_", "-", " ", "\n",
+              "\u00a0", "\u3000", "\u4e2d", "\U0001f600", "\U00020000", "\u03a3", "\u0391\u03a3", "\u2019",
+              "\ud800", "x" * 40, "\u216b", "\u2460", "\u01c5", "\u0400" * 9]
+    for _ in range(5_000):
+        text = "".join(rng.choice(pieces) for _ in range(rng.randint(0, 30)))
+        n = rng.randint(1, 6)
+        assert np.array_equal(shingle_hashes(text, n), _reference_shingle_hashes(text, n)), repr(text)
+    import xxhash
+
+    for length in range(0, 70):
+        data = bytes(rng.randrange(256) for _ in range(length))
+        want = xxhash.xxh64_intdigest(data)
+        assert minhash_kernels.xxh64(np.frombuffer(data, dtype=np.uint8), 0, length) == want
+
+
 def test_shingles_short_text_and_band_keys():
     assert len(shingle_hashes("one two", 5)) == 1
     assert len(shingle_hashes("", 5)) == 0
