@@ -53,3 +53,17 @@ class LanguageIdentifier:
             # the stored value stable and inside [0, 1].
             out.append((label[0].removeprefix("__label__"), round(min(float(prob[0]), 1.0), 6)))
         return out
+
+    def best_of(self, texts: Sequence[str], labels: Sequence[str], floor: float) -> list[tuple[float, str]]:
+        """Per text: (highest probability among `labels`, 0.0 when all are below `floor`; the top label).
+        fastText returns only labels at or above `floor`, so this costs no more than a top-1 call."""
+        if not texts:
+            return []
+        wanted = {f"__label__{label}" for label in labels}
+        lines = [normalize_for_lid(t, self.max_chars) for t in texts]
+        out = []
+        for lbls, probs in zip(*self._model.predict(lines, k=-1, threshold=floor), strict=True):
+            best = max((float(p) for lbl, p in zip(lbls, probs, strict=True) if lbl in wanted), default=0.0)
+            top = lbls[0].removeprefix("__label__") if len(lbls) else "unknown"
+            out.append((round(min(best, 1.0), 6), top))
+        return out

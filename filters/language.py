@@ -6,6 +6,15 @@ from filters.base import Filter
 from schemas.records import Document
 
 
+def precheck_reason(best_kept: float, keep: list[str], margin: float) -> tuple[str, float] | None:
+    """The cheap-first cascade's rule, applied before extraction to the quick text's language scores: drop
+    only when every kept language is below `margin` there (a wide safety margin: the full filter later asks
+    the top-1 label of the extracted text to be a kept language)."""
+    if keep and margin > 0 and best_kept < margin:
+        return "language_not_kept", best_kept
+    return None
+
+
 class LanguageFilter(Filter):
     name = "language"
 

@@ -61,6 +61,18 @@ def head_metadata(page: str) -> tuple[str, str]:
     return title, date
 
 
+_INVISIBLE = re.compile(r"<(script|style|noscript|template|svg|textarea)\b.*?</\1\s*>|<!--.*?-->", re.S | re.I)
+_TAG = re.compile(r"<[^>]*>")
+
+
+def quick_text(page: str, max_chars: int = 2000, scan_chars: int = 300_000) -> str:
+    """All visible-looking text of a page, tags stripped by regex: navigation and footers included, so it is
+    no substitute for extraction, but enough for a language guess at ~1.5 ms instead of trafilatura's ~28 ms
+    (the cheap-first cascade). Only the first `scan_chars` of the page are read."""
+    text = _TAG.sub(" ", _INVISIBLE.sub(" ", page[:scan_chars]))
+    return " ".join(html_lib.unescape(text).split())[:max_chars]
+
+
 def extract_main_text(page: str, url: str, config: ExtractConfig) -> Extracted:
     """Run trafilatura on one decoded page. Raises whatever trafilatura raises."""
     import trafilatura

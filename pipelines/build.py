@@ -36,7 +36,7 @@ from pipelines.documents import (
 from pipelines.near_dedup import NearDedup
 from pipelines.sinks import WriteParts
 from schemas.recipe import Recipe
-from schemas.records import STAGE_EXTRACT, STAGE_READ, STAGE_URL
+from schemas.records import STAGE_EXTRACT, STAGE_LANGUAGE_PRECHECK, STAGE_READ, STAGE_URL
 from schemas.tables import (
     LEDGER_SCHEMA,
     SCORED_SCHEMA,
@@ -49,7 +49,7 @@ from schemas.tables import (
 )
 
 # Ledger stages decided before the filters; `select` carries these rows over unchanged.
-PRE_FILTER_STAGES = (STAGE_READ, STAGE_URL, STAGE_EXTRACT)
+PRE_FILTER_STAGES = (STAGE_READ, STAGE_URL, STAGE_LANGUAGE_PRECHECK, STAGE_EXTRACT)
 
 
 def _finalize(
@@ -223,9 +223,9 @@ def build_pipeline(
         | "InputFiles" >> beam.Create(inputs)
         | "ReadWarc" >> beam.ParDo(ReadWarcFiles()).with_outputs(SKIPPED, FILE_ERRORS, main="records")
     )
-    extracted = read.records | "ExtractLang" >> beam.ParDo(ExtractDocuments(recipe)).with_outputs(
-        LEDGER, main="docs"
-    )
+    # --keep-scored wants every page to reach the filters (select may keep other languages): no precheck then.
+    extract = ExtractDocuments(recipe, precheck=not keep_scored)
+    extracted = read.records | "ExtractLang" >> beam.ParDo(extract).with_outputs(LEDGER, main="docs")
     _filter_to_outputs(
         p, extracted.docs, extracted[LEDGER], output=output, recipe=recipe, inputs=inputs,
         tokenizer_info=tokenizer_info, keep_scored=keep_scored, read_stats=None,

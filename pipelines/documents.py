@@ -14,15 +14,17 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from classifiers.language import LanguageIdentifier
+from filters.language import precheck_reason
 from filters.registry import apply_filters, build_filters
 from ingest.decode import decode_body
-from ingest.extract import Extracted, Extractor
+from ingest.extract import Extracted, Extractor, quick_text
 from ingest.warc import ReadError, SkippedRecord, read_warc, triage
 from pipelines.metrics import NAMESPACE, StageCounters
 from schemas.recipe import Recipe
 from schemas.records import (
     STAGE_EXTRACT,
     STAGE_FILTERS,
+    STAGE_LANGUAGE_PRECHECK,
     STAGE_READ,
     STAGE_TOKENIZE,
     STAGE_URL,
@@ -81,12 +83,16 @@ class ReadWarcFiles(beam.DoFn):
 class ExtractDocuments(beam.DoFn):
     """Batch of records -> labeled Documents (main output) and ledger rows for every drop (LEDGER output).
 
-    Cheap checks first: triage (status, type, size) and URL-only filters run before any decoding or
-    trafilatura call; language ID runs once per batch.
+    Cheap checks first: triage (status, type, size) and URL-only filters run before any decoding, the
+    language precheck (a language guess on tag-stripped HTML, filters.language.precheck_margin) before any
+    trafilatura call; language ID of the extracted text runs once per batch.
     """
 
-    def __init__(self, recipe: Recipe) -> None:
+    def __init__(self, recipe: Recipe, precheck: bool = True) -> None:
         self.recipe = recipe
+        lang = recipe.filters.language
+        self.precheck = (precheck and "language" in recipe.filters.order and bool(lang.keep)
+                         and lang.precheck_margin > 0)
 
     def setup(self) -> None:
         self.extractor = Extractor(self.recipe.extract)
@@ -95,6 +101,7 @@ class ExtractDocuments(beam.DoFn):
         self.read_c = StageCounters(STAGE_READ)
         self.extract_c = StageCounters(STAGE_EXTRACT)
         self.url_c = StageCounters(STAGE_URL)
+        self.precheck_c = StageCounters(STAGE_LANGUAGE_PRECHECK)
         self.lid_c = StageCounters("language_id")
 
     def teardown(self) -> None:
@@ -110,9 +117,18 @@ class ExtractDocuments(beam.DoFn):
         )
         return apply_filters(self.url_filters, stub, STAGE_URL)
 
-    def _to_document(self, record: Record) -> Document | Decision:
-        """Decode and extract one triaged record (WET conversion records are already text)."""
-        page, _codec = decode_body(record.body, record.content_type)
+    def _precheck_decision(self, page: str) -> Decision | None:
+        """The cheap-first cascade: a page whose quick text gives every kept language less than the margin
+        is certainly dropped by the language filter later, so trafilatura never runs on it."""
+        lang = self.recipe.filters.language
+        ((best, top),) = self.lid.best_of([quick_text(page)], lang.keep, lang.precheck_margin)
+        reason = precheck_reason(best, lang.keep, lang.precheck_margin)
+        if reason is None:
+            return None
+        return Decision(STAGE_LANGUAGE_PRECHECK, reason[0], reason[1], detail=f"tag-stripped text reads as {top}")
+
+    def _to_document(self, record: Record, page: str) -> Document | Decision:
+        """Extract one decoded, triaged record (WET conversion records are already text)."""
         if record.record_type == "conversion":
             extracted = Extracted(text=page.strip(), title="", published_date="")
         else:
@@ -151,9 +167,20 @@ class ExtractDocuments(beam.DoFn):
                     self.url_c.dropped(decision.reason)
                     yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, decision))
                     continue
+            with self.extract_c.timed():  # decoding is counted with extraction, as before the precheck existed
+                page, _codec = decode_body(record.body, record.content_type)
+            if self.precheck and record.record_type != "conversion":
+                self.precheck_c.inp.inc()
+                with self.precheck_c.timed():
+                    decision = self._precheck_decision(page)
+                if decision is not None:
+                    self.precheck_c.dropped(decision.reason)
+                    yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, decision))
+                    continue
+                self.precheck_c.kept.inc()
             self.extract_c.inp.inc()
             with self.extract_c.timed():
-                result = self._to_document(record)
+                result = self._to_document(record, page)
             if isinstance(result, Decision):
                 self.extract_c.dropped(result.reason)
                 yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, result))

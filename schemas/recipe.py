@@ -71,6 +71,13 @@ class LanguageFilterConfig:
     keep: list[str] = field(default_factory=list)
     # Minimum top-1 score. FineWeb keeps English at >= 0.65; the default 0.0 keeps everything.
     min_score: float = 0.0
+    # Cheap-first cascade: before trafilatura runs, lid.176 reads the page's tag-stripped text (~1.5 ms instead
+    # of ~28 ms of extraction); when every kept language scores below this margin there, the page is dropped
+    # (stage language_precheck, reason language_not_kept). 0 turns it off; it is also off when `keep` is empty
+    # and under --keep-scored (whose point is that every page reaches the filters). 0.02 measured on the
+    # 2,500-page bench crawl: 925 of 1,063 language drops made early, no page the full pipeline keeps lost
+    # (bench/compare_peer.py reports the kept-set agreement on every run).
+    precheck_margin: float = 0.02
 
 
 # Every text filter below may carry `per_language`: a table keyed by language label whose entries override
@@ -353,6 +360,7 @@ _CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("dedup.near.bands", lambda v: v >= 1, "must be >= 1"),
     ("dedup.near.rows", lambda v: v >= 1, "must be >= 1"),
     ("dedup.near.threshold", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
+    ("filters.language.precheck_margin", lambda v: 0.0 <= v < 1.0, "must be in [0, 1)"),
     ("dedup.near.confirm_threshold", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
     ("dedup.near.scope", lambda v: v in ("all", "snapshot"), "must be 'all' or 'snapshot'"),
     ("dedup.near.max_rounds", lambda v: 1 <= v <= 64, "must be in 1..64"),

@@ -14,6 +14,8 @@ import xxhash
 # every document and the `language` filter in the filter slot applies the recipe's keep rule.
 STAGE_READ = "read"
 STAGE_URL = "url"  # URL-only filters, run before extraction
+# Cheap-first language guess on tag-stripped HTML, before extraction (filters.language.precheck_margin).
+STAGE_LANGUAGE_PRECHECK = "language_precheck"
 STAGE_EXTRACT = "extract"
 STAGE_FILTERS = "filters"
 STAGE_CLASSIFIERS = "classifiers"
@@ -24,6 +26,7 @@ STAGE_KEPT = "kept"
 STAGES: tuple[str, ...] = (
     STAGE_READ,
     STAGE_URL,
+    STAGE_LANGUAGE_PRECHECK,
     STAGE_EXTRACT,
     STAGE_FILTERS,
     STAGE_CLASSIFIERS,

@@ -106,20 +106,30 @@ def test_rerun_is_byte_identical_and_multiprocessing_matches_in_memory(demo_craw
     assert a == file_bytes(tmp_path / "b") == file_bytes(tmp_path / "c")
 
 
-def test_recipe_keep_rule_and_small_shards(demo_crawl, tmp_path):
+@pytest.mark.parametrize("precheck", [True, False])
+def test_recipe_keep_rule_and_small_shards(demo_crawl, tmp_path, precheck):
     recipe = tmp_path / "en.toml"
     recipe.write_text(
         'name = "english"\n[filters.language]\nkeep = ["en"]\nmin_score = 0.5\n'
+        f"precheck_margin = {0.02 if precheck else 0}\n"
         "[output]\nshard_target_tokens = 300\nledger_rows_per_part = 5\n"
     )
     stats = run(demo_crawl, tmp_path / "out", "--config", str(recipe), *IN_MEMORY)
-    assert stats["stages"]["filters"]["dropped"] == {"language_not_kept": 3}
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert len(manifest["shards"]) > 1 and len(manifest["ledger"]) > 1
     assert sum(s["rows"] for s in manifest["shards"]) == stats["kept"] == 5
     assert {d["language"] for d in shards(tmp_path / "out")} == {"en"}
     dropped = [r for r in ledger(tmp_path / "out") if r["reason"] == "language_not_kept"]
-    assert {r["language"] for r in dropped} == {"de", "fr"} and all(r["score"] > 0.5 for r in dropped)
+    if precheck:
+        # The German and French pages never reach trafilatura: the tag-stripped text already gives English
+        # almost nothing. Same reason, earlier stage; the score is English's probability there.
+        assert stats["stages"]["language_precheck"]["dropped"] == {"language_not_kept": 3}
+        assert stats["stages"]["filters"]["dropped"] == {}
+        assert all(r["stage"] == "language_precheck" and r["score"] < 0.02 for r in dropped)
+        assert sorted(r["detail"][-2:] for r in dropped) in (["de", "fr", "fr"], ["de", "de", "fr"])
+    else:
+        assert stats["stages"]["filters"]["dropped"] == {"language_not_kept": 3}
+        assert {r["language"] for r in dropped} == {"de", "fr"} and all(r["score"] > 0.5 for r in dropped)
 
 
 def test_bench_crawl_300(bench_crawl_300, tmp_path):
@@ -164,4 +174,4 @@ def test_a_stage_that_drops_almost_everything_is_named(demo_crawl, tmp_path, cap
     recipe.write_text('[filters.language]\nkeep = ["xx"]\n')
     run(demo_crawl, tmp_path / "out", "--config", str(recipe), *IN_MEMORY)
     err = capsys.readouterr().err
-    assert "stage 'filters' dropped 10 of 10 documents (100.0%), mostly 'language_not_kept'" in err
+    assert "stage 'language_precheck' dropped 10 of 10 documents (100.0%), mostly 'language_not_kept'" in err

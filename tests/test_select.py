@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
@@ -42,14 +43,28 @@ def test_scored_holds_every_document_that_reached_the_filters(scored_run):
 def test_select_equals_a_full_run(scored_run, recipe, tmp_path):
     root, inputs = scored_run
     if recipe == "fineweb_no_url":
-        path = tmp_path / "fw.toml"
-        path.write_text('[filters]\norder = ["language", "gopher_repetition", "gopher_quality", "c4", "fineweb"]\n'
-                        '[filters.language]\nkeep = ["en"]\nmin_score = 0.65\n[tokenizer]\nname = "o200k_base"\n')
-        recipe = str(path)
-    selected = run_pipeline.select([str(root / "first"), "--config", recipe, "--output", str(tmp_path / "sel"),
+        text = ('[filters]\norder = ["language", "gopher_repetition", "gopher_quality", "c4", "fineweb"]\n'
+                '[filters.language]\nkeep = ["en"]\nmin_score = 0.65\n[tokenizer]\nname = "o200k_base"\n')
+    else:
+        text = (Path(__file__).parents[1] / "schemas" / "builtin_recipes" / f"{recipe}.toml").read_text()
+    path = tmp_path / "recipe.toml"
+    path.write_text(text)
+    # The equal full run is the one without the language precheck: select starts from extracted text, so
+    # pages the precheck would drop before extraction are dropped by the language filter instead.
+    no_precheck = tmp_path / "no-precheck.toml"
+    no_precheck.write_text(text.replace("[filters.language]\n", "[filters.language]\nprecheck_margin = 0\n"))
+    assert "precheck_margin = 0" in no_precheck.read_text()
+    selected = run_pipeline.select([str(root / "first"), "--config", str(path), "--output", str(tmp_path / "sel"),
                                     *IN_MEMORY])
-    full = run(inputs, tmp_path / "full", "--config", recipe, *IN_MEMORY)
-    assert file_bytes(tmp_path / "sel") == file_bytes(tmp_path / "full")
+    full = run(inputs, tmp_path / "full", "--config", str(no_precheck), *IN_MEMORY)
+    sel_files, full_files = file_bytes(tmp_path / "sel"), file_bytes(tmp_path / "full")
+    sel_manifest, full_manifest = (json.loads(f.pop("manifest.json")) for f in (sel_files, full_files))
+    assert sel_files == full_files
+    for manifest in (sel_manifest, full_manifest):  # the recipes differ in precheck_margin (and file name) only
+        manifest["recipe"]["filters"]["language"].pop("precheck_margin")
+        manifest["recipe"].pop("name")
+        del manifest["recipe_sha256"]
+    assert sel_manifest == full_manifest
     for key in ("records", "kept", "stages", "read", "tokens"):
         assert selected[key] == full[key]
     first = json.loads((root / "first" / "stats.json").read_text())
