@@ -77,7 +77,7 @@ def cmd_train_classifier(argv: list[str]) -> int:
     ap.add_argument("--out", required=True, help="model path (.bin); with --quantize also a .ftz beside it")
     ap.add_argument("--quantize", action="store_true")
     _data_args(ap)
-    for name in ("epoch", "wordNgrams", "dim", "minCount", "seed"):
+    for name in ("epoch", "wordNgrams", "dim", "minCount", "seed", "passage_words"):
         ap.add_argument(f"--{name}", type=int, default=getattr(defaults, name))
     ap.add_argument("--lr", type=float, default=defaults.lr)
     ap.add_argument("--loss", default=defaults.loss)
@@ -89,7 +89,7 @@ def cmd_train_classifier(argv: list[str]) -> int:
         print(f"tokenmill: {exc}", file=sys.stderr)
         return 2
     params = TrainParams(epoch=args.epoch, lr=args.lr, wordNgrams=args.wordNgrams, dim=args.dim,
-                         minCount=args.minCount, loss=args.loss, seed=args.seed)
+                         minCount=args.minCount, loss=args.loss, seed=args.seed, passage_words=args.passage_words)
     model = train(rows, args.out, params)
     print(f"trained on {len(rows)} examples, {len(model.labels)} labels: {args.out}")
     if valid:

@@ -135,3 +135,11 @@ def test_pipeline_with_quality_and_topic(topic_model, demo_crawl, tmp_path):
     assert all(any(s["name"] == "quality_score" for s in r["scores"]) for r in ledger if r["stage"] == "classifiers")
     assert stats["kept_by_topic"] and sum(v["documents"] for v in stats["kept_by_topic"].values()) == stats["kept"]
     assert sum(v["tokens"] for v in stats["kept_by_language"].values()) == stats["tokens"]
+
+
+def test_passages_add_views_of_long_documents_only():
+    from classifiers.training import with_passages
+
+    rows = [("a b c d e", "x"), ("f g", "y")]
+    assert with_passages(rows, 0) == rows
+    assert with_passages(rows, 2) == rows + [("a b", "x"), ("c d", "x"), ("e", "x")]
