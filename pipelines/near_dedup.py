@@ -2,7 +2,7 @@
 (large-star / small-star rounds) -> one survivor per component (highest quality score, then smallest id) ->
 each member confirmed against the survivor by exact shingle Jaccard. No step holds more than one key group.
 
-Shuffles per run: band keys (bands x (id, 32-bit check signature) per document), 2 per component round
+Shuffles per run: band keys (bands x (id, 8-bit check signature) per document), 2 per component round
 (edges), the convergence check, the quality join and cluster group (ids and scores only), the document join
 (every document once) and the survivor group (clustered documents a second time).
 """
@@ -13,10 +13,9 @@ import re
 from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
-import numpy as np
 
 from dedup.components import both_directions, large_star, small_star, star_edges, star_root, survivor_key
-from dedup.minhash import MinHasher, band_keys, hashed_jaccard, shingle_hashes
+from dedup.minhash import MinHasher, band_keys, check_values, hashed_jaccard, shingle_hashes
 from pipelines.documents import LEDGER
 from pipelines.metrics import NAMESPACE, StageCounters
 from schemas.recipe import NearDedupConfig, Recipe
@@ -51,9 +50,8 @@ class _Sign(beam.DoFn):
 
 def _bucket_keys(item, cfg: NearDedupConfig) -> Iterator:
     doc_id, scope, _quality, sig = item
-    # The verification copy travels with every band key: its low 32 bits halve the shuffle and change the
-    # estimated Jaccard only when two different 64-bit minima agree in 32 bits (chance 2^-32 per value).
-    check = (sig & np.uint64(0xFFFFFFFF)).astype(np.uint32) if cfg.verify else None
+    # The verification copy travels with every band key: 8 bits per value (dedup.minhash.check_values).
+    check = check_values(sig) if cfg.verify else None
     for band, key in enumerate(band_keys(sig, cfg.bands, cfg.rows)):
         yield (scope, band, key), (doc_id, check)
 
