@@ -23,7 +23,7 @@ Edge = tuple[str, str]
 
 
 def star_edges(
-    members: Iterable[tuple[str, np.ndarray]], threshold: float, verify: bool
+    members: Iterable[tuple[str, np.ndarray | bytes]], threshold: float, verify: bool
 ) -> Iterator[Edge]:
     """(member, center) edges of one LSH bucket; center = smallest doc id. Two passes, flat memory."""
     center, center_sig = None, None

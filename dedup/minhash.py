@@ -121,16 +121,18 @@ def hashed_jaccard(a: np.ndarray, b: np.ndarray) -> float:
     return both / (len(ua) + len(ub) - both)
 
 
-def check_values(signature: np.ndarray) -> np.ndarray:
+def check_values(signature: np.ndarray) -> bytes:
     """The low 8 bits of each signature value: what travels with every band key for the false-positive check
-    (b-bit minwise hashing, Li & Koenig 2010). 112 bytes instead of 896 per band key: the band shuffle, the
-    largest of near dedup, shrinks ~5x."""
-    return (signature & _U64(0xFF)).astype(np.uint8)
+    (b-bit minwise hashing, Li & Koenig 2010). 112 bytes instead of 896 per band key, as plain bytes (Beam
+    encodes bytes natively; a numpy array would be pickled at twice the size)."""
+    return (signature & _U64(0xFF)).astype(np.uint8).tobytes()
 
 
-def estimated_jaccard(a: np.ndarray, b: np.ndarray) -> float:
-    """Share of equal signature values. For 8-bit check values two unrelated values agree with chance 1/256,
-    so the share is corrected for it: (share - 1/256) / (1 - 1/256), unbiased for the full-signature value."""
+def estimated_jaccard(a: np.ndarray | bytes, b: np.ndarray | bytes) -> float:
+    """Share of equal signature values. For 8-bit check values (bytes) two unrelated values agree with chance
+    1/256, so the share is corrected for it: (share - 1/256) / (1 - 1/256), unbiased for the full value."""
+    if isinstance(a, bytes):
+        a, b = np.frombuffer(a, dtype=np.uint8), np.frombuffer(b, dtype=np.uint8)
     share = float(np.count_nonzero(a == b)) / len(a)
     if a.dtype == np.uint8:
         return max(0.0, (share - 1 / 256) / (1 - 1 / 256))

@@ -23,6 +23,34 @@ from schemas.records import CONTENT_RECORD_TYPES, STAGE_READ, Decision, Record, 
 logging.getLogger("warcio").setLevel(logging.ERROR)
 
 
+class _CountingReader:
+    """Counts the bytes read from the raw stream, so the reader can tell how much of a file it understood."""
+
+    def __init__(self, raw: BinaryIO) -> None:
+        self.raw = raw
+        self.count = 0
+        self.last = b""  # the file's last bytes seen so far
+
+    def read(self, size: int = -1) -> bytes:
+        data = self.raw.read(size)
+        self.count += len(data)
+        self.last = (self.last + data[-8:])[-8:]
+        return data
+
+    def drain(self) -> int:
+        """Read to the end; returns the file's total size."""
+        while chunk := self.raw.read(1 << 20):
+            self.count += len(chunk)
+            self.last = (self.last + chunk[-8:])[-8:]
+        return self.count
+
+
+# WARC 1.1 section 6 (and ARC/0.18 files converted by warcio use these too).
+WARC_TYPES = frozenset(
+    {"warcinfo", "response", "resource", "request", "metadata", "revisit", "conversion", "continuation"}
+)
+
+
 @dataclass(frozen=True, slots=True)
 class SkippedRecord:
     """A non-content record (warcinfo, request, metadata, revisit): counted in stats, no ledger row."""
@@ -50,19 +78,35 @@ def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRe
     `source_path` is only used for its base name, which enters the doc id (see make_doc_id).
     """
     source = os.path.basename(source_path.rstrip("/"))
+    counting = _CountingReader(stream)
     # arc2warc off: once a file is known to be WARC, garbage is a framing error, not a "record" in ARC format.
-    iterator = ArchiveIterator(stream, arc2warc=False)
+    iterator = ArchiveIterator(counting, arc2warc=False)
     offset = 0
+    end = 0  # where the last whole record ends in the file
+    last_missing = 0
     try:
         for rec in iterator:
-            rec_type = rec.rec_type or "unknown"
+            rec_type = rec.rec_type
+            if rec_type not in WARC_TYPES:
+                # warcio yields a header cut short ("WARC-Type: respo") as a record of that type: damage.
+                offset = iterator.get_record_offset()
+                end = offset + iterator.get_record_length()
+                last_missing = 0
+                yield ReadError(source, offset, f"record with unknown WARC-Type {rec_type!r} (cut or damaged header)")
+                continue
             if rec_type not in CONTENT_RECORD_TYPES:
                 offset = iterator.get_record_offset()
+                end = offset + iterator.get_record_length()
+                last_missing = 0
                 yield SkippedRecord(rec_type)
                 continue
             body = rec.content_stream().read()
+            # warcio ends a record silently where the file ends; what it still expected is the damage.
+            has_length = (rec.rec_headers.get_header("Content-Length") or "").strip().isdigit()
+            missing = (getattr(rec.raw_stream, "limit", 0) or 0) if has_length else -1
             # warcio's get_record_offset() consumes the record, so it is asked only after the body is read.
             offset = iterator.get_record_offset()
+            end = offset + iterator.get_record_length()
             http = rec.http_headers if rec_type == "response" else None
             status = None
             content_type = ""
@@ -91,9 +135,26 @@ def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRe
                 content_type=content_type,
                 body=body,
                 truncated=bool(_header(rec.rec_headers, "WARC-Truncated")),
+                cut_short=missing,
             )
+            # A record cut short is dropped by triage; if it is also the file's last, the file was cut there.
+            last_missing = missing
     except Exception as exc:  # noqa: BLE001 - any framing failure ends this file, never the run
         yield ReadError(source, offset, f"{type(exc).__name__}: {exc}")
+        return
+    if last_missing > 0:
+        yield ReadError(source, offset, f"file ends inside the record at this offset: {last_missing} bytes missing")
+        return
+    if last_missing < 0:
+        yield ReadError(source, offset, "the last record has no Content-Length: file cut inside its header?")
+        return
+    # warcio also stops without a word when a gzip member is cut before its record header is complete.
+    # Plain WARC files may end with the last record's blank lines (up to 4 bytes) outside its length.
+    size = counting.drain()
+    tail = size - end
+    if tail > 4 or (tail > 0 and counting.last[-tail:].strip(b"\r\n")):
+        yield ReadError(source, end, f"{size - end} bytes after the last whole record could not be read "
+                                     "(truncated gzip member or damaged tail)")
 
 
 _STATUS_LINE = re.compile(rb"HTTP/\d(?:\.\d)?\s+(\d{3})")
@@ -161,6 +222,10 @@ def triage(record: Record, config: ReadConfig) -> Decision | None:
             return Decision(STAGE_READ, "not_text", detail=mime)
     elif mime not in config.html_content_types:
         return Decision(STAGE_READ, "not_html", detail=mime or "no content type")
+    if record.cut_short > 0:
+        return Decision(STAGE_READ, "record_cut_short", float(record.cut_short))
+    if record.cut_short < 0:
+        return Decision(STAGE_READ, "no_content_length")
     if not record.body.strip():
         return Decision(STAGE_READ, "empty_body")
     if len(record.body) > config.max_body_bytes:

@@ -69,7 +69,10 @@ class Record:
     http_status: int | None
     content_type: str  # HTTP Content-Type (or the WARC Content-Type for resource/conversion records)
     body: bytes  # HTTP payload with transfer encodings removed
-    truncated: bool = False  # the body is shorter than the record said (WARC-Truncated or a cut file)
+    truncated: bool = False  # the crawler cut the body (WARC-Truncated header); the record itself is whole
+    # Bytes of the record missing because its file or gzip member ends inside it; -1 when the header has no
+    # Content-Length (required by WARC; warcio then reads to the end of the member or file).
+    cut_short: int = 0
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,6 +56,12 @@ def test_damage_is_recorded_with_specific_reasons(hostile):
     assert errors["garbage-between.warc.gz"]["offset"] > 0 and "Invalid WARC record" in errors[
         "garbage-between.warc.gz"]["error"]
     assert "bad-header.warc.gz" in errors
+    # warcio ends silently inside a cut gzip member; the reader notices the unread tail.
+    assert "truncated gzip member" in errors["truncated-member.warc.gz"]["error"]
+    assert errors["truncated-member.warc.gz"]["offset"] > 0
+    reasons = {r["url"]: r["reason"] for r in ledger if r["url"].startswith("https://len.example/")}
+    assert reasons["https://len.example/missing"] == "no_content_length"
+    assert "record_cut_short" in reasons.values()  # the record whose Content-Length promises more than is there
     kept_urls = {r["url"] for r in ledger if r["kept"]}
     assert any(u.startswith("https://trunc.example/") for u in kept_urls)  # records before the damage stand
     assert any(u.startswith("https://plain.example/") for u in kept_urls)

