@@ -1,19 +1,21 @@
 """Scale of the near-dedup clustering stage: synthetic signatures through the Beam stage on the DirectRunner.
 
-    python bench/dedup_scale.py [--sizes 10000 100000 1000000] [--dup-share 0.2] [--workers 2]
+    python bench/dedup_scale.py [--sizes 10000 100000 1000000] [--dup-share 0.2] [--workers 2] [--baseline]
 
 Each run builds N random 112-value signatures with a share of planted duplicate groups (copies with a few
 values changed, so they share LSH bands), runs ClusterSignatures (band keys -> star edges -> connected
 components -> cluster sizes) in a child process, and reports wall time, peak RSS of the largest process and
-the number of clustered documents. Linear scaling shows as a flat seconds-per-million column; memory that
-does not grow with N shows as a flat RSS column.
+the number of clustered documents. Linear scaling shows as a flat seconds-per-million column. The
+DirectRunner keeps every shuffle in its own memory, so its RSS grows with N whatever the stage does; with
+--baseline each size also runs the band shuffle alone (band keys -> GroupByKey, the data any LSH must
+shuffle), and the stage's RSS is compared with that: what the stage holds beyond what Beam itself holds.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-import resource
+import os
 import subprocess
 import sys
 import time
@@ -27,11 +29,11 @@ sys.path.insert(0, sys.argv[1])
 import apache_beam as beam
 import numpy as np
 from apache_beam.options.pipeline_options import PipelineOptions
-from pipelines.near_dedup import ClusterSignatures
+from pipelines.near_dedup import ClusterSignatures, _bucket_keys
 from schemas.recipe import NearDedupConfig
 
 n, dup_share, workers, chunk = int(sys.argv[2]), float(sys.argv[3]), int(sys.argv[4]), 10_000
-result_path = sys.argv[5]  # read here: worker processes have their own sys.argv
+result_path, mode = sys.argv[5], sys.argv[6]  # read here: worker processes have their own sys.argv
 cfg = NearDedupConfig(enabled=True)
 perm = cfg.bands * cfg.rows
 
@@ -52,7 +54,11 @@ opts = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=multi_pr
 start = time.perf_counter()
 with beam.Pipeline(options=opts) as p:
     signed = p | beam.Create(list(range(0, n, chunk))) | beam.Reshuffle() | beam.FlatMap(make)
-    cluster, violations = signed | ClusterSignatures(cfg)
+    if mode == "baseline":  # the band shuffle alone: what any LSH over these signatures makes Beam hold
+        cluster = (signed | beam.FlatMap(_bucket_keys, cfg=cfg) | beam.GroupByKey()
+                   | beam.FlatMap(lambda kv: [kv[0]] if sum(1 for _ in kv[1]) > 1 else []))
+    else:
+        cluster, violations = signed | ClusterSignatures(cfg)
     (cluster | beam.combiners.Count.Globally()
      | beam.Map(lambda c, path=result_path: open(path, "w").write(json.dumps({"clustered": c}))))
 print(json.dumps({"seconds": time.perf_counter() - start}))
@@ -87,20 +93,29 @@ def main() -> int:
     ap.add_argument("--sizes", type=int, nargs="+", default=[10_000, 100_000])
     ap.add_argument("--dup-share", type=float, default=0.2)
     ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--baseline", action="store_true",
+                    help="also run the band shuffle alone (band keys -> GroupByKey) for each size: the memory the "
+                         "DirectRunner needs for the LSH data itself, to compare the full stage with")
     args = ap.parse_args()
     print(f"MinHash signatures on 3 KB real article text, one core: {signature_rate():.0f}/s")
-    print(f"{'signatures':>12s} {'seconds':>9s} {'s per 1M':>9s} {'peak RSS MiB':>13s} {'clustered':>10s}")
+    print(f"{'mode':>9s} {'signatures':>12s} {'seconds':>9s} {'s per 1M':>9s} {'peak RSS MiB':>13s} "
+          f"{'clustered':>10s}")
     for n in args.sizes:
-        result = Path(f"/tmp/tokenmill-dedup-scale-{n}.json")
-        before = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-        start = time.perf_counter()
-        subprocess.run([sys.executable, "-c", CHILD, str(REPO), str(n), str(args.dup_share), str(args.workers),
-                        str(result)], check=True, capture_output=True)
-        wall = time.perf_counter() - start
-        # ru_maxrss of children is the max over all children so far: sizes run in increasing order.
-        rss = max(before, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) / 1024
-        clustered = json.loads(result.read_text())["clustered"]
-        print(f"{n:12d} {wall:9.1f} {wall / n * 1e6:9.1f} {rss:13.0f} {clustered:10d}")
+        for mode in (("baseline", "stage") if args.baseline else ("stage",)):
+            result = Path(f"/tmp/tokenmill-dedup-scale-{mode}-{n}.json")
+            start = time.perf_counter()
+            # wait4 gives this run's own peak: the largest of the child and its reaped descendants (the
+            # DirectRunner's worker processes), in KiB on Linux.
+            proc = subprocess.Popen([sys.executable, "-c", CHILD, str(REPO), str(n), str(args.dup_share),
+                                     str(args.workers), str(result), mode],
+                                    stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+            _pid, status, usage = os.wait4(proc.pid, 0)
+            if status:
+                raise SystemExit(f"{mode} run with {n} signatures failed ({status})")
+            wall = time.perf_counter() - start
+            rss = usage.ru_maxrss / 1024
+            clustered = json.loads(result.read_text())["clustered"]
+            print(f"{mode:>9s} {n:12d} {wall:9.1f} {wall / n * 1e6:9.1f} {rss:13.0f} {clustered:10d}")
     return 0
 
 

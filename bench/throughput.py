@@ -28,9 +28,10 @@ sys.path.insert(0, str(REPO))
 from bench.common import bench_crawl  # noqa: E402
 from classifiers.language import LanguageIdentifier  # noqa: E402
 from dedup.exact import exact_key  # noqa: E402
+from dedup.minhash import MinHasher, shingle_hashes  # noqa: E402
 from filters.registry import build_filters  # noqa: E402
 from ingest.decode import decode_body  # noqa: E402
-from ingest.extract import extract_main_text  # noqa: E402
+from ingest.extract import extract_main_text, quick_text  # noqa: E402
 from ingest.warc import read_warc, triage  # noqa: E402
 from schemas.recipe import load_recipe  # noqa: E402
 from schemas.records import Document, Record, RecordMeta  # noqa: E402
@@ -56,8 +57,11 @@ def per_stage(crawl: Path, limit: int, recipe_name: str) -> dict[str, list[float
     lid = LanguageIdentifier()
     filters = [f for f in build_filters(recipe) if f.needs_text]
     tok = Tokenizer(recipe.tokenizer.name)
+    hasher = MinHasher(recipe.dedup.near.bands * recipe.dedup.near.rows, recipe.dedup.near.seed)
+    hasher.signatures([shingle_hashes("warm up the compiled kernels")])
     times: dict[str, list[float]] = {k: [] for k in
-                                      ("read", "decode", "extract", "language_id", "filters", "exact_key", "tokenize")}
+                                      ("read", "decode", "language_precheck", "extract", "language_id", "filters",
+                                       "exact_key", "tokenize", "minhash_signature")}
     times.update({f"  filter:{f.name}": [] for f in filters})
     n = 0
     for path in sorted(crawl.glob("*.warc.gz")):
@@ -78,6 +82,13 @@ def per_stage(crawl: Path, limit: int, recipe_name: str) -> dict[str, list[float
                 t0 = time.perf_counter()
                 page, _ = decode_body(rec.body, rec.content_type)
                 t1 = time.perf_counter()
+                decode_s = t1 - t0
+                lang = recipe.filters.language
+                if lang.keep and lang.precheck_margin > 0:
+                    p0 = time.perf_counter()
+                    lid.best_of([quick_text(page)], lang.keep, lang.precheck_margin)
+                    times["language_precheck"].append(time.perf_counter() - p0)
+                t1 = time.perf_counter()
                 ex = extract_main_text(page, rec.url, recipe.extract)
                 t2 = time.perf_counter()
                 doc = Document(doc_id=rec.doc_id, source=rec.source, url=rec.url, warc_record_id=rec.warc_record_id,
@@ -94,8 +105,10 @@ def per_stage(crawl: Path, limit: int, recipe_name: str) -> dict[str, list[float
                 t5 = time.perf_counter()
                 tok.encode_batch([doc.text])
                 t6 = time.perf_counter()
+                hasher.signatures([shingle_hashes(doc.text)])
+                times["minhash_signature"].append(time.perf_counter() - t6)
                 for key, dt in zip(("decode", "extract", "language_id", "filters", "exact_key", "tokenize"),
-                                   (t1 - t0, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
+                                   (decode_s, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
                     times[key].append(dt)
     return times
 
@@ -120,8 +133,9 @@ def main() -> int:
     bench_crawl(crawl, args.docs, args.shards)
     stats = run_pipeline(crawl, out, args.workers, args.config)
     records = stats["records"]
-    html_docs = stats["stages"]["extract"]["in"]
-    print(f"crawl: {args.docs} documents requested, {records} content records, {html_docs} reached extraction, "
+    html_docs = stats["stages"]["read"]["out"]  # HTML pages past triage (the language precheck may skip extraction)
+    print(f"crawl: {args.docs} documents requested, {records} content records, {html_docs} HTML pages, "
+          f"{stats['stages']['extract']['in']} reached extraction, "
           f"{stats['kept']} kept, {stats['tokens']} tokens")
     print(f"end to end: {stats['process_wall_seconds']:.1f} s wall (pipeline {stats['wall_seconds']:.1f} s) = "
           f"{records / stats['process_wall_seconds']:.1f} records/s, "
