@@ -30,17 +30,10 @@ def _rotl(x, r):
 
 
 @njit(cache=True, inline="always")
-def _read64(buf, i):
+def _read_le(buf, i, nbytes):
+    """buf[i:i+nbytes] as a little-endian unsigned integer (XXH64 reads 8- and 4-byte lanes)."""
     v = _U64(0)
-    for k in range(8):
-        v |= _U64(buf[i + k]) << _U64(8 * k)
-    return v
-
-
-@njit(cache=True, inline="always")
-def _read32(buf, i):
-    v = _U64(0)
-    for k in range(4):
+    for k in range(nbytes):
         v |= _U64(buf[i + k]) << _U64(8 * k)
     return v
 
@@ -64,10 +57,10 @@ def xxh64(buf, start, end):
         v4 = _U64(0) - _P1
         limit = end - 32
         while i <= limit:
-            v1 = _round(v1, _read64(buf, i))
-            v2 = _round(v2, _read64(buf, i + 8))
-            v3 = _round(v3, _read64(buf, i + 16))
-            v4 = _round(v4, _read64(buf, i + 24))
+            v1 = _round(v1, _read_le(buf, i, 8))
+            v2 = _round(v2, _read_le(buf, i + 8, 8))
+            v3 = _round(v3, _read_le(buf, i + 16, 8))
+            v4 = _round(v4, _read_le(buf, i + 24, 8))
             i += 32
         h = _rotl(v1, 1) + _rotl(v2, 7) + _rotl(v3, 12) + _rotl(v4, 18)
         for v in (v1, v2, v3, v4):
@@ -77,11 +70,11 @@ def xxh64(buf, start, end):
         h = _P5
     h += _U64(length)
     while i + 8 <= end:
-        h ^= _round(_U64(0), _read64(buf, i))
+        h ^= _round(_U64(0), _read_le(buf, i, 8))
         h = _rotl(h, 27) * _P1 + _P4
         i += 8
     if i + 4 <= end:
-        h ^= _read32(buf, i) * _P1
+        h ^= _read_le(buf, i, 4) * _P1
         h = _rotl(h, 23) * _P2 + _P3
         i += 4
     while i < end:
