@@ -337,3 +337,26 @@ def test_alpha_ratio_can_count_punctuation_like_newer_datatrove():
     newer = GopherQualityFilter(GopherQualityConfig(alpha_ratio_counts_punctuation=True))
     assert reason(newer, text) == "gopher_below_alpha_threshold"  # 60 / 118 tokens
     assert reason(newer, " ".join(["the", "of"] + ["e-mail", "don't"] * 29)) is None  # in-word marks are not tokens
+
+
+def test_language_precheck_reads_visible_text_and_drops_only_below_the_margin():
+    from classifiers.language import LanguageIdentifier
+    from filters.language import precheck_reason
+    from ingest.extract import quick_text
+
+    page = ("<html><head><title>t</title><style>body { color: red }</style><script>var x = 'hello world';"
+            "</script></head><body><!-- a comment --><nav>Startseite | Kontakt</nav><p>Der schnelle braune "
+            "Fuchs springt &uuml;ber den faulen Hund, und die Kinder spielen im Garten hinter dem Haus.</p>"
+            "<textarea>english words in a form field</textarea></body></html>")
+    text = quick_text(page)
+    assert "springt über den faulen Hund" in text
+    assert "color" not in text and "hello world" not in text and "comment" not in text and "english" not in text
+    assert len(quick_text(page, max_chars=10)) == 10
+    lid = LanguageIdentifier()
+    ((best_en, top),) = lid.best_of([text], ["en"], 0.02)
+    assert top == "de" and best_en < 0.02
+    assert precheck_reason(best_en, ["en"], 0.02) == ("language_not_kept", best_en)
+    ((best_de, _),) = lid.best_of([text], ["de", "en"], 0.02)
+    assert best_de > 0.5 and precheck_reason(best_de, ["de", "en"], 0.02) is None
+    assert precheck_reason(0.0, [], 0.02) is None  # no keep list: nothing is prechecked
+    assert precheck_reason(0.0, ["en"], 0.0) is None  # margin 0 turns it off
