@@ -63,6 +63,15 @@ def _reference_shingle_hashes(text: str, n: int = 5) -> np.ndarray:
     return grams
 
 
+def test_lower_table_is_str_lower_per_character():
+    from dedup.minhash import char_tables
+
+    lower, _classes = char_tables()
+    want = np.fromiter((ord(low) if len(low := chr(i).lower()) == 1 else i for i in range(0x110000)),
+                       dtype=np.uint32, count=0x110000)
+    assert np.array_equal(lower, want)
+
+
 def test_compiled_shingles_equal_the_plain_definition():
     """Random texts over the hard cases: case folding that is contextual (final sigma) or changes length
     (dotted I), compatibility forms (ligature, circled digit), combining marks, non-ASCII digits and spaces,
