@@ -84,29 +84,30 @@ def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRe
     offset = 0
     end = 0  # where the last whole record ends in the file
     last_missing = 0
+
+    def framed() -> tuple[int, int]:
+        """(start, end) of the record just read; warcio's get_record_offset() consumes the record, so this is
+        asked only after its body is read."""
+        start = iterator.get_record_offset()
+        return start, start + iterator.get_record_length()
+
     try:
         for rec in iterator:
             rec_type = rec.rec_type
             if rec_type not in WARC_TYPES:
                 # warcio yields a header cut short ("WARC-Type: respo") as a record of that type: damage.
-                offset = iterator.get_record_offset()
-                end = offset + iterator.get_record_length()
-                last_missing = 0
+                (offset, end), last_missing = framed(), 0
                 yield ReadError(source, offset, f"record with unknown WARC-Type {rec_type!r} (cut or damaged header)")
                 continue
             if rec_type not in CONTENT_RECORD_TYPES:
-                offset = iterator.get_record_offset()
-                end = offset + iterator.get_record_length()
-                last_missing = 0
+                (offset, end), last_missing = framed(), 0
                 yield SkippedRecord(rec_type)
                 continue
             body = rec.content_stream().read()
             # warcio ends a record silently where the file ends; what it still expected is the damage.
             has_length = (rec.rec_headers.get_header("Content-Length") or "").strip().isdigit()
             missing = (getattr(rec.raw_stream, "limit", 0) or 0) if has_length else -1
-            # warcio's get_record_offset() consumes the record, so it is asked only after the body is read.
-            offset = iterator.get_record_offset()
-            end = offset + iterator.get_record_length()
+            offset, end = framed()
             http = rec.http_headers if rec_type == "response" else None
             status = None
             content_type = ""
