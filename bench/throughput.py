@@ -81,8 +81,7 @@ def per_stage(crawl: Path, limit: int, recipe_name: str) -> dict[str, list[float
                 n += 1
                 t0 = time.perf_counter()
                 page, _ = decode_body(rec.body, rec.content_type)
-                t1 = time.perf_counter()
-                decode_s = t1 - t0
+                times["decode"].append(time.perf_counter() - t0)
                 lang = recipe.filters.language
                 if lang.keep and lang.precheck_margin > 0:
                     p0 = time.perf_counter()
@@ -107,8 +106,8 @@ def per_stage(crawl: Path, limit: int, recipe_name: str) -> dict[str, list[float
                 t6 = time.perf_counter()
                 hasher.signatures([shingle_hashes(doc.text)])
                 times["minhash_signature"].append(time.perf_counter() - t6)
-                for key, dt in zip(("decode", "extract", "language_id", "filters", "exact_key", "tokenize"),
-                                   (decode_s, t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
+                for key, dt in zip(("extract", "language_id", "filters", "exact_key", "tokenize"),
+                                   (t2 - t1, t3 - t2, t4 - t3, t5 - t4, t6 - t5), strict=True):
                     times[key].append(dt)
     return times
 
