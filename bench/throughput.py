@@ -34,7 +34,7 @@ from ingest.decode import decode_body  # noqa: E402
 from ingest.extract import extract_main_text, quick_text  # noqa: E402
 from ingest.warc import read_warc, triage  # noqa: E402
 from schemas.recipe import load_recipe  # noqa: E402
-from schemas.records import Document, Record, RecordMeta  # noqa: E402
+from schemas.records import Document, Record  # noqa: E402
 from tokenization.tokenizers import Tokenizer  # noqa: E402
 
 
@@ -90,8 +90,7 @@ def per_stage(crawl: Path, limit: int, recipe_name: str) -> dict[str, list[float
                 t1 = time.perf_counter()
                 ex = extract_main_text(page, rec.url, recipe.extract)
                 t2 = time.perf_counter()
-                doc = Document(doc_id=rec.doc_id, source=rec.source, url=rec.url, warc_record_id=rec.warc_record_id,
-                               crawl_date=rec.crawl_date, meta=RecordMeta.of(rec), text=ex.text)
+                doc = Document.of_record(rec, ex.text)
                 ((doc.language, doc.language_score),) = lid.predict([doc.text])
                 t3 = time.perf_counter()
                 # Every filter computes its signals (as the pipeline does); timed one by one.

@@ -32,7 +32,6 @@ from schemas.records import (
     Document,
     LedgerRow,
     Record,
-    RecordMeta,
     ledger_row_for_document,
     ledger_row_for_drop,
     ledger_row_for_record,
@@ -111,10 +110,7 @@ class ExtractDocuments(beam.DoFn):
 
     def _url_decision(self, record: Record) -> Decision | None:
         """URL-only filters, before extraction: a blocked page never costs a trafilatura call."""
-        stub = Document(
-            doc_id=record.doc_id, source=record.source, url=record.url, warc_record_id=record.warc_record_id,
-            crawl_date=record.crawl_date, meta=RecordMeta.of(record), text="",
-        )
+        stub = Document.of_record(record, text="")
         return apply_filters(self.url_filters, stub, STAGE_URL)
 
     def _precheck_decision(self, page: str) -> Decision | None:
@@ -138,17 +134,7 @@ class ExtractDocuments(beam.DoFn):
             extracted = result
         if len(extracted.text) < self.recipe.extract.min_text_chars:
             return Decision(STAGE_EXTRACT, "empty_text", float(len(extracted.text)))
-        return Document(
-            doc_id=record.doc_id,
-            source=record.source,
-            url=record.url,
-            warc_record_id=record.warc_record_id,
-            crawl_date=record.crawl_date,
-            meta=RecordMeta.of(record),
-            text=extracted.text,
-            title=extracted.title,
-            published_date=extracted.published_date,
-        )
+        return Document.of_record(record, extracted.text, extracted.title, extracted.published_date)
 
     def process(self, batch: list[Record]) -> Iterator:
         docs: list[Document] = []

@@ -114,6 +114,13 @@ class Document:
     cluster_size: int = 1
     topic: str = ""
 
+    @classmethod
+    def of_record(cls, record: Record, text: str, title: str = "", published_date: str = "") -> Document:
+        """The Document a framed record becomes once its text is known."""
+        return cls(doc_id=record.doc_id, source=record.source, url=record.url,
+                   warc_record_id=record.warc_record_id, crawl_date=record.crawl_date, meta=RecordMeta.of(record),
+                   text=text, title=title, published_date=published_date)
+
 
 @dataclass(frozen=True, slots=True)
 class Decision:
