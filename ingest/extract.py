@@ -61,16 +61,33 @@ def head_metadata(page: str) -> tuple[str, str]:
     return title, date
 
 
-_INVISIBLE = re.compile(r"<(script|style|noscript|template|svg|textarea)\b.*?</\1\s*>|<!--.*?-->", re.S | re.I)
-_TAG = re.compile(r"<[^>]*>")
+_INVISIBLE = r"<(script|style|noscript|template|svg|textarea)\b.*?</\1\s*>|<!--.*?-->"
+# Invisible blocks first, else any tag: one left-to-right scan, so it can stop once it has enough text.
+_HIDDEN_OR_TAG = re.compile(_INVISIBLE + r"|<[^>]*>", re.S | re.I)
 
 
 def quick_text(page: str, max_chars: int = 2000, scan_chars: int = 300_000) -> str:
     """All visible-looking text of a page, tags stripped by regex: navigation and footers included, so it is
-    no substitute for extraction, but enough for a language guess at ~1.5 ms instead of trafilatura's ~28 ms
-    (the cheap-first cascade). Only the first `scan_chars` of the page are read."""
-    text = _TAG.sub(" ", _INVISIBLE.sub(" ", page[:scan_chars]))
-    return " ".join(html_lib.unescape(text).split())[:max_chars]
+    no substitute for extraction, but enough for a language guess at ~0.3 ms instead of trafilatura's ~30 ms
+    (the cheap-first cascade). Only the first `scan_chars` of the page are read, and the scan stops as soon
+    as `max_chars` of text are collected: a page's first 2,000 characters of text usually sit in its first
+    few kilobytes, so most of the page is never looked at."""
+    page = page[:scan_chars]
+    pieces: list[str] = []
+    have = 0
+    start = 0
+    for m in _HIDDEN_OR_TAG.finditer(page):
+        if m.start() > start:
+            piece = " ".join(html_lib.unescape(page[start:m.start()]).split())
+            if piece:
+                pieces.append(piece)
+                have += len(piece) + 1
+                if have > max_chars:
+                    break
+        start = m.end()
+    else:
+        pieces.append(" ".join(html_lib.unescape(page[start:]).split()))
+    return " ".join(p for p in pieces if p)[:max_chars]
 
 
 def extract_main_text(page: str, url: str, config: ExtractConfig) -> Extracted:

@@ -360,3 +360,29 @@ def test_language_precheck_reads_visible_text_and_drops_only_below_the_margin():
     assert best_de > 0.5 and precheck_reason(best_de, ["de", "en"], 0.02) is None
     assert precheck_reason(0.0, [], 0.02) is None  # no keep list: nothing is prechecked
     assert precheck_reason(0.0, ["en"], 0.0) is None  # margin 0 turns it off
+
+
+def test_quick_text_stops_early_but_reads_like_the_two_pass_definition():
+    """quick_text scans left to right and stops at max_chars; on well-formed markup that equals removing
+    invisible blocks, then tags, then cutting (the plain definition it replaced)."""
+    import html as html_lib
+    import random
+    import re
+
+    from ingest.extract import quick_text
+
+    invisible = re.compile(r"<(script|style|noscript|template|svg|textarea)\b.*?</\1\s*>|<!--.*?-->", re.S | re.I)
+    tag = re.compile(r"<[^>]*>")
+
+    def plain(page: str, max_chars: int) -> str:
+        return " ".join(html_lib.unescape(tag.sub(" ", invisible.sub(" ", page))).split())[:max_chars]
+
+    rng = random.Random(7)
+    parts = ["<p>", "</p>", "<div class='a'>", "</div>", "<br/>", "<script>var a = '<b>x</b>';</script>",
+             "<STYLE>p { x: 1 }</STYLE>", "<!-- note <p>hidden</p> -->", "&amp;", "&uuml;ber", " \n\t ",
+             "<textarea>typed</textarea>", "<svg><text>icon</text></svg>"]
+    words = ["Haus", "word", "é", "garden", "日本", "x"]
+    for _ in range(300):
+        page = "".join(rng.choice(parts) if rng.random() < 0.4 else rng.choice(words) for _ in range(rng.randrange(200)))
+        for max_chars in (0, 5, 40, 2000):
+            assert quick_text(page, max_chars=max_chars) == plain(page, max_chars), page
