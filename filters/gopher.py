@@ -8,12 +8,14 @@ dup_line_char_frac, top_{2,3,4}_gram, duplicated_{5..10}_n_grams.
 
 from __future__ import annotations
 
+import itertools
 import re
 
 import numpy as np
 
 from filters.base import Filter
 from filters.lists import read_stopwords_json
+from filters.repetition_kernels import DUP_NS, TOP_NS, repetition_stats
 from filters.text import PARAGRAPH_SPLIT, find_duplicates, has_alpha, split_words
 from schemas.records import Document
 
@@ -86,61 +88,15 @@ class GopherQualityFilter(Filter):
         return None
 
 
-_MIX = np.uint64(0x9E3779B97F4A7C15)
-
-
-class _NGrams:
-    """n-gram statistics over integer word ids: each n-gram is a 64-bit rolling hash, so counting and
-    first-occurrence checks are numpy sorts instead of Python tuples and sets."""
-
-    def __init__(self, words: list[str]) -> None:
-        index: dict[str, int] = {}
-        self.ids = np.fromiter((index.setdefault(w, len(index)) for w in words), dtype=np.uint64, count=len(words))
-        self.lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
-        self.len_cumsum = np.concatenate(([0], np.cumsum(self.lengths)))
-        self._hash = self.ids * _MIX + np.uint64(1)
-        self._n = 1
-
-    def hashes(self, n: int) -> np.ndarray:
-        """Hashes of all n-grams (n must grow by 1 between calls, from 2)."""
-        while self._n < n:
-            self._n += 1
-            with np.errstate(over="ignore"):
-                self._hash = (self._hash[:-1] * _MIX) ^ (self.ids[self._n - 1 :] + np.uint64(self._n))
-        return self._hash
-
-    def gram_chars(self, starts: np.ndarray, n: int) -> np.ndarray:
-        """Characters of the n-grams starting at `starts`, words joined by single spaces."""
-        return self.len_cumsum[starts + n] - self.len_cumsum[starts] + (n - 1)
-
-    def top_chars(self, n: int) -> int:
-        """Characters of the most frequent n-gram times its count (the first such n-gram on ties)."""
-        h = self.hashes(n)
-        if len(h) == 0:
-            return 0
-        _, first, counts = np.unique(h, return_index=True, return_counts=True)
-        top = counts.max()
-        start = first[counts == top].min()  # ties: the n-gram seen first, as Counter.most_common picks
-        return int(self.gram_chars(np.array([start]), n)[0]) * int(top)
-
-    def dup_chars(self, n: int) -> int:
-        """Characters of words covered by repeated occurrences of n-grams (every occurrence after the first),
-        each word counted once, plus the spaces inside the covered runs."""
-        h = self.hashes(n)
-        if len(h) == 0:
-            return 0
-        _, first = np.unique(h, return_index=True)
-        repeated = np.ones(len(h), dtype=bool)
-        repeated[first] = False
-        if not repeated.any():
-            return 0
-        starts = np.flatnonzero(repeated)
-        size = len(self.ids) + 1
-        cover = np.bincount(starts, minlength=size) - np.bincount(starts + n, minlength=size)
-        covered = np.cumsum(cover[:-1]) > 0
-        # Spaces between two covered neighbours belong to the duplicated text too.
-        spaces = int(np.count_nonzero(covered[1:] & covered[:-1]))
-        return int(self.lengths[covered].sum()) + spaces
+def ngram_stats(words: list[str]) -> tuple[dict[int, int], dict[int, int]]:
+    """({n: characters of the most frequent n-gram times its count} for n = 2..4, {n: characters covered by
+    repeated n-grams} for n = 5..10), words joined by single spaces (Gopher's definitions; the compiled loops
+    are in filters.repetition_kernels). A word's id is the position of its first occurrence."""
+    first: dict[str, int] = {}
+    ids = np.fromiter(map(first.setdefault, words, itertools.count()), dtype=np.uint64, count=len(words))
+    lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
+    top, dup = repetition_stats(ids, lengths)
+    return dict(zip(TOP_NS, top.tolist(), strict=True)), dict(zip(DUP_NS, dup.tolist(), strict=True))
 
 
 class GopherRepetitionFilter(Filter):
@@ -159,17 +115,17 @@ class GopherRepetitionFilter(Filter):
         p_dup, p_chars = find_duplicates(paragraphs)
         lines = text.splitlines() or [""]
         l_dup, l_chars = find_duplicates(lines)
-        grams = _NGrams(split_words(text))
+        top, dup = ngram_stats(split_words(text))
         out = {
             "rep_dup_para_frac": p_dup / len(paragraphs),
             "rep_dup_para_char_frac": p_chars / chars,
             "rep_dup_line_frac": l_dup / len(lines),
             "rep_dup_line_char_frac": l_chars / chars,
         }
-        for n in (2, 3, 4):
-            out[f"rep_top_{n}_gram"] = grams.top_chars(n) / chars
-        for n in range(5, 11):
-            out[f"rep_dup_{n}_gram"] = grams.dup_chars(n) / chars
+        for n, value in top.items():
+            out[f"rep_top_{n}_gram"] = value / chars
+        for n, value in dup.items():
+            out[f"rep_dup_{n}_gram"] = value / chars
         return out
 
     def decide(self, doc: Document, s: dict[str, float]) -> tuple[str, float] | None:
