@@ -138,3 +138,23 @@ def test_hf_tokenizer_json(tmp_path):
 def test_unknown_tokenizer_is_a_clear_error():
     with pytest.raises(ValueError, match="neither one of"):
         Tokenizer("gpt5_base")
+
+
+def test_bpe_spec_reads_the_packaged_vocabulary_without_importing_bpe_openai():
+    """The tokenizer reads bpe_openai's data file itself (the package's import parses all its vocabularies);
+    what it builds must equal the package's own spec."""
+    import subprocess
+    import sys
+
+    probe = ("import sys; from tokenization.tokenizers import Tokenizer; t = Tokenizer('cl100k_base'); "
+             "print('bpe_openai' in sys.modules, t.eos_id)")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=str(__import__("pathlib").Path(__file__).resolve().parents[1])).stdout.split()
+    assert out == ["False", "100257"]
+
+    from bpe_openai import registry
+
+    from tokenization.tokenizers import bpe_spec
+
+    for name in ("cl100k_base", "o200k_base"):
+        assert bpe_spec(name) == getattr(registry, name)()

@@ -7,13 +7,52 @@ Any other name is a path to a Hugging Face tokenizer.json, encoded with the `tok
 
 from __future__ import annotations
 
+import binascii
+import gzip
 import hashlib
+import importlib.util
 import os
 from collections.abc import Sequence
+from functools import cache
+from pathlib import Path
+from types import ModuleType
 
 import numpy as np
 
 BPE_ENCODINGS = ("cl100k_base", "o200k_base")
+
+
+def _bpe_package_dir() -> Path:
+    """bpe_openai's folder, found without importing the package: its __init__ parses all three of its
+    vocabularies (~1.2 s), in the driver and again in every worker that tokenizes."""
+    spec = importlib.util.find_spec("bpe_openai")
+    if spec is None or not spec.submodule_search_locations:
+        raise ValueError("the bpe-openai package is not installed (pip install bpe-openai)")
+    return Path(next(iter(spec.submodule_search_locations)))
+
+
+def load_bpe_ranks(name: str) -> dict[bytes, int]:
+    """The mergeable ranks of one encoding from bpe_openai's data/<name>.tiktoken.gz (standard tiktoken
+    format: one "base64-token rank" pair per line), parsed in one pass."""
+    fields = gzip.decompress((_bpe_package_dir() / "data" / f"{name}.tiktoken.gz").read_bytes()).split()
+    return dict(zip(map(binascii.a2b_base64, fields[0::2]), map(int, fields[1::2]), strict=True))
+
+
+@cache
+def _bpe_registry() -> ModuleType:
+    """bpe_openai/registry.py (pattern and special tokens per encoding) loaded on its own, reading ranks with
+    load_bpe_ranks, so the package's import-time loading never runs."""
+    spec = importlib.util.spec_from_file_location("tokenmill_bpe_registry", _bpe_package_dir() / "registry.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    module._load_mergeable_ranks = load_bpe_ranks
+    return module
+
+
+def bpe_spec(name: str) -> dict:
+    """{name, pat_str, mergeable_ranks, special_tokens} of a bpe_openai encoding (tiktoken's constructor
+    arguments)."""
+    return getattr(_bpe_registry(), name)()
 
 
 class Tokenizer:
@@ -37,9 +76,8 @@ class Tokenizer:
 
     def _init_bpe(self, name: str) -> None:
         import tiktoken
-        from bpe_openai import registry
 
-        spec = getattr(registry, name)()
+        spec = bpe_spec(name)
         self._tiktoken = tiktoken.Encoding(
             name=spec["name"],
             pat_str=spec["pat_str"],
@@ -47,10 +85,8 @@ class Tokenizer:
             special_tokens=spec["special_tokens"],
         )
         self.eos_id = spec["special_tokens"]["<|endoftext|>"]
-        digest = hashlib.sha256()
-        for token, rank in sorted(spec["mergeable_ranks"].items(), key=lambda kv: kv[1]):
-            digest.update(token + b"\x00" + str(rank).encode() + b"\n")
-        self.vocab_hash = digest.hexdigest()
+        ranked = sorted(spec["mergeable_ranks"].items(), key=lambda kv: kv[1])
+        self.vocab_hash = hashlib.sha256(b"".join(t + b"\x00" + str(r).encode() + b"\n" for t, r in ranked)).hexdigest()
         self._hf = None
 
     def _init_hf(self, path: str) -> None:
