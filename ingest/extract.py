@@ -98,6 +98,7 @@ def extract_main_text(page: str, url: str, config: ExtractConfig) -> Extracted:
     result = trafilatura.bare_extraction(
         page,
         url=url or None,
+        fast=config.fast,
         favor_precision=config.favor_precision,
         include_comments=config.include_comments,
         include_tables=config.include_tables,

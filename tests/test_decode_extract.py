@@ -117,3 +117,15 @@ def test_worker_restarts_after_restart_every_documents():
         assert len(pids) == 3
     finally:
         ex.close()
+
+
+def test_fast_mode_reaches_trafilatura_and_still_extracts_the_article():
+    """extract.fast skips trafilatura's fallback comparison; on a plain article page the text is the same."""
+    page = ("<html><body><nav><a href='/'>Home</a> | <a href='/a'>About</a></nav><article><h1>Title</h1>"
+            + "".join(f"<p>Paragraph {i} of a long article about rivers, valleys and the weather in spring.</p>"
+                      for i in range(12))
+            + "</article><footer>Copyright</footer></body></html>")
+    slow = extract_main_text(page, "https://example.com/a", ExtractConfig()).text
+    fast = extract_main_text(page, "https://example.com/a", ExtractConfig(fast=True)).text
+    assert "Paragraph 11 of a long article" in fast and "Copyright" not in fast
+    assert fast == slow
