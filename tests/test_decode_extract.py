@@ -119,8 +119,13 @@ def test_worker_restarts_after_restart_every_documents():
         ex.close()
 
 
-def test_fast_mode_reaches_trafilatura_and_still_extracts_the_article():
+def test_fast_mode_reaches_trafilatura_and_still_extracts_the_article(monkeypatch):
     """extract.fast skips trafilatura's fallback comparison; on a plain article page the text is the same."""
+    import trafilatura
+
+    seen: list[bool] = []
+    real = trafilatura.bare_extraction
+    monkeypatch.setattr(trafilatura, "bare_extraction", lambda *a, **k: seen.append(k["fast"]) or real(*a, **k))
     page = ("<html><body><nav><a href='/'>Home</a> | <a href='/a'>About</a></nav><article><h1>Title</h1>"
             + "".join(f"<p>Paragraph {i} of a long article about rivers, valleys and the weather in spring.</p>"
                       for i in range(12))
@@ -128,4 +133,4 @@ def test_fast_mode_reaches_trafilatura_and_still_extracts_the_article():
     slow = extract_main_text(page, "https://example.com/a", ExtractConfig()).text
     fast = extract_main_text(page, "https://example.com/a", ExtractConfig(fast=True)).text
     assert "Paragraph 11 of a long article" in fast and "Copyright" not in fast
-    assert fast == slow
+    assert fast == slow and seen == [False, True]
