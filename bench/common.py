@@ -18,3 +18,91 @@ def bench_crawl(crawl: Path, docs: int = 2500, shards: int = 4, seed: int = 0) -
                         "--docs", str(docs), "--shards", str(shards), "--seed", str(seed)],
                        check=True, capture_output=True)
     return crawl
+
+
+# Process roles in a DirectRunner run (multi_processing): the driver (the runner itself, which holds every
+# shuffle in memory), the SDK workers (where the stages run) and the extraction children they start.
+ROLES = ("driver", "sdk_workers", "extraction_children")
+
+
+def _process_tree(root: int) -> list[int]:
+    children: dict[int, list[int]] = {}
+    for entry in os.listdir("/proc"):
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                ppid = int(f.read().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        children.setdefault(ppid, []).append(int(entry))
+    tree, stack = [], [root]
+    while stack:
+        pid = stack.pop()
+        tree.append(pid)
+        stack.extend(children.get(pid, []))
+    return tree
+
+
+def _role_of(pid: int, root: int) -> str | None:
+    if pid == root:
+        return "driver"
+    try:
+        with open(f"/proc/{pid}/cmdline", "rb") as f:
+            cmd = f.read()
+    except OSError:
+        return None
+    if b"sdk_worker_main" in cmd:
+        return "sdk_workers"
+    if b"spawn_main" in cmd:
+        return "extraction_children"
+    return None  # shells, multiprocessing's resource tracker
+
+
+def run_sampled(cmd: list[str], interval: float = 0.25) -> tuple[float, dict[str, dict[str, float]]]:
+    """Run `cmd` (stdout/stderr captured, must succeed) while sampling its process tree from /proc.
+
+    Returns (wall seconds, {role: {"peak_rss_mib": largest single process of that role, "cpu_seconds":
+    summed over the role's processes}}). Linux only; sampling every `interval` s can miss a peak shorter
+    than that."""
+    import threading
+    import time
+
+    page = os.sysconf("SC_PAGE_SIZE")
+    ticks = os.sysconf("SC_CLK_TCK")
+    peaks = {role: 0.0 for role in ROLES}
+    cpu_by_pid: dict[int, tuple[str, float]] = {}
+    start = time.perf_counter()
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    done = threading.Event()
+
+    def sample() -> None:
+        while not done.is_set():
+            for pid in _process_tree(proc.pid):
+                role = _role_of(pid, proc.pid)
+                if role is None:
+                    continue
+                try:
+                    with open(f"/proc/{pid}/statm") as f:
+                        rss = int(f.read().split()[1]) * page / 2**20
+                    with open(f"/proc/{pid}/stat") as f:
+                        fields = f.read().rsplit(")", 1)[1].split()
+                except (OSError, IndexError, ValueError):
+                    continue
+                peaks[role] = max(peaks[role], rss)
+                cpu_by_pid[pid] = (role, (int(fields[11]) + int(fields[12])) / ticks)
+            done.wait(interval)
+
+    sampler = threading.Thread(target=sample, daemon=True)
+    sampler.start()
+    out, err = proc.communicate()
+    done.set()
+    sampler.join()
+    wall = time.perf_counter() - start
+    if proc.returncode:
+        raise subprocess.CalledProcessError(proc.returncode, cmd, out, err)
+    cpu = {role: 0.0 for role in ROLES}
+    for role, seconds in cpu_by_pid.values():
+        cpu[role] += seconds
+    return wall, {role: {"peak_rss_mib": round(peaks[role], 1), "cpu_seconds": round(cpu[role], 1)}
+                  for role in ROLES}

@@ -4,7 +4,8 @@
 
 1. Builds a crawl with ../shared/tools/make_bench_warc.py (real pages, planted duplicates, non-HTML).
 2. Runs the full pipeline (DirectRunner, multi_processing) in a child process: documents/s end to end,
-   wall time, and the peak RSS of the largest process.
+   wall time, and per process role (the DirectRunner driver, the SDK workers, the extraction children) the
+   peak RSS of its largest process and its CPU seconds, sampled from /proc.
 3. Runs each pure core once per document in this process (one core, no Beam) and prints ms/doc per stage,
    median and p95, so a stage's cost is seen without runner noise.
 """
@@ -14,9 +15,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import resource
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -25,7 +24,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import bench_crawl  # noqa: E402
+from bench.common import bench_crawl, run_sampled  # noqa: E402
 from classifiers.language import LanguageIdentifier  # noqa: E402
 from dedup.exact import exact_key  # noqa: E402
 from dedup.minhash import MinHasher, shingle_hashes  # noqa: E402
@@ -42,13 +41,11 @@ def run_pipeline(crawl: Path, out: Path, workers: int, recipe: str) -> dict:
     cmd = [sys.executable, str(REPO / "run_pipeline.py"), "--input", f"{crawl}/*.warc.gz", "--output", str(out),
            "--config", recipe,
            "--runner=DirectRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
-    start = time.perf_counter()
-    subprocess.run(cmd, check=True, capture_output=True)
-    wall = time.perf_counter() - start
+    wall, roles = run_sampled(cmd)
     stats = json.loads((out / "stats.json").read_text())
     stats["process_wall_seconds"] = wall
-    # ru_maxrss of children: the largest single process (driver or a worker), in KiB on Linux.
-    stats["peak_rss_mib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    stats["processes"] = roles
+    stats["peak_rss_mib"] = max(r["peak_rss_mib"] for r in roles.values())
     return stats
 
 
@@ -139,6 +136,8 @@ def main() -> int:
           f"{records / stats['process_wall_seconds']:.1f} records/s, "
           f"{html_docs / stats['process_wall_seconds']:.1f} HTML documents/s, on {os.cpu_count()} cores")
     print(f"peak RSS of the largest process: {stats['peak_rss_mib']:.0f} MiB")
+    for role, r in stats["processes"].items():
+        print(f"  {role:20s} peak RSS {r['peak_rss_mib']:6.0f} MiB (largest one)  CPU {r['cpu_seconds']:6.1f} s (all)")
     print(f"seconds per stage summed over workers: {stats.get('stage_seconds')}")
 
     times = per_stage(crawl, args.stage_sample, args.config)

@@ -146,11 +146,16 @@ class Extractor:
 
     With isolation="process" the work runs in a killable child; "inline" calls trafilatura directly
     (no time limit; for debugging and profiling). `extract_fn` must be a module-level function (it is
-    pickled into the child); tests swap in slow or broken ones.
+    pickled into the child); tests swap in slow or broken ones. With wait=False the constructor returns while
+    the child is still starting; the first extract() or ensure_ready() waits for it and raises if it failed.
     """
 
     def __init__(
-        self, config: ExtractConfig, extract_fn: ExtractFn = extract_main_text, start_timeout: float = 120.0
+        self,
+        config: ExtractConfig,
+        extract_fn: ExtractFn = extract_main_text,
+        start_timeout: float = 120.0,
+        wait: bool = True,
     ) -> None:
         self.config = config
         self.extract_fn = extract_fn
@@ -158,6 +163,7 @@ class Extractor:
         self._process: multiprocessing.process.BaseProcess | None = None
         self._conn: Any = None
         self._served = 0
+        self._starting = False  # a child was started and has not yet said it is ready
         if config.isolation == "inline":
             try:
                 extract_fn(WARM_UP_PAGE, "", config)
@@ -165,28 +171,43 @@ class Extractor:
                 raise ExtractorUnavailable(f"trafilatura cannot run: {exc!r}") from exc
         else:
             self._start()
+            if wait:
+                self.ensure_ready()
 
     def _start(self) -> None:
+        """Start a child; it imports trafilatura and extracts a warm-up page while the caller goes on (~1 s
+        that the worker spends reading and prechecking its first pages instead of waiting)."""
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         process = ctx.Process(target=_child_main, args=(child, self.config, self.extract_fn), daemon=True)
         process.start()
         child.close()
+        self._process, self._conn, self._served, self._starting = process, parent, 0, True
+
+    def ensure_ready(self) -> None:
+        """Wait for a starting child to report; raise ExtractorUnavailable if it cannot run (the run must stop,
+        not drop every page as a timeout)."""
+        if not self._starting:
+            return
+        process, parent = self._process, self._conn
+        self._starting = False
         if not parent.poll(self.start_timeout):
-            process.kill()
+            self._kill()
             raise ExtractorUnavailable("the extraction worker did not start in time")
         try:
             kind, payload = parent.recv()
         except EOFError as exc:
+            self._kill()
             raise ExtractorUnavailable("the extraction worker died while starting") from exc
         if kind != "ready":
             process.join(5)
+            self._kill()
             raise ExtractorUnavailable(f"trafilatura cannot run in the extraction worker:\n{payload}")
-        self._process, self._conn, self._served = process, parent, 0
 
     def _stop(self) -> None:
         if self._process is None:
             return
+        self._starting = False
         try:
             self._conn.send(None)
         except (BrokenPipeError, OSError):
@@ -199,6 +220,7 @@ class Extractor:
         self._process = self._conn = None
 
     def _kill(self) -> None:
+        self._starting = False
         if self._process is not None:
             self._process.kill()
             self._process.join()
@@ -214,6 +236,7 @@ class Extractor:
         if self._process is None or self._served >= self.config.restart_every:
             self._stop()
             self._start()
+        self.ensure_ready()
         self._served += 1
         try:
             self._conn.send((page, url))

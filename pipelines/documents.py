@@ -94,7 +94,8 @@ class ExtractDocuments(beam.DoFn):
                          and lang.precheck_margin > 0)
 
     def setup(self) -> None:
-        self.extractor = Extractor(self.recipe.extract)
+        # The child starts in the background; the first extraction (or finish_bundle) waits for it.
+        self.extractor = Extractor(self.recipe.extract, wait=False)
         self.lid = LanguageIdentifier(self.recipe.language.model_path, self.recipe.language.max_chars)
         self.url_filters = [f for f in build_filters(self.recipe) if not f.needs_text]
         self.read_c = StageCounters(STAGE_READ)
@@ -102,6 +103,10 @@ class ExtractDocuments(beam.DoFn):
         self.url_c = StageCounters(STAGE_URL)
         self.precheck_c = StageCounters(STAGE_LANGUAGE_PRECHECK)
         self.lid_c = StageCounters("language_id")
+
+    def finish_bundle(self) -> None:
+        # A bundle whose pages were all dropped before extraction still proves trafilatura can start.
+        self.extractor.ensure_ready()
 
     def teardown(self) -> None:
         extractor = getattr(self, "extractor", None)

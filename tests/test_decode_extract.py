@@ -107,6 +107,21 @@ def test_an_extractor_that_cannot_start_fails_loudly(isolation):
         Extractor(ExtractConfig(isolation=isolation), extract_fn=_broken_extract)
 
 
+def test_a_child_started_in_the_background_fails_loudly_at_first_use():
+    """The pipeline does not wait for the child at setup; the first page (or the end of the bundle) does."""
+    ex = Extractor(ExtractConfig(), extract_fn=_broken_extract, wait=False)
+    with pytest.raises(ExtractorUnavailable, match="lxml_html_clean"):
+        ex.extract("<p>x</p>", "u")
+    ex = Extractor(ExtractConfig(), extract_fn=_broken_extract, wait=False)
+    with pytest.raises(ExtractorUnavailable, match="lxml_html_clean"):
+        ex.ensure_ready()
+    ok = Extractor(ExtractConfig(), extract_fn=_raising_extract, wait=False)
+    try:
+        assert ok.extract("<p>fine</p>", "u").text == "<p>fine</p>"
+    finally:
+        ok.close()
+
+
 def test_worker_restarts_after_restart_every_documents():
     ex = Extractor(ExtractConfig(restart_every=2), extract_fn=_raising_extract)
     try:

@@ -94,3 +94,36 @@ def test_a_killed_run_rerun_with_the_same_command_gives_identical_output(bench_c
         "--direct_running_mode=multi_processing", "--direct_num_workers=2")
     assert file_bytes(tmp_path / "killed") == file_bytes(tmp_path / "clean")
     assert not list((tmp_path / "killed").rglob("*.tmp*"))
+
+
+
+def test_a_run_whose_extractor_cannot_import_stops_with_that_error(tmp_path):
+    """A trafilatura that cannot import (as with lxml_html_clean missing) stops the run with the import error,
+    rather than turning every page into a timeout. The extraction child starts in the background, so this is
+    found at its first page."""
+    import os
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    repo = Path(__file__).resolve().parents[1]
+    fake = tmp_path / "fake" / "trafilatura"
+    fake.mkdir(parents=True)
+    (fake / "__init__.py").write_text("raise ImportError(\"No module named 'lxml_html_clean'\")\n")
+    page = b"<html><body><p>" + b"Plain English words for the test page. " * 30 + b"</p></body></html>"
+    http = b"HTTP/1.1 200 OK\r\nContent-Type: text/html; charset=utf-8\r\n\r\n" + page
+    crawl = tmp_path / "crawl.warc"
+    crawl.write_bytes(
+        b"WARC/1.0\r\nWARC-Type: response\r\nWARC-Target-URI: https://example.com/a\r\n"
+        b"WARC-Date: 2024-01-01T00:00:00Z\r\nWARC-Record-ID: <urn:uuid:00000000-0000-0000-0000-000000000001>\r\n"
+        b"Content-Type: application/http; msgtype=response\r\nContent-Length: " + str(len(http)).encode()
+        + b"\r\n\r\n" + http + b"\r\n\r\n"
+    )
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(fake.parent), str(repo)])}
+    result = subprocess.run(
+        [sys.executable, str(repo / "run_pipeline.py"), "--input", str(crawl), "--output", str(tmp_path / "out"),
+         *IN_MEMORY],
+        capture_output=True, text=True, env=env, timeout=300,
+    )
+    assert result.returncode != 0
+    assert "lxml_html_clean" in result.stderr and "ExtractorUnavailable" in result.stderr
