@@ -40,9 +40,9 @@ class C4Filter(Filter):
         for raw in lines:
             line = raw.strip()
             words = line.split()
-            if any(len(w) > c.max_word_length for w in words):
+            if words and max(map(len, words)) > c.max_word_length:
                 continue
-            if c.remove_citations:
+            if c.remove_citations and "[" in line:
                 line = CITATION.sub("", line)
             if c.filter_no_terminal_punct and (not line.endswith(end_marks) or line.endswith("...")):
                 continue

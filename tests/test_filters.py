@@ -387,3 +387,18 @@ def test_quick_text_stops_early_but_reads_like_the_two_pass_definition():
         page = "".join(rng.choice(parts) if rng.random() < 0.4 else rng.choice(words) for _ in range(size))
         for max_chars in (0, 5, 40, 2000):
             assert quick_text(page, max_chars=max_chars) == plain(page, max_chars), page
+
+
+def test_has_alpha_fast_path_equals_the_regex_definition():
+    import random
+    import re
+
+    from filters.text import has_alpha, split_words
+
+    letter = re.compile(r"[^\W\d_]")
+    rng = random.Random(5)
+    alphabet = "ab_Z09-'’é½²日 .,"
+    for _ in range(20_000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
+        for word in split_words(text) + [text]:
+            assert has_alpha(word) == (letter.search(word) is not None), word
