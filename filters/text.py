@@ -38,8 +38,9 @@ def split_words(text: str) -> list[str]:
     mutate the returned list.
     """
     global _last
-    if _last[0] is text:
-        return _last[1]
+    last = _last  # one read: the SDK harness runs bundles in threads, and another may replace it meanwhile
+    if last[0] is text:
+        return last[1]
     words = _WORD.findall(text)
     _last = (text, words)
     return words

@@ -402,3 +402,34 @@ def test_has_alpha_fast_path_equals_the_regex_definition():
         text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(12)))
         for word in split_words(text) + [text]:
             assert has_alpha(word) == (letter.search(word) is not None), word
+
+
+def test_split_words_cache_is_safe_across_threads():
+    """Beam's SDK harness runs bundles in threads of one process; the one-entry cache must never hand a thread
+    the words of another thread's text."""
+    import threading
+
+    from filters.text import split_words
+
+    texts = [" ".join(f"w{t}x{i}" for i in range(50)) for t in range(8)]
+    errors: list[str] = []
+
+    def work(text: str) -> None:
+        for _ in range(3000):
+            if split_words(text) != text.split():
+                errors.append(text[:10])
+                return
+
+    import sys
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in texts]
+    interval = sys.getswitchinterval()
+    sys.setswitchinterval(1e-6)  # switch threads as often as possible, so a race shows within the test
+    try:
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+    finally:
+        sys.setswitchinterval(interval)
+    assert not errors
