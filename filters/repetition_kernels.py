@@ -20,79 +20,57 @@ DUP_NS = (5, 6, 7, 8, 9, 10)
 
 
 @njit(cache=True)
-def _table_size(n: int) -> int:
+def _first_positions(h):
+    """For every n-gram position i, the first position whose n-gram hash equals h[i] (i itself when new): one
+    pass over an open-addressing table of at least twice as many slots as n-grams."""
+    m = len(h)
     size = 16
-    while size < 2 * n:
+    while size < 2 * m:
         size *= 2
-    return size
+    mask = size - 1
+    keys = np.zeros(size, dtype=np.uint64)
+    firsts = np.full(size, -1, dtype=np.int64)
+    out = np.empty(m, dtype=np.int64)
+    for i in range(m):
+        s = int((h[i] * _MIX) >> np.uint64(40)) & mask
+        while firsts[s] >= 0 and keys[s] != h[i]:
+            s = (s + 1) & mask
+        if firsts[s] < 0:
+            keys[s] = h[i]
+            firsts[s] = i
+        out[i] = firsts[s]
+    return out
 
 
 @njit(cache=True)
-def _slot(keys, used, key, mask) -> int:
-    """Index of `key` in the table, or of the empty slot where it belongs."""
-    i = int((key * _MIX) >> np.uint64(40)) & mask
-    while used[i] and keys[i] != key:
-        i = (i + 1) & mask
-    return i
-
-
-@njit(cache=True)
-def _top_chars(h, len_cumsum, n: int) -> int:
+def _top_chars(first, len_cumsum, n: int) -> int:
     """Characters of the most frequent n-gram (words joined by single spaces) times its count; on ties the
     n-gram seen first."""
-    m = len(h)
-    if m == 0:
-        return 0
-    size = _table_size(m)
-    mask = size - 1
-    keys = np.zeros(size, dtype=np.uint64)
-    used = np.zeros(size, dtype=np.bool_)
-    counts = np.zeros(size, dtype=np.int64)
-    first = np.zeros(size, dtype=np.int64)
+    counts = np.zeros(len(first), dtype=np.int64)
     best_count, best_start = 0, 0
-    for i in range(m):
-        s = _slot(keys, used, h[i], mask)
-        if not used[s]:
-            used[s] = True
-            keys[s] = h[i]
-            first[s] = i
-        counts[s] += 1
-        c = counts[s]
-        if c > best_count or (c == best_count and first[s] < best_start):
-            best_count, best_start = c, first[s]
-    chars = len_cumsum[best_start + n] - len_cumsum[best_start] + (n - 1)
-    return chars * best_count
+    for i in range(len(first)):
+        f = first[i]
+        counts[f] += 1
+        if counts[f] > best_count or (counts[f] == best_count and f < best_start):
+            best_count, best_start = counts[f], f
+    if best_count == 0:
+        return 0
+    return (len_cumsum[best_start + n] - len_cumsum[best_start] + (n - 1)) * best_count
 
 
 @njit(cache=True)
-def _dup_chars(h, lengths, n: int) -> int:
+def _dup_chars(first, lengths, n: int) -> int:
     """Characters of words covered by repeated occurrences of n-grams (every occurrence after the first), each
     word once, plus the spaces between covered neighbours."""
-    m = len(h)
-    words = len(lengths)
-    if m == 0:
-        return 0
-    size = _table_size(m)
-    mask = size - 1
-    keys = np.zeros(size, dtype=np.uint64)
-    used = np.zeros(size, dtype=np.bool_)
-    cover = np.zeros(words + 1, dtype=np.int64)
-    any_repeat = False
-    for i in range(m):
-        s = _slot(keys, used, h[i], mask)
-        if used[s]:
+    cover = np.zeros(len(lengths) + 1, dtype=np.int64)
+    for i in range(len(first)):
+        if first[i] != i:
             cover[i] += 1
             cover[i + n] -= 1
-            any_repeat = True
-        else:
-            used[s] = True
-            keys[s] = h[i]
-    if not any_repeat:
-        return 0
     total = 0
     depth = 0
     previous = False
-    for j in range(words):
+    for j in range(len(lengths)):
         depth += cover[j]
         covered = depth > 0
         if covered:
@@ -116,8 +94,9 @@ def repetition_stats(ids, lengths):
         if len(h) == 0:
             break
         h = (h[:-1] * _MIX) ^ (ids[n - 1:] + np.uint64(n))
+        first = _first_positions(h)
         if n <= 4:
-            top[n - 2] = _top_chars(h, len_cumsum, n)
+            top[n - 2] = _top_chars(first, len_cumsum, n)
         else:
-            dup[n - 5] = _dup_chars(h, lengths, n)
+            dup[n - 5] = _dup_chars(first, lengths, n)
     return top, dup
