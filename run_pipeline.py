@@ -19,6 +19,7 @@ from apache_beam.options.pipeline_options import PipelineOptions
 from outputs.run_files import read_json, write_json
 from pipelines.build import build_pipeline, build_select_pipeline
 from pipelines.metrics import NAMESPACE
+from pipelines.staging import STAGING, remove_staging
 from schemas.recipe import Recipe, RecipeError, load_recipe
 from tokenization.tokenizers import Tokenizer
 
@@ -64,7 +65,7 @@ def prepare_output(output: str) -> None:
     output = output.rstrip("/")
     if FileSystems.exists(output):
         entries = [m.path for m in FileSystems.match([f"{output}/*"])[0].metadata_list]
-        ours = {"manifest.json", "stats.json", "shards", "ledger", "scored"}
+        ours = {"manifest.json", "stats.json", "shards", "ledger", "scored", STAGING}
         foreign = [e for e in entries if e.rstrip("/").rsplit("/", 1)[-1] not in ours]
         if foreign:
             raise UsageError(
@@ -79,6 +80,7 @@ def prepare_output(output: str) -> None:
         old += [f"{output}/{n}" for n in ("manifest.json", "stats.json") if FileSystems.exists(f"{output}/{n}")]
         if old:
             FileSystems.delete(sorted(set(old)))
+        remove_staging(output)  # a killed run's staging files
 
 
 def tokenizer_info(recipe: Recipe) -> dict[str, Any]:

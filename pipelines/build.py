@@ -1,17 +1,22 @@
 """The composed pipeline: one document's journey from WARC record to token shard, in order.
 
     input files ─ReadWarcFiles─▶ batches of Records ─ExtractDocuments─▶ labeled Documents
-        ─FilterDocuments─▶ kept Documents ─ExactDedup─▶ survivors ─TokenizeDocuments─▶ ─WriteParts─▶ shards/
+        ─FilterDocuments─▶ kept Documents ─ScoreClassifiers─▶ ─StageDocuments─▶ light Documents
+        (text and tokens set aside in _staging/) ─DecideClassifiers─▶ ─ExactDedup─▶ ─NearDedup─▶ survivors
+        ─by source─▶ WriteShardsFromStaging ─▶ shards/part-<source>-<k>.parquet
     every drop on the way, and every kept document ─Flatten─▶ ledger ─WriteParts─▶ ledger/
-    part infos + ledger counts ─Finalize─▶ manifest.json, stats.json
+    part infos + ledger counts ─Finalize─▶ manifest.json, stats.json (and _staging/ removed)
     (--keep-scored) documents as extracted, with all signals ─WriteParts─▶ scored/
 
 `tokenmill select` starts the same tail from scored/ instead of the crawl (build_select_pipeline).
-Only one shuffle touches documents (exact dedup); the part writers shuffle rows once to their part.
+No shuffle carries text or tokens: the dedup shuffles move light Documents (~1 KB, the MinHash signature
+most of it), near dedup reads the text of clustered documents back from their staging files, and each
+source's shards are written from its staging files. The ledger writers shuffle rows once to their part.
 """
 
 from __future__ import annotations
 
+import posixpath
 from typing import Any
 
 import apache_beam as beam
@@ -20,7 +25,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from filters.registry import score_columns
 from outputs.run_files import build_manifest, funnel, write_json
-from pipelines.classify import Classify
+from pipelines.classify import DecideClassifiers, ScoreClassifiers
 from pipelines.dedup import ExactDedup
 from pipelines.documents import (
     FILE_ERRORS,
@@ -30,11 +35,10 @@ from pipelines.documents import (
     ExtractDocuments,
     FilterDocuments,
     ReadWarcFiles,
-    TokenizeDocuments,
-    kept_ledger_row,
 )
 from pipelines.near_dedup import NearDedup
 from pipelines.sinks import WriteParts
+from pipelines.staging import KEPT_DOCS, StageDocuments, WriteShardsFromStaging, remove_staging
 from schemas.recipe import Recipe
 from schemas.records import STAGE_EXTRACT, STAGE_LANGUAGE_PRECHECK, STAGE_READ, STAGE_URL
 from schemas.tables import (
@@ -44,8 +48,6 @@ from schemas.tables import (
     ledger_row_from_dict,
     ledger_table,
     scored_table,
-    shard_schema,
-    shard_table,
 )
 
 # Ledger stages decided before the filters; `select` carries these rows over unchanged.
@@ -99,6 +101,7 @@ def _finalize(
     if recipe.dedup.near.enabled:
         stats["near_dedup"] = {"rounds": recipe.dedup.near.max_rounds, "converged": True}
     write_json(f"{output}/stats.json", stats)
+    remove_staging(output)  # every step that reads it has finished: its outputs are this step's side inputs
 
 
 def _write_parts(pcoll, label: str, *, output: str, folder: str, recipe: Recipe, **kw):
@@ -133,11 +136,21 @@ def _filter_to_outputs(
         LEDGER, SCORED, main="kept"
     )
     ledgers = [early_ledger, filtered[LEDGER]]
-    survivors = filtered.kept
-    if recipe.quality.enabled or recipe.topic.enabled:
-        classified = survivors | "Classify" >> Classify(recipe)
-        survivors = classified.kept
-        ledgers.append(classified[LEDGER])
+    scored = filtered.kept
+    classify = recipe.quality.enabled or recipe.topic.enabled
+    if classify:
+        scored = scored | "ScoreClassifiers" >> ScoreClassifiers(recipe)
+    # From here on only light copies travel: text and tokens wait in _staging/ (pipelines/staging.py).
+    batch = recipe.tokenizer.batch_size
+    survivors = (
+        scored
+        | "BatchForStaging" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
+        | "StageDocuments" >> beam.ParDo(StageDocuments(recipe, output))
+    )
+    if classify:
+        decided = survivors | "DecideClassifiers" >> DecideClassifiers(recipe)
+        survivors = decided.kept
+        ledgers.append(decided[LEDGER])
     if recipe.dedup.exact.enabled:
         deduped = survivors | "ExactDedup" >> ExactDedup(recipe)
         survivors = deduped.survivors
@@ -147,20 +160,20 @@ def _filter_to_outputs(
         survivors, near_ledger, violations = survivors | "NearDedup" >> NearDedup(recipe)
         ledgers.append(near_ledger)
 
-    batch = recipe.tokenizer.batch_size
-    tokenized = (
+    # Shards are named by the index of their input file (Document.source is the file's base name).
+    source_index = {posixpath.basename(path.rstrip("/")): i for i, path in enumerate(inputs)}
+    written = (
         survivors
-        | "BatchForTokenizer" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
-        | "Tokenize" >> beam.ParDo(TokenizeDocuments(recipe))
+        | "KeyBySource" >> beam.Map(lambda d: (d.source, d))
+        | "GroupBySource" >> beam.GroupByKey()
+        | "WriteShards" >> beam.ParDo(WriteShardsFromStaging(recipe, output, source_index, columns)).with_outputs(
+            LEDGER, KEPT_DOCS, main="shards"
+        )
     )
-    ledgers.append(tokenized | "KeptLedgerRows" >> beam.Map(kept_ledger_row))
+    shard_infos = written.shards
+    ledgers.append(written[LEDGER])
     ledger = ledgers | "AllLedgerRows" >> beam.Flatten()
 
-    shard_infos = _write_parts(
-        tokenized, "WriteShards", output=output, folder="shards", recipe=recipe,
-        schema=shard_schema(columns), to_table=lambda d: shard_table(d, columns),
-        size_of=lambda d: d.token_count, target_per_part=recipe.output.shard_target_tokens, with_tokens=True,
-    )
     ledger_infos = _write_parts(
         ledger, "WriteLedger", output=output, folder="ledger", recipe=recipe, schema=LEDGER_SCHEMA,
         to_table=ledger_table, size_of=lambda r: 1, target_per_part=recipe.output.ledger_rows_per_part,
@@ -171,7 +184,7 @@ def _filter_to_outputs(
             to_table=scored_table, size_of=lambda d: 1, target_per_part=recipe.output.ledger_rows_per_part,
         )
     mix = (
-        tokenized
+        written[KEPT_DOCS]
         | "MixKeys" >> beam.FlatMap(lambda d: [(("language", d.language), (1, d.token_count)),
                                                (("topic", d.topic), (1, d.token_count))])
         | "MixTotals" >> beam.CombinePerKey(lambda values: tuple(map(sum, zip(*values, strict=True))) or (0, 0))

@@ -91,8 +91,8 @@ class _Decide(beam.DoFn):
         yield beam.pvalue.TaggedOutput(LEDGER, row)
 
 
-class Classify(beam.PTransform):
-    """Documents -> kept Documents (main) with classifier scores, and ledger rows of drops (LEDGER)."""
+class ScoreClassifiers(beam.PTransform):
+    """Documents -> the same Documents with classifier scores (batched; fuses with the stages before it)."""
 
     def __init__(self, recipe: Recipe) -> None:
         super().__init__()
@@ -100,11 +100,22 @@ class Classify(beam.PTransform):
 
     def expand(self, docs):
         size = max(self.recipe.quality.batch_size, self.recipe.topic.batch_size)
-        scored = (
+        return (
             docs
             | "BatchForClassifiers" >> beam.BatchElements(min_batch_size=1, max_batch_size=size)
             | "Score" >> beam.ParDo(_Score(self.recipe))
         )
+
+
+class DecideClassifiers(beam.PTransform):
+    """Scored Documents -> kept Documents (main) and ledger rows of drops (LEDGER): a score threshold, and a
+    keep-top-fraction cut from a global histogram of the scores (a side input)."""
+
+    def __init__(self, recipe: Recipe) -> None:
+        super().__init__()
+        self.recipe = recipe
+
+    def expand(self, scored):
         q = self.recipe.quality
         if q.enabled and q.keep_top_fraction < 1.0:
             histogram = (

@@ -55,7 +55,7 @@ class ExactDedup(beam.PTransform):
     def expand(self, docs):
         return (
             docs
-            | "KeyByText" >> beam.Map(lambda d: (exact_key(d.text), d))
+            | "KeyByText" >> beam.Map(lambda d: (d.exact_key or exact_key(d.text), d))
             | "GroupByText" >> beam.GroupByKey()
             | "PickSurvivor" >> beam.ParDo(_SplitGroup(self.recipe)).with_outputs(LEDGER, main="survivors")
         )

@@ -1,4 +1,5 @@
-"""Per-document stages as DoFns: read WARC files, then extract -> language ID -> filters, then tokenize.
+"""Per-document stages as DoFns: read WARC files, then extract -> language ID -> filters (tokenization is in
+pipelines/staging.py).
 
 The per-document stages are fused into one DoFn over batches of records: no serialization between them,
 one model load per worker (setup), and language ID runs on the whole batch in one fastText call.
@@ -26,7 +27,6 @@ from schemas.records import (
     STAGE_FILTERS,
     STAGE_LANGUAGE_PRECHECK,
     STAGE_READ,
-    STAGE_TOKENIZE,
     STAGE_URL,
     Decision,
     Document,
@@ -36,7 +36,6 @@ from schemas.records import (
     ledger_row_for_drop,
     ledger_row_for_record,
 )
-from tokenization.tokenizers import Tokenizer
 
 LEDGER = "ledger"
 SKIPPED = "skipped"
@@ -214,33 +213,6 @@ class FilterDocuments(beam.DoFn):
             return
         self.counters.kept.inc()
         yield doc
-
-
-class TokenizeDocuments(beam.DoFn):
-    """Batch of surviving Documents -> Documents carrying packed uint32 tokens (EOS appended).
-
-    The text is not carried past this point (shards hold tokens), which keeps the shard shuffle and the
-    part writers' buffers small.
-    """
-
-    def __init__(self, recipe: Recipe) -> None:
-        self.recipe = recipe
-
-    def setup(self) -> None:
-        cfg = self.recipe.tokenizer
-        self.tokenizer = Tokenizer(cfg.name, cfg.append_eos)
-        self.counters = StageCounters(STAGE_TOKENIZE)
-
-    def process(self, batch: list[Document]) -> Iterator[Document | beam.pvalue.TaggedOutput]:
-        with self.counters.timed():
-            encoded = self.tokenizer.encode_batch([d.text for d in batch])
-        for doc, tokens in zip(batch, encoded, strict=True):
-            self.counters.inp.inc()
-            doc.tokens = tokens
-            doc.token_count = len(tokens) // 4
-            doc.text = ""
-            self.counters.kept.inc()
-            yield doc
 
 
 def kept_ledger_row(doc: Document) -> LedgerRow:

@@ -18,6 +18,7 @@ from dedup.components import both_directions, large_star, small_star, star_edges
 from dedup.minhash import MinHasher, band_keys, check_values, hashed_jaccard, shingle_hashes
 from pipelines.documents import LEDGER
 from pipelines.metrics import NAMESPACE, StageCounters
+from pipelines.staging import RestoreText, lighten, signature_of
 from schemas.recipe import NearDedupConfig, Recipe
 from schemas.records import STAGE_NEAR_DEDUP, Decision, Document, ledger_row_for_drop
 
@@ -38,12 +39,16 @@ class _Sign(beam.DoFn):
         self.cfg = cfg
 
     def setup(self) -> None:
-        self.hasher = MinHasher(self.cfg.bands * self.cfg.rows, self.cfg.seed)
+        self.hasher: MinHasher | None = None  # only for documents that come without a signature
         self.timer = StageCounters(STAGE_NEAR_DEDUP)
 
     def process(self, doc: Document) -> Iterator:
-        with self.timer.timed():
-            sig = self.hasher.signatures([shingle_hashes(doc.text, self.cfg.ngram)])[0]
+        sig = signature_of(doc)  # computed while the text was at hand (pipelines/staging.py)
+        if sig is None:
+            if self.hasher is None:
+                self.hasher = MinHasher(self.cfg.bands * self.cfg.rows, self.cfg.seed)
+            with self.timer.timed():
+                sig = self.hasher.signatures([shingle_hashes(doc.text, self.cfg.ngram)])[0]
         scope = snapshot_of(doc.source) if self.cfg.scope == "snapshot" else ""
         yield doc.doc_id, scope, doc.scores.get("quality_score"), sig
 
@@ -192,11 +197,17 @@ class NearDedup(beam.PTransform):
         )
         confirmed = (
             routed.clustered
+            # Staged documents get their text back for the confirmation, one read per staging file.
+            | "KeyByStagingFile" >> beam.MapTuple(lambda survivor, doc: (doc.staged, (survivor, doc)))
+            | "GroupByStagingFile" >> beam.GroupByKey()
+            | "RestoreText" >> beam.ParDo(RestoreText())
             | "GroupBySurvivor" >> beam.GroupByKey()
             | "Confirm" >> beam.ParDo(_Confirm(self.recipe)).with_outputs(LEDGER, main="survivors")
         )
+        recipe = self.recipe
+        kept_clustered = confirmed.survivors | "SetTextAsideAgain" >> beam.Map(lambda d: lighten(d, recipe))
         unclustered = routed[UNCLUSTERED] | "CountUnclustered" >> beam.ParDo(_CountKept())
-        survivors = (confirmed.survivors, unclustered) | "Survivors" >> beam.Flatten()
+        survivors = (kept_clustered, unclustered) | "Survivors" >> beam.Flatten()
         return survivors, confirmed[LEDGER], violations
 
 

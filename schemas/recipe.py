@@ -305,8 +305,9 @@ class TokenizerConfig:
 
 @dataclass
 class OutputConfig:
-    # Target tokens per shard. 100 M tokens is ~400 MB of uint32 ids before zstd, a size training loaders
-    # stream well and object stores list cheaply.
+    # Most tokens per shard. Each input file's kept documents go to its own shards (shards/part-<file>-<k>),
+    # cut at this size; a Common Crawl WARC file keeps ~10-20 M tokens, so one shard per file is the norm.
+    # 100 M tokens is ~400 MB of uint32 ids before zstd, a size training loaders stream well.
     shard_target_tokens: int = 100_000_000
     # Ledger rows per ledger part file.
     ledger_rows_per_part: int = 1_000_000

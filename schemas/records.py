@@ -113,6 +113,11 @@ class Document:
     cluster_id: str = ""
     cluster_size: int = 1
     topic: str = ""
+    # Set by staging (pipelines/staging.py): the text and token ids wait in this staging file while a light copy
+    # (text kept only when the ledger's sample would show it) goes through the dedup shuffles.
+    staged: str = ""
+    exact_key: str = ""  # dedup.exact.exact_key of the text, computed before the text is set aside
+    signature: bytes = b""  # MinHash values as little-endian uint64 (near dedup only)
 
     @classmethod
     def of_record(cls, record: Record, text: str, title: str = "", published_date: str = "") -> Document:

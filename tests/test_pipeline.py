@@ -61,7 +61,9 @@ def test_demo_crawl_funnel_and_contract(demo_run, demo_crawl):
     kept = shards(out)
     assert stats["kept"] == len(kept) == 8
     assert {d["language"] for d in kept} == {"en", "de", "fr"}
-    assert [d["doc_id"] for d in kept] == sorted(d["doc_id"] for d in kept)
+    for path in sorted((out / "shards").glob("*.parquet")):  # one shard per input file here, sorted by doc id
+        ids = pq.read_table(path, columns=["doc_id"]).column("doc_id").to_pylist()
+        assert ids == sorted(ids)
     assert all(d["tokens"][-1] == 100257 and d["token_count"] == len(d["tokens"]) for d in kept)
     assert all(d["title"] and d["published_date"] == "2025-03-14" for d in kept)
     by_id = {r["doc_id"]: r for r in rows}
@@ -74,9 +76,11 @@ def test_demo_crawl_funnel_and_contract(demo_run, demo_crawl):
     assert manifest["totals"] == {"documents": 8, "tokens": sum(d["token_count"] for d in kept), "ledger_rows": 18}
     assert manifest["tokenizer"]["name"] == "cl100k_base" and manifest["tokenizer"]["eos_id"] == 100257
     assert manifest["recipe"]["name"] == "default" and len(manifest["recipe_sha256"]) == 64
-    (shard,) = manifest["shards"]
-    assert shard["path"] == "shards/part-00000.parquet" and shard["rows"] == 8
-    assert pq.ParquetFile(out / shard["path"]).metadata.row_group(0).column(0).compression == "ZSTD"
+    # Shards are named by input file (its index among the inputs) and cut at shard_target_tokens.
+    assert [s["path"] for s in manifest["shards"]] == ["shards/part-00000-000.parquet", "shards/part-00001-000.parquet"]
+    assert sum(s["rows"] for s in manifest["shards"]) == 8
+    assert pq.ParquetFile(out / manifest["shards"][0]["path"]).metadata.row_group(0).column(0).compression == "ZSTD"
+    assert not (out / "_staging").exists()
 
 
 def test_real_warc_samples_no_crash_and_ledger_identity(warc_samples, tmp_path):

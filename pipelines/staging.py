@@ -1,0 +1,195 @@
+"""Staging: documents' text and tokens stay in files while light copies go through the dedup shuffles.
+
+    scored Documents ─StageDocuments─▶ light Documents (exact key, MinHash signature, token count; text only
+        when the ledger's sample would show it), text + tokens in _staging/<source>-<attempt>.pkl.zst
+    light survivors ─by source─▶ WriteShardsFromStaging: read that source's staging files, attach the tokens,
+        write shards/part-<source index>-<k>.parquet, emit the kept ledger rows
+
+Why: every shuffle of a runner that keeps shuffles in memory (the DirectRunner) holds what it moves, and
+whole documents were what grew with the crawl. A light Document is ~1 KB (the signature most of it) instead
+of ~10 KB. Staging files are written where the documents are made, one per source per bundle attempt: a
+retried bundle writes another file, and only the names its committed outputs carry are ever read. The run
+removes _staging/ when it has written its manifest.
+"""
+
+from __future__ import annotations
+
+import pickle
+import uuid
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+import apache_beam as beam
+import numpy as np
+import xxhash
+from apache_beam.io.filesystems import FileSystems
+
+from dedup.exact import exact_key
+from dedup.minhash import MinHasher, shingle_hashes
+from outputs.parquet_parts import write_sorted_part
+from pipelines.documents import LEDGER, kept_ledger_row
+from pipelines.metrics import StageCounters
+from pipelines.sinks import count_tokens
+from schemas.recipe import Recipe
+from schemas.records import STAGE_TOKENIZE, Document, in_sample
+from schemas.tables import shard_schema, shard_table
+from tokenization.tokenizers import Tokenizer
+
+STAGING = "_staging"
+KEPT_DOCS = "kept_docs"
+
+
+def staging_dir(output_root: str) -> str:
+    return f"{output_root.rstrip('/')}/{STAGING}"
+
+
+def remove_staging(output_root: str) -> None:
+    """Delete the run's staging files (at the end of a run, and before a run reuses an output directory)."""
+    folder = staging_dir(output_root)
+    files = [m.path for m in FileSystems.match([f"{folder}/*"])[0].metadata_list]
+    if files:
+        FileSystems.delete(files)
+    if FileSystems.exists(folder):
+        FileSystems.delete([folder])
+
+
+def read_staged(path: str) -> Iterator[tuple[str, str, bytes]]:
+    """(doc id, text, packed tokens) of every document in one staging file, in the order written."""
+    with FileSystems.open(path) as stream:  # .zst: Beam's file system decompresses
+        unpickler = pickle.Unpickler(stream)
+        while True:
+            try:
+                yield unpickler.load()
+            except EOFError:
+                return
+
+
+class StageDocuments(beam.DoFn):
+    """Batch of Documents (filtered and scored, with text) -> light Documents, their text and tokens staged."""
+
+    def __init__(self, recipe: Recipe, output_root: str) -> None:
+        self.recipe = recipe
+        self.output_root = output_root
+
+    def setup(self) -> None:
+        cfg = self.recipe.tokenizer
+        self.tokenizer = Tokenizer(cfg.name, cfg.append_eos)
+        near = self.recipe.dedup.near
+        self.hasher = MinHasher(near.bands * near.rows, near.seed) if near.enabled else None
+        self.counters = StageCounters(STAGE_TOKENIZE)
+
+    def start_bundle(self) -> None:
+        self.writers: dict[str, tuple[str, Any]] = {}
+
+    def _writer(self, source: str) -> tuple[str, Any]:
+        if source not in self.writers:
+            name = f"{xxhash.xxh3_64_hexdigest(source.encode())}-{uuid.uuid4().hex}.pkl.zst"
+            path = f"{staging_dir(self.output_root)}/{name}"
+            self.writers[source] = (path, FileSystems.create(path))  # .zst: Beam's file system compresses
+        return self.writers[source]
+
+    def process(self, batch: list[Document]) -> Iterator[Document]:
+        with self.counters.timed():
+            encoded = self.tokenizer.encode_batch([d.text for d in batch])
+        out = self.recipe.output
+        ngram = self.recipe.dedup.near.ngram
+        for doc, tokens in zip(batch, encoded, strict=True):
+            doc.token_count = len(tokens) // 4
+            doc.exact_key = exact_key(doc.text)
+            if self.hasher is not None:
+                doc.signature = self.hasher.signatures([shingle_hashes(doc.text, ngram)])[0].astype("<u8").tobytes()
+            path, stream = self._writer(doc.source)
+            pickle.dump((doc.doc_id, doc.text, tokens), stream, protocol=pickle.HIGHEST_PROTOCOL)
+            doc.staged = path
+            if not in_sample(doc.doc_id, out.seed, out.dropped_text_sample_rate):
+                doc.text = ""
+            yield doc
+
+    def finish_bundle(self) -> None:
+        for _path, stream in self.writers.values():
+            stream.close()
+        self.writers = {}
+
+
+def signature_of(doc: Document) -> np.ndarray | None:
+    """The staged MinHash signature, or None for a document that was not staged."""
+    return np.frombuffer(doc.signature, dtype="<u8") if doc.signature else None
+
+
+class RestoreText(beam.DoFn):
+    """(staging file, [(key, light Document)]) -> (key, Document with its text), reading the file once.
+    Documents that were never staged (key "") pass through as they are."""
+
+    def process(self, element: tuple[str, Iterable[tuple[Any, Document]]]) -> Iterator[tuple[Any, Document]]:
+        path, items = element
+        items = list(items)  # the clustered documents of one staging file: light copies
+        if not path:
+            yield from items
+            return
+        wanted = {doc.doc_id: doc for _key, doc in items}
+        for doc_id, text, _tokens in read_staged(path):
+            if doc_id in wanted:
+                wanted[doc_id].text = text
+        yield from items
+
+
+def lighten(doc: Document, recipe: Recipe) -> Document:
+    """Drop a restored text again, unless the ledger's sample would show it."""
+    if doc.staged and not in_sample(doc.doc_id, recipe.output.seed, recipe.output.dropped_text_sample_rate):
+        doc.text = ""
+    return doc
+
+
+def shard_path(output_root: str, source_index: int, chunk: int) -> str:
+    return f"{output_root.rstrip('/')}/shards/part-{source_index:05d}-{chunk:03d}.parquet"
+
+
+class WriteShardsFromStaging(beam.DoFn):
+    """(source, light survivors) -> PartInfo per shard written (main), the kept ledger rows (LEDGER) and the
+    kept documents without text or tokens (KEPT_DOCS, for the language/topic mix).
+
+    One source's survivors are sorted by doc id and cut into shards of at most `shard_target_tokens` (a
+    document is never split), named by the source's index in the run's inputs: the layout depends only on
+    the inputs and the recipe, never on bundling."""
+
+    def __init__(self, recipe: Recipe, output_root: str, source_index: dict[str, int], columns: list[str]) -> None:
+        self.recipe = recipe
+        self.output_root = output_root
+        self.source_index = source_index
+        self.columns = columns
+
+    def setup(self) -> None:
+        self.counters = StageCounters(STAGE_TOKENIZE)
+        self.schema = shard_schema(self.columns)
+
+    def process(self, element: tuple[str, Iterable[Document]]) -> Iterator:
+        source, survivors = element
+        docs = sorted(survivors, key=lambda d: d.doc_id)  # light copies: ~1 KB each, one source's worth
+        by_id = {d.doc_id: d for d in docs}
+        for path in sorted({d.staged for d in docs}):
+            for doc_id, _text, tokens in read_staged(path):
+                if doc_id in by_id:
+                    by_id[doc_id].tokens = tokens
+        out = self.recipe.output
+        chunks: list[list[Document]] = [[]]
+        size = 0
+        for doc in docs:
+            if chunks[-1] and size + doc.token_count > out.shard_target_tokens:
+                chunks.append([])
+                size = 0
+            chunks[-1].append(doc)
+            size += doc.token_count
+        index = self.source_index[source]
+        for k, chunk in enumerate(chunks):
+            yield write_sorted_part(
+                chunk, path=shard_path(self.output_root, index, k), schema=self.schema, key=lambda d: d.doc_id,
+                to_table=lambda rows: shard_table(rows, self.columns), row_group_rows=out.row_group_rows,
+                zstd_level=out.zstd_level, count_tokens=count_tokens,
+            )
+        for doc in docs:
+            self.counters.inp.inc()
+            self.counters.kept.inc()
+            doc.tokens = b""
+            doc.text = ""
+            yield beam.pvalue.TaggedOutput(LEDGER, kept_ledger_row(doc))
+            yield beam.pvalue.TaggedOutput(KEPT_DOCS, doc)
