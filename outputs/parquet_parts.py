@@ -141,6 +141,75 @@ def _merged_row_groups(runs: list[pa.Table], key_column: str, row_group_rows: in
         yield emit()
 
 
+def write_sorted_parts(
+    items: Iterable[T],
+    *,
+    path_of: Callable[[int], str],
+    max_rows: int,
+    schema: pa.Schema,
+    key: Callable[[T], str],
+    to_table: Callable[[list[T]], pa.Table],
+    row_group_rows: int,
+    zstd_level: int,
+    spill_rows: int = 10_000,
+) -> list[PartInfo]:
+    """Write `items` sorted by `key` into parts of at most `max_rows` rows, named path_of(0), path_of(1), ...
+    (a first part even when there are no items). Spills and merges like write_sorted_part."""
+    spill_dir = tempfile.mkdtemp(prefix="tokenmill-spill-")
+    try:
+        runs, _total = _sorted_runs(items, key, to_table, spill_rows, spill_dir)
+        infos: list[PartInfo] = []
+        pending: list[pa.Table] = []
+        rows = 0
+
+        def flush() -> None:
+            infos.append(_write_tables(pending, path_of(len(infos)), schema, row_group_rows, zstd_level, None))
+            pending.clear()
+
+        for group in _merged_row_groups(runs, schema.names[0], row_group_rows):
+            while group.num_rows:
+                take = min(group.num_rows, max_rows - rows)
+                pending.append(group.slice(0, take))
+                group = group.slice(take)
+                rows += take
+                if rows == max_rows:
+                    flush()
+                    rows = 0
+        if pending or not infos:
+            flush()
+        return infos
+    finally:
+        shutil.rmtree(spill_dir, ignore_errors=True)
+
+
+def _write_tables(
+    tables: Iterable[pa.Table], path: str, schema: pa.Schema, row_group_rows: int, zstd_level: int,
+    count_tokens: Callable[[pa.Table], int] | None,
+) -> PartInfo:
+    """Write row groups to `path` under a temporary name, then rename; sha256 and size while writing."""
+    tmp_path = f"{path}.tmp-{os.getpid()}"
+    try:
+        sink = _HashingWriter(FileSystems.create(tmp_path))
+        tokens = rows = 0
+        writer = pq.ParquetWriter(sink, schema, compression="zstd", compression_level=zstd_level,
+                                  write_statistics=True)
+        for group in tables:
+            group = group.cast(schema)
+            rows += group.num_rows
+            if count_tokens is not None:
+                tokens += count_tokens(group)
+            writer.write_table(group, row_group_size=row_group_rows)
+        writer.close()
+        sink.close()
+        if FileSystems.exists(path):
+            FileSystems.delete([path])
+        FileSystems.rename([tmp_path], [path])
+        return PartInfo(path=path, rows=rows, bytes=sink.size, sha256=sink.hexdigest, tokens=tokens)
+    finally:
+        if FileSystems.exists(tmp_path):
+            FileSystems.delete([tmp_path])
+
+
 def write_sorted_part(
     items: Iterable[T],
     *,
@@ -155,27 +224,9 @@ def write_sorted_part(
 ) -> PartInfo:
     """Write `items` to `path` (any Beam FileSystems path) as zstd Parquet sorted by `key`."""
     spill_dir = tempfile.mkdtemp(prefix="tokenmill-spill-")
-    tmp_path = f"{path}.tmp-{os.getpid()}"
     try:
-        runs, total = _sorted_runs(items, key, to_table, spill_rows, spill_dir)
-        raw = FileSystems.create(tmp_path)
-        sink = _HashingWriter(raw)
-        tokens = 0
-        writer = pq.ParquetWriter(
-            sink, schema, compression="zstd", compression_level=zstd_level, write_statistics=True
-        )
-        for group in _merged_row_groups(runs, schema.names[0], row_group_rows):
-            group = group.cast(schema)
-            if count_tokens is not None:
-                tokens += count_tokens(group)
-            writer.write_table(group, row_group_size=row_group_rows)
-        writer.close()
-        sink.close()
-        if FileSystems.exists(path):
-            FileSystems.delete([path])
-        FileSystems.rename([tmp_path], [path])
-        return PartInfo(path=path, rows=total, bytes=sink.size, sha256=sink.hexdigest, tokens=tokens)
+        runs, _total = _sorted_runs(items, key, to_table, spill_rows, spill_dir)
+        groups = _merged_row_groups(runs, schema.names[0], row_group_rows)
+        return _write_tables(groups, path, schema, row_group_rows, zstd_level, count_tokens)
     finally:
         shutil.rmtree(spill_dir, ignore_errors=True)
-        if FileSystems.exists(tmp_path):
-            FileSystems.delete([tmp_path])

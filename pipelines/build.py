@@ -38,15 +38,22 @@ from pipelines.documents import (
 )
 from pipelines.near_dedup import NearDedup
 from pipelines.sinks import WriteParts
-from pipelines.staging import KEPT_DOCS, StageDocuments, WriteShardsFromStaging, remove_staging
+from pipelines.staging import (
+    COUNTS,
+    KEPT_DOCS,
+    LEDGER_PARTS,
+    SHARD_PARTS,
+    StageDocuments,
+    StageLedgerRows,
+    WriteSourceParts,
+    remove_staging,
+)
 from schemas.recipe import Recipe
 from schemas.records import STAGE_EXTRACT, STAGE_LANGUAGE_PRECHECK, STAGE_READ, STAGE_URL
 from schemas.tables import (
-    LEDGER_SCHEMA,
     SCORED_SCHEMA,
     document_from_scored,
     ledger_row_from_dict,
-    ledger_table,
     scored_table,
 )
 
@@ -135,7 +142,13 @@ def _filter_to_outputs(
     filtered = docs | "Filter" >> beam.ParDo(FilterDocuments(recipe, keep_scored)).with_outputs(
         LEDGER, SCORED, main="kept"
     )
-    ledgers = [early_ledger, filtered[LEDGER]]
+    # Rows decided in the per-file stage wait in _staging/ for their input file's ledger part.
+    staged_early = (
+        (early_ledger, filtered[LEDGER])
+        | "EarlyLedgerRows" >> beam.Flatten()
+        | "StageLedgerRows" >> beam.ParDo(StageLedgerRows(output))
+    )
+    late = []
     scored = filtered.kept
     classify = recipe.quality.enabled or recipe.topic.enabled
     if classify:
@@ -150,34 +163,32 @@ def _filter_to_outputs(
     if classify:
         decided = survivors | "DecideClassifiers" >> DecideClassifiers(recipe)
         survivors = decided.kept
-        ledgers.append(decided[LEDGER])
+        late.append(decided[LEDGER])
     if recipe.dedup.exact.enabled:
         deduped = survivors | "ExactDedup" >> ExactDedup(recipe)
         survivors = deduped.survivors
-        ledgers.append(deduped[LEDGER])
+        late.append(deduped[LEDGER])
     violations = p | "NoNearDedup" >> beam.Create([])
     if recipe.dedup.near.enabled:
         survivors, near_ledger, violations = survivors | "NearDedup" >> NearDedup(recipe)
-        ledgers.append(near_ledger)
+        late.append(near_ledger)
 
-    # Shards are named by the index of their input file (Document.source is the file's base name).
+    # Everything about one input file meets in one place: its shards and ledger part(s) are written there,
+    # named by the file's index among the inputs (Document.source is the file's base name).
     source_index = {posixpath.basename(path.rstrip("/")): i for i, path in enumerate(inputs)}
+    late_rows = (late or [p | "NoLateRows" >> beam.Create([])]) | "LateLedgerRows" >> beam.Flatten()
     written = (
-        survivors
-        | "KeyBySource" >> beam.Map(lambda d: (d.source, d))
-        | "GroupBySource" >> beam.GroupByKey()
-        | "WriteShards" >> beam.ParDo(WriteShardsFromStaging(recipe, output, source_index, columns)).with_outputs(
-            LEDGER, KEPT_DOCS, main="shards"
+        {
+            "survivors": survivors | "SurvivorsBySource" >> beam.Map(lambda d: (d.source, d)),
+            "late": late_rows | "LateRowsBySource" >> beam.Map(lambda r: (r.source, r)),
+            "early": staged_early,
+        }
+        | "GroupBySource" >> beam.CoGroupByKey()
+        | "WriteSourceParts" >> beam.ParDo(WriteSourceParts(recipe, output, source_index, columns)).with_outputs(
+            SHARD_PARTS, LEDGER_PARTS, COUNTS, KEPT_DOCS
         )
     )
-    shard_infos = written.shards
-    ledgers.append(written[LEDGER])
-    ledger = ledgers | "AllLedgerRows" >> beam.Flatten()
-
-    ledger_infos = _write_parts(
-        ledger, "WriteLedger", output=output, folder="ledger", recipe=recipe, schema=LEDGER_SCHEMA,
-        to_table=ledger_table, size_of=lambda r: 1, target_per_part=recipe.output.ledger_rows_per_part,
-    )
+    shard_infos, ledger_infos = written[SHARD_PARTS], written[LEDGER_PARTS]
     if keep_scored:
         _write_parts(
             filtered[SCORED], "WriteScored", output=output, folder="scored", recipe=recipe, schema=SCORED_SCHEMA,
@@ -190,9 +201,9 @@ def _filter_to_outputs(
         | "MixTotals" >> beam.CombinePerKey(lambda values: tuple(map(sum, zip(*values, strict=True))) or (0, 0))
     )
     ledger_counts = (
-        ledger
-        | "StageReason" >> beam.Map(lambda r: (r.stage, r.reason))
-        | "CountStageReason" >> beam.combiners.Count.PerElement()
+        written[COUNTS]
+        | "StageReasonCounts" >> beam.FlatMap(lambda counts: counts.items())
+        | "SumStageReason" >> beam.CombinePerKey(sum)
     )
 
     def as_list(pcoll, label: str):

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import pickle
 import uuid
+from collections import Counter
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -26,16 +27,19 @@ from apache_beam.io.filesystems import FileSystems
 
 from dedup.exact import exact_key
 from dedup.minhash import MinHasher, shingle_hashes
-from outputs.parquet_parts import write_sorted_part
-from pipelines.documents import LEDGER, kept_ledger_row
+from outputs.parquet_parts import write_sorted_part, write_sorted_parts
+from pipelines.documents import kept_ledger_row
 from pipelines.metrics import StageCounters
 from pipelines.sinks import count_tokens
 from schemas.recipe import Recipe
-from schemas.records import STAGE_TOKENIZE, Document, in_sample
-from schemas.tables import shard_schema, shard_table
+from schemas.records import STAGE_TOKENIZE, Document, LedgerRow, in_sample
+from schemas.tables import LEDGER_SCHEMA, ledger_table, shard_schema, shard_table
 from tokenization.tokenizers import Tokenizer
 
 STAGING = "_staging"
+SHARD_PARTS = "shard_parts"
+LEDGER_PARTS = "ledger_parts"
+COUNTS = "counts"
 KEPT_DOCS = "kept_docs"
 
 
@@ -53,8 +57,9 @@ def remove_staging(output_root: str) -> None:
         FileSystems.delete([folder])
 
 
-def read_staged(path: str) -> Iterator[tuple[str, str, bytes]]:
-    """(doc id, text, packed tokens) of every document in one staging file, in the order written."""
+def read_staged(path: str) -> Iterator[Any]:
+    """Every object in one staging file, in the order written: (doc id, text, packed tokens) for documents,
+    LedgerRow for ledger rows."""
     with FileSystems.open(path) as stream:  # .zst: Beam's file system decompresses
         unpickler = pickle.Unpickler(stream)
         while True:
@@ -111,6 +116,30 @@ class StageDocuments(beam.DoFn):
         self.writers = {}
 
 
+class StageLedgerRows(beam.DoFn):
+    """Ledger rows decided in the per-file stage (read ... filters) -> (source, staging file), once per source
+    and bundle; the rows wait in the file for that source's ledger part (WriteSourceParts)."""
+
+    def __init__(self, output_root: str) -> None:
+        self.output_root = output_root
+
+    def start_bundle(self) -> None:
+        self.writers: dict[str, Any] = {}
+
+    def process(self, row: LedgerRow) -> Iterator[tuple[str, str]]:
+        if row.source not in self.writers:
+            name = f"ledger-{xxhash.xxh3_64_hexdigest(row.source.encode())}-{uuid.uuid4().hex}.pkl.zst"
+            path = f"{staging_dir(self.output_root)}/{name}"
+            self.writers[row.source] = FileSystems.create(path)
+            yield row.source, path
+        pickle.dump(row, self.writers[row.source], protocol=pickle.HIGHEST_PROTOCOL)
+
+    def finish_bundle(self) -> None:
+        for stream in self.writers.values():
+            stream.close()
+        self.writers = {}
+
+
 def signature_of(doc: Document) -> np.ndarray | None:
     """The staged MinHash signature, or None for a document that was not staged."""
     return np.frombuffer(doc.signature, dtype="<u8") if doc.signature else None
@@ -140,16 +169,18 @@ def lighten(doc: Document, recipe: Recipe) -> Document:
     return doc
 
 
-def shard_path(output_root: str, source_index: int, chunk: int) -> str:
-    return f"{output_root.rstrip('/')}/shards/part-{source_index:05d}-{chunk:03d}.parquet"
+def part_path(output_root: str, folder: str, source_index: int, chunk: int) -> str:
+    return f"{output_root.rstrip('/')}/{folder}/part-{source_index:05d}-{chunk:03d}.parquet"
 
 
-class WriteShardsFromStaging(beam.DoFn):
-    """(source, light survivors) -> PartInfo per shard written (main), the kept ledger rows (LEDGER) and the
-    kept documents without text or tokens (KEPT_DOCS, for the language/topic mix).
+class WriteSourceParts(beam.DoFn):
+    """One input file's outcome -> its shards and its ledger part(s); PartInfos on SHARD_PARTS and
+    LEDGER_PARTS, {(stage, reason): rows} on COUNTS and the kept documents (no text, no tokens) on KEPT_DOCS.
 
-    One source's survivors are sorted by doc id and cut into shards of at most `shard_target_tokens` (a
-    document is never split), named by the source's index in the run's inputs: the layout depends only on
+    In: (source, {"survivors": light Documents, "late": ledger rows decided after staging (classifier cut,
+    dedup), "early": staging files of the rows decided before}). Survivors are sorted by doc id and cut into
+    shards of at most `shard_target_tokens` (a document is never split), ledger rows into parts of at most
+    `ledger_rows_per_part`, all named by the file's index among the run's inputs: the layout depends only on
     the inputs and the recipe, never on bundling."""
 
     def __init__(self, recipe: Recipe, output_root: str, source_index: dict[str, int], columns: list[str]) -> None:
@@ -162,34 +193,66 @@ class WriteShardsFromStaging(beam.DoFn):
         self.counters = StageCounters(STAGE_TOKENIZE)
         self.schema = shard_schema(self.columns)
 
-    def process(self, element: tuple[str, Iterable[Document]]) -> Iterator:
-        source, survivors = element
-        docs = sorted(survivors, key=lambda d: d.doc_id)  # light copies: ~1 KB each, one source's worth
-        by_id = {d.doc_id: d for d in docs}
-        for path in sorted({d.staged for d in docs}):
+    def process(self, element: tuple[str, dict[str, Iterable]]) -> Iterator:
+        source, parts = element
+        index = self.source_index[source]
+        out = self.recipe.output
+        docs = sorted(parts["survivors"], key=lambda d: d.doc_id)  # light copies, one input file's worth
+        for chunk_index, chunk in enumerate(self._chunks(docs)):
+            self._attach_tokens(chunk)
+            info = write_sorted_part(
+                chunk, path=part_path(self.output_root, "shards", index, chunk_index), schema=self.schema,
+                key=lambda d: d.doc_id, to_table=lambda rows: shard_table(rows, self.columns),
+                row_group_rows=out.row_group_rows, zstd_level=out.zstd_level, count_tokens=count_tokens,
+            )
+            for doc in chunk:
+                doc.tokens = b""
+            yield beam.pvalue.TaggedOutput(SHARD_PARTS, info)
+        counts: Counter[tuple[str, str]] = Counter()
+
+        def ledger_rows() -> Iterator[LedgerRow]:
+            for path in sorted(parts["early"]):
+                yield from read_staged(path)
+            yield from parts["late"]
+            for doc in docs:
+                self.counters.inp.inc()
+                self.counters.kept.inc()
+                doc.text = ""
+                yield kept_ledger_row(doc)
+
+        def counted(rows: Iterator[LedgerRow]) -> Iterator[LedgerRow]:
+            for row in rows:
+                counts[(row.stage, row.reason)] += 1
+                yield row
+
+        for info in write_sorted_parts(
+            counted(ledger_rows()), path_of=lambda k: part_path(self.output_root, "ledger", index, k),
+            max_rows=out.ledger_rows_per_part, schema=LEDGER_SCHEMA, key=lambda r: r.doc_id, to_table=ledger_table,
+            row_group_rows=out.row_group_rows, zstd_level=out.zstd_level,
+        ):
+            yield beam.pvalue.TaggedOutput(LEDGER_PARTS, info)
+        yield beam.pvalue.TaggedOutput(COUNTS, dict(counts))
+        for doc in docs:
+            yield beam.pvalue.TaggedOutput(KEPT_DOCS, doc)
+
+    def _chunks(self, docs: list[Document]) -> Iterator[list[Document]]:
+        """Consecutive runs of documents holding at most shard_target_tokens (one document may exceed it)."""
+        chunk: list[Document] = []
+        size = 0
+        for doc in docs:
+            if chunk and size + doc.token_count > self.recipe.output.shard_target_tokens:
+                yield chunk
+                chunk, size = [], 0
+            chunk.append(doc)
+            size += doc.token_count
+        if chunk:
+            yield chunk
+
+    @staticmethod
+    def _attach_tokens(chunk: list[Document]) -> None:
+        """Read each staging file these documents came from once, taking their token ids."""
+        by_id = {d.doc_id: d for d in chunk}
+        for path in sorted({d.staged for d in chunk}):
             for doc_id, _text, tokens in read_staged(path):
                 if doc_id in by_id:
                     by_id[doc_id].tokens = tokens
-        out = self.recipe.output
-        chunks: list[list[Document]] = [[]]
-        size = 0
-        for doc in docs:
-            if chunks[-1] and size + doc.token_count > out.shard_target_tokens:
-                chunks.append([])
-                size = 0
-            chunks[-1].append(doc)
-            size += doc.token_count
-        index = self.source_index[source]
-        for k, chunk in enumerate(chunks):
-            yield write_sorted_part(
-                chunk, path=shard_path(self.output_root, index, k), schema=self.schema, key=lambda d: d.doc_id,
-                to_table=lambda rows: shard_table(rows, self.columns), row_group_rows=out.row_group_rows,
-                zstd_level=out.zstd_level, count_tokens=count_tokens,
-            )
-        for doc in docs:
-            self.counters.inp.inc()
-            self.counters.kept.inc()
-            doc.tokens = b""
-            doc.text = ""
-            yield beam.pvalue.TaggedOutput(LEDGER, kept_ledger_row(doc))
-            yield beam.pvalue.TaggedOutput(KEPT_DOCS, doc)

@@ -80,6 +80,7 @@ def test_demo_crawl_funnel_and_contract(demo_run, demo_crawl):
     assert [s["path"] for s in manifest["shards"]] == ["shards/part-00000-000.parquet", "shards/part-00001-000.parquet"]
     assert sum(s["rows"] for s in manifest["shards"]) == 8
     assert pq.ParquetFile(out / manifest["shards"][0]["path"]).metadata.row_group(0).column(0).compression == "ZSTD"
+    assert [e["path"] for e in manifest["ledger"]] == ["ledger/part-00000-000.parquet", "ledger/part-00001-000.parquet"]
     assert not (out / "_staging").exists()
 
 
