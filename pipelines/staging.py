@@ -1,22 +1,24 @@
-"""Staging: documents' text and tokens stay in files while light copies go through the dedup shuffles.
+"""Staging: documents' text and tokens, and the ledger rows decided early, wait in files while light copies
+go through the shuffles; everything about one input file meets at the end and is written there.
 
     scored Documents ─StageDocuments─▶ light Documents (exact key, MinHash signature, token count; text only
-        when the ledger's sample would show it), text + tokens in _staging/<source>-<attempt>.pkl.zst
-    light survivors ─by source─▶ WriteShardsFromStaging: read that source's staging files, attach the tokens,
-        write shards/part-<source index>-<k>.parquet, emit the kept ledger rows
+        when the ledger's sample would show it); text + tokens in _staging/docs-<source>-<attempt>.pkl.zst
+    early ledger rows ─StageLedgerRows─▶ (source, staging file); rows in _staging/ledger-<source>-<attempt>...
+    per input file: light survivors + late ledger rows + early staging files ─WriteSourceParts─▶
+        shards/part-<file>-<k>.parquet and ledger/part-<file>-<k>.parquet
 
-Why: every shuffle of a runner that keeps shuffles in memory (the DirectRunner) holds what it moves, and
-whole documents were what grew with the crawl. A light Document is ~1 KB (the signature most of it) instead
-of ~10 KB. Staging files are written where the documents are made, one per source per bundle attempt: a
-retried bundle writes another file, and only the names its committed outputs carry are ever read. The run
-removes _staging/ when it has written its manifest.
+Why: the DirectRunner keeps every shuffle in its driver (decoded) and hands a worker whole groups, so what the
+shuffles carry is what grows with the crawl. A light Document is ~1 KB (the signature most of it) instead of
+~10 KB of text or tokens. Staging files are written where the documents are made, at most two open per
+worker; a retried bundle writes other files, and only the names its committed outputs carry are ever read.
+The run removes _staging/ once its manifest is written.
 """
 
 from __future__ import annotations
 
 import pickle
 import uuid
-from collections import Counter
+from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
 from typing import Any
 
@@ -45,6 +47,35 @@ KEPT_DOCS = "kept_docs"
 
 def staging_dir(output_root: str) -> str:
     return f"{output_root.rstrip('/')}/{STAGING}"
+
+
+class _OpenFiles:
+    """Staging files being written, by source, at most `limit` open at a time: documents arrive file after
+    file, and every open compressed writer holds buffers (20 open ones cost a worker ~100 MiB). A source that
+    comes back after its file was closed gets a new file; readers take every file named to them."""
+
+    def __init__(self, output_root: str, prefix: str, limit: int = 2) -> None:
+        self.folder = staging_dir(output_root)
+        self.prefix = prefix
+        self.limit = limit
+        self.files: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+
+    def get(self, source: str) -> tuple[str, Any, bool]:
+        """(path, writable stream, whether the file is new) for this source."""
+        if source in self.files:
+            self.files.move_to_end(source)
+            return (*self.files[source], False)
+        if len(self.files) >= self.limit:
+            _source, (_path, stream) = self.files.popitem(last=False)
+            stream.close()
+        path = f"{self.folder}/{self.prefix}{xxhash.xxh3_64_hexdigest(source.encode())}-{uuid.uuid4().hex}.pkl.zst"
+        self.files[source] = (path, FileSystems.create(path))  # .zst: Beam's file system compresses
+        return (*self.files[source], True)
+
+    def close(self) -> None:
+        for _path, stream in self.files.values():
+            stream.close()
+        self.files.clear()
 
 
 def remove_staging(output_root: str) -> None:
@@ -84,14 +115,7 @@ class StageDocuments(beam.DoFn):
         self.counters = StageCounters(STAGE_TOKENIZE)
 
     def start_bundle(self) -> None:
-        self.writers: dict[str, tuple[str, Any]] = {}
-
-    def _writer(self, source: str) -> tuple[str, Any]:
-        if source not in self.writers:
-            name = f"{xxhash.xxh3_64_hexdigest(source.encode())}-{uuid.uuid4().hex}.pkl.zst"
-            path = f"{staging_dir(self.output_root)}/{name}"
-            self.writers[source] = (path, FileSystems.create(path))  # .zst: Beam's file system compresses
-        return self.writers[source]
+        self.files = _OpenFiles(self.output_root, "docs-")
 
     def process(self, batch: list[Document]) -> Iterator[Document]:
         with self.counters.timed():
@@ -103,7 +127,7 @@ class StageDocuments(beam.DoFn):
             doc.exact_key = exact_key(doc.text)
             if self.hasher is not None:
                 doc.signature = self.hasher.signatures([shingle_hashes(doc.text, ngram)])[0].astype("<u8").tobytes()
-            path, stream = self._writer(doc.source)
+            path, stream, _new = self.files.get(doc.source)
             pickle.dump((doc.doc_id, doc.text, tokens), stream, protocol=pickle.HIGHEST_PROTOCOL)
             doc.staged = path
             if not in_sample(doc.doc_id, out.seed, out.dropped_text_sample_rate):
@@ -111,9 +135,7 @@ class StageDocuments(beam.DoFn):
             yield doc
 
     def finish_bundle(self) -> None:
-        for _path, stream in self.writers.values():
-            stream.close()
-        self.writers = {}
+        self.files.close()
 
 
 class StageLedgerRows(beam.DoFn):
@@ -124,20 +146,16 @@ class StageLedgerRows(beam.DoFn):
         self.output_root = output_root
 
     def start_bundle(self) -> None:
-        self.writers: dict[str, Any] = {}
+        self.files = _OpenFiles(self.output_root, "ledger-")
 
     def process(self, row: LedgerRow) -> Iterator[tuple[str, str]]:
-        if row.source not in self.writers:
-            name = f"ledger-{xxhash.xxh3_64_hexdigest(row.source.encode())}-{uuid.uuid4().hex}.pkl.zst"
-            path = f"{staging_dir(self.output_root)}/{name}"
-            self.writers[row.source] = FileSystems.create(path)
+        path, stream, new = self.files.get(row.source)
+        if new:
             yield row.source, path
-        pickle.dump(row, self.writers[row.source], protocol=pickle.HIGHEST_PROTOCOL)
+        pickle.dump(row, stream, protocol=pickle.HIGHEST_PROTOCOL)
 
     def finish_bundle(self) -> None:
-        for stream in self.writers.values():
-            stream.close()
-        self.writers = {}
+        self.files.close()
 
 
 def signature_of(doc: Document) -> np.ndarray | None:

@@ -180,3 +180,14 @@ def test_a_stage_that_drops_almost_everything_is_named(demo_crawl, tmp_path, cap
     run(demo_crawl, tmp_path / "out", "--config", str(recipe), *IN_MEMORY)
     err = capsys.readouterr().err
     assert "stage 'language_precheck' dropped 10 of 10 documents (100.0%), mostly 'language_not_kept'" in err
+
+
+def test_malloc_arenas_are_capped_for_the_run_and_the_processes_it_starts(monkeypatch):
+    import os
+
+    monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    run_pipeline.limit_malloc_arenas()
+    assert os.environ["MALLOC_ARENA_MAX"] == run_pipeline.MALLOC_ARENAS  # inherited by workers and children
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
+    run_pipeline.limit_malloc_arenas()
+    assert os.environ["MALLOC_ARENA_MAX"] == "4"  # a user's own setting wins
