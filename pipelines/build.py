@@ -3,15 +3,15 @@
     input files ─ReadWarcFiles─▶ batches of Records ─ExtractDocuments─▶ labeled Documents
         ─FilterDocuments─▶ kept Documents ─ScoreClassifiers─▶ ─StageDocuments─▶ light Documents
         (text and tokens set aside in _staging/) ─DecideClassifiers─▶ ─ExactDedup─▶ ─NearDedup─▶ survivors
-        ─by source─▶ WriteShardsFromStaging ─▶ shards/part-<source>-<k>.parquet
-    every drop on the way, and every kept document ─Flatten─▶ ledger ─WriteParts─▶ ledger/
-    part infos + ledger counts ─Finalize─▶ manifest.json, stats.json (and _staging/ removed)
+    drops before staging ─StageLedgerRows─▶ _staging/ ; drops after it ─▶ late ledger rows
+    per input file: survivors + late rows + staged rows ─WriteSourceParts─▶ shards/, ledger/ parts
+    part infos + (stage, reason) counts ─Finalize─▶ manifest.json, stats.json (and _staging/ removed)
     (--keep-scored) documents as extracted, with all signals ─WriteParts─▶ scored/
 
 `tokenmill select` starts the same tail from scored/ instead of the crawl (build_select_pipeline).
-No shuffle carries text or tokens: the dedup shuffles move light Documents (~1 KB, the MinHash signature
-most of it), near dedup reads the text of clustered documents back from their staging files, and each
-source's shards are written from its staging files. The ledger writers shuffle rows once to their part.
+No shuffle carries text or tokens: the dedup shuffles move light Documents (~3.5 KB), near dedup reads the
+text of clustered documents back from their staging files, and each input file's shards and ledger part
+are written from its staging files (pipelines/staging.py).
 """
 
 from __future__ import annotations

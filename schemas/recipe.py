@@ -309,7 +309,7 @@ class OutputConfig:
     # cut at this size; a Common Crawl WARC file keeps ~10-20 M tokens, so one shard per file is the norm.
     # 100 M tokens is ~400 MB of uint32 ids before zstd, a size training loaders stream well.
     shard_target_tokens: int = 100_000_000
-    # Ledger rows per ledger part file.
+    # Most ledger rows per ledger part; each input file has its own parts (ledger/part-<file>-<k>).
     ledger_rows_per_part: int = 1_000_000
     # Rows per Parquet row group: the unit the writers hold in memory and readers skip over.
     row_group_rows: int = 2_000
