@@ -1,4 +1,4 @@
-"""Write one Parquet part from an unordered stream of items: sorted by key, row group by row group.
+"""Write Parquet parts from an unordered stream of items: sorted by key, row group by row group, cut into parts.
 
 Items arrive in whatever order the runner shuffled them. To give byte-identical files on every runner the
 part is written sorted by doc id; to never hold a whole part in memory, items are buffered `spill_rows` at
@@ -15,6 +15,7 @@ import hashlib
 import heapq
 import os
 import shutil
+import sys
 import tempfile
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
@@ -152,9 +153,11 @@ def write_sorted_parts(
     row_group_rows: int,
     zstd_level: int,
     spill_rows: int = 10_000,
+    count_tokens: Callable[[pa.Table], int] | None = None,
 ) -> list[PartInfo]:
     """Write `items` sorted by `key` into parts of at most `max_rows` rows, named path_of(0), path_of(1), ...
-    (a first part even when there are no items). Spills and merges like write_sorted_part."""
+    (a first part even when there are no items). Items are buffered `spill_rows` at a time, each buffer
+    sorted and spilled, and the parts' row groups cut from a k-way merge of the spills."""
     spill_dir = tempfile.mkdtemp(prefix="tokenmill-spill-")
     try:
         runs, _total = _sorted_runs(items, key, to_table, spill_rows, spill_dir)
@@ -163,7 +166,8 @@ def write_sorted_parts(
         rows = 0
 
         def flush() -> None:
-            infos.append(_write_tables(pending, path_of(len(infos)), schema, row_group_rows, zstd_level, None))
+            infos.append(_write_tables(pending, path_of(len(infos)), schema, row_group_rows, zstd_level,
+                                       count_tokens))
             pending.clear()
 
         for group in _merged_row_groups(runs, schema.names[0], row_group_rows):
@@ -210,23 +214,7 @@ def _write_tables(
             FileSystems.delete([tmp_path])
 
 
-def write_sorted_part(
-    items: Iterable[T],
-    *,
-    path: str,
-    schema: pa.Schema,
-    key: Callable[[T], str],
-    to_table: Callable[[list[T]], pa.Table],
-    row_group_rows: int,
-    zstd_level: int,
-    spill_rows: int = 10_000,
-    count_tokens: Callable[[pa.Table], int] | None = None,
-) -> PartInfo:
-    """Write `items` to `path` (any Beam FileSystems path) as zstd Parquet sorted by `key`."""
-    spill_dir = tempfile.mkdtemp(prefix="tokenmill-spill-")
-    try:
-        runs, _total = _sorted_runs(items, key, to_table, spill_rows, spill_dir)
-        groups = _merged_row_groups(runs, schema.names[0], row_group_rows)
-        return _write_tables(groups, path, schema, row_group_rows, zstd_level, count_tokens)
-    finally:
-        shutil.rmtree(spill_dir, ignore_errors=True)
+def write_sorted_part(items: Iterable[T], *, path: str, **kwargs: Any) -> PartInfo:
+    """Write `items` to `path` (any Beam FileSystems path) as one zstd Parquet part sorted by `key`
+    (write_sorted_parts' other arguments)."""
+    return write_sorted_parts(items, path_of=lambda _k: path, max_rows=sys.maxsize, **kwargs)[0]
