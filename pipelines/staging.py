@@ -92,10 +92,12 @@ def read_staged(path: str) -> Iterator[Any]:
     """Every object in one staging file, in the order written: (doc id, text, packed tokens) for documents,
     LedgerRow for ledger rows."""
     with FileSystems.open(path) as stream:  # .zst: Beam's file system decompresses
-        unpickler = pickle.Unpickler(stream)
         while True:
             try:
-                yield unpickler.load()
+                # A fresh unpickler per object: each was written by its own pickle.dump, whose memo starts
+                # empty; one Unpickler keeps its memo across load() calls and would resolve a later object's
+                # back-references to an earlier object's values.
+                yield pickle.load(stream)
             except EOFError:
                 return
 

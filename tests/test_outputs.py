@@ -66,3 +66,22 @@ def test_funnel_closes_and_rejects_inconsistent_counts():
     assert f["stages"]["exact_dedup"]["in"] == 6 and f["stages"]["tokenize"]["out"] == 4
     with pytest.raises(ValueError, match="unknown stages"):
         funnel({("bogus", "x"): 1})
+
+
+def test_staging_files_read_back_every_object_as_written(tmp_path):
+    """Objects are pickled one by one into a staging file; reading them back must not let one object's
+    back-references resolve to another's values (one Unpickler over the file keeps its memo across loads)."""
+    import pickle
+
+    from apache_beam.io.filesystems import FileSystems
+
+    from pipelines.staging import read_staged
+
+    empty = "".join([])
+    objects = [("image/png", "image/png"), ("xxx", "yyy", "zzz", empty, empty), ({"a": 1.0}, [empty, "b"])]
+    path = str(tmp_path / "docs-test.pkl.zst")
+    stream = FileSystems.create(path)
+    for obj in objects:
+        pickle.dump(obj, stream, protocol=pickle.HIGHEST_PROTOCOL)
+    stream.close()
+    assert list(read_staged(path)) == objects
