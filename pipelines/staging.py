@@ -122,7 +122,6 @@ class StageDocuments(beam.DoFn):
     def process(self, batch: list[Document]) -> Iterator[Document]:
         with self.counters.timed():
             encoded = self.tokenizer.encode_batch([d.text for d in batch])
-        out = self.recipe.output
         ngram = self.recipe.dedup.near.ngram
         for doc, tokens in zip(batch, encoded, strict=True):
             doc.token_count = len(tokens) // 4
@@ -132,9 +131,7 @@ class StageDocuments(beam.DoFn):
             path, stream, _new = self.files.get(doc.source)
             pickle.dump((doc.doc_id, doc.text, tokens), stream, protocol=pickle.HIGHEST_PROTOCOL)
             doc.staged = path
-            if not in_sample(doc.doc_id, out.seed, out.dropped_text_sample_rate):
-                doc.text = ""
-            yield doc
+            yield lighten(doc, self.recipe)
 
     def finish_bundle(self) -> None:
         self.files.close()
@@ -183,7 +180,8 @@ class RestoreText(beam.DoFn):
 
 
 def lighten(doc: Document, recipe: Recipe) -> Document:
-    """Drop a restored text again, unless the ledger's sample would show it."""
+    """Set a staged document's text aside (again, after near dedup restored it), unless the ledger's sample
+    would show it."""
     if doc.staged and not in_sample(doc.doc_id, recipe.output.seed, recipe.output.dropped_text_sample_rate):
         doc.text = ""
     return doc
