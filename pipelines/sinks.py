@@ -1,8 +1,9 @@
-"""Output sinks: spread rows over parts deterministically, write each part sorted, then the manifest.
+"""A sink for rows not tied to one input file (scored/ with --keep-scored): spread rows over parts
+deterministically, write each part sorted. Shards and ledger parts are written per input file instead
+(pipelines/staging.py: WriteSourceParts).
 
-The number of parts comes from a global count (a side input): shards = ceil(tokens / shard_target_tokens),
-ledger parts = ceil(rows / ledger_rows_per_part). A row's part is a seeded hash of its doc id, so the
-assignment is the same on every runner and worker count.
+The number of parts comes from a global count (a side input): parts = ceil(total size / target). A row's part
+is a seeded hash of its doc id, so the assignment is the same on every runner and worker count.
 """
 
 from __future__ import annotations
@@ -13,7 +14,6 @@ from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
-import pyarrow.compute as pc
 import xxhash
 
 from outputs.parquet_parts import PartInfo, write_sorted_part
@@ -25,10 +25,6 @@ def part_of(doc_id: str, seed: int, parts: int) -> int:
 
 def part_path(output_root: str, folder: str, index: int) -> str:
     return f"{output_root.rstrip('/')}/{folder}/part-{index:05d}.parquet"
-
-
-def count_tokens(table: pa.Table) -> int:
-    return int(pc.sum(table.column("token_count")).as_py() or 0)
 
 
 class WriteParts(beam.PTransform):
@@ -46,7 +42,6 @@ class WriteParts(beam.PTransform):
         row_group_rows: int,
         zstd_level: int,
         seed: int,
-        with_tokens: bool = False,
     ) -> None:
         super().__init__()
         self.output_root = output_root
@@ -58,7 +53,6 @@ class WriteParts(beam.PTransform):
         self.row_group_rows = row_group_rows
         self.zstd_level = zstd_level
         self.seed = seed
-        self.with_tokens = with_tokens
 
     def expand(self, rows):
         target, seed = self.target_per_part, self.seed
@@ -78,7 +72,6 @@ class WriteParts(beam.PTransform):
                 to_table=self.to_table,
                 row_group_rows=self.row_group_rows,
                 zstd_level=self.zstd_level,
-                count_tokens=count_tokens if self.with_tokens else None,
             )
 
         return (

@@ -24,6 +24,8 @@ from typing import Any
 
 import apache_beam as beam
 import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
 import xxhash
 from apache_beam.io.filesystems import FileSystems
 
@@ -32,7 +34,6 @@ from dedup.minhash import MinHasher, shingle_hashes
 from outputs.parquet_parts import write_sorted_part, write_sorted_parts
 from pipelines.documents import kept_ledger_row
 from pipelines.metrics import StageCounters
-from pipelines.sinks import count_tokens
 from schemas.recipe import Recipe
 from schemas.records import STAGE_TOKENIZE, Document, LedgerRow, in_sample
 from schemas.tables import LEDGER_SCHEMA, ledger_table, shard_schema, shard_table
@@ -185,6 +186,11 @@ def lighten(doc: Document, recipe: Recipe) -> Document:
     if doc.staged and not in_sample(doc.doc_id, recipe.output.seed, recipe.output.dropped_text_sample_rate):
         doc.text = ""
     return doc
+
+
+def count_tokens(table: pa.Table) -> int:
+    """Tokens in a shard table (PartInfo.tokens, the manifest's totals)."""
+    return int(pc.sum(table.column("token_count")).as_py() or 0)
 
 
 def part_path(output_root: str, folder: str, source_index: int, chunk: int) -> str:
