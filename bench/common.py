@@ -44,6 +44,17 @@ def _process_tree(root: int) -> list[int]:
     return tree
 
 
+def rss_mib(pid: int) -> float:
+    """Resident set size of one process (VmRSS), 0.0 when it is gone."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return 0.0
+
+
 def _role_of(pid: int, root: int) -> str | None:
     if pid == root:
         return "driver"
@@ -68,7 +79,6 @@ def run_sampled(cmd: list[str], interval: float = 0.25) -> tuple[float, dict[str
     import threading
     import time
 
-    page = os.sysconf("SC_PAGE_SIZE")
     ticks = os.sysconf("SC_CLK_TCK")
     peaks = {role: 0.0 for role in ROLES}
     cpu_by_pid: dict[int, tuple[str, float]] = {}
@@ -83,13 +93,11 @@ def run_sampled(cmd: list[str], interval: float = 0.25) -> tuple[float, dict[str
                 if role is None:
                     continue
                 try:
-                    with open(f"/proc/{pid}/statm") as f:
-                        rss = int(f.read().split()[1]) * page / 2**20
                     with open(f"/proc/{pid}/stat") as f:
                         fields = f.read().rsplit(")", 1)[1].split()
                 except (OSError, IndexError, ValueError):
                     continue
-                peaks[role] = max(peaks[role], rss)
+                peaks[role] = max(peaks[role], rss_mib(pid))
                 cpu_by_pid[pid] = (role, (int(fields[11]) + int(fields[12])) / ticks)
             done.wait(interval)
 

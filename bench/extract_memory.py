@@ -23,19 +23,9 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import SHARED  # noqa: E402
+from bench.common import SHARED, rss_mib  # noqa: E402
 from ingest.extract import Extractor  # noqa: E402
 from schemas.recipe import ExtractConfig  # noqa: E402
-
-
-def rss_mib(pid: int) -> float:
-    try:
-        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return 0.0
 
 
 def pages(limit_bytes: int) -> list[str]:
