@@ -13,11 +13,13 @@ from __future__ import annotations
 
 import hashlib
 import heapq
+import itertools
+import operator
 import os
 import shutil
 import sys
 import tempfile
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
@@ -161,29 +163,27 @@ def write_sorted_parts(
     spill_dir = tempfile.mkdtemp(prefix="tokenmill-spill-")
     try:
         runs, _total = _sorted_runs(items, key, to_table, spill_rows, spill_dir)
-        infos: list[PartInfo] = []
-        pending: list[pa.Table] = []
-        rows = 0
-
-        def flush() -> None:
-            infos.append(_write_tables(pending, path_of(len(infos)), schema, row_group_rows, zstd_level,
-                                       count_tokens))
-            pending.clear()
-
-        for group in _merged_row_groups(runs, schema.names[0], row_group_rows):
-            while group.num_rows:
-                take = min(group.num_rows, max_rows - rows)
-                pending.append(group.slice(0, take))
-                group = group.slice(take)
-                rows += take
-                if rows == max_rows:
-                    flush()
-                    rows = 0
-        if pending or not infos:
-            flush()
-        return infos
+        groups = _cut(_merged_row_groups(runs, schema.names[0], row_group_rows), max_rows)
+        # Row groups stream into the part being written: groupby hands each part's groups over lazily.
+        infos = [
+            _write_tables((group for _, group in part), path_of(index), schema, row_group_rows, zstd_level,
+                          count_tokens)
+            for index, part in itertools.groupby(groups, key=operator.itemgetter(0))
+        ]
+        return infos or [_write_tables([], path_of(0), schema, row_group_rows, zstd_level, count_tokens)]
     finally:
         shutil.rmtree(spill_dir, ignore_errors=True)
+
+
+def _cut(groups: Iterable[pa.Table], max_rows: int) -> Iterator[tuple[int, pa.Table]]:
+    """(part index, row group) with groups sliced where a part reaches `max_rows` rows."""
+    rows = 0
+    for group in groups:
+        while group.num_rows:
+            take = min(group.num_rows, max_rows - rows % max_rows)
+            yield rows // max_rows, group.slice(0, take)
+            group = group.slice(take)
+            rows += take
 
 
 def _write_tables(

@@ -85,3 +85,25 @@ def test_staging_files_read_back_every_object_as_written(tmp_path):
         pickle.dump(obj, stream, protocol=pickle.HIGHEST_PROTOCOL)
     stream.close()
     assert list(read_staged(path)) == objects
+
+
+def test_write_sorted_parts_cuts_a_sorted_stream_into_parts(tmp_path):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from outputs.parquet_parts import write_sorted_parts
+
+    schema = pa.schema([pa.field("doc_id", pa.string()), pa.field("v", pa.int64())])
+
+    def to_table(rows):
+        return pa.Table.from_pylist([{"doc_id": d, "v": v} for d, v in rows], schema=schema)
+
+    common = dict(schema=schema, key=lambda r: r[0], to_table=to_table, row_group_rows=128, zstd_level=3)
+    items = [(f"{i:05d}", i) for i in range(1037)][::-1]
+    infos = write_sorted_parts(items, path_of=lambda k: str(tmp_path / f"p{k}.parquet"), max_rows=400,
+                               spill_rows=300, **common)
+    assert [i.rows for i in infos] == [400, 400, 237]
+    ids = [x for i in infos for x in pq.read_table(i.path).column("doc_id").to_pylist()]
+    assert ids == sorted(f"{i:05d}" for i in range(1037))
+    (empty,) = write_sorted_parts([], path_of=lambda k: str(tmp_path / f"e{k}.parquet"), max_rows=400, **common)
+    assert empty.rows == 0 and pq.read_table(empty.path).num_rows == 0
