@@ -166,11 +166,11 @@ def write_sorted_parts(
         groups = _cut(_merged_row_groups(runs, schema.names[0], row_group_rows), max_rows)
         # Row groups stream into the part being written: groupby hands each part's groups over lazily.
         infos = [
-            _write_tables((group for _, group in part), path_of(index), schema, row_group_rows, zstd_level,
+            write_part((group for _, group in part), path_of(index), schema, row_group_rows, zstd_level,
                           count_tokens)
             for index, part in itertools.groupby(groups, key=operator.itemgetter(0))
         ]
-        return infos or [_write_tables([], path_of(0), schema, row_group_rows, zstd_level, count_tokens)]
+        return infos or [write_part([], path_of(0), schema, row_group_rows, zstd_level, count_tokens)]
     finally:
         shutil.rmtree(spill_dir, ignore_errors=True)
 
@@ -186,11 +186,12 @@ def _cut(groups: Iterable[pa.Table], max_rows: int) -> Iterator[tuple[int, pa.Ta
             rows += take
 
 
-def _write_tables(
+def write_part(
     tables: Iterable[pa.Table], path: str, schema: pa.Schema, row_group_rows: int, zstd_level: int,
     count_tokens: Callable[[pa.Table], int] | None,
 ) -> PartInfo:
-    """Write row groups to `path` under a temporary name, then rename; sha256 and size while writing."""
+    """Write row groups, already in key order, to `path` under a temporary name, then rename; sha256 and size
+    while writing. Tables stream: only the row group being written is held."""
     tmp_path = f"{path}.tmp-{os.getpid()}"
     try:
         sink = _HashingWriter(FileSystems.create(tmp_path))

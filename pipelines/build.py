@@ -46,6 +46,7 @@ from pipelines.staging import (
     StageDocuments,
     StageLedgerRows,
     WriteSourceParts,
+    for_output,
     remove_staging,
 )
 from schemas.recipe import Recipe
@@ -179,7 +180,7 @@ def _filter_to_outputs(
     late_rows = (late or [p | "NoLateRows" >> beam.Create([])]) | "LateLedgerRows" >> beam.Flatten()
     written = (
         {
-            "survivors": survivors | "SurvivorsBySource" >> beam.Map(lambda d: (d.source, d)),
+            "survivors": survivors | "SurvivorsBySource" >> beam.Map(lambda d: (d.source, for_output(d))),
             "late": late_rows | "LateRowsBySource" >> beam.Map(lambda r: (r.source, r)),
             "early": staged_early,
         }

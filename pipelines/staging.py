@@ -2,8 +2,8 @@
 go through the shuffles; everything about one input file meets at the end and is written there.
 
     scored Documents ─StageDocuments─▶ light Documents (exact key, MinHash signature, token count; text only
-        when the ledger's sample would show it); text + tokens in _staging/docs-<source>-<attempt>.pkl.zst
-    early ledger rows ─StageLedgerRows─▶ (source, staging file); rows in _staging/ledger-<source>-<attempt>...
+        when the ledger's sample would show it); text + tokens in _staging/docs-<source>-<attempt>.stage
+    early ledger rows ─StageLedgerRows─▶ (source, staging file); rows in _staging/ledger-<source>-<attempt>.stage
     per input file: light survivors + late ledger rows + early staging files ─WriteSourceParts─▶
         shards/part-<file>-<k>.parquet and ledger/part-<file>-<k>.parquet
 
@@ -12,11 +12,17 @@ shuffles carry is what grows with the crawl. A light Document is ~1 KB (the sign
 ~10 KB of text or tokens. Staging files are written where the documents are made, at most two open per
 worker; a retried bundle writes other files, and only the names its committed outputs carry are ever read.
 The run removes _staging/ once its manifest is written.
+
+A staging file is a run of frames, [uint32 little-endian length][zstd frame of one pickled object], each
+object compressed on its own: a light Document carries its frame's offset (`staged_at`), so the shard writer
+reads one row group's tokens and near dedup one cluster's texts without decompressing a file from its start.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import pickle
+import struct
 import uuid
 from collections import Counter, OrderedDict
 from collections.abc import Iterable, Iterator
@@ -27,11 +33,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import xxhash
-from apache_beam.io.filesystems import FileSystems
+import zstandard
+from apache_beam.io.filesystems import CompressionTypes, FileSystems
 
 from dedup.exact import exact_key
 from dedup.minhash import MinHasher, shingle_hashes
-from outputs.parquet_parts import write_sorted_part, write_sorted_parts
+from outputs.parquet_parts import write_part, write_sorted_parts
 from pipelines.documents import kept_ledger_row
 from pipelines.metrics import StageCounters
 from schemas.recipe import Recipe
@@ -50,32 +57,53 @@ def staging_dir(output_root: str) -> str:
     return f"{output_root.rstrip('/')}/{STAGING}"
 
 
+_FRAME = struct.Struct("<I")
+
+
+class _StagingFile:
+    """One staging file being written, frame by frame; `write` returns the frame's offset."""
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self.stream = FileSystems.create(path, compression_type=CompressionTypes.UNCOMPRESSED)
+        self.offset = 0
+        self.compressor = zstandard.ZstdCompressor(level=1)  # staging is read once or twice, then deleted
+
+    def write(self, obj: Any) -> int:
+        blob = self.compressor.compress(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        self.stream.write(_FRAME.pack(len(blob)) + blob)
+        at, self.offset = self.offset, self.offset + _FRAME.size + len(blob)
+        return at
+
+    def close(self) -> None:
+        self.stream.close()
+
+
 class _OpenFiles:
     """Staging files being written, by source, at most `limit` open at a time: documents arrive file after
-    file, and every open compressed writer holds buffers (20 open ones cost a worker ~100 MiB). A source that
-    comes back after its file was closed gets a new file; readers take every file named to them."""
+    file, and every open writer holds buffers. A source that comes back after its file was closed gets a new
+    file; readers take every file named to them."""
 
     def __init__(self, output_root: str, prefix: str, limit: int = 2) -> None:
         self.folder = staging_dir(output_root)
         self.prefix = prefix
         self.limit = limit
-        self.files: OrderedDict[str, tuple[str, Any]] = OrderedDict()
+        self.files: OrderedDict[str, _StagingFile] = OrderedDict()
 
-    def get(self, source: str) -> tuple[str, Any, bool]:
-        """(path, writable stream, whether the file is new) for this source."""
+    def get(self, source: str) -> tuple[_StagingFile, bool]:
+        """(the open staging file for this source, whether it is new)."""
         if source in self.files:
             self.files.move_to_end(source)
-            return (*self.files[source], False)
+            return self.files[source], False
         if len(self.files) >= self.limit:
-            _source, (_path, stream) = self.files.popitem(last=False)
-            stream.close()
-        path = f"{self.folder}/{self.prefix}{xxhash.xxh3_64_hexdigest(source.encode())}-{uuid.uuid4().hex}.pkl.zst"
-        self.files[source] = (path, FileSystems.create(path))  # .zst: Beam's file system compresses
-        return (*self.files[source], True)
+            self.files.popitem(last=False)[1].close()
+        path = f"{self.folder}/{self.prefix}{xxhash.xxh3_64_hexdigest(source.encode())}-{uuid.uuid4().hex}.stage"
+        self.files[source] = _StagingFile(path)
+        return self.files[source], True
 
     def close(self) -> None:
-        for _path, stream in self.files.values():
-            stream.close()
+        for file in self.files.values():
+            file.close()
         self.files.clear()
 
 
@@ -89,18 +117,42 @@ def remove_staging(output_root: str) -> None:
         FileSystems.delete([folder])
 
 
+def _read_frame(stream: Any, path: str, decompressor: zstandard.ZstdDecompressor) -> Any:
+    """The object in the frame at the stream's position; EOFError at a clean end of file."""
+    header = stream.read(_FRAME.size)
+    if not header:
+        raise EOFError
+    (size,) = _FRAME.unpack(header) if len(header) == _FRAME.size else (-1,)
+    blob = stream.read(size) if size >= 0 else b""
+    if size < 0 or len(blob) != size:
+        raise OSError(f"staging file {path} is truncated")
+    # pickle.loads per object: one Unpickler over a stream would keep its memo across objects and resolve a
+    # later object's back-references to an earlier object's values.
+    return pickle.loads(decompressor.decompress(blob))
+
+
 def read_staged(path: str) -> Iterator[Any]:
     """Every object in one staging file, in the order written: (doc id, text, packed tokens) for documents,
     LedgerRow for ledger rows."""
-    with FileSystems.open(path) as stream:  # .zst: Beam's file system decompresses
+    decompressor = zstandard.ZstdDecompressor()
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
         while True:
             try:
-                # A fresh unpickler per object: each was written by its own pickle.dump, whose memo starts
-                # empty; one Unpickler keeps its memo across load() calls and would resolve a later object's
-                # back-references to an earlier object's values.
-                yield pickle.load(stream)
+                yield _read_frame(stream, path, decompressor)
             except EOFError:
                 return
+
+
+def read_staged_at(path: str, offsets: Iterable[int]) -> Iterator[tuple[int, Any]]:
+    """(offset, object) for the frames at these offsets of one staging file, in offset order."""
+    decompressor = zstandard.ZstdDecompressor()
+    with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
+        for at in sorted(set(offsets)):
+            stream.seek(at)
+            try:
+                yield at, _read_frame(stream, path, decompressor)
+            except EOFError:
+                raise OSError(f"staging file {path} has no frame at offset {at}") from None
 
 
 class StageDocuments(beam.DoFn):
@@ -129,9 +181,8 @@ class StageDocuments(beam.DoFn):
             doc.exact_key = exact_key(doc.text)
             if self.hasher is not None:
                 doc.signature = self.hasher.signatures([shingle_hashes(doc.text, ngram)])[0].astype("<u8").tobytes()
-            path, stream, _new = self.files.get(doc.source)
-            pickle.dump((doc.doc_id, doc.text, tokens), stream, protocol=pickle.HIGHEST_PROTOCOL)
-            doc.staged = path
+            file, _new = self.files.get(doc.source)
+            doc.staged, doc.staged_at = file.path, file.write((doc.doc_id, doc.text, tokens))
             yield lighten(doc, self.recipe)
 
     def finish_bundle(self) -> None:
@@ -149,10 +200,10 @@ class StageLedgerRows(beam.DoFn):
         self.files = _OpenFiles(self.output_root, "ledger-")
 
     def process(self, row: LedgerRow) -> Iterator[tuple[str, str]]:
-        path, stream, new = self.files.get(row.source)
+        file, new = self.files.get(row.source)
         if new:
-            yield row.source, path
-        pickle.dump(row, stream, protocol=pickle.HIGHEST_PROTOCOL)
+            yield row.source, file.path
+        file.write(row)
 
     def finish_bundle(self) -> None:
         self.files.close()
@@ -164,7 +215,7 @@ def signature_of(doc: Document) -> np.ndarray | None:
 
 
 class RestoreText(beam.DoFn):
-    """(staging file, [(key, light Document)]) -> (key, Document with its text), reading the file once.
+    """(staging file, [(key, light Document)]) -> (key, Document with its text), reading only their frames.
     Documents that were never staged (key "") pass through as they are."""
 
     def process(self, element: tuple[str, Iterable[tuple[Any, Document]]]) -> Iterator[tuple[Any, Document]]:
@@ -173,11 +224,17 @@ class RestoreText(beam.DoFn):
         if not path:
             yield from items
             return
-        wanted = {doc.doc_id: doc for _key, doc in items}
-        for doc_id, text, _tokens in read_staged(path):
-            if doc_id in wanted:
-                wanted[doc_id].text = text
+        by_offset = {doc.staged_at: doc for _key, doc in items}
+        for at, (doc_id, text, _tokens) in read_staged_at(path, by_offset):
+            doc = by_offset[at]
+            _check_frame(path, doc, doc_id)
+            doc.text = text
         yield from items
+
+
+def _check_frame(path: str, doc: Document, doc_id: str) -> None:
+    if doc_id != doc.doc_id:
+        raise OSError(f"staging file {path}: the frame at {doc.staged_at} holds {doc_id}, not {doc.doc_id}")
 
 
 def lighten(doc: Document, recipe: Recipe) -> Document:
@@ -186,6 +243,13 @@ def lighten(doc: Document, recipe: Recipe) -> Document:
     if doc.staged and not in_sample(doc.doc_id, recipe.output.seed, recipe.output.dropped_text_sample_rate):
         doc.text = ""
     return doc
+
+
+def for_output(doc: Document) -> Document:
+    """What WriteSourceParts needs of a survivor. Its text, exact key and signature (~1 KB) are done with:
+    shards take tokens from staging and a kept ledger row carries no text. The survivors of one input file
+    meet in one worker, so this is what that worker holds per document."""
+    return dataclasses.replace(doc, text="", exact_key="", signature=b"")
 
 
 def count_tokens(table: pa.Table) -> int:
@@ -223,14 +287,10 @@ class WriteSourceParts(beam.DoFn):
         out = self.recipe.output
         docs = sorted(parts["survivors"], key=lambda d: d.doc_id)  # light copies, one input file's worth
         for chunk_index, chunk in enumerate(self._chunks(docs)):
-            self._attach_tokens(chunk)
-            info = write_sorted_part(
-                chunk, path=part_path(self.output_root, "shards", index, chunk_index), schema=self.schema,
-                key=lambda d: d.doc_id, to_table=lambda rows: shard_table(rows, self.columns),
-                row_group_rows=out.row_group_rows, zstd_level=out.zstd_level, count_tokens=count_tokens,
+            info = write_part(
+                self._row_groups(chunk), part_path(self.output_root, "shards", index, chunk_index), self.schema,
+                out.row_group_rows, out.zstd_level, count_tokens,
             )
-            for doc in chunk:
-                doc.tokens = b""
             yield beam.pvalue.TaggedOutput(SHARD_PARTS, info)
         counts: Counter[tuple[str, str]] = Counter()
 
@@ -272,11 +332,19 @@ class WriteSourceParts(beam.DoFn):
         if chunk:
             yield chunk
 
-    @staticmethod
-    def _attach_tokens(chunk: list[Document]) -> None:
-        """Read each staging file these documents came from once, taking their token ids."""
-        by_id = {d.doc_id: d for d in chunk}
-        for path in sorted({d.staged for d in chunk}):
-            for doc_id, _text, tokens in read_staged(path):
-                if doc_id in by_id:
-                    by_id[doc_id].tokens = tokens
+    def _row_groups(self, chunk: list[Document]) -> Iterator[pa.Table]:
+        """The shard's row groups, each with its documents' tokens read from staging just for it: what the
+        writer holds is one row group's tokens, whatever the size of the input file."""
+        size = self.recipe.output.row_group_rows
+        for start in range(0, len(chunk), size):
+            group = chunk[start:start + size]
+            by_file: dict[str, dict[int, Document]] = {}
+            for doc in group:
+                by_file.setdefault(doc.staged, {})[doc.staged_at] = doc
+            for path in sorted(by_file):
+                for at, (doc_id, _text, tokens) in read_staged_at(path, by_file[path]):
+                    _check_frame(path, by_file[path][at], doc_id)
+                    by_file[path][at].tokens = tokens
+            yield shard_table(group, self.columns)
+            for doc in group:
+                doc.tokens = b""

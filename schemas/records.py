@@ -116,6 +116,7 @@ class Document:
     # Set by staging (pipelines/staging.py): the text and token ids wait in this staging file while a light copy
     # (text kept only when the ledger's sample would show it) goes through the dedup shuffles.
     staged: str = ""
+    staged_at: int = 0  # byte offset of its frame in that file (meaningful only when `staged` is set)
     exact_key: str = ""  # dedup.exact.exact_key of the text, computed before the text is set aside
     signature: bytes = b""  # MinHash values as little-endian uint64 (near dedup only)
 

@@ -69,22 +69,25 @@ def test_funnel_closes_and_rejects_inconsistent_counts():
 
 
 def test_staging_files_read_back_every_object_as_written(tmp_path):
-    """Objects are pickled one by one into a staging file; reading them back must not let one object's
-    back-references resolve to another's values (one Unpickler over the file keeps its memo across loads)."""
-    import pickle
-
-    from apache_beam.io.filesystems import FileSystems
-
-    from pipelines.staging import read_staged
+    """Objects are pickled one by one into a staging file; reading them back, in order or by offset, must not
+    let one object's back-references resolve to another's values (one Unpickler over a stream keeps its memo
+    across loads), and a truncated file must raise rather than end early."""
+    from pipelines.staging import _StagingFile, read_staged, read_staged_at
 
     empty = "".join([])
     objects = [("image/png", "image/png"), ("xxx", "yyy", "zzz", empty, empty), ({"a": 1.0}, [empty, "b"])]
-    path = str(tmp_path / "docs-test.pkl.zst")
-    stream = FileSystems.create(path)
-    for obj in objects:
-        pickle.dump(obj, stream, protocol=pickle.HIGHEST_PROTOCOL)
-    stream.close()
+    path = str(tmp_path / "docs-test.stage")
+    file = _StagingFile(path)
+    offsets = [file.write(obj) for obj in objects]
+    file.close()
     assert list(read_staged(path)) == objects
+    assert list(read_staged_at(path, [offsets[2], offsets[0]])) == [(offsets[0], objects[0]), (offsets[2], objects[2])]
+    with open(path, "r+b") as f:
+        f.truncate(offsets[2] + 6)
+    with pytest.raises(OSError, match="truncated"):
+        list(read_staged(path))
+    with pytest.raises(OSError, match="truncated"):
+        list(read_staged_at(path, [offsets[2]]))
 
 
 def test_write_sorted_parts_cuts_a_sorted_stream_into_parts(tmp_path):
