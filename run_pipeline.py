@@ -2,7 +2,7 @@
 
 tokenmill's own flags are parsed here; every other flag goes to Beam's PipelineOptions unchanged, so the
 same command runs on DataflowRunner, FlinkRunner, SparkRunner or PortableRunner. Without --runner it runs
-on the local DirectRunner in multi_processing mode on all cores.
+locally in multi_processing mode on all cores, on Beam's FnApiRunner (see `local_runner`).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from pipelines.staging import STAGING, remove_staging
 from schemas.recipe import Recipe, RecipeError, load_recipe
 from tokenization.tokenizers import Tokenizer
 
-DEFAULT_RUNNER_ARGS = ["--runner=DirectRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
+DEFAULT_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
 
 
 class UsageError(Exception):
@@ -123,10 +123,27 @@ def limit_malloc_arenas() -> None:
         pass
 
 
+def local_runner(beam_args: list[str]) -> list[str]:
+    """Beam flags with the local runner pinned: no --runner means DEFAULT_RUNNER_ARGS, and DirectRunner means
+    FnApiRunner. Since Beam 2.68 the DirectRunner first tries Prism, which it downloads from GitHub at run
+    time (offline, it falls back after the failed download); the FnApiRunner is the local batch runner the
+    DirectRunner chose before, and the one Beam's release notes say to pin. It honours the --direct_* flags.
+    Ask for Prism by name (--runner=PrismRunner) if you want it."""
+    runner = [i for i, a in enumerate(beam_args) if a == "--runner" or a.startswith("--runner=")]
+    if not runner:
+        return DEFAULT_RUNNER_ARGS + beam_args
+    args = list(beam_args)
+    for i in runner:
+        if args[i] == "--runner" and i + 1 < len(args) and args[i + 1] == "DirectRunner":
+            args[i + 1] = "FnApiRunner"
+        elif args[i] == "--runner=DirectRunner":
+            args[i] = "--runner=FnApiRunner"
+    return args
+
+
 def _execute(beam_args: list[str], output: str, build) -> dict[str, Any]:
     """Build with `build(pipeline)`, run on the chosen runner, add timings to stats.json."""
-    if not any(a.startswith("--runner") for a in beam_args):
-        beam_args = DEFAULT_RUNNER_ARGS + beam_args
+    beam_args = local_runner(beam_args)
     limit_malloc_arenas()
     start = time.perf_counter()
     p = beam.Pipeline(options=PipelineOptions(beam_args))

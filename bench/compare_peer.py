@@ -115,7 +115,7 @@ def main() -> int:
         recipe.write_text(recipe_text)
         start = time.perf_counter()
         subprocess.run([sys.executable, str(REPO / "run_pipeline.py"), "--input", f"{crawl}/*.warc.gz", "--output",
-                        str(root / name), "--config", str(recipe), "--runner=DirectRunner",
+                        str(root / name), "--config", str(recipe), "--runner=FnApiRunner",
                         "--direct_running_mode=multi_processing", "--direct_num_workers=2"],
                        check=True, capture_output=True)
         return time.perf_counter() - start, json.loads((root / name / "stats.json").read_text())

@@ -49,7 +49,7 @@ def make(start):
         out.append((f"{i:012d}", "", None, base))  # (doc id, scope, quality score, signature)
     return out
 
-opts = PipelineOptions(["--runner=DirectRunner", "--direct_running_mode=multi_processing",
+opts = PipelineOptions(["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
                         f"--direct_num_workers={workers}"])
 start = time.perf_counter()
 with beam.Pipeline(options=opts) as p:

@@ -40,7 +40,7 @@ from tokenization.tokenizers import Tokenizer  # noqa: E402
 def run_pipeline(crawl: Path, out: Path, workers: int, recipe: str) -> dict:
     cmd = [sys.executable, str(REPO / "run_pipeline.py"), "--input", f"{crawl}/*.warc.gz", "--output", str(out),
            "--config", recipe,
-           "--runner=DirectRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
+           "--runner=FnApiRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
     wall, roles = run_sampled(cmd)
     stats = json.loads((out / "stats.json").read_text())
     stats["process_wall_seconds"] = wall

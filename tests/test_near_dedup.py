@@ -224,7 +224,7 @@ def test_component_rounds_on_beam_and_the_convergence_check(rounds, converged):
     order = sorted(range(64), key=lambda i: (i % 2, i if i % 2 else -i))
     ids = [f"{order[i]:03d}" for i in range(64)]
     edges = list(zip(ids, ids[1:], strict=False))
-    with beam.Pipeline("DirectRunner") as p:
+    with beam.Pipeline("FnApiRunner") as p:
         current = p | beam.Create(edges)
         for i in range(rounds):
             current = _round(current, f"R{i}")
@@ -282,7 +282,7 @@ def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it():
     recipe = Recipe()
     recipe.dedup.near.enabled = True
     docs = [doc("a", a_words, 0.1, size=2), doc("b", b_words, 0.9), doc("c", c_words, None), doc("z", other, 0.5)]
-    with beam.Pipeline("DirectRunner") as p:
+    with beam.Pipeline("FnApiRunner") as p:
         survivors, ledger, _ = p | beam.Create(docs) | NearDedup(recipe)
         # b survives (best score) and stands for itself and c; a is in the component but not a duplicate of b.
         assert_that(survivors | beam.Map(lambda d: (d.doc_id, d.cluster_id, d.cluster_size)),

@@ -191,3 +191,13 @@ def test_malloc_arenas_are_capped_for_the_run_and_the_processes_it_starts(monkey
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     run_pipeline.limit_malloc_arenas()
     assert os.environ["MALLOC_ARENA_MAX"] == "4"  # a user's own setting wins
+
+
+def test_the_local_runner_is_pinned_so_nothing_is_downloaded():
+    """Beam's DirectRunner tries Prism first and downloads it at run time; tokenmill runs FnApiRunner instead."""
+    assert run_pipeline.local_runner([]) == run_pipeline.DEFAULT_RUNNER_ARGS
+    assert run_pipeline.local_runner(["--runner=DirectRunner", "--direct_num_workers=2"]) == [
+        "--runner=FnApiRunner", "--direct_num_workers=2"]
+    assert run_pipeline.local_runner(["--runner", "DirectRunner"]) == ["--runner", "FnApiRunner"]
+    for other in (["--runner=DataflowRunner", "--project=p"], ["--runner", "PrismRunner"]):
+        assert run_pipeline.local_runner(other) == other
