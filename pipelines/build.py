@@ -143,12 +143,13 @@ def _filter_to_outputs(
     filtered = docs | "Filter" >> beam.ParDo(FilterDocuments(recipe, keep_scored)).with_outputs(
         LEDGER, SCORED, main="kept"
     )
-    # Rows decided in the per-file stage wait in _staging/ for their input file's ledger part.
+    # Rows decided in the per-file stage wait in _staging/ for their input file's ledger part. Each output is
+    # staged where it is made and only the (source, file) pairs are flattened: the FnApiRunner materializes
+    # every multi-input Flatten in its driver, so flattening the rows first held all of them there.
     staged_early = (
-        (early_ledger, filtered[LEDGER])
-        | "EarlyLedgerRows" >> beam.Flatten()
-        | "StageLedgerRows" >> beam.ParDo(StageLedgerRows(output))
-    )
+        early_ledger | "StageEarlyRows" >> beam.ParDo(StageLedgerRows(output)),
+        filtered[LEDGER] | "StageFilterRows" >> beam.ParDo(StageLedgerRows(output)),
+    ) | "EarlyLedgerFiles" >> beam.Flatten()
     late = []
     scored = filtered.kept
     classify = recipe.quality.enabled or recipe.topic.enabled
