@@ -3,7 +3,9 @@
     python bench/extract_quality.py [--pages 990] [--config fineweb]
 
 Runs the pipeline's own extract_main_text (one process, no isolation) with the recipe's [extract] table as
-is and with `fast = true` (no readability/justext comparison), and prints per setting: ms per page and
+is, as is but with trafilatura's own boilerplate XPath instead of ingest/boilerplate_xpath.py (and counts
+pages whose text differs between the two: it must be 0), and with `fast = true` (no readability/justext
+comparison), and prints per setting: ms per page and
 snippet precision / recall / F1, scored as upstream scores it (a `with` snippet found in the output is a
 true positive, a `without` snippet found is a false positive, a `with` snippet missing a false negative).
 The page is decoded with our charset logic first, as the pipeline does.
@@ -23,16 +25,18 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import SHARED  # noqa: E402
+from ingest import boilerplate_xpath  # noqa: E402
 from ingest.decode import decode_body  # noqa: E402
 from ingest.extract import extract_main_text  # noqa: E402
 from schemas.recipe import ExtractConfig, load_recipe  # noqa: E402
 
 
-def score(pages: list[tuple[str, str, dict]], config: ExtractConfig) -> dict[str, float]:
+def score(pages: list[tuple[str, str, dict]], config: ExtractConfig, texts: list[str]) -> dict[str, float]:
     tp = fp = fn = 0
     start = time.perf_counter()
     for url, page, gold in pages:
         text = extract_main_text(page, url, config).text
+        texts.append(text)
         for snippet in gold.get("with", []):
             if snippet in text:
                 tp += 1
@@ -59,10 +63,18 @@ def main() -> int:
     base = load_recipe(args.config).extract
     extract_main_text(pages[0][1], pages[0][0], base)  # imports and warm-up outside the timing
     print(f"{len(pages)} pages of trafilatura_eval, recipe {args.config}")
-    for name, config in (("as recipe", base), ("fast = true", dataclasses.replace(base, fast=True))):
-        r = score(pages, config)
+    fast = dataclasses.replace(base, fast=True)
+    texts: dict[str, list[str]] = {}
+    settings = (("as recipe", base, False), ("own XPath", base, True), ("fast = true", fast, False))
+    for name, config, own_xpath in settings:
+        boilerplate_xpath.ENABLED = not own_xpath
+        if own_xpath:
+            boilerplate_xpath.uninstall()
+        r = score(pages, config, texts.setdefault(name, []))
         print(f"{name:12s} {r['ms_per_page']:6.1f} ms/page  precision {r['precision']:.3f}  recall "
               f"{r['recall']:.3f}  F1 {r['f1']:.3f}")
+    differ = sum(a != b for a, b in zip(texts["as recipe"], texts["own XPath"], strict=True))
+    print(f"pages whose text differs with trafilatura's own boilerplate XPath: {differ} of {len(pages)}")
     return 0
 
 

@@ -95,6 +95,9 @@ def extract_main_text(page: str, url: str, config: ExtractConfig) -> Extracted:
     import trafilatura
     from trafilatura.deduplication import LRUCache
 
+    from ingest import boilerplate_xpath
+
+    boilerplate_xpath.install()  # same elements as trafilatura's own boilerplate XPath, faster; once per process
     result = trafilatura.bare_extraction(
         page,
         url=url or None,

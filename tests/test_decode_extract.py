@@ -149,3 +149,40 @@ def test_fast_mode_reaches_trafilatura_and_still_extracts_the_article(monkeypatc
     fast = extract_main_text(page, "https://example.com/a", ExtractConfig(fast=True)).text
     assert "Paragraph 11 of a long article" in fast and "Copyright" not in fast
     assert fast == slow and seen == [False, True]
+
+
+def test_boilerplate_xpath_finds_what_trafilaturas_own_finds(monkeypatch):
+    """ingest/boilerplate_xpath.py stands in for trafilatura's two boilerplate XPath expressions only where
+    their text is the one it implements; where it does, every call must return the very elements trafilatura's
+    expression returns, on raw pages (external comparison) and on converted trees (main extractor) alike."""
+    import hashlib
+
+    from trafilatura import xpaths
+
+    from ingest import boilerplate_xpath
+    from schemas.recipe import load_recipe
+
+    boilerplate_xpath.uninstall()
+    own = list(xpaths.OVERALL_DISCARD_XPATH)
+    known = tuple(hashlib.sha256(x.path.encode()).hexdigest() for x in own) == boilerplate_xpath._EXPECTED
+    assert boilerplate_xpath.install() is known
+    if not known:  # another trafilatura: the guard must leave its expressions alone
+        assert xpaths.OVERALL_DISCARD_XPATH == own
+        return
+    calls = Counter()
+    ours = boilerplate_xpath._Expression.__call__
+
+    def both(self, node):
+        found = ours(self, node)
+        assert found == self.original(node), self.path[:80]
+        calls[type(self).__name__] += 1
+        return found
+
+    monkeypatch.setattr(boilerplate_xpath._Expression, "__call__", both)
+    root = shared_path("data", "trafilatura_eval")
+    gold = json.loads(gzip.open(root / "evaldata.json.gz").read())
+    config = load_recipe("fineweb").extract  # favor_precision: both call sites run
+    for url, entry in sorted(gold.items())[:150]:
+        page, _codec = decode_body(gzip.open(root / "html" / f"{entry['file']}.gz").read(), "text/html")
+        extract_main_text(page, url, config)
+    assert calls["_DiscardSections"] >= 150 and calls["_DiscardHidden"] >= 150
