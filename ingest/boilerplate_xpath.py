@@ -1,14 +1,16 @@
-"""Exact Python equivalents of trafilatura's two boilerplate XPath expressions (`OVERALL_DISCARD_XPATH`).
+"""Exact Python equivalents of trafilatura's pruning XPath expressions that use regular expressions.
 
-Why: trafilatura prunes boilerplate sections (navigation, share bars, ads, hidden blocks) with two XPath
-expressions built on `re:test(...)`, an EXSLT extension that libxml2 calls back into Python for, once per
-candidate element and attribute. On trafilatura_eval's pages they cost about a quarter of all extraction
-time, and extraction is most of a run's CPU. A plain loop over the same elements with the same compiled
-regular expressions finds the same elements in the same order in well under half the time.
+Why: trafilatura prunes boilerplate (navigation, share bars, ads, hidden blocks, comment sections,
+infinite-scroll appendices) with XPath expressions built on `re:test(...)`, an EXSLT extension that libxml2
+calls back into Python for, once per candidate element and attribute. On trafilatura_eval's pages they cost
+about a third of all extraction time, and extraction is most of a run's CPU. A plain loop over the same
+elements with the same compiled regular expressions finds the same elements in the same order in well
+under half the time.
 
-Same result, guarded rather than assumed: `install()` swaps the two expressions in trafilatura's list only
-when each one's text is exactly the text these classes were written from (sha256 of `XPath.path`); any other
-trafilatura keeps its own XPath, and `installed()` says which is in use. The semantics followed, from
+Same result, guarded rather than assumed: `install()` swaps an expression in trafilatura's lists (module
+globals every trafilatura module shares) only when its text is exactly the text its replacement was
+written from (sha256 of `XPath.path`); any other expression stays trafilatura's own, and `installed()` says
+which are in use. The semantics followed, from
 lxml's EXSLT implementation and XPath 1.0:
 - `re:test(X, p)` is `re.compile(p, re.UNICODE).search(s) is not None`, where s is the string value of X:
   an attribute's value, "" when it is absent, and for `@a|@b` the value of whichever of the two comes
@@ -21,16 +23,10 @@ from __future__ import annotations
 
 import hashlib
 import re
+from collections.abc import Callable
 from typing import Any
 
 from lxml import etree
-
-# sha256 of the two expressions' XPath.path in trafilatura 2.3.1, the text the classes below implement.
-_EXPECTED = (
-    "a837e58a1b1ea116ce1dada53d856dec093fe9f64b37dc503698e30f96a87dd3",
-    "c1d5b70b8cd03783545d6b715c69062ae6967c222b2d8f4e2399762362d426c0",
-)
-
 
 # Benchmarks set this to False (and call uninstall()) to time trafilatura's own expressions.
 ENABLED = True
@@ -127,40 +123,127 @@ class _DiscardHidden(_Expression):
         return found
 
 
+class _IdClassSections(_Expression):
+    """`.//*[self::t1 or ...][re:test(@id, I) or re:test(@class, C)][keep]`: the comment-section and
+    raw-tree prunes. `keep` is the optional third predicate."""
+
+    def __init__(self, original: Any, tags: tuple[str, ...], ids: str, classes: str,
+                 keep: Callable[[Any], bool] | None = None) -> None:
+        super().__init__(original)
+        self.tags = tags
+        self.ids = re.compile(ids, re.UNICODE)
+        self.classes = re.compile(classes, re.UNICODE)
+        self.keep = keep
+
+    def matches(self, node: Any) -> list:
+        found = []
+        for element in node.iterdescendants(*self.tags):
+            get = element.get
+            if (self.ids.search(get("id") or "") or self.classes.search(get("class") or "")) and (
+                self.keep is None or self.keep(element)
+            ):
+                found.append(element)
+        return found
+
+
+def _id_or_class(pattern: str) -> Callable[[Any], bool]:
+    """`re:test(@id, p) or re:test(@class, p)` as a predicate."""
+    rx = re.compile(pattern, re.UNICODE)
+    return lambda e: bool(rx.search(e.get("id") or "") or rx.search(e.get("class") or ""))
+
+
+# The expressions replaced: (trafilatura.xpaths list, index). _replacements has one entry for each.
+TARGETS = (
+    ("OVERALL_DISCARD_XPATH", 0),
+    ("OVERALL_DISCARD_XPATH", 1),
+    ("REMOVE_COMMENTS_XPATH", 0),
+    ("REMOVE_COMMENTS_AND_LISTS_XPATH", 0),
+    ("RAW_TREE_PRUNE_XPATH", 0),
+)
+
+
+def _replacements(xpaths: Any) -> dict[tuple[str, int], tuple[str, Callable[[Any], _Expression]]]:
+    """(list name, index) -> (sha256 of the XPath text implemented, factory of its replacement)."""
+    both = xpaths._OVERALL_DISCARD_BOTH_TOKENS
+    comment_ids = f"^(?:{xpaths._COMMENTS_ID}|disqus_thread|dsq-comments)"
+    comment_classes = xpaths._COMMENTS_CLASS
+    appended = "mvp-post-add-(?:box|wrap)"
+    comment_id_only = re.compile(f"^(?:{xpaths._COMMENTS_ID})", re.UNICODE)
+    comment_class = re.compile(comment_classes, re.UNICODE)
+    appended_box = _id_or_class(appended)
+    return {
+        ("OVERALL_DISCARD_XPATH", 0): (
+            "a837e58a1b1ea116ce1dada53d856dec093fe9f64b37dc503698e30f96a87dd3",
+            lambda x: _DiscardSections(
+                x,
+                consent=xpaths._alt(xpaths._CONSENT_ID_CLASS_TOKENS),
+                ids=xpaths._alt(both + xpaths._OVERALL_DISCARD_ID_TOKENS),
+                classes=xpaths._alt(both + xpaths._OVERALL_DISCARD_CLASS_TOKENS),
+            ),
+        ),
+        ("OVERALL_DISCARD_XPATH", 1): (
+            "c1d5b70b8cd03783545d6b715c69062ae6967c222b2d8f4e2399762362d426c0",
+            _DiscardHidden,
+        ),
+        ("REMOVE_COMMENTS_XPATH", 0): (
+            "5d97216ca15d05582de538174e876b27626b7a166810320152081c7e26bb5ca2",
+            lambda x: _IdClassSections(x, ("div", "list", "section", "details"), comment_ids, comment_classes),
+        ),
+        ("REMOVE_COMMENTS_AND_LISTS_XPATH", 0): (
+            "9cc18d34e6e2d258172b5df02bc44e578c95ef709b8e06722846c7a410c3a46f",
+            lambda x: _IdClassSections(
+                x, ("div", "list", "section", "details", "ol", "ul"), comment_ids, comment_classes,
+                keep=lambda e: e.tag not in ("ol", "ul")
+                or bool(comment_id_only.search(e.get("id") or "") or comment_class.search(e.get("class") or "")),
+            ),
+        ),
+        ("RAW_TREE_PRUNE_XPATH", 0): (
+            "01e7c660fd6406f29932819d2dbd7530e2f3bdac11dde83565e977e391303444",
+            lambda x: _IdClassSections(
+                x, ("div", "section", "aside"), f"{appended}|infinite-?scroll", f"{appended}|infinite-?scroll",
+                keep=lambda e: next(e.iterdescendants("h1"), None) is None or appended_box(e),
+            ),
+        ),
+    }
+
+
 def _digest(xpath: Any) -> str:
     return hashlib.sha256(xpath.path.encode()).hexdigest()
 
 
 def install() -> bool:
-    """Swap the Python equivalents into trafilatura's OVERALL_DISCARD_XPATH (a list every trafilatura module
-    shares) if both expressions are the ones implemented here. Idempotent; returns installed()."""
+    """Swap each expression implemented here into trafilatura's lists where its text is the one implemented
+    (the others stay trafilatura's own). Cheap once done; returns installed()."""
+    if not ENABLED:
+        return False
+    if installed():
+        return True
     from trafilatura import xpaths
 
-    exprs = xpaths.OVERALL_DISCARD_XPATH
-    if not ENABLED or installed() or len(exprs) != 2 or tuple(_digest(x) for x in exprs) != _EXPECTED:
-        return installed()
-    both = xpaths._OVERALL_DISCARD_BOTH_TOKENS
-    exprs[0] = _DiscardSections(
-        exprs[0],
-        consent=xpaths._alt(xpaths._CONSENT_ID_CLASS_TOKENS),
-        ids=xpaths._alt(both + xpaths._OVERALL_DISCARD_ID_TOKENS),
-        classes=xpaths._alt(both + xpaths._OVERALL_DISCARD_CLASS_TOKENS),
-    )
-    exprs[1] = _DiscardHidden(exprs[1])
-    return True
+    for (name, index), (digest, make) in _replacements(xpaths).items():
+        exprs = getattr(xpaths, name, None)
+        if exprs is not None and index < len(exprs) and not isinstance(exprs[index], _Expression):
+            if _digest(exprs[index]) == digest:
+                exprs[index] = make(exprs[index])
+    return installed()
 
 
 def uninstall() -> None:
     """Put trafilatura's own expressions back (benchmarks compare both)."""
     from trafilatura import xpaths
 
-    exprs = xpaths.OVERALL_DISCARD_XPATH
-    for i, expr in enumerate(exprs):
-        if isinstance(expr, _Expression):
-            exprs[i] = expr.original
+    for name, _index in TARGETS:
+        exprs = getattr(xpaths, name, [])
+        for i, expr in enumerate(exprs):
+            if isinstance(expr, _Expression):
+                exprs[i] = expr.original
 
 
 def installed() -> bool:
+    """Whether every expression implemented here is in use."""
     from trafilatura import xpaths
 
-    return all(isinstance(x, _Expression) for x in xpaths.OVERALL_DISCARD_XPATH)
+    try:
+        return all(isinstance(getattr(xpaths, name)[index], _Expression) for name, index in TARGETS)
+    except (AttributeError, IndexError):
+        return False

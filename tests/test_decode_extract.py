@@ -4,6 +4,7 @@ import gzip
 import json
 import time
 from collections import Counter
+from dataclasses import replace
 
 import pytest
 
@@ -152,37 +153,40 @@ def test_fast_mode_reaches_trafilatura_and_still_extracts_the_article(monkeypatc
 
 
 def test_boilerplate_xpath_finds_what_trafilaturas_own_finds(monkeypatch):
-    """ingest/boilerplate_xpath.py stands in for trafilatura's two boilerplate XPath expressions only where
-    their text is the one it implements; where it does, every call must return the very elements trafilatura's
-    expression returns, on raw pages (external comparison) and on converted trees (main extractor) alike."""
-    import hashlib
-
+    """ingest/boilerplate_xpath.py stands in for trafilatura's pruning XPath expressions only where their
+    text is the one it implements; where it does, every call must return the very elements trafilatura's
+    expression returns, on raw pages and on converted trees alike, with and without comment pruning."""
     from trafilatura import xpaths
 
-    from ingest import boilerplate_xpath
+    from ingest import boilerplate_xpath as bx
     from schemas.recipe import load_recipe
 
-    boilerplate_xpath.uninstall()
-    own = list(xpaths.OVERALL_DISCARD_XPATH)
-    known = tuple(hashlib.sha256(x.path.encode()).hexdigest() for x in own) == boilerplate_xpath._EXPECTED
-    assert boilerplate_xpath.install() is known
-    if not known:  # another trafilatura: the guard must leave its expressions alone
-        assert xpaths.OVERALL_DISCARD_XPATH == own
-        return
+    bx.uninstall()
+    own = {target: getattr(xpaths, target[0])[target[1]] for target in bx.TARGETS}
+    expected = {target: digest for target, (digest, _make) in bx._replacements(xpaths).items()}
+    assert set(expected) == set(bx.TARGETS)
+    bx.install()
+    for (name, index), expr in own.items():
+        now = getattr(xpaths, name)[index]
+        if bx._digest(expr) == expected[(name, index)]:
+            assert isinstance(now, bx._Expression) and now.original is expr
+        else:  # another trafilatura: the guard must leave that expression alone
+            assert now is expr
     calls = Counter()
-    ours = boilerplate_xpath._Expression.__call__
+    ours = bx._Expression.__call__
 
     def both(self, node):
         found = ours(self, node)
         assert found == self.original(node), self.path[:80]
-        calls[type(self).__name__] += 1
+        calls[self.path] += 1
         return found
 
-    monkeypatch.setattr(boilerplate_xpath._Expression, "__call__", both)
+    monkeypatch.setattr(bx._Expression, "__call__", both)
     root = shared_path("data", "trafilatura_eval")
     gold = json.loads(gzip.open(root / "evaldata.json.gz").read())
-    config = load_recipe("fineweb").extract  # favor_precision: both call sites run
-    for url, entry in sorted(gold.items())[:150]:
+    fineweb = load_recipe("fineweb").extract  # favor_precision, no comments: every replaced expression runs
+    for i, (url, entry) in enumerate(sorted(gold.items())[:160]):
         page, _codec = decode_body(gzip.open(root / "html" / f"{entry['file']}.gz").read(), "text/html")
-        extract_main_text(page, url, config)
-    assert calls["_DiscardSections"] >= 150 and calls["_DiscardHidden"] >= 150
+        extract_main_text(page, url, fineweb if i % 2 else replace(fineweb, favor_precision=False))
+    replaced = [e for e in (getattr(xpaths, n)[i] for n, i in bx.TARGETS) if isinstance(e, bx._Expression)]
+    assert all(calls[e.path] >= 80 for e in replaced), {e.path[:40]: calls[e.path] for e in replaced}
