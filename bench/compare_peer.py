@@ -23,6 +23,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -133,6 +134,9 @@ def main() -> int:
     with tempfile.TemporaryDirectory() as tmp:
         script = Path(tmp, "peer.py")
         script.write_text(PEER)
+        # datatrove skips the tasks its logging dir marks complete: a kept directory's last run would be reused.
+        for stale in (root / "peer", root / "peer-logs"):
+            shutil.rmtree(stale, ignore_errors=True)
         start = time.perf_counter()
         subprocess.run([str(peer_python), str(script), str(crawl), str(root / "peer"), packaged_lid_model(),
                         str(root / "peer-logs")], check=True, capture_output=True)
