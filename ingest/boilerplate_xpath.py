@@ -28,9 +28,6 @@ from typing import Any
 
 from lxml import etree
 
-# Benchmarks set this to False (and call uninstall()) to time trafilatura's own expressions.
-ENABLED = True
-
 
 def _first(element: Any, a: str, b: str) -> str:
     """String value of `@a|@b`: the value of the one that comes first in source order, "" if neither."""
@@ -214,8 +211,6 @@ def _digest(xpath: Any) -> str:
 def install() -> bool:
     """Swap each expression implemented here into trafilatura's lists where its text is the one implemented
     (the others stay trafilatura's own). Cheap once done; returns installed()."""
-    if not ENABLED:
-        return False
     if installed():
         return True
     from trafilatura import xpaths

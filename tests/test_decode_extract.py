@@ -190,3 +190,26 @@ def test_boilerplate_xpath_finds_what_trafilaturas_own_finds(monkeypatch):
         extract_main_text(page, url, fineweb if i % 2 else replace(fineweb, favor_precision=False))
     replaced = [e for e in (getattr(xpaths, n)[i] for n, i in bx.TARGETS) if isinstance(e, bx._Expression)]
     assert all(calls[e.path] >= 80 for e in replaced), {e.path[:40]: calls[e.path] for e in replaced}
+
+
+def test_plain_element_lookup_leaves_the_text_unchanged(monkeypatch):
+    """plain_html_element_lookup swaps lxml.html's per-element Python class lookup for a C-level one; every
+    page's text must be what it is with lxml.html's own lookup."""
+    from ingest import extract
+    from schemas.recipe import load_recipe
+
+    root = shared_path("data", "trafilatura_eval")
+    gold = json.loads(gzip.open(root / "evaldata.json.gz").read())
+    pages = [decode_body(gzip.open(root / "html" / f"{entry['file']}.gz").read(), "text/html")[0]
+             for _url, entry in sorted(gold.items())[-100:]]
+    config = load_recipe("fineweb").extract
+    monkeypatch.setattr(extract, "FAST_TRAFILATURA", False)  # the lookup stays as each loop sets it
+    texts = {}
+    try:
+        for plain in (True, False):
+            extract.plain_html_element_lookup(plain)
+            texts[plain] = [extract_main_text(page, "", config).text for page in pages]
+    finally:
+        extract.plain_html_element_lookup(True)
+    assert texts[True] == texts[False]
+    assert sum(bool(t) for t in texts[True]) > 80
