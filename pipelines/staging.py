@@ -156,6 +156,16 @@ def read_staged_at(path: str, offsets: Iterable[int]) -> Iterator[tuple[int, Any
                 raise OSError(f"staging file {path} has no frame at offset {at}") from None
 
 
+def read_staged_docs(path: str, by_offset: dict[int, Document]) -> Iterator[tuple[Document, str, bytes]]:
+    """(document, text, packed tokens) for light documents staged in one file, keyed by their frame offset;
+    raises if a frame holds another document."""
+    for at, (doc_id, text, tokens) in read_staged_at(path, by_offset):
+        doc = by_offset[at]
+        if doc_id != doc.doc_id:
+            raise OSError(f"staging file {path}: the frame at {at} holds {doc_id}, not {doc.doc_id}")
+        yield doc, text, tokens
+
+
 class StageDocuments(beam.DoFn):
     """Batch of Documents (filtered and scored, with text) -> light Documents, their text and tokens staged."""
 
@@ -225,17 +235,9 @@ class RestoreText(beam.DoFn):
         if not path:
             yield from items
             return
-        by_offset = {doc.staged_at: doc for _key, doc in items}
-        for at, (doc_id, text, _tokens) in read_staged_at(path, by_offset):
-            doc = by_offset[at]
-            _check_frame(path, doc, doc_id)
+        for doc, text, _tokens in read_staged_docs(path, {doc.staged_at: doc for _key, doc in items}):
             doc.text = text
         yield from items
-
-
-def _check_frame(path: str, doc: Document, doc_id: str) -> None:
-    if doc_id != doc.doc_id:
-        raise OSError(f"staging file {path}: the frame at {doc.staged_at} holds {doc_id}, not {doc.doc_id}")
 
 
 def lighten(doc: Document, recipe: Recipe) -> Document:
@@ -302,7 +304,6 @@ class WriteSourceParts(beam.DoFn):
             for doc in docs:
                 self.counters.inp.inc()
                 self.counters.kept.inc()
-                doc.text = ""
                 yield kept_ledger_row(doc)
 
         def counted(rows: Iterator[LedgerRow]) -> Iterator[LedgerRow]:
@@ -343,9 +344,8 @@ class WriteSourceParts(beam.DoFn):
             for doc in group:
                 by_file.setdefault(doc.staged, {})[doc.staged_at] = doc
             for path in sorted(by_file):
-                for at, (doc_id, _text, tokens) in read_staged_at(path, by_file[path]):
-                    _check_frame(path, by_file[path][at], doc_id)
-                    by_file[path][at].tokens = tokens
+                for doc, _text, tokens in read_staged_docs(path, by_file[path]):
+                    doc.tokens = tokens
             yield shard_table(group, self.columns)
             for doc in group:
                 doc.tokens = b""
