@@ -65,8 +65,7 @@ class _DiscardSections(_Expression):
     def __init__(self, original: Any, consent: str, ids: str, classes: str) -> None:
         super().__init__(original)
         self.consent = re.compile(consent, re.UNICODE)
-        self.ids = re.compile(ids, re.UNICODE)
-        self.classes = re.compile(classes, re.UNICODE)
+        self.id_or_class = _id_or_class(ids, classes)
 
     def matches(self, node: Any) -> list:
         found = []
@@ -77,8 +76,7 @@ class _DiscardSections(_Expression):
                 or "nav" in (get("role") or "").replace("N", "n")
                 or "MostPopularStories" in (get("data-component") or "")
                 or self.consent.search(_first(element, "id", "class"))
-                or self.ids.search(get("id") or "")
-                or self.classes.search(get("class") or "")
+                or self.id_or_class(element)
             ):
                 found.append(element)
         return found
@@ -120,33 +118,26 @@ class _DiscardHidden(_Expression):
         return found
 
 
+def _id_or_class(ids: str, classes: str | None = None) -> Callable[[Any], bool]:
+    """`re:test(@id, ids) or re:test(@class, classes)` as a predicate (`classes` defaults to `ids`)."""
+    id_rx = re.compile(ids, re.UNICODE)
+    class_rx = id_rx if classes is None else re.compile(classes, re.UNICODE)
+    return lambda e: bool(id_rx.search(e.get("id") or "") or class_rx.search(e.get("class") or ""))
+
+
 class _IdClassSections(_Expression):
     """`.//*[self::t1 or ...][re:test(@id, I) or re:test(@class, C)][keep]`: the comment-section and
-    raw-tree prunes. `keep` is the optional third predicate."""
+    raw-tree prunes. `test` is the second predicate (`_id_or_class`), `keep` the optional third."""
 
-    def __init__(self, original: Any, tags: tuple[str, ...], ids: str, classes: str,
+    def __init__(self, original: Any, tags: tuple[str, ...], test: Callable[[Any], bool],
                  keep: Callable[[Any], bool] | None = None) -> None:
         super().__init__(original)
         self.tags = tags
-        self.ids = re.compile(ids, re.UNICODE)
-        self.classes = re.compile(classes, re.UNICODE)
+        self.test = test
         self.keep = keep
 
     def matches(self, node: Any) -> list:
-        found = []
-        for element in node.iterdescendants(*self.tags):
-            get = element.get
-            if (self.ids.search(get("id") or "") or self.classes.search(get("class") or "")) and (
-                self.keep is None or self.keep(element)
-            ):
-                found.append(element)
-        return found
-
-
-def _id_or_class(pattern: str) -> Callable[[Any], bool]:
-    """`re:test(@id, p) or re:test(@class, p)` as a predicate."""
-    rx = re.compile(pattern, re.UNICODE)
-    return lambda e: bool(rx.search(e.get("id") or "") or rx.search(e.get("class") or ""))
+        return [e for e in node.iterdescendants(*self.tags) if self.test(e) and (self.keep is None or self.keep(e))]
 
 
 # The expressions replaced: (trafilatura.xpaths list, index). _replacements has one entry for each.
@@ -165,8 +156,8 @@ def _replacements(xpaths: Any) -> dict[tuple[str, int], tuple[str, Callable[[Any
     comment_ids = f"^(?:{xpaths._COMMENTS_ID}|disqus_thread|dsq-comments)"
     comment_classes = xpaths._COMMENTS_CLASS
     appended = "mvp-post-add-(?:box|wrap)"
-    comment_id_only = re.compile(f"^(?:{xpaths._COMMENTS_ID})", re.UNICODE)
-    comment_class = re.compile(comment_classes, re.UNICODE)
+    comment_section = _id_or_class(comment_ids, comment_classes)
+    comment_list = _id_or_class(f"^(?:{xpaths._COMMENTS_ID})", comment_classes)
     appended_box = _id_or_class(appended)
     return {
         ("OVERALL_DISCARD_XPATH", 0): (
@@ -184,20 +175,19 @@ def _replacements(xpaths: Any) -> dict[tuple[str, int], tuple[str, Callable[[Any
         ),
         ("REMOVE_COMMENTS_XPATH", 0): (
             "5d97216ca15d05582de538174e876b27626b7a166810320152081c7e26bb5ca2",
-            lambda x: _IdClassSections(x, ("div", "list", "section", "details"), comment_ids, comment_classes),
+            lambda x: _IdClassSections(x, ("div", "list", "section", "details"), comment_section),
         ),
         ("REMOVE_COMMENTS_AND_LISTS_XPATH", 0): (
             "9cc18d34e6e2d258172b5df02bc44e578c95ef709b8e06722846c7a410c3a46f",
             lambda x: _IdClassSections(
-                x, ("div", "list", "section", "details", "ol", "ul"), comment_ids, comment_classes,
-                keep=lambda e: e.tag not in ("ol", "ul")
-                or bool(comment_id_only.search(e.get("id") or "") or comment_class.search(e.get("class") or "")),
+                x, ("div", "list", "section", "details", "ol", "ul"), comment_section,
+                keep=lambda e: e.tag not in ("ol", "ul") or comment_list(e),
             ),
         ),
         ("RAW_TREE_PRUNE_XPATH", 0): (
             "01e7c660fd6406f29932819d2dbd7530e2f3bdac11dde83565e977e391303444",
             lambda x: _IdClassSections(
-                x, ("div", "section", "aside"), f"{appended}|infinite-?scroll", f"{appended}|infinite-?scroll",
+                x, ("div", "section", "aside"), _id_or_class(f"{appended}|infinite-?scroll"),
                 keep=lambda e: next(e.iterdescendants("h1"), None) is None or appended_box(e),
             ),
         ),
