@@ -29,15 +29,40 @@ from typing import Any
 from lxml import etree
 
 
-def _first(element: Any, a: str, b: str) -> str:
-    """String value of `@a|@b`: the value of the one that comes first in source order, "" if neither."""
-    value_a, value_b = element.get(a), element.get(b)
+def _first(element: Any, a: str, value_a: str | None, b: str, value_b: str | None) -> str:
+    """String value of `@a|@b` from the two values read: the one that comes first in source order, "" if
+    neither (the element's keys are only looked at when both exist)."""
     if value_a is None:
         return value_b or ""
     if value_b is None:
         return value_a
     keys = element.keys()
     return value_a if keys.index(a) < keys.index(b) else value_b
+
+
+class _Search:
+    """`re.compile(pattern, re.UNICODE).search(s) is not None`, remembered per string.
+
+    Why: the same id and class values come back on element after element (a menu's hundred `menu-item` list
+    items) and page after page of one site, and each search runs a long alternation of tokens. A dict lookup
+    is several times cheaper. The answer is a pure function of the string, so remembering it cannot change a
+    result; the memory is dropped whenever it holds `limit` strings, so it stays bounded in a long-lived
+    extraction process."""
+
+    __slots__ = ("_regex", "_known", "_limit")
+
+    def __init__(self, pattern: str, limit: int = 50_000) -> None:
+        self._regex = re.compile(pattern, re.UNICODE)
+        self._known: dict[str, bool] = {}
+        self._limit = limit
+
+    def __call__(self, value: str) -> bool:
+        known = self._known.get(value)
+        if known is None:
+            if len(self._known) >= self._limit:
+                self._known.clear()
+            known = self._known[value] = self._regex.search(value) is not None
+        return known
 
 
 class _Expression:
@@ -64,19 +89,23 @@ class _DiscardSections(_Expression):
 
     def __init__(self, original: Any, consent: str, ids: str, classes: str) -> None:
         super().__init__(original)
-        self.consent = re.compile(consent, re.UNICODE)
-        self.id_or_class = _id_or_class(ids, classes)
+        self.consent = _Search(consent)
+        self.ids = _Search(ids)
+        self.classes = _Search(classes)
 
     def matches(self, node: Any) -> list:
         found = []
+        consent, ids, classes = self.consent, self.ids, self.classes
         for element in node.iterdescendants(*self.TAGS):
             get = element.get
+            id_, cls = get("id"), get("class")
             if (
                 get("data-lp-replacement-content") is not None
                 or "nav" in (get("role") or "").replace("N", "n")
                 or "MostPopularStories" in (get("data-component") or "")
-                or self.consent.search(_first(element, "id", "class"))
-                or self.id_or_class(element)
+                or consent(_first(element, "id", id_, "class", cls))
+                or ids(id_ or "")
+                or classes(cls or "")
             ):
                 found.append(element)
         return found
@@ -94,24 +123,25 @@ class _DiscardHidden(_Expression):
 
     def __init__(self, original: Any) -> None:
         super().__init__(original)
-        self.hidden = re.compile(self.HIDDEN, re.UNICODE)
-        self.reader = re.compile(self.READER, re.UNICODE)
-        self.classes = re.compile(self.CLASSES, re.UNICODE)
+        self.hidden = _Search(self.HIDDEN)
+        self.reader = _Search(self.READER)
+        self.classes = _Search(self.CLASSES)
 
     def matches(self, node: Any) -> list:
         found = []
+        hidden, reader, classes = self.hidden, self.reader, self.classes
         for element in node.iterdescendants(etree.Element):  # elements only, as `*`
             if not element.attrib:  # every test below is false without attributes (none of the regexes
                 continue  # matches "")
             get = element.get
-            cls, style = get("class"), get("style")
+            id_, cls, style = get("id"), get("class"), get("style")
             if (
                 cls == "comments-title"
-                or _first(element, "id", "class").startswith("reply-")
-                or self.hidden.search(_first(element, "id", "style"))
+                or _first(element, "id", id_, "class", cls).startswith("reply-")
+                or hidden(_first(element, "id", id_, "style", style))
                 or (style is not None and ("display:none" in style or "display: none" in style))
-                or self.reader.search(get("id") or "")
-                or self.classes.search(cls or "")
+                or reader(id_ or "")
+                or classes(cls or "")
                 or get("aria-hidden") == "true"
             ):
                 found.append(element)
@@ -120,9 +150,9 @@ class _DiscardHidden(_Expression):
 
 def _id_or_class(ids: str, classes: str | None = None) -> Callable[[Any], bool]:
     """`re:test(@id, ids) or re:test(@class, classes)` as a predicate (`classes` defaults to `ids`)."""
-    id_rx = re.compile(ids, re.UNICODE)
-    class_rx = id_rx if classes is None else re.compile(classes, re.UNICODE)
-    return lambda e: bool(id_rx.search(e.get("id") or "") or class_rx.search(e.get("class") or ""))
+    id_test = _Search(ids)
+    class_test = id_test if classes is None else _Search(classes)
+    return lambda e: id_test(e.get("id") or "") or class_test(e.get("class") or "")
 
 
 class _IdClassSections(_Expression):
