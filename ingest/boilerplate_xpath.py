@@ -1,11 +1,12 @@
-"""Exact Python equivalents of trafilatura's pruning XPath expressions that use regular expressions.
+"""Exact Python equivalents of trafilatura's XPath expressions that use regular expressions: the pruning ones
+and the main-content candidates (BODY_XPATH).
 
 Why: trafilatura prunes boilerplate (navigation, share bars, ads, hidden blocks, comment sections,
-infinite-scroll appendices) with XPath expressions built on `re:test(...)`, an EXSLT extension that libxml2
-calls back into Python for, once per candidate element and attribute. On trafilatura_eval's pages they cost
-about a third of all extraction time, and extraction is most of a run's CPU. A plain loop over the same
-elements with the same compiled regular expressions finds the same elements in the same order in well
-under half the time.
+infinite-scroll appendices) and looks for the main content with XPath expressions built on `re:test(...)`, an
+EXSLT extension that libxml2 calls back into Python for, once per candidate element and attribute. On
+trafilatura_eval's pages they cost about a third of all extraction time, and extraction is most of a run's
+CPU. A plain loop over the same elements with the same compiled regular expressions finds the same elements in
+the same order in well under half the time.
 
 Same result, guarded rather than assumed: `install()` swaps an expression in trafilatura's lists (module
 globals every trafilatura module shares) only when its text is exactly the text its replacement was
@@ -16,7 +17,11 @@ lxml's EXSLT implementation and XPath 1.0:
   an attribute's value, "" when it is absent, and for `@a|@b` the value of whichever of the two comes
   first in the element's source order.
 - `.//*` is every descendant element of the node the expression is applied to, in document order.
-tests/test_extract.py checks element-for-element equality with the original expressions on real pages.
+- `(.//*[p])[1]` is the first of those that passes p; in `.//*[p][1]` the `[1]` binds to the child step, so
+  it is, for every parent, its first child that passes p.
+- `@a='v'` is false when the attribute is absent; `translate(@a, 'CM', 'cm')` replaces only those letters.
+Each answer of a regular expression is remembered per attribute string (`_Search`).
+tests/test_decode_extract.py checks element-for-element equality with the original expressions on real pages.
 """
 
 from __future__ import annotations
@@ -51,8 +56,8 @@ class _Search:
 
     __slots__ = ("_regex", "_known", "_limit")
 
-    def __init__(self, pattern: str, limit: int = 50_000) -> None:
-        self._regex = re.compile(pattern, re.UNICODE)
+    def __init__(self, pattern: str, flags: int = 0, limit: int = 50_000) -> None:
+        self._regex = re.compile(pattern, re.UNICODE | flags)
         self._known: dict[str, bool] = {}
         self._limit = limit
 
@@ -155,19 +160,38 @@ def _id_or_class(ids: str, classes: str | None = None) -> Callable[[Any], bool]:
     return lambda e: id_test(e.get("id") or "") or class_test(e.get("class") or "")
 
 
-class _IdClassSections(_Expression):
-    """`.//*[self::t1 or ...][re:test(@id, I) or re:test(@class, C)][keep]`: the comment-section and
-    raw-tree prunes. `test` is the second predicate (`_id_or_class`), `keep` the optional third."""
+class _Select(_Expression):
+    """`.//*[self::t1 or ...][test][keep]`: every descendant with one of the tags that passes `test` (and `keep`,
+    an optional third predicate), in document order. `pick` narrows that list the way a positional `[1]` does:
+    - "all": the whole list;
+    - "first": `(.//*[...])[1]`, the first element of the whole list (the search stops there);
+    - "first_child": `.//*[...][1]`, where `[1]` binds to the child step, so for every parent its first child
+      that passes (still in document order)."""
 
     def __init__(self, original: Any, tags: tuple[str, ...], test: Callable[[Any], bool],
-                 keep: Callable[[Any], bool] | None = None) -> None:
+                 keep: Callable[[Any], bool] | None = None, pick: str = "all") -> None:
         super().__init__(original)
         self.tags = tags
         self.test = test
         self.keep = keep
+        self.pick = pick
 
     def matches(self, node: Any) -> list:
-        return [e for e in node.iterdescendants(*self.tags) if self.test(e) and (self.keep is None or self.keep(e))]
+        test, keep = self.test, self.keep
+        found = (e for e in node.iterdescendants(*self.tags) if test(e) and (keep is None or keep(e)))
+        if self.pick == "first":
+            first = next(found, None)
+            return [] if first is None else [first]
+        if self.pick == "first_child":
+            parents: set = set()  # lxml hands out one proxy per element while a reference to it lives
+            picked = []
+            for element in found:
+                parent = element.getparent()
+                if parent not in parents:
+                    parents.add(parent)
+                    picked.append(element)
+            return picked
+        return list(found)
 
 
 # The expressions replaced: (trafilatura.xpaths list, index). _replacements has one entry for each.
@@ -177,6 +201,10 @@ TARGETS = (
     ("REMOVE_COMMENTS_XPATH", 0),
     ("REMOVE_COMMENTS_AND_LISTS_XPATH", 0),
     ("RAW_TREE_PRUNE_XPATH", 0),
+    ("PRECISION_DISCARD_XPATH", 1),
+    ("BODY_XPATH", 0),
+    ("BODY_XPATH", 2),
+    ("BODY_XPATH", 3),
 )
 
 
@@ -205,23 +233,115 @@ def _replacements(xpaths: Any) -> dict[tuple[str, int], tuple[str, Callable[[Any
         ),
         ("REMOVE_COMMENTS_XPATH", 0): (
             "5d97216ca15d05582de538174e876b27626b7a166810320152081c7e26bb5ca2",
-            lambda x: _IdClassSections(x, ("div", "list", "section", "details"), comment_section),
+            lambda x: _Select(x, ("div", "list", "section", "details"), comment_section),
         ),
         ("REMOVE_COMMENTS_AND_LISTS_XPATH", 0): (
             "9cc18d34e6e2d258172b5df02bc44e578c95ef709b8e06722846c7a410c3a46f",
-            lambda x: _IdClassSections(
+            lambda x: _Select(
                 x, ("div", "list", "section", "details", "ol", "ul"), comment_section,
                 keep=lambda e: e.tag not in ("ol", "ul") or comment_list(e),
             ),
         ),
         ("RAW_TREE_PRUNE_XPATH", 0): (
             "01e7c660fd6406f29932819d2dbd7530e2f3bdac11dde83565e977e391303444",
-            lambda x: _IdClassSections(
+            lambda x: _Select(
                 x, ("div", "section", "aside"), _id_or_class(f"{appended}|infinite-?scroll"),
                 keep=lambda e: next(e.iterdescendants("h1"), None) is None or appended_box(e),
             ),
         ),
+        ("PRECISION_DISCARD_XPATH", 1): (
+            "53d31ea1df47920acee695b26b87b1ce36f16913686e547edc2ae0ba6efab5f7",
+            lambda x: _Select(x, ("div", "item", "list", "p", "section", "span"), _precision_discard()),
+        ),
+        ("BODY_XPATH", 0): (
+            "caaa561ceca17064773e97bf7c610f55e6c6a64a2477328c060642912d489b3b",
+            lambda x: _Select(x, _BODY_TAGS, _body_0(), pick="first_child"),
+        ),
+        ("BODY_XPATH", 2): (
+            "6c9b5e1fdc092943ebdd87206a2e8a8b4c4666497fb00e6661d2a519d00f37f9",
+            lambda x: _Select(x, _BODY_TAGS, _body_2(), pick="first"),
+        ),
+        ("BODY_XPATH", 3): (
+            "10a7ceacc0ff8cdfd8c58a575b5197b5d07ba24000f072101735478c2c585978",
+            lambda x: _Select(x, _BODY_TAGS, _body_3(), pick="first"),
+        ),
     }
+
+
+# The main-content candidates (BODY_XPATH): trafilatura takes the first element the first expression finds.
+_BODY_TAGS = ("article", "div", "main", "section")
+
+
+def _precision_discard() -> Callable[[Any], bool]:
+    """`re:test(@id|@class, '(^|\\s)bottom|bottom(\\s|$)') or re:test(@id|@class, '(^|\\s)link(\\s|$)') or
+    contains(@style, 'border')`."""
+    bottom, link = _Search(r"(^|\s)bottom|bottom(\s|$)"), _Search(r"(^|\s)link(\s|$)")
+
+    def test(e: Any) -> bool:
+        id_, cls = e.get("id"), e.get("class")
+        first = _first(e, "id", id_, "class", cls)
+        return bottom(first) or link(first) or "border" in (e.get("style") or "")
+
+    return test
+
+
+def _body_0() -> Callable[[Any], bool]:
+    """BODY_XPATH[0]'s predicate: class post/entry, itemprop articleBody, id articleContent, or an article-body
+    id or class pattern."""
+    ids = _Search(r"(?:entry|article|art)-content|article__content|article(?:-|__)?body|articleBody|body-text")
+    classes = _Search(
+        r"post[-_]text|post-body|post-?entry|post[-_]?content|postContent|post_inner_wrapper|article-?text"
+        r"|articleText|(?:entry|page|text|article|art)-content|article__content|article(?:-|__)?body|articleBody"
+        r"|ArticleContent|body-text|article__container"
+    )
+
+    def test(e: Any) -> bool:
+        id_, cls = e.get("id"), e.get("class")
+        return (
+            cls in ("post", "entry") or e.get("itemprop") == "articleBody" or id_ == "articleContent"
+            or ids(id_ or "") or classes(cls or "")
+        )
+
+    return test
+
+
+def _body_2() -> Callable[[Any], bool]:
+    """BODY_XPATH[2]'s predicate: role article, id article/story, one of five class names, or a story id or
+    class pattern (`fulltext` matched case-insensitively, the `'i'` flag)."""
+    ids = _Search(r"^primary|story-body")
+    fulltext = _Search(r"fulltext", re.IGNORECASE)
+    classes = _Search(
+        r"^article |post-bodycopy|story-?content|(?:theme|blog|section|single)-content|single-post|main-column"
+        r"|wpb_text_column|story-body|field-body"
+    )
+
+    def test(e: Any) -> bool:
+        id_, cls = e.get("id"), e.get("class")
+        return (
+            e.get("role") == "article" or id_ in ("article", "story")
+            or cls in ("postarea", "art-postcontent", "text", "cell", "story")
+            or ids(id_ or "") or fulltext(cls or "") or classes(cls or "")
+        )
+
+    return test
+
+
+def _body_3() -> Callable[[Any], bool]:
+    """BODY_XPATH[3]'s predicate: id or class content, a content-main/-body pattern, or main-content /
+    page-content with `translate` lowering only the letters it names."""
+    ids = _Search(r"content-main|content-body|contentBody")
+    classes = _Search(r"content[-_]main|content(?:-|__)body")
+
+    def test(e: Any) -> bool:
+        id_, cls = e.get("id") or "", e.get("class") or ""
+        return (
+            id_ == "content" or cls == "content" or ids(id_) or classes(cls)
+            or "main-content" in id_.replace("C", "c").replace("M", "m")
+            or "main-content" in cls.replace("C", "c").replace("M", "m")
+            or "page-content" in cls.replace("C", "c").replace("P", "p")
+        )
+
+    return test
 
 
 def _digest(xpath: Any) -> str:
