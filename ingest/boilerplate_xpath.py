@@ -1,5 +1,5 @@
-"""Exact Python equivalents of trafilatura's XPath expressions that use regular expressions: the pruning ones
-and the main-content candidates (BODY_XPATH).
+"""Exact Python equivalents of trafilatura's costliest XPath expressions: the pruning ones that use regular
+expressions or test attributes of every section, and the main-content candidates (BODY_XPATH).
 
 Why: trafilatura prunes boilerplate (navigation, share bars, ads, hidden blocks, comment sections,
 infinite-scroll appendices) and looks for the main content with XPath expressions built on `re:test(...)`, an
@@ -19,7 +19,10 @@ lxml's EXSLT implementation and XPath 1.0:
 - `.//*` is every descendant element of the node the expression is applied to, in document order.
 - `(.//*[p])[1]` is the first of those that passes p; in `.//*[p][1]` the `[1]` binds to the child step, so
   it is, for every parent, its first child that passes p.
-- `@a='v'` is false when the attribute is absent; `translate(@a, 'CM', 'cm')` replaces only those letters.
+- `@a='v'` is false when the attribute is absent; `translate(@a, 'CM', 'cm')` replaces only those letters;
+  `contains(@a, 's')` is `s in value`, false when the attribute is absent.
+- Expressions without `re:test` are evaluated inside libxml2, but a per-section test of several attributes
+  still costs more there than the same test in Python.
 Each answer of a regular expression is remembered per attribute string (`_Search`).
 tests/test_decode_extract.py checks element-for-element equality with the original expressions on real pages.
 """
@@ -43,6 +46,11 @@ def _first(element: Any, a: str, value_a: str | None, b: str, value_b: str | Non
         return value_a
     keys = element.keys()
     return value_a if keys.index(a) < keys.index(b) else value_b
+
+
+# `self::div or self::item or self::list or self::p or self::section or self::span`: block-level sections after
+# trafilatura's tag conversion.
+_SECTION_TAGS = ("div", "item", "list", "p", "section", "span")
 
 
 class _Search:
@@ -90,7 +98,7 @@ class _DiscardSections(_Expression):
     """OVERALL_DISCARD_XPATH[0]: div/item/list/p/section/span whose role, data attributes, id or class name
     boilerplate."""
 
-    TAGS = ("div", "item", "list", "p", "section", "span")
+    TAGS = _SECTION_TAGS
 
     def __init__(self, original: Any, consent: str, ids: str, classes: str) -> None:
         super().__init__(original)
@@ -205,6 +213,9 @@ TARGETS = (
     ("BODY_XPATH", 0),
     ("BODY_XPATH", 2),
     ("BODY_XPATH", 3),
+    ("RAW_TREE_PRUNE_XPATH", 1),
+    ("TEASER_DISCARD_XPATH", 0),
+    ("DISCARD_IMAGE_ELEMENTS", 0),
 )
 
 
@@ -251,7 +262,7 @@ def _replacements(xpaths: Any) -> dict[tuple[str, int], tuple[str, Callable[[Any
         ),
         ("PRECISION_DISCARD_XPATH", 1): (
             "53d31ea1df47920acee695b26b87b1ce36f16913686e547edc2ae0ba6efab5f7",
-            lambda x: _Select(x, ("div", "item", "list", "p", "section", "span"), _precision_discard()),
+            lambda x: _Select(x, _SECTION_TAGS, _precision_discard()),
         ),
         ("BODY_XPATH", 0): (
             "caaa561ceca17064773e97bf7c610f55e6c6a64a2477328c060642912d489b3b",
@@ -264,6 +275,21 @@ def _replacements(xpaths: Any) -> dict[tuple[str, int], tuple[str, Callable[[Any
         ("BODY_XPATH", 3): (
             "10a7ceacc0ff8cdfd8c58a575b5197b5d07ba24000f072101735478c2c585978",
             lambda x: _Select(x, _BODY_TAGS, _body_3(), pick="first"),
+        ),
+        ("RAW_TREE_PRUNE_XPATH", 1): (
+            "3c7afe92279543d5530365aa7b921c6e5b51243033e5622cae1dc85e08976f87",
+            lambda x: _Select(x, ("div", "section", "aside"),
+                              lambda e: "elementor-share-buttons" in (e.get("class") or "")),
+        ),
+        ("TEASER_DISCARD_XPATH", 0): (
+            "ebb02f066626551dbb0222a6cb631691f6ccacf0477c1381263f112b0bc9cdfa",
+            lambda x: _Select(x, _SECTION_TAGS, lambda e: "teaser" in (e.get("id") or "").replace("T", "t")
+                              or "teaser" in (e.get("class") or "").replace("T", "t")),
+        ),
+        ("DISCARD_IMAGE_ELEMENTS", 0): (
+            "cb1ab981e44913f706048bad10e9f027314ffccb36c56ffc66c8ff5e1e340c58",
+            lambda x: _Select(x, _SECTION_TAGS,
+                              lambda e: "caption" in (e.get("id") or "") or "caption" in (e.get("class") or "")),
         ),
     }
 
