@@ -14,6 +14,7 @@ import html as html_lib
 import logging
 import multiprocessing
 import re
+import time
 import traceback
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -172,10 +173,13 @@ def _child_main(conn: Any, config: ExtractConfig, extract_fn: ExtractFn) -> None
         if message is None:
             return
         page, url = message
+        start = time.process_time()  # CPU seconds: a child that waits for a core is not extracting
         try:
-            conn.send(("ok", extract_fn(page, url, config)))
+            result = extract_fn(page, url, config)
         except Exception as exc:  # noqa: BLE001 - a page's failure is that page's ledger reason
-            conn.send(("error", f"{type(exc).__name__}: {exc}"[:500]))
+            conn.send(("error", f"{type(exc).__name__}: {exc}"[:500], time.process_time() - start))
+        else:
+            conn.send(("ok", result, time.process_time() - start))
 
 
 class Extractor:
@@ -185,6 +189,10 @@ class Extractor:
     (no time limit; for debugging and profiling). `extract_fn` must be a module-level function (it is
     pickled into the child); tests swap in slow or broken ones. With wait=False the constructor returns while
     the child is still starting; the first extract() or ensure_ready() waits for it and raises if it failed.
+
+    `extract` is `submit` then `collect`. A caller that has other work can do it in between: the child
+    extracts the page meanwhile (one page at a time; the time limit counts from `submit`). `seconds` is the CPU
+    time the last collected page took inside the extraction call (the time limit for a page that hit it).
     """
 
     def __init__(
@@ -201,6 +209,10 @@ class Extractor:
         self._conn: Any = None
         self._served = 0
         self._starting = False  # a child was started and has not yet said it is ready
+        self._pending: tuple[str, str] | None = None  # the submitted page (inline) / (page, url) sent to the child
+        self._sent_at = 0.0
+        self._lost: str = ""  # why sending the submitted page failed
+        self.seconds = 0.0
         if config.isolation == "inline":
             try:
                 extract_fn(WARM_UP_PAGE, "", config)
@@ -265,11 +277,16 @@ class Extractor:
             self._process = self._conn = None
 
     def extract(self, page: str, url: str) -> Extracted | Decision:
+        self.submit(page, url)
+        return self.collect()
+
+    def submit(self, page: str, url: str) -> None:
+        """Hand one page to the extractor; `collect` returns its result."""
+        if self._pending is not None and self.config.isolation != "inline":
+            self._kill()  # a page never collected (its caller failed): its answer must not become the next one's
+        self._pending, self._lost = (page, url), ""
         if self.config.isolation == "inline":
-            try:
-                return self.extract_fn(page, url, self.config)
-            except Exception as exc:  # noqa: BLE001
-                return Decision(STAGE_EXTRACT, "extract_error", detail=f"{type(exc).__name__}: {exc}"[:500])
+            return
         if self._process is None or self._served >= self.config.restart_every:
             self._stop()
             self._start()
@@ -277,15 +294,40 @@ class Extractor:
         self._served += 1
         try:
             self._conn.send((page, url))
-            ready = self._conn.poll(self.config.timeout_seconds)
+        except (BrokenPipeError, OSError) as exc:
+            self._kill()
+            self._lost = f"extraction worker lost: {exc}"
+        self._sent_at = time.monotonic()
+
+    def collect(self) -> Extracted | Decision:
+        """The submitted page's text, or the Decision that drops it (timeout, error, lost worker)."""
+        if self._pending is None:
+            raise RuntimeError("collect() without submit()")
+        page, url = self._pending
+        self._pending = None
+        if self.config.isolation == "inline":
+            start = time.process_time()
+            try:
+                return self.extract_fn(page, url, self.config)
+            except Exception as exc:  # noqa: BLE001
+                return Decision(STAGE_EXTRACT, "extract_error", detail=f"{type(exc).__name__}: {exc}"[:500])
+            finally:
+                self.seconds = time.process_time() - start
+        self.seconds = 0.0
+        if self._lost:
+            return Decision(STAGE_EXTRACT, "extract_error", detail=self._lost)
+        limit = self.config.timeout_seconds
+        try:
+            ready = self._conn.poll(max(0.0, limit - (time.monotonic() - self._sent_at)))
         except (BrokenPipeError, OSError) as exc:
             self._kill()
             return Decision(STAGE_EXTRACT, "extract_error", detail=f"extraction worker lost: {exc}")
         if not ready:
             self._kill()
-            return Decision(STAGE_EXTRACT, "extract_timeout", self.config.timeout_seconds)
+            self.seconds = limit
+            return Decision(STAGE_EXTRACT, "extract_timeout", limit)
         try:
-            kind, payload = self._conn.recv()
+            kind, payload, self.seconds = self._conn.recv()
         except EOFError:
             self._kill()
             return Decision(STAGE_EXTRACT, "extract_error", detail="extraction worker crashed")

@@ -2,7 +2,8 @@
 pipelines/staging.py).
 
 The per-document stages are fused into one DoFn over batches of records: no serialization between them,
-one model load per worker (setup), and language ID runs on the whole batch in one fastText call.
+one model load per worker (setup), and trafilatura's child process extracts one page while the worker
+prepares the next and runs the later stages on the one before.
 """
 
 from __future__ import annotations
@@ -83,7 +84,7 @@ class ExtractDocuments(beam.DoFn):
 
     Cheap checks first: triage (status, type, size) and URL-only filters run before any decoding, the
     language precheck (a language guess on tag-stripped HTML, filters.language.precheck_margin) before any
-    trafilatura call; language ID of the extracted text runs once per batch.
+    trafilatura call. Language ID of the extracted text runs per document, as soon as its text is back.
     """
 
     def __init__(self, recipe: Recipe, precheck: bool = True) -> None:
@@ -127,21 +128,26 @@ class ExtractDocuments(beam.DoFn):
             return None
         return Decision(STAGE_LANGUAGE_PRECHECK, reason[0], reason[1], detail=f"tag-stripped text reads as {top}")
 
-    def _to_document(self, record: Record, page: str) -> Document | Decision:
-        """Extract one decoded, triaged record (WET conversion records are already text)."""
-        if record.record_type == "conversion":
-            extracted = Extracted(text=page.strip(), title="", published_date="")
-        else:
-            result = self.extractor.extract(page, record.url)
-            if isinstance(result, Decision):
-                return result
-            extracted = result
-        if len(extracted.text) < self.recipe.extract.min_text_chars:
-            return Decision(STAGE_EXTRACT, "empty_text", float(len(extracted.text)))
-        return Document.of_record(record, extracted.text, extracted.title, extracted.published_date)
+    def _finish(self, record: Record, result: Extracted | Decision) -> Iterator:
+        """One extraction's outcome -> the labeled Document, or the ledger row that drops the record."""
+        if not isinstance(result, Decision) and len(result.text) < self.recipe.extract.min_text_chars:
+            result = Decision(STAGE_EXTRACT, "empty_text", float(len(result.text)))
+        if isinstance(result, Decision):
+            self.extract_c.dropped(result.reason)
+            yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, result))
+            return
+        self.extract_c.kept.inc()
+        doc = Document.of_record(record, result.text, result.title, result.published_date)
+        with self.lid_c.timed():
+            ((doc.language, doc.language_score),) = self.lid.predict([doc.text])
+        yield doc
 
     def process(self, batch: list[Record]) -> Iterator:
-        docs: list[Document] = []
+        # Pipelined with the extraction child: while it extracts one page, this worker prepares the next
+        # records and runs the later stages (yielding a Document runs the fused filters, classifiers and
+        # staging right away) on the page before. Only the last straggling worker of a run has a core to spare
+        # for that; everywhere else both cores are busy either way.
+        in_flight: Record | None = None
         for record in batch:
             self.read_c.inp.inc()
             decision = triage(record, self.recipe.read)
@@ -159,7 +165,11 @@ class ExtractDocuments(beam.DoFn):
                     continue
             with self.extract_c.timed():  # decoding is counted with extraction, as before the precheck existed
                 page, _codec = decode_body(record.body, record.content_type)
-            if self.precheck and record.record_type != "conversion":
+            if record.record_type == "conversion":  # WET: the text is there already
+                self.extract_c.inp.inc()
+                yield from self._finish(record, Extracted(text=page.strip(), title="", published_date=""))
+                continue
+            if self.precheck:
                 self.precheck_c.inp.inc()
                 with self.precheck_c.timed():
                     decision = self._precheck_decision(page)
@@ -169,19 +179,18 @@ class ExtractDocuments(beam.DoFn):
                     continue
                 self.precheck_c.kept.inc()
             self.extract_c.inp.inc()
-            with self.extract_c.timed():
-                result = self._to_document(record, page)
-            if isinstance(result, Decision):
-                self.extract_c.dropped(result.reason)
-                yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, result))
-                continue
-            self.extract_c.kept.inc()
-            docs.append(result)
+            done = (in_flight, self._collect()) if in_flight is not None else None
+            self.extractor.submit(page, record.url)
+            in_flight = record
+            if done is not None:
+                yield from self._finish(*done)
+        if in_flight is not None:
+            yield from self._finish(in_flight, self._collect())
 
-        with self.lid_c.timed():
-            for doc, (label, score) in zip(docs, self.lid.predict([d.text for d in docs]), strict=True):
-                doc.language, doc.language_score = label, score
-        yield from docs
+    def _collect(self) -> Extracted | Decision:
+        result = self.extractor.collect()
+        self.extract_c.micros.inc(int(self.extractor.seconds * 1e6))  # time inside trafilatura, not waiting
+        return result
 
 
 class FilterDocuments(beam.DoFn):

@@ -92,6 +92,29 @@ def test_timeout_really_stops_the_call_and_the_extractor_recovers():
         ex.close()
 
 
+def test_submit_and_collect_overlap_with_other_work_and_never_mix_up_pages():
+    """The pipeline submits a page, works on the previous document, then collects: the child works meanwhile,
+    the time limit counts from submit, and a page that was never collected cannot answer for the next one."""
+    ex = Extractor(ExtractConfig(timeout_seconds=0.5), extract_fn=_slow_extract)
+    try:
+        ex.submit("<p>a</p>", "u")
+        time.sleep(0.2)  # the caller's own work
+        assert ex.collect().text == "<P>A</P>" and 0 <= ex.seconds < 0.2
+        ex.submit("<p>SLOW</p>", "u")  # its caller failed before collecting
+        ex.submit("<p>b</p>", "u")
+        assert ex.collect().text == "<P>B</P>"
+        ex.submit("<p>SLOW</p>", "u")
+        time.sleep(0.6)
+        start = time.monotonic()
+        decision = ex.collect()
+        assert decision.reason == "extract_timeout" and ex.seconds == 0.5
+        assert time.monotonic() - start < 0.3  # the limit had passed already: no second wait
+        ex.submit("<p>c</p>", "u")
+        assert ex.collect().text == "<P>C</P>"
+    finally:
+        ex.close()
+
+
 def test_an_exception_is_that_pages_reason_and_the_run_goes_on():
     ex = Extractor(ExtractConfig(), extract_fn=_raising_extract)
     try:
