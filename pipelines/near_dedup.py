@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 import apache_beam as beam
 
@@ -191,7 +192,9 @@ class NearDedup(beam.PTransform):
         signed = docs | "Sign" >> beam.ParDo(_Sign(self.recipe.dedup.near))
         cluster, violations = signed | "Cluster" >> ClusterSignatures(self.recipe.dedup.near)
         routed = (
-            {"doc": docs | "KeyDocs" >> beam.Map(lambda d: (d.doc_id, d)), "cluster": cluster}
+            # The signature (~0.9 KB) and exact key were read by Sign and ExactDedup: the join does not carry them.
+            {"doc": docs | "KeyDocs" >> beam.Map(lambda d: (d.doc_id, replace(d, signature=b"", exact_key=""))),
+             "cluster": cluster}
             | "JoinDocs" >> beam.CoGroupByKey()
             | "Route" >> beam.FlatMap(_route).with_outputs(UNCLUSTERED, main="clustered")
         )
