@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 import numpy as np
 import pytest
@@ -94,6 +95,22 @@ def test_exact_key_normalization_and_survivor():
     assert exact_key("ﬁne") == exact_key("fine")  # NFKC folds the ligature
     assert exact_key("hello world") != exact_key("hello word")
     assert survivor_id(["b", "c", "a"]) == "a"
+
+
+def test_a_document_pickles_whole_with_its_score_names_shared():
+    """Beam and the staging files pickle Documents; every field must come back, and the score names must be
+    the interned strings (not a copy per document) since the local runner holds shuffled copies decoded."""
+    import pickle
+
+    meta = RecordMeta(offset=7, record_type="response", http_status=200, content_type="text/html")
+    doc = Document(doc_id="d1", source="a.warc.gz", url="https://x.example/", warc_record_id="<r>",
+                   crawl_date="2024", meta=meta, text="some text", language="en", language_score=0.9,
+                   scores={"".join(["gopher_", "words"]): 12.0}, tokens=b"\x01\x00\x00\x00", token_count=1,
+                   staged="s.stage", staged_at=42, exact_key="k", signature=b"\x02" * 8)
+    back = pickle.loads(pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
+    assert back == doc
+    (name,) = back.scores
+    assert name is sys.intern("gopher_words")
 
 
 def test_in_sample_is_seeded_and_close_to_the_rate():
