@@ -186,8 +186,11 @@ def test_malloc_arenas_are_capped_for_the_run_and_the_processes_it_starts(monkey
     import os
 
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
+    monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
     run_pipeline.limit_malloc_arenas()
     assert os.environ["MALLOC_ARENA_MAX"] == run_pipeline.MALLOC_ARENAS  # inherited by workers and children
+    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == os.environ["MALLOC_TRIM_THRESHOLD_"] == "131072"
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
     run_pipeline.limit_malloc_arenas()
     assert os.environ["MALLOC_ARENA_MAX"] == "4"  # a user's own setting wins
