@@ -117,7 +117,8 @@ MALLOC_ARENAS = "2"
 # the heap top at 128 KiB. The driver's Python objects grew only 100 -> 127 MiB from 2,500 to 25,000 pages
 # (tracemalloc), while its RSS grew ~90 MiB. 25,000 pages / 40 files, largest process: driver 334-358 ->
 # 297 MiB, SDK worker 473-487 -> 433 MiB. 2,500 pages: 246 -> 235 and 397 -> 379 MiB. No slower within the
-# noise: 43.3 / 45.3 s vs 47.3 / 43.3 s at 2,500 pages.
+# noise: 43.3 / 45.3 s vs 47.3 / 43.3 s at 2,500 pages. The extraction children do not inherit them
+# (ingest.extract.Extractor): with them trafilatura ran ~9 % slower, and a child's memory is bounded anyway.
 MALLOC_THRESHOLD = "131072"
 _MALLOPT = (("MALLOC_ARENA_MAX", MALLOC_ARENAS, -8), ("MALLOC_MMAP_THRESHOLD_", MALLOC_THRESHOLD, -3),
             ("MALLOC_TRIM_THRESHOLD_", MALLOC_THRESHOLD, -1))  # (environment name, default, mallopt parameter)

@@ -70,6 +70,12 @@ def _slow_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
     return Extracted(text=page.upper(), title="", published_date="")
 
 
+def _env_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
+    import os
+
+    return Extracted(text=os.environ.get(page, "unset"), title="", published_date="")
+
+
 def _broken_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
     raise ImportError("No module named 'lxml_html_clean'")
 
@@ -113,6 +119,22 @@ def test_submit_and_collect_overlap_with_other_work_and_never_mix_up_pages():
         assert ex.collect().text == "<P>C</P>"
     finally:
         ex.close()
+
+
+def test_the_extraction_child_keeps_glibcs_own_malloc_thresholds(monkeypatch):
+    """run_pipeline fixes glibc's mmap/trim thresholds for the driver and workers (memory); the child must not
+    inherit them (they slow trafilatura down), and the worker's own environment stays as it was."""
+    import os
+
+    monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
+    monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
+    ex = Extractor(ExtractConfig(), extract_fn=_env_extract)
+    try:
+        assert ex.extract("MALLOC_MMAP_THRESHOLD_", "u").text == "unset"
+        assert ex.extract("MALLOC_ARENA_MAX", "u").text == "2"
+    finally:
+        ex.close()
+    assert os.environ["MALLOC_MMAP_THRESHOLD_"] == "131072"
 
 
 def test_an_exception_is_that_pages_reason_and_the_run_goes_on():
