@@ -94,71 +94,50 @@ class _Expression:
         raise NotImplementedError
 
 
-class _DiscardSections(_Expression):
-    """OVERALL_DISCARD_XPATH[0]: div/item/list/p/section/span whose role, data attributes, id or class name
-    boilerplate."""
+def _discard_sections(consent: str, ids: str, classes: str) -> Callable[[Any], bool]:
+    """OVERALL_DISCARD_XPATH[0]'s predicate (on div/item/list/p/section/span): a role, data attribute, id or
+    class name that says boilerplate."""
+    consent_test, id_test, class_test = _Search(consent), _Search(ids), _Search(classes)
 
-    TAGS = _SECTION_TAGS
+    def test(element: Any) -> bool:
+        get = element.get
+        id_, cls = get("id"), get("class")
+        return (
+            get("data-lp-replacement-content") is not None
+            or "nav" in (get("role") or "").replace("N", "n")
+            or "MostPopularStories" in (get("data-component") or "")
+            or consent_test(_first(element, "id", id_, "class", cls))
+            or id_test(id_ or "")
+            or class_test(cls or "")
+        )
 
-    def __init__(self, original: Any, consent: str, ids: str, classes: str) -> None:
-        super().__init__(original)
-        self.consent = _Search(consent)
-        self.ids = _Search(ids)
-        self.classes = _Search(classes)
-
-    def matches(self, node: Any) -> list:
-        found = []
-        consent, ids, classes = self.consent, self.ids, self.classes
-        for element in node.iterdescendants(*self.TAGS):
-            get = element.get
-            id_, cls = get("id"), get("class")
-            if (
-                get("data-lp-replacement-content") is not None
-                or "nav" in (get("role") or "").replace("N", "n")
-                or "MostPopularStories" in (get("data-component") or "")
-                or consent(_first(element, "id", id_, "class", cls))
-                or ids(id_ or "")
-                or classes(cls or "")
-            ):
-                found.append(element)
-        return found
+    return test
 
 
-class _DiscardHidden(_Expression):
-    """OVERALL_DISCARD_XPATH[1]: any element that is hidden, a comment title or a reply form."""
-
-    HIDDEN = "hidden"
-    READER = "reader-comments|akismet"
-    CLASSES = (
+def _discard_hidden() -> Callable[[Any], bool]:
+    """OVERALL_DISCARD_XPATH[1]'s predicate (on every element): hidden, a comment title or a reply form."""
+    hidden, reader = _Search("hidden"), _Search("reader-comments|akismet")
+    classes = _Search(
         "^hide-|comments-title|nocomments|-reply-|message|akismet|suggest-links|-hide-|hide-print| hidden| hide"
         "|noprint|notloaded"
     )
 
-    def __init__(self, original: Any) -> None:
-        super().__init__(original)
-        self.hidden = _Search(self.HIDDEN)
-        self.reader = _Search(self.READER)
-        self.classes = _Search(self.CLASSES)
+    def test(element: Any) -> bool:
+        if not element.attrib:  # every test below is false without attributes (none of the regexes matches "")
+            return False
+        get = element.get
+        id_, cls, style = get("id"), get("class"), get("style")
+        return (
+            cls == "comments-title"
+            or _first(element, "id", id_, "class", cls).startswith("reply-")
+            or hidden(_first(element, "id", id_, "style", style))
+            or (style is not None and ("display:none" in style or "display: none" in style))
+            or reader(id_ or "")
+            or classes(cls or "")
+            or get("aria-hidden") == "true"
+        )
 
-    def matches(self, node: Any) -> list:
-        found = []
-        hidden, reader, classes = self.hidden, self.reader, self.classes
-        for element in node.iterdescendants(etree.Element):  # elements only, as `*`
-            if not element.attrib:  # every test below is false without attributes (none of the regexes
-                continue  # matches "")
-            get = element.get
-            id_, cls, style = get("id"), get("class"), get("style")
-            if (
-                cls == "comments-title"
-                or _first(element, "id", id_, "class", cls).startswith("reply-")
-                or hidden(_first(element, "id", id_, "style", style))
-                or (style is not None and ("display:none" in style or "display: none" in style))
-                or reader(id_ or "")
-                or classes(cls or "")
-                or get("aria-hidden") == "true"
-            ):
-                found.append(element)
-        return found
+    return test
 
 
 def _id_or_class(ids: str, classes: str | None = None) -> Callable[[Any], bool]:
@@ -231,16 +210,15 @@ def _replacements(xpaths: Any) -> dict[tuple[str, int], tuple[str, Callable[[Any
     return {
         ("OVERALL_DISCARD_XPATH", 0): (
             "a837e58a1b1ea116ce1dada53d856dec093fe9f64b37dc503698e30f96a87dd3",
-            lambda x: _DiscardSections(
-                x,
+            lambda x: _Select(x, _SECTION_TAGS, _discard_sections(
                 consent=xpaths._alt(xpaths._CONSENT_ID_CLASS_TOKENS),
                 ids=xpaths._alt(both + xpaths._OVERALL_DISCARD_ID_TOKENS),
                 classes=xpaths._alt(both + xpaths._OVERALL_DISCARD_CLASS_TOKENS),
-            ),
+            )),
         ),
         ("OVERALL_DISCARD_XPATH", 1): (
             "c1d5b70b8cd03783545d6b715c69062ae6967c222b2d8f4e2399762362d426c0",
-            _DiscardHidden,
+            lambda x: _Select(x, (etree.Element,), _discard_hidden()),  # `*`: elements only
         ),
         ("REMOVE_COMMENTS_XPATH", 0): (
             "5d97216ca15d05582de538174e876b27626b7a166810320152081c7e26bb5ca2",
