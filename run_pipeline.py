@@ -124,7 +124,7 @@ _MALLOPT = (("MALLOC_ARENA_MAX", MALLOC_ARENAS, -8), ("MALLOC_MMAP_THRESHOLD_", 
             ("MALLOC_TRIM_THRESHOLD_", MALLOC_THRESHOLD, -1))  # (environment name, default, mallopt parameter)
 
 
-def limit_malloc_arenas() -> None:
+def tune_malloc() -> None:
     """Cap glibc's malloc arenas and fix its mmap and trim thresholds: for this process now (mallopt) and for
     the processes it starts (environment, read by glibc at their start). A no-op where libc is not glibc;
     a value the user set in the environment wins."""
@@ -159,7 +159,7 @@ def local_runner(beam_args: list[str]) -> list[str]:
 def _execute(beam_args: list[str], output: str, build) -> dict[str, Any]:
     """Build with `build(pipeline)`, run on the chosen runner, add timings to stats.json."""
     beam_args = local_runner(beam_args)
-    limit_malloc_arenas()
+    tune_malloc()
     start = time.perf_counter()
     p = beam.Pipeline(options=PipelineOptions(beam_args))
     build(p)

@@ -182,17 +182,17 @@ def test_a_stage_that_drops_almost_everything_is_named(demo_crawl, tmp_path, cap
     assert "stage 'language_precheck' dropped 10 of 10 documents (100.0%), mostly 'language_not_kept'" in err
 
 
-def test_malloc_arenas_are_capped_for_the_run_and_the_processes_it_starts(monkeypatch):
+def test_malloc_is_tuned_for_the_run_and_the_processes_it_starts(monkeypatch):
     import os
 
     monkeypatch.delenv("MALLOC_ARENA_MAX", raising=False)
     monkeypatch.delenv("MALLOC_MMAP_THRESHOLD_", raising=False)
     monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
-    run_pipeline.limit_malloc_arenas()
+    run_pipeline.tune_malloc()
     assert os.environ["MALLOC_ARENA_MAX"] == run_pipeline.MALLOC_ARENAS  # inherited by workers and children
     assert os.environ["MALLOC_MMAP_THRESHOLD_"] == os.environ["MALLOC_TRIM_THRESHOLD_"] == "131072"
     monkeypatch.setenv("MALLOC_ARENA_MAX", "4")
-    run_pipeline.limit_malloc_arenas()
+    run_pipeline.tune_malloc()
     assert os.environ["MALLOC_ARENA_MAX"] == "4"  # a user's own setting wins
 
 
