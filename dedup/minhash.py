@@ -64,20 +64,32 @@ def _lower_table(everything: str) -> np.ndarray:
     return table
 
 
+def all_code_points() -> str:
+    """Every code point 0..0x10FFFF in order, one string (surrogates included), built in C (~5 ms)."""
+    return np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
+
+
+# What normalize_for_minhash keeps of a lower-cased character: _PUNCT and whitespace become spaces, so a
+# character stays in a word exactly when it is a word character other than "_" (whitespace never is one).
+_KEPT_RUN = re.compile(r"[^\W_]+")
+_DIGIT_RUN = re.compile(r"\d+")
+
+
 def char_tables() -> tuple[np.ndarray, np.ndarray]:
     """(lower, classes) for every code point: str.lower() of the character when that is one character, and
-    SEPARATOR / WORD / DIGIT as normalize_for_minhash treats the lower-cased character. Built once per process
-    (~0.4 s) by running normalize_for_minhash's own operations over all of Unicode, so the compiled splitter
-    cannot drift from the reference definition."""
+    SEPARATOR / WORD / DIGIT as normalize_for_minhash treats the character. Built once per process (~0.1 s)
+    with the same regular expression classes normalize_for_minhash uses, applied to runs of all of Unicode
+    at once; tests/test_near_dedup.py checks the table against normalize_for_minhash's substitutions run on
+    every code point, so the compiled splitter cannot drift from the reference definition."""
     global _TABLES
     if _TABLES is None:
-        everything = "".join(map(chr, range(0x110000)))
-        original = _code_points(everything)
+        everything = all_code_points()
         lower = _lower_table(everything)
-        classes = np.full(0x110000, kernels.WORD, dtype=np.uint8)
-        classes[_code_points(_DIGIT.sub("\x00", everything)) != original] = kernels.DIGIT
-        classes[original == 0] = kernels.SEPARATOR
-        classes[_code_points(re.sub(r"\s", " ", _PUNCT.sub(" ", everything))) == 0x20] = kernels.SEPARATOR
+        classes = np.full(0x110000, kernels.SEPARATOR, dtype=np.uint8)
+        for m in _KEPT_RUN.finditer(everything):  # ~700 runs
+            classes[m.start():m.end()] = kernels.WORD
+        for m in _DIGIT_RUN.finditer(everything):  # digits are word characters: kept, then folded to 0
+            classes[m.start():m.end()] = kernels.DIGIT
         _TABLES = lower, classes
     return _TABLES
 
@@ -100,17 +112,25 @@ def shingle_hashes(text: str, n: int = 5) -> np.ndarray:
     return kernels.ngram_hashes(words, n, _GRAM_MUL)  # no words -> no shingles
 
 
+def affine64_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """(a, b) of datasketch's `MinHash(num_perm, seed=seed, scheme="affine64").permutations`, drawn the way
+    datasketch 2 draws them (numpy's RandomState(seed): num_perm odd multipliers, then num_perm offsets).
+
+    Why not ask datasketch: importing it imports scipy, ~0.5 s of CPU in every worker process, for 224
+    numbers. tests/test_near_dedup.py checks these against datasketch's own."""
+    gen = np.random.RandomState(seed)
+    a = gen.randint(0, 1 << 63, num_perm, dtype=_U64) * _U64(2) + _U64(1)
+    b = gen.randint(0, 1 << 64, num_perm, dtype=_U64)
+    return a, b
+
+
 class MinHasher:
-    """Seeded MinHash over uint64 shingle hashes; parameters taken from datasketch so values match it."""
+    """Seeded MinHash over uint64 shingle hashes; parameters equal datasketch's, so values match it."""
 
     EMPTY = np.iinfo(np.uint64).max
 
     def __init__(self, num_perm: int = 112, seed: int = 1) -> None:
-        from datasketch import MinHash
-
-        a, b = MinHash(num_perm=num_perm, seed=seed, scheme="affine64").permutations
-        self.a = np.asarray(a, dtype=_U64)
-        self.b = np.asarray(b, dtype=_U64)
+        self.a, self.b = affine64_permutations(num_perm, seed)
         self.num_perm = num_perm
 
     def signatures(self, shingles: Sequence[np.ndarray]) -> np.ndarray:

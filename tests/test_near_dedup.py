@@ -14,6 +14,7 @@ from dedup.components import connected_components_local, large_star, small_star,
 from dedup.evaluate import score_removals, similar_pairs
 from dedup.minhash import (
     MinHasher,
+    affine64_permutations,
     band_keys,
     candidate_probability,
     hashed_jaccard,
@@ -30,6 +31,14 @@ def _word(rng: random.Random) -> str:
 
 def test_normalization_folds_case_punctuation_digits_and_space():
     assert normalize_for_minhash("Ｈello,  WORLD!\n2024 — ok") == "hello world 0000 ok"
+
+
+def test_permutations_equal_datasketch_affine64():
+    for num_perm, seed in ((112, 1), (112, 7), (3, 0), (256, 12345)):
+        a, b = affine64_permutations(num_perm, seed)
+        ref_a, ref_b = MinHash(num_perm=num_perm, seed=seed, scheme="affine64").permutations
+        assert a.dtype == b.dtype == np.uint64
+        assert np.array_equal(a, ref_a) and np.array_equal(b, ref_b)
 
 
 def test_signatures_equal_datasketch_affine64():
@@ -70,6 +79,28 @@ def test_lower_table_is_str_lower_per_character():
     want = np.fromiter((ord(low) if len(low := chr(i).lower()) == 1 else i for i in range(0x110000)),
                        dtype=np.uint32, count=0x110000)
     assert np.array_equal(lower, want)
+
+
+def test_class_table_is_normalize_for_minhash_per_character():
+    """Every code point classed as normalize_for_minhash's own substitutions treat it (the table is built
+    from runs of the same regex classes; this runs the substitutions themselves on all of Unicode)."""
+    import re
+
+    from dedup import minhash_kernels as k
+    from dedup.minhash import _DIGIT, _PUNCT, all_code_points, char_tables
+
+    everything = all_code_points()
+    assert everything == "".join(map(chr, range(0x110000)))
+
+    def points(s: str) -> np.ndarray:
+        return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
+
+    original = points(everything)
+    want = np.full(0x110000, k.WORD, dtype=np.uint8)
+    want[points(_DIGIT.sub("\x00", everything)) != original] = k.DIGIT
+    want[original == 0] = k.SEPARATOR
+    want[points(re.sub(r"\s", " ", _PUNCT.sub(" ", everything))) == 0x20] = k.SEPARATOR
+    assert np.array_equal(char_tables()[1], want)
 
 
 def test_compiled_shingles_equal_the_plain_definition():
