@@ -10,6 +10,10 @@ from schemas.records import Document
 
 EMAIL = re.compile(r"\b[A-Za-z0-9._%+\-]+@(?:[A-Za-z0-9\-]+\.)+[A-Za-z]{2,}\b")
 IPV4 = re.compile(r"\b(?:(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\.){3}(?:25[0-5]|2[0-4]\d|1\d\d|[1-9]?\d)\b")
+# Every IPV4 match contains this (four dot-separated groups of one to three digits). IPV4's leading \b and
+# alternations cost ~0.45 ms on a 10 KB page; this pattern starts with a plain digit, which the regex engine
+# skips to, so a page without one (all but 8 of 1,556 bench pages) costs ~0.1 ms.
+_IPV4_HINT = re.compile(r"\d\.\d{1,3}\.\d{1,3}\.\d")
 
 
 class PiiFilter(Filter):
@@ -30,7 +34,7 @@ class PiiFilter(Filter):
                 return c.ip_placeholder
             return m.group(0)
 
-        if c.ips:
+        if c.ips and _IPV4_HINT.search(text):
             text = IPV4.sub(public_ip, text)
         if emails or ips:
             doc.text = text

@@ -52,6 +52,20 @@ def test_split_words_scripts():
     assert "".join(thai) == "ภาษาไทยเป็นภาษา" and all(len(w) <= 4 for w in thai)
 
 
+def test_split_words_shortcut_for_texts_without_cjk_or_sea_equals_the_full_pattern():
+    """Texts with no CJK or Southeast Asian character take a plainer pattern; both give the same words."""
+    import random
+
+    from filters.text import _WORD
+
+    rng = random.Random(3)
+    pieces = ["a", "Zé", "ß", "_", "7", "'", "\u2019", "-", " ", "\n", ".", "don't", "e-mail", "x-", "-y", "ǅ",
+              "\u00a0", "Ω", "\u0663", "\u0301", "\U0001d400", "中", "テ", "ภา", "\u1780", "한", "\u2460"]
+    for i in range(4_000):
+        text = "".join(rng.choice(pieces[:21] if i % 2 else pieces) for _ in range(rng.randint(0, 25)))
+        assert split_words(text + "!") == _WORD.findall(text + "!"), repr(text)  # a new object: no reuse
+
+
 # ---------------------------------------------------------------- Gopher quality
 
 def prose(n: int, word: str = "house") -> str:
@@ -310,6 +324,27 @@ def test_pii_replaces_emails_and_public_ips_only():
     clean = doc("Nothing to see here.")
     PiiFilter(PiiConfig())(clean)
     assert clean.modified_by == []
+
+
+def test_pii_ip_hint_skips_only_texts_without_an_address():
+    """The digit-dot pre-check never hides an address IPV4 would find."""
+    import random
+
+    from filters.pii import _IPV4_HINT, IPV4
+
+    rng = random.Random(5)
+    numbers = ["1", "25", "255", "4", "0", "192", "256", "08", "999", "1234", "\u0663", "a1", "7b", ""]
+    joins = [".", ".", ".", ".", ".", ".", ".", " ", "..", ":", "-", "a"]
+    found = 0
+    for _ in range(20_000):
+        text = rng.choice(["", "x", " ", "."])
+        for _ in range(rng.randint(1, 7)):
+            text += rng.choice(numbers) + rng.choice(joins)
+        text += rng.choice(numbers) + rng.choice(["", "x", " ", ".", "5"])
+        if IPV4.search(text):
+            found += 1
+            assert _IPV4_HINT.search(text), repr(text)
+    assert found > 200
 
 
 # ---------------------------------------------------------------- chain
