@@ -15,9 +15,11 @@ import logging
 import multiprocessing
 import os
 import re
+import sys
 import time
 import traceback
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -184,6 +186,33 @@ def _child_main(conn: Any, config: ExtractConfig, extract_fn: ExtractFn) -> None
             conn.send(("ok", result, time.process_time() - start))
 
 
+@contextmanager
+def _main_module_hidden() -> Iterator[None]:
+    """While starting a child: hide the parent's __main__ from multiprocessing's spawn, which otherwise runs it
+    again in the child (as __mp_main__) so that functions defined there can be unpickled.
+
+    Why: in an SDK worker __main__ is Beam's sdk_worker_main, in a local run run_pipeline.py: every extraction
+    child imported Apache Beam, gRPC and the worker harness (~0.6-0.9 s of CPU at each start) without ever
+    using them. The child needs only this module and the ones its extract function and config come from,
+    which pickle by reference to importable modules (an extract function defined in a __main__ script cannot
+    be used). Like the environment change in Extractor._start, this is process-wide state touched briefly."""
+    main = sys.modules.get("__main__")
+    names = ("__spec__", "__file__")
+    saved = {name: main.__dict__[name] for name in names if main is not None and name in main.__dict__}
+    try:
+        if main is not None:
+            main.__spec__ = None  # no module name to import ...
+            main.__dict__.pop("__file__", None)  # ... and no path to run
+        yield
+    finally:
+        if main is not None:
+            for name in names:
+                if name in saved:
+                    main.__dict__[name] = saved[name]
+                else:
+                    main.__dict__.pop(name, None)
+
+
 class Extractor:
     """Per-worker extraction front: `extract(page, url)` -> Extracted | Decision.
 
@@ -236,7 +265,8 @@ class Extractor:
         # runs), and the child's memory is bounded by restart_every anyway.
         fixed = {name: os.environ.pop(name) for name in _FIXED_MALLOC if name in os.environ}
         try:
-            process.start()
+            with _main_module_hidden():
+                process.start()
         finally:
             os.environ.update(fixed)
         child.close()

@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import gzip
 import json
+import os
 import time
 from collections import Counter
 from dataclasses import replace
@@ -78,6 +79,42 @@ def _env_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
 
 def _broken_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
     raise ImportError("No module named 'lxml_html_clean'")
+
+
+def _modules_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
+    import sys
+
+    return Extracted(text=str(page in sys.modules), title="", published_date="")
+
+
+def test_the_extraction_child_does_not_run_the_parents_main_module(tmp_path):
+    """multiprocessing's spawn would run the parent's __main__ again in the child: in an SDK worker that is
+    Beam's worker harness (all of Beam and gRPC imported in every child for nothing)."""
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    (tmp_path / "heavy_marker.py").write_text("")
+    (tmp_path / "parent_main.py").write_text(
+        "import sys\n"
+        "import heavy_marker\n"
+        "from ingest.extract import Extractor\n"
+        "from schemas.recipe import ExtractConfig\n"
+        "from tests.test_decode_extract import _modules_extract\n"
+        "if __name__ == '__main__':\n"
+        "    main = sys.modules['__main__']\n"
+        "    before = (main.__spec__, main.__file__)\n"
+        "    ex = Extractor(ExtractConfig(), extract_fn=_modules_extract)\n"
+        "    print(ex.extract('heavy_marker', 'u').text, ex.extract('ingest.extract', 'u').text)\n"
+        "    ex.close()\n"
+        "    print((main.__spec__, main.__file__) == before)\n"
+    )
+    root = str(Path(__file__).resolve().parents[1])
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(tmp_path), root])}
+    out = subprocess.run([sys.executable, "-m", "parent_main"], cwd=tmp_path, env=env, capture_output=True,
+                         text=True, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["False", "True", "True"]
 
 
 def _raising_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
