@@ -138,6 +138,25 @@ def tune_malloc() -> None:
         pass
 
 
+CHECKOUT = os.path.dirname(os.path.abspath(__file__))
+
+
+def pin_worker_code() -> None:
+    """Make the processes this run starts import this checkout's tokenmill, the same code as this driver.
+
+    Why: the FnApiRunner's SDK workers are new interpreters (`python -m ...sdk_worker_main`); they find
+    tokenmill's packages on sys.path, not next to the driver's script. With tokenmill installed from another
+    checkout (an editable install elsewhere, a git worktree of an older commit for a benchmark), the driver
+    ran this code and the workers the other: a silent mix that once made an A/B benchmark compare a commit
+    with itself. This checkout goes first on PYTHONPATH, which the workers inherit (the extraction children
+    get their worker's sys.path from multiprocessing). Only for a source checkout (pyproject.toml beside this
+    file): an installed copy is the one the workers find anyway."""
+    if not os.path.isfile(os.path.join(CHECKOUT, "pyproject.toml")):
+        return
+    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != CHECKOUT]
+    os.environ["PYTHONPATH"] = os.pathsep.join([CHECKOUT, *rest])
+
+
 def local_runner(beam_args: list[str]) -> list[str]:
     """Beam flags with the local runner pinned: no --runner means DEFAULT_RUNNER_ARGS, and DirectRunner means
     FnApiRunner. Since Beam 2.68 the DirectRunner first tries Prism, which it downloads from GitHub at run
@@ -160,6 +179,7 @@ def _execute(beam_args: list[str], output: str, build) -> dict[str, Any]:
     """Build with `build(pipeline)`, run on the chosen runner, add timings to stats.json."""
     beam_args = local_runner(beam_args)
     tune_malloc()
+    pin_worker_code()
     start = time.perf_counter()
     p = beam.Pipeline(options=PipelineOptions(beam_args))
     build(p)

@@ -196,6 +196,20 @@ def test_malloc_is_tuned_for_the_run_and_the_processes_it_starts(monkeypatch):
     assert os.environ["MALLOC_ARENA_MAX"] == "4"  # a user's own setting wins
 
 
+def test_workers_import_the_drivers_checkout(monkeypatch):
+    """SDK workers find tokenmill on sys.path: this checkout goes first on the PYTHONPATH they inherit."""
+    import os
+
+    checkout = os.path.dirname(os.path.abspath(run_pipeline.__file__))
+    monkeypatch.setenv("PYTHONPATH", os.pathsep.join(["/elsewhere", checkout]))
+    run_pipeline.pin_worker_code()
+    run_pipeline.pin_worker_code()
+    assert os.environ["PYTHONPATH"].split(os.pathsep) == [checkout, "/elsewhere"]
+    monkeypatch.delenv("PYTHONPATH")
+    run_pipeline.pin_worker_code()
+    assert os.environ["PYTHONPATH"] == checkout
+
+
 def test_the_local_runner_is_pinned_so_nothing_is_downloaded():
     """Beam's DirectRunner tries Prism first and downloads it at run time; tokenmill runs FnApiRunner instead."""
     assert run_pipeline.local_runner([]) == run_pipeline.DEFAULT_RUNNER_ARGS
