@@ -275,8 +275,7 @@ def test_unconverged_run_fails_loudly(tmp_path):
 
     with pytest.raises(RuntimeError, match="did not converge in 12 rounds"):
         _finalize(None, output=str(tmp_path), recipe=Recipe(), inputs=[], tokenizer_info={}, columns=[],
-                  read_stats=None, shards=[], ledger_parts=[], ledger_counts=[], skipped=[], file_errors=[],
-                  violations=3)
+                  read_stats=None, summary=[("violations", "not_converged")] * 3)
 
 
 def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it():
