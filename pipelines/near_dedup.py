@@ -10,7 +10,7 @@ Shuffles per run: band keys (bands x (id, 8-bit check signature) per document), 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
 import apache_beam as beam
@@ -62,16 +62,27 @@ def _bucket_keys(item, cfg: NearDedupConfig) -> Iterator:
         yield (scope, band, key), (doc_id, check)
 
 
-def _round(edges, label: str):
-    """One large-star then one small-star step, each a shuffle of the undirected edge list."""
+def _emitting_both(step: Callable[[str, Iterable[str]], Iterator[tuple[str, str]]]):
+    """A star step that emits each of its edges in both directions, ready for the next adjacency shuffle
+    (one transform per step instead of a step and a separate both_directions)."""
+
+    def both(node: str, neighbors: Iterable[str]) -> Iterator[tuple[str, str]]:
+        for edge in step(node, neighbors):
+            yield from both_directions(edge)
+
+    return both
+
+
+def _round(adjacency_edges, label: str):
+    """One large-star then one small-star step, each a shuffle of the undirected edge list (given and
+    returned with both directions of every edge)."""
     for name, step in (("Large", large_star), ("Small", small_star)):
-        edges = (
-            edges
-            | f"{label}{name}Both" >> beam.FlatMap(both_directions)
+        adjacency_edges = (
+            adjacency_edges
             | f"{label}{name}Group" >> beam.GroupByKey()
-            | f"{label}{name}Star" >> beam.FlatMapTuple(step)
+            | f"{label}{name}Star" >> beam.FlatMapTuple(_emitting_both(step))
         )
-    return edges
+    return adjacency_edges
 
 
 def _check_star(node: str, neighbors: Iterable[str]) -> Iterator:
@@ -156,9 +167,10 @@ class ClusterSignatures(beam.PTransform):
             | "StarEdges" >> beam.FlatMapTuple(lambda _k, members: star_edges(members, cfg.threshold, cfg.verify))
             | "CountEdges" >> beam.Map(_count_edge)
         )
+        edges = edges | "BothDirections" >> beam.FlatMap(both_directions)
         for i in range(cfg.max_rounds):
             edges = _round(edges, f"Round{i:02d}")
-        adjacency = edges | "FinalBoth" >> beam.FlatMap(both_directions) | "FinalGroup" >> beam.GroupByKey()
+        adjacency = edges | "FinalGroup" >> beam.GroupByKey()
         violations = adjacency | "CheckStars" >> beam.FlatMapTuple(_check_star)
         roots = adjacency | "Roots" >> beam.MapTuple(star_root)  # (node, root) for every clustered node
         quality = signed | "Quality" >> beam.Map(lambda s: (s[0], s[2]))
