@@ -83,7 +83,13 @@ def test_a_killed_run_rerun_with_the_same_command_gives_identical_output(bench_c
            "--output", str(tmp_path / "killed"), "--runner=DirectRunner", "--direct_running_mode=multi_processing",
            "--direct_num_workers=2"]
     proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
-    time.sleep(8)
+    # Kill it once documents are being staged, i.e. inside the per-document stage (a fixed sleep stopped
+    # working when the run got fast enough to finish within it).
+    staging, deadline = tmp_path / "killed" / "_staging", time.monotonic() + 300
+    while not (staging.is_dir() and any(staging.iterdir())):
+        assert proc.poll() is None, "the run ended before it staged anything"
+        assert time.monotonic() < deadline, "nothing staged after 300 s"
+        time.sleep(0.05)
     import os
 
     os.killpg(proc.pid, signal.SIGKILL)
