@@ -187,15 +187,20 @@ def _child_main(conn: Any, config: ExtractConfig, extract_fn: ExtractFn) -> None
 
 
 @contextmanager
-def _main_module_hidden() -> Iterator[None]:
-    """While starting a child: hide the parent's __main__ from multiprocessing's spawn, which otherwise runs it
-    again in the child (as __mp_main__) so that functions defined there can be unpickled.
+def _not_inherited() -> Iterator[None]:
+    """While a child starts: hide the process-wide state it would otherwise inherit and should not, then put
+    it back. Both items are read only at the child's start, so the change lasts no longer than that.
 
-    Why: in an SDK worker __main__ is Beam's sdk_worker_main, in a local run run_pipeline.py: every extraction
-    child imported Apache Beam, gRPC and the worker harness (~0.6-0.9 s of CPU at each start) without ever
-    using them. The child needs only this module and the ones its extract function and config come from,
-    which pickle by reference to importable modules (an extract function defined in a __main__ script cannot
-    be used). Like the environment change in Extractor._start, this is process-wide state touched briefly."""
+    - glibc's fixed mmap and trim thresholds (environment variables run_pipeline sets for the driver and the
+      workers): the child keeps glibc's own dynamic ones. The fixed ones made trafilatura ~9 % slower (400
+      bench pages, three alternating pairs of runs), and the child's memory is bounded by restart_every.
+    - The parent's __main__: multiprocessing's spawn runs it again in the child (as __mp_main__) so that
+      functions defined there can be unpickled. In an SDK worker __main__ is Beam's sdk_worker_main, in a
+      local run run_pipeline.py: every extraction child imported Apache Beam, gRPC and the worker harness
+      (~0.6-0.9 s of CPU at each start) without ever using them. The child needs only this module and the
+      ones its extract function and config come from, which pickle by reference to importable modules (an
+      extract function defined in a __main__ script cannot be used)."""
+    fixed = {name: os.environ.pop(name) for name in _FIXED_MALLOC if name in os.environ}
     main = sys.modules.get("__main__")
     names = ("__spec__", "__file__")
     saved = {name: main.__dict__[name] for name in names if main is not None and name in main.__dict__}
@@ -205,6 +210,7 @@ def _main_module_hidden() -> Iterator[None]:
             main.__dict__.pop("__file__", None)  # ... and no path to run
         yield
     finally:
+        os.environ.update(fixed)
         if main is not None:
             for name in names:
                 if name in saved:
@@ -260,15 +266,8 @@ class Extractor:
         ctx = multiprocessing.get_context("spawn")
         parent, child = ctx.Pipe()
         process = ctx.Process(target=_child_main, args=(child, self.config, self.extract_fn), daemon=True)
-        # The child keeps glibc's own (dynamic) mmap and trim thresholds: the fixed ones run_pipeline sets for
-        # the driver and workers make trafilatura ~9 % slower (400 bench pages, three alternating pairs of
-        # runs), and the child's memory is bounded by restart_every anyway.
-        fixed = {name: os.environ.pop(name) for name in _FIXED_MALLOC if name in os.environ}
-        try:
-            with _main_module_hidden():
-                process.start()
-        finally:
-            os.environ.update(fixed)
+        with _not_inherited():
+            process.start()
         child.close()
         self._process, self._conn, self._served, self._starting = process, parent, 0, True
 
