@@ -23,7 +23,7 @@ from pipelines.build import build_pipeline, build_select_pipeline
 from pipelines.metrics import NAMESPACE
 from pipelines.staging import STAGING, remove_staging
 from schemas.recipe import Recipe, RecipeError, load_recipe
-from tokenization.tokenizers import Tokenizer
+from tokenization.tokenizers import describe_tokenizer
 
 DEFAULT_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
 
@@ -86,9 +86,7 @@ def prepare_output(output: str) -> None:
 
 
 def tokenizer_info(recipe: Recipe) -> dict[str, Any]:
-    tok = Tokenizer(recipe.tokenizer.name, recipe.tokenizer.append_eos)
-    return {"name": tok.name, "vocab_sha256": tok.vocab_hash, "eos_id": tok.eos_id,
-            "append_eos": recipe.tokenizer.append_eos}
+    return describe_tokenizer(recipe.tokenizer.name, recipe.tokenizer.append_eos)
 
 
 def stage_timings(result: beam.runners.runner.PipelineResult) -> dict[str, float]:

@@ -14,11 +14,19 @@ from __future__ import annotations
 import re
 import unicodedata
 from collections.abc import Sequence
+from types import ModuleType
 
 import numpy as np
 import xxhash
 
-from dedup import minhash_kernels as kernels
+
+def _kernels() -> ModuleType:
+    """dedup.minhash_kernels, imported on first use: it loads numba (~0.25 s of CPU), which the driver, importing
+    this module for near dedup's band keys and nothing compiled, never needs."""
+    from dedup import minhash_kernels
+
+    return minhash_kernels
+
 
 _PUNCT = re.compile(r"[^\w\s]|_")
 _DIGIT = re.compile(r"\d")
@@ -85,6 +93,7 @@ def char_tables() -> tuple[np.ndarray, np.ndarray]:
     if _TABLES is None:
         everything = all_code_points()
         lower = _lower_table(everything)
+        kernels = _kernels()
         classes = np.full(0x110000, kernels.SEPARATOR, dtype=np.uint8)
         for m in _KEPT_RUN.finditer(everything):  # ~700 runs
             classes[m.start():m.end()] = kernels.WORD
@@ -108,6 +117,7 @@ def shingle_hashes(text: str, n: int = 5) -> np.ndarray:
         if any(c in text for c in _FULL_CASE):
             text = text.lower()
     lower, classes = char_tables()
+    kernels = _kernels()
     words = kernels.word_hashes(_code_points(text), lower, classes)
     return kernels.ngram_hashes(words, n, _GRAM_MUL)  # no words -> no shingles
 
@@ -136,8 +146,9 @@ class MinHasher:
     def signatures(self, shingles: Sequence[np.ndarray]) -> np.ndarray:
         """(documents x num_perm) uint64 signatures; a document without shingles gets all-EMPTY values."""
         out = np.full((len(shingles), self.num_perm), self.EMPTY, dtype=_U64)
+        minhash_into = _kernels().minhash_into
         for i, hashes in enumerate(shingles):
-            kernels.minhash_into(np.ascontiguousarray(hashes, dtype=_U64), self.a, self.b, out[i])
+            minhash_into(np.ascontiguousarray(hashes, dtype=_U64), self.a, self.b, out[i])
         return out
 
 

@@ -16,7 +16,6 @@ import numpy as np
 
 from filters.base import Filter
 from filters.lists import read_stopwords_json
-from filters.repetition_kernels import DUP_NS, TOP_NS, repetition_stats
 from filters.text import PARAGRAPH_SPLIT, find_duplicates, has_alpha, split_words
 from schemas.records import Document
 
@@ -95,6 +94,10 @@ def ngram_stats(words: list[str]) -> tuple[dict[int, int], dict[int, int]]:
     """({n: characters of the most frequent n-gram times its count} for n = 2..4, {n: characters covered by
     repeated n-grams} for n = 5..10), words joined by single spaces (Gopher's definitions; the compiled loops
     are in filters.repetition_kernels). A word's id is the position of its first occurrence."""
+    # Imported here, not with this module: the kernels load numba (~0.25 s of CPU), and the driver imports the
+    # filters for their signal names without ever running one.
+    from filters.repetition_kernels import DUP_NS, TOP_NS, repetition_stats
+
     first: dict[str, int] = {}
     ids = np.fromiter(map(first.setdefault, words, itertools.count()), dtype=np.uint64, count=len(words))
     lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))

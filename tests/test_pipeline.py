@@ -218,3 +218,35 @@ def test_the_local_runner_is_pinned_so_nothing_is_downloaded():
     assert run_pipeline.local_runner(["--runner", "DirectRunner"]) == ["--runner", "FnApiRunner"]
     for other in (["--runner=DataflowRunner", "--project=p"], ["--runner", "PrismRunner"]):
         assert run_pipeline.local_runner(other) == other
+
+
+def test_the_driver_builds_the_pipeline_without_the_compiled_kernels(tmp_path):
+    """The driver imports the filters and near dedup for their names and shapes, never runs a kernel: numba (and
+    the scipy it imports) must stay out of it. The manifest's tokenizer entry is read without building an
+    encoder and must equal what a built tokenizer says."""
+    import subprocess
+    import sys
+
+    probe = (
+        "import sys, apache_beam as beam, run_pipeline\n"
+        "from pipelines.build import build_pipeline\n"
+        "from schemas.recipe import load_recipe\n"
+        "recipe = load_recipe('fineweb')\n"
+        "recipe.dedup.near.enabled = True\n"
+        "info = run_pipeline.tokenizer_info(recipe)\n"
+        f"build_pipeline(beam.Pipeline(), inputs=['x.warc.gz'], output={str(tmp_path)!r}, recipe=recipe,\n"
+        "               tokenizer_info=info)\n"
+        "print(sorted(m for m in ('numba', 'scipy', 'tiktoken') if m in sys.modules))\n"
+    )
+    root = str(__import__("pathlib").Path(run_pipeline.__file__).resolve().parent)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=root)
+    assert out.stdout.split("\n")[-2] == "[]"
+
+    from schemas.recipe import load_recipe
+    from tokenization.tokenizers import Tokenizer
+
+    recipe = load_recipe("fineweb")
+    tok = Tokenizer(recipe.tokenizer.name, recipe.tokenizer.append_eos)
+    assert run_pipeline.tokenizer_info(recipe) == {
+        "name": tok.name, "vocab_sha256": tok.vocab_hash, "eos_id": tok.eos_id,
+        "append_eos": recipe.tokenizer.append_eos}
