@@ -213,6 +213,10 @@ def write_part(
     finally:
         if FileSystems.exists(tmp_path):
             FileSystems.delete([tmp_path])
+        # Arrow's allocator (mimalloc in the pyarrow wheels) keeps what a written part used for its next
+        # allocations instead of handing it back: a worker writing one input file's parts after another grew by
+        # 35-50 MiB per bundle at 25,000 pages. Handing it back costs ~1 ms per part.
+        pa.default_memory_pool().release_unused()
 
 
 def write_sorted_part(items: Iterable[T], *, path: str, **kwargs: Any) -> PartInfo:
