@@ -214,8 +214,8 @@ def write_part(
         if FileSystems.exists(tmp_path):
             FileSystems.delete([tmp_path])
         # Arrow's allocator (mimalloc in the pyarrow wheels) keeps what a written part used for its next
-        # allocations instead of handing it back: a worker writing one input file's parts after another grew by
-        # 35-50 MiB per bundle at 25,000 pages. Handing it back costs ~1 ms per part.
+        # allocations instead of handing it back: a worker writing one input file's parts after another kept
+        # 27-38 MiB more after each such bundle at 25,000 pages (1-19 MiB with this). ~1 ms per part.
         pa.default_memory_pool().release_unused()
 
 

@@ -16,6 +16,7 @@ from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
 from types import ModuleType
+from typing import Any
 
 import numpy as np
 
@@ -61,7 +62,7 @@ def bpe_vocab_hash(ranks: dict[bytes, int]) -> str:
     return hashlib.sha256(b"".join(t + b"\x00" + str(r).encode() + b"\n" for t, r in ranked)).hexdigest()
 
 
-def describe_tokenizer(name: str, append_eos: bool = True) -> dict:
+def describe_tokenizer(name: str, append_eos: bool = True) -> dict[str, Any]:
     """What a manifest records about a tokenizer: {name, vocab_sha256, eos_id, append_eos}. For the BPE
     encodings it is read from their spec without building tiktoken's encoder (~0.1 s the driver would spend
     before the run starts, on an encoder it never uses)."""
