@@ -72,8 +72,6 @@ def _slow_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
 
 
 def _env_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
-    import os
-
     return Extracted(text=os.environ.get(page, "unset"), title="", published_date="")
 
 
@@ -161,8 +159,6 @@ def test_submit_and_collect_overlap_with_other_work_and_never_mix_up_pages():
 def test_the_extraction_child_keeps_glibcs_own_malloc_thresholds(monkeypatch):
     """run_pipeline fixes glibc's mmap/trim thresholds for the driver and workers (memory); the child must not
     inherit them (they slow trafilatura down), and the worker's own environment stays as it was."""
-    import os
-
     monkeypatch.setenv("MALLOC_MMAP_THRESHOLD_", "131072")
     monkeypatch.setenv("MALLOC_ARENA_MAX", "2")
     ex = Extractor(ExtractConfig(), extract_fn=_env_extract)

@@ -87,19 +87,16 @@ def test_class_table_is_normalize_for_minhash_per_character():
     import re
 
     from dedup import minhash_kernels as k
-    from dedup.minhash import _DIGIT, _PUNCT, all_code_points, char_tables
+    from dedup.minhash import _DIGIT, _PUNCT, _code_points, all_code_points, char_tables
 
     everything = all_code_points()
     assert everything == "".join(map(chr, range(0x110000)))
 
-    def points(s: str) -> np.ndarray:
-        return np.frombuffer(s.encode("utf-32-le", "surrogatepass"), dtype=np.uint32)
-
-    original = points(everything)
+    original = _code_points(everything)
     want = np.full(0x110000, k.WORD, dtype=np.uint8)
-    want[points(_DIGIT.sub("\x00", everything)) != original] = k.DIGIT
+    want[_code_points(_DIGIT.sub("\x00", everything)) != original] = k.DIGIT
     want[original == 0] = k.SEPARATOR
-    want[points(re.sub(r"\s", " ", _PUNCT.sub(" ", everything))) == 0x20] = k.SEPARATOR
+    want[_code_points(re.sub(r"\s", " ", _PUNCT.sub(" ", everything))) == 0x20] = k.SEPARATOR
     assert np.array_equal(char_tables()[1], want)
 
 

@@ -238,8 +238,8 @@ def test_the_driver_builds_the_pipeline_without_the_compiled_kernels(tmp_path):
         "               tokenizer_info=info)\n"
         "print(sorted(m for m in ('numba', 'scipy', 'tiktoken') if m in sys.modules))\n"
     )
-    root = str(__import__("pathlib").Path(run_pipeline.__file__).resolve().parent)
-    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=root)
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                         cwd=run_pipeline.CHECKOUT)
     assert out.stdout.split("\n")[-2] == "[]"
 
     from schemas.recipe import load_recipe

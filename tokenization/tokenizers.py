@@ -56,10 +56,11 @@ def bpe_spec(name: str) -> dict:
     return getattr(_bpe_registry(), name)()
 
 
-def bpe_vocab_hash(ranks: dict[bytes, int]) -> str:
-    """sha256 over a BPE vocabulary, token by token in rank order."""
-    ranked = sorted(ranks.items(), key=lambda kv: kv[1])
-    return hashlib.sha256(b"".join(t + b"\x00" + str(r).encode() + b"\n" for t, r in ranked)).hexdigest()
+def bpe_identity(spec: dict) -> tuple[str, int]:
+    """(vocabulary sha256, end-of-text id) of a bpe_spec: the hash runs over the tokens in rank order."""
+    ranked = sorted(spec["mergeable_ranks"].items(), key=lambda kv: kv[1])
+    vocab_hash = hashlib.sha256(b"".join(t + b"\x00" + str(r).encode() + b"\n" for t, r in ranked)).hexdigest()
+    return vocab_hash, spec["special_tokens"]["<|endoftext|>"]
 
 
 def describe_tokenizer(name: str, append_eos: bool = True) -> dict[str, Any]:
@@ -67,8 +68,7 @@ def describe_tokenizer(name: str, append_eos: bool = True) -> dict[str, Any]:
     encodings it is read from their spec without building tiktoken's encoder (~0.1 s the driver would spend
     before the run starts, on an encoder it never uses)."""
     if name in BPE_ENCODINGS:
-        spec = bpe_spec(name)
-        vocab_hash, eos_id = bpe_vocab_hash(spec["mergeable_ranks"]), spec["special_tokens"]["<|endoftext|>"]
+        vocab_hash, eos_id = bpe_identity(bpe_spec(name))
     else:
         tok = Tokenizer(name, append_eos)
         vocab_hash, eos_id = tok.vocab_hash, tok.eos_id
@@ -104,8 +104,7 @@ class Tokenizer:
             mergeable_ranks=spec["mergeable_ranks"],
             special_tokens=spec["special_tokens"],
         )
-        self.eos_id = spec["special_tokens"]["<|endoftext|>"]
-        self.vocab_hash = bpe_vocab_hash(spec["mergeable_ranks"])
+        self.vocab_hash, self.eos_id = bpe_identity(spec)
         self._hf = None
 
     def _init_hf(self, path: str) -> None:
