@@ -98,18 +98,21 @@ def _discard_sections(consent: str, ids: str, classes: str) -> Callable[[Any], b
     """OVERALL_DISCARD_XPATH[0]'s predicate (on div/item/list/p/section/span): a role, data attribute, id or
     class name that says boilerplate."""
     consent_test, id_test, class_test = _Search(consent), _Search(ids), _Search(classes)
+    # What the three regular expressions say of an element with neither id nor class: asked once, here.
+    anonymous = consent_test("") or id_test("") or class_test("")
 
     def test(element: Any) -> bool:
         get = element.get
         id_, cls = get("id"), get("class")
-        return (
+        if (
             get("data-lp-replacement-content") is not None
             or "nav" in (get("role") or "").replace("N", "n")
             or "MostPopularStories" in (get("data-component") or "")
-            or consent_test(_first(element, "id", id_, "class", cls))
-            or id_test(id_ or "")
-            or class_test(cls or "")
-        )
+        ):
+            return True
+        if id_ is None and cls is None:  # most sections: no _first, no lookups
+            return anonymous
+        return consent_test(_first(element, "id", id_, "class", cls)) or id_test(id_ or "") or class_test(cls or "")
 
     return test
 
@@ -123,10 +126,11 @@ def _discard_hidden() -> Callable[[Any], bool]:
     )
 
     def test(element: Any) -> bool:
-        if not element.attrib:  # every test below is false without attributes (none of the regexes matches "")
-            return False
         get = element.get
         id_, cls, style = get("id"), get("class"), get("style")
+        if id_ is None and cls is None and style is None:
+            # Every test below but the last is false then (none of the regular expressions matches "").
+            return get("aria-hidden") == "true"
         return (
             cls == "comments-title"
             or _first(element, "id", id_, "class", cls).startswith("reply-")
@@ -165,6 +169,8 @@ class _Select(_Expression):
 
     def matches(self, node: Any) -> list:
         test, keep = self.test, self.keep
+        if keep is None and self.pick == "all":  # the common case, without a generator frame per element
+            return [e for e in node.iterdescendants(*self.tags) if test(e)]
         found = (e for e in node.iterdescendants(*self.tags) if test(e) and (keep is None or keep(e)))
         if self.pick == "first":
             first = next(found, None)
