@@ -95,7 +95,8 @@ def quick_text(page: str, max_chars: int = 2000, scan_chars: int = 300_000) -> s
 
 
 # extract_main_text speeds trafilatura up without changing its output (ingest/boilerplate_xpath.py,
-# plain_html_element_lookup). Benchmarks set this to False, then undo both, to time trafilatura as shipped.
+# ingest/readability_skip.py, plain_html_element_lookup). Benchmarks set this to False, then undo all three, to
+# time trafilatura as shipped.
 FAST_TRAFILATURA = True
 _plain_lookup = False
 
@@ -131,9 +132,10 @@ def extract_main_text(page: str, url: str, config: ExtractConfig) -> Extracted:
     from trafilatura.deduplication import LRUCache
 
     if FAST_TRAFILATURA:  # same output, faster: cheap checks once the process has them
-        from ingest import boilerplate_xpath
+        from ingest import boilerplate_xpath, readability_skip
 
         boilerplate_xpath.install()
+        readability_skip.install()
         if not _plain_lookup:
             plain_html_element_lookup()
     result = trafilatura.bare_extraction(
