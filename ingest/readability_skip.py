@@ -5,7 +5,8 @@ output), trafilatura's compare_extraction runs readability (its port of readabil
 page after its own extraction, and `_prefer_readability` then decides which text to keep. Readability is
 ~18 % of extraction CPU on the bench crawl's pages. On 57 % of them (27 % of trafilatura_eval's) the decision
 is known before readability runs, from an upper bound on the length of its text; skipping those runs, and the
-pruning of the copy they read, saves ~11 % of extraction CPU (1,631 bench pages, interleaved per page).
+copying and pruning of the page they read, saves ~13 % of extraction CPU (1,631 bench pages, interleaved per
+page).
 
 The bound. Readability's text is made of the raw tree's own text nodes: it drops script, style and
 fencedframe elements, drops or moves others (lxml's append moves an element, drop_tree keeps the tail; nothing
@@ -19,32 +20,34 @@ keeps readability's text only if (a) the own text is empty, (b) readability's is
 (c) readability's is longer than 2 x min_extracted_size while the own extraction has no paragraph text or more
 tables than paragraphs. With a non-empty own text, bound <= 2 x its length rules out (b), and
 bound <= 2 x min_extracted_size or a sound own extraction rules out (c). compare_extraction is then called with
-an empty raw tree: nothing to prune, readability finds no text, and everything after it (the justext rescue,
-which reads the cleaned tree) runs exactly as before.
+an empty raw tree instead of a copy of the page: nothing to copy or prune, readability finds no text, and
+everything after it (the justext rescue, which reads the cleaned tree) runs exactly as before.
 
-Guarded like ingest/boilerplate_xpath.py: `install()` wraps compare_extraction only when the source of the
-code this reasoning reads (compare_extraction, _prefer_readability, try_readability, readability's Document) is
-the one it was made for (sha256). tests/test_decode_extract.py checks that the texts are the same with and
-without on real pages, and that the bound holds on each of them.
+Guarded like ingest/boilerplate_xpath.py: `install()` puts `_Gated` in place of trafilatura.core's
+_extract_and_compare (the four lines that run the own extraction, then compare_extraction on a copy of the raw
+tree) only when the source of the code this reasoning reads (those two, _prefer_readability, try_readability,
+readability's Document) is the one it was made for (sha256). tests/test_decode_extract.py checks that the texts
+are the same with and without on real pages, and that the bound holds on each of them.
 """
 
 from __future__ import annotations
 
 import hashlib
 import inspect
+from copy import copy
 from typing import Any
 
 from lxml.etree import tostring
 
 # sha256 of the sources named in _guarded() (trafilatura 2.3.1).
-_SOURCE_DIGEST = "6ee191ea30f5bd88ad8b350b4189fb2a36de65dc8a8f9bbf828466f96087e8f3"
+_SOURCE_DIGEST = "87070554781118526c48b98269372701124e82e313b0312de35d6da39160026a"
 
 
 def _guarded() -> str:
-    from trafilatura import external, readability_lxml
+    from trafilatura import core, external, readability_lxml
 
-    sources = (external.compare_extraction, external._prefer_readability, external.try_readability,
-               readability_lxml.Document)
+    sources = (core._extract_and_compare, external.compare_extraction, external._prefer_readability,
+               external.try_readability, readability_lxml.Document)
     return hashlib.sha256("\n".join(inspect.getsource(s) for s in sources).encode()).hexdigest()
 
 
@@ -69,38 +72,47 @@ def readability_cannot_win(raw_tree: Any, body: Any, text: str, options: Any) ->
 
 
 class _Gated:
-    """trafilatura's compare_extraction, given an empty raw tree where readability cannot win."""
+    """trafilatura.core's _extract_and_compare (own extraction, then compare_extraction on a copy of the raw
+    tree), with an empty raw tree instead of the copy where readability cannot win."""
 
     def __init__(self, original: Any) -> None:
         self.original = original
 
-    def __call__(self, cleaned_tree: Any, raw_tree: Any, body: Any, text: str, options: Any) -> Any:
-        if readability_cannot_win(raw_tree, body, text, options):
-            from lxml.html import HtmlElement
+    def __call__(self, cleaned_tree: Any, cleaned_tree_backup: Any, tree: Any, options: Any) -> Any:
+        from trafilatura import core
 
-            raw_tree = HtmlElement()
-        return self.original(cleaned_tree, raw_tree, body, text, options)
+        postbody, temp_text = core.extract_content(cleaned_tree, options)
+        if not options.fast:
+            if readability_cannot_win(tree, postbody, temp_text, options):
+                from lxml.html import HtmlElement
+
+                raw_tree = HtmlElement()
+            else:
+                raw_tree = copy(tree)
+            postbody, temp_text = core.compare_extraction(cleaned_tree_backup, raw_tree, postbody, temp_text,
+                                                          options)
+        return postbody, temp_text
 
 
 def install() -> bool:
-    """Wrap trafilatura.core's compare_extraction where the guarded sources are the expected ones; returns
-    installed(). Cheap once done."""
+    """Replace trafilatura.core's _extract_and_compare where the guarded sources are the expected ones;
+    returns installed(). Cheap once done."""
     from trafilatura import core
 
     if not installed() and _guarded() == _SOURCE_DIGEST:
-        core.compare_extraction = _Gated(core.compare_extraction)
+        core._extract_and_compare = _Gated(core._extract_and_compare)
     return installed()
 
 
 def uninstall() -> None:
-    """Put trafilatura's own compare_extraction back (benchmarks compare both)."""
+    """Put trafilatura's own _extract_and_compare back (benchmarks compare both)."""
     from trafilatura import core
 
-    if isinstance(core.compare_extraction, _Gated):
-        core.compare_extraction = core.compare_extraction.original
+    if isinstance(core._extract_and_compare, _Gated):
+        core._extract_and_compare = core._extract_and_compare.original
 
 
 def installed() -> bool:
     from trafilatura import core
 
-    return isinstance(core.compare_extraction, _Gated)
+    return isinstance(core._extract_and_compare, _Gated)

@@ -284,6 +284,7 @@ def test_readability_skip_keeps_every_text_and_its_bound_holds(monkeypatch):
     matter."""
     from trafilatura import core, external
 
+    from ingest import extract
     from ingest import readability_skip as rs
     from schemas.recipe import load_recipe
 
@@ -294,9 +295,9 @@ def test_readability_skip_keeps_every_text_and_its_bound_holds(monkeypatch):
     fineweb = load_recipe("fineweb").extract
     extract_main_text(pages[0][1], pages[0][0], fineweb)  # installs the skip
     assert rs.installed(), "trafilatura changed: re-check readability_skip's reasoning, then its digest"
-    gated = core.compare_extraction
+    gated, compare, prefer, decide = (core._extract_and_compare, core.compare_extraction,
+                                      external._prefer_readability, rs.readability_cannot_win)
     skipped, bounds, lengths = Counter(), [], []
-    decide = rs.readability_cannot_win
 
     def counting(raw_tree, body, text, options):
         answer = decide(raw_tree, body, text, options)
@@ -305,9 +306,7 @@ def test_readability_skip_keeps_every_text_and_its_bound_holds(monkeypatch):
 
     def bounded(cleaned_tree, raw_tree, body, text, options):
         bounds.append(rs.text_bound(raw_tree))
-        return gated.original(cleaned_tree, raw_tree, body, text, options)
-
-    prefer = external._prefer_readability
+        return compare(cleaned_tree, raw_tree, body, text, options)
 
     def measured(body, algo_body, algo_text, len_text, len_algo, options):
         lengths.append(len_algo)
@@ -316,12 +315,15 @@ def test_readability_skip_keeps_every_text_and_its_bound_holds(monkeypatch):
     monkeypatch.setattr(rs, "readability_cannot_win", counting)
     for config in (fineweb, replace(fineweb, favor_precision=False)):
         with_skip = [extract_main_text(page, url, config).text for url, page in pages]
-        monkeypatch.setattr(core, "compare_extraction", bounded)  # readability on every page, as shipped
+        # trafilatura's own _extract_and_compare: readability on every page, its bound and length recorded.
+        monkeypatch.setattr(extract, "FAST_TRAFILATURA", False)  # no re-install; the XPath stand-ins stay
+        monkeypatch.setattr(core, "_extract_and_compare", gated.original)
+        monkeypatch.setattr(core, "compare_extraction", bounded)
         monkeypatch.setattr(external, "_prefer_readability", measured)
         without = [extract_main_text(page, url, config).text for url, page in pages]
-        monkeypatch.setattr(core, "compare_extraction", gated)
-        monkeypatch.setattr(external, "_prefer_readability", prefer)
-        assert with_skip == without
+        monkeypatch.undo()
+        monkeypatch.setattr(rs, "readability_cannot_win", counting)
+        assert rs.installed() and with_skip == without
     assert len(bounds) == len(lengths) >= 200
     assert all(length <= bound for length, bound in zip(lengths, bounds, strict=True))
     # These 120 gold pages: 67 of 250 comparisons skipped; the 1,631 pages of the bench crawl that reach
