@@ -94,12 +94,20 @@ class _Gated:
         return postbody, temp_text
 
 
+_expected_sources: bool | None = None  # _guarded() == _SOURCE_DIGEST, asked once per process (~20 ms)
+
+
 def install() -> bool:
     """Replace trafilatura.core's _extract_and_compare where the guarded sources are the expected ones;
-    returns installed(). Cheap once done."""
+    returns installed(). Cheap once done, also where they are not (extract_main_text asks on every page)."""
+    global _expected_sources
     from trafilatura import core
 
-    if not installed() and _guarded() == _SOURCE_DIGEST:
+    if installed():
+        return True
+    if _expected_sources is None:
+        _expected_sources = _guarded() == _SOURCE_DIGEST
+    if _expected_sources:
         core._extract_and_compare = _Gated(core._extract_and_compare)
     return installed()
 

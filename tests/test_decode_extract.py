@@ -331,6 +331,24 @@ def test_readability_skip_keeps_every_text_and_its_bound_holds(monkeypatch):
     assert skipped[True] >= 0.2 * sum(skipped.values()), skipped
 
 
+def test_readability_skip_stays_out_over_other_trafilatura_code(monkeypatch):
+    """Where trafilatura's guarded sources are not the ones the skip was reasoned from, install() leaves its
+    _extract_and_compare alone, and decides that once per process."""
+    from trafilatura import core
+
+    from ingest import readability_skip as rs
+
+    rs.install()
+    own = core._extract_and_compare.original
+    monkeypatch.setattr(core, "_extract_and_compare", own)
+    monkeypatch.setattr(rs, "_SOURCE_DIGEST", "0" * 64)
+    monkeypatch.setattr(rs, "_expected_sources", None)
+    asked = []
+    monkeypatch.setattr(rs, "_guarded", lambda: asked.append(1) or "1" * 64)
+    assert not rs.install() and not rs.install()
+    assert core._extract_and_compare is own and asked == [1]
+
+
 def test_plain_element_lookup_leaves_the_text_unchanged(monkeypatch):
     """plain_html_element_lookup swaps lxml.html's per-element Python class lookup for a C-level one; every
     page's text must be what it is with lxml.html's own lookup."""
