@@ -62,7 +62,10 @@ def readability_cannot_win(raw_tree: Any, body: Any, text: str, options: Any) ->
     """Whether `_prefer_readability` keeps the own text whatever readability returns on `raw_tree`."""
     if options.focus == "recall" or not text:
         return False
-    bound = text_bound(raw_tree)
+    try:
+        bound = text_bound(raw_tree)
+    except Exception:  # noqa: BLE001 - a tree the bound cannot read takes trafilatura's own path, as before
+        return False
     if bound > 2 * len(text):
         return False
     if bound <= 2 * options.min_extracted_size:
