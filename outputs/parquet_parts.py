@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
-from apache_beam.io.filesystems import FileSystems
 
 T = TypeVar("T")
 
@@ -192,6 +191,9 @@ def write_part(
 ) -> PartInfo:
     """Write row groups, already in key order, to `path` under a temporary name, then rename; sha256 and size
     while writing. Tables stream: only the row group being written is held."""
+    from outputs.run_files import filesystems  # run_files imports this module for PartInfo
+
+    FileSystems = filesystems()  # noqa: N806 - the class, as Beam names it
     tmp_path = f"{path}.tmp-{os.getpid()}"
     try:
         sink = _HashingWriter(FileSystems.create(tmp_path))

@@ -1,7 +1,7 @@
 """Reading a run's output directory back: validation, ledger/shard queries, deterministic samples.
 
 Used by `tokenmill stats`, `tokenmill inspect` and the release step. Works on local and Beam FileSystems
-paths (files are opened through FileSystems).
+paths (outputs.run_files opens local files directly and the others through FileSystems).
 """
 
 from __future__ import annotations
@@ -13,9 +13,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
-from apache_beam.io.filesystems import FileSystems
 
-from outputs.run_files import read_json
+from outputs.run_files import exists, open_for_reading, read_json
 from schemas import SCHEMA_VERSION
 
 
@@ -26,7 +25,7 @@ class OutputDirError(ValueError):
 def open_run(root: str) -> dict[str, Any]:
     """The run's manifest after checking that the directory is a complete run of this schema version."""
     root = root.rstrip("/")
-    if not FileSystems.exists(f"{root}/manifest.json"):
+    if not exists(f"{root}/manifest.json"):
         raise OutputDirError(f"{root}: not a tokenmill output directory (no manifest.json); is the run finished?")
     manifest = read_json(f"{root}/manifest.json")
     if manifest.get("schema_version") != SCHEMA_VERSION:
@@ -34,7 +33,7 @@ def open_run(root: str) -> dict[str, Any]:
             f"{root}: schema version {manifest.get('schema_version')!r}, this tokenmill reads {SCHEMA_VERSION!r}"
         )
     entries = manifest["shards"] + manifest["ledger"]
-    missing = [e["path"] for e in entries if not FileSystems.exists(f"{root}/{e['path']}")]
+    missing = [e["path"] for e in entries if not exists(f"{root}/{e['path']}")]
     if missing:
         raise OutputDirError(f"{root}: partial output, missing {missing[0]} (and {len(missing) - 1} more)")
     return manifest
@@ -43,7 +42,7 @@ def open_run(root: str) -> dict[str, Any]:
 def _read(root: str, entries: list[dict], columns: list[str] | None = None, filter_=None) -> pa.Table:
     tables = []
     for e in entries:
-        with FileSystems.open(f"{root.rstrip('/')}/{e['path']}") as f:
+        with open_for_reading(f"{root.rstrip('/')}/{e['path']}") as f:
             table = pq.read_table(f, columns=columns)
         if filter_ is not None:
             table = table.filter(filter_)

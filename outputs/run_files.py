@@ -7,10 +7,9 @@ The funnel in stats.json is derived from ledger counts in stage order, so it alw
 from __future__ import annotations
 
 import json
+import os
 from collections.abc import Iterable, Mapping
-from typing import Any
-
-from apache_beam.io.filesystems import FileSystems
+from typing import Any, BinaryIO
 
 from outputs.parquet_parts import PartInfo
 from schemas import SCHEMA_VERSION
@@ -84,8 +83,31 @@ def build_manifest(
     }
 
 
+def filesystems() -> Any:
+    """Beam's FileSystems (local paths and gs://, s3://, hdfs:// alike), imported on first use: reading a
+    local run back (`tokenmill stats`, `inspect`, `diff`, `report`, `release`) then needs no Apache Beam,
+    whose import costs ~0.9 s and logs a warning about BigQuery client libraries."""
+    from apache_beam.io.filesystems import FileSystems
+
+    return FileSystems
+
+
+def _local(path: str) -> bool:
+    return "://" not in path  # Beam's own test for a path without a scheme, which its LocalFileSystem serves
+
+
+def exists(path: str) -> bool:
+    return os.path.exists(path) if _local(path) else filesystems().exists(path)
+
+
+def open_for_reading(path: str) -> BinaryIO:
+    """The file's bytes as stored (run files are .json and .parquet: nothing to decompress)."""
+    return open(path, "rb") if _local(path) else filesystems().open(path)
+
+
 def write_json(path: str, data: dict[str, Any]) -> None:
     """Write JSON atomically (temporary name, then rename), through Beam FileSystems."""
+    FileSystems = filesystems()  # noqa: N806 - the class, as Beam names it
     tmp = f"{path}.tmp"
     with FileSystems.create(tmp) as f:
         f.write((json.dumps(data, indent=2, sort_keys=True) + "\n").encode("utf-8"))
@@ -95,5 +117,5 @@ def write_json(path: str, data: dict[str, Any]) -> None:
 
 
 def read_json(path: str) -> dict[str, Any]:
-    with FileSystems.open(path) as f:
+    with open_for_reading(path) as f:
         return json.loads(f.read().decode("utf-8"))

@@ -4,11 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
 
+import run_pipeline
 import tokenmill_cli
 from release.reader import PackedReader
 from tests.test_pipeline import IN_MEMORY, run
@@ -33,6 +36,23 @@ def test_stats_prints_the_funnel_in_stage_order(runs, capsys):
     assert "kept by language" in out
     assert tokenmill_cli.main(["stats", str(runs / "fw"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["kept"] > 0
+
+
+def test_reading_a_local_run_does_not_import_beam(runs, tmp_path):
+    """stats, inspect, diff and report read a finished local run without Apache Beam, whose import costs
+    ~0.9 s and logs a warning about BigQuery client libraries on every command (a fresh interpreter)."""
+    run = str(runs / "fw")
+    code = (
+        "import contextlib, io, sys, tokenmill_cli\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        f"    codes = [tokenmill_cli.main(a) for a in (['stats', {run!r}], ['inspect', {run!r}, '--dropped'],\n"
+        f"             ['diff', {run!r}, {run!r}], ['report', {run!r}, '--out', {str(tmp_path / 'r.html')!r}])]\n"
+        "print(codes, 'apache_beam' in sys.modules)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], cwd=run_pipeline.CHECKOUT, capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["[0,", "0,", "0,", "0]", "False"], done.stdout + done.stderr
+    assert "apitools" not in done.stderr
 
 
 def test_inspect_dropped_with_reason_filter_and_json(runs, capsys):
