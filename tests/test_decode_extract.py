@@ -230,6 +230,14 @@ def test_fast_mode_reaches_trafilatura_and_still_extracts_the_article(monkeypatc
     assert fast == slow and seen == [False, True]
 
 
+def gold_pages(first: int | None = None, stop: int | None = None) -> list[tuple[str, str]]:
+    """(url, decoded page) of trafilatura_eval's gold pages in url order, [first:stop]."""
+    root = shared_path("data", "trafilatura_eval")
+    gold = json.loads(gzip.open(root / "evaldata.json.gz").read())
+    return [(url, decode_body(gzip.open(root / "html" / f"{entry['file']}.gz").read(), "text/html")[0])
+            for url, entry in sorted(gold.items())[first:stop]]
+
+
 def test_boilerplate_xpath_finds_what_trafilaturas_own_finds(monkeypatch):
     """ingest/boilerplate_xpath.py stands in for trafilatura's pruning XPath expressions only where their
     text is the one it implements; where it does, every call must return the very elements trafilatura's
@@ -262,11 +270,8 @@ def test_boilerplate_xpath_finds_what_trafilaturas_own_finds(monkeypatch):
         return found
 
     monkeypatch.setattr(bx._Expression, "__call__", both)
-    root = shared_path("data", "trafilatura_eval")
-    gold = json.loads(gzip.open(root / "evaldata.json.gz").read())
     fineweb = load_recipe("fineweb").extract  # favor_precision, no comments: every replaced expression runs
-    for i, (url, entry) in enumerate(sorted(gold.items())[:160]):
-        page, _codec = decode_body(gzip.open(root / "html" / f"{entry['file']}.gz").read(), "text/html")
+    for i, (url, page) in enumerate(gold_pages(stop=160)):
         extract_main_text(page, url, fineweb if i % 2 else replace(fineweb, favor_precision=False))
     replaced = [t for t in bx.TARGETS if isinstance(getattr(xpaths, t[0])[t[1]], bx._Expression)]
     # Each replaced expression ran often, and found elements on several pages (an expression that always
@@ -288,10 +293,7 @@ def test_readability_skip_keeps_every_text_and_its_bound_holds(monkeypatch):
     from ingest import readability_skip as rs
     from schemas.recipe import load_recipe
 
-    root = shared_path("data", "trafilatura_eval")
-    gold = json.loads(gzip.open(root / "evaldata.json.gz").read())
-    pages = [(url, decode_body(gzip.open(root / "html" / f"{entry['file']}.gz").read(), "text/html")[0])
-             for url, entry in sorted(gold.items())[160:280]]
+    pages = gold_pages(160, 280)
     fineweb = load_recipe("fineweb").extract
     extract_main_text(pages[0][1], pages[0][0], fineweb)  # installs the skip
     assert rs.installed(), "trafilatura changed: re-check readability_skip's reasoning, then its digest"
@@ -355,10 +357,7 @@ def test_plain_element_lookup_leaves_the_text_unchanged(monkeypatch):
     from ingest import extract
     from schemas.recipe import load_recipe
 
-    root = shared_path("data", "trafilatura_eval")
-    gold = json.loads(gzip.open(root / "evaldata.json.gz").read())
-    pages = [decode_body(gzip.open(root / "html" / f"{entry['file']}.gz").read(), "text/html")[0]
-             for _url, entry in sorted(gold.items())[-100:]]
+    pages = [page for _url, page in gold_pages(-100)]
     config = load_recipe("fineweb").extract
     monkeypatch.setattr(extract, "FAST_TRAFILATURA", False)  # the lookup stays as each loop sets it
     texts = {}
