@@ -1,17 +1,18 @@
 """The composed pipeline: one document's journey from WARC record to token shard, in order.
 
     input files ─ReadWarcFiles─▶ batches of Records ─ExtractDocuments─▶ labeled Documents
-        ─FilterDocuments─▶ kept Documents ─ScoreClassifiers─▶ ─StageDocuments─▶ light Documents
-        (text and tokens set aside in _staging/) ─DecideClassifiers─▶ ─ExactDedup─▶ ─NearDedup─▶ survivors
-    drops before staging ─StageLedgerRows─▶ _staging/ ; drops after it ─▶ late ledger rows
-    per input file: survivors + late rows + staged rows ─WriteSourceParts─▶ shards/, ledger/ parts
+        ─FilterDocuments─▶ kept Documents ─ScoreClassifiers─▶ ─StageDocuments─▶ StagedRefs
+        (each Document waits whole in _staging/) ─DecideClassifiers─▶ ─ExactDedup─▶ ─NearDedup─▶ survivors
+    drops before staging ─StageLedgerRows─▶ _staging/ ; drops after it ─▶ LateDrops (ref + decision)
+    per input file: survivors + LateDrops + staged rows ─WriteSourceParts─▶ shards/, ledger/ parts
     part infos + (stage, reason) counts ─Finalize─▶ manifest.json, stats.json (and _staging/ removed)
     (--keep-scored) documents as extracted, with all signals ─WriteParts─▶ scored/
 
 `tokenmill select` starts the same tail from scored/ instead of the crawl (build_select_pipeline).
-No shuffle carries text or tokens: the dedup shuffles move light Documents (~3.5 KB), near dedup reads the
-text of clustered documents back from their staging files, and each input file's shards and ledger part
-are written from its staging files (pipelines/staging.py).
+No shuffle carries a Document: the classifier cut and the dedup shuffles move StagedRefs (~0.3 KB; ids,
+staging offset, exact key, MinHash signature, classifier values), near dedup reads the text of clustered
+documents back from their staging files, and each input file's shards and ledger part are written from its
+staging files (pipelines/staging.py).
 """
 
 from __future__ import annotations
@@ -40,14 +41,14 @@ from pipelines.near_dedup import NearDedup
 from pipelines.sinks import WriteParts
 from pipelines.staging import (
     COUNTS,
-    KEPT_DOCS,
     LEDGER_PARTS,
+    MIX,
     SHARD_PARTS,
     StageDocuments,
     StageLedgerRows,
     WriteSourceParts,
-    for_output,
     remove_staging,
+    settled,
 )
 from schemas.recipe import Recipe
 from schemas.records import STAGE_EXTRACT, STAGE_LANGUAGE_PRECHECK, STAGE_READ, STAGE_URL
@@ -159,7 +160,7 @@ def _filter_to_outputs(
     classify = recipe.quality.enabled or recipe.topic.enabled
     if classify:
         scored = scored | "ScoreClassifiers" >> ScoreClassifiers(recipe)
-    # From here on only light copies travel: text and tokens wait in _staging/ (pipelines/staging.py).
+    # From here on only StagedRefs travel: the Documents wait in _staging/ (pipelines/staging.py).
     batch = recipe.tokenizer.batch_size
     survivors = (
         scored
@@ -182,16 +183,18 @@ def _filter_to_outputs(
     # Everything about one input file meets in one place: its shards and ledger part(s) are written there,
     # named by the file's index among the inputs (Document.source is the file's base name).
     source_index = {posixpath.basename(path.rstrip("/")): i for i, path in enumerate(inputs)}
-    late_rows = (late or [p | "NoLateRows" >> beam.Create([])]) | "LateLedgerRows" >> beam.Flatten()
+    late_drops = (late or [p | "NoLateDrops" >> beam.Create([])]) | "LateDrops" >> beam.Flatten()
     written = (
         {
-            "survivors": survivors | "SurvivorsBySource" >> beam.Map(lambda d: (d.source, for_output(d))),
-            "late": late_rows | "LateRowsBySource" >> beam.Map(lambda r: (r.source, r)),
+            "survivors": survivors | "SurvivorsBySource" >> beam.Map(lambda r: (r.source, settled(r))),
+            "late": late_drops | "LateDropsBySource" >> beam.Map(
+                lambda d: (d.ref.source, d._replace(ref=settled(d.ref)))
+            ),
             "early": staged_early,
         }
         | "GroupBySource" >> beam.CoGroupByKey()
         | "WriteSourceParts" >> beam.ParDo(WriteSourceParts(recipe, output, source_index, columns)).with_outputs(
-            SHARD_PARTS, LEDGER_PARTS, COUNTS, KEPT_DOCS
+            SHARD_PARTS, LEDGER_PARTS, COUNTS, MIX
         )
     )
     shard_infos, ledger_infos = written[SHARD_PARTS], written[LEDGER_PARTS]
@@ -200,11 +203,8 @@ def _filter_to_outputs(
             filtered[SCORED], "WriteScored", output=output, folder="scored", recipe=recipe, schema=SCORED_SCHEMA,
             to_table=scored_table, size_of=lambda d: 1, target_per_part=recipe.output.ledger_rows_per_part,
         )
-    mix = (
-        written[KEPT_DOCS]
-        | "MixKeys" >> beam.FlatMap(lambda d: [(("language", d.language), (1, d.token_count)),
-                                               (("topic", d.topic), (1, d.token_count))])
-        | "MixTotals" >> beam.CombinePerKey(lambda values: tuple(map(sum, zip(*values, strict=True))) or (0, 0))
+    mix = written[MIX] | "MixTotals" >> beam.CombinePerKey(
+        lambda values: tuple(map(sum, zip(*values, strict=True))) or (0, 0)
     )
     ledger_counts = (
         written[COUNTS]

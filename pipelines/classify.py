@@ -12,7 +12,7 @@ from classifiers.text import normalize_for_classifier
 from pipelines.documents import LEDGER
 from pipelines.metrics import StageCounters
 from schemas.recipe import Recipe
-from schemas.records import STAGE_CLASSIFIERS, Decision, Document, ledger_row_for_drop
+from schemas.records import STAGE_CLASSIFIERS, Decision, Document, LateDrop, StagedRef
 
 BINS = 100_000
 
@@ -67,28 +67,26 @@ class _Decide(beam.DoFn):
     def setup(self) -> None:
         self.counters = StageCounters(STAGE_CLASSIFIERS)
 
-    def _reason(self, doc: Document, cut_bin: int) -> tuple[str, float] | None:
+    def _reason(self, ref: StagedRef, cut_bin: int) -> tuple[str, float] | None:
         q, t = self.recipe.quality, self.recipe.topic
         if q.enabled:
-            score = doc.scores["quality_score"]
+            score = ref.quality
             if score < q.min_score or _bin(score) < cut_bin:
                 return "quality_classifier", score
-        if t.enabled and ((t.keep and doc.topic not in t.keep) or doc.topic in t.drop):
-            return "topic_dropped", doc.scores["topic_score"]
+        if t.enabled and ((t.keep and ref.topic not in t.keep) or ref.topic in t.drop):
+            return "topic_dropped", ref.topic_score
         return None
 
-    def process(self, doc: Document, cut_bin: int) -> Iterator:
+    def process(self, ref: StagedRef, cut_bin: int) -> Iterator:
         self.counters.inp.inc()
-        verdict = self._reason(doc, cut_bin)
+        verdict = self._reason(ref, cut_bin)
         if verdict is None:
             self.counters.kept.inc()
-            yield doc
+            yield ref
             return
         self.counters.dropped(verdict[0])
-        out = self.recipe.output
-        decision = Decision(STAGE_CLASSIFIERS, verdict[0], verdict[1], detail=doc.topic)
-        row = ledger_row_for_drop(doc, decision, out.seed, out.dropped_text_sample_rate)
-        yield beam.pvalue.TaggedOutput(LEDGER, row)
+        decision = Decision(STAGE_CLASSIFIERS, verdict[0], verdict[1], detail=ref.topic)
+        yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(ref, decision))
 
 
 class ScoreClassifiers(beam.PTransform):
@@ -108,8 +106,9 @@ class ScoreClassifiers(beam.PTransform):
 
 
 class DecideClassifiers(beam.PTransform):
-    """Scored Documents -> kept Documents (main) and ledger rows of drops (LEDGER): a score threshold, and a
-    keep-top-fraction cut from a global histogram of the scores (a side input)."""
+    """StagedRefs of scored Documents -> kept refs (main) and LateDrops (LEDGER): a score threshold, and a
+    keep-top-fraction cut from a global histogram of the scores (a side input). It runs after staging so the
+    documents wait there, not in the runner, while the histogram is made."""
 
     def __init__(self, recipe: Recipe) -> None:
         super().__init__()
@@ -120,7 +119,7 @@ class DecideClassifiers(beam.PTransform):
         if q.enabled and q.keep_top_fraction < 1.0:
             histogram = (
                 scored
-                | "ScoreBin" >> beam.Map(lambda d: _bin(d.scores["quality_score"]))
+                | "ScoreBin" >> beam.Map(lambda ref: _bin(ref.quality))
                 | "Histogram" >> beam.combiners.Count.PerElement()
                 | "HistogramList" >> beam.combiners.ToList()
                 | "Cut" >> beam.Map(lambda pairs, f=q.keep_top_fraction: cut_from_histogram(dict(pairs), f))

@@ -1,4 +1,5 @@
-"""Exact deduplication as one global shuffle: key by hash of normalized text, one survivor per key."""
+"""Exact deduplication as one global shuffle: key by hash of normalized text (computed at staging), one survivor
+per key. It moves StagedRefs, not Documents (pipelines/staging.py)."""
 
 from __future__ import annotations
 
@@ -6,15 +7,15 @@ from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 
-from dedup.exact import exact_key, survivor_id
+from dedup.exact import survivor_id
 from pipelines.documents import LEDGER
 from pipelines.metrics import StageCounters
 from schemas.recipe import Recipe
-from schemas.records import STAGE_EXACT_DEDUP, Decision, Document, ledger_row_for_drop
+from schemas.records import STAGE_EXACT_DEDUP, Decision, LateDrop, StagedRef
 
 
 class _SplitGroup(beam.DoFn):
-    """Two passes over a key group (ids, then documents): memory stays flat however large the group."""
+    """Two passes over a key group (ids, then refs): memory stays flat however large the group."""
 
     def __init__(self, recipe: Recipe) -> None:
         self.recipe = recipe
@@ -22,23 +23,21 @@ class _SplitGroup(beam.DoFn):
     def setup(self) -> None:
         self.counters = StageCounters(STAGE_EXACT_DEDUP)
 
-    def process(self, element: tuple[str, Iterable[Document]]) -> Iterator:
+    def process(self, element: tuple[str, Iterable[StagedRef]]) -> Iterator:
         _key, group = element
-        keep = survivor_id(d.doc_id for d in group)
-        out = self.recipe.output
+        keep = survivor_id(ref.doc_id for ref in group)
         size = 0
         survivor = None
-        for doc in group:
+        for ref in group:
             self.counters.inp.inc()
             size += 1
-            if doc.doc_id == keep:
-                survivor = doc
+            if ref.doc_id == keep:
+                survivor = ref
                 continue
-            doc.cluster_id = keep
+            ref.cluster_id = keep
             self.counters.dropped("exact_duplicate")
             decision = Decision(STAGE_EXACT_DEDUP, "exact_duplicate", detail=f"duplicate of {keep}")
-            row = ledger_row_for_drop(doc, decision, out.seed, out.dropped_text_sample_rate)
-            yield beam.pvalue.TaggedOutput(LEDGER, row)
+            yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(ref, decision))
         self.counters.kept.inc()
         survivor.cluster_size = size
         survivor.cluster_id = keep if size > 1 else ""
@@ -46,7 +45,7 @@ class _SplitGroup(beam.DoFn):
 
 
 class ExactDedup(beam.PTransform):
-    """Documents -> survivors (main) and ledger rows of exact duplicates (LEDGER)."""
+    """StagedRefs -> survivors (main) and LateDrops of exact duplicates (LEDGER)."""
 
     def __init__(self, recipe: Recipe) -> None:
         super().__init__()
@@ -55,7 +54,7 @@ class ExactDedup(beam.PTransform):
     def expand(self, docs):
         return (
             docs
-            | "KeyByText" >> beam.Map(lambda d: (d.exact_key or exact_key(d.text), d))
+            | "KeyByText" >> beam.Map(lambda ref: (ref.exact_key, ref))
             | "GroupByText" >> beam.GroupByKey()
             | "PickSurvivor" >> beam.ParDo(_SplitGroup(self.recipe)).with_outputs(LEDGER, main="survivors")
         )

@@ -14,14 +14,15 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
 
 import apache_beam as beam
+import numpy as np
 
 from dedup.components import both_directions, large_star, small_star, star_edges, star_root, survivor_key
-from dedup.minhash import MinHasher, band_keys, check_values, hashed_jaccard, shingle_hashes
+from dedup.minhash import band_keys, check_values, hashed_jaccard, shingle_hashes
 from pipelines.documents import LEDGER
 from pipelines.metrics import NAMESPACE, StageCounters
-from pipelines.staging import RestoreText, lighten, signature_of
+from pipelines.staging import RestoreText
 from schemas.recipe import NearDedupConfig, Recipe
-from schemas.records import STAGE_NEAR_DEDUP, Decision, Document, ledger_row_for_drop
+from schemas.records import STAGE_NEAR_DEDUP, Decision, LateDrop, StagedRef
 
 _SNAPSHOT = re.compile(r"CC-MAIN-\d{4}-\d{2}")
 NOT_CONVERGED = "not_converged"
@@ -33,25 +34,11 @@ def snapshot_of(source: str) -> str:
     return m.group(0) if m else ""
 
 
-class _Sign(beam.DoFn):
-    """Document -> (doc_id, scope, quality score or None, signature); MinHash parameters load once per worker."""
-
-    def __init__(self, cfg: NearDedupConfig) -> None:
-        self.cfg = cfg
-
-    def setup(self) -> None:
-        self.hasher: MinHasher | None = None  # only for documents that come without a signature
-        self.timer = StageCounters(STAGE_NEAR_DEDUP)
-
-    def process(self, doc: Document) -> Iterator:
-        sig = signature_of(doc)  # computed while the text was at hand (pipelines/staging.py)
-        if sig is None:
-            if self.hasher is None:
-                self.hasher = MinHasher(self.cfg.bands * self.cfg.rows, self.cfg.seed)
-            with self.timer.timed():
-                sig = self.hasher.signatures([shingle_hashes(doc.text, self.cfg.ngram)])[0]
-        scope = snapshot_of(doc.source) if self.cfg.scope == "snapshot" else ""
-        yield doc.doc_id, scope, doc.scores.get("quality_score"), sig
+def _signed(ref: StagedRef, cfg: NearDedupConfig) -> tuple[str, str, float | None, np.ndarray]:
+    """StagedRef -> (doc_id, scope, quality score or None, signature); the signature was computed at staging,
+    while the text was at hand."""
+    scope = snapshot_of(ref.source) if cfg.scope == "snapshot" else ""
+    return ref.doc_id, scope, ref.quality, np.frombuffer(ref.signature, dtype="<u8")
 
 
 def _bucket_keys(item, cfg: NearDedupConfig) -> Iterator:
@@ -93,8 +80,8 @@ def _check_star(node: str, neighbors: Iterable[str]) -> Iterator:
 
 
 def _route(element) -> Iterator:
-    """Join result per doc id -> the document itself when it is in no cluster (UNCLUSTERED), else
-    (survivor id, document) so each cluster meets in one group."""
+    """Join result per doc id -> the ref itself when it is in no cluster (UNCLUSTERED), else
+    (survivor id, ref) so each cluster meets in one group."""
     _doc_id, grouped = element
     survivor = next(iter(grouped["cluster"]), None)
     for doc in grouped["doc"]:
@@ -105,8 +92,9 @@ def _route(element) -> Iterator:
 
 
 class _Confirm(beam.DoFn):
-    """One cluster (grouped by its survivor) -> the survivor with cluster_size, each member that is confirmed a
-    duplicate of it as a near_duplicate ledger row, and unconfirmed members kept.
+    """One cluster (grouped by its survivor; refs with their text) -> the survivor with cluster_size, each
+    member that is confirmed a duplicate of it as a near_duplicate LateDrop, and unconfirmed members kept;
+    texts are let go again on the way out.
 
     Two passes over the group: the first finds the survivor and hashes its shingles, the second compares each
     member with it, so only one document's shingles are held at a time besides the survivor's."""
@@ -119,34 +107,32 @@ class _Confirm(beam.DoFn):
 
     def process(self, element) -> Iterator:
         survivor_id, members = element
-        cfg, out = self.recipe.dedup.near, self.recipe.output
-        survivor = next(doc for doc in members if doc.doc_id == survivor_id)
+        cfg = self.recipe.dedup.near
+        survivor = next(ref for ref in members if ref.doc_id == survivor_id)
         survivor_shingles = shingle_hashes(survivor.text, cfg.ngram) if cfg.confirm_threshold > 0 else None
         size = survivor.cluster_size
-        for doc in members:
-            if doc.doc_id == survivor_id:
+        for ref in members:
+            if ref.doc_id == survivor_id:
                 continue
             self.counters.inp.inc()
-            doc.cluster_id = survivor_id
+            ref.cluster_id = survivor_id
             similarity = float("nan")
             if survivor_shingles is not None:
-                similarity = round(hashed_jaccard(shingle_hashes(doc.text, cfg.ngram), survivor_shingles), 6)
+                similarity = round(hashed_jaccard(shingle_hashes(ref.text, cfg.ngram), survivor_shingles), 6)
                 if similarity < cfg.confirm_threshold:
                     # In the LSH component but not a duplicate of its survivor (a chain A~B~C): kept.
                     beam.metrics.Metrics.counter(NAMESPACE, "near_dedup/kept_unconfirmed").inc()
                     self.counters.kept.inc()
-                    yield doc
+                    yield replace(ref, text="")
                     continue
-            size += doc.cluster_size
+            size += ref.cluster_size
             self.counters.dropped("near_duplicate")
             decision = Decision(STAGE_NEAR_DEDUP, "near_duplicate", score=similarity,
                                 detail=f"near duplicate of {survivor_id}")
-            row = ledger_row_for_drop(doc, decision, out.seed, out.dropped_text_sample_rate)
-            yield beam.pvalue.TaggedOutput(LEDGER, row)
-        survivor.cluster_id, survivor.cluster_size = survivor_id, size
+            yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(replace(ref, text=""), decision))
         self.counters.inp.inc()
         self.counters.kept.inc()
-        yield survivor
+        yield replace(survivor, text="", cluster_id=survivor_id, cluster_size=size)
 
 
 class ClusterSignatures(beam.PTransform):
@@ -194,35 +180,34 @@ def _survivor(_root: str, members: Iterable[tuple[str, float | None]]) -> Iterat
 
 
 class NearDedup(beam.PTransform):
-    """Documents -> survivors (main), near_duplicate ledger rows (LEDGER), convergence violations."""
+    """StagedRefs -> survivors (main), near_duplicate LateDrops (LEDGER), convergence violations."""
 
     def __init__(self, recipe: Recipe) -> None:
         super().__init__()
         self.recipe = recipe
 
-    def expand(self, docs):
-        signed = docs | "Sign" >> beam.ParDo(_Sign(self.recipe.dedup.near))
-        cluster, violations = signed | "Cluster" >> ClusterSignatures(self.recipe.dedup.near)
+    def expand(self, refs):
+        cfg = self.recipe.dedup.near
+        signed = refs | "Sign" >> beam.Map(_signed, cfg=cfg)
+        cluster, violations = signed | "Cluster" >> ClusterSignatures(cfg)
         routed = (
             # The signature (~0.9 KB) and exact key were read by Sign and ExactDedup: the join does not carry them.
-            {"doc": docs | "KeyDocs" >> beam.Map(lambda d: (d.doc_id, replace(d, signature=b"", exact_key=""))),
+            {"doc": refs | "KeyDocs" >> beam.Map(lambda r: (r.doc_id, replace(r, signature=b"", exact_key=""))),
              "cluster": cluster}
             | "JoinDocs" >> beam.CoGroupByKey()
             | "Route" >> beam.FlatMap(_route).with_outputs(UNCLUSTERED, main="clustered")
         )
         confirmed = (
             routed.clustered
-            # Staged documents get their text back for the confirmation, one read per staging file.
-            | "KeyByStagingFile" >> beam.MapTuple(lambda survivor, doc: (doc.staged, (survivor, doc)))
+            # Clustered documents get their text back for the confirmation, one read per staging file.
+            | "KeyByStagingFile" >> beam.MapTuple(lambda survivor, ref: (ref.staged, (survivor, ref)))
             | "GroupByStagingFile" >> beam.GroupByKey()
             | "RestoreText" >> beam.ParDo(RestoreText())
             | "GroupBySurvivor" >> beam.GroupByKey()
             | "Confirm" >> beam.ParDo(_Confirm(self.recipe)).with_outputs(LEDGER, main="survivors")
         )
-        recipe = self.recipe
-        kept_clustered = confirmed.survivors | "SetTextAsideAgain" >> beam.Map(lambda d: lighten(d, recipe))
         unclustered = routed[UNCLUSTERED] | "CountUnclustered" >> beam.ParDo(_CountKept())
-        survivors = (kept_clustered, unclustered) | "Survivors" >> beam.Flatten()
+        survivors = (confirmed.survivors, unclustered) | "Survivors" >> beam.Flatten()
         return survivors, confirmed[LEDGER], violations
 
 
@@ -230,10 +215,10 @@ class _CountKept(beam.DoFn):
     def setup(self) -> None:
         self.counters = StageCounters(STAGE_NEAR_DEDUP)
 
-    def process(self, doc: Document) -> Iterator[Document]:
+    def process(self, ref: StagedRef) -> Iterator[StagedRef]:
         self.counters.inp.inc()
         self.counters.kept.inc()
-        yield doc
+        yield ref
 
 
 def _count_edge(edge):

@@ -1,22 +1,27 @@
-"""Staging: documents' text and tokens, and the ledger rows decided early, wait in files while light copies
-go through the shuffles; everything about one input file meets at the end and is written there.
+"""Staging: documents wait in files while small references to them go through the shuffles; everything
+about one input file meets at the end and is written there.
 
-    scored Documents ─StageDocuments─▶ light Documents (exact key, MinHash signature, token count; text only
-        when the ledger's sample would show it); text + tokens in _staging/docs-<source>-<attempt>.stage
+    scored Documents ─StageDocuments─▶ StagedRefs (ids, staging file and offset, token count, exact key,
+        MinHash signature, classifier values); the whole Document with its tokens in
+        _staging/docs-<source>-<attempt>.stage
     early ledger rows ─StageLedgerRows─▶ (source, staging file); rows in _staging/ledger-<source>-<attempt>.stage
-    per input file: light survivors + late ledger rows + early staging files ─WriteSourceParts─▶
-        shards/part-<file>-<k>.parquet and ledger/part-<file>-<k>.parquet
+    per input file: survivors' refs + LateDrops (classifier cut, dedup) + early staging files
+        ─WriteSourceParts─▶ shards/part-<file>-<k>.parquet and ledger/part-<file>-<k>.parquet
 
-Why: the local runner (FnApiRunner) keeps every shuffle in its driver (decoded) and hands a worker whole
-groups, so what the shuffles carry is what grows with the crawl. A light Document is ~2.7 KB pickled on the
-bench crawl (fineweb recipe: ~0.9 KB of scores, the ledger sample's text averaging ~1 KB; +0.9 KB of MinHash
-signature with near dedup) instead of ~12.5 KB with its text. Staging files are written where the documents
-are made, at most two open per worker; a retried bundle writes other files, and only the names its committed
-outputs carry are ever read. The run removes _staging/ once its manifest is written.
+Why: the local runner (FnApiRunner) keeps every shuffle in its driver and hands a worker whole partitions,
+so what the shuffles carry per document is what its memory peaks grow with. A StagedRef takes ~0.3 KB in a
+shuffle on the bench crawl (+0.9 KB of MinHash signature with near dedup, until the band keys are made); the
+light Document it replaced took ~1.9 KB (its signals, and its text when the ledger's sample would show it).
+At 25,000 pages (fineweb recipe) the exact-dedup and per-file shuffles went from 28.7 to 4.7 MiB, and the
+driver's peak from ~240 to ~170 MiB. Staging files
+are written where the documents are made, at most two open per worker; a retried bundle writes other files,
+and only the names its committed outputs carry are ever read. The run removes _staging/ once its manifest is
+written.
 
 A staging file is a run of frames, [uint32 little-endian length][zstd frame of one pickled object], each
-object compressed on its own: a light Document carries its frame's offset (`staged_at`), so the shard writer
-reads one row group's tokens and near dedup one cluster's texts without decompressing a file from its start.
+object compressed on its own: a StagedRef carries its frame's offset (`staged_at`), so the shard writer
+reads one row group's documents and near dedup one cluster's texts without decompressing a file from its
+start.
 """
 
 from __future__ import annotations
@@ -30,7 +35,6 @@ from collections.abc import Iterable, Iterator
 from typing import Any
 
 import apache_beam as beam
-import numpy as np
 import pyarrow as pa
 import xxhash
 import zstandard
@@ -42,7 +46,7 @@ from outputs.parquet_parts import write_part, write_sorted_parts
 from pipelines.documents import kept_ledger_row
 from pipelines.metrics import StageCounters
 from schemas.recipe import Recipe
-from schemas.records import STAGE_TOKENIZE, Document, LedgerRow, in_sample
+from schemas.records import STAGE_TOKENIZE, Document, LateDrop, LedgerRow, StagedRef, ledger_row_for_drop
 from schemas.tables import LEDGER_SCHEMA, ledger_table, shard_schema, shard_table
 from tokenization.tokenizers import Tokenizer
 
@@ -50,7 +54,7 @@ STAGING = "_staging"
 SHARD_PARTS = "shard_parts"
 LEDGER_PARTS = "ledger_parts"
 COUNTS = "counts"
-KEPT_DOCS = "kept_docs"
+MIX = "mix"
 
 
 def staging_dir(output_root: str) -> str:
@@ -132,8 +136,7 @@ def _read_frame(stream: Any, path: str, decompressor: zstandard.ZstdDecompressor
 
 
 def read_staged(path: str) -> Iterator[Any]:
-    """Every object in one staging file, in the order written: (doc id, text, packed tokens) for documents,
-    LedgerRow for ledger rows."""
+    """Every object in one staging file, in the order written: Documents, or LedgerRows."""
     decompressor = zstandard.ZstdDecompressor()
     with FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED) as stream:
         while True:
@@ -155,18 +158,18 @@ def read_staged_at(path: str, offsets: Iterable[int]) -> Iterator[tuple[int, Any
                 raise OSError(f"staging file {path} has no frame at offset {at}") from None
 
 
-def read_staged_docs(path: str, by_offset: dict[int, Document]) -> Iterator[tuple[Document, str, bytes]]:
-    """(document, text, packed tokens) for light documents staged in one file, keyed by their frame offset;
-    raises if a frame holds another document."""
-    for at, (doc_id, text, tokens) in read_staged_at(path, by_offset):
-        doc = by_offset[at]
-        if doc_id != doc.doc_id:
-            raise OSError(f"staging file {path}: the frame at {at} holds {doc_id}, not {doc.doc_id}")
-        yield doc, text, tokens
+def read_staged_docs(path: str, refs: dict[int, StagedRef]) -> Iterator[tuple[StagedRef, Document]]:
+    """(ref, staged Document with its text and tokens) for refs to one staging file, keyed by their frame
+    offset, in offset order; raises if a frame holds another document."""
+    for at, doc in read_staged_at(path, refs):
+        ref = refs[at]
+        if doc.doc_id != ref.doc_id:
+            raise OSError(f"staging file {path}: the frame at {at} holds {doc.doc_id}, not {ref.doc_id}")
+        yield ref, doc
 
 
 class StageDocuments(beam.DoFn):
-    """Batch of Documents (filtered and scored, with text) -> light Documents, their text and tokens staged."""
+    """Batch of Documents (filtered and scored) -> StagedRefs; each Document is tokenized and staged whole."""
 
     def __init__(self, recipe: Recipe, output_root: str) -> None:
         self.recipe = recipe
@@ -182,18 +185,21 @@ class StageDocuments(beam.DoFn):
     def start_bundle(self) -> None:
         self.files = _OpenFiles(self.output_root, "docs-")
 
-    def process(self, batch: list[Document]) -> Iterator[Document]:
+    def process(self, batch: list[Document]) -> Iterator[StagedRef]:
         with self.counters.timed():
             encoded = self.tokenizer.encode_batch([d.text for d in batch])
         ngram = self.recipe.dedup.near.ngram
         for doc, tokens in zip(batch, encoded, strict=True):
-            doc.token_count = len(tokens) // 4
-            doc.exact_key = exact_key(doc.text)
+            doc.tokens, doc.token_count = tokens, len(tokens) // 4
+            signature = b""
             if self.hasher is not None:
-                doc.signature = self.hasher.signatures([shingle_hashes(doc.text, ngram)])[0].astype("<u8").tobytes()
+                signature = self.hasher.signatures([shingle_hashes(doc.text, ngram)])[0].astype("<u8").tobytes()
             file, _new = self.files.get(doc.source)
-            doc.staged, doc.staged_at = file.path, file.write((doc.doc_id, doc.text, tokens))
-            yield lighten(doc, self.recipe)
+            yield StagedRef(
+                doc_id=doc.doc_id, source=doc.source, staged=file.path, staged_at=file.write(doc),
+                token_count=doc.token_count, exact_key=exact_key(doc.text), signature=signature,
+                quality=doc.scores.get("quality_score"), topic=doc.topic, topic_score=doc.scores.get("topic_score"),
+            )
 
     def finish_bundle(self) -> None:
         self.files.close()
@@ -219,39 +225,27 @@ class StageLedgerRows(beam.DoFn):
         self.files.close()
 
 
-def signature_of(doc: Document) -> np.ndarray | None:
-    """The staged MinHash signature, or None for a document that was not staged."""
-    return np.frombuffer(doc.signature, dtype="<u8") if doc.signature else None
-
-
 class RestoreText(beam.DoFn):
-    """(staging file, [(key, light Document)]) -> (key, Document with its text), reading only their frames.
-    Documents that were never staged (key "") pass through as they are."""
+    """(staging file, [(key, StagedRef)]) -> (key, StagedRef with its text), reading only their frames."""
 
-    def process(self, element: tuple[str, Iterable[tuple[Any, Document]]]) -> Iterator[tuple[Any, Document]]:
+    def process(self, element: tuple[str, Iterable[tuple[Any, StagedRef]]]) -> Iterator[tuple[Any, StagedRef]]:
         path, items = element
-        items = list(items)  # the clustered documents of one staging file: light copies
-        if not path:
-            yield from items
-            return
-        for doc, text, _tokens in read_staged_docs(path, {doc.staged_at: doc for _key, doc in items}):
-            doc.text = text
+        items = list(items)  # the clustered documents of one staging file: refs
+        for ref, doc in read_staged_docs(path, {ref.staged_at: ref for _key, ref in items}):
+            ref.text = doc.text
         yield from items
 
 
-def lighten(doc: Document, recipe: Recipe) -> Document:
-    """Set a staged document's text aside (again, after near dedup restored it), unless the ledger's sample
-    would show it."""
-    if doc.staged and not in_sample(doc.doc_id, recipe.output.seed, recipe.output.dropped_text_sample_rate):
-        doc.text = ""
+def settled(ref: StagedRef) -> StagedRef:
+    """What the per-file writer needs of a ref: its exact key and signature (~0.9 KB with near dedup) are done
+    with once dedup has run."""
+    return dataclasses.replace(ref, exact_key="", signature=b"")
+
+
+def _with_cluster(doc: Document, ref: StagedRef) -> Document:
+    """The staged Document as dedup left it: dedup decides on refs."""
+    doc.cluster_id, doc.cluster_size = ref.cluster_id, ref.cluster_size
     return doc
-
-
-def for_output(doc: Document) -> Document:
-    """What WriteSourceParts needs of a survivor. Its text, exact key and signature (~1-2 KB) are done with:
-    shards take tokens from staging and a kept ledger row carries no text. The survivors of one input file
-    meet in one worker, so this is what that worker holds per document."""
-    return dataclasses.replace(doc, text="", exact_key="", signature=b"")
 
 
 def count_tokens(table: pa.Table) -> int:
@@ -267,13 +261,15 @@ def part_path(output_root: str, folder: str, source_index: int, chunk: int) -> s
 
 class WriteSourceParts(beam.DoFn):
     """One input file's outcome -> its shards and its ledger part(s); PartInfos on SHARD_PARTS and
-    LEDGER_PARTS, {(stage, reason): rows} on COUNTS and the kept documents (no text, no tokens) on KEPT_DOCS.
+    LEDGER_PARTS, {(stage, reason): rows} on COUNTS and ((kind, value), (documents, tokens)) on MIX, kind
+    "language" or "topic", summed over the file's kept documents.
 
-    In: (source, {"survivors": light Documents, "late": ledger rows decided after staging (classifier cut,
-    dedup), "early": staging files of the rows decided before}). Survivors are sorted by doc id and cut into
-    shards of at most `shard_target_tokens` (a document is never split), ledger rows into parts of at most
+    In: (source, {"survivors": StagedRefs, "late": LateDrops (classifier cut, dedup), "early": staging files
+    of the ledger rows decided before staging}). Survivors are sorted by doc id and cut into shards of at most
+    `shard_target_tokens` (a document is never split), ledger rows into parts of at most
     `ledger_rows_per_part`, all named by the file's index among the run's inputs: the layout depends only on
-    the inputs and the recipe, never on bundling."""
+    the inputs and the recipe, never on bundling. Documents are read back from staging one row group at a time
+    (survivors) or one staging file at a time (late drops)."""
 
     def __init__(self, recipe: Recipe, output_root: str, source_index: dict[str, int], columns: list[str]) -> None:
         self.recipe = recipe
@@ -289,11 +285,13 @@ class WriteSourceParts(beam.DoFn):
         source, parts = element
         index = self.source_index[source]
         out = self.recipe.output
-        docs = sorted(parts["survivors"], key=lambda d: d.doc_id)  # light copies, one input file's worth
-        for chunk_index, chunk in enumerate(self._chunks(docs)):
+        refs = sorted(parts["survivors"], key=lambda r: r.doc_id)  # one input file's survivors
+        kept_rows: list[LedgerRow] = []  # filled while the shards are written, which read every survivor
+        mix: dict[tuple[str, str], list[int]] = {}
+        for chunk_index, chunk in enumerate(self._chunks(refs)):
             info = write_part(
-                self._row_groups(chunk), part_path(self.output_root, "shards", index, chunk_index), self.schema,
-                out.row_group_rows, out.zstd_level, count_tokens,
+                self._row_groups(chunk, kept_rows, mix), part_path(self.output_root, "shards", index, chunk_index),
+                self.schema, out.row_group_rows, out.zstd_level, count_tokens,
             )
             yield beam.pvalue.TaggedOutput(SHARD_PARTS, info)
         counts: Counter[tuple[str, str]] = Counter()
@@ -301,11 +299,8 @@ class WriteSourceParts(beam.DoFn):
         def ledger_rows() -> Iterator[LedgerRow]:
             for path in sorted(parts["early"]):
                 yield from read_staged(path)
-            yield from parts["late"]
-            for doc in docs:
-                self.counters.inp.inc()
-                self.counters.kept.inc()
-                yield kept_ledger_row(doc)
+            yield from self._late_rows(parts["late"])
+            yield from kept_rows
 
         def counted(rows: Iterator[LedgerRow]) -> Iterator[LedgerRow]:
             for row in rows:
@@ -319,34 +314,57 @@ class WriteSourceParts(beam.DoFn):
         ):
             yield beam.pvalue.TaggedOutput(LEDGER_PARTS, info)
         yield beam.pvalue.TaggedOutput(COUNTS, dict(counts))
-        for doc in docs:
-            yield beam.pvalue.TaggedOutput(KEPT_DOCS, doc)
+        for key, (docs, tokens) in sorted(mix.items()):
+            yield beam.pvalue.TaggedOutput(MIX, (key, (docs, tokens)))
 
-    def _chunks(self, docs: list[Document]) -> Iterator[list[Document]]:
+    def _chunks(self, refs: list[StagedRef]) -> Iterator[list[StagedRef]]:
         """Consecutive runs of documents holding at most shard_target_tokens (one document may exceed it)."""
-        chunk: list[Document] = []
+        chunk: list[StagedRef] = []
         size = 0
-        for doc in docs:
-            if chunk and size + doc.token_count > self.recipe.output.shard_target_tokens:
+        for ref in refs:
+            if chunk and size + ref.token_count > self.recipe.output.shard_target_tokens:
                 yield chunk
                 chunk, size = [], 0
-            chunk.append(doc)
-            size += doc.token_count
+            chunk.append(ref)
+            size += ref.token_count
         if chunk:
             yield chunk
 
-    def _row_groups(self, chunk: list[Document]) -> Iterator[pa.Table]:
-        """The shard's row groups, each with its documents' tokens read from staging just for it: what the
-        writer holds is one row group's tokens, whatever the size of the input file."""
+    def _row_groups(
+        self, chunk: list[StagedRef], kept_rows: list[LedgerRow], mix: dict[tuple[str, str], list[int]]
+    ) -> Iterator[pa.Table]:
+        """The shard's row groups, each from its documents read back from staging just for it: what the writer
+        holds is one row group's documents, whatever the size of the input file."""
         size = self.recipe.output.row_group_rows
         for start in range(0, len(chunk), size):
             group = chunk[start:start + size]
-            by_file: dict[str, dict[int, Document]] = {}
-            for doc in group:
-                by_file.setdefault(doc.staged, {})[doc.staged_at] = doc
+            by_file: dict[str, dict[int, StagedRef]] = {}
+            for ref in group:
+                by_file.setdefault(ref.staged, {})[ref.staged_at] = ref
+            staged = {}
             for path in sorted(by_file):
-                for doc, _text, tokens in read_staged_docs(path, by_file[path]):
-                    doc.tokens = tokens
-            yield shard_table(group, self.columns)
-            for doc in group:
-                doc.tokens = b""
+                for ref, doc in read_staged_docs(path, by_file[path]):
+                    doc.text = ""  # neither the shard row nor a kept ledger row carries it
+                    staged[ref.doc_id] = _with_cluster(doc, ref)
+            docs = [staged[ref.doc_id] for ref in group]
+            yield shard_table(docs, self.columns)
+            for doc in docs:
+                self.counters.inp.inc()
+                self.counters.kept.inc()
+                kept_rows.append(kept_ledger_row(doc))
+                for key in (("language", doc.language), ("topic", doc.topic)):
+                    totals = mix.setdefault(key, [0, 0])
+                    totals[0] += 1
+                    totals[1] += doc.token_count
+
+    def _late_rows(self, drops: Iterable[LateDrop]) -> Iterator[LedgerRow]:
+        """Ledger rows of the documents dropped after staging, built from their staged Documents."""
+        out = self.recipe.output
+        by_file: dict[str, dict[int, LateDrop]] = {}
+        for drop in drops:
+            by_file.setdefault(drop.ref.staged, {})[drop.ref.staged_at] = drop
+        for path in sorted(by_file):
+            decisions = {at: drop.decision for at, drop in by_file[path].items()}
+            for ref, doc in read_staged_docs(path, {at: drop.ref for at, drop in by_file[path].items()}):
+                decision = decisions[ref.staged_at]
+                yield ledger_row_for_drop(_with_cluster(doc, ref), decision, out.seed, out.dropped_text_sample_rate)

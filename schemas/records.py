@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import sys
 from dataclasses import dataclass, field, fields
+from typing import NamedTuple
 
 import xxhash
 
@@ -114,17 +115,10 @@ class Document:
     cluster_id: str = ""
     cluster_size: int = 1
     topic: str = ""
-    # Set by staging (pipelines/staging.py): the text and token ids wait in this staging file while a light copy
-    # (text kept only when the ledger's sample would show it) goes through the dedup shuffles.
-    staged: str = ""
-    staged_at: int = 0  # byte offset of its frame in that file (meaningful only when `staged` is set)
-    exact_key: str = ""  # dedup.exact.exact_key of the text, computed before the text is set aside
-    signature: bytes = b""  # MinHash values as little-endian uint64 (near dedup only)
 
     # Pickling (Beam's coder for Documents, staging files): every field in order, as dataclasses does for slots,
-    # except that the score names come back interned. A decoded document otherwise carries its own copy of
-    # every name (~30 strings, ~1.9 KB of its ~8.2 KB decoded on the bench crawl), and the local runner holds
-    # every light copy that goes through a shuffle decoded in its driver (pipelines/staging.py).
+    # except that the score names come back interned: a decoded document otherwise carries its own copy of
+    # every name (~30 strings, ~1.9 KB of its ~8.2 KB decoded on the bench crawl).
     def __getstate__(self) -> list:
         return [getattr(self, name) for name in _DOCUMENT_FIELDS]
 
@@ -144,6 +138,41 @@ class Document:
 _DOCUMENT_FIELDS = tuple(f.name for f in fields(Document))
 
 
+@dataclass(slots=True)
+class StagedRef:
+    """What the steps after staging (classifier cut, dedup, the per-file writer) carry of a document, ~0.3 KB
+    pickled: where its staged Document is, and the few values those steps decide on. The Document itself
+    (text, tokens, signals) waits in its staging file (pipelines/staging.py); the per-file writer reads it
+    back and applies `cluster_id` / `cluster_size` from here.
+
+    Why not the Document: the local runner (FnApiRunner) keeps every shuffle in its driver and hands a
+    worker whole partitions, so its memory peaks grow with what these steps carry per document."""
+
+    doc_id: str
+    source: str
+    staged: str  # staging file
+    staged_at: int  # byte offset of the document's frame in it
+    token_count: int  # the shard writer cuts shards by tokens before it reads the documents
+    exact_key: str  # dedup.exact.exact_key of the text
+    signature: bytes = b""  # MinHash values as little-endian uint64 (near dedup only)
+    quality: float | None = None  # scores["quality_score"] when the quality classifier ran
+    topic: str = ""
+    topic_score: float | None = None
+    cluster_id: str = ""  # as on Document
+    cluster_size: int = 1
+    text: str = ""  # only while near dedup confirms a cluster (read back from staging for it)
+
+    def __getstate__(self) -> tuple:
+        return tuple(getattr(self, name) for name in _REF_FIELDS)
+
+    def __setstate__(self, state: tuple) -> None:
+        for name, value in zip(_REF_FIELDS, state, strict=True):
+            object.__setattr__(self, name, value)
+
+
+_REF_FIELDS = tuple(f.name for f in fields(StagedRef))
+
+
 @dataclass(frozen=True, slots=True)
 class Decision:
     """Why a stage dropped something. `score` is the signal that crossed the threshold (NaN when none)."""
@@ -152,6 +181,14 @@ class Decision:
     reason: str
     score: float = float("nan")
     detail: str = ""  # free text for humans: an exception message, the offending value
+
+
+class LateDrop(NamedTuple):
+    """A document dropped after staging (classifier cut, dedup). Its ledger row is built where its input
+    file's ledger part is written, from the staged Document with the ref's cluster fields."""
+
+    ref: StagedRef
+    decision: Decision
 
 
 @dataclass(slots=True)

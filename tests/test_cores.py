@@ -13,7 +13,7 @@ from dedup.exact import exact_key, normalize_for_exact, survivor_id
 from filters.language import LanguageFilter
 from filters.registry import build_filters, score_columns
 from schemas.recipe import LanguageFilterConfig, RecipeError, builtin_recipes, load_recipe, recipe_from_dict
-from schemas.records import Document, RecordMeta, in_sample
+from schemas.records import Document, RecordMeta, StagedRef, in_sample
 from tokenization.tokenizers import Tokenizer
 
 
@@ -97,20 +97,22 @@ def test_exact_key_normalization_and_survivor():
     assert survivor_id(["b", "c", "a"]) == "a"
 
 
-def test_a_document_pickles_whole_with_its_score_names_shared():
-    """Beam and the staging files pickle Documents; every field must come back, and the score names must be
-    the interned strings (not a copy per document) since the local runner holds shuffled copies decoded."""
+def test_a_document_and_its_ref_pickle_whole_with_score_names_shared():
+    """Beam and the staging files pickle Documents, and Beam the StagedRefs after staging; every field must
+    come back, and the score names must be the interned strings (not a copy per document)."""
     import pickle
 
     meta = RecordMeta(offset=7, record_type="response", http_status=200, content_type="text/html")
     doc = Document(doc_id="d1", source="a.warc.gz", url="https://x.example/", warc_record_id="<r>",
                    crawl_date="2024", meta=meta, text="some text", language="en", language_score=0.9,
-                   scores={"".join(["gopher_", "words"]): 12.0}, tokens=b"\x01\x00\x00\x00", token_count=1,
-                   staged="s.stage", staged_at=42, exact_key="k", signature=b"\x02" * 8)
+                   scores={"".join(["gopher_", "words"]): 12.0}, tokens=b"\x01\x00\x00\x00", token_count=1)
     back = pickle.loads(pickle.dumps(doc, protocol=pickle.HIGHEST_PROTOCOL))
     assert back == doc
     (name,) = back.scores
     assert name is sys.intern("gopher_words")
+    ref = StagedRef(doc_id="d1", source="a.warc.gz", staged="s.stage", staged_at=42, token_count=1, exact_key="k",
+                    signature=b"\x02" * 8, quality=0.5, topic="sport", topic_score=0.9, cluster_id="d0", cluster_size=2)
+    assert pickle.loads(pickle.dumps(ref, protocol=pickle.HIGHEST_PROTOCOL)) == ref
 
 
 def test_in_sample_is_seeded_and_close_to_the_rate():

@@ -275,16 +275,20 @@ def test_unconverged_run_fails_loudly(tmp_path):
                   read_stats=None, summary=[("violations", "not_converged")] * 3)
 
 
-def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it():
+def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it(tmp_path):
     """A~B~C chain: B and C are near copies of each other, A only of B. The highest-quality member (B) survives;
-    A and C are checked against B by exact shingle Jaccard. A document with no score ranks after scored ones."""
+    A and C are checked against B by exact shingle Jaccard, their texts read back from the staging file. A
+    document with no score ranks after scored ones."""
     import apache_beam as beam
     from apache_beam.testing.util import assert_that, equal_to
 
     from dedup.components import survivor_key
+    from dedup.exact import exact_key
+    from dedup.minhash import MinHasher
     from pipelines.near_dedup import NearDedup
+    from pipelines.staging import _StagingFile
     from schemas.recipe import Recipe
-    from schemas.records import Document, RecordMeta
+    from schemas.records import Document, RecordMeta, StagedRef
 
     assert min([("a", None), ("b", 0.2), ("c", 0.9)], key=lambda m: survivor_key(*m))[0] == "c"
     assert min([("b", None), ("a", None)], key=lambda m: survivor_key(*m))[0] == "a"
@@ -299,20 +303,28 @@ def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it():
            for k, x, y in (("ac", a_words, c_words), ("bc", b_words, c_words), ("ab", a_words, b_words))}
     assert jac["ac"] > 0.8 and jac["bc"] > 0.8 and jac["ab"] < 0.75, jac
 
-    def doc(doc_id: str, words: list[str], quality: float | None, size: int = 1) -> Document:
-        d = Document(doc_id=doc_id, source="s", url="u", warc_record_id="r", crawl_date="c",
-                     meta=RecordMeta(0, "response", 200, "text/html"), text=" ".join(words), cluster_size=size)
-        if quality is not None:
-            d.scores["quality_score"] = quality
-        return d
-
     recipe = Recipe()
     recipe.dedup.near.enabled = True
-    docs = [doc("a", a_words, 0.1, size=2), doc("b", b_words, 0.9), doc("c", c_words, None), doc("z", other, 0.5)]
+    near = recipe.dedup.near
+    hasher = MinHasher(near.bands * near.rows, near.seed)
+    staging = _StagingFile(str(tmp_path / "docs.stage"))
+
+    def ref(doc_id: str, words: list[str], quality: float | None, size: int = 1) -> StagedRef:
+        text = " ".join(words)
+        doc = Document(doc_id=doc_id, source="s", url="u", warc_record_id="r", crawl_date="c",
+                       meta=RecordMeta(0, "response", 200, "text/html"), text=text)
+        signature = hasher.signatures([shingle_hashes(text, near.ngram)])[0].astype("<u8").tobytes()
+        return StagedRef(doc_id=doc_id, source="s", staged=staging.path, staged_at=staging.write(doc),
+                         token_count=len(words), exact_key=exact_key(text), signature=signature, quality=quality,
+                         cluster_size=size)
+
+    refs = [ref("a", a_words, 0.1, size=2), ref("b", b_words, 0.9), ref("c", c_words, None), ref("z", other, 0.5)]
+    staging.close()
     with beam.Pipeline("FnApiRunner") as p:
-        survivors, ledger, _ = p | beam.Create(docs) | NearDedup(recipe)
+        survivors, dropped, _ = p | beam.Create(refs) | NearDedup(recipe)
         # b survives (best score) and stands for itself and c; a is in the component but not a duplicate of b.
-        assert_that(survivors | beam.Map(lambda d: (d.doc_id, d.cluster_id, d.cluster_size)),
-                    equal_to([("b", "b", 2), ("a", "b", 2), ("z", "", 1)]), label="Survivors")
-        assert_that(ledger | beam.Map(lambda r: (r.doc_id, r.reason, r.cluster_id, round(r.score, 2))),
-                    equal_to([("c", "near_duplicate", "b", round(jac["bc"], 2))]), label="Dropped")
+        assert_that(survivors | beam.Map(lambda r: (r.doc_id, r.cluster_id, r.cluster_size, r.text)),
+                    equal_to([("b", "b", 2, ""), ("a", "b", 2, ""), ("z", "", 1, "")]), label="Survivors")
+        assert_that(dropped | beam.Map(lambda d: (d.ref.doc_id, d.decision.reason, d.ref.cluster_id,
+                                                  round(d.decision.score, 2), d.ref.text)),
+                    equal_to([("c", "near_duplicate", "b", round(jac["bc"], 2), "")]), label="Dropped")

@@ -90,6 +90,39 @@ def test_staging_files_read_back_every_object_as_written(tmp_path):
         list(read_staged_at(path, [offsets[2]]))
 
 
+def test_staging_keeps_the_whole_document_and_passes_on_a_small_ref(tmp_path):
+    """After staging only StagedRefs travel (the local runner holds every shuffle in its driver): the ref is a
+    few hundred bytes whatever the document, and the Document comes back whole from its frame."""
+    import pickle
+    from dataclasses import replace
+
+    from dedup.exact import exact_key
+    from pipelines.staging import StageDocuments, read_staged_docs
+    from schemas.recipe import Recipe
+
+    recipe = Recipe()
+    recipe.dedup.near.enabled = True
+    near = recipe.dedup.near
+    text = " ".join(f"word{i % 300} and more text" for i in range(2000))
+    doc = Document(doc_id="00aa", source="crawl-00001.warc.gz", url="https://example.org/a/long/path",
+                   warc_record_id="<urn:uuid:0>", crawl_date="2024-01-01T00:00:00Z",
+                   meta=RecordMeta(1234, "response", 200, "text/html"), text=text, language="en",
+                   scores={f"signal_{i}": i / 7 for i in range(40)} | {"quality_score": 0.75})
+    stage = StageDocuments(recipe, str(tmp_path))
+    stage.setup()
+    stage.start_bundle()
+    (ref,) = stage.process([doc])
+    stage.finish_bundle()
+    assert (ref.doc_id, ref.source, ref.exact_key, ref.quality) == ("00aa", doc.source, exact_key(text), 0.75)
+    assert len(ref.signature) == 8 * near.bands * near.rows and ref.token_count > 1000 and not ref.text
+    assert len(pickle.dumps(replace(ref, signature=b""), protocol=pickle.HIGHEST_PROTOCOL)) < 400
+    ((back_ref, back),) = read_staged_docs(ref.staged, {ref.staged_at: ref})
+    assert back_ref is ref and back.text == text and back.scores == doc.scores and back.meta == doc.meta
+    assert len(back.tokens) == 4 * ref.token_count
+    with pytest.raises(OSError, match="holds 00aa"):
+        list(read_staged_docs(ref.staged, {ref.staged_at: replace(ref, doc_id="00bb")}))
+
+
 def test_write_sorted_parts_cuts_a_sorted_stream_into_parts(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
