@@ -196,6 +196,21 @@ def test_malloc_is_tuned_for_the_run_and_the_processes_it_starts(monkeypatch):
     assert os.environ["MALLOC_ARENA_MAX"] == "4"  # a user's own setting wins
 
 
+def test_the_processes_a_run_starts_allocate_arrow_memory_from_glibc(monkeypatch):
+    """pyarrow reads ARROW_DEFAULT_MEMORY_POOL when first imported: a fresh interpreter (as an SDK worker is)
+    must get the system pool, so a shard's row group is handed back to the system when written."""
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.delenv("ARROW_DEFAULT_MEMORY_POOL", raising=False)
+    run_pipeline.tune_malloc()
+    assert os.environ["ARROW_DEFAULT_MEMORY_POOL"] == "system"
+    probe = subprocess.run([sys.executable, "-c", "import pyarrow; print(pyarrow.default_memory_pool().backend_name)"],
+                           capture_output=True, text=True, check=True)
+    assert probe.stdout.strip() == "system"
+
+
 def test_workers_import_the_drivers_checkout(monkeypatch):
     """SDK workers find tokenmill on sys.path: this checkout goes first on the PYTHONPATH they inherit."""
     import os
