@@ -1,4 +1,6 @@
-"""The in-flight shapes of one document's journey: Record -> Document -> (kept Document | LedgerRow).
+"""The in-flight shapes of one document's journey: Record -> Document -> StagedRef (while the Document waits
+in staging) -> a shard row and a kept LedgerRow, or a dropped LedgerRow (built from a Record, a Document, or
+a LateDrop's staged Document).
 
 These are plain dataclasses (picklable, no Beam) so every core can be unit-tested without a runner.
 """
