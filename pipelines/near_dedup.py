@@ -20,7 +20,7 @@ from dedup.components import both_directions, large_star, small_star, star_edges
 from dedup.minhash import band_keys, check_values, hashed_jaccard, shingle_hashes
 from pipelines.documents import LEDGER
 from pipelines.metrics import NAMESPACE, StageCounters
-from pipelines.staging import RestoreText
+from pipelines.staging import RestoreText, settled
 from schemas.recipe import NearDedupConfig, Recipe
 from schemas.records import STAGE_NEAR_DEDUP, Decision, LateDrop, StagedRef
 
@@ -84,11 +84,11 @@ def _route(element) -> Iterator:
     (survivor id, ref) so each cluster meets in one group."""
     _doc_id, grouped = element
     survivor = next(iter(grouped["cluster"]), None)
-    for doc in grouped["doc"]:
+    for ref in grouped["doc"]:
         if survivor is None:
-            yield beam.pvalue.TaggedOutput(UNCLUSTERED, doc)
+            yield beam.pvalue.TaggedOutput(UNCLUSTERED, ref)
         else:
-            yield survivor, doc
+            yield survivor, ref
 
 
 class _Confirm(beam.DoFn):
@@ -192,7 +192,7 @@ class NearDedup(beam.PTransform):
         cluster, violations = signed | "Cluster" >> ClusterSignatures(cfg)
         routed = (
             # The signature (~0.9 KB) and exact key were read by Sign and ExactDedup: the join does not carry them.
-            {"doc": refs | "KeyDocs" >> beam.Map(lambda r: (r.doc_id, replace(r, signature=b"", exact_key=""))),
+            {"doc": refs | "KeyDocs" >> beam.Map(lambda r: (r.doc_id, settled(r))),
              "cluster": cluster}
             | "JoinDocs" >> beam.CoGroupByKey()
             | "Route" >> beam.FlatMap(_route).with_outputs(UNCLUSTERED, main="clustered")

@@ -236,9 +236,18 @@ class RestoreText(beam.DoFn):
         yield from items
 
 
+def _read_refs(refs: Iterable[StagedRef]) -> Iterator[tuple[StagedRef, Document]]:
+    """(ref, staged Document) for refs to any staging files: one pass over each file, files in name order."""
+    by_file: dict[str, dict[int, StagedRef]] = {}
+    for ref in refs:
+        by_file.setdefault(ref.staged, {})[ref.staged_at] = ref
+    for path in sorted(by_file):
+        yield from read_staged_docs(path, by_file[path])
+
+
 def settled(ref: StagedRef) -> StagedRef:
-    """What the per-file writer needs of a ref: its exact key and signature (~0.9 KB with near dedup) are done
-    with once dedup has run."""
+    """The ref without its exact key and signature (~0.9 KB with near dedup), for the steps after those were
+    read: near dedup's ref join and the per-file writer."""
     return dataclasses.replace(ref, exact_key="", signature=b"")
 
 
@@ -336,14 +345,10 @@ class WriteSourceParts(beam.DoFn):
         size = self.recipe.output.row_group_rows
         for start in range(0, len(refs), size):
             group = refs[start:start + size]
-            by_file: dict[str, dict[int, StagedRef]] = {}
-            for ref in group:
-                by_file.setdefault(ref.staged, {})[ref.staged_at] = ref
             staged = {}
-            for path in sorted(by_file):
-                for ref, doc in read_staged_docs(path, by_file[path]):
-                    doc.text = ""  # neither the shard row nor a kept ledger row carries it
-                    staged[ref.doc_id] = _with_cluster(doc, ref)
+            for ref, doc in _read_refs(group):
+                doc.text = ""  # neither the shard row nor a kept ledger row carries it
+                staged[ref.doc_id] = _with_cluster(doc, ref)
             yield [staged[ref.doc_id] for ref in group]
 
     def _row_groups(self, chunk: list[StagedRef]) -> Iterator[pa.Table]:
@@ -368,11 +373,7 @@ class WriteSourceParts(beam.DoFn):
     def _late_rows(self, drops: Iterable[LateDrop]) -> Iterator[LedgerRow]:
         """Ledger rows of the documents dropped after staging, built from their staged Documents."""
         out = self.recipe.output
-        by_file: dict[str, dict[int, LateDrop]] = {}
-        for drop in drops:
-            by_file.setdefault(drop.ref.staged, {})[drop.ref.staged_at] = drop
-        for path in sorted(by_file):
-            decisions = {at: drop.decision for at, drop in by_file[path].items()}
-            for ref, doc in read_staged_docs(path, {at: drop.ref for at, drop in by_file[path].items()}):
-                decision = decisions[ref.staged_at]
-                yield ledger_row_for_drop(_with_cluster(doc, ref), decision, out.seed, out.dropped_text_sample_rate)
+        by_id = {drop.ref.doc_id: drop for drop in drops}  # one file's documents: ids are unique
+        for ref, doc in _read_refs(drop.ref for drop in by_id.values()):
+            decision = by_id[ref.doc_id].decision
+            yield ledger_row_for_drop(_with_cluster(doc, ref), decision, out.seed, out.dropped_text_sample_rate)

@@ -164,6 +164,7 @@ class StagedRef:
     cluster_size: int = 1
     text: str = ""  # only while near dedup confirms a cluster (read back from staging for it)
 
+    # Pickled as its values only: a slotted dataclass otherwise pickles a dict of its field names, per ref.
     def __getstate__(self) -> tuple:
         return tuple(getattr(self, name) for name in _REF_FIELDS)
 
