@@ -283,12 +283,10 @@ def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it(tmp_pat
     from apache_beam.testing.util import assert_that, equal_to
 
     from dedup.components import survivor_key
-    from dedup.exact import exact_key
-    from dedup.minhash import MinHasher
     from pipelines.near_dedup import NearDedup
-    from pipelines.staging import _StagingFile
+    from pipelines.staging import StageDocuments
     from schemas.recipe import Recipe
-    from schemas.records import Document, RecordMeta, StagedRef
+    from schemas.records import Document, RecordMeta
 
     assert min([("a", None), ("b", 0.2), ("c", 0.9)], key=lambda m: survivor_key(*m))[0] == "c"
     assert min([("b", None), ("a", None)], key=lambda m: survivor_key(*m))[0] == "a"
@@ -305,21 +303,21 @@ def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it(tmp_pat
 
     recipe = Recipe()
     recipe.dedup.near.enabled = True
-    near = recipe.dedup.near
-    hasher = MinHasher(near.bands * near.rows, near.seed)
-    staging = _StagingFile(str(tmp_path / "docs.stage"))
 
-    def ref(doc_id: str, words: list[str], quality: float | None, size: int = 1) -> StagedRef:
-        text = " ".join(words)
-        doc = Document(doc_id=doc_id, source="s", url="u", warc_record_id="r", crawl_date="c",
-                       meta=RecordMeta(0, "response", 200, "text/html"), text=text)
-        signature = hasher.signatures([shingle_hashes(text, near.ngram)])[0].astype("<u8").tobytes()
-        return StagedRef(doc_id=doc_id, source="s", staged=staging.path, staged_at=staging.write(doc),
-                         token_count=len(words), exact_key=exact_key(text), signature=signature, quality=quality,
-                         cluster_size=size)
+    def doc(doc_id: str, words: list[str], quality: float | None) -> Document:
+        d = Document(doc_id=doc_id, source="s", url="u", warc_record_id="r", crawl_date="c",
+                     meta=RecordMeta(0, "response", 200, "text/html"), text=" ".join(words))
+        if quality is not None:
+            d.scores["quality_score"] = quality
+        return d
 
-    refs = [ref("a", a_words, 0.1, size=2), ref("b", b_words, 0.9), ref("c", c_words, None), ref("z", other, 0.5)]
-    staging.close()
+    stage = StageDocuments(recipe, str(tmp_path))  # the refs as the pipeline makes them, their texts staged
+    stage.setup()
+    stage.start_bundle()
+    refs = list(stage.process([doc("a", a_words, 0.1), doc("b", b_words, 0.9), doc("c", c_words, None),
+                               doc("z", other, 0.5)]))
+    stage.finish_bundle()
+    refs[0].cluster_size = 2  # a already stands for an exact duplicate
     with beam.Pipeline("FnApiRunner") as p:
         survivors, dropped, _ = p | beam.Create(refs) | NearDedup(recipe)
         # b survives (best score) and stands for itself and c; a is in the component but not a duplicate of b.
