@@ -268,6 +268,32 @@ def part_path(output_root: str, folder: str, source_index: int, chunk: int) -> s
     return f"{output_root.rstrip('/')}/{folder}/part-{source_index:05d}-{chunk:03d}.parquet"
 
 
+# Tokens per piece of a shard row group handed to Arrow's Parquet writer. The writer builds the levels and
+# dictionary indices of a list column for all it is given at once: a 2,000-document row group (~2.3 M tokens)
+# given whole took its memory pool to 47 MiB, in pieces of this size to ~19 MiB. The row groups and the file's
+# bytes are the same as when it is given whole (tests/test_outputs.py).
+FEED_TOKENS = 1 << 18
+
+
+def _slices(refs: list[StagedRef], size: int) -> Iterator[list[StagedRef]]:
+    for start in range(0, len(refs), size):
+        yield refs[start:start + size]
+
+
+def _runs_of_tokens(refs: Iterable[StagedRef], limit: int) -> Iterator[list[StagedRef]]:
+    """Consecutive runs of refs holding at most `limit` tokens each (one document may exceed it)."""
+    run: list[StagedRef] = []
+    size = 0
+    for ref in refs:
+        if run and size + ref.token_count > limit:
+            yield run
+            run, size = [], 0
+        run.append(ref)
+        size += ref.token_count
+    if run:
+        yield run
+
+
 class WriteSourceParts(beam.DoFn):
     """One input file's outcome -> its shards and its ledger part(s); PartInfos on SHARD_PARTS and
     LEDGER_PARTS, {(stage, reason): rows} on COUNTS and ((kind, value), (documents, tokens)) on MIX, kind
@@ -327,24 +353,13 @@ class WriteSourceParts(beam.DoFn):
             yield beam.pvalue.TaggedOutput(MIX, (key, (docs, tokens)))
 
     def _chunks(self, refs: list[StagedRef]) -> Iterator[list[StagedRef]]:
-        """Consecutive runs of documents holding at most shard_target_tokens (one document may exceed it)."""
-        chunk: list[StagedRef] = []
-        size = 0
-        for ref in refs:
-            if chunk and size + ref.token_count > self.recipe.output.shard_target_tokens:
-                yield chunk
-                chunk, size = [], 0
-            chunk.append(ref)
-            size += ref.token_count
-        if chunk:
-            yield chunk
+        """One shard's documents after another: runs of at most shard_target_tokens."""
+        return _runs_of_tokens(refs, self.recipe.output.shard_target_tokens)
 
-    def _read_back(self, refs: list[StagedRef]) -> Iterator[list[Document]]:
-        """The survivors' staged Documents (without their text), one row group's worth at a time, in the refs'
-        order, with the refs' cluster fields."""
-        size = self.recipe.output.row_group_rows
-        for start in range(0, len(refs), size):
-            group = refs[start:start + size]
+    def _read_back(self, groups: Iterable[list[StagedRef]]) -> Iterator[list[Document]]:
+        """For each group of refs, its staged Documents (without their text) in the refs' order, with the refs'
+        cluster fields: what is held is one group's documents."""
+        for group in groups:
             staged = {}
             for ref, doc in _read_refs(group):
                 doc.text = ""  # neither the shard row nor a kept ledger row carries it
@@ -352,15 +367,21 @@ class WriteSourceParts(beam.DoFn):
             yield [staged[ref.doc_id] for ref in group]
 
     def _row_groups(self, chunk: list[StagedRef]) -> Iterator[pa.Table]:
-        """The shard's row groups, each from its documents read back from staging just for it: what the writer
-        holds is one row group's documents, whatever the size of the input file."""
-        for docs in self._read_back(chunk):
-            yield shard_table(docs, self.columns)
+        """The shard's row groups of `row_group_rows` documents, each read back from staging just for it and
+        made in pieces of at most FEED_TOKENS tokens (see there): what the writer holds is one row group's
+        Arrow table, whatever the size of the input file."""
+        for group in _slices(chunk, self.recipe.output.row_group_rows):
+            pieces = self._read_back(_runs_of_tokens(group, FEED_TOKENS))
+            table = pa.concat_tables([shard_table(docs, self.columns) for docs in pieces])
+            # Only the token column goes in pieces: a string column's data pages are cut where the writer's
+            # batches end, so its bytes would depend on the pieces.
+            yield pa.table([c if name == "tokens" else c.combine_chunks() for name, c in zip(
+                table.column_names, table.columns, strict=True)], schema=table.schema)
 
     def _kept_rows(self, refs: list[StagedRef], mix: dict[tuple[str, str], list[int]]) -> Iterator[LedgerRow]:
         """Kept ledger rows, read back from staging a second time (~0.06 ms per document) rather than held for
         the whole file while its shards are written; the language/topic mix is summed on the way."""
-        for docs in self._read_back(refs):
+        for docs in self._read_back(_slices(refs, self.recipe.output.row_group_rows)):
             for doc in docs:
                 self.counters.inp.inc()
                 self.counters.kept.inc()

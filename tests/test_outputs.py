@@ -123,6 +123,43 @@ def test_staging_keeps_the_whole_document_and_passes_on_a_small_ref(tmp_path):
         list(read_staged_docs(ref.staged, {ref.staged_at: replace(ref, doc_id="00bb")}))
 
 
+def test_shard_row_groups_go_to_the_writer_in_pieces_with_the_same_bytes(tmp_path):
+    """The per-file writer hands Arrow each shard row group's token column in pieces of at most FEED_TOKENS
+    (the writer's memory follows what it is given at once); the file must be byte for byte the one written
+    from the whole row group, also when a string column passes a data page (1 MiB)."""
+    from outputs.parquet_parts import write_part
+    from pipelines.staging import FEED_TOKENS, WriteSourceParts, _StagingFile
+    from schemas.recipe import Recipe
+    from schemas.records import StagedRef
+
+    rng = np.random.default_rng(7)
+    file = _StagingFile(str(tmp_path / "docs-test.stage"))
+    docs, refs = [], []
+    for i in range(600):
+        tokens = rng.integers(0, 200_000, size=int(rng.integers(1, 3_000)), dtype="<u4").tobytes()
+        doc = Document(doc_id=f"{i:04x}", source="a.warc.gz", url=f"https://example.org/{i}",
+                       warc_record_id=f"<urn:uuid:{i}>", crawl_date="2024-01-01T00:00:00Z",
+                       meta=RecordMeta(i, "response", 200, "text/html"), text="", title=rng.bytes(1000).hex(),
+                       language="en", tokens=tokens, token_count=len(tokens) // 4, scores={"quality_score": i / 600})
+        docs.append(doc)
+        refs.append(StagedRef(doc_id=doc.doc_id, source=doc.source, staged=file.path, staged_at=file.write(doc),
+                              token_count=doc.token_count, exact_key=""))
+    file.close()
+    columns = ["quality_score"]
+    writer = WriteSourceParts(Recipe(), str(tmp_path), {}, columns)
+    writer.setup()
+    (group,) = writer._row_groups(refs)  # 600 documents < row_group_rows: one row group
+    token_pieces = group.column("tokens").chunks
+    assert len(token_pieces) >= 3 and all(len(piece.values) <= FEED_TOKENS for piece in token_pieces)
+    assert all(group.column(name).num_chunks == 1 for name in group.column_names if name != "tokens")
+    whole = shard_table(docs, columns)
+    assert group.equals(whole)
+    schema = shard_schema(columns)
+    pieces = write_part([group], str(tmp_path / "pieces.parquet"), schema, 2_000, 3, None)
+    at_once = write_part([whole], str(tmp_path / "whole.parquet"), schema, 2_000, 3, None)
+    assert pieces.sha256 == at_once.sha256 and pieces.rows == 600
+
+
 def test_write_sorted_parts_cuts_a_sorted_stream_into_parts(tmp_path):
     import pyarrow as pa
     import pyarrow.parquet as pq
