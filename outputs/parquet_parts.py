@@ -23,6 +23,7 @@ from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
 
+import numpy as np
 import pyarrow as pa
 import pyarrow.ipc as ipc
 import pyarrow.parquet as pq
@@ -131,9 +132,20 @@ def _merged_row_groups(runs: list[pa.Table], key_column: str, row_group_rows: in
     picks: list[tuple[int, int]] = []
 
     def emit() -> pa.Table:
-        pieces = [runs[r].slice(i, 1) for r, i in picks]
+        """The picked rows in pick order: each run's rows taken in one call, then put in order. (A one-row
+        slice per pick made ~40,000 Arrow arrays per 2,000-row ledger row group: ~30 MiB and ~0.15 s.)"""
+        run_of = np.array([run for run, _ in picks], dtype=np.int64)
+        row_of = np.array([row for _, row in picks], dtype=np.int64)
         picks.clear()
-        return pa.concat_tables(pieces).combine_chunks()
+        taken: list[pa.Table] = []
+        at = np.empty(len(run_of), dtype=np.int64)  # where each pick lands among the taken rows
+        done = 0
+        for run in np.unique(run_of):
+            mine = np.flatnonzero(run_of == run)
+            at[mine] = np.arange(done, done + len(mine))
+            taken.append(runs[run].take(row_of[mine]))
+            done += len(mine)
+        return pa.concat_tables(taken).combine_chunks().take(at)
 
     for _, run_idx, row_idx in heapq.merge(*(keyed(i) for i in range(len(runs)))):
         picks.append((run_idx, row_idx))
