@@ -268,11 +268,12 @@ def part_path(output_root: str, folder: str, source_index: int, chunk: int) -> s
     return f"{output_root.rstrip('/')}/{folder}/part-{source_index:05d}-{chunk:03d}.parquet"
 
 
-# Tokens per piece of a shard row group handed to Arrow's Parquet writer. The writer builds the levels and
-# dictionary indices of a list column for all it is given at once: a 2,000-document row group (~2.3 M tokens)
-# given whole took its memory pool to 47 MiB, in pieces of this size to ~19 MiB. The row groups and the file's
-# bytes are the same as when it is given whole (tests/test_outputs.py).
-FEED_TOKENS = 1 << 18
+# Tokens of staged Documents the per-file writer reads back at a time (a piece). A shard row group goes to
+# Arrow's Parquet writer in such pieces: the writer builds the levels and dictionary indices of a list column
+# for all it is given at once, and a 2,000-document row group (~2.3 M tokens) given whole took its memory pool
+# to 47 MiB, in pieces to ~19 MiB; the row groups and the file's bytes are the same (tests/test_outputs.py).
+# The kept ledger rows are made piece by piece as well.
+PIECE_TOKENS = 1 << 18
 
 
 def _slices(refs: list[StagedRef], size: int) -> Iterator[list[StagedRef]]:
@@ -303,8 +304,8 @@ class WriteSourceParts(beam.DoFn):
     of the ledger rows decided before staging}). Survivors are sorted by doc id and cut into shards of at most
     `shard_target_tokens` (a document is never split), ledger rows into parts of at most
     `ledger_rows_per_part`, all named by the file's index among the run's inputs: the layout depends only on
-    the inputs and the recipe, never on bundling. Documents are read back from staging one row group at a time
-    (survivors) or one staging file at a time (late drops)."""
+    the inputs and the recipe, never on bundling. The survivors' Documents are read back from staging in pieces
+    of PIECE_TOKENS, once for the shards and once for the kept ledger rows; the late drops' one by one."""
 
     def __init__(self, recipe: Recipe, output_root: str, source_index: dict[str, int], columns: list[str]) -> None:
         self.recipe = recipe
@@ -368,10 +369,10 @@ class WriteSourceParts(beam.DoFn):
 
     def _row_groups(self, chunk: list[StagedRef]) -> Iterator[pa.Table]:
         """The shard's row groups of `row_group_rows` documents, each read back from staging just for it and
-        made in pieces of at most FEED_TOKENS tokens (see there): what the writer holds is one row group's
+        made in pieces of at most PIECE_TOKENS tokens (see there): what the writer holds is one row group's
         Arrow table, whatever the size of the input file."""
         for group in _slices(chunk, self.recipe.output.row_group_rows):
-            pieces = self._read_back(_runs_of_tokens(group, FEED_TOKENS))
+            pieces = self._read_back(_runs_of_tokens(group, PIECE_TOKENS))
             table = pa.concat_tables([shard_table(docs, self.columns) for docs in pieces])
             # Only the token column goes in pieces: a string column's data pages are cut where the writer's
             # batches end, so its bytes would depend on the pieces.
@@ -381,7 +382,7 @@ class WriteSourceParts(beam.DoFn):
     def _kept_rows(self, refs: list[StagedRef], mix: dict[tuple[str, str], list[int]]) -> Iterator[LedgerRow]:
         """Kept ledger rows, read back from staging a second time (~0.06 ms per document) rather than held for
         the whole file while its shards are written; the language/topic mix is summed on the way."""
-        for docs in self._read_back(_slices(refs, self.recipe.output.row_group_rows)):
+        for docs in self._read_back(_runs_of_tokens(refs, PIECE_TOKENS)):
             for doc in docs:
                 self.counters.inp.inc()
                 self.counters.kept.inc()

@@ -124,11 +124,11 @@ def test_staging_keeps_the_whole_document_and_passes_on_a_small_ref(tmp_path):
 
 
 def test_shard_row_groups_go_to_the_writer_in_pieces_with_the_same_bytes(tmp_path):
-    """The per-file writer hands Arrow each shard row group's token column in pieces of at most FEED_TOKENS
+    """The per-file writer hands Arrow each shard row group's token column in pieces of at most PIECE_TOKENS
     (the writer's memory follows what it is given at once); the file must be byte for byte the one written
     from the whole row group, also when a string column passes a data page (1 MiB)."""
     from outputs.parquet_parts import write_part
-    from pipelines.staging import FEED_TOKENS, WriteSourceParts, _StagingFile
+    from pipelines.staging import PIECE_TOKENS, WriteSourceParts, _StagingFile
     from schemas.recipe import Recipe
     from schemas.records import StagedRef
 
@@ -150,7 +150,7 @@ def test_shard_row_groups_go_to_the_writer_in_pieces_with_the_same_bytes(tmp_pat
     writer.setup()
     (group,) = writer._row_groups(refs)  # 600 documents < row_group_rows: one row group
     token_pieces = group.column("tokens").chunks
-    assert len(token_pieces) >= 3 and all(len(piece.values) <= FEED_TOKENS for piece in token_pieces)
+    assert len(token_pieces) >= 3 and all(len(piece.values) <= PIECE_TOKENS for piece in token_pieces)
     assert all(group.column(name).num_chunks == 1 for name in group.column_names if name != "tokens")
     whole = shard_table(docs, columns)
     assert group.equals(whole)
