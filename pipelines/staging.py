@@ -13,15 +13,14 @@ so what the shuffles carry per document is what its memory peaks grow with. A St
 shuffle on the bench crawl (+0.9 KB of MinHash signature with near dedup, until the band keys are made); the
 light Document it replaced took ~1.9 KB (its signals, and its text when the ledger's sample would show it).
 At 25,000 pages (fineweb recipe) the exact-dedup and per-file shuffles went from 28.7 to 4.7 MiB, and the
-driver's peak from ~240 to ~170 MiB. Staging files
-are written where the documents are made, at most two open per worker; a retried bundle writes other files,
-and only the names its committed outputs carry are ever read. The run removes _staging/ once its manifest is
-written.
+driver's peak from ~240 to ~170 MiB. Staging files are written where the documents are made, at most two
+open per worker; a retried bundle writes other files, and only the names its committed outputs carry are ever
+read. The run removes _staging/ once its manifest is written.
 
 A staging file is a run of frames, [uint32 little-endian length][zstd frame of one pickled object], each
 object compressed on its own: a StagedRef carries its frame's offset (`staged_at`), so the shard writer
-reads one row group's documents and near dedup one cluster's texts without decompressing a file from its
-start.
+reads one piece of a row group's documents (PIECE_TOKENS) and near dedup one cluster's texts without
+decompressing a file from its start.
 """
 
 from __future__ import annotations
@@ -324,7 +323,7 @@ class WriteSourceParts(beam.DoFn):
         index = self.source_index[source]
         out = self.recipe.output
         refs = sorted(parts["survivors"], key=lambda r: r.doc_id)  # one input file's survivors
-        for chunk_index, chunk in enumerate(self._chunks(refs)):
+        for chunk_index, chunk in enumerate(_runs_of_tokens(refs, out.shard_target_tokens)):
             info = write_part(
                 self._row_groups(chunk), part_path(self.output_root, "shards", index, chunk_index), self.schema,
                 out.row_group_rows, out.zstd_level, count_tokens,
@@ -354,10 +353,6 @@ class WriteSourceParts(beam.DoFn):
         yield beam.pvalue.TaggedOutput(COUNTS, dict(counts))
         for key, (docs, tokens) in sorted(mix.items()):
             yield beam.pvalue.TaggedOutput(MIX, (key, (docs, tokens)))
-
-    def _chunks(self, refs: list[StagedRef]) -> Iterator[list[StagedRef]]:
-        """One shard's documents after another: runs of at most shard_target_tokens."""
-        return _runs_of_tokens(refs, self.recipe.output.shard_target_tokens)
 
     def _read_back(self, groups: Iterable[list[StagedRef]]) -> Iterator[list[Document]]:
         """For each group of refs, its staged Documents (without their text) in the refs' order, with the refs'
