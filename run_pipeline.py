@@ -223,6 +223,8 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
         p, inputs=inputs, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored))
     for line in drop_warnings(stats, recipe.output.warn_drop_share):
         print(f"tokenmill: {line}", file=sys.stderr)
+    if warning := stats.get("extract", {}).get("warning"):
+        print(f"tokenmill: warning: {warning}", file=sys.stderr)
     return stats
 
 

@@ -4,7 +4,7 @@
 
 Runs the pipeline's own extract_main_text (one process, no isolation) with the recipe's [extract] table
 as is; as is with trafilatura as shipped (without ingest/boilerplate_xpath.py, ingest/readability_skip.py
-and ingest.extract.plain_html_element_lookup), counting pages whose text differs (it must be 0); and with
+and ingest.speedups.element_lookup), counting pages whose text differs (it must be 0); and with
 `fast = true` (no readability/justext comparison). Prints per setting: ms per page and
 snippet precision / recall / F1, scored as upstream scores it (a `with` snippet found in the output is a
 true positive, a `without` snippet found is a false positive, a `with` snippet missing a false negative).
@@ -25,7 +25,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import SHARED  # noqa: E402
-from ingest import boilerplate_xpath, extract, readability_skip  # noqa: E402
+from ingest import speedups  # noqa: E402
 from ingest.decode import decode_body  # noqa: E402
 from ingest.extract import extract_main_text  # noqa: E402
 from schemas.recipe import ExtractConfig, load_recipe  # noqa: E402
@@ -67,11 +67,9 @@ def main() -> int:
     texts: dict[str, list[str]] = {}
     settings = (("as recipe", base, False), ("as shipped", base, True), ("fast = true", fast, False))
     for name, config, as_shipped in settings:
-        extract.FAST_TRAFILATURA = not as_shipped
+        speedups.ENABLED = not as_shipped
         if as_shipped:
-            boilerplate_xpath.uninstall()
-            readability_skip.uninstall()
-            extract.plain_html_element_lookup(False)
+            speedups.uninstall()
         r = score(pages, config, texts.setdefault(name, []))
         print(f"{name:12s} {r['ms_per_page']:6.1f} ms/page  precision {r['precision']:.3f}  recall "
               f"{r['recall']:.3f}  F1 {r['f1']:.3f}")

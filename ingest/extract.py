@@ -23,6 +23,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from ingest import speedups
 from schemas.recipe import ExtractConfig
 from schemas.records import STAGE_EXTRACT, Decision
 
@@ -94,50 +95,12 @@ def quick_text(page: str, max_chars: int = 2000, scan_chars: int = 300_000) -> s
     return " ".join(p for p in pieces if p)[:max_chars]
 
 
-# extract_main_text speeds trafilatura up without changing its output (ingest/boilerplate_xpath.py,
-# ingest/readability_skip.py, plain_html_element_lookup). Benchmarks set this to False, then undo all three, to
-# time trafilatura as shipped.
-FAST_TRAFILATURA = True
-_plain_lookup = False
-
-
-def plain_html_element_lookup(enabled: bool = True) -> None:
-    """Give trafilatura's HTML parser a C-level element class lookup (HtmlElement for every element).
-
-    lxml.html's parser picks each element's Python class (FormElement, InputElement, LabelElement, ...) in a
-    Python method called for every element proxy lxml creates: ~1.2 million calls for 400 pages, ~10 % of
-    extraction. trafilatura uses only what every HtmlElement has, never those subclasses: its text is the
-    same on 1,171 gold pages (tests/test_decode_extract.py checks 100), 19.0 -> 17.1 ms per page.
-    `enabled=False` puts lxml.html's own lookup back (benchmarks)."""
-    global _plain_lookup
-    from lxml import etree, html
-    from trafilatura import utils
-
-    parser = getattr(utils, "HTML_PARSER", None)
-    if not isinstance(parser, html.HTMLParser):
-        return
-    if enabled:
-        parser.set_element_class_lookup(etree.ElementDefaultClassLookup(
-            element=html.HtmlElement, comment=html.HtmlComment, pi=html.HtmlProcessingInstruction,
-            entity=html.HtmlEntity,
-        ))
-    else:
-        parser.set_element_class_lookup(html.HtmlElementClassLookup())
-    _plain_lookup = enabled
-
-
 def extract_main_text(page: str, url: str, config: ExtractConfig) -> Extracted:
     """Run trafilatura on one decoded page. Raises whatever trafilatura raises."""
     import trafilatura
     from trafilatura.deduplication import LRUCache
 
-    if FAST_TRAFILATURA:  # same output, faster: cheap checks once the process has them
-        from ingest import boilerplate_xpath, readability_skip
-
-        boilerplate_xpath.install()
-        readability_skip.install()
-        if not _plain_lookup:
-            plain_html_element_lookup()
+    speedups.install()  # same text, faster, on the trafilatura release they were verified on; cheap once done
     result = trafilatura.bare_extraction(
         page,
         url=url or None,
@@ -170,7 +133,7 @@ def _child_main(conn: Any, config: ExtractConfig, extract_fn: ExtractFn) -> None
     except BaseException:  # noqa: BLE001 - report any start-up failure to the parent verbatim
         conn.send(("fatal", traceback.format_exc()))
         return
-    conn.send(("ready", None))
+    conn.send(("ready", speedups.status()))
     while True:
         try:
             message = conn.recv()
@@ -252,11 +215,14 @@ class Extractor:
         self._sent_at = 0.0
         self._lost: str = ""  # why sending the submitted page failed
         self.seconds = 0.0
+        # What the extracting process runs (ingest.speedups.status()), known once it is ready.
+        self.speedups: dict[str, Any] = {}
         if config.isolation == "inline":
             try:
                 extract_fn(WARM_UP_PAGE, "", config)
             except Exception as exc:
                 raise ExtractorUnavailable(f"trafilatura cannot run: {exc!r}") from exc
+            self.speedups = speedups.status()
         else:
             self._start()
             if wait:
@@ -292,6 +258,7 @@ class Extractor:
             process.join(5)
             self._kill()
             raise ExtractorUnavailable(f"trafilatura cannot run in the extraction worker:\n{payload}")
+        self.speedups = payload
 
     def _stop(self) -> None:
         if self._process is None:

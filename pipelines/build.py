@@ -17,6 +17,7 @@ staging files (pipelines/staging.py).
 
 from __future__ import annotations
 
+import json
 import posixpath
 from typing import Any
 
@@ -25,10 +26,12 @@ import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
 from filters.registry import score_columns
+from ingest.speedups import summarize as extraction_summary
 from outputs.run_files import build_manifest, funnel, write_json
 from pipelines.classify import DecideClassifiers, ScoreClassifiers
 from pipelines.dedup import ExactDedup
 from pipelines.documents import (
+    EXTRACTION,
     FILE_ERRORS,
     LEDGER,
     SCORED,
@@ -64,7 +67,8 @@ PRE_FILTER_STAGES = (STAGE_READ, STAGE_URL, STAGE_LANGUAGE_PRECHECK, STAGE_EXTRA
 
 
 # What the finalize step reads, as (kind, value) pairs in one side input.
-SUMMARY_KINDS = ("shards", "ledger_parts", "ledger_counts", "skipped", "file_errors", "mix", "violations")
+SUMMARY_KINDS = ("shards", "ledger_parts", "ledger_counts", "skipped", "file_errors", "mix", "violations",
+                 "extraction")
 
 
 def _finalize(
@@ -111,6 +115,9 @@ def _finalize(
         if kind == "topic" and not value:
             continue
         stats.setdefault(f"kept_by_{kind}", {})[value] = {"documents": docs, "tokens": tokens}
+    setups = [json.loads(s) for s in sorted(set(by_kind["extraction"]))]
+    if setups:  # a select run extracts nothing
+        stats["extract"] = extraction_summary(setups)
     if recipe.dedup.near.enabled:
         stats["near_dedup"] = {"rounds": recipe.dedup.near.max_rounds, "converged": True}
     write_json(f"{output}/stats.json", stats)
@@ -142,6 +149,7 @@ def _filter_to_outputs(
     read_stats: dict[str, Any] | None,
     skipped,
     file_errors,
+    extraction,
 ) -> None:
     """The shared tail: filters -> exact dedup -> tokenize -> shards, ledger, manifest, stats (+ scored)."""
     columns = score_columns(recipe)
@@ -220,6 +228,7 @@ def _filter_to_outputs(
             for kind, stream in (
                 ("shards", shard_infos), ("ledger_parts", ledger_infos), ("ledger_counts", ledger_counts),
                 ("skipped", skipped), ("file_errors", file_errors), ("mix", mix), ("violations", violations),
+                ("extraction", extraction),
             )
         ]
         | "SummaryStreams" >> beam.Flatten()
@@ -259,12 +268,13 @@ def build_pipeline(
     )
     # --keep-scored wants every page to reach the filters (select may keep other languages): no precheck then.
     extract = ExtractDocuments(recipe, precheck=not keep_scored)
-    extracted = read.records | "ExtractLang" >> beam.ParDo(extract).with_outputs(LEDGER, main="docs")
+    extracted = read.records | "ExtractLang" >> beam.ParDo(extract).with_outputs(LEDGER, EXTRACTION, main="docs")
     _filter_to_outputs(
         p, extracted.docs, extracted[LEDGER], output=output, recipe=recipe, inputs=inputs,
         tokenizer_info=tokenizer_info, keep_scored=keep_scored, read_stats=None,
         skipped=read[SKIPPED] | "CountSkipped" >> beam.combiners.Count.PerElement(),
         file_errors=read[FILE_ERRORS],
+        extraction=extracted[EXTRACTION] | "DistinctSetups" >> beam.Distinct(),
     )
 
 
@@ -305,5 +315,5 @@ def build_select_pipeline(
     _filter_to_outputs(
         p, docs, early, output=output, recipe=recipe, inputs=source_manifest["inputs"],
         tokenizer_info=tokenizer_info, keep_scored=False, read_stats=source_stats["read"],
-        skipped=empty, file_errors=p | "NoErrors" >> beam.Create([]),
+        skipped=empty, file_errors=p | "NoErrors" >> beam.Create([]), extraction=p | "NoExtraction" >> beam.Create([]),
     )

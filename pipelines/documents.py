@@ -9,6 +9,7 @@ prepares the next and runs the later stages on the one before.
 from __future__ import annotations
 
 import dataclasses
+import json
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -42,6 +43,8 @@ LEDGER = "ledger"
 SKIPPED = "skipped"
 FILE_ERRORS = "file_errors"
 SCORED = "scored"
+# What each extracting process runs (ingest.speedups.status() as sorted JSON), once per bundle.
+EXTRACTION = "extraction"
 
 
 class ReadWarcFiles(beam.DoFn):
@@ -104,9 +107,20 @@ class ExtractDocuments(beam.DoFn):
         self.precheck_c = StageCounters(STAGE_LANGUAGE_PRECHECK)
         self.lid_c = StageCounters("language_id")
 
+    def start_bundle(self) -> None:
+        self.reported = False
+
     def finish_bundle(self) -> None:
         # A bundle whose pages were all dropped before extraction still proves trafilatura can start.
         self.extractor.ensure_ready()
+
+    def _report_setup(self) -> Iterator:
+        """Once per bundle: what the extraction process runs (trafilatura's version, speed patches on or off),
+        for stats.json and the console summary."""
+        if not self.reported:
+            self.reported = True
+            self.extractor.ensure_ready()
+            yield beam.pvalue.TaggedOutput(EXTRACTION, json.dumps(self.extractor.speedups, sort_keys=True))
 
     def teardown(self) -> None:
         extractor = getattr(self, "extractor", None)
@@ -186,6 +200,7 @@ class ExtractDocuments(beam.DoFn):
                 yield from self._finish(*done)
         if in_flight is not None:
             yield from self._finish(in_flight, self._collect())
+        yield from self._report_setup()
 
     def _collect(self) -> Extracted | Decision:
         result = self.extractor.collect()

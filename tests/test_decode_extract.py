@@ -289,8 +289,8 @@ def test_readability_skip_keeps_every_text_and_its_bound_holds(monkeypatch):
     matter."""
     from trafilatura import core, external
 
-    from ingest import extract
     from ingest import readability_skip as rs
+    from ingest import speedups
     from schemas.recipe import load_recipe
 
     pages = gold_pages(160, 280)
@@ -318,7 +318,7 @@ def test_readability_skip_keeps_every_text_and_its_bound_holds(monkeypatch):
     for config in (fineweb, replace(fineweb, favor_precision=False)):
         with_skip = [extract_main_text(page, url, config).text for url, page in pages]
         # trafilatura's own _extract_and_compare: readability on every page, its bound and length recorded.
-        monkeypatch.setattr(extract, "FAST_TRAFILATURA", False)  # no re-install; the XPath stand-ins stay
+        monkeypatch.setattr(speedups, "ENABLED", False)  # no re-install; the XPath stand-ins stay
         monkeypatch.setattr(core, "_extract_and_compare", gated.original)
         monkeypatch.setattr(core, "compare_extraction", bounded)
         monkeypatch.setattr(external, "_prefer_readability", measured)
@@ -352,20 +352,88 @@ def test_readability_skip_stays_out_over_other_trafilatura_code(monkeypatch):
 
 
 def test_plain_element_lookup_leaves_the_text_unchanged(monkeypatch):
-    """plain_html_element_lookup swaps lxml.html's per-element Python class lookup for a C-level one; every
+    """speedups.element_lookup swaps lxml.html's per-element Python class lookup for a C-level one; every
     page's text must be what it is with lxml.html's own lookup."""
-    from ingest import extract
+    from ingest import speedups
     from schemas.recipe import load_recipe
 
     pages = [page for _url, page in gold_pages(-100)]
     config = load_recipe("fineweb").extract
-    monkeypatch.setattr(extract, "FAST_TRAFILATURA", False)  # the lookup stays as each loop sets it
+    monkeypatch.setattr(speedups, "ENABLED", False)  # the lookup stays as each loop sets it
     texts = {}
     try:
         for plain in (True, False):
-            extract.plain_html_element_lookup(plain)
+            speedups.element_lookup(plain)
             texts[plain] = [extract_main_text(page, "", config).text for page in pages]
     finally:
-        extract.plain_html_element_lookup(True)
+        speedups.element_lookup(True)
     assert texts[True] == texts[False]
     assert sum(bool(t) for t in texts[True]) > 80
+
+
+def test_on_an_unverified_trafilatura_no_patch_reads_a_private_name(monkeypatch):
+    """The version guard comes before every patch: on another trafilatura release nothing private is read
+    (here `xpaths._COMMENTS_ID` is gone, as it may be in a later release), the text is trafilatura's own, and
+    the status says every patch is off and why, in one line."""
+    from trafilatura import xpaths
+
+    from ingest import boilerplate_xpath, readability_skip, speedups
+
+    page = gold_pages(stop=1)[0][1]
+    speedups.uninstall()
+    monkeypatch.setattr(speedups, "ENABLED", False)
+    stock = extract_main_text(page, "", ExtractConfig()).text
+    monkeypatch.setattr(speedups, "ENABLED", True)
+    monkeypatch.setattr(speedups, "trafilatura_version", lambda: "2.9.0")
+    monkeypatch.delattr(xpaths, "_COMMENTS_ID")
+    try:
+        assert extract_main_text(page, "", ExtractConfig()).text == stock
+        assert not boilerplate_xpath.installed() and not readability_skip.installed()
+        report = speedups.status()
+        assert report["trafilatura"] == "2.9.0" and not any(report["patches"].values())
+        assert set(report["off_because"]) == set(speedups.PATCHES)
+        line = speedups.off_line(report)
+        assert "\n" not in line and "2.9.0" in line and "2.3.1" in line and "45 %" in line
+    finally:
+        monkeypatch.undo()
+        speedups.uninstall()  # the next extraction installs again
+
+
+def test_a_patch_that_cannot_install_is_off_with_its_error_and_the_others_run(monkeypatch):
+    """On the verified release, a patch whose install raises is reported off with the error; the run goes on
+    with the other patches and trafilatura's own code in its place."""
+    from trafilatura import xpaths
+
+    from ingest import boilerplate_xpath, readability_skip, speedups
+
+    speedups.uninstall()
+    monkeypatch.delattr(xpaths, "_COMMENTS_ID")
+    try:
+        text = extract_main_text(gold_pages(stop=1)[0][1], "", ExtractConfig()).text
+        assert text
+        report = speedups.status()
+        assert report["patches"] == {"boilerplate_xpath": False, "readability_skip": True, "element_lookup": True}
+        assert "AttributeError" in report["off_because"]["boilerplate_xpath"]
+        assert readability_skip.installed() and not boilerplate_xpath.installed()
+        assert "boilerplate_xpath" in speedups.off_line(report)
+        assert speedups.summarize([report, report])["speed_patches_off"].keys() == {"boilerplate_xpath"}
+    finally:
+        monkeypatch.undo()
+        speedups._state["errors"].clear()
+        speedups.uninstall()
+    extract_main_text("<html><body><p>again</p></body></html>", "", ExtractConfig())
+    assert all(speedups.status()["patches"].values())
+
+
+def test_pyproject_pins_the_trafilatura_the_patches_were_verified_on():
+    """pyproject admits only the releases the speed patches were checked on, and the one installed is one."""
+    import tomllib
+    from pathlib import Path
+
+    from ingest import speedups
+
+    project = tomllib.loads((Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    pins = [d for d in project["project"]["dependencies"] if d.startswith("trafilatura")]
+    assert pins == [f"trafilatura=={v}" for v in speedups.VERIFIED_TRAFILATURA]
+    assert speedups.trafilatura_version() in speedups.VERIFIED_TRAFILATURA
+

@@ -265,3 +265,29 @@ def test_the_driver_builds_the_pipeline_without_the_compiled_kernels(tmp_path):
     assert run_pipeline.tokenizer_info(recipe) == {
         "name": tok.name, "vocab_sha256": tok.vocab_hash, "eos_id": tok.eos_id,
         "append_eos": recipe.tokenizer.append_eos}
+
+
+def test_a_run_reports_its_trafilatura_and_says_when_the_speed_patches_are_off(
+        demo_crawl, demo_run, tmp_path, monkeypatch, capsys):
+    """stats.json names the trafilatura the workers ran and each speed patch; on a release the patches were not
+    verified on they are off, the run still completes with trafilatura's own code, and the console says so in
+    one line. Extraction runs inline here so the in-memory runner's worker is this process."""
+    from ingest import speedups
+
+    stats, _out = demo_run
+    assert stats["extract"] == {"trafilatura": "2.3.1", "speed_patches": dict.fromkeys(speedups.PATCHES, True)}
+    recipe = tmp_path / "inline.toml"
+    recipe.write_text('[extract]\nisolation = "inline"\n')
+    speedups.uninstall()
+    monkeypatch.setattr(speedups, "trafilatura_version", lambda: "2.4.0")
+    try:
+        slow = run(demo_crawl, tmp_path / "out", "--config", str(recipe), *IN_MEMORY)
+    finally:
+        monkeypatch.undo()
+        speedups.uninstall()
+    assert slow["kept"] == stats["kept"] and slow["tokens"] == stats["tokens"]
+    assert slow["extract"]["trafilatura"] == "2.4.0"
+    assert slow["extract"]["speed_patches"] == dict.fromkeys(speedups.PATCHES, False)
+    assert "not a verified release" in slow["extract"]["speed_patches_off"]["readability_skip"]
+    lines = [ln for ln in capsys.readouterr().err.splitlines() if "speed patches off" in ln]
+    assert len(lines) == 1 and lines[0].startswith("tokenmill: warning: trafilatura speed patches off")
