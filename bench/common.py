@@ -114,3 +114,41 @@ def run_sampled(cmd: list[str], interval: float = 0.25) -> tuple[float, dict[str
         cpu[role] += seconds
     return wall, {role: {"peak_rss_mib": round(peaks[role], 1), "cpu_seconds": round(cpu[role], 1)}
                   for role in ROLES}
+
+
+def gold_pages(name: str) -> list[tuple[str, bytes, dict]]:
+    """(url, raw HTML bytes, gold) of one gold set in ../shared, in a fixed order. gold is trafilatura_eval's
+    entry ({"with": [...], "without": [...]}) or {"text": full gold text} for scrapinghub_aeb and cleaneval."""
+    import gzip
+    import json
+    import re
+
+    root = SHARED / "data" / name
+    if name == "trafilatura_eval":
+        entries = json.loads(gzip.open(root / "evaldata.json.gz").read())
+        return [(url, gzip.open(root / "html" / f"{e['file']}.gz").read(), e) for url, e in sorted(entries.items())]
+    if name == "scrapinghub_aeb":
+        truth = json.loads(gzip.open(root / "ground-truth.json.gz").read())
+        return [(e["url"], gzip.open(root / "html" / f"{key}.html.gz").read(), {"text": e["articleBody"]})
+                for key, e in sorted(truth.items())]
+    if name == "cleaneval":
+        out = []
+        for gold_file in sorted((root / "final" / "gold").glob("*.txt.gz"), key=lambda p: int(p.name.split(".")[0])):
+            raw = gzip.open(root / "final" / "input" / gold_file.name.replace(".txt.gz", ".html.gz")).read()
+            head, _, page = raw.partition(b">")  # the <text id="URL" ...> wrapper line
+            url = re.search(rb'id="([^"]*)"', head)
+            lines = gzip.open(gold_file, "rt", errors="replace").read().splitlines()[1:]  # "URL: ..." first
+            text = "\n".join(re.sub(r"^\s*<[phl]>", "", line).strip() for line in lines)
+            out.append((url.group(1).decode("utf-8", "replace") if url else "", page, {"text": text}))
+        return out
+    raise ValueError(f"unknown gold set {name}")
+
+
+def bag_f1(text: str, gold: str) -> tuple[float, float, float]:
+    """(precision, recall, F1) of the lower-cased whitespace words of `text` against `gold`, as multisets."""
+    from collections import Counter
+
+    got, want = Counter(text.lower().split()), Counter(gold.lower().split())
+    common = sum((got & want).values())
+    precision, recall = common / max(1, sum(got.values())), common / max(1, sum(want.values()))
+    return precision, recall, 2 * precision * recall / max(1e-9, precision + recall)

@@ -1,6 +1,7 @@
-"""Extraction quality and cost per extract setting, on the 990 gold pages of trafilatura_eval.
+"""Extraction quality and cost per extract setting, on the 990 gold pages of trafilatura_eval; and the table
+layouts (`extract.table_text`) on all three gold sets.
 
-    python bench/extract_quality.py [--pages 990] [--config fineweb]
+    python bench/extract_quality.py [--pages 990] [--config fineweb] [--tables-only]
 
 Runs the pipeline's own extract_main_text (one process, no isolation) with the recipe's [extract] table
 as is; as is with trafilatura as shipped (without ingest/boilerplate_xpath.py, ingest/readability_skip.py
@@ -9,6 +10,11 @@ and ingest.speedups.element_lookup), counting pages whose text differs (it must 
 snippet precision / recall / F1, scored as upstream scores it (a `with` snippet found in the output is a
 true positive, a `without` snippet found is a false positive, a `with` snippet missing a false negative).
 The page is decoded with our charset logic first, as the pipeline does.
+
+Then, per gold set (trafilatura_eval: snippet scores as above; scrapinghub_aeb and cleaneval: mean per-page
+bag-of-words precision / recall / F1 against the full gold text) and per `table_text` (blocks, rows, markdown),
+with the recipe's other extract settings: the scores and how many pages' texts differ from "markdown"
+(trafilatura 2's own table rows).
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import SHARED  # noqa: E402
+from bench.common import SHARED, bag_f1, gold_pages  # noqa: E402
 from ingest import speedups  # noqa: E402
 from ingest.decode import decode_body  # noqa: E402
 from ingest.extract import extract_main_text  # noqa: E402
@@ -49,11 +55,39 @@ def score(pages: list[tuple[str, str, dict]], config: ExtractConfig, texts: list
             "f1": 2 * precision * recall / max(1e-9, precision + recall)}
 
 
+def tables(config: ExtractConfig) -> None:
+    """Scores per gold set and table_text (see the module docstring)."""
+    print(f"{'gold set':16s} {'table_text':10s} {'pages':>5s} {'precision':>9s} {'recall':>7s} {'F1':>6s}  changed")
+    for name in ("trafilatura_eval", "scrapinghub_aeb", "cleaneval"):
+        pages = [(url, decode_body(raw, "text/html")[0], gold) for url, raw, gold in gold_pages(name)]
+        texts = {}
+        for mode in ("markdown", "blocks", "rows"):
+            setting = dataclasses.replace(config, table_text=mode)
+            texts[mode] = [extract_main_text(page, url, setting).text for url, page, _ in pages]
+            if name == "trafilatura_eval":
+                tp = fp = fn = 0
+                for text, (_, _, gold) in zip(texts[mode], pages, strict=True):
+                    tp += sum(s in text for s in gold.get("with", []))
+                    fn += sum(s not in text for s in gold.get("with", []))
+                    fp += sum(s in text for s in gold.get("without", []))
+                p, r = tp / max(1, tp + fp), tp / max(1, tp + fn)
+                f = 2 * p * r / max(1e-9, p + r)
+            else:
+                scores = [bag_f1(text, gold["text"]) for text, (_, _, gold) in zip(texts[mode], pages, strict=True)]
+                p, r, f = (sum(x) / len(scores) for x in zip(*scores, strict=True))
+            changed = sum(a != b for a, b in zip(texts[mode], texts["markdown"], strict=True))
+            print(f"{name:16s} {mode:10s} {len(pages):5d} {p:9.3f} {r:7.3f} {f:6.3f}  {changed}")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--pages", type=int, default=990)
     ap.add_argument("--config", default="fineweb", help="recipe whose [extract] table is measured")
+    ap.add_argument("--tables-only", action="store_true", help="only the table_text comparison")
     args = ap.parse_args()
+    if args.tables_only:
+        tables(load_recipe(args.config).extract)
+        return 0
     root = SHARED / "data" / "trafilatura_eval"
     gold = json.loads(gzip.open(root / "evaldata.json.gz").read())
     pages = []
@@ -75,6 +109,8 @@ def main() -> int:
               f"{r['recall']:.3f}  F1 {r['f1']:.3f}")
     differ = sum(a != b for a, b in zip(texts["as recipe"], texts["as shipped"], strict=True))
     print(f"pages whose text differs with trafilatura as shipped: {differ} of {len(pages)}")
+    speedups.ENABLED = True
+    tables(base)
     return 0
 
 

@@ -24,6 +24,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from ingest import speedups
+from ingest.render import document_text
 from schemas.recipe import ExtractConfig
 from schemas.records import STAGE_EXTRACT, Decision
 
@@ -110,10 +111,13 @@ def extract_main_text(page: str, url: str, config: ExtractConfig) -> Extracted:
         include_tables=config.include_tables,
         # A fresh cache per page: in-page deduplication of repeated segments, as FineWeb ran it, without the
         # process-global cache that would make the output depend on the order documents arrive in.
-        deduplicate=LRUCache(maxsize=4096),
+        deduplicate=LRUCache(maxsize=4096) if config.deduplicate else False,
         with_metadata=config.with_metadata,
     )
-    text = (result.text if result is not None else "") or ""
+    text = ""
+    if result is not None:
+        text = document_text(result.body, result.commentsbody if config.include_comments else None,
+                             config.table_text)
     title, date = head_metadata(page)
     if config.with_metadata and result is not None:
         title = result.title or title

@@ -48,11 +48,26 @@ class ExtractConfig:
     favor_precision: bool = True
     include_comments: bool = False
     include_tables: bool = True
+    # How a table's text is written (ingest/render.py). A table one of whose cells holds paragraphs, line breaks,
+    # lists or tables is page layout. "blocks": its cells' blocks keep their own lines, as the page reads.
+    # "rows": one line per row, a cell's paragraphs joined by spaces, as trafilatura 1.11 (which built FineWeb)
+    # wrote them. "markdown": trafilatura 2's `| cell | cell |` rows, which fold a layout cell's paragraphs into
+    # one line ending in "|". Data tables keep those rows in every mode. 2,500-page bench crawl, fineweb recipe
+    # vs datatrove's FineWeb pipeline (bench/parity_datatrove.py), kept-set Jaccard after the filters: blocks
+    # 0.690, rows 0.659, markdown 0.614. Gold sets (bench/extract_quality.py): cleaneval bag-of-words F1 0.855
+    # (blocks) vs 0.848 (markdown, rows); trafilatura_eval and scrapinghub_aeb the same in all three.
+    table_text: str = "blocks"
     # trafilatura's fast mode: no comparison with its readability/justext fallbacks. Off by default, as FineWeb
     # ran it. On the 990 gold pages of trafilatura_eval (bench/extract_quality.py): 20.5 instead of 30.7 ms
     # per page, snippet F1 0.904 instead of 0.918 (recall 0.884 vs 0.912, precision 0.925 vs 0.924): a recipe
     # may trade that recall for a third of the extraction CPU.
     fast: bool = False
+    # trafilatura's in-page deduplication: a text segment of over 100 characters is left out from its fourth copy
+    # on the page on (and a page left with too little text is empty). FineWeb ran it (datatrove's Trafilatura,
+    # deduplicate=True); here with a fresh cache per page, because trafilatura's process-wide cache makes the
+    # text depend on which pages the process saw before. false: every segment stays (trafilatura.extract's
+    # default).
+    deduplicate: bool = True
     # trafilatura's full metadata pass (htmldate) roughly doubles extraction time; off by default. Title and
     # a meta-tag publication date are still read cheaply from the <head>.
     with_metadata: bool = False
@@ -352,6 +367,7 @@ _CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("extract.timeout_seconds", lambda v: v > 0, "must be > 0"),
     ("extract.isolation", lambda v: v in ("process", "inline"), "must be 'process' or 'inline'"),
     ("extract.restart_every", lambda v: v > 0, "must be > 0"),
+    ("extract.table_text", lambda v: v in ("blocks", "rows", "markdown"), "must be 'blocks', 'rows' or 'markdown'"),
     ("language.max_chars", lambda v: v > 0, "must be > 0"),
     ("filters.language.min_score", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
     ("filters.url.soft_banned_min", lambda v: v >= 1, "must be >= 1"),

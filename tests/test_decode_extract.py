@@ -437,3 +437,123 @@ def test_pyproject_pins_the_trafilatura_the_patches_were_verified_on():
     assert pins == [f"trafilatura=={v}" for v in speedups.VERIFIED_TRAFILATURA]
     assert speedups.trafilatura_version() in speedups.VERIFIED_TRAFILATURA
 
+
+# A page with an article, a data table and a comment section: each extract option changes what comes out of it.
+_ARTICLE = "".join(f"<p>Paragraph {i} of a long article about rivers, valleys and the weather in the spring.</p>"
+                   for i in range(8))
+_OPTIONS_PAGE = (
+    "<html><head><title>Rivers | Example Site</title></head><body><article><h1>Rivers</h1>" + _ARTICLE
+    + "<table><tr><th>River</th><th>Length</th></tr><tr><td>Nile</td><td>6,650 km</td></tr>"
+    "<tr><td>Amazon</td><td>6,400 km</td></tr></table></article>"
+    "<div id='comments' class='comments'><h3>Comments</h3><div class='comment'><p>Great read about the Nile, "
+    "thank you for writing this piece!</p></div><div class='comment'><p>I disagree with the part about valleys in "
+    "spring, they are dry.</p></div></div></body></html>"
+)
+_OPTIONS_URL = "https://example.com/2021/05/03/rivers"
+
+
+def _extract(page: str = _OPTIONS_PAGE, url: str = _OPTIONS_URL, **options) -> Extracted:
+    return extract_main_text(page, url, ExtractConfig(**options))
+
+
+@pytest.mark.parametrize("favor_precision", [True, False])
+def test_include_comments_puts_the_comments_in_the_text_as_trafilatura_extract_does(favor_precision):
+    """bare_extraction keeps comments in a field of their own; the text must hold them, after the main text,
+    as trafilatura.extract writes them (lines without trailing whitespace, see ingest/render.py)."""
+    import trafilatura
+
+    without = _extract(favor_precision=favor_precision).text
+    with_comments = _extract(include_comments=True, favor_precision=favor_precision).text
+    assert "Great read about the Nile" not in without
+    assert with_comments.startswith(without) and with_comments.endswith("in spring, they are dry.")
+    stock = trafilatura.extract(_OPTIONS_PAGE, url=_OPTIONS_URL, include_comments=True,
+                                favor_precision=favor_precision)
+    assert with_comments == "\n".join(line.rstrip() for line in stock.split("\n"))
+
+
+def test_include_tables_and_table_text():
+    """include_tables = false leaves tables out; a data table keeps trafilatura's rows in every table_text."""
+    assert "Nile" not in _extract(include_tables=False).text
+    rows = ["| River | Length |", "|---|---|", "| Nile | 6,650 km |", "| Amazon | 6,400 km |"]
+    for mode in ("blocks", "rows", "markdown"):
+        lines = _extract(table_text=mode).text.split("\n")
+        assert lines[-4:] == rows, mode
+
+
+def test_a_layout_table_keeps_its_paragraphs_on_their_own_lines():
+    """A page laid out with a table (a message board: navigation in one cell, posts in another). "markdown"
+    folds every post into one row line ending in "|", so FineWeb's line rule (>= 12 % of lines ending in
+    punctuation) drops the page; "blocks" writes the cells as the page reads; "rows" as trafilatura 1.11 did
+    (one line per row, a cell's line breaks kept)."""
+    from filters.fineweb import FineWebFilter
+    from schemas.recipe import FineWebConfig
+    from schemas.records import Document, RecordMeta
+
+    posts = "".join(f"<p>Post {i}: we went to the river on Sunday and it was lovely, thank you all.<br>"
+                    f"See you next week at the valley meeting, everyone is welcome.</p>" for i in range(6))
+    page = ("<html><body><table><tr><td><p>Home</p><p>Topics</p><p>Search</p></td><td>" + posts
+            + "</td></tr></table></body></html>")
+    texts = {mode: _extract(page, "https://board.example.com/t/1", table_text=mode).text
+             for mode in ("blocks", "rows", "markdown")}
+    assert texts["markdown"].count("\n") == 0 and texts["markdown"].endswith("|")
+    assert "\nPost 3: we went to the river on Sunday and it was lovely, thank you all.\n" in texts["blocks"]
+    assert texts["blocks"].split("\n")[:3] == ["Home", "Topics", "Search"]
+    assert texts["rows"].startswith("Home Topics Search | Post 0: we went") and texts["rows"].endswith("|")
+    assert "thank you all.\nSee you next week at the valley meeting, everyone is welcome. Post 1:" in texts["rows"]
+    fineweb = FineWebFilter(FineWebConfig())
+
+    def line_rule(text: str) -> str:
+        doc = Document(doc_id="x", source="", url="", warc_record_id="", crawl_date="",
+                       meta=RecordMeta(0, "response", 200, ""), text=text, language="en", language_score=1.0)
+        decision = fineweb(doc)
+        return decision.reason if decision else "kept"
+
+    assert line_rule(texts["markdown"]) == "line_punct_ratio"
+    assert line_rule(texts["blocks"]) != "line_punct_ratio" and line_rule(texts["rows"]) != "line_punct_ratio"
+
+
+def test_with_metadata_takes_trafilaturas_title_and_date():
+    """Without the metadata pass the title and date come from two regexes over <head> (no date here); with it
+    from trafilatura (htmldate finds the date in the URL)."""
+    plain, full = _extract(), _extract(with_metadata=True)
+    assert (plain.title, plain.published_date) == ("Rivers | Example Site", "")
+    assert full.published_date == "2021-05-03" and full.title and full.title != plain.title
+    assert full.text == plain.text
+
+
+@pytest.mark.parametrize("option", ["favor_precision", "fast"])
+def test_favor_precision_and_fast_change_the_text_of_real_pages(option):
+    """Each reaches trafilatura and changes what it keeps on some of the first 40 gold pages."""
+    base = ExtractConfig()
+    other = replace(base, **{option: not getattr(base, option)})
+    changed = [url for url, page in gold_pages(stop=40)
+               if extract_main_text(page, url, base).text != extract_main_text(page, url, other).text]
+    assert len(changed) >= 2, changed
+
+
+def test_deduplicate_leaves_out_segments_repeated_on_the_page():
+    """extract.deduplicate: a paragraph of over 100 characters (a newsletter box) that comes back a fourth time
+    on the page is left out from then on; with false every copy stays."""
+    box = ("<p>Subscribe to our newsletter for weekly stories about rivers, lakes, mountain valleys and the open "
+           "sea, delivered every Sunday morning.</p>")
+    paragraphs = [f"<p>Paragraph {i} of a long article about rivers, valleys and the weather in spring.</p>"
+                  for i in range(8)]
+    page = ("<html><body><article><h1>Rivers</h1>" + "".join(p + box * (i % 2) for i, p in enumerate(paragraphs))
+            + "</article></body></html>")
+    counts = {dedup: _extract(page, deduplicate=dedup).text.count("Subscribe to our newsletter")
+              for dedup in (True, False)}
+    assert counts == {True: 3, False: 4}
+
+
+def test_the_pipelines_text_scores_as_stock_trafilatura_with_the_same_settings(tmp_path):
+    """The text a run writes to its shards (trafilatura in its child with the speed patches, comments and tables
+    rendered by ingest/render.py, tokenized, decoded back here) scores on held-out gold pages as
+    trafilatura.extract does with the same settings: bag-of-words F1 >= 0.99x, for the default recipe and for
+    include_comments = true, favor_precision = false (bench/extract_fidelity.py runs every page)."""
+    from bench.common import gold_pages as gold_set
+    from bench.extract_fidelity import compare
+
+    result = compare(gold_set("scrapinghub_aeb")[-40:], tmp_path, ["--direct_num_workers=2"])
+    assert set(result) == {"default", "comments, recall"}
+    for r in result.values():
+        assert r["stock_f1"] > 0.8 and r["pipeline_f1"] >= 0.99 * r["stock_f1"], result

@@ -267,6 +267,14 @@ def test_the_driver_builds_the_pipeline_without_the_compiled_kernels(tmp_path):
         "append_eos": recipe.tokenizer.append_eos}
 
 
+def test_min_text_chars_drops_short_texts_as_empty_text(demo_crawl, tmp_path):
+    """extract.min_text_chars: every demo article is shorter than 100,000 characters."""
+    recipe = tmp_path / "long.toml"
+    recipe.write_text("[extract]\nmin_text_chars = 100000\n")
+    stats = run(demo_crawl, tmp_path / "out", "--config", str(recipe), *IN_MEMORY)
+    assert stats["kept"] == 0 and stats["stages"]["extract"]["dropped"] == {"empty_text": 10}
+
+
 def test_a_run_reports_its_trafilatura_and_says_when_the_speed_patches_are_off(
         demo_crawl, demo_run, tmp_path, monkeypatch, capsys):
     """stats.json names the trafilatura the workers ran and each speed patch; on a release the patches were not

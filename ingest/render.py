@@ -1,0 +1,161 @@
+"""The text of trafilatura's result tree: comments where `trafilatura.extract` puts them, layout tables as blocks.
+
+`trafilatura.bare_extraction` returns the main content as a tree (`body`) and the comments as a second tree
+(`commentsbody`, only when comments are asked for). `trafilatura.extract` writes both with `xml.xmltotxt`: the
+body, then the comments on the next line, stripped and NFC-normalized. `document_text` does the same, so
+`include_comments = true` puts the comments in the text as it does with trafilatura (bare_extraction's `text`
+field holds the body alone).
+
+Why tables differ. trafilatura 2.x writes every table row as one GFM line, `| cell | cell |`, and folds what a
+cell holds (paragraphs, line breaks, lists) into that line. That suits a data table. On a page laid out with a
+table (message boards, old sites, kuro5hin-style layouts) a cell holds a whole post or article, whose paragraphs
+become one line ending in `|`: the text loses its paragraphs, and FineWeb's line rule (at least 12 % of lines end
+in punctuation) drops the page. trafilatura 1.11, which built FineWeb, kept such a cell's paragraphs on lines of
+their own where its tree had no table there, and wrote one line per row where it had. A table one of whose
+cells holds a block (a paragraph, heading, list, quote, code block, line break or another table) is page layout:
+- `table_text = "blocks"` (every built-in recipe) writes it as the page would read without the table: each
+  cell's blocks on their own lines, a cell of inline text on a line of its own;
+- `"rows"` writes it as trafilatura 1.11 did: one line per row, cells joined by " | ", a cell's paragraphs
+  joined by spaces and its line breaks kept;
+- `"markdown"` keeps trafilatura 2's rows.
+A table whose cells are all inline text is a data table and keeps trafilatura 2's rows in every mode. The
+figures behind the default are beside `ExtractConfig.table_text` in schemas/recipe.py.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+from copy import deepcopy
+from typing import Any
+
+TABLE_TEXT = ("blocks", "rows", "markdown")
+
+# Children that make a cell a piece of page layout rather than a table value. `div` is what a nested layout
+# table became once written as blocks (tables are rewritten innermost first).
+_BLOCK_TAGS = frozenset({"p", "head", "list", "quote", "code", "lb", "table", "div"})
+
+
+def _own_cells(table: Any) -> list[Any]:
+    """The table's cells in document order, without those of tables nested in it."""
+    return [cell for cell in table.iter("cell") if next(cell.iterancestors("table"), None) is table]
+
+
+def is_layout_table(table: Any) -> bool:
+    """Whether a cell of the table holds a block element (see the module docstring)."""
+    return any(child.tag in _BLOCK_TAGS for cell in _own_cells(table) for child in cell)
+
+
+def tables_as_blocks(body: Any) -> Any:
+    """A copy of trafilatura's result tree in which every layout table is replaced by its cells' content: a cell
+    holding blocks becomes a `div` (its blocks keep their own lines), a cell of inline text a `p`, an empty
+    cell nothing. Data tables stay. The tree given is not changed."""
+    tables = list(body.iter("table"))
+    if not tables:
+        return body
+    body = deepcopy(body)
+    for table in reversed(list(body.iter("table"))):  # innermost first: a dissolved inner table reads as a block
+        parent = table.getparent()
+        if parent is None or not is_layout_table(table):
+            continue
+        replacement = []
+        for cell in _own_cells(table):
+            if len(cell) == 0 and not (cell.text or "").strip():
+                continue
+            cell.tag = "div" if any(child.tag in _BLOCK_TAGS for child in cell) else "p"
+            cell.attrib.clear()
+            cell.tail = None
+            replacement.append(cell)
+        if (table.tail or "").strip():
+            tail = table.makeelement("p", {})
+            tail.text = table.tail
+            replacement.append(tail)
+        index = parent.index(table)
+        parent.remove(table)
+        for offset, element in enumerate(replacement):
+            parent.insert(index + offset, element)
+    return body
+
+
+# Elements whose text trafilatura writes as a block of its own; inside a row written as one line ("rows") they
+# are joined by a space, as trafilatura 1.11 joined them.
+_BLOCKISH = frozenset({"p", "head", "list", "item", "quote", "code", "div", "table", "row"})
+
+
+def _row_as_line(row: Any) -> Any:
+    """A `p` holding one table row as trafilatura 1.11 wrote it: the cells' text joined by " | " and ended by
+    "|", a cell's paragraphs joined by a space, its line breaks kept as line breaks."""
+    lines: list[list[str]] = [[]]
+
+    def walk(element: Any, top: bool = False) -> None:
+        if element.tag == "lb":
+            lines.append([])
+        else:
+            if element.tag in _BLOCKISH:
+                lines[-1].append(" ")
+            lines[-1].append(element.text or "")
+            for child in element:
+                walk(child)
+            if element.tag in _BLOCKISH:
+                lines[-1].append(" ")
+        if not top:
+            lines[-1].append(element.tail or "")
+
+    for cell in row.iterchildren("cell"):
+        walk(cell, top=True)
+        lines[-1].append(" | ")
+    texts = [" ".join("".join(parts).split()) for parts in lines]
+    line = row.makeelement("p", {})
+    line.text = texts[0]
+    for text in texts[1:]:
+        brk = row.makeelement("lb", {})
+        brk.tail = text
+        line.append(brk)
+    return line
+
+
+def tables_as_rows(body: Any) -> Any:
+    """A copy of trafilatura's result tree in which every layout table is one line per row, as trafilatura
+    1.11 wrote it (`_row_as_line`). Data tables stay. The tree given is not changed."""
+    if next(body.iter("table"), None) is None:
+        return body
+    body = deepcopy(body)
+    for table in reversed(list(body.iter("table"))):
+        parent = table.getparent()
+        if parent is None or not is_layout_table(table):
+            continue
+        replacement = [_row_as_line(row) for row in table.iter("row")
+                       if next(row.iterancestors("table"), None) is table]
+        if (table.tail or "").strip():
+            tail = table.makeelement("p", {})
+            tail.text = table.tail
+            replacement.append(tail)
+        index = parent.index(table)
+        parent.remove(table)
+        for offset, element in enumerate(replacement):
+            parent.insert(index + offset, element)
+    return body
+
+
+_REWRITE = {"blocks": tables_as_blocks, "rows": tables_as_rows, "markdown": lambda body: body}
+
+
+def document_text(body: Any, commentsbody: Any, table_text: str = "blocks") -> str:
+    """The text `trafilatura.extract(..., output_format="txt")` returns for this result, tables as `table_text`
+    says: the body, then the comments (None when they were not asked for) on the next line, stripped, NFC; and
+    no line ends in whitespace."""
+    from trafilatura.xml import xmltotxt
+
+    def text_of(tree: Any) -> str:
+        if tree is None:
+            return ""
+        return xmltotxt(_REWRITE[table_text](tree), False)
+
+    text = text_of(body)
+    if commentsbody is not None:
+        text = f"{text}\n{text_of(commentsbody)}".strip()
+    # Lines end where their text ends. trafilatura 2 keeps the spaces before a line break (16 % of the lines of
+    # 300 trafilatura_eval pages end in one), which carry nothing and hide a line's last character from every
+    # line rule ("suffering. " does not end in "."); trafilatura 1.11 trimmed its lines. Leading whitespace
+    # stays: it is a code block's indentation.
+    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    return unicodedata.normalize("NFC", text)
