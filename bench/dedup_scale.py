@@ -46,7 +46,7 @@ def make(start):
         if family != i:
             idx = rng.integers(0, perm, 5)
             base = base.copy(); base[idx] = rng.integers(0, 2**63, 5, dtype=np.uint64)
-        out.append((f"{i:012d}", "", None, base))  # (doc id, scope, quality score, signature)
+        out.append((f"{i:012d}", "", (float("inf"), f"{i:012d}"), base))  # (doc id, scope, rank, signature)
     return out
 
 opts = PipelineOptions(["--runner=FnApiRunner", "--direct_running_mode=multi_processing",

@@ -70,10 +70,11 @@ def star_root(node: str, neighbors: Iterable[str]) -> tuple[str, str]:
     return node, min(set(neighbors) | {node})
 
 
-def survivor_key(doc_id: str, quality: float | None) -> tuple[float, str]:
+def survivor_key(doc_id: str, quality: float | None, order: tuple = ()) -> tuple:
     """Sort key of a cluster member: the smallest key survives. Highest quality score first (members without a
-    score rank after every scored one), then the smallest doc id, so the choice is deterministic."""
-    return (-quality if quality is not None and quality == quality else float("inf"), doc_id)
+    score rank after every scored one), then `order` (dedup.exact.survivor_order; the smallest doc id when
+    empty), so the choice is deterministic."""
+    return (-quality if quality is not None and quality == quality else float("inf"), *(order or (doc_id,)))
 
 
 def connected_components_local(edges: Iterable[Edge], rounds: int = 50) -> dict[str, str]:

@@ -21,6 +21,19 @@ def exact_key(text: str) -> str:
     return xxhash.xxh3_128_hexdigest(normalize_for_exact(text).encode("utf-8"))
 
 
+SURVIVOR_RULES = ("smallest_id", "first_seen")
+
+
+def survivor_order(doc_id: str, source: str, offset: int, rule: str = "smallest_id") -> tuple:
+    """Sort key of a duplicate; the smallest survives (exact and near dedup alike).
+
+    "smallest_id": the smallest doc id. "first_seen": the record that comes first in the crawl (its input
+    file's name, then its byte offset there), then the id: datatrove's MinHash clustering keeps the first
+    document it read of a cluster (its union-find root), so this is what FineWeb kept. Both are functions of
+    the record, never of arrival order."""
+    return (source, offset, doc_id) if rule == "first_seen" else (doc_id,)
+
+
 def survivor_id(doc_ids: Iterable[str]) -> str:
     """The document of a duplicate group that survives: the smallest doc id.
 

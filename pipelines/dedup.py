@@ -7,7 +7,7 @@ from collections.abc import Iterable, Iterator
 
 import apache_beam as beam
 
-from dedup.exact import survivor_id
+from dedup.exact import survivor_order
 from pipelines.documents import LEDGER
 from pipelines.metrics import StageCounters
 from schemas.recipe import Recipe
@@ -25,7 +25,8 @@ class _SplitGroup(beam.DoFn):
 
     def process(self, element: tuple[str, Iterable[StagedRef]]) -> Iterator:
         _key, group = element
-        keep = survivor_id(ref.doc_id for ref in group)
+        rule = self.recipe.dedup.survivor
+        keep = min(survivor_order(ref.doc_id, ref.source, ref.offset, rule) for ref in group)[-1]
         size = 0
         survivor = None
         for ref in group:

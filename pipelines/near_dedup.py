@@ -1,9 +1,10 @@
 """Near-duplicate removal as Beam shuffles: signatures -> LSH buckets -> star edges -> connected components
-(large-star / small-star rounds) -> one survivor per component (highest quality score, then smallest id) ->
+(large-star / small-star rounds) -> one survivor per component (highest quality score, then the recipe's
+survivor rule: smallest id, or first in the crawl) ->
 each member confirmed against the survivor by exact shingle Jaccard. No step holds more than one key group.
 
 Shuffles per run: band keys (bands x (id, 8-bit check signature) per document), 2 per component round
-(edges), the convergence check, the quality join and cluster group (ids and scores only), the document join
+(edges), the convergence check, the rank join and cluster group (ids and ranks only), the document join
 (every document once) and the survivor group (clustered documents a second time).
 """
 
@@ -17,6 +18,7 @@ import apache_beam as beam
 import numpy as np
 
 from dedup.components import both_directions, large_star, small_star, star_edges, star_root, survivor_key
+from dedup.exact import survivor_order
 from dedup.minhash import band_keys, check_values, hashed_jaccard, shingle_hashes
 from pipelines.documents import LEDGER
 from pipelines.metrics import NAMESPACE, StageCounters
@@ -34,15 +36,17 @@ def snapshot_of(source: str) -> str:
     return m.group(0) if m else ""
 
 
-def _signed(ref: StagedRef, cfg: NearDedupConfig) -> tuple[str, str, float | None, np.ndarray]:
-    """StagedRef -> (doc_id, scope, quality score or None, signature); the signature was computed at staging,
-    while the text was at hand."""
+def _signed(ref: StagedRef, cfg: NearDedupConfig, rule: str) -> tuple[str, str, tuple, np.ndarray]:
+    """StagedRef -> (doc_id, scope, survivor rank, signature); the signature was computed at staging, while the
+    text was at hand; the rank is dedup.components.survivor_key (quality score, then the recipe's survivor
+    rule)."""
     scope = snapshot_of(ref.source) if cfg.scope == "snapshot" else ""
-    return ref.doc_id, scope, ref.quality, np.frombuffer(ref.signature, dtype="<u8")
+    rank = survivor_key(ref.doc_id, ref.quality, survivor_order(ref.doc_id, ref.source, ref.offset, rule))
+    return ref.doc_id, scope, rank, np.frombuffer(ref.signature, dtype="<u8")
 
 
 def _bucket_keys(item, cfg: NearDedupConfig) -> Iterator:
-    doc_id, scope, _quality, sig = item
+    doc_id, scope, _rank, sig = item
     # The verification copy travels with every band key: 8 bits per value (dedup.minhash.check_values).
     check = check_values(sig) if cfg.verify else None
     for band, key in enumerate(band_keys(sig, cfg.bands, cfg.rows)):
@@ -136,9 +140,9 @@ class _Confirm(beam.DoFn):
 
 
 class ClusterSignatures(beam.PTransform):
-    """(doc_id, scope, quality, signature) -> ((doc_id, survivor id) for every document in a
-    cluster of two or more, convergence violations). Documents in no cluster produce nothing. The survivor is
-    the member with the highest quality score, then the smallest id (dedup.components.survivor_key)."""
+    """(doc_id, scope, rank, signature) -> ((doc_id, survivor id) for every document in a cluster of two or
+    more, convergence violations). Documents in no cluster produce nothing. The survivor is the member of
+    smallest rank: the highest quality score, then the recipe's survivor rule (dedup.components.survivor_key)."""
 
     def __init__(self, cfg: NearDedupConfig) -> None:
         super().__init__()
@@ -159,12 +163,12 @@ class ClusterSignatures(beam.PTransform):
         adjacency = edges | "FinalGroup" >> beam.GroupByKey()
         violations = adjacency | "CheckStars" >> beam.FlatMapTuple(_check_star)
         roots = adjacency | "Roots" >> beam.MapTuple(star_root)  # (node, root) for every clustered node
-        quality = signed | "Quality" >> beam.Map(lambda s: (s[0], s[2]))
+        rank = signed | "Rank" >> beam.Map(lambda s: (s[0], s[2]))
         cluster = (
-            {"root": roots, "quality": quality}
-            | "JoinQuality" >> beam.CoGroupByKey()
-            | "RootQuality" >> beam.FlatMapTuple(
-                lambda node, g: [(r, (node, next(iter(g["quality"]), None))) for r in g["root"]]
+            {"root": roots, "rank": rank}
+            | "JoinRank" >> beam.CoGroupByKey()
+            | "RootRank" >> beam.FlatMapTuple(
+                lambda node, g: [(r, (node, next(iter(g["rank"])))) for r in g["root"]]
             )
             | "GroupCluster" >> beam.GroupByKey()
             | "Survivor" >> beam.FlatMapTuple(_survivor)
@@ -172,10 +176,10 @@ class ClusterSignatures(beam.PTransform):
         return cluster, violations
 
 
-def _survivor(_root: str, members: Iterable[tuple[str, float | None]]) -> Iterator:
-    members = list(members)  # (doc id, quality) pairs: a few dozen bytes per member
-    survivor = min(members, key=lambda m: survivor_key(*m))[0]
-    for node, _quality in members:
+def _survivor(_root: str, members: Iterable[tuple[str, tuple]]) -> Iterator:
+    members = list(members)  # (doc id, rank) pairs: a few dozen bytes per member
+    survivor = min(members, key=lambda m: m[1])[0]
+    for node, _rank in members:
         yield node, survivor
 
 
@@ -188,7 +192,7 @@ class NearDedup(beam.PTransform):
 
     def expand(self, refs):
         cfg = self.recipe.dedup.near
-        signed = refs | "Sign" >> beam.Map(_signed, cfg=cfg)
+        signed = refs | "Sign" >> beam.Map(_signed, cfg=cfg, rule=self.recipe.dedup.survivor)
         cluster, violations = signed | "Cluster" >> ClusterSignatures(cfg)
         routed = (
             # The signature (~0.9 KB) and exact key were read by Sign and ExactDedup: the join does not carry them.

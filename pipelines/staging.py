@@ -198,6 +198,7 @@ class StageDocuments(beam.DoFn):
                 doc_id=doc.doc_id, source=doc.source, staged=file.path, staged_at=file.write(doc),
                 token_count=doc.token_count, exact_key=exact_key(doc.text), signature=signature,
                 quality=doc.scores.get("quality_score"), topic=doc.topic, topic_score=doc.scores.get("topic_score"),
+                offset=doc.meta.offset,
             )
 
     def finish_bundle(self) -> None:

@@ -303,6 +303,10 @@ class NearDedupConfig:
 
 @dataclass
 class DedupConfig:
+    # Which copy of a duplicate group survives, in exact and near dedup (after the quality score, when a quality
+    # classifier ran). "smallest_id": the smallest doc id. "first_seen": the copy that comes first in the crawl
+    # (input file name, then offset in it), which is what datatrove's MinHash clustering kept for FineWeb.
+    survivor: str = "smallest_id"
     exact: ExactDedupConfig = field(default_factory=ExactDedupConfig)
     near: NearDedupConfig = field(default_factory=NearDedupConfig)
 
@@ -387,6 +391,7 @@ _CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("dedup.near.confirm_threshold", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
     ("dedup.near.scope", lambda v: v in ("all", "snapshot"), "must be 'all' or 'snapshot'"),
     ("dedup.near.max_rounds", lambda v: 1 <= v <= 64, "must be in 1..64"),
+    ("dedup.survivor", lambda v: v in ("smallest_id", "first_seen"), "must be 'smallest_id' or 'first_seen'"),
     ("output.shard_target_tokens", lambda v: v > 0, "must be > 0"),
     ("output.ledger_rows_per_part", lambda v: v > 0, "must be > 0"),
     ("output.row_group_rows", lambda v: v > 0, "must be > 0"),

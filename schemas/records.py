@@ -163,6 +163,7 @@ class StagedRef:
     cluster_id: str = ""  # as on Document
     cluster_size: int = 1
     text: str = ""  # only while near dedup confirms a cluster (read back from staging for it)
+    offset: int = 0  # the record's byte offset in its input file (the first_seen survivor rule)
 
     # Pickled as its values only: a slotted dataclass otherwise pickles a dict of its field names, per ref.
     def __getstate__(self) -> tuple:

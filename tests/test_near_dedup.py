@@ -326,3 +326,36 @@ def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it(tmp_pat
         assert_that(dropped | beam.Map(lambda d: (d.ref.doc_id, d.decision.reason, d.ref.cluster_id,
                                                   round(d.decision.score, 2), d.ref.text)),
                     equal_to([("c", "near_duplicate", "b", round(jac["bc"], 2), "")]), label="Dropped")
+
+
+@pytest.mark.parametrize(("rule", "survivor"), [("smallest_id", "b"), ("first_seen", "c")])
+def test_near_dedup_survivor_follows_the_recipes_rule(tmp_path, rule, survivor):
+    """Without quality scores the survivor of a near-duplicate pair is the smaller id ("smallest_id") or the
+    copy first in the crawl ("first_seen": here c, at the smaller offset of the same file)."""
+    import apache_beam as beam
+    from apache_beam.testing.util import assert_that, equal_to
+
+    from pipelines.near_dedup import NearDedup
+    from pipelines.staging import StageDocuments
+    from schemas.recipe import Recipe
+    from schemas.records import Document, RecordMeta
+
+    rng = random.Random(5)
+    words = [_word(rng) for _ in range(400)]
+    recipe = Recipe()
+    recipe.dedup.near.enabled = True
+    recipe.dedup.survivor = rule
+
+    def doc(doc_id: str, offset: int, text_words: list[str]) -> Document:
+        return Document(doc_id=doc_id, source="s.warc.gz", url="u", warc_record_id="r", crawl_date="c",
+                        meta=RecordMeta(offset, "response", 200, "text/html"), text=" ".join(text_words))
+
+    stage = StageDocuments(recipe, str(tmp_path))
+    stage.setup()
+    stage.start_bundle()
+    refs = list(stage.process([doc("b", 900, words), doc("c", 100, words[:390] + ["river"] * 10)]))
+    stage.finish_bundle()
+    with beam.Pipeline("FnApiRunner") as p:
+        survivors, dropped, _ = p | beam.Create(refs) | NearDedup(recipe)
+        assert_that(survivors | beam.Map(lambda r: r.doc_id), equal_to([survivor]), label="Survivor")
+        assert_that(dropped | beam.Map(lambda d: d.ref.cluster_id), equal_to([survivor]), label="Dropped")

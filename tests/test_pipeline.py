@@ -299,3 +299,27 @@ def test_a_run_reports_its_trafilatura_and_says_when_the_speed_patches_are_off(
     assert "not a verified release" in slow["extract"]["speed_patches_off"]["readability_skip"]
     lines = [ln for ln in capsys.readouterr().err.splitlines() if "speed patches off" in ln]
     assert len(lines) == 1 and lines[0].startswith("tokenmill: warning: trafilatura speed patches off")
+
+
+
+def test_the_survivor_rule_picks_which_copy_of_a_duplicate_stays(demo_crawl, tmp_path):
+    """dedup.survivor: the smallest doc id, or the copy first in the crawl (input file, then offset), the one
+    datatrove's MinHash clustering keeps for FineWeb. Of the demo crawl's two duplicate pairs, one has its
+    smaller id first and one last, so the rules keep different copies."""
+    survivors = {}
+    for rule in ("smallest_id", "first_seen"):
+        recipe = tmp_path / f"{rule}.toml"
+        recipe.write_text(f'[dedup]\nsurvivor = "{rule}"\n')
+        run(demo_crawl, tmp_path / rule, "--config", str(recipe), *IN_MEMORY)
+        rows = {r["doc_id"]: r for r in ledger(tmp_path / rule)}
+        dups = [r for r in rows.values() if r["reason"] == "exact_duplicate"]
+        assert len(dups) == 2
+        for dup in dups:
+            kept = rows[dup["cluster_id"]]
+            assert kept["kept"] and kept["cluster_id"] == kept["doc_id"]
+            if rule == "first_seen":
+                assert (kept["source"], kept["offset"]) < (dup["source"], dup["offset"])
+            else:
+                assert kept["doc_id"] < dup["doc_id"]
+        survivors[rule] = {dup["cluster_id"] for dup in dups}
+    assert len(survivors["smallest_id"] & survivors["first_seen"]) == 1
