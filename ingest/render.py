@@ -36,8 +36,19 @@ _BLOCK_TAGS = frozenset({"p", "head", "list", "quote", "code", "lb", "table", "d
 
 
 def _own_cells(table: Any) -> list[Any]:
-    """The table's cells in document order, without those of tables nested in it."""
-    return [cell for cell in table.iter("cell") if next(cell.iterancestors("table"), None) is table]
+    """The table's cells in document order, without those of tables nested in it. `table` may also be a row
+    that trafilatura left outside any table (it does so for some layout tables); it is treated as a table of
+    its own."""
+    tag = ("table",) if table.tag == "table" else ("table", "row")
+    return [cell for cell in table.iter("cell") if next(cell.iterancestors(*tag), None) is table]
+
+
+def _tables(body: Any) -> list[Any]:
+    """The tables of a result tree and the rows it holds outside any table, innermost first (reverse document
+    order), so that a table nested in a cell is rewritten before the cell is looked at."""
+    found = [e for e in body.iter("table", "row")
+             if e.tag == "table" or next(e.iterancestors("table"), None) is None]
+    return found[::-1]
 
 
 def is_layout_table(table: Any) -> bool:
@@ -45,15 +56,43 @@ def is_layout_table(table: Any) -> bool:
     return any(child.tag in _BLOCK_TAGS for cell in _own_cells(table) for child in cell)
 
 
+# Elements that trafilatura writes on a line of their own.
+_LINE_STARTS = frozenset({"p", "head", "list", "item", "quote", "div", "table"})
+
+
+def _folded(text: str | None) -> str | None:
+    """Runs of whitespace as one space, a leading and a trailing one kept."""
+    if not text:
+        return text
+    inner = " ".join(text.split())
+    if not inner:
+        return " "
+    return (" " if text[0].isspace() else "") + inner + (" " if text[-1].isspace() else "")
+
+
+def _fold_spaces(cell: Any) -> None:
+    """Fold the whitespace of a layout cell's text as trafilatura folds a paragraph's (a cell's text keeps the
+    page's indentation and line breaks, which trafilatura 2 only ever writes onto one row line); code blocks keep
+    theirs."""
+    for element in cell.iter():
+        if element.tag != "code" and next(element.iterancestors("code"), None) is None:
+            element.text = _folded(element.text)
+            if element is cell or element.tag in _LINE_STARTS:  # its text starts a line
+                element.text = element.text and element.text.lstrip()
+        if element is not cell:
+            element.tail = _folded(element.tail)
+            if element.tag in _LINE_STARTS or element.tag == "lb":  # text after a block or a break starts a line
+                element.tail = element.tail and element.tail.lstrip()
+
+
 def tables_as_blocks(body: Any) -> Any:
     """A copy of trafilatura's result tree in which every layout table is replaced by its cells' content: a cell
     holding blocks becomes a `div` (its blocks keep their own lines), a cell of inline text a `p`, an empty
     cell nothing. Data tables stay. The tree given is not changed."""
-    tables = list(body.iter("table"))
-    if not tables:
+    if not _tables(body):
         return body
     body = deepcopy(body)
-    for table in reversed(list(body.iter("table"))):  # innermost first: a dissolved inner table reads as a block
+    for table in _tables(body):  # innermost first: a dissolved inner table reads as a block
         parent = table.getparent()
         if parent is None or not is_layout_table(table):
             continue
@@ -64,6 +103,7 @@ def tables_as_blocks(body: Any) -> Any:
             cell.tag = "div" if any(child.tag in _BLOCK_TAGS for child in cell) else "p"
             cell.attrib.clear()
             cell.tail = None
+            _fold_spaces(cell)
             replacement.append(cell)
         if (table.tail or "").strip():
             tail = table.makeelement("p", {})
@@ -116,15 +156,16 @@ def _row_as_line(row: Any) -> Any:
 def tables_as_rows(body: Any) -> Any:
     """A copy of trafilatura's result tree in which every layout table is one line per row, as trafilatura
     1.11 wrote it (`_row_as_line`). Data tables stay. The tree given is not changed."""
-    if next(body.iter("table"), None) is None:
+    if not _tables(body):
         return body
     body = deepcopy(body)
-    for table in reversed(list(body.iter("table"))):
+    for table in _tables(body):
         parent = table.getparent()
         if parent is None or not is_layout_table(table):
             continue
-        replacement = [_row_as_line(row) for row in table.iter("row")
-                       if next(row.iterancestors("table"), None) is table]
+        replacement = [table] if table.tag == "row" else [row for row in table.iter("row")
+                                                          if next(row.iterancestors("table"), None) is table]
+        replacement = [_row_as_line(row) for row in replacement]
         if (table.tail or "").strip():
             tail = table.makeelement("p", {})
             tail.text = table.tail
@@ -142,7 +183,7 @@ _REWRITE = {"blocks": tables_as_blocks, "rows": tables_as_rows, "markdown": lamb
 def document_text(body: Any, commentsbody: Any, table_text: str = "blocks") -> str:
     """The text `trafilatura.extract(..., output_format="txt")` returns for this result, tables as `table_text`
     says: the body, then the comments (None when they were not asked for) on the next line, stripped, NFC; and
-    no line ends in whitespace."""
+    no line ends in whitespace or is blank."""
     from trafilatura.xml import xmltotxt
 
     def text_of(tree: Any) -> str:
@@ -156,6 +197,6 @@ def document_text(body: Any, commentsbody: Any, table_text: str = "blocks") -> s
     # Lines end where their text ends. trafilatura 2 keeps the spaces before a line break (16 % of the lines of
     # 300 trafilatura_eval pages end in one), which carry nothing and hide a line's last character from every
     # line rule ("suffering. " does not end in "."); trafilatura 1.11 trimmed its lines. Leading whitespace
-    # stays: it is a code block's indentation.
-    text = "\n".join(line.rstrip() for line in text.split("\n"))
+    # stays: it is a code block's indentation. Lines of whitespace alone go, as trafilatura drops empty lines.
+    text = "\n".join(line.rstrip() for line in text.split("\n") if line.strip())
     return unicodedata.normalize("NFC", text)

@@ -557,3 +557,20 @@ def test_the_pipelines_text_scores_as_stock_trafilatura_with_the_same_settings(t
     assert set(result) == {"default", "comments, recall"}
     for r in result.values():
         assert r["stock_f1"] > 0.8 and r["pipeline_f1"] >= 0.99 * r["stock_f1"], result
+
+
+def test_a_row_left_outside_any_table_is_written_as_a_layout_table():
+    """trafilatura sometimes keeps a layout table's row and cell without their table (div > row > cell): such a
+    row is a table of its own, written as blocks; a data row outside a table keeps its markdown row."""
+    from lxml import etree
+
+    from ingest.render import document_text
+
+    body = etree.fromstring(
+        "<body><div><row><cell>\n   <p>School Nurse Pay Equity News</p><quote>A hearing was held in court on "
+        "Monday.</quote><lb/>   Attention: School Nurses!<lb/></cell></row></div>"
+        "<div><row><cell>Nile</cell><cell>6,650 km</cell></row></div></body>")
+    assert document_text(body, None, "blocks").split("\n") == [
+        "School Nurse Pay Equity News", "A hearing was held in court on Monday.", "Attention: School Nurses!",
+        "| Nile | 6,650 km |"]
+    assert document_text(body, None, "markdown").split("\n")[0].startswith("| School Nurse Pay Equity News A")
