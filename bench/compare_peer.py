@@ -2,21 +2,16 @@
 
     python bench/compare_peer.py [--docs 2500] [--keep DIR] [--peer-venv DIR] [--peer-version 0.10.1]
 
-Peer: datatrove WarcReader -> URLFilter -> Trafilatura(favour_precision) -> LanguageFilter(en, 0.65) ->
-GopherRepetition -> GopherQuality -> C4Quality(no terminal-punctuation rule) -> FineWebQuality -> JSONL, on
-LocalPipelineExecutor with one task per WARC file and 2 workers, installed in its own virtualenv (a
-benchmark-only dependency). Its language filter would download lid.176.bin; it is pointed at the same
-packaged lid.176.ftz we use. Then FineWeb's four MinHash stages (signatures, buckets, clustering, filter, with
-datatrove's examples/fineweb.py settings) on the filtered output, each a LocalPipelineExecutor with 2 workers.
-The issue's peer time (~99 s on a quiet machine, ~13 s of it MinHash) is this, end to end. Its TokensCounter is
-left out (it would download the GPT-2 tokenizer).
+Peer: datatrove's FineWeb pipeline end to end, its filters then its four MinHash stages, installed in its own
+virtualenv as its maintainers ship it (bench/peer.py says how it is run offline).
 
-Ours: the `fineweb` recipe plus exact and near dedup and tokenization to shards (more work than the peer does),
-on the DirectRunner with 2 workers. Prints both rates (HTML documents per second) and the ratio, and the ratio
-against the peer's filtering alone. Ours also runs a second time without the cheap-first language cascade
-(precheck_margin = 0) to report how far the cascade changes what is kept (agreement = documents kept by both /
-kept by either; goal >= 99.5 %), and a third time with `extract.fast = true` (trafilatura without its fallback
-comparison: not the peer's recipe, reported apart).
+Ours: the `fineweb` recipe as shipped (its filters, exact dedup, FineWeb's MinHash dedup per snapshot) plus
+tokenization to shards (more work than the peer does), on the DirectRunner with 2 workers. Prints both rates
+(HTML documents per second) and the ratio, and the ratio against the peer's filtering alone. Ours also runs a
+second time without the cheap-first language cascade (precheck_margin = 0) to report how far the cascade changes
+what is kept (agreement = documents kept by both / kept by either; goal >= 99.5 %), and a third time with
+`extract.fast = true` (trafilatura without its fallback comparison: not the peer's recipe, reported apart).
+How far the two keep the same documents: bench/parity_datatrove.py.
 
 It also prints the extraction floor: the seconds our run spent inside trafilatura (stage_seconds.extract,
 summed over workers) divided by the cores. No change outside extraction can bring our wall time below it,
@@ -29,7 +24,6 @@ import argparse
 import gzip
 import json
 import os
-import shutil
 import subprocess
 import sys
 import tempfile
@@ -40,83 +34,11 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import bench_crawl  # noqa: E402
-from bench.parity_datatrove import ensure_peer  # noqa: E402
-from classifiers.language import packaged_lid_model  # noqa: E402
+from bench.peer import ensure_peer, run_peer  # noqa: E402
 
-PEER = r'''
-import json, sys, time
-crawl, out, ftz, logs = sys.argv[1:5]
-import datatrove.utils.lid as lid
-lid.cached_asset_path_or_download = lambda *a, **k: ftz  # the same packaged model, no download
-from datatrove.executor import LocalPipelineExecutor
-from datatrove.pipeline.dedup.minhash import (MinhashConfig, MinhashDedupBuckets, MinhashDedupCluster,
-                                              MinhashDedupFilter, MinhashDedupSignature)
-from datatrove.pipeline.extractors import Trafilatura
-from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
-                                        GopherRepetitionFilter, LanguageFilter, URLFilter)
-from datatrove.pipeline.readers import JsonlReader, WarcReader
-from datatrove.pipeline.writers.jsonl import JsonlWriter
-from datatrove.utils.hashing import HashConfig
-import glob
-
-
-def main():
-  tasks = len(glob.glob(crawl + "/*.warc.gz"))
-  filtered, minhash = out + "/filtered", out + "/minhash"
-  pipeline = [
-    WarcReader(crawl, glob_pattern="*.warc.gz"),
-    URLFilter(),
-    Trafilatura(favour_precision=True),
-    LanguageFilter(languages=["en"], language_threshold=0.65),
-    GopherRepetitionFilter(),
-    GopherQualityFilter(),
-    C4QualityFilter(filter_no_terminal_punct=False),
-    FineWebQualityFilter(),
-    JsonlWriter(filtered),
-  ]
-  start = time.perf_counter()
-  LocalPipelineExecutor(pipeline=pipeline, tasks=tasks, workers=2, logging_dir=logs + "/filter").run()
-  filters_s = time.perf_counter() - start
-  # FineWeb's MinHash stages (datatrove examples/fineweb.py): 64-bit hashes, 14 buckets x 8, 5-grams; signatures
-  # and the final filter in as many tasks as the filtering wrote files, one task per bucket, one clustering task.
-  # Its TokensCounter is left out: it would download the GPT-2 tokenizer.
-  config = MinhashConfig(hash_config=HashConfig(precision=64), num_buckets=14, hashes_per_bucket=8, n_grams=5)
-  stages = [
-    ([JsonlReader(filtered), MinhashDedupSignature(output_folder=minhash + "/signatures", config=config)], tasks),
-    ([MinhashDedupBuckets(input_folder=minhash + "/signatures", output_folder=minhash + "/buckets",
-                          config=MinhashConfig(hash_config=config.hash_config))], config.num_buckets),
-    ([MinhashDedupCluster(input_folder=minhash + "/buckets", output_folder=minhash + "/remove_ids", config=config)],
-     1),
-    ([JsonlReader(filtered), MinhashDedupFilter(input_folder=minhash + "/remove_ids"), JsonlWriter(out + "/deduped")],
-     tasks),
-  ]
-  for i, (steps, n) in enumerate(stages, 1):
-    LocalPipelineExecutor(pipeline=steps, tasks=n, workers=2, logging_dir=f"{logs}/minhash{i}").run()
-  print(json.dumps({"filters_s": filters_s, "minhash_s": time.perf_counter() - start - filters_s}))
-
-
-if __name__ == "__main__":  # the executor starts worker processes that import this file
-  main()
-'''
-
-RECIPE = """
-name = "fineweb-near"
-[extract]
-favor_precision = true
-include_comments = false
-[filters]
-order = ["url", "language", "gopher_repetition", "gopher_quality", "c4", "fineweb", "pii"]
-[filters.language]
-keep = ["en"]
-min_score = 0.65
-[filters.c4]
-filter_no_terminal_punct = false
-min_words_per_line = 3
-min_num_sentences = 5
-end_marks = [".", "?", "!", '"', "'"]
-[dedup.near]
-enabled = true
-"""
+# The fineweb recipe as shipped (its MinHash dedup included), read from its file so the variants below can
+# change one value of it.
+RECIPE = (REPO / "schemas" / "builtin_recipes" / "fineweb.toml").read_text()
 
 
 def kept_ids(out: Path) -> set[str]:
@@ -155,23 +77,17 @@ def main() -> int:
     # drifts over the peer's two minutes, and bracketing it cancels a steady drift.
     before_s, stats = ours("ours", RECIPE)
     html_docs = stats["stages"]["read"]["out"]
-    with tempfile.TemporaryDirectory() as tmp:
-        script = Path(tmp, "peer.py")
-        script.write_text(PEER)
-        # datatrove skips the tasks its logging dir marks complete: a kept directory's last run would be reused.
-        for stale in (root / "peer", root / "peer-logs"):
-            shutil.rmtree(stale, ignore_errors=True)
-        # End to end: interpreter start, filtering and the MinHash stages.
-        peer_s, peer_out = timed([str(peer_python), str(script), str(crawl), str(root / "peer"),
-                                  packaged_lid_model(), str(root / "peer-logs")])
-        peer_parts = json.loads(peer_out.strip().splitlines()[-1])
+    # End to end: interpreter start, filtering and the MinHash stages.
+    start = time.perf_counter()
+    peer_parts = run_peer(peer_python, crawl, root / "peer")
+    peer_s = time.perf_counter() - start
     after_s, _ = ours("ours-again", RECIPE)
     ours_s = (before_s + after_s) / 2
     # The same recipe without the cheap-first language cascade: the kept sets must agree (goal >= 99.5 %).
     plain_s, _ = ours("ours-no-precheck", RECIPE.replace("min_score = 0.65\n",
-                                                         "min_score = 0.65\nprecheck_margin = 0\n"))
+                                                         "min_score = 0.65\nprecheck_margin = 0\n", 1))
     fast_s, _ = ours("ours-fast-extract", RECIPE.replace("favor_precision = true\n",
-                                                         "favor_precision = true\nfast = true\n"))
+                                                         "favor_precision = true\nfast = true\n", 1))
     with_cascade, without = kept_ids(root / "ours"), kept_ids(root / "ours-no-precheck")
     agreement = len(with_cascade & without) / max(1, len(with_cascade | without))
 

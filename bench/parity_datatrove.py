@@ -1,25 +1,40 @@
-"""Per-filter keep/drop agreement with the peer (datatrove's FineWeb filters) on the same extracted texts.
+"""Whole runs, ours and the peer's, on the same WARC files: which documents each keeps, and why they differ.
 
     python bench/parity_datatrove.py [--docs 2500] [--keep DIR] [--peer-venv DIR] [--peer-version 0.10.1]
+                                     [--json FILE] [--per-filter] [--shipped-only]
 
 1. Builds a crawl with ../shared/tools/make_bench_warc.py (or reuses --keep DIR/crawl).
-2. Extracts every HTML page with our extractor and labels its language; keeps English (lid >= 0.65), as
-   FineWeb's filters only ever see English text.
-3. Runs each filter independently on the same text, ours in this process and datatrove's in a separate
-   virtualenv (a benchmark-only dependency, installed on first use with spaCy for its English word
-   splitting): Gopher repetition, Gopher quality, C4 quality (FineWeb's settings), FineWeb quality.
-4. Prints, per filter, the share of documents where both make the same keep/drop decision, and the most
-   frequent disagreements by (our reason, their reason). Goal: >= 97 % per filter.
+2. Runs the peer as shipped (bench/peer.py: datatrove's FineWeb pipeline, trafilatura 1.11; a peer run already
+   in --keep DIR/peer is reused), with its filters writing what they drop: documents kept after its filters
+   (filtered/), after its MinHash dedup (deduped/), and each drop's filter and reason.
+3. Runs ours with `--config fineweb` as shipped, then once per recipe choice that FineWeb as built and datatrove
+   today (or trafilatura 1.11 and 2.3) answer differently, with that one value changed, to count what the choice
+   costs in agreement: the Gopher alpha-ratio denominator, the table layout, the survivor rule.
+4. Matches documents by WARC-Record-ID. After the filters: ours = documents that reached exact dedup; the
+   peer's = its filtered output. After dedup: ours = the shards; the peer's = its deduped output. Prints each
+   run's kept-set Jaccard (|both| / |either|) at both points.
+5. Names every disagreement of the shipped recipe after the filters: which side keeps it, our reason, the peer's
+   (filter:reason), and the cause:
+   - extraction: our filters, run on the peer's extracted text, reach the peer's decision (the two trafilatura
+     releases wrote different text);
+   - filter: they do not (a rule or a threshold differs);
+   - url lists: the peer's URL filter dropped it (datatrove ships block lists; the recipe has none);
+   - peer extracted nothing: the peer's trafilatura returned no text, so the page never reached its filters.
+`--per-filter` also prints the older figure: each filter on the same extracted text on both sides (a unit-level
+check; it cannot see differences in extraction).
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import glob
+import gzip
 import json
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections import Counter
 from pathlib import Path
 
@@ -27,17 +42,165 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import bench_crawl  # noqa: E402
-from classifiers.language import LanguageIdentifier  # noqa: E402
-from filters.c4 import C4Filter  # noqa: E402
-from filters.fineweb import FineWebFilter  # noqa: E402
-from filters.gopher import GopherQualityFilter, GopherRepetitionFilter  # noqa: E402
-from ingest.decode import decode_body  # noqa: E402
-from ingest.extract import extract_main_text  # noqa: E402
-from ingest.warc import read_warc, triage  # noqa: E402
-from schemas.recipe import load_recipe  # noqa: E402
-from schemas.records import Document, Record, RecordMeta  # noqa: E402
+from bench.peer import ensure_peer, run_peer  # noqa: E402
 
-PEER_SCRIPT = r'''
+# (label, recipe value changed from the shipped fineweb recipe, what the value follows)
+VARIANTS = [
+    ("fineweb as shipped", {}, ""),
+    ("alpha ratio over all tokens", {"filters": {"gopher_quality": {"alpha_ratio_counts_punctuation": True}}},
+     "datatrove >= 0.3; FineWeb was built with 0.2's, over words"),
+    ("tables as trafilatura 2 rows", {"extract": {"table_text": "markdown"}}, "trafilatura 2.3 as shipped"),
+    ("tables as trafilatura 1.11 rows", {"extract": {"table_text": "rows"}}, "trafilatura 1.11's writer"),
+    ("survivor = smallest id", {"dedup": {"survivor": "smallest_id"}}, "tokenmill's default rule"),
+]
+
+
+def _merged(base: dict, change: dict) -> dict:
+    out = dict(base)
+    for key, value in change.items():
+        out[key] = _merged(base.get(key, {}), value) if isinstance(value, dict) else value
+    return out
+
+
+def _toml(table: dict, prefix: str = "") -> str:
+    """A TOML document of nested tables of scalars and lists (JSON literals are TOML literals for these)."""
+    scalars = "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items() if not isinstance(v, dict))
+    header = f"[{prefix}]\n" if prefix and scalars else ""
+    tables = "".join(_toml(v, f"{prefix}.{k}" if prefix else k) for k, v in table.items() if isinstance(v, dict))
+    return header + scalars + "\n" + tables
+
+
+def run_ours(crawl: Path, out: Path, change: dict) -> None:
+    base = tomllib.loads((REPO / "schemas" / "builtin_recipes" / "fineweb.toml").read_text())
+    recipe = out.with_suffix(".toml")
+    recipe.write_text(_toml(_merged(base, change)))
+    subprocess.run([sys.executable, str(REPO / "run_pipeline.py"), "--input", f"{crawl}/*.warc.gz", "--output",
+                    str(out), "--config", str(recipe), "--direct_num_workers=2"], check=True, capture_output=True)
+
+
+def our_sets(out: Path) -> tuple[set[str], set[str], dict[str, str]]:
+    """(after the filters, after dedup, record id -> our ledger reason)."""
+    import pyarrow.parquet as pq
+
+    rows = pq.read_table(sorted((out / "ledger").glob("*.parquet")),
+                         columns=["stage", "reason", "warc_record_id"]).to_pylist()
+    after_filters = {r["warc_record_id"] for r in rows if r["stage"] in ("kept", "exact_dedup", "near_dedup")}
+    kept = {r["warc_record_id"] for r in rows if r["stage"] == "kept"}
+    return after_filters, kept, {r["warc_record_id"]: r["reason"] or r["stage"] for r in rows}
+
+
+def _jsonl(folder: Path) -> dict[str, dict]:
+    docs = {}
+    for path in sorted(glob.glob(f"{folder}/*.jsonl.gz")):
+        with gzip.open(path, "rt") as f:
+            for line in f:
+                doc = json.loads(line)
+                docs[doc["id"]] = doc
+    return docs
+
+
+def peer_sets(out: Path) -> tuple[dict[str, dict], set[str], dict[str, str], dict[str, str]]:
+    """(filtered documents by record id, deduped record ids, record id -> "filter:reason" of each drop, record id
+    -> extracted text of every document the peer's filters saw)."""
+    filtered = _jsonl(out / "filtered")
+    why, texts = {}, {i: d["text"] for i, d in filtered.items()}
+    for folder in sorted((out / "removed").iterdir()):
+        for i, doc in _jsonl(folder).items():
+            why[i] = f"{folder.name}:{doc['metadata'].get('filter_reason')}"
+            if folder.name != "url":
+                texts[i] = doc["text"]
+    return filtered, set(_jsonl(out / "deduped")), why, texts
+
+
+def our_decision_on(texts: dict[str, str]) -> dict[str, str]:
+    """Our fineweb recipe's text filters (language ID included) on given texts: record id -> reason or "keep"."""
+    from classifiers.language import LanguageIdentifier
+    from filters.registry import apply_filters, build_filters
+    from schemas.recipe import load_recipe
+    from schemas.records import Document, RecordMeta
+
+    filters = [f for f in build_filters(load_recipe("fineweb")) if f.needs_text]
+    lid = LanguageIdentifier()
+    out = {}
+    for rid, text in texts.items():
+        doc = Document(doc_id=rid, source="", url="", warc_record_id=rid, crawl_date="",
+                       meta=RecordMeta(0, "response", 200, ""), text=text)
+        ((doc.language, doc.language_score),) = lid.predict([text])
+        decision = apply_filters(filters, doc)
+        out[rid] = decision.reason if decision else "keep"
+    return out
+
+
+def disagreements(ours_after: set[str], our_why: dict[str, str], peer_kept: set[str], peer_why: dict[str, str],
+                  peer_texts: dict[str, str]) -> Counter:
+    """(side that keeps it, our reason, the peer's, cause) -> documents, after the filters."""
+    mine_on_theirs = our_decision_on({i: peer_texts[i] for i in (ours_after ^ peer_kept) if i in peer_texts})
+    classes: Counter = Counter()
+    for rid in sorted(ours_after ^ peer_kept):
+        ours_keep = rid in ours_after
+        theirs = "keep" if rid in peer_kept else peer_why.get(rid, "")
+        if theirs.startswith("url:"):
+            cause = "url lists"
+        elif rid not in peer_texts:
+            cause, theirs = "peer extracted nothing", "no text"
+        else:
+            cause = "extraction" if (mine_on_theirs[rid] == "keep") == (not ours_keep) else "filter"
+        classes[("ours" if ours_keep else "peer", "keep" if ours_keep else our_why.get(rid, "?"), theirs, cause)] += 1
+    return classes
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--docs", type=int, default=2500)
+    ap.add_argument("--keep", default=None, help="reuse/keep the crawl and the runs in DIR")
+    ap.add_argument("--peer-venv", default=str(REPO / ".bench-venvs" / "datatrove"))
+    ap.add_argument("--peer-version", default="0.10.1")
+    ap.add_argument("--json", default=None, help="also write the figures and every disagreement here")
+    ap.add_argument("--per-filter", action="store_true", help="also the per-filter agreement on the same texts")
+    ap.add_argument("--shipped-only", action="store_true", help="only the shipped recipe, no variants")
+    args = ap.parse_args()
+    root = Path(args.keep or tempfile.mkdtemp(prefix="tokenmill-parity-"))
+    crawl = bench_crawl(root / "crawl", args.docs)
+    if not (root / "peer" / "deduped").is_dir() or not args.keep:  # a kept peer run is reused
+        run_peer(ensure_peer(Path(args.peer_venv), args.peer_version), crawl, root / "peer", removed=True)
+    filtered, peer_deduped, peer_why, peer_texts = peer_sets(root / "peer")
+    peer_after = set(filtered)
+
+    def jaccard(a: set[str], b: set[str]) -> float:
+        return len(a & b) / max(1, len(a | b))
+
+    report: dict = {"crawl": str(crawl), "runs": {}}
+    print(f"crawl: {crawl}; peer: datatrove {args.peer_version} FineWeb pipeline as shipped")
+    print(f"{'run':33s} {'after the filters: ours / peer / both / Jaccard':>49s}   {'after dedup':>30s}   follows")
+    shipped = None
+    for label, change, follows in VARIANTS[:1] if args.shipped_only else VARIANTS:
+        out = root / ("ours-" + label.replace(" ", "-").replace("=", ""))
+        run_ours(crawl, out, change)
+        after, kept, why = our_sets(out)
+        shipped = shipped or (after, why)
+        j1, j2 = jaccard(after, peer_after), jaccard(kept, peer_deduped)
+        print(f"{label:33s} {len(after):17d} / {len(peer_after):4d} / {len(after & peer_after):4d} / {j1:.3f}   "
+              f"{len(kept):6d} / {len(peer_deduped):4d} / {len(kept & peer_deduped):4d} / {j2:.3f}   {follows}")
+        report["runs"][label] = {"change": change, "after_filters": [len(after), len(peer_after), j1],
+                                 "after_dedup": [len(kept), len(peer_deduped), j2]}
+    classes = disagreements(shipped[0], shipped[1], peer_after, peer_why, peer_texts)
+    print(f"\ndisagreements after the filters, fineweb as shipped ({sum(classes.values())}):")
+    print(f"{'kept by':8s} {'our reason':24s} {'peer (filter:reason)':40s} {'cause':22s} {'docs':>5s}")
+    by_cause: Counter = Counter()
+    for (side, mine, theirs, cause), n in classes.most_common():
+        by_cause[cause] += n
+        print(f"{side:8s} {mine:24s} {theirs:40s} {cause:22s} {n:5d}")
+    print("by cause: " + ", ".join(f"{cause} {n}" for cause, n in by_cause.most_common()))
+    report["disagreements"] = [dict(zip(("kept_by", "ours", "peer", "cause"), k, strict=True), documents=n)
+                               for k, n in classes.most_common()]
+    if args.per_filter:
+        per_filter(crawl, args)
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1))
+    return 0
+
+
+PER_FILTER_SCRIPT = r'''
 import json, sys
 from datatrove.data import Document
 from datatrove.pipeline.filters import (C4QualityFilter, FineWebQualityFilter, GopherQualityFilter,
@@ -59,40 +222,32 @@ with open(sys.argv[1]) as src, open(sys.argv[2], "w") as dst:
 '''
 
 
-def ensure_peer(venv: Path, version: str) -> Path:
-    python = venv / "bin" / "python"
-    if not python.exists():
-        subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
-        # spaCy for its English word splitting; the WARC reader's and writer's extras; lxml_html_clean, without
-        # which its trafilatura cannot import and every page silently becomes a 1-second timeout.
-        subprocess.run([str(python), "-m", "pip", "install", "-q", f"datatrove[processing]=={version}", "spacy",
-                        "lxml_html_clean", "faust-cchardet", "python-magic", "warcio", "orjson"], check=True)
-    return python
+def per_filter(crawl: Path, args: argparse.Namespace) -> None:
+    """Each filter alone on the same texts (ours extracted, English with lid >= 0.65) on both sides."""
+    from classifiers.language import LanguageIdentifier
+    from filters.c4 import C4Filter
+    from filters.fineweb import FineWebFilter
+    from filters.gopher import GopherQualityFilter, GopherRepetitionFilter
+    from ingest.decode import decode_body
+    from ingest.extract import extract_main_text
+    from ingest.warc import read_warc, triage
+    from schemas.recipe import load_recipe
+    from schemas.records import Document, Record, RecordMeta
 
-
-def extracted_english(crawl: Path, limit: int) -> list[tuple[str, str]]:
     recipe = load_recipe("fineweb")
     lid = LanguageIdentifier()
-    out = []
+    texts = []
     for path in sorted(crawl.glob("*.warc.gz")):
         with open(path, "rb") as f:
             for rec in read_warc(f, str(path)):
                 if not isinstance(rec, Record) or triage(rec, recipe.read) is not None:
                     continue
-                page, _ = decode_body(rec.body, rec.content_type)
-                text = extract_main_text(page, rec.url, recipe.extract).text
+                text = extract_main_text(decode_body(rec.body, rec.content_type)[0], rec.url, recipe.extract).text
                 if not text:
                     continue
                 ((lang, score),) = lid.predict([text])
                 if lang == "en" and score >= 0.65:
-                    out.append((rec.doc_id, text))
-                if len(out) >= limit:
-                    return out
-    return out
-
-
-def ours(texts: list[tuple[str, str]]) -> dict[str, dict[str, str]]:
-    recipe = load_recipe("fineweb")
+                    texts.append((rec.doc_id, text))
     filters = {
         "gopher_repetition": GopherRepetitionFilter(recipe.filters.gopher_repetition),
         "gopher_quality": GopherQualityFilter(recipe.filters.gopher_quality),
@@ -102,7 +257,7 @@ def ours(texts: list[tuple[str, str]]) -> dict[str, dict[str, str]]:
         "c4": C4Filter(recipe.filters.c4),
         "fineweb": FineWebFilter(recipe.filters.fineweb),
     }
-    result = {}
+    mine = {}
     for doc_id, text in texts:
         row = {}
         for name, flt in filters.items():
@@ -110,48 +265,24 @@ def ours(texts: list[tuple[str, str]]) -> dict[str, dict[str, str]]:
                            meta=RecordMeta(0, "response", 200, ""), text=text, language="en", language_score=1.0)
             decision = flt(doc)
             row[name] = decision.reason if decision else ""
-        result[doc_id] = row
-    return result
-
-
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("--docs", type=int, default=2500)
-    ap.add_argument("--keep", default=None, help="reuse/keep the crawl in DIR/crawl")
-    ap.add_argument("--peer-venv", default=str(REPO / ".bench-venvs" / "datatrove"))
-    ap.add_argument("--peer-version", default="0.10.1")
-    ap.add_argument("--json", default=None, help="also write the per-document decisions here")
-    args = ap.parse_args()
-
-    root = Path(args.keep or tempfile.mkdtemp(prefix="tokenmill-parity-"))
-    crawl = bench_crawl(root / "crawl", args.docs)
-    texts = extracted_english(crawl, args.docs)
+        mine[doc_id] = row
     peer_python = ensure_peer(Path(args.peer_venv), args.peer_version)
     with tempfile.TemporaryDirectory() as tmp:
         src, dst, script = Path(tmp, "in.jsonl"), Path(tmp, "out.jsonl"), Path(tmp, "peer.py")
         src.write_text("".join(json.dumps({"id": i, "text": t}) + "\n" for i, t in texts))
-        script.write_text(PEER_SCRIPT)
+        script.write_text(PER_FILTER_SCRIPT)
         subprocess.run([str(peer_python), str(script), str(src), str(dst)], check=True)
         theirs = {row["id"]: row for row in map(json.loads, dst.read_text().splitlines())}
-    mine = ours(texts)
-
-    print(f"{len(texts)} English documents (lid >= 0.65) extracted from {crawl}")
+    print(f"\nper filter, on the same {len(texts)} English texts (ours extracted):")
     print(f"{'filter':20s} {'agree':>8s} {'we drop':>8s} {'they drop':>10s}   top disagreements (ours / theirs)")
-    report = {}
     for name in ("gopher_repetition", "gopher_quality", "gopher_quality_punct", "c4", "fineweb"):
         peer = name.removesuffix("_punct")
         same = sum(bool(mine[i][name]) == bool(theirs[i][peer]) for i in mine)
         diff = Counter((mine[i][name] or "keep", theirs[i][peer] or "keep") for i in mine
                        if bool(mine[i][name]) != bool(theirs[i][peer]))
-        we = sum(bool(mine[i][name]) for i in mine)
-        they = sum(bool(theirs[i][peer]) for i in mine)
         top = ", ".join(f"{a}/{b}: {n}" for (a, b), n in diff.most_common(4))
-        print(f"{name:20s} {same / len(mine):8.1%} {we:8d} {they:10d}   {top}")
-        report[name] = {"agreement": same / len(mine), "we_drop": we, "they_drop": they,
-                        "disagreements": {f"{a}/{b}": n for (a, b), n in diff.most_common()}}
-    if args.json:
-        Path(args.json).write_text(json.dumps({"report": report, "ours": mine, "theirs": theirs}, indent=1))
-    return 0
+        print(f"{name:20s} {same / len(mine):8.1%} {sum(bool(mine[i][name]) for i in mine):8d} "
+              f"{sum(bool(theirs[i][peer]) for i in mine):10d}   {top}")
 
 
 if __name__ == "__main__":
