@@ -574,3 +574,22 @@ def test_a_row_left_outside_any_table_is_written_as_a_layout_table():
         "School Nurse Pay Equity News", "A hearing was held in court on Monday.", "Attention: School Nurses!",
         "| Nile | 6,650 km |"]
     assert document_text(body, None, "markdown").split("\n")[0].startswith("| School Nurse Pay Equity News A")
+
+
+def test_all_speed_patches_together_leave_every_text_as_stock_trafilatura_writes_it(monkeypatch):
+    """The three patches at once against trafilatura as shipped, on 100 gold pages (every other one of the first
+    200) in the fineweb recipe's and the default's settings (bench/extract_quality.py compares all 990)."""
+    from ingest import speedups
+    from schemas.recipe import load_recipe
+
+    pages = gold_pages(stop=200)[::2]
+    configs = (load_recipe("fineweb").extract, replace(ExtractConfig(), favor_precision=False, include_comments=True))
+    speedups.uninstall()
+    monkeypatch.setattr(speedups, "ENABLED", False)
+    try:
+        stock = [[extract_main_text(page, url, c).text for url, page in pages] for c in configs]
+    finally:
+        monkeypatch.undo()
+    patched = [[extract_main_text(page, url, c).text for url, page in pages] for c in configs]
+    assert all(speedups.status()["patches"].values())
+    assert patched == stock and sum(bool(t) for t in patched[0]) > 80
