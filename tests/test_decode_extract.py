@@ -12,6 +12,7 @@ import pytest
 from ingest.decode import declared_charsets, decode_body
 from ingest.extract import Extracted, Extractor, ExtractorUnavailable, extract_main_text, head_metadata
 from schemas.recipe import ExtractConfig
+from schemas.records import STAGE_EXTRACT, Decision
 from tests.conftest import shared_path
 
 
@@ -131,6 +132,26 @@ def test_timeout_really_stops_the_call_and_the_extractor_recovers():
         assert ex.extract("<p>fine</p>", "u").text == "<P>FINE</P>"
     finally:
         ex.close()
+
+
+def _sleepy_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
+    if "SLEEPY" in page:
+        time.sleep(1.0)
+    return Extracted(text=page.lower(), title="", published_date="")
+
+
+def test_isolation_inline_has_no_time_limit_and_process_has_one():
+    """extract.isolation: "process" kills a page at timeout_seconds; "inline" (debugging, profiling) runs it in
+    this process to the end."""
+    results = {}
+    for isolation in ("process", "inline"):
+        ex = Extractor(ExtractConfig(isolation=isolation, timeout_seconds=0.3), extract_fn=_sleepy_extract)
+        try:
+            results[isolation] = ex.extract("<p>SLEEPY</p>", "u")
+        finally:
+            ex.close()
+    assert results["process"] == Decision(STAGE_EXTRACT, "extract_timeout", 0.3)
+    assert results["inline"].text == "<p>sleepy</p>"
 
 
 def test_submit_and_collect_overlap_with_other_work_and_never_mix_up_pages():
