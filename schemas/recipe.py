@@ -54,8 +54,9 @@ class ExtractConfig:
     # wrote them. "markdown": trafilatura 2's `| cell | cell |` rows, which fold a layout cell's paragraphs into
     # one line ending in "|". Data tables keep those rows in every mode. 2,500-page bench crawl, fineweb recipe
     # vs datatrove's FineWeb pipeline (bench/parity_datatrove.py), kept-set Jaccard after the filters: blocks
-    # 0.690, rows 0.659, markdown 0.614. Gold sets (bench/extract_quality.py): cleaneval bag-of-words F1 0.855
-    # (blocks) vs 0.848 (markdown, rows); trafilatura_eval and scrapinghub_aeb the same in all three.
+    # 0.715, rows 0.676, markdown 0.620. Gold sets (bench/extract_quality.py --tables-only): cleaneval
+    # bag-of-words F1 0.855 (blocks) vs 0.848 (markdown, rows); trafilatura_eval and scrapinghub_aeb the same
+    # in all three (25 and 1 pages' texts change).
     table_text: str = "blocks"
     # trafilatura's fast mode: no comparison with its readability/justext fallbacks. Off by default, as FineWeb
     # ran it. On the 990 gold pages of trafilatura_eval (bench/extract_quality.py): 20.5 instead of 30.7 ms
