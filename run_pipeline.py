@@ -37,14 +37,60 @@ def parser() -> argparse.ArgumentParser:
         prog="tokenmill run",
         description="Run the curation pipeline. Unknown flags are passed to Beam (--runner, --project, ...).",
     )
-    ap.add_argument("--input", action="append", required=True,
-                    help="WARC/WET file, glob or comma-separated list; repeatable. Any Beam FileSystems path.")
+    ap.add_argument("--input", action="extend", nargs="+", required=True,
+                    help="WARC/WET files, globs or comma-separated lists (several values, repeatable). Any Beam "
+                    "FileSystems path.")
     ap.add_argument("--output", required=True, help="output directory (local, gs://, s3://)")
     ap.add_argument("--config", default=None, help="recipe: a built-in name (tokenmill recipes) or a TOML file")
     ap.add_argument("--keep-scored", action="store_true",
                     help="also write every extracted document with its text and signals to scored/ "
                     "(for tokenmill select)")
     return ap
+
+
+def unknown_flags(beam_args: list[str]) -> list[str]:
+    """The arguments among `beam_args` that no Beam PipelineOptions class knows (flags and stray values).
+
+    Beam's own parsing drops them with a log line and runs on, so a mistyped tokenmill flag (--keep-scord) or
+    a wrong one (--recipe) silently ran the default recipe. Asks Beam's parser itself, through the public
+    `add_extra_args_fn` hook, so every options class Beam and its extras define is known."""
+    import logging
+
+    unknown: list[str] = []
+
+    def probe(parser: argparse.ArgumentParser) -> None:
+        unknown.extend(parser.parse_known_args(beam_args)[1])
+
+    log = logging.getLogger("apache_beam.options.pipeline_options")
+    level = log.level
+    log.setLevel(logging.ERROR)  # its own "Discarding unparseable args" line
+    try:
+        PipelineOptions(beam_args).get_all_options(add_extra_args_fn=probe)
+    finally:
+        log.setLevel(level)
+    return unknown
+
+
+# Names other tools give what tokenmill calls otherwise.
+_ALIASES = {"--recipe": "--config", "--inputs": "--input", "--output-dir": "--output"}
+
+
+def check_flags(beam_args: list[str], ours: argparse.ArgumentParser) -> None:
+    """UsageError naming the first argument neither tokenmill nor Beam knows."""
+    import difflib
+
+    unknown = unknown_flags(beam_args)
+    if not unknown:
+        return
+    first = next((a for a in unknown if a.startswith("-")), unknown[0])
+    if not first.startswith("-"):
+        raise UsageError(f"unexpected argument '{first}' (several inputs: --input a.warc.gz b.warc.gz, or quote "
+                         "a glob so the shell leaves it alone: --input 'crawl/*.warc.gz')")
+    name = first.split("=", 1)[0]
+    known = [s for action in ours._actions for s in action.option_strings if s.startswith("--")]
+    close = [_ALIASES[name]] if name in _ALIASES else difflib.get_close_matches(name, known, n=1)
+    hint = f"; did you mean {close[0]}?" if close else " (tokenmill run --help lists tokenmill's own flags)"
+    raise UsageError(f"unknown flag {name}: neither tokenmill nor Beam knows it{hint}")
 
 
 def expand_inputs(patterns: list[str]) -> list[str]:
@@ -213,7 +259,9 @@ def drop_warnings(stats: dict[str, Any], share: float) -> list[str]:
 
 def run(argv: list[str] | None = None) -> dict[str, Any]:
     """Run the pipeline; returns stats.json's content. Raises UsageError / RecipeError on bad input."""
-    args, beam_args = parser().parse_known_args(argv)
+    ap = parser()
+    args, beam_args = ap.parse_known_args(argv)
+    check_flags(beam_args, ap)
     recipe = load_recipe(args.config)
     inputs = expand_inputs(args.input)
     output = args.output.rstrip("/")
@@ -239,6 +287,7 @@ def select(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--config", default=None, help="the recipe to apply (built-in name or TOML file)")
     ap.add_argument("--output", required=True)
     args, beam_args = ap.parse_known_args(argv)
+    check_flags(beam_args, ap)
     source = args.source.rstrip("/")
     if not FileSystems.exists(f"{source}/manifest.json"):
         raise UsageError(f"{source} is not a tokenmill run (no manifest.json)")

@@ -159,6 +159,27 @@ def test_bad_inputs_are_clear_errors(tmp_path, capsys):
     assert "not a tokenmill run" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(("extra", "says"), [
+    (["--keep-scord"], "unknown flag --keep-scord: neither tokenmill nor Beam knows it; did you mean --keep-scored?"),
+    (["--recipe", "fineweb"], "unknown flag --recipe: neither tokenmill nor Beam knows it; did you mean --config?"),
+    (["stray.warc.gz"], "unexpected argument 'stray.warc.gz'"),
+])
+def test_a_flag_nobody_knows_stops_the_run_before_it_starts(demo_crawl, tmp_path, capsys, extra, says):
+    """Beam drops arguments it does not know with a log line and runs on: a typo ran the default recipe."""
+    out = tmp_path / "o"
+    assert run_pipeline.main(["--input", demo_crawl[0], "--output", str(out), *extra, *IN_MEMORY]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"tokenmill: {says}")
+    assert not out.exists()
+
+
+def test_input_takes_several_values_as_an_unquoted_glob_gives_them(demo_crawl, tmp_path):
+    """`--input crawl/*.warc.gz` unquoted: the shell hands over every file; each is read."""
+    stats = run([], tmp_path / "o", "--input", *demo_crawl, *IN_MEMORY)
+    manifest = json.loads((tmp_path / "o" / "manifest.json").read_text())
+    assert len(demo_crawl) == 2 and manifest["inputs"] == sorted(demo_crawl) and stats["records"] == 18
+
+
 def test_outputs_read_unchanged_by_duckdb(demo_run):
     import duckdb
 
