@@ -42,6 +42,11 @@ def parser() -> argparse.ArgumentParser:
                     "FileSystems path.")
     ap.add_argument("--output", required=True, help="output directory (local, gs://, s3://)")
     ap.add_argument("--config", default=None, help="recipe: a built-in name (tokenmill recipes) or a TOML file")
+    ap.add_argument("--overwrite", action="store_true",
+                    help="replace a finished run, or an interrupted run of another recipe or inputs, in --output")
+    ap.add_argument("--max-file-errors", type=float, default=0.0, metavar="FRACTION",
+                    help="share of input files that may fail to be read to the end before the run exits non-zero "
+                    "(default 0: any file error fails the run; the outputs hold what could be read either way)")
     ap.add_argument("--keep-scored", action="store_true",
                     help="also write every extracted document with its text and signals to scored/ "
                     "(for tokenmill select)")
@@ -108,18 +113,55 @@ def expand_inputs(patterns: list[str]) -> list[str]:
     return sorted(paths)
 
 
-def prepare_output(output: str) -> None:
-    """Refuse a directory that holds something other than a tokenmill run; clear old parts of an earlier run."""
+# Written when a run starts and removed when it finishes: what an interrupted run was asked to do.
+STARTED = "_started.json"
+
+
+def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
+    """What differs between the run recorded in STARTED and this one, in words."""
+    out = []
+    if before.get("recipe_sha256") != now["recipe_sha256"]:
+        out.append(f"recipe '{before.get('recipe_name')}' (sha256 {str(before.get('recipe_sha256'))[:12]}) there, "
+                   f"'{now['recipe_name']}' ({now['recipe_sha256'][:12]}) now")
+    gone, new = sorted(set(before.get("inputs", [])) - set(now["inputs"])), sorted(set(now["inputs"]) - set(
+        before.get("inputs", [])))
+    if gone or new:
+        example = (new or gone)[0]
+        out.append(f"inputs: {len(new)} file(s) new, {len(gone)} missing (e.g. {example})")
+    if before.get("command", "run") != now["command"]:
+        out.append(f"'tokenmill {before.get('command')}' there, '{now['command']}' now")
+    return out
+
+
+def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[str] | None = None,
+                   overwrite: bool = False, command: str = "run") -> None:
+    """Make `output` ready for this run, or refuse with a UsageError before anything is touched.
+
+    Refused: a directory holding files that are not a tokenmill run; a finished run (manifest.json) unless
+    `overwrite`; an interrupted run (STARTED, no manifest) of another recipe, other inputs or another command
+    unless `overwrite`. An interrupted run of the same command is cleared and run again from the start, which
+    gives the output an uninterrupted run gives. Then STARTED records this run."""
     output = output.rstrip("/")
+    now = {"command": command, "recipe_name": recipe.name if recipe else "", "inputs": list(inputs or []),
+           "recipe_sha256": recipe.sha256() if recipe else ""}
     if FileSystems.exists(output):
         entries = [m.path for m in FileSystems.match([f"{output}/*"])[0].metadata_list]
-        ours = {"manifest.json", "stats.json", "shards", "ledger", "scored", STAGING}
+        ours = {"manifest.json", "stats.json", "shards", "ledger", "scored", STAGING, STARTED}
         foreign = [e for e in entries if e.rstrip("/").rsplit("/", 1)[-1] not in ours]
         if foreign:
             raise UsageError(
                 f"output directory {output} holds files that are not a tokenmill run (e.g. {foreign[0]}); "
                 "choose an empty or new directory"
             )
+        if not overwrite and FileSystems.exists(f"{output}/manifest.json"):
+            raise UsageError(f"output directory {output} holds a finished run; give --overwrite to replace it, or "
+                             "choose another directory")
+        if not overwrite and FileSystems.exists(f"{output}/{STARTED}"):
+            differ = _differences(read_json(f"{output}/{STARTED}"), now)
+            if differ:
+                raise UsageError(f"output directory {output} holds an interrupted run of another kind ("
+                                 f"{'; '.join(differ)}); rerun its own command to resume it, give --overwrite to "
+                                 "replace it, or choose another directory")
         old = [
             m.path
             for result in FileSystems.match([f"{output}/{d}/*" for d in ("shards", "ledger", "scored")])
@@ -129,6 +171,7 @@ def prepare_output(output: str) -> None:
         if old:
             FileSystems.delete(sorted(set(old)))
         remove_staging(output)  # a killed run's staging files
+    write_json(f"{output}/{STARTED}", now)
 
 
 def tokenizer_info(recipe: Recipe) -> dict[str, Any]:
@@ -242,6 +285,7 @@ def _execute(beam_args: list[str], output: str, build) -> dict[str, Any]:
     stats["wall_seconds"] = round(wall, 3)
     stats["stage_seconds"] = {k: round(v, 3) for k, v in stage_timings(result).items()}
     write_json(f"{output}/stats.json", stats)
+    FileSystems.delete([f"{output}/{STARTED}"])  # finished: the manifest says what the run did
     return stats
 
 
@@ -262,10 +306,12 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     ap = parser()
     args, beam_args = ap.parse_known_args(argv)
     check_flags(beam_args, ap)
+    if not 0.0 <= args.max_file_errors <= 1.0:
+        raise UsageError(f"--max-file-errors {args.max_file_errors:g}: a fraction of the input files, in [0, 1]")
     recipe = load_recipe(args.config)
     inputs = expand_inputs(args.input)
     output = args.output.rstrip("/")
-    prepare_output(output)
+    prepare_output(output, recipe=recipe, inputs=inputs, overwrite=args.overwrite)
     info = tokenizer_info(recipe)
     stats = _execute(beam_args, output, lambda p: build_pipeline(
         p, inputs=inputs, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored))
@@ -286,6 +332,7 @@ def select(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("source", help="output directory of a run made with --keep-scored")
     ap.add_argument("--config", default=None, help="the recipe to apply (built-in name or TOML file)")
     ap.add_argument("--output", required=True)
+    ap.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
     args, beam_args = ap.parse_known_args(argv)
     check_flags(beam_args, ap)
     source = args.source.rstrip("/")
@@ -306,11 +353,28 @@ def select(argv: list[str] | None = None) -> dict[str, Any]:
         raise RecipeError("select cannot change the URL filter: it runs before extraction; rerun the crawl")
     source_stats = read_json(f"{source}/stats.json")
     output = args.output.rstrip("/")
-    prepare_output(output)
+    prepare_output(output, recipe=recipe, inputs=[source], overwrite=args.overwrite, command="select")
     info = tokenizer_info(recipe)
     return _execute(beam_args, output, lambda p: build_select_pipeline(
         p, source=source, source_manifest=manifest, source_stats=source_stats, output=output, recipe=recipe,
         tokenizer_info=info))
+
+
+def input_problems(stats: dict[str, Any], max_file_errors: float) -> tuple[list[str], bool]:
+    """Console lines for the input files a run could not read to the end, and whether they fail the run: more
+    than `max_file_errors` of the files failed, or no record was read at all."""
+    read = stats.get("read", {})
+    errors = read.get("file_errors", [])
+    lines = [f"could not read {e['file']} to the end: at byte {e['offset']}: {e['error']}" for e in errors]
+    files, failed = read.get("files", 0), len({e["file"] for e in errors})
+    fails = False
+    if not stats.get("records"):
+        return [*lines, f"read no record from {files} input file(s): is this a WARC/WET crawl?"], True
+    if failed and failed > max_file_errors * files:
+        lines.append(f"{failed} of {files} input files could not be read to the end (--max-file-errors "
+                     f"{max_file_errors:g} allows {int(max_file_errors * files)}); the outputs hold what was read")
+        fails = True
+    return lines, fails
 
 
 def main(argv: list[str] | None = None, command=None) -> int:
@@ -327,7 +391,12 @@ def main(argv: list[str] | None = None, command=None) -> int:
         f"tokenmill: {stats['records']} records, {stats['kept']} kept, {stats['tokens']} tokens "
         f"in {stats['wall_seconds']:.1f} s"
     )
-    return 0
+    if command is not None and command is not run:  # select reads a finished run, not input files
+        return 0
+    lines, fails = input_problems(stats, parser().parse_known_args(argv)[0].max_file_errors)
+    for line in lines:
+        print(f"tokenmill: {'error' if fails else 'warning'}: {line}", file=sys.stderr)
+    return 1 if fails else 0
 
 
 if __name__ == "__main__":

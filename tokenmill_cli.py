@@ -36,7 +36,8 @@ def cmd_demo(argv: list[str]) -> int:
     output = os.path.join(args.dir, "out")
     paths = build_demo_crawl(crawl)
     print(f"tokenmill demo: wrote {len(paths)} WARC files to {crawl}/")
-    code = _run(["--input", f"{crawl}/*.warc.gz", "--output", output, *beam_args])
+    # The demo owns its folder: a second demo replaces the first.
+    code = _run(["--input", f"{crawl}/*.warc.gz", "--output", output, "--overwrite", *beam_args])
     if code == 0:
         print(f"tokenmill demo: output in {output}/ (shards/, ledger/, manifest.json, stats.json)")
     return code

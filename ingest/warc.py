@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -26,22 +27,26 @@ logging.getLogger("warcio").setLevel(logging.ERROR)
 class _CountingReader:
     """Counts the bytes read from the raw stream, so the reader can tell how much of a file it understood."""
 
-    def __init__(self, raw: BinaryIO) -> None:
+    def __init__(self, raw: BinaryIO, head: bytes = b"") -> None:
         self.raw = raw
+        self.head = head  # bytes already read from `raw` (to look at the file's start), served first
         self.count = 0
         self.last = b""  # the file's last bytes seen so far
 
     def read(self, size: int = -1) -> bytes:
-        data = self.raw.read(size)
+        if self.head:
+            data, self.head = (self.head, b"") if size < 0 or size >= len(self.head) else (
+                self.head[:size], self.head[size:])
+        else:
+            data = self.raw.read(size)
         self.count += len(data)
         self.last = (self.last + data[-8:])[-8:]
         return data
 
     def drain(self) -> int:
         """Read to the end; returns the file's total size."""
-        while chunk := self.raw.read(1 << 20):
-            self.count += len(chunk)
-            self.last = (self.last + chunk[-8:])[-8:]
+        while self.read(1 << 20):
+            pass
         return self.count
 
 
@@ -72,13 +77,34 @@ def _header(headers, name: str) -> str:
     return value or ""
 
 
+def file_start(head: bytes) -> bytes:
+    """A file's first bytes as a reader sees them: decompressed when they are a gzip member's."""
+    if head[:2] == b"\x1f\x8b":
+        try:
+            return zlib.decompressobj(wbits=31).decompress(head, 64)
+        except zlib.error:
+            return head
+    return head
+
+
+def starts_like_warc(head: bytes) -> bool:
+    """Whether a file's first bytes are a WARC record's first line ("WARC/1.0", "WARC/0.18", ...), plain or in
+    a gzip member."""
+    return file_start(head).lstrip(b"\r\n").startswith(b"WARC/")
+
+
 def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRecord | ReadError]:
     """Yield every record of one WARC/WET file, in file order.
 
     `source_path` is only used for its base name, which enters the doc id (see make_doc_id).
     """
     source = os.path.basename(source_path.rstrip("/"))
-    counting = _CountingReader(stream)
+    head = stream.read(1 << 12)
+    if not starts_like_warc(head):
+        # warcio reads almost anything as records (a text file's lines became ten "responses"): say what it is.
+        yield ReadError(source, 0, f"not a WARC file: it starts with {file_start(head)[:32]!r}")
+        return
+    counting = _CountingReader(stream, head)
     # arc2warc off: once a file is known to be WARC, garbage is a framing error, not a "record" in ARC format.
     iterator = ArchiveIterator(counting, arc2warc=False)
     offset = 0

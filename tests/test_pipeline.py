@@ -180,6 +180,84 @@ def test_input_takes_several_values_as_an_unquoted_glob_gives_them(demo_crawl, t
     assert len(demo_crawl) == 2 and manifest["inputs"] == sorted(demo_crawl) and stats["records"] == 18
 
 
+def test_a_finished_run_is_refused_unless_overwrite_and_stays_byte_identical(demo_run, demo_crawl, tmp_path,
+                                                                             capsys):
+    """A second command into a folder holding a finished run once emptied it and wrote its own (8 shards became
+    1); now it stops with one line, the earlier run untouched, and --overwrite replaces it."""
+    import shutil
+
+    _stats, finished = demo_run
+    out = tmp_path / "out"
+    shutil.copytree(finished, out)
+    before = file_bytes(out) | {"stats.json": (out / "stats.json").read_bytes()}
+    recipe = tmp_path / "one.toml"
+    recipe.write_text("[output]\nshard_target_tokens = 100000000\n")
+    argv = ["--input", demo_crawl[0], "--output", str(out), "--config", str(recipe), *IN_MEMORY]
+    assert run_pipeline.main(argv) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tokenmill: output directory {out} holds a finished run; give --overwrite to replace it, or "
+                   "choose another directory"]
+    assert file_bytes(out) | {"stats.json": (out / "stats.json").read_bytes()} == before
+    assert run_pipeline.main([*argv, "--overwrite"]) == 0
+    assert json.loads((out / "manifest.json").read_text())["inputs"] == [demo_crawl[0]]
+    assert not (out / run_pipeline.STARTED).exists()
+
+
+def test_an_interrupted_run_resumes_only_with_its_own_recipe_and_inputs(demo_crawl, tmp_path, capsys):
+    """A run that died leaves _started.json and no manifest. The same command starts it again; another recipe
+    or other inputs are refused, naming what differs."""
+    from schemas.recipe import load_recipe
+
+    out = tmp_path / "out"
+    run_pipeline.prepare_output(str(out), recipe=load_recipe(None), inputs=sorted(demo_crawl))
+    (out / "shards").mkdir()
+    (out / "shards" / "part-00000-000.parquet").write_bytes(b"half-written")
+    argv = ["--input", *demo_crawl, "--output", str(out), *IN_MEMORY]
+    assert run_pipeline.main([*argv, "--config", "fineweb"]) == 2
+    err = capsys.readouterr().err
+    assert "holds an interrupted run of another kind (recipe 'default'" in err and "'fineweb'" in err
+    assert run_pipeline.main(["--input", demo_crawl[0], "--output", str(out), *IN_MEMORY]) == 2
+    assert "inputs: 0 file(s) new, 1 missing" in capsys.readouterr().err
+    assert (out / "shards" / "part-00000-000.parquet").read_bytes() == b"half-written"
+    assert run_pipeline.main(argv) == 0
+    assert json.loads((out / "stats.json").read_text())["records"] == 18
+
+
+def test_a_file_read_short_is_named_on_the_console_and_fails_the_run_unless_allowed(warc_samples, demo_crawl,
+                                                                                   tmp_path, capsys):
+    """The clipped real WARC: its error used to appear only inside stats.json, exit 0. Now the console names the
+    file, the byte and the error, and the run exits 1 unless --max-file-errors allows that share of files; the
+    outputs hold what could be read either way."""
+    clipped = str(warc_samples / "resiliparse-clipped.warc.gz")
+    argv = ["--input", clipped, demo_crawl[0], "--output", str(tmp_path / "a"), *IN_MEMORY]
+    assert run_pipeline.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[0].startswith(f"tokenmill: error: could not read {clipped} to the end: at byte ")
+    assert err[1].startswith("tokenmill: error: 1 of 2 input files could not be read to the end")
+    stats = json.loads((tmp_path / "a" / "stats.json").read_text())
+    assert stats["kept"] > 0 and (tmp_path / "a" / "manifest.json").exists()
+    assert run_pipeline.main([*argv[:3], "--output", str(tmp_path / "b"), "--max-file-errors", "0.5",
+                              *IN_MEMORY]) == 0
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"tokenmill: warning: could not read {clipped} to the end")
+
+
+@pytest.mark.parametrize("kind", ["directory", "text file"])
+def test_an_input_with_no_record_fails_the_run(tmp_path, capsys, kind):
+    """A directory, or a text file named .warc.gz, as the only input: '0 records, 0 kept' and exit 0 before."""
+    if kind == "directory":
+        path = tmp_path / "crawl"
+        path.mkdir()
+        (path / "inner.txt").write_text("x")
+    else:
+        path = tmp_path / "notes.warc.gz"
+        path.write_text("these are my notes, not a crawl\n" * 20)
+    assert run_pipeline.main(["--input", str(path), "--output", str(tmp_path / "o"), *IN_MEMORY]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err[-1] == "tokenmill: error: read no record from 1 input file(s): is this a WARC/WET crawl?"
+    assert any(str(path) in line for line in err[:-1])
+
+
 def test_outputs_read_unchanged_by_duckdb(demo_run):
     import duckdb
 

@@ -156,3 +156,17 @@ def test_a_file_cut_anywhere_is_reported_and_the_records_before_the_cut_stand():
             started = sum(1 for r in whole if r.offset < cut)
             if not errors and not any(r.cut_short for r in records):
                 assert len(intact) == started, cut
+
+
+def test_a_file_that_is_not_a_warc_is_one_read_error_not_records():
+    """warcio reads almost anything as records: a text file named .warc.gz became ten 'responses'. A file whose
+    first bytes (plain or gzip) are not a WARC record's first line is one ReadError at offset 0."""
+    text = b"these are my notes, not a crawl\n" * 20
+    for raw in (text, gzip.compress(text)):
+        items = list(read_warc(io.BytesIO(raw), "notes.warc.gz"))
+        assert len(items) == 1 and isinstance(items[0], ReadError)
+        assert items[0].offset == 0 and items[0].error.startswith("not a WARC file: it starts with b'these are my")
+    buf = io.BytesIO()
+    WarcWriter(buf).response("https://example.com/", b"<p>hi</p>")
+    assert [type(i) for i in read_warc(io.BytesIO(buf.getvalue()), "a.warc.gz")] == [Record]
+    assert [type(i) for i in read_warc(io.BytesIO(gzip.decompress(buf.getvalue())), "a.warc")] == [Record]
