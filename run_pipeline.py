@@ -22,7 +22,7 @@ from outputs.run_files import read_json, write_json
 from pipelines.build import build_pipeline, build_select_pipeline
 from pipelines.metrics import NAMESPACE
 from pipelines.staging import STAGING, remove_staging
-from schemas.recipe import Recipe, RecipeError, load_recipe
+from schemas.recipe import Recipe, RecipeError, list_paths, load_recipe
 from tokenization.tokenizers import describe_tokenizer
 
 DEFAULT_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
@@ -96,6 +96,21 @@ def check_flags(beam_args: list[str], ours: argparse.ArgumentParser) -> None:
     close = [_ALIASES[name]] if name in _ALIASES else difflib.get_close_matches(name, known, n=1)
     hint = f"; did you mean {close[0]}?" if close else " (tokenmill run --help lists tokenmill's own flags)"
     raise UsageError(f"unknown flag {name}: neither tokenmill nor Beam knows it{hint}")
+
+
+def check_paths(recipe: Recipe) -> None:
+    """UsageError naming the first list, model or tokenizer path of the recipe that is not there: a filter
+    without its list kept every page and said nothing."""
+    for key, path in list_paths(recipe):
+        if key == "filters.bad_words.lists_dir":
+            try:
+                lists = FileSystems.match([f"{path.rstrip('/')}/*.txt"])[0].metadata_list
+            except Exception:  # noqa: BLE001 - a folder that cannot be listed holds no list
+                lists = []
+            if not lists:
+                raise UsageError(f"{key} = '{path}': no word list (<lang>.txt) there")
+        elif not FileSystems.exists(path):
+            raise UsageError(f"{key} = '{path}': no such file")
 
 
 def expand_inputs(patterns: list[str]) -> list[str]:
@@ -309,6 +324,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     if not 0.0 <= args.max_file_errors <= 1.0:
         raise UsageError(f"--max-file-errors {args.max_file_errors:g}: a fraction of the input files, in [0, 1]")
     recipe = load_recipe(args.config)
+    check_paths(recipe)
     inputs = expand_inputs(args.input)
     output = args.output.rstrip("/")
     prepare_output(output, recipe=recipe, inputs=inputs, overwrite=args.overwrite)
@@ -342,6 +358,7 @@ def select(argv: list[str] | None = None) -> dict[str, Any]:
     if not FileSystems.match([f"{source}/scored/*.parquet"])[0].metadata_list:
         raise UsageError(f"{source} has no scored/ documents: run it with --keep-scored")
     recipe = load_recipe(args.config)
+    check_paths(recipe)
     before = manifest["recipe"]
     now = recipe.to_dict()
     for section in _FIXED_BEFORE_FILTERS:

@@ -465,7 +465,38 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
     for name in recipe.filters.order:
         if name not in {f.name for f in dataclasses.fields(recipe.filters)} - {"order"}:
             raise RecipeError(f"filters.order names unknown filter '{name}'")
+    # A filter in the order that has nothing to compare with would keep every page without a word.
+    if "bad_words" in recipe.filters.order and not recipe.filters.bad_words.lists_dir:
+        raise RecipeError("filters.order runs bad_words, but filters.bad_words.lists_dir is empty: give a folder "
+                          "of word lists (<lang>.txt, e.g. LDNOOBW's) or take bad_words out of the order")
+    if "url" in recipe.filters.order and not list_paths(recipe, "filters.url"):
+        raise RecipeError("filters.order runs url, but [filters.url] names no list: give domain_files, url_files "
+                          "or word files (UT1 format), or take url out of the order")
     return recipe
+
+
+def list_paths(recipe: Recipe, section: str = "") -> list[tuple[str, str]]:
+    """(recipe key, path) of every file or folder the recipe's active parts read: the lists of the filters in
+    filters.order, the language and classifier models, a tokenizer.json. `section` keeps only keys under it.
+    The run checks each exists before it starts (run_pipeline.check_paths)."""
+    out: list[tuple[str, str]] = []
+    f = recipe.filters
+    if "url" in f.order:
+        for key in ("domain_files", "url_files", "banned_word_files", "soft_banned_word_files",
+                    "banned_subword_files"):
+            out += [(f"filters.url.{key}", path) for path in getattr(f.url, key)]
+    if "bad_words" in f.order and f.bad_words.lists_dir:
+        out.append(("filters.bad_words.lists_dir", f.bad_words.lists_dir))
+    if "gopher_quality" in f.order and f.gopher_quality.stop_words_file:
+        out.append(("filters.gopher_quality.stop_words_file", f.gopher_quality.stop_words_file))
+    if recipe.language.model_path:
+        out.append(("language.model_path", recipe.language.model_path))
+    for name, cls in (("quality", recipe.quality), ("topic", recipe.topic)):
+        if cls.enabled and cls.model_path:
+            out.append((f"{name}.model_path", cls.model_path))
+    if recipe.tokenizer.name.endswith(".json"):
+        out.append(("tokenizer.name", recipe.tokenizer.name))
+    return [(key, path) for key, path in out if key.startswith(section)]
 
 
 BUILTIN_RECIPES_DIR = Path(__file__).resolve().parent / "builtin_recipes"

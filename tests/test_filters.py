@@ -468,3 +468,41 @@ def test_split_words_cache_is_safe_across_threads():
     finally:
         sys.setswitchinterval(interval)
     assert not errors
+
+
+def test_a_filter_without_its_lists_is_refused_and_no_builtin_recipe_claims_one():
+    """bad_words without lists_dir and url without any list kept every page without a word; the c4 recipe
+    listed bad_words with no lists and fineweb the URL filter. Now a recipe that runs such a filter is refused,
+    and no built-in recipe runs one."""
+    from schemas.recipe import RecipeError, builtin_recipes, recipe_from_dict
+
+    with pytest.raises(RecipeError, match="filters.bad_words.lists_dir is empty"):
+        recipe_from_dict({"filters": {"order": ["language", "bad_words"]}})
+    with pytest.raises(RecipeError, match=r"\[filters.url\] names no list"):
+        recipe_from_dict({"filters": {"order": ["url", "language"]}})
+    for name in builtin_recipes():
+        order = load_recipe(name).filters.order
+        assert "bad_words" not in order and "url" not in order, name
+    assert "no bad-words list shipped" in load_recipe("c4").description
+
+
+@pytest.mark.parametrize(("table", "says"), [
+    ('[filters]\norder = ["url", "language"]\n[filters.url]\ndomain_files = ["{missing}/domains"]\n',
+     "filters.url.domain_files = '{missing}/domains': no such file"),
+    ('[filters]\norder = ["language", "bad_words"]\n[filters.bad_words]\nlists_dir = "{missing}"\n',
+     "filters.bad_words.lists_dir = '{missing}': no word list (<lang>.txt) there"),
+    ('[filters.gopher_quality]\nstop_words_file = "{missing}/stop.json"\n[filters]\norder = ["gopher_quality"]\n',
+     "filters.gopher_quality.stop_words_file = '{missing}/stop.json': no such file"),
+])
+def test_a_list_path_that_is_not_there_stops_the_run_at_start(demo_crawl, tmp_path, capsys, table, says):
+    import run_pipeline
+
+    missing = str(tmp_path / "nowhere")
+    recipe = tmp_path / "r.toml"
+    recipe.write_text(table.format(missing=missing))
+    out = tmp_path / "o"
+    argv = ["--input", demo_crawl[0], "--output", str(out), "--config", str(recipe),
+            "--runner=DirectRunner", "--direct_running_mode=in_memory"]
+    assert run_pipeline.main(argv) == 2
+    assert capsys.readouterr().err.strip() == f"tokenmill: {says.format(missing=missing)}"
+    assert not out.exists()
