@@ -14,7 +14,7 @@ commands:
   run       run the pipeline (same flags as run_pipeline.py; unknown flags go to Beam)
   demo      build a small demo crawl, run the pipeline on it, print where the output is
   select    apply another recipe to a run made with --keep-scored, without re-reading the crawl
-  recipes   list the built-in recipes
+  recipes   list the built-in recipes; --show NAME prints one resolved, as TOML
   stats     the funnel of a run: per stage in/out/dropped by reason, mix by language and topic
   inspect   show kept or dropped documents (sampled, filtered), or one document's whole history
   diff      what one run kept and the other dropped, with reasons
@@ -44,6 +44,19 @@ def cmd_demo(argv: list[str]) -> int:
 
 
 def cmd_recipes(argv: list[str]) -> int:
+    from schemas.recipe import RecipeError, to_toml
+
+    ap = argparse.ArgumentParser(prog="tokenmill recipes", description="List the built-in recipes, or print one.")
+    ap.add_argument("--show", metavar="RECIPE", help="print this recipe (a built-in name or a file) resolved: its "
+                    "base applied, every default filled in, as TOML")
+    args = ap.parse_args(argv)
+    if args.show:
+        try:
+            print(to_toml(load_recipe(args.show).to_dict()), end="")
+        except RecipeError as exc:
+            print(f"tokenmill: {exc}", file=sys.stderr)
+            return 2
+        return 0
     for name, path in builtin_recipes().items():
         print(f"{name:12s} {load_recipe(str(path)).description}")
     return 0

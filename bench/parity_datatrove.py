@@ -43,6 +43,7 @@ sys.path.insert(0, str(REPO))
 
 from bench.common import bench_crawl  # noqa: E402
 from bench.peer import ensure_peer, run_peer  # noqa: E402
+from schemas.recipe import to_toml  # noqa: E402
 
 # (label, recipe value changed from the shipped fineweb recipe, what the value follows)
 VARIANTS = [
@@ -62,18 +63,10 @@ def _merged(base: dict, change: dict) -> dict:
     return out
 
 
-def _toml(table: dict, prefix: str = "") -> str:
-    """A TOML document of nested tables of scalars and lists (JSON literals are TOML literals for these)."""
-    scalars = "".join(f"{k} = {json.dumps(v)}\n" for k, v in table.items() if not isinstance(v, dict))
-    header = f"[{prefix}]\n" if prefix and scalars else ""
-    tables = "".join(_toml(v, f"{prefix}.{k}" if prefix else k) for k, v in table.items() if isinstance(v, dict))
-    return header + scalars + "\n" + tables
-
-
 def run_ours(crawl: Path, out: Path, change: dict) -> None:
     base = tomllib.loads((REPO / "schemas" / "builtin_recipes" / "fineweb.toml").read_text())
     recipe = out.with_suffix(".toml")
-    recipe.write_text(_toml(_merged(base, change)))
+    recipe.write_text(to_toml(_merged(base, change)))
     subprocess.run([sys.executable, str(REPO / "run_pipeline.py"), "--input", f"{crawl}/*.warc.gz", "--output",
                     str(out), "--config", str(recipe), "--direct_num_workers=2"], check=True, capture_output=True)
 

@@ -507,22 +507,62 @@ def builtin_recipes() -> dict[str, Path]:
     return {p.stem: p for p in sorted(BUILTIN_RECIPES_DIR.glob("*.toml"))}
 
 
-def load_recipe(name_or_path: str | None) -> Recipe:
-    """A built-in recipe by name, a TOML file by path, or the defaults when None."""
-    if not name_or_path:
-        return Recipe()
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    """`base` with `over` laid on top: tables merge key by key, everything else (lists too) is replaced."""
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict) and key != "per_language":
+            out[key] = _deep_merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _recipe_table(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], Path]:
+    """The raw table of a recipe file with its `base` chain resolved (a built-in name, or a path relative to
+    the file that names it), and the file's path."""
     builtin = builtin_recipes()
     path = builtin.get(name_or_path) or Path(name_or_path)
     if not path.is_file():
         raise RecipeError(
             f"recipe '{name_or_path}' is neither a file nor a built-in recipe ({', '.join(builtin)})"
         )
+    if str(path.resolve()) in seen:
+        raise RecipeError(f"{path}: base chain loops back to itself")
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML: {exc}") from exc
     data.setdefault("name", path.stem)
+    base = data.pop("base", None)
+    if base is None:
+        return data, path
+    if not isinstance(base, str):
+        raise RecipeError(f"{path}: base: expected a recipe name or path, got {base!r}")
+    base_ref = base if base in builtin else str(path.parent / base)
+    base_data, _ = _recipe_table(base_ref, (*seen, str(path.resolve())))
+    # The file's own name (its stem unless it sets one); a description that says where it comes from.
+    data.setdefault("description", f"{base_data.get('description', base)} Changed by {path.name}.")
+    return _deep_merge(base_data, data), path
+
+
+def load_recipe(name_or_path: str | None) -> Recipe:
+    """A built-in recipe by name, a TOML file by path, or the defaults when None. A file may start from
+    another recipe with `base = "fineweb"` (a built-in name or a path): it then overrides only what it sets."""
+    if not name_or_path:
+        return Recipe()
+    data, path = _recipe_table(name_or_path)
     try:
         return recipe_from_dict(data)
     except RecipeError as exc:
         raise RecipeError(f"{path}: {exc}") from exc
+
+
+def to_toml(table: dict[str, Any], prefix: str = "") -> str:
+    """A TOML document of nested tables of scalars and lists (the recipe's shape; JSON literals of those are
+    TOML literals). Round-trips through tomllib."""
+    scalars = "".join(f"{key} = {json.dumps(value)}\n" for key, value in table.items() if not isinstance(value, dict))
+    header = f"[{prefix}]\n" if prefix and scalars else ""
+    tables = "".join(to_toml(value, f"{prefix}.{key}" if prefix else key)
+                     for key, value in table.items() if isinstance(value, dict))
+    return header + scalars + ("\n" if scalars else "") + tables

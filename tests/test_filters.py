@@ -506,3 +506,40 @@ def test_a_list_path_that_is_not_there_stops_the_run_at_start(demo_crawl, tmp_pa
     assert run_pipeline.main(argv) == 2
     assert capsys.readouterr().err.strip() == f"tokenmill: {says.format(missing=missing)}"
     assert not out.exists()
+
+
+def test_a_recipe_starts_from_its_base_and_overrides_only_what_it_sets(tmp_path):
+    """base = a built-in name or a path (relative to the file), chains allowed, loops refused; tables merge
+    key by key, lists are replaced; --show prints the resolved recipe as TOML that loads back to the same."""
+    import tomllib
+
+    from schemas.recipe import RecipeError, recipe_from_dict, to_toml
+
+    (tmp_path / "strict.toml").write_text('base = "fineweb"\n[filters.fineweb]\nline_punct_thr = 0.2\n')
+    (tmp_path / "sub").mkdir()
+    (tmp_path / "sub" / "stricter.toml").write_text(
+        'base = "../strict.toml"\nname = "stricter"\n[filters]\norder = ["language", "fineweb"]\n')
+    fineweb, strict = load_recipe("fineweb"), load_recipe(str(tmp_path / "strict.toml"))
+    assert strict.name == "strict" and strict.filters.fineweb.line_punct_thr == 0.2
+    assert strict.filters.fineweb.short_line_thr == fineweb.filters.fineweb.short_line_thr
+    assert strict.dedup == fineweb.dedup and strict.extract == fineweb.extract
+    stricter = load_recipe(str(tmp_path / "sub" / "stricter.toml"))
+    assert stricter.filters.order == ["language", "fineweb"] and stricter.filters.fineweb.line_punct_thr == 0.2
+    (tmp_path / "a.toml").write_text('base = "b.toml"\n')
+    (tmp_path / "b.toml").write_text('base = "a.toml"\n')
+    with pytest.raises(RecipeError, match="loops back"):
+        load_recipe(str(tmp_path / "a.toml"))
+    assert recipe_from_dict(tomllib.loads(to_toml(stricter.to_dict()))).sha256() == stricter.sha256()
+
+
+def test_recipes_show_prints_the_resolved_recipe(tmp_path, capsys):
+    import tomllib
+
+    import tokenmill_cli
+
+    assert tokenmill_cli.main(["recipes", "--show", "c4"]) == 0
+    shown = tomllib.loads(capsys.readouterr().out)
+    assert shown["name"] == "c4" and shown["filters"]["order"] == ["language", "c4"]
+    assert shown["filters"]["c4"]["min_words_per_line"] == 5 and "tokenizer" in shown
+    assert tokenmill_cli.main(["recipes", "--show", "nope"]) == 2
+    assert capsys.readouterr().err.startswith("tokenmill: recipe 'nope' is neither a file nor a built-in recipe")

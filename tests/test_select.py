@@ -79,3 +79,37 @@ def test_select_refuses_recipes_that_change_extraction(scored_run, tmp_path):
         run_pipeline.select([str(root / "first"), "--config", str(path), "--output", str(tmp_path / "o")])
     with pytest.raises(run_pipeline.UsageError, match="not a tokenmill run"):
         run_pipeline.select([str(tmp_path), "--output", str(tmp_path / "o")])
+
+
+def test_the_readmes_select_example_works_as_written(demo_crawl, tmp_path):
+    """The README's two commands and its my-thresholds.toml, taken from the README itself: a fineweb run with
+    --keep-scored, then select with the stricter recipe; it keeps a subset of what the first run kept."""
+    import re
+
+    import tokenmill_cli
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    (toml,) = re.findall(r"```toml\n(# my-thresholds\.toml.*?)```", readme, re.S)
+    commands = re.search(r"```bash\n(tokenmill run [^\n]*--keep-scored)\n(tokenmill select [^\n#]*)", readme)
+    assert commands, "the README's select example moved"
+    (tmp_path / "my-thresholds.toml").write_text(toml)
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    for path in demo_crawl:
+        (crawl / Path(path).name).write_bytes(Path(path).read_bytes())
+    import os
+
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for line in commands.groups():
+            argv = [a.strip("'") for a in line.split()[1:]] + IN_MEMORY
+            assert tokenmill_cli.main(argv) == 0, line
+    finally:
+        os.chdir(cwd)
+    first = json.loads((tmp_path / "out" / "stats.json").read_text())
+    second = json.loads((tmp_path / "out2" / "stats.json").read_text())
+    manifest = json.loads((tmp_path / "out2" / "manifest.json").read_text())
+    assert manifest["recipe"]["filters"]["fineweb"]["line_punct_thr"] == 0.2
+    assert manifest["recipe"]["tokenizer"]["name"] == "o200k_base"
+    assert 0 < second["kept"] <= first["kept"]
