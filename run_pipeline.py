@@ -190,7 +190,21 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
 
 
 def tokenizer_info(recipe: Recipe) -> dict[str, Any]:
-    return describe_tokenizer(recipe.tokenizer.name, recipe.tokenizer.append_eos)
+    try:
+        return describe_tokenizer(recipe.tokenizer.name, recipe.tokenizer.append_eos)
+    except ValueError as exc:  # an unknown name, or a tokenizer.json without an end-of-text token
+        raise UsageError(f"tokenizer.name = '{recipe.tokenizer.name}': {exc}") from exc
+
+
+def check_runner(beam_args: list[str]) -> None:
+    """UsageError for a runner that cannot start as asked: Beam's PortableRunner without a job service."""
+    from apache_beam.options.pipeline_options import PortableOptions, StandardOptions
+
+    options = PipelineOptions(beam_args)
+    runner = str(options.view_as(StandardOptions).runner or "")
+    if runner.rsplit(".", 1)[-1] == "PortableRunner" and not options.view_as(PortableOptions).job_endpoint:
+        raise UsageError("--runner=PortableRunner needs --job_endpoint=HOST:PORT (a running Beam job service); "
+                         "or name the engine: --runner=FlinkRunner or --runner=SparkRunner")
 
 
 def stage_timings(result: beam.runners.runner.PipelineResult) -> dict[str, float]:
@@ -321,14 +335,15 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     ap = parser()
     args, beam_args = ap.parse_known_args(argv)
     check_flags(beam_args, ap)
+    check_runner(beam_args)
     if not 0.0 <= args.max_file_errors <= 1.0:
         raise UsageError(f"--max-file-errors {args.max_file_errors:g}: a fraction of the input files, in [0, 1]")
     recipe = load_recipe(args.config)
     check_paths(recipe)
     inputs = expand_inputs(args.input)
     output = args.output.rstrip("/")
-    prepare_output(output, recipe=recipe, inputs=inputs, overwrite=args.overwrite)
     info = tokenizer_info(recipe)
+    prepare_output(output, recipe=recipe, inputs=inputs, overwrite=args.overwrite)
     stats = _execute(beam_args, output, lambda p: build_pipeline(
         p, inputs=inputs, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored))
     for line in drop_warnings(stats, recipe.output.warn_drop_share):
@@ -351,6 +366,7 @@ def select(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
     args, beam_args = ap.parse_known_args(argv)
     check_flags(beam_args, ap)
+    check_runner(beam_args)
     source = args.source.rstrip("/")
     if not FileSystems.exists(f"{source}/manifest.json"):
         raise UsageError(f"{source} is not a tokenmill run (no manifest.json)")
@@ -370,8 +386,8 @@ def select(argv: list[str] | None = None) -> dict[str, Any]:
         raise RecipeError("select cannot change the URL filter: it runs before extraction; rerun the crawl")
     source_stats = read_json(f"{source}/stats.json")
     output = args.output.rstrip("/")
-    prepare_output(output, recipe=recipe, inputs=[source], overwrite=args.overwrite, command="select")
     info = tokenizer_info(recipe)
+    prepare_output(output, recipe=recipe, inputs=[source], overwrite=args.overwrite, command="select")
     return _execute(beam_args, output, lambda p: build_select_pipeline(
         p, source=source, source_manifest=manifest, source_stats=source_stats, output=output, recipe=recipe,
         tokenizer_info=info))
@@ -404,6 +420,9 @@ def main(argv: list[str] | None = None, command=None) -> int:
     except (UsageError, RecipeError) as exc:
         print(f"tokenmill: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("tokenmill: interrupted; rerun the same command to resume", file=sys.stderr)
+        return 130
     print(
         f"tokenmill: {stats['records']} records, {stats['kept']} kept, {stats['tokens']} tokens "
         f"in {stats['wall_seconds']:.1f} s"

@@ -377,12 +377,16 @@ def cmd_release(argv: list[str]) -> int:
 
 
 def cmd_verify(argv: list[str]) -> int:
-    from release.publish import verify
+    from release.publish import ReleaseError, verify
 
     ap = argparse.ArgumentParser(prog="tokenmill verify")
     ap.add_argument("release")
     args = ap.parse_args(argv)
-    problems = verify(args.release)
+    try:
+        problems = verify(args.release)
+    except ReleaseError as exc:
+        print(f"tokenmill: {exc}", file=sys.stderr)
+        return 2
     for p in problems:
         print(f"MISMATCH {p}")
     if problems:

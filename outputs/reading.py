@@ -32,6 +32,9 @@ def open_run(root: str) -> dict[str, Any]:
         raise OutputDirError(
             f"{root}: schema version {manifest.get('schema_version')!r}, this tokenmill reads {SCHEMA_VERSION!r}"
         )
+    if "shards" not in manifest and "files" in manifest:
+        raise OutputDirError(f"{root} is a release, not a run's output folder: `tokenmill verify {root}` checks "
+                             "it and release/reader.py reads it; stats, inspect, diff and report read a run")
     entries = manifest["shards"] + manifest["ledger"]
     missing = [e["path"] for e in entries if not exists(f"{root}/{e['path']}")]
     if missing:

@@ -101,12 +101,24 @@ def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any
 
 
 def verify(target: str) -> list[str]:
-    """Problems found (empty when the release is intact): checksums, sizes, rows and schema of every file."""
+    """Problems found (empty when the release is intact): checksums, sizes, rows and schema of every listed
+    file, and every file the manifest does not list. Raises ReleaseError when `target` is not a release."""
     path = os.path.join(target, "manifest.json")
     if not os.path.exists(path):
-        return [f"{path}: missing"]
+        raise ReleaseError(f"{target}: not a release (no manifest.json)")
     manifest = read_json(path)
+    if "files" not in manifest:
+        if "shards" in manifest:
+            raise ReleaseError(f"{target} is a run's output folder, not a release: `tokenmill release {target} --to "
+                               f"DIR` makes one; `tokenmill stats {target}` reads the run")
+        raise ReleaseError(f"{path}: not a tokenmill release manifest (no 'files')")
     problems = []
+    listed = {entry["path"] for entry in manifest["files"]} | {"manifest.json", "README.md"}
+    for folder, _dirs, names in os.walk(target):
+        for name in names:
+            rel = os.path.relpath(os.path.join(folder, name), target).replace(os.sep, "/")
+            if rel not in listed:
+                problems.append(f"{rel}: not listed in the manifest (a reader of shards/*.parquet would read it)")
     for entry in manifest["files"]:
         f = os.path.join(target, entry["path"])
         if not os.path.exists(f):

@@ -176,3 +176,36 @@ def test_inspect_points_at_the_offending_part(runs, capsys):
     assert tokenmill_cli.main(["inspect", str(runs / "fw"), "--reason", reason, "--sample", "1"]) == 0
     out = capsys.readouterr().out
     assert ">>> " in out and ("repeated" in out or "without end punctuation" in out)
+
+
+def test_stats_inspect_diff_report_on_a_release_and_verify_on_a_run_say_so_in_one_line(runs, tmp_path, capsys):
+    """Each of these raised a KeyError traceback: a release and a run's folder hold different manifests."""
+    target = tmp_path / "rel"
+    assert tokenmill_cli.main(["release", str(runs / "fw"), "--name", "web", "--version", "1.0.0", "--to",
+                               str(target)]) == 0
+    capsys.readouterr()
+    for argv in (["stats", str(target)], ["inspect", str(target), "--kept"], ["diff", str(target), str(runs / "fw")],
+                 ["report", str(target), "-o", str(tmp_path / "r.html")]):
+        assert tokenmill_cli.main(argv) == 2, argv
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and f"{target} is a release, not a run's output folder" in err[0], argv
+    assert tokenmill_cli.main(["verify", str(runs / "fw")]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tokenmill: {runs / 'fw'} is a run's output folder, not a release: `tokenmill release "
+                   f"{runs / 'fw'} --to DIR` makes one; `tokenmill stats {runs / 'fw'}` reads the run"]
+
+
+def test_verify_fails_on_a_file_the_manifest_does_not_list(runs, tmp_path, capsys):
+    """SELECT * FROM 'shards/*.parquet' would read an extra shard that verify used to pass."""
+    import shutil
+
+    target = tmp_path / "rel"
+    assert tokenmill_cli.main(["release", str(runs / "fw"), "--name", "web", "--version", "1.0.0", "--to",
+                               str(target)]) == 0
+    first = sorted((target / "shards").glob("*.parquet"))[0]
+    shutil.copy(first, target / "shards" / "part-99999-000.parquet")
+    capsys.readouterr()
+    assert tokenmill_cli.main(["verify", str(target)]) == 1
+    assert capsys.readouterr().out.strip() == (
+        "MISMATCH shards/part-99999-000.parquet: not listed in the manifest (a reader of shards/*.parquet would "
+        "read it)")

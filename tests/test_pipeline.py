@@ -422,3 +422,26 @@ def test_the_survivor_rule_picks_which_copy_of_a_duplicate_stays(demo_crawl, tmp
                 assert kept["doc_id"] < dup["doc_id"]
         survivors[rule] = {dup["cluster_id"] for dup in dups}
     assert len(survivors["smallest_id"] & survivors["first_seen"]) == 1
+
+
+@pytest.mark.parametrize(("argv", "says"), [
+    (["--runner=PortableRunner"], "--runner=PortableRunner needs --job_endpoint=HOST:PORT"),
+    (["--config", "{tok}"], "tokenizer.name = 'gpt5': tokenizer 'gpt5' is neither one of cl100k_base, o200k_base"),
+])
+def test_user_mistakes_are_one_line_and_exit_2_before_anything_is_written(demo_crawl, tmp_path, capsys, argv, says):
+    tok = tmp_path / "tok.toml"
+    tok.write_text('[tokenizer]\nname = "gpt5"\n')
+    out = tmp_path / "o"
+    argv = [a.format(tok=tok) for a in argv]
+    assert run_pipeline.main(["--input", demo_crawl[0], "--output", str(out), *argv]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith(f"tokenmill: {says}")
+    assert not out.exists()
+
+
+def test_ctrl_c_says_how_to_resume(monkeypatch, capsys):
+    def interrupted(argv):
+        raise KeyboardInterrupt
+
+    assert run_pipeline.main([], command=interrupted) == 130
+    assert capsys.readouterr().err.strip() == "tokenmill: interrupted; rerun the same command to resume"
