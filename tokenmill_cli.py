@@ -21,6 +21,7 @@ commands:
   report    write a self-contained HTML report of a run (charts, sampled drops)
   release   copy a run's shards into an immutable, checksummed release with a dataset card
   verify    check a release's checksums and schema (non-zero exit on any mismatch)
+  decode    token ids back to text, offline (--tokenizer NAME or --from RUN_OR_RELEASE)
   train-classifier  train a fastText classifier from labeled JSONL
   eval-classifier   evaluate a classifier on labeled JSONL (per-class P/R/F1, macro-F1, confusion)
 """
@@ -241,6 +242,49 @@ def _print_doc(row: dict, text: str | None) -> None:
     print(f"  {_excerpt(text)}")
 
 
+def _decode_row(manifest: dict, tokens: list[int]) -> str:
+    """A shard row's text, decoded offline with the tokenizer its run or release names."""
+    from tokenization.tokenizers import Tokenizer
+
+    tok = manifest["tokenizer"]
+    tokens = tokens[:-1] if tok["append_eos"] and tokens and tokens[-1] == tok["eos_id"] else tokens
+    return Tokenizer(tok["name"], tok["append_eos"]).decode(tokens)
+
+
+def cmd_decode(argv: list[str]) -> int:
+    """Token ids back to text, offline: ids as arguments or on standard input (spaces, commas or a JSON list)."""
+    import json
+    import re
+
+    from tokenization.tokenizers import Tokenizer
+
+    ap = argparse.ArgumentParser(prog="tokenmill decode", description=cmd_decode.__doc__)
+    source = ap.add_mutually_exclusive_group(required=True)
+    source.add_argument("--tokenizer", help="cl100k_base, o200k_base or a tokenizer.json path")
+    source.add_argument("--from", dest="origin", metavar="RUN_OR_RELEASE",
+                        help="use the tokenizer that run or release names in its manifest")
+    ap.add_argument("ids", nargs="*", help="token ids (default: read from standard input)")
+    args = ap.parse_args(argv)
+    name = args.tokenizer
+    if args.origin:
+        path = os.path.join(args.origin, "manifest.json")
+        if not os.path.exists(path):
+            print(f"tokenmill: {args.origin}: no manifest.json (not a run or a release)", file=sys.stderr)
+            return 2
+        with open(path) as f:
+            name = json.load(f)["tokenizer"]["name"]
+    raw = " ".join(args.ids) if args.ids else sys.stdin.read()
+    try:
+        ids = [int(t) for t in re.findall(r"-?\d+", raw)]
+        tokenizer = Tokenizer(name, append_eos=False)
+        text = tokenizer.decode(ids)
+    except (ValueError, KeyError, OverflowError) as exc:
+        print(f"tokenmill: cannot decode with {name}: {exc}", file=sys.stderr)
+        return 2
+    print(text)
+    return 0
+
+
 def cmd_inspect(argv: list[str]) -> int:
     import json
 
@@ -270,11 +314,14 @@ def cmd_inspect(argv: list[str]) -> int:
         if not rows:
             print(f"tokenmill: no document {args.id} in {args.run}", file=sys.stderr)
             return 1
+        shard = next((r for r in rows if r["kind"] == "shard"), None)
+        kept_text = _decode_row(manifest, shard["tokens"]) if shard is not None else None
         for row in rows:
             if args.json:
-                print(json.dumps({k: v for k, v in row.items() if k != "tokens"}, default=str))
+                print(json.dumps({k: v for k, v in row.items() if k != "tokens"}
+                                 | ({"text": kept_text} if row["kind"] == "shard" else {}), default=str))
             elif row["kind"] == "ledger":
-                _print_doc(row, row.get("text"))
+                _print_doc(row, kept_text if row["kept"] else row.get("text"))
             else:
                 print(f"  shard row: {row['token_count']} tokens, cluster_size {row['cluster_size']}")
         return 0
@@ -448,6 +495,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": cmd_report,
         "release": cmd_release,
         "verify": cmd_verify,
+        "decode": cmd_decode,
         "train-classifier": cmd_train_classifier,
         "eval-classifier": cmd_eval_classifier,
     }

@@ -22,6 +22,7 @@ from __future__ import annotations
 import glob
 import json
 import os
+import warnings
 from collections.abc import Iterator
 
 import numpy as np
@@ -33,20 +34,30 @@ class PackedReader:
                  epoch: int = 0) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
-        self.files = self._files(path)
+        self.files, tokens = self._files(path)
         self.seq_len, self.seed, self.rank, self.world_size, self.epoch = seq_len, seed, rank, world_size, epoch
         self._next_sequence = 0  # global sequence index, in this epoch's stream, that this rank yields next
+        full = tokens // (seq_len + 1) if tokens is not None else None
+        if full is not None and full <= rank:
+            # A rank that yields nothing trains on nothing, silently; say so while the job starts.
+            warnings.warn(f"rank {rank} of {world_size} gets no full sequence: {path} holds {tokens:,} tokens, "
+                          f"{full} sequence(s) of seq_len + 1 = {seq_len + 1}", RuntimeWarning, stacklevel=2)
 
     @staticmethod
-    def _files(path: str) -> list[str]:
+    def _files(path: str) -> tuple[list[str], int | None]:
+        """The shard files to read, and their tokens when a manifest counts them. Raises FileNotFoundError where
+        there is no release, run or shard file."""
         manifest = os.path.join(path, "manifest.json")
         if os.path.exists(manifest):
             with open(manifest) as f:
                 data = json.load(f)
-            entries = data.get("files") or data.get("shards")
-            return [os.path.join(path, e["path"]) for e in entries]
+            entries = [e for e in data.get("files") or data.get("shards") or [] if e["path"].endswith(".parquet")]
+            tokens = sum(e["tokens"] for e in entries) if all("tokens" in e for e in entries) else None
+            return [os.path.join(path, e["path"]) for e in entries], tokens
         found = glob.glob(os.path.join(path, "shards", "*.parquet")) or glob.glob(os.path.join(path, "*.parquet"))
-        return sorted(found)
+        if not found:
+            raise FileNotFoundError(f"{path}: no release or run here (no manifest.json, no shards/*.parquet)")
+        return sorted(found), None
 
     def _stream(self) -> Iterator[np.ndarray]:
         """Token arrays of every document, in this epoch's seeded order."""

@@ -209,3 +209,36 @@ def test_verify_fails_on_a_file_the_manifest_does_not_list(runs, tmp_path, capsy
     assert capsys.readouterr().out.strip() == (
         "MISMATCH shards/part-99999-000.parquet: not listed in the manifest (a reader of shards/*.parquet would "
         "read it)")
+
+
+def test_inspect_id_of_a_kept_document_shows_its_text_and_decode_gives_it_back(runs, capsys):
+    """inspect --id on a kept document said '(text not kept ...)'; its text is in its tokens. tokenmill decode
+    turns token ids back into that text offline."""
+    shard = pq.read_table(sorted((runs / "fw" / "shards").glob("*.parquet"))[0], columns=["doc_id", "tokens"])
+    doc_id, tokens = shard.column("doc_id")[0].as_py(), shard.column("tokens")[0].as_py()
+    assert tokenmill_cli.main(["inspect", str(runs / "fw"), "--id", doc_id]) == 0
+    out = capsys.readouterr().out
+    assert "text not kept" not in out
+    assert tokenmill_cli.main(["decode", "--from", str(runs / "fw"), *map(str, tokens[:-1])]) == 0
+    text = capsys.readouterr().out.rstrip("\n")
+    assert len(text) > 100 and " ".join(text.split())[:300] in " ".join(out.split())
+    assert tokenmill_cli.main(["decode", "--tokenizer", "cl100k_base", "9906", "1917"]) == 0
+    assert capsys.readouterr().out == "Hello world\n"
+
+
+def test_the_reader_raises_on_a_path_without_a_release_and_warns_a_rank_with_nothing(runs, tmp_path):
+    """PackedReader on a mistyped path, or on a release shorter than one sequence (the README's seq_len=2048 on
+    the demo), yielded nothing without a word."""
+    with pytest.raises(FileNotFoundError, match="no release or run here"):
+        PackedReader(str(tmp_path / "relaese"), 128)
+    tokens = json.loads((runs / "fw" / "manifest.json").read_text())["totals"]["tokens"]
+    with pytest.warns(RuntimeWarning, match=f"rank 0 of 1 gets no full sequence: .* holds {tokens:,} tokens"):
+        assert list(PackedReader(str(runs / "fw"), tokens + 10)) == []
+    sequences = tokens // 129
+    with pytest.warns(RuntimeWarning, match=f"rank {sequences} of {sequences + 1} gets no full sequence"):
+        PackedReader(str(runs / "fw"), 128, rank=sequences, world_size=sequences + 1)
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert len(list(PackedReader(str(runs / "fw"), 128))) == sequences
