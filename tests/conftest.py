@@ -19,6 +19,19 @@ def shared_path(*parts: str) -> Path:
     return path
 
 
+def require_chromium() -> str:
+    """Chromium's path. Without one, the test is skipped with the reason shown (pytest -rs), except under CI
+    (CI set), where the report test must run: it fails."""
+    from outputs.browser import chromium
+
+    try:
+        return chromium()
+    except FileNotFoundError as exc:
+        if os.environ.get("CI"):
+            pytest.fail(f"{exc}: CI must render the report (.ci/run installs it)")
+        pytest.skip(f"{exc}: the report is not rendered here (under CI this fails)")
+
+
 @pytest.fixture(scope="session")
 def warc_samples() -> Path:
     return shared_path("data", "warc_samples")

@@ -156,6 +156,9 @@ def test_reader_reads_a_release(runs, tmp_path):
 
 def test_report_renders_in_headless_chromium_without_console_errors(runs, tmp_path):
     from outputs.browser import render
+    from tests.conftest import require_chromium
+
+    require_chromium()
 
     out = tmp_path / "report.html"
     assert tokenmill_cli.main(["report", str(runs / "fw"), "-o", str(out)]) == 0
@@ -242,3 +245,15 @@ def test_the_reader_raises_on_a_path_without_a_release_and_warns_a_rank_with_not
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert len(list(PackedReader(str(runs / "fw"), 128))) == sequences
+
+
+def test_without_chromium_the_report_test_skips_with_a_reason_and_fails_under_ci(monkeypatch):
+    from tests.conftest import require_chromium
+
+    monkeypatch.setenv("PATH", "/nonexistent")
+    monkeypatch.delenv("CI", raising=False)
+    with pytest.raises(pytest.skip.Exception, match="no Chromium on PATH.*under CI this fails"):
+        require_chromium()
+    monkeypatch.setenv("CI", "true")
+    with pytest.raises(pytest.fail.Exception, match="no Chromium on PATH.*CI must render the report"):
+        require_chromium()
