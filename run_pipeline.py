@@ -14,16 +14,20 @@ import sys
 import time
 from typing import Any
 
-import apache_beam as beam
-from apache_beam.io.filesystems import FileSystems
-from apache_beam.options.pipeline_options import PipelineOptions
+from console.quiet import QuietStderr, drop_import_warning
 
-from outputs.run_files import read_json, write_json
-from pipelines.build import build_pipeline, build_select_pipeline
-from pipelines.metrics import NAMESPACE
-from pipelines.staging import STAGING, remove_staging
-from schemas.recipe import Recipe, RecipeError, list_paths, load_recipe
-from tokenization.tokenizers import describe_tokenizer
+drop_import_warning()  # before Apache Beam is imported: it logs a bigquery/apitools warning as it loads
+
+import apache_beam as beam  # noqa: E402
+from apache_beam.io.filesystems import FileSystems  # noqa: E402
+from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
+
+from outputs.run_files import read_json, write_json  # noqa: E402
+from pipelines.build import build_pipeline, build_select_pipeline  # noqa: E402
+from pipelines.metrics import NAMESPACE  # noqa: E402
+from pipelines.staging import STAGING, remove_staging  # noqa: E402
+from schemas.recipe import Recipe, RecipeError, list_paths, load_recipe  # noqa: E402
+from tokenization.tokenizers import describe_tokenizer  # noqa: E402
 
 DEFAULT_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
 
@@ -47,6 +51,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--max-file-errors", type=float, default=0.0, metavar="FRACTION",
                     help="share of input files that may fail to be read to the end before the run exits non-zero "
                     "(default 0: any file error fails the run; the outputs hold what could be read either way)")
+    console_flags(ap)
     ap.add_argument("--keep-scored", action="store_true",
                     help="also write every extracted document with its text and signals to scored/ "
                     "(for tokenmill select)")
@@ -346,10 +351,11 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     prepare_output(output, recipe=recipe, inputs=inputs, overwrite=args.overwrite)
     stats = _execute(beam_args, output, lambda p: build_pipeline(
         p, inputs=inputs, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored))
-    for line in drop_warnings(stats, recipe.output.warn_drop_share):
-        print(f"tokenmill: {line}", file=sys.stderr)
-    if warning := stats.get("extract", {}).get("warning"):
-        print(f"tokenmill: warning: {warning}", file=sys.stderr)
+    if not args.quiet:
+        for line in drop_warnings(stats, recipe.output.warn_drop_share):
+            print(f"tokenmill: {line}", file=sys.stderr)
+        if warning := stats.get("extract", {}).get("warning"):
+            print(f"tokenmill: warning: {warning}", file=sys.stderr)
     return stats
 
 
@@ -364,6 +370,7 @@ def select(argv: list[str] | None = None) -> dict[str, Any]:
     ap.add_argument("--config", default=None, help="the recipe to apply (built-in name or TOML file)")
     ap.add_argument("--output", required=True)
     ap.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
+    console_flags(ap)
     args, beam_args = ap.parse_known_args(argv)
     check_flags(beam_args, ap)
     check_runner(beam_args)
@@ -410,13 +417,24 @@ def input_problems(stats: dict[str, Any], max_file_errors: float) -> tuple[list[
     return lines, fails
 
 
+def console_flags(ap: argparse.ArgumentParser) -> None:
+    """--verbose and --quiet, for the commands that run a pipeline."""
+    ap.add_argument("--verbose", action="store_true", help="show Beam's and the workers' own logging")
+    ap.add_argument("--quiet", action="store_true", help="print only the summary and errors")
+
+
 def main(argv: list[str] | None = None, command=None) -> int:
+    import contextlib
     import logging
 
+    shown = argparse.ArgumentParser(add_help=False)
+    console_flags(shown)
+    console, _ = shown.parse_known_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING)
-    logging.getLogger("apache_beam").setLevel(logging.ERROR)
+    logging.getLogger("apache_beam").setLevel(logging.INFO if console.verbose else logging.ERROR)
     try:
-        stats = (command or run)(argv)
+        with contextlib.nullcontext() if console.verbose else QuietStderr():
+            stats = (command or run)(argv)
     except (UsageError, RecipeError) as exc:
         print(f"tokenmill: {exc}", file=sys.stderr)
         return 2
@@ -430,7 +448,7 @@ def main(argv: list[str] | None = None, command=None) -> int:
     if command is not None and command is not run:  # select reads a finished run, not input files
         return 0
     lines, fails = input_problems(stats, parser().parse_known_args(argv)[0].max_file_errors)
-    for line in lines:
+    for line in lines if fails or not console.quiet else []:
         print(f"tokenmill: {'error' if fails else 'warning'}: {line}", file=sys.stderr)
     return 1 if fails else 0
 

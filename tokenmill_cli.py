@@ -8,7 +8,7 @@ import sys
 
 from schemas.recipe import builtin_recipes, load_recipe
 
-USAGE = """usage: tokenmill <command> [args]
+USAGE = """usage: tokenmill <command> [args]        (tokenmill --version)
 
 commands:
   run       run the pipeline (same flags as run_pipeline.py; unknown flags go to Beam)
@@ -483,6 +483,11 @@ def main(argv: list[str] | None = None) -> int:
     if not argv or argv[0] in ("-h", "--help"):
         print(USAGE)
         return 0 if argv else 2
+    if argv[0] in ("--version", "-V"):
+        from outputs.run_files import tokenmill_version
+
+        print(f"tokenmill {tokenmill_version()}")
+        return 0
     command, rest = argv[0], argv[1:]
     commands = {
         "run": _run,

@@ -445,3 +445,35 @@ def test_ctrl_c_says_how_to_resume(monkeypatch, capsys):
 
     assert run_pipeline.main([], command=interrupted) == 130
     assert capsys.readouterr().err.strip() == "tokenmill: interrupted; rerun the same command to resume"
+
+
+def test_the_console_shows_tokenmills_lines_only_unless_verbose_and_quiet_only_the_summary(demo_crawl, tmp_path):
+    """A local run printed Beam's INFO logging for every SDK worker and a bigquery/apitools warning per process
+    around tokenmill's few lines. Now: tokenmill's lines; --verbose shows Beam's; --quiet only the summary."""
+    import subprocess
+    import sys
+
+    def console(*extra: str) -> tuple[list[str], list[str]]:
+        out = tmp_path / f"o{len(list(tmp_path.iterdir()))}"
+        done = subprocess.run([sys.executable, str(Path(run_pipeline.__file__)), "--input", *demo_crawl,
+                               "--output", str(out), "--direct_num_workers=2", "--config", str(recipe), *extra],
+                              capture_output=True, text=True, check=True)
+        return done.stdout.splitlines(), done.stderr.splitlines()
+
+    recipe = tmp_path / "drops.toml"  # a stage that drops everything: a warning line to see or not
+    recipe.write_text('[filters.language]\nkeep = ["xx"]\n')
+    out, err = console()
+    assert len(out) == 1 and out[0].startswith("tokenmill: 18 records, 0 kept")
+    assert err == ["tokenmill: warning: stage 'language_precheck' dropped 10 of 10 documents (100.0%), mostly "
+                   "'language_not_kept' (10): check its recipe and dependencies"]
+    out, err = console("--quiet")
+    assert len(out) == 1 and err == []
+    _out, err = console("--verbose")
+    assert any(line.startswith("INFO:") for line in err) and any("apitools" in line for line in err)
+
+
+def test_tokenmill_version(capsys):
+    import tokenmill_cli
+
+    assert tokenmill_cli.main(["--version"]) == 0
+    assert capsys.readouterr().out == "tokenmill 0.1.0\n"
