@@ -303,16 +303,20 @@ def local_runner(beam_args: list[str]) -> list[str]:
     return args
 
 
-def _execute(beam_args: list[str], output: str, build) -> dict[str, Any]:
-    """Build with `build(pipeline)`, run on the chosen runner, add timings to stats.json."""
+def _execute(beam_args: list[str], output: str, build, progress=None) -> dict[str, Any]:
+    """Build with `build(pipeline)`, run on the chosen runner (drawing `progress`, a console.progress.ProgressLine,
+    meanwhile), add timings to stats.json."""
+    import contextlib
+
     beam_args = local_runner(beam_args)
     tune_malloc()
     pin_worker_code()
     start = time.perf_counter()
     p = beam.Pipeline(options=PipelineOptions(beam_args))
     build(p)
-    result = p.run()
-    result.wait_until_finish()
+    with progress or contextlib.nullcontext():
+        result = p.run()
+        result.wait_until_finish()
     wall = time.perf_counter() - start
 
     stats = read_json(f"{output}/stats.json")
@@ -335,8 +339,17 @@ def drop_warnings(stats: dict[str, Any], share: float) -> list[str]:
     return out
 
 
-def run(argv: list[str] | None = None) -> dict[str, Any]:
-    """Run the pipeline; returns stats.json's content. Raises UsageError / RecipeError on bad input."""
+def is_local(beam_args: list[str]) -> bool:
+    """Whether the run uses Beam's local runner (the one whose workers share this machine)."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    runner = str(PipelineOptions(local_runner(beam_args)).view_as(StandardOptions).runner or "")
+    return runner.rsplit(".", 1)[-1] in ("FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
+
+
+def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
+    """Run the pipeline; returns stats.json's content. Raises UsageError / RecipeError on bad input. With
+    `console_fd` (a terminal) a local run draws its progress line there."""
     ap = parser()
     args, beam_args = ap.parse_known_args(argv)
     check_flags(beam_args, ap)
@@ -349,8 +362,15 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
     prepare_output(output, recipe=recipe, inputs=inputs, overwrite=args.overwrite)
+    progress = None
+    if console_fd is not None and is_local(beam_args):
+        from console.progress import ProgressLine
+
+        total = sum(m.size_in_bytes for r in FileSystems.match(inputs) for m in r.metadata_list)
+        progress = ProgressLine(f"{output}/{STAGING}", total, console_fd)
     stats = _execute(beam_args, output, lambda p: build_pipeline(
-        p, inputs=inputs, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored))
+        p, inputs=inputs, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
+        progress=progress is not None), progress)
     if not args.quiet:
         for line in drop_warnings(stats, recipe.output.warn_drop_share):
             print(f"tokenmill: {line}", file=sys.stderr)
@@ -363,7 +383,7 @@ def run(argv: list[str] | None = None) -> dict[str, Any]:
 _FIXED_BEFORE_FILTERS = ("read", "extract", "language")
 
 
-def select(argv: list[str] | None = None) -> dict[str, Any]:
+def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
     """`tokenmill select SRC --config R --output OUT`: another recipe over a --keep-scored run."""
     ap = argparse.ArgumentParser(prog="tokenmill select", description=select.__doc__)
     ap.add_argument("source", help="output directory of a run made with --keep-scored")
@@ -432,9 +452,10 @@ def main(argv: list[str] | None = None, command=None) -> int:
     console, _ = shown.parse_known_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("apache_beam").setLevel(logging.INFO if console.verbose else logging.ERROR)
+    terminal = os.isatty(2) and not console.quiet
     try:
-        with contextlib.nullcontext() if console.verbose else QuietStderr():
-            stats = (command or run)(argv)
+        with contextlib.nullcontext() if console.verbose else QuietStderr() as quiet:
+            stats = (command or run)(argv, console_fd=(quiet.saved if quiet else 2) if terminal else None)
     except (UsageError, RecipeError) as exc:
         print(f"tokenmill: {exc}", file=sys.stderr)
         return 2

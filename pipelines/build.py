@@ -52,6 +52,7 @@ from pipelines.staging import (
     WriteSourceParts,
     remove_staging,
     settled,
+    staging_dir,
 )
 from schemas.recipe import Recipe
 from schemas.records import STAGE_EXTRACT, STAGE_LANGUAGE_PRECHECK, STAGE_READ, STAGE_URL
@@ -150,10 +151,11 @@ def _filter_to_outputs(
     skipped,
     file_errors,
     extraction,
+    progress_dir: str | None = None,
 ) -> None:
     """The shared tail: filters -> exact dedup -> tokenize -> shards, ledger, manifest, stats (+ scored)."""
     columns = score_columns(recipe)
-    filtered = docs | "Filter" >> beam.ParDo(FilterDocuments(recipe, keep_scored)).with_outputs(
+    filtered = docs | "Filter" >> beam.ParDo(FilterDocuments(recipe, keep_scored, progress_dir)).with_outputs(
         LEDGER, SCORED, main="kept"
     )
     # Rows decided in the per-file stage wait in _staging/ for their input file's ledger part. Each output is
@@ -259,12 +261,16 @@ def build_pipeline(
     recipe: Recipe,
     tokenizer_info: dict[str, Any],
     keep_scored: bool = False,
+    progress: bool = False,
 ) -> None:
-    """The full run: WARC/WET files to shards, ledger, manifest, stats."""
+    """The full run: WARC/WET files to shards, ledger, manifest, stats. With `progress` the read and filter steps
+    keep running counts in _staging/ for the driver's progress line (console/progress.py; local runs only)."""
+    progress_dir = staging_dir(output) if progress else None
     read = (
         p
         | "InputFiles" >> beam.Create(inputs)
-        | "ReadWarc" >> beam.ParDo(ReadWarcFiles()).with_outputs(SKIPPED, FILE_ERRORS, main="records")
+        | "ReadWarc" >> beam.ParDo(ReadWarcFiles(progress_dir=progress_dir)).with_outputs(
+            SKIPPED, FILE_ERRORS, main="records")
     )
     # --keep-scored wants every page to reach the filters (select may keep other languages): no precheck then.
     extract = ExtractDocuments(recipe, precheck=not keep_scored)
@@ -274,7 +280,7 @@ def build_pipeline(
         tokenizer_info=tokenizer_info, keep_scored=keep_scored, read_stats=None,
         skipped=read[SKIPPED] | "CountSkipped" >> beam.combiners.Count.PerElement(),
         file_errors=read[FILE_ERRORS],
-        extraction=extracted[EXTRACTION] | "DistinctSetups" >> beam.Distinct(),
+        extraction=extracted[EXTRACTION] | "DistinctSetups" >> beam.Distinct(), progress_dir=progress_dir,
     )
 
 

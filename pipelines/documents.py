@@ -17,6 +17,7 @@ from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from classifiers.language import LanguageIdentifier
+from console.progress import ProgressFile
 from filters.language import precheck_reason
 from filters.registry import apply_filters, build_filters
 from ingest.decode import decode_body
@@ -50,13 +51,29 @@ EXTRACTION = "extraction"
 class ReadWarcFiles(beam.DoFn):
     """One input file -> batches of content records; skipped record types and file errors on side outputs."""
 
-    def __init__(self, batch_size: int = 32) -> None:
+    def __init__(self, batch_size: int = 32, progress_dir: str | None = None) -> None:
         self.batch_size = batch_size
+        self.progress_dir = progress_dir  # console/progress.py: only when a local run's driver draws the line
 
     def setup(self) -> None:
         self.file_errors = beam.metrics.Metrics.counter(NAMESPACE, "read/file_errors")
+        self.progress = ProgressFile(self.progress_dir, "read") if self.progress_dir else None
 
     def process(self, path: str) -> Iterator:
+        if self.progress is None:
+            yield from self._read(path)
+            return
+        size = sum(m.size_in_bytes for m in FileSystems.match([path])[0].metadata_list)
+        shown = 0  # bytes of this file counted so far: up to the last record's offset, the whole file at the end
+        for item in self._read(path):
+            if isinstance(item, list):
+                self.progress.add(records=len(item), bytes=item[-1].offset - shown)
+                shown = item[-1].offset
+            yield item
+        self.progress.add(bytes=size - shown)
+        self.progress.flush()
+
+    def _read(self, path: str) -> Iterator:
         batch: list[Record] = []
         try:
             # Raw bytes: warcio decompresses gzip member by member, so damage in one member stays there
@@ -212,13 +229,19 @@ class FilterDocuments(beam.DoFn):
     """Document -> kept Document (main) or a ledger row (LEDGER); with keep_scored, also the document as
     extracted, with every signal, for `tokenmill select` (SCORED)."""
 
-    def __init__(self, recipe: Recipe, keep_scored: bool = False) -> None:
+    def __init__(self, recipe: Recipe, keep_scored: bool = False, progress_dir: str | None = None) -> None:
         self.recipe = recipe
         self.keep_scored = keep_scored
+        self.progress_dir = progress_dir
 
     def setup(self) -> None:
         self.filters = [f for f in build_filters(self.recipe) if f.needs_text]
         self.counters = StageCounters(STAGE_FILTERS)
+        self.progress = ProgressFile(self.progress_dir, "kept") if self.progress_dir else None
+
+    def finish_bundle(self) -> None:
+        if self.progress is not None:
+            self.progress.flush()
 
     def process(self, doc: Document) -> Iterator:
         self.counters.inp.inc()
@@ -236,6 +259,8 @@ class FilterDocuments(beam.DoFn):
             yield beam.pvalue.TaggedOutput(LEDGER, row)
             return
         self.counters.kept.inc()
+        if self.progress is not None:
+            self.progress.add(kept=1)
         yield doc
 
 

@@ -440,7 +440,7 @@ def test_user_mistakes_are_one_line_and_exit_2_before_anything_is_written(demo_c
 
 
 def test_ctrl_c_says_how_to_resume(monkeypatch, capsys):
-    def interrupted(argv):
+    def interrupted(argv, console_fd=None):
         raise KeyboardInterrupt
 
     assert run_pipeline.main([], command=interrupted) == 130
@@ -477,3 +477,37 @@ def test_tokenmill_version(capsys):
 
     assert tokenmill_cli.main(["--version"]) == 0
     assert capsys.readouterr().out == "tokenmill 0.1.0\n"
+
+
+def test_progress_line_counts_bytes_records_and_what_passed_the_filters(bench_crawl_300, tmp_path):
+    """On a terminal (here a pseudo-terminal) a local run redraws one line: bytes read of the inputs' total,
+    records, documents past the filters, rate, time left; it clears it at the end."""
+    import os
+    import pty
+
+    from console.progress import render
+
+    assert render({"bytes": 12_000_000, "records": 1204, "kept": 310}, 48_000_000, 12.5) == (
+        "read 12.0 of 48.0 MB (25%), 1,204 records, 310 past the filters, 96 records/s, 0:37 left")
+    assert render({"bytes": 48_000_000, "records": 4000}, 48_000_000, 50).endswith("records/s")
+    master, terminal = pty.openpty()
+    files = [str(p) for p in sorted(bench_crawl_300.glob("*.warc.gz"))]
+    stats = run_pipeline.run([a for f in files for a in ("--input", f)] + ["--output", str(tmp_path / "o"),
+                             *IN_MEMORY], console_fd=terminal)
+    os.close(terminal)
+    shown = b""
+    while True:
+        try:
+            chunk = os.read(master, 65536)
+        except OSError:
+            break
+        if not chunk:
+            break
+        shown += chunk
+    lines = [line for line in shown.decode().split("\r") if line.startswith("\x1b[Ktokenmill: read ")]
+    assert lines, shown[:200]
+    total = sum(os.path.getsize(f) for f in files)
+    last = lines[-1]
+    assert f"of {total / 1e6:,.1f} MB" in last and "records" in last and "past the filters" in last
+    assert int(last.split(" records,")[0].rsplit(" ", 1)[-1].replace(",", "")) <= stats["records"]
+    assert shown.endswith(b"\r\x1b[K")
