@@ -22,17 +22,24 @@ font-size:.85rem}.doc .meta{color:#666}.grid{display:flex;flex-wrap:wrap;gap:1.5
 """
 
 
-def _bar_chart(title: str, labels: list[str], values: list[float], color: str = "#4a7bd0", width: int = 520) -> str:
+# Width of one character of the charts' 11px labels, generous (a wide sans-serif glyph is ~6.5 px): labels get
+# the room their text needs, never cut or clipped.
+CHAR_PX = 7.0
+
+
+def _bar_chart(title: str, labels: list[str], values: list[float], color: str = "#4a7bd0", bars_px: int = 340) -> str:
     if not values:
         return f"<p>{html.escape(title)}: no data</p>"
-    row, left = 22, 170
+    row = 22
+    left = int(max(len(str(label)) for label in labels) * CHAR_PX) + 12
+    width = left + bars_px + int(len(f"{max(values):,.0f}") * CHAR_PX) + 12
     height = row * len(values) + 30
     peak = max(values) or 1
     bars = []
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
-        w = (width - left - 60) * value / peak
+        w = bars_px * value / peak
         y = 20 + i * row
-        bars.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end">{html.escape(str(label))[:28]}</text>'
+        bars.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end">{html.escape(str(label))}</text>'
                     f'<rect class="bar" x="{left}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{color}"/>'
                     f'<text x="{left + w + 4:.1f}" y="{y + 14}">{value:,.0f}</text>')
     return (f'<figure><svg class="chart" role="img" aria-label="{html.escape(title)}" width="{width}" '
@@ -40,25 +47,51 @@ def _bar_chart(title: str, labels: list[str], values: list[float], color: str = 
             f"</svg></figure>")
 
 
-def _histogram(title: str, values: list[float], bins: int = 20, color: str = "#3a9d6e", log: bool = False) -> str:
+def _ticks(peak: int, count: int = 4) -> list[int]:
+    """Round tick values from 0 to at least `peak`: 0, step, 2 step, ... with step 1, 2 or 5 x 10^k."""
+    raw = max(1.0, peak / count)
+    magnitude = 10 ** int(np.floor(np.log10(raw)))
+    step = next(m * magnitude for m in (1, 2, 5, 10) if m * magnitude >= raw)
+    return [int(step * i) for i in range(int(np.ceil(peak / step)) + 1)]
+
+
+def _histogram(title: str, values: list[float], bins: int = 20, color: str = "#3a9d6e", log: bool = False,
+               x_label: str = "") -> str:
+    """Bars of document counts over `bins` equal ranges of the values (of log10 of them with `log`), with a y axis
+    of counts and an x axis of values."""
     values = [v for v in values if v is not None and v == v]
     if not values:
         return f"<p>{html.escape(title)}: no data</p>"
     data = np.log10(np.maximum(values, 1)) if log else np.asarray(values)
     counts, edges = np.histogram(data, bins=bins)
-    width, height, pad = 520, 200, 30
-    bar_w = (width - 2 * pad) / bins
-    peak = counts.max() or 1
-    rects = []
+    ticks = _ticks(int(counts.max()))
+    top = ticks[-1] or 1
+    left = int(len(f"{top:,}") * CHAR_PX) + 16
+    width, height, bottom, plot_top = left + 480, 250, 44, 44
+    plot_h, bar_w = height - bottom - plot_top, 480 / bins
+    base = height - bottom
+    parts = [f'<line x1="{left}" y1="{plot_top}" x2="{left}" y2="{base}" stroke="#888"/>',
+             f'<line x1="{left}" y1="{base}" x2="{left + 480}" y2="{base}" stroke="#888"/>']
+    for t in ticks:
+        y = base - plot_h * t / top
+        parts.append(f'<line x1="{left - 4}" y1="{y:.1f}" x2="{left}" y2="{y:.1f}" stroke="#888"/>'
+                     f'<text x="{left - 6}" y="{y + 4:.1f}" text-anchor="end">{t:,}</text>')
     for i, c in enumerate(counts):
-        h = (height - 2 * pad) * c / peak
-        rects.append(f'<rect class="bar" x="{pad + i * bar_w:.1f}" y="{height - pad - h:.1f}" width="{bar_w - 1:.1f}" '
-                     f'height="{h:.1f}" fill="{color}"><title>{edges[i]:.3g}..{edges[i + 1]:.3g}: {c}</title></rect>')
-    lo, hi = (10 ** edges[0], 10 ** edges[-1]) if log else (edges[0], edges[-1])
+        h = plot_h * c / top
+        lo_i, hi_i = (10 ** edges[i], 10 ** edges[i + 1]) if log else (edges[i], edges[i + 1])
+        parts.append(f'<rect class="bar" x="{left + i * bar_w:.1f}" y="{base - h:.1f}" width="{bar_w - 1:.1f}" '
+                     f'height="{h:.1f}" fill="{color}"><title>{lo_i:.3g}..{hi_i:.3g}: {c} documents</title></rect>')
+    for i in range(0, bins + 1, max(1, bins // 4)):
+        x, value = left + i * bar_w, (10 ** edges[i] if log else edges[i])
+        anchor = "start" if i == 0 else ("end" if i == bins else "middle")
+        shown = f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+        parts.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="#888"/>'
+                     f'<text x="{x:.1f}" y="{base + 16}" text-anchor="{anchor}">{shown}</text>')
+    axis = f"{x_label}{' (log scale)' if log else ''}"
+    parts.append(f'<text x="{left + 240}" y="{height - 6}" text-anchor="middle">{html.escape(axis)}</text>'
+                 f'<text x="0" y="{plot_top - 10}">documents</text>')
     return (f'<figure><svg class="chart" role="img" aria-label="{html.escape(title)}" width="{width}" '
-            f'height="{height}"><text x="0" y="12" font-weight="bold">{html.escape(title)}</text>{"".join(rects)}'
-            f'<text x="{pad}" y="{height - 8}">{lo:.3g}</text>'
-            f'<text x="{width - pad}" y="{height - 8}" text-anchor="end">{hi:.3g}{" (log scale)" if log else ""}</text>'
+            f'height="{height}"><text x="0" y="12" font-weight="bold">{html.escape(title)}</text>{"".join(parts)}'
             f"</svg></figure>")
 
 
@@ -73,11 +106,12 @@ def build_report(run_dir: str, samples_per_reason: int = 3, seed: int = 1) -> st
     reasons = Counter(f"{r['stage']}: {r['reason']}" for r in rows if not r["kept"])
     top = reasons.most_common(15)
     dropped_chart = _bar_chart("Dropped documents by reason (top 15)", [k for k, _ in top], [v for _, v in top], "#c55")
-    lang = _histogram("Language score (every document with text)", [r["language_score"] for r in rows])
+    lang = _histogram("Language score (every document with text)", [r["language_score"] for r in rows],
+                      x_label="lid.176 score of the top language")
     quality = [s["value"] for r in rows for s in (r["scores"] or []) if s["name"] == "quality_score"]
-    quality_chart = _histogram("Quality score", quality, color="#8a5cc2") if quality else ""
+    quality_chart = _histogram("Quality score", quality, color="#8a5cc2", x_label="quality_score") if quality else ""
     tokens = _histogram("Tokens per kept document", [r["token_count"] for r in rows if r["kept"]], log=True,
-                        color="#d08a2e")
+                        color="#d08a2e", x_label="tokens")
     topic_mix = stats.get("kept_by_topic") or {}
     topic_chart = _bar_chart("Kept tokens by topic", list(topic_mix), [v["tokens"] for v in topic_mix.values()],
                              "#2e8bd0") if topic_mix else ""

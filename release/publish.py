@@ -19,6 +19,7 @@ import pyarrow.parquet as pq
 
 from outputs.reading import open_run
 from outputs.run_files import read_json, tokenmill_version
+from schemas.records import STAGES
 
 
 class ReleaseError(ValueError):
@@ -41,9 +42,18 @@ def _card(name: str, version: str, manifest: dict, stats: dict) -> str:
              f"- recipe: {manifest['recipe']['name']} (sha256 {manifest['recipe_sha256']})",
              f"- input files: {len(manifest['inputs'])}", "", "## Funnel", "",
              "| stage | in | out | dropped |", "|---|---|---|---|"]
-    for stage, s in stats.get("stages", {}).items():
+    stages = stats.get("stages", {})
+    for stage in [st for st in STAGES if st in stages]:  # pipeline order (stats.json keeps its keys sorted)
+        s = stages[stage]
         dropped = ", ".join(f"{r} {n}" for r, n in s["dropped"].items()) or "-"
         lines.append(f"| {stage} | {s['in']} | {s['out']} | {dropped} |")
+    errors = stats.get("read", {}).get("file_errors", [])
+    lines += ["", "## Input files not read to the end", ""]
+    if errors:
+        lines += ["| file | at byte | error |", "|---|---|---|"]
+        lines += [f"| {e['file']} | {e['offset']} | {e['error'].replace('|', '/')} |" for e in errors]
+    else:
+        lines.append(f"None: every one of the {len(manifest['inputs'])} input files was read to its end.")
     for kind in ("language", "topic"):
         mix = stats.get(f"kept_by_{kind}")
         if mix:

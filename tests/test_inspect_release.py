@@ -257,3 +257,61 @@ def test_without_chromium_the_report_test_skips_with_a_reason_and_fails_under_ci
     monkeypatch.setenv("CI", "true")
     with pytest.raises(pytest.fail.Exception, match="no Chromium on PATH.*CI must render the report"):
         require_chromium()
+
+
+def test_report_labels_are_whole_and_inside_their_charts_and_histograms_have_axes(runs, tmp_path):
+    """Drop-reason labels were cut at 28 characters and clipped at the chart's left edge; histograms had only
+    their two end values. Measured in Chromium: every text of every chart lies inside its SVG."""
+    import re
+
+    from outputs.browser import render
+    from tests.conftest import require_chromium
+
+    require_chromium()
+    out = tmp_path / "report.html"
+    assert tokenmill_cli.main(["report", str(runs / "fw"), "-o", str(out)]) == 0
+    page = out.read_text()
+    reasons = {f"{r['stage']}: {r['reason']}" for r in pq.read_table(
+        sorted((runs / "fw" / "ledger").glob("*.parquet")), columns=["stage", "reason", "kept"]).to_pylist()
+        if not r["kept"]}
+    longest = max(reasons, key=len)
+    assert len(longest) > 28 and f">{longest}</text>" in page
+    # A script that measures every chart text against its SVG (the report itself has no scripts).
+    probe = tmp_path / "probe.html"
+    probe.write_text(page.replace("</body>", """<script>
+const out = [];
+for (const svg of document.querySelectorAll("svg.chart")) {
+  const w = svg.width.baseVal.value, h = svg.height.baseVal.value;
+  for (const t of svg.querySelectorAll("text")) {
+    const b = t.getBBox();
+    if (b.x < -0.5 || b.y < -0.5 || b.x + b.width > w + 0.5 || b.y + b.height > h + 0.5) out.push(t.textContent);
+  }
+}
+document.body.setAttribute("data-outside", JSON.stringify(out));
+document.body.setAttribute("data-measured", document.querySelectorAll("svg.chart text").length);
+</script></body>"""))
+    dom, _console = render(str(probe))
+    measured = int(re.search(r'data-measured="(\d+)"', dom).group(1))
+    outside = json.loads(re.search(r"data-outside=\"([^\"]*)\"", dom).group(1).replace("&quot;", '"'))
+    assert measured > 50 and outside == []
+    histograms = re.findall(r'<svg class="chart" role="img" aria-label="(?:Language score|Tokens per kept).*?</svg>',
+                            page, re.S)
+    assert len(histograms) == 2
+    for svg in histograms:
+        assert ">documents</text>" in svg and ">0</text>" in svg and svg.count("<line") >= 8
+
+
+def test_the_dataset_card_lists_the_funnel_in_pipeline_order_and_the_files_read_short(warc_samples, demo_crawl,
+                                                                                     tmp_path):
+    from schemas.records import STAGES
+
+    clipped = str(warc_samples / "resiliparse-clipped.warc.gz")
+    run([clipped, demo_crawl[0]], tmp_path / "run", *IN_MEMORY)
+    assert tokenmill_cli.main(["release", str(tmp_path / "run"), "--name", "web", "--version", "1.0.0", "--to",
+                               str(tmp_path / "rel")]) == 0
+    card = (tmp_path / "rel" / "README.md").read_text()
+    funnel = card.split("## Funnel")[1].split("##")[0]
+    order = [line.split("|")[1].strip() for line in funnel.splitlines() if line.startswith("| ")][1:]
+    assert order == [s for s in STAGES if s in order] and order[0] == "read" and len(order) >= 8
+    errors = card.split("## Input files not read to the end")[1].split("##")[0]
+    assert f"| {clipped} | " in errors
