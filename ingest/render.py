@@ -85,26 +85,18 @@ def _fold_spaces(cell: Any) -> None:
                 element.tail = element.tail and element.tail.lstrip()
 
 
-def tables_as_blocks(body: Any) -> Any:
-    """A copy of trafilatura's result tree in which every layout table is replaced by its cells' content: a cell
-    holding blocks becomes a `div` (its blocks keep their own lines), a cell of inline text a `p`, an empty
-    cell nothing. Data tables stay. The tree given is not changed."""
+def _replace_layout_tables(body: Any, elements_for: Any) -> Any:
+    """A copy of `body` in which every layout table (and row left outside a table) is replaced by the elements
+    `elements_for(table)` returns, its non-blank tail kept as a paragraph after them; innermost first, so a table
+    nested in a cell is rewritten before the cell is looked at. The tree given is not changed."""
     if not _tables(body):
         return body
     body = deepcopy(body)
-    for table in _tables(body):  # innermost first: a dissolved inner table reads as a block
+    for table in _tables(body):
         parent = table.getparent()
         if parent is None or not is_layout_table(table):
             continue
-        replacement = []
-        for cell in _own_cells(table):
-            if len(cell) == 0 and not (cell.text or "").strip():
-                continue
-            cell.tag = "div" if any(child.tag in _BLOCK_TAGS for child in cell) else "p"
-            cell.attrib.clear()
-            cell.tail = None
-            _fold_spaces(cell)
-            replacement.append(cell)
+        replacement = elements_for(table)
         if (table.tail or "").strip():
             tail = table.makeelement("p", {})
             tail.text = table.tail
@@ -114,6 +106,26 @@ def tables_as_blocks(body: Any) -> Any:
         for offset, element in enumerate(replacement):
             parent.insert(index + offset, element)
     return body
+
+
+def _cells_as_blocks(table: Any) -> list[Any]:
+    """A layout table's cells as the page reads them: a cell holding blocks becomes a `div` (its blocks keep their
+    own lines), a cell of inline text a `p`, an empty cell nothing."""
+    out = []
+    for cell in _own_cells(table):
+        if len(cell) == 0 and not (cell.text or "").strip():
+            continue
+        cell.tag = "div" if any(child.tag in _BLOCK_TAGS for child in cell) else "p"
+        cell.attrib.clear()
+        cell.tail = None
+        _fold_spaces(cell)
+        out.append(cell)
+    return out
+
+
+def tables_as_blocks(body: Any) -> Any:
+    """trafilatura's result tree with every layout table written as blocks (`_cells_as_blocks`)."""
+    return _replace_layout_tables(body, _cells_as_blocks)
 
 
 # Elements whose text trafilatura writes as a block of its own; inside a row written as one line ("rows") they
@@ -154,27 +166,14 @@ def _row_as_line(row: Any) -> Any:
 
 
 def tables_as_rows(body: Any) -> Any:
-    """A copy of trafilatura's result tree in which every layout table is one line per row, as trafilatura
-    1.11 wrote it (`_row_as_line`). Data tables stay. The tree given is not changed."""
-    if not _tables(body):
-        return body
-    body = deepcopy(body)
-    for table in _tables(body):
-        parent = table.getparent()
-        if parent is None or not is_layout_table(table):
-            continue
-        replacement = [table] if table.tag == "row" else [row for row in table.iter("row")
-                                                          if next(row.iterancestors("table"), None) is table]
-        replacement = [_row_as_line(row) for row in replacement]
-        if (table.tail or "").strip():
-            tail = table.makeelement("p", {})
-            tail.text = table.tail
-            replacement.append(tail)
-        index = parent.index(table)
-        parent.remove(table)
-        for offset, element in enumerate(replacement):
-            parent.insert(index + offset, element)
-    return body
+    """trafilatura's result tree with every layout table one line per row, as trafilatura 1.11 wrote it
+    (`_row_as_line`)."""
+    def rows_of(table: Any) -> list[Any]:
+        rows = [table] if table.tag == "row" else [
+            row for row in table.iter("row") if next(row.iterancestors("table"), None) is table]
+        return [_row_as_line(row) for row in rows]
+
+    return _replace_layout_tables(body, rows_of)
 
 
 _REWRITE = {"blocks": tables_as_blocks, "rows": tables_as_rows, "markdown": lambda body: body}
