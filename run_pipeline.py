@@ -164,8 +164,13 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
     output = output.rstrip("/")
     now = {"command": command, "recipe_name": recipe.name if recipe else "", "inputs": list(inputs or []),
            "recipe_sha256": recipe.sha256() if recipe else ""}
-    if FileSystems.exists(output):
+    # On object storage a folder is only a key prefix: FileSystems.exists(folder) is false for a folder full of
+    # objects, so what the folder holds is asked of the objects themselves.
+    try:
         entries = [m.path for m in FileSystems.match([f"{output}/*"])[0].metadata_list]
+    except Exception:  # noqa: BLE001 - a prefix with nothing under it, on stores that raise for that
+        entries = []
+    if entries or FileSystems.exists(output):
         ours = {"manifest.json", "stats.json", "shards", "ledger", "scored", STAGING, STARTED}
         foreign = [e for e in entries if e.rstrip("/").rsplit("/", 1)[-1] not in ours]
         if foreign:
@@ -354,6 +359,9 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     args, beam_args = ap.parse_known_args(argv)
     check_flags(beam_args, ap)
     check_runner(beam_args)
+    # The driver matches inputs and prepares the output before the pipeline runs: Beam's FileSystems must have
+    # the run's options (s3 endpoint and credentials, GCP project) by then, as the workers get them.
+    FileSystems.set_options(PipelineOptions(beam_args))
     if not 0.0 <= args.max_file_errors <= 1.0:
         raise UsageError(f"--max-file-errors {args.max_file_errors:g}: a fraction of the input files, in [0, 1]")
     recipe = load_recipe(args.config)
@@ -394,6 +402,7 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     args, beam_args = ap.parse_known_args(argv)
     check_flags(beam_args, ap)
     check_runner(beam_args)
+    FileSystems.set_options(PipelineOptions(beam_args))
     source = args.source.rstrip("/")
     if not FileSystems.exists(f"{source}/manifest.json"):
         raise UsageError(f"{source} is not a tokenmill run (no manifest.json)")
