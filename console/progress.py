@@ -35,9 +35,6 @@ class ProgressFile:
         if time.monotonic() - self._last >= self.every:
             self.flush()
 
-    def set(self, key: str, value: int) -> None:
-        self.counts[key] = value
-
     def flush(self) -> None:
         from apache_beam.io.filesystems import FileSystems
 

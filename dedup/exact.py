@@ -7,7 +7,6 @@ runs of whitespace), so the same article served with different indentation count
 from __future__ import annotations
 
 import unicodedata
-from collections.abc import Iterable
 
 import xxhash
 
@@ -21,9 +20,6 @@ def exact_key(text: str) -> str:
     return xxhash.xxh3_128_hexdigest(normalize_for_exact(text).encode("utf-8"))
 
 
-SURVIVOR_RULES = ("smallest_id", "first_seen")
-
-
 def survivor_order(doc_id: str, source: str, offset: int, rule: str = "smallest_id") -> tuple:
     """Sort key of a duplicate; the smallest survives (exact and near dedup alike).
 
@@ -32,12 +28,3 @@ def survivor_order(doc_id: str, source: str, offset: int, rule: str = "smallest_
     document it read of a cluster (its union-find root), so this is what FineWeb kept. Both are functions of
     the record, never of arrival order."""
     return (source, offset, doc_id) if rule == "first_seen" else (doc_id,)
-
-
-def survivor_id(doc_ids: Iterable[str]) -> str:
-    """The document of a duplicate group that survives: the smallest doc id.
-
-    A function of ids only, never of arrival order, so every runner and worker count picks the same one.
-    Takes ids only so a group can be scanned twice (ids, then documents) without holding it in memory.
-    """
-    return min(doc_ids)

@@ -28,8 +28,6 @@ import unicodedata
 from copy import deepcopy
 from typing import Any
 
-TABLE_TEXT = ("blocks", "rows", "markdown")
-
 # Children that make a cell a piece of page layout rather than a table value. `div` is what a nested layout
 # table became once written as blocks (tables are rewritten innermost first).
 _BLOCK_TAGS = frozenset({"p", "head", "list", "quote", "code", "lb", "table", "div"})
@@ -89,7 +87,7 @@ def _replace_layout_tables(body: Any, elements_for: Any) -> Any:
     """A copy of `body` in which every layout table (and row left outside a table) is replaced by the elements
     `elements_for(table)` returns, its non-blank tail kept as a paragraph after them; innermost first, so a table
     nested in a cell is rewritten before the cell is looked at. The tree given is not changed."""
-    if not _tables(body):
+    if not any(is_layout_table(table) for table in _tables(body)):  # most pages: no copy, no walk
         return body
     body = deepcopy(body)
     for table in _tables(body):
