@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import importlib.metadata
 import logging
+from collections.abc import Callable
 from typing import Any
 
 # The trafilatura releases the patches were verified on (tests/test_decode_extract.py compares patched and
@@ -66,11 +67,15 @@ def element_lookup(enabled: bool = True) -> None:
     _element_lookup_on = enabled
 
 
-def _installers() -> dict[str, Any]:
+def _patches() -> dict[str, tuple[Callable[[], Any], Callable[[], bool], Callable[[], Any]]]:
+    """Each patch by name (PATCHES' order): (install, installed, uninstall)."""
     from ingest import boilerplate_xpath, readability_skip
 
-    return {"boilerplate_xpath": boilerplate_xpath.install, "readability_skip": readability_skip.install,
-            "element_lookup": element_lookup}
+    return {
+        "boilerplate_xpath": (boilerplate_xpath.install, boilerplate_xpath.installed, boilerplate_xpath.uninstall),
+        "readability_skip": (readability_skip.install, readability_skip.installed, readability_skip.uninstall),
+        "element_lookup": (element_lookup, lambda: _element_lookup_on, lambda: element_lookup(False)),
+    }
 
 
 def install() -> None:
@@ -85,7 +90,7 @@ def install() -> None:
     if _state["version"] not in VERIFIED_TRAFILATURA:
         _log.warning("%s", off_line(status()))
         return
-    for name, install_one in _installers().items():
+    for name, (install_one, _installed, _uninstall) in _patches().items():
         try:
             install_one()
         except Exception as exc:  # noqa: BLE001 - a patch that cannot install is off, never fatal
@@ -94,11 +99,8 @@ def install() -> None:
 
 def uninstall() -> None:
     """trafilatura as shipped (benchmarks time both). Until `install()` is called again."""
-    from ingest import boilerplate_xpath, readability_skip
-
-    boilerplate_xpath.uninstall()
-    readability_skip.uninstall()
-    element_lookup(False)
+    for _install, _installed, uninstall_one in _patches().values():
+        uninstall_one()
     _state["done"] = False
 
 
@@ -109,10 +111,7 @@ def status() -> dict[str, Any]:
     verified = version in VERIFIED_TRAFILATURA
     on = dict.fromkeys(PATCHES, False)
     if verified and _state["asked"]:
-        from ingest import boilerplate_xpath, readability_skip
-
-        on = {"boilerplate_xpath": boilerplate_xpath.installed(), "readability_skip": readability_skip.installed(),
-              "element_lookup": _element_lookup_on}
+        on = {name: installed() for name, (_install, installed, _uninstall) in _patches().items()}
     why = {}
     for name in PATCHES:
         if on[name]:
