@@ -242,13 +242,14 @@ def _print_doc(row: dict, text: str | None) -> None:
     print(f"  {_excerpt(text)}")
 
 
-def _decode_row(manifest: dict, tokens: list[int]) -> str:
-    """A shard row's text, decoded offline with the tokenizer its run or release names."""
+def _shard_text(manifest: dict):
+    """A function from a shard row's tokens to its text, decoded offline with the tokenizer the run or release
+    names (built once), the appended end-of-text token left out."""
     from tokenization.tokenizers import Tokenizer
 
     tok = manifest["tokenizer"]
-    tokens = tokens[:-1] if tok["append_eos"] and tokens and tokens[-1] == tok["eos_id"] else tokens
-    return Tokenizer(tok["name"], tok["append_eos"]).decode(tokens)
+    tokenizer = Tokenizer(tok["name"], tok["append_eos"])
+    return lambda tokens: tokenizer.decode(tokens[:-1] if tok["append_eos"] else tokens)
 
 
 def cmd_decode(argv: list[str]) -> int:
@@ -315,7 +316,7 @@ def cmd_inspect(argv: list[str]) -> int:
             print(f"tokenmill: no document {args.id} in {args.run}", file=sys.stderr)
             return 1
         shard = next((r for r in rows if r["kind"] == "shard"), None)
-        kept_text = _decode_row(manifest, shard["tokens"]) if shard is not None else None
+        kept_text = _shard_text(manifest)(shard["tokens"]) if shard is not None else None
         for row in rows:
             if args.json:
                 print(json.dumps({k: v for k, v in row.items() if k != "tokens"}
@@ -335,13 +336,10 @@ def cmd_inspect(argv: list[str]) -> int:
     if kept_ids:
         import pyarrow.compute as pc
 
-        from tokenization.tokenizers import Tokenizer
-
-        tok = Tokenizer(manifest["tokenizer"]["name"], manifest["tokenizer"]["append_eos"])
+        text_of = _shard_text(manifest)
         shard_rows = read_shards(args.run, manifest, ["doc_id", "tokens"], pc.field("doc_id").isin(kept_ids))
         for r in shard_rows.to_pylist():
-            tokens = r["tokens"][:-1] if manifest["tokenizer"]["append_eos"] else r["tokens"]
-            texts[r["doc_id"]] = tok.decode(tokens)
+            texts[r["doc_id"]] = text_of(r["tokens"])
     print(f"{table.num_rows:,} matching documents, showing {len(rows)} (seed {args.seed})", file=sys.stderr)
     for row in rows:
         text = texts.get(row["doc_id"], row.get("text"))
