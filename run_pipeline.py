@@ -118,9 +118,10 @@ def check_paths(recipe: Recipe) -> None:
             raise UsageError(f"{key} = '{path}': no such file")
 
 
-def expand_inputs(patterns: list[str]) -> list[str]:
-    """Globs and comma lists -> sorted, de-duplicated file paths. A pattern matching nothing is an error."""
-    paths: set[str] = set()
+def expand_inputs(patterns: list[str]) -> dict[str, int]:
+    """Globs and comma lists -> {file path: size in bytes}, sorted by path, each file once. A pattern matching
+    nothing is an error. The sizes come with the match (the progress line's total), so no file is asked twice."""
+    sizes: dict[str, int] = {}
     for raw in patterns:
         for pattern in filter(None, (p.strip() for p in raw.split(","))):
             try:
@@ -129,8 +130,8 @@ def expand_inputs(patterns: list[str]) -> list[str]:
                 raise UsageError(f"cannot read input '{pattern}': {exc}") from exc
             if not matches:
                 raise UsageError(f"input '{pattern}' matches no file")
-            paths.update(m.path for m in matches)
-    return sorted(paths)
+            sizes.update((m.path, m.size_in_bytes) for m in matches)
+    return dict(sorted(sizes.items()))
 
 
 # Written when a run starts and removed when it finishes: what an interrupted run was asked to do.
@@ -344,6 +345,18 @@ def drop_warnings(stats: dict[str, Any], share: float) -> list[str]:
     return out
 
 
+def parse_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+    """(tokenmill's arguments, Beam's flags) of a command that runs a pipeline, after the checks every such
+    command makes before it touches a file: no flag nobody knows, a runner that can start. Then Beam's
+    FileSystems gets the run's options (s3 endpoint and credentials, GCP project): the driver matches inputs
+    and prepares the output before the pipeline runs, and the workers get the same options from the runner."""
+    args, beam_args = ap.parse_known_args(argv)
+    check_flags(beam_args, ap)
+    check_runner(beam_args)
+    FileSystems.set_options(PipelineOptions(beam_args))
+    return args, beam_args
+
+
 def is_local(beam_args: list[str]) -> bool:
     """Whether the run uses Beam's local runner (the one whose workers share this machine)."""
     from apache_beam.options.pipeline_options import StandardOptions
@@ -355,18 +368,13 @@ def is_local(beam_args: list[str]) -> bool:
 def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
     """Run the pipeline; returns stats.json's content. Raises UsageError / RecipeError on bad input. With
     `console_fd` (a terminal) a local run draws its progress line there."""
-    ap = parser()
-    args, beam_args = ap.parse_known_args(argv)
-    check_flags(beam_args, ap)
-    check_runner(beam_args)
-    # The driver matches inputs and prepares the output before the pipeline runs: Beam's FileSystems must have
-    # the run's options (s3 endpoint and credentials, GCP project) by then, as the workers get them.
-    FileSystems.set_options(PipelineOptions(beam_args))
+    args, beam_args = parse_args(parser(), argv)
     if not 0.0 <= args.max_file_errors <= 1.0:
         raise UsageError(f"--max-file-errors {args.max_file_errors:g}: a fraction of the input files, in [0, 1]")
     recipe = load_recipe(args.config)
     check_paths(recipe)
-    inputs = expand_inputs(args.input)
+    sizes = expand_inputs(args.input)
+    inputs = list(sizes)
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
     prepare_output(output, recipe=recipe, inputs=inputs, overwrite=args.overwrite)
@@ -374,8 +382,7 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     if console_fd is not None and is_local(beam_args):
         from console.progress import ProgressLine
 
-        total = sum(m.size_in_bytes for r in FileSystems.match(inputs) for m in r.metadata_list)
-        progress = ProgressLine(f"{output}/{STAGING}", total, console_fd)
+        progress = ProgressLine(f"{output}/{STAGING}", sum(sizes.values()), console_fd)
     stats = _execute(beam_args, output, lambda p: build_pipeline(
         p, inputs=inputs, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
         progress=progress is not None), progress)
@@ -399,10 +406,7 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     ap.add_argument("--output", required=True)
     ap.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
     console_flags(ap)
-    args, beam_args = ap.parse_known_args(argv)
-    check_flags(beam_args, ap)
-    check_runner(beam_args)
-    FileSystems.set_options(PipelineOptions(beam_args))
+    args, beam_args = parse_args(ap, argv)
     source = args.source.rstrip("/")
     if not FileSystems.exists(f"{source}/manifest.json"):
         raise UsageError(f"{source} is not a tokenmill run (no manifest.json)")
