@@ -21,8 +21,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import gzip
-import json
 import sys
 import time
 from pathlib import Path
@@ -30,29 +28,31 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
-from bench.common import SHARED, bag_f1, gold_pages  # noqa: E402
+from bench.common import bag_f1, gold_pages  # noqa: E402
 from ingest import speedups  # noqa: E402
 from ingest.decode import decode_body  # noqa: E402
 from ingest.extract import extract_main_text  # noqa: E402
 from schemas.recipe import ExtractConfig, load_recipe  # noqa: E402
 
 
-def score(pages: list[tuple[str, str, dict]], config: ExtractConfig, texts: list[str]) -> dict[str, float]:
+def snippet_scores(texts: list[str], golds: list[dict]) -> tuple[float, float, float]:
+    """(precision, recall, F1) as upstream scores trafilatura_eval: a `with` snippet in the text is a true
+    positive, one missing a false negative, a `without` snippet in the text a false positive."""
     tp = fp = fn = 0
-    start = time.perf_counter()
-    for url, page, gold in pages:
-        text = extract_main_text(page, url, config).text
-        texts.append(text)
-        for snippet in gold.get("with", []):
-            if snippet in text:
-                tp += 1
-            else:
-                fn += 1
-        fp += sum(1 for snippet in gold.get("without", []) if snippet in text)
-    ms = 1000 * (time.perf_counter() - start) / len(pages)
+    for text, gold in zip(texts, golds, strict=True):
+        tp += sum(s in text for s in gold.get("with", []))
+        fn += sum(s not in text for s in gold.get("with", []))
+        fp += sum(s in text for s in gold.get("without", []))
     precision, recall = tp / max(1, tp + fp), tp / max(1, tp + fn)
-    return {"ms_per_page": ms, "precision": precision, "recall": recall,
-            "f1": 2 * precision * recall / max(1e-9, precision + recall)}
+    return precision, recall, 2 * precision * recall / max(1e-9, precision + recall)
+
+
+def score(pages: list[tuple[str, str, dict]], config: ExtractConfig, texts: list[str]) -> dict[str, float]:
+    start = time.perf_counter()
+    texts.extend(extract_main_text(page, url, config).text for url, page, _gold in pages)
+    ms = 1000 * (time.perf_counter() - start) / len(pages)
+    precision, recall, f1 = snippet_scores(texts, [gold for _url, _page, gold in pages])
+    return {"ms_per_page": ms, "precision": precision, "recall": recall, "f1": f1}
 
 
 def tables(config: ExtractConfig) -> None:
@@ -65,13 +65,7 @@ def tables(config: ExtractConfig) -> None:
             setting = dataclasses.replace(config, table_text=mode)
             texts[mode] = [extract_main_text(page, url, setting).text for url, page, _ in pages]
             if name == "trafilatura_eval":
-                tp = fp = fn = 0
-                for text, (_, _, gold) in zip(texts[mode], pages, strict=True):
-                    tp += sum(s in text for s in gold.get("with", []))
-                    fn += sum(s not in text for s in gold.get("with", []))
-                    fp += sum(s in text for s in gold.get("without", []))
-                p, r = tp / max(1, tp + fp), tp / max(1, tp + fn)
-                f = 2 * p * r / max(1e-9, p + r)
+                p, r, f = snippet_scores(texts[mode], [gold for _url, _page, gold in pages])
             else:
                 scores = [bag_f1(text, gold["text"]) for text, (_, _, gold) in zip(texts[mode], pages, strict=True)]
                 p, r, f = (sum(x) / len(scores) for x in zip(*scores, strict=True))
@@ -88,12 +82,8 @@ def main() -> int:
     if args.tables_only:
         tables(load_recipe(args.config).extract)
         return 0
-    root = SHARED / "data" / "trafilatura_eval"
-    gold = json.loads(gzip.open(root / "evaldata.json.gz").read())
-    pages = []
-    for url, entry in sorted(gold.items())[: args.pages]:
-        page, _codec = decode_body(gzip.open(root / "html" / f"{entry['file']}.gz").read(), "text/html")
-        pages.append((url, page, entry))
+    pages = [(url, decode_body(raw, "text/html")[0], entry)
+             for url, raw, entry in gold_pages("trafilatura_eval")[: args.pages]]
     base = load_recipe(args.config).extract
     extract_main_text(pages[0][1], pages[0][0], base)  # imports and warm-up outside the timing
     print(f"{len(pages)} pages of trafilatura_eval, recipe {args.config}")
