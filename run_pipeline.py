@@ -309,6 +309,39 @@ def local_runner(beam_args: list[str]) -> list[str]:
     return args
 
 
+def worker_options(options: PipelineOptions) -> Any:
+    """The run's options as the provision info Beam's local SDK workers read them from.
+
+    Why: the FnApiRunner starts its multi_processing workers with PIPELINE_OPTIONS taken from its provision
+    info, which is empty unless the runner is given one. The workers then built Beam's FileSystems without the
+    run's --s3_* endpoint and credentials (or GCP project) and failed on the first s3:// read with 'Unable to
+    locate credentials', while the driver, which had them, matched the inputs fine. Remote runners ship the
+    options themselves. Integers travel as strings, as Beam's portable runner sends them (a protobuf Struct
+    would make them floats)."""
+    from apache_beam.portability.api import beam_provision_api_pb2
+    from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
+    from google.protobuf import json_format, struct_pb2
+
+    values = {k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v
+              for k, v in options.get_all_options(drop_default=True).items() if v is not None}
+    struct = json_format.ParseDict({"options": values}, struct_pb2.Struct())
+    return ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(
+        retrieval_token="unused-retrieval-token", pipeline_options=struct))
+
+
+def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
+    """A Pipeline on the runner `beam_args` name (after `local_runner`); Beam's local runner is built here so
+    its SDK workers get the run's options (`worker_options`)."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    options = PipelineOptions(beam_args)
+    if str(options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1] == "FnApiRunner":
+        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
+
+        return beam.Pipeline(runner=FnApiRunner(provision_info=worker_options(options)), options=options)
+    return beam.Pipeline(options=options)
+
+
 def _execute(beam_args: list[str], output: str, build, progress=None) -> dict[str, Any]:
     """Build with `build(pipeline)`, run on the chosen runner (drawing `progress`, a console.progress.ProgressLine,
     meanwhile), add timings to stats.json."""
@@ -318,7 +351,7 @@ def _execute(beam_args: list[str], output: str, build, progress=None) -> dict[st
     tune_malloc()
     pin_worker_code()
     start = time.perf_counter()
-    p = beam.Pipeline(options=PipelineOptions(beam_args))
+    p = make_pipeline(beam_args)
     build(p)
     with progress or contextlib.nullcontext():
         result = p.run()

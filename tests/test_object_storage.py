@@ -61,3 +61,32 @@ def test_a_run_reads_its_crawl_from_s3_and_writes_its_output_there(s3, demo_craw
     # A second run into the same bucket folder is refused (the finished-run check goes through FileSystems too).
     assert run_pipeline.main(["--input", "s3://crawl/in/*.warc.gz", "--output", "s3://out/run",
                               *_s3_flags(endpoint), *IN_MEMORY]) == 2
+
+
+def test_workers_get_the_store_from_the_environment_or_the_flags(s3, demo_crawl, tmp_path, monkeypatch):
+    """Beam's local runner with 2 worker processes: the workers built their FileSystems without the run's
+    options and failed on the first s3:// read ('Unable to locate credentials'). Once with the endpoint and
+    credentials in the standard AWS environment variables, once in Beam's --s3_* flags."""
+    endpoint, client = s3
+    client.create_bucket(Bucket="workers")
+    for path in demo_crawl:
+        client.upload_file(path, "workers", f"in/{Path(path).name}")
+    local = tmp_path / "local"
+    run(demo_crawl, local, *IN_MEMORY)
+    expected = {name: data for name, data in file_bytes(local).items() if name.endswith(".parquet")}
+    workers = ["--direct_running_mode=multi_processing", "--direct_num_workers=2"]
+    for env in ({"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "test", "AWS_SECRET_ACCESS_KEY": "test",
+                 "AWS_DEFAULT_REGION": "us-east-1"}, None):
+        for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"):
+            monkeypatch.delenv(name, raising=False)
+        for name, value in (env or {}).items():
+            monkeypatch.setenv(name, value)
+        out = f"s3://workers/{'env' if env else 'flags'}"
+        stats = run(["s3://workers/in/*.warc.gz"], out, *([] if env else _s3_flags(endpoint)), *workers)
+        assert stats["records"] == 18
+        prefix = out.removeprefix("s3://workers/") + "/"
+        keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="workers", Prefix=prefix)["Contents"])
+        assert not any("_staging" in k or "_started" in k for k in keys), keys
+        got = {k.removeprefix(prefix): client.get_object(Bucket="workers", Key=k)["Body"].read()
+               for k in keys if k.endswith(".parquet")}
+        assert got == expected
