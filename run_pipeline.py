@@ -27,6 +27,7 @@ from pipelines.build import build_pipeline, build_select_pipeline  # noqa: E402
 from pipelines.metrics import NAMESPACE  # noqa: E402
 from pipelines.staging import STAGING, remove_staging  # noqa: E402
 from schemas.recipe import Recipe, RecipeError, list_paths, load_recipe  # noqa: E402
+from storage.files import configure as configure_store  # noqa: E402
 from tokenization.tokenizers import describe_tokenizer  # noqa: E402
 
 DEFAULT_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
@@ -386,7 +387,7 @@ def parse_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> tuple[arg
     args, beam_args = ap.parse_known_args(argv)
     check_flags(beam_args, ap)
     check_runner(beam_args)
-    FileSystems.set_options(PipelineOptions(beam_args))
+    configure_store(beam_args)
     return args, beam_args
 
 

@@ -24,6 +24,10 @@ commands:
   decode    token ids back to text, offline (--tokenizer NAME or --from RUN_OR_RELEASE)
   train-classifier  train a fastText classifier from labeled JSONL
   eval-classifier   evaluate a classifier on labeled JSONL (per-class P/R/F1, macro-F1, confusion)
+
+Paths may be local or on any Beam FileSystems store (gs://, s3://). Stores take their settings from the
+standard environment (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, ..., GOOGLE_APPLICATION_CREDENTIALS) or from
+Beam's own flags on any command (--s3_endpoint_url=URL, --s3_access_key_id=..., --project=...).
 """
 
 
@@ -76,8 +80,9 @@ def _print_eval(ev, out_json: str | None) -> None:
     for label, m in ev.per_class.items():
         print(f"{label:28s} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:7.3f} {m['support']:8d}")
     if out_json:
-        with open(out_json, "w") as f:
-            json.dump(ev.to_dict(), f, indent=2, sort_keys=True)
+        from storage.files import write_bytes
+
+        write_bytes(out_json, (json.dumps(ev.to_dict(), indent=2, sort_keys=True) + "\n").encode("utf-8"))
         print(f"metrics written to {out_json}")
 
 
@@ -113,7 +118,9 @@ def cmd_train_classifier(argv: list[str]) -> int:
             ftz = os.path.splitext(args.out)[0] + ".ftz"
             small = quantize(args.out, ftz)
             qev = evaluate(small, valid)
-            sizes = f"{os.path.getsize(ftz) / 1e6:.1f} MB vs {os.path.getsize(args.out) / 1e6:.1f} MB"
+            from storage.files import size
+
+            sizes = f"{size(ftz) / 1e6:.1f} MB vs {size(args.out) / 1e6:.1f} MB"
             print(f"quantized: {ftz} ({sizes}), "
                   f"accuracy {qev.accuracy:.4f} ({qev.accuracy - ev.accuracy:+.4f}), "
                   f"macro-F1 {qev.macro_f1:.4f} ({qev.macro_f1 - ev.macro_f1:+.4f})")
@@ -268,12 +275,13 @@ def cmd_decode(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     name = args.tokenizer
     if args.origin:
-        path = os.path.join(args.origin, "manifest.json")
-        if not os.path.exists(path):
+        from storage.files import exists, join, read_bytes
+
+        path = join(args.origin, "manifest.json")
+        if not exists(path):
             print(f"tokenmill: {args.origin}: no manifest.json (not a run or a release)", file=sys.stderr)
             return 2
-        with open(path) as f:
-            name = json.load(f)["tokenizer"]["name"]
+        name = json.loads(read_bytes(path))["tokenizer"]["name"]
     raw = " ".join(args.ids) if args.ids else sys.stdin.read()
     try:
         ids = [int(t) for t in re.findall(r"-?\d+", raw)]
@@ -395,8 +403,9 @@ def cmd_report(argv: list[str]) -> int:
     args = ap.parse_args(argv)
     if _open(args.run) is None:
         return 2
-    with open(args.output, "w", encoding="utf-8") as f:
-        f.write(build_report(args.run))
+    from storage.files import write_bytes
+
+    write_bytes(args.output, build_report(args.run).encode("utf-8"))
     print(f"report written to {args.output}")
     return 0
 
@@ -505,6 +514,12 @@ def main(argv: list[str] | None = None) -> int:
     if command not in commands:
         print(f"tokenmill: unknown command '{command}'\n{USAGE}", file=sys.stderr)
         return 2
+    if command not in ("run", "select", "demo"):  # those hand every Beam flag to the pipeline
+        from storage.files import configure, split_store_flags
+
+        store, rest = split_store_flags(rest)
+        if store:
+            configure(store)
     return commands[command](rest)
 
 

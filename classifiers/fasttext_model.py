@@ -4,34 +4,14 @@ under numpy 2."""
 
 from __future__ import annotations
 
-import hashlib
-import os
-import shutil
-import tempfile
 from collections.abc import Sequence
 
 import fasttext
 
 from classifiers.text import normalize_for_classifier
+from storage.files import local_copy
 
 LABEL_PREFIX = "__label__"
-
-
-def local_copy(path: str) -> str:
-    """A local file for `path`: itself when local, else a cached copy fetched once through Beam FileSystems."""
-    if "://" not in path:
-        return path
-    from apache_beam.io.filesystems import FileSystems
-
-    cache = os.path.join(tempfile.gettempdir(), "tokenmill-models")
-    os.makedirs(cache, exist_ok=True)
-    target = os.path.join(cache, hashlib.sha256(path.encode()).hexdigest()[:16] + "-" + os.path.basename(path))
-    if not os.path.exists(target):
-        tmp = f"{target}.tmp-{os.getpid()}"
-        with FileSystems.open(path) as src, open(tmp, "wb") as dst:
-            shutil.copyfileobj(src, dst)
-        os.replace(tmp, target)
-    return target
 
 
 class FastTextClassifier:

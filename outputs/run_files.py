@@ -7,13 +7,13 @@ The funnel in stats.json is derived from ledger counts in stage order, so it alw
 from __future__ import annotations
 
 import json
-import os
 from collections.abc import Iterable, Mapping
-from typing import Any, BinaryIO
+from typing import Any
 
 from outputs.parquet_parts import PartInfo
 from schemas import SCHEMA_VERSION
 from schemas.records import STAGE_KEPT, STAGES
+from storage.files import filesystems, read_bytes
 
 
 def tokenmill_version() -> str:
@@ -83,28 +83,6 @@ def build_manifest(
     }
 
 
-def filesystems() -> Any:
-    """Beam's FileSystems (local paths and gs://, s3://, hdfs:// alike), imported on first use: reading a
-    local run back (`tokenmill stats`, `inspect`, `diff`, `report`, `release`) then needs no Apache Beam,
-    whose import costs ~0.9 s and logs a warning about BigQuery client libraries."""
-    from apache_beam.io.filesystems import FileSystems
-
-    return FileSystems
-
-
-def _local(path: str) -> bool:
-    return "://" not in path  # Beam's own test for a path without a scheme, which its LocalFileSystem serves
-
-
-def exists(path: str) -> bool:
-    return os.path.exists(path) if _local(path) else filesystems().exists(path)
-
-
-def open_for_reading(path: str) -> BinaryIO:
-    """The file's bytes as stored (run files are .json and .parquet: nothing to decompress)."""
-    return open(path, "rb") if _local(path) else filesystems().open(path)
-
-
 def write_json(path: str, data: dict[str, Any]) -> None:
     """Write JSON atomically (temporary name, then rename), through Beam FileSystems."""
     FileSystems = filesystems()  # noqa: N806 - the class, as Beam names it
@@ -117,5 +95,4 @@ def write_json(path: str, data: dict[str, Any]) -> None:
 
 
 def read_json(path: str) -> dict[str, Any]:
-    with open_for_reading(path) as f:
-        return json.loads(f.read().decode("utf-8"))
+    return json.loads(read_bytes(path).decode("utf-8"))

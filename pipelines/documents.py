@@ -13,7 +13,6 @@ import json
 from collections.abc import Iterator
 
 import apache_beam as beam
-from apache_beam.io.filesystem import CompressionTypes
 from apache_beam.io.filesystems import FileSystems
 
 from classifiers.language import LanguageIdentifier
@@ -39,6 +38,8 @@ from schemas.records import (
     ledger_row_for_drop,
     ledger_row_for_record,
 )
+from storage.files import open_stream
+from storage.retry import StoreError
 
 LEDGER = "ledger"
 SKIPPED = "skipped"
@@ -77,9 +78,13 @@ class ReadWarcFiles(beam.DoFn):
         batch: list[Record] = []
         try:
             # Raw bytes: warcio decompresses gzip member by member, so damage in one member stays there
-            # (Beam's own gzip decoding would stop the whole file at the first bad member).
-            stream = FileSystems.open(path, compression_type=CompressionTypes.UNCOMPRESSED)
-        except Exception as exc:  # noqa: BLE001 - an unreadable file is reported, the others go on
+            # (Beam's own gzip decoding would stop the whole file at the first bad member). A store failing
+            # part way is resumed at the byte reached, and after the retries StoreError fails the bundle for
+            # the runner to retry: never a truncated file (storage/retry.py).
+            stream = open_stream(path)
+        except StoreError:
+            raise
+        except Exception as exc:  # noqa: BLE001 - a missing or unreadable file is reported, the others go on
             self.file_errors.inc()
             yield beam.pvalue.TaggedOutput(FILE_ERRORS, (path, 0, f"cannot open: {exc}"))
             return

@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from outputs.reading import open_run
 from outputs.run_files import read_json, tokenmill_version
 from schemas.records import STAGES
+from storage.files import copy, exists, is_local, join, match, open_read, open_stream, size, write_bytes
 
 
 class ReleaseError(ValueError):
@@ -28,10 +29,23 @@ class ReleaseError(ValueError):
 
 def _sha256(path: str) -> str:
     h = hashlib.sha256()
-    with open(path, "rb") as f:
+    with open_stream(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
     return h.hexdigest()
+
+
+def _files_under(folder: str) -> list[tuple[str, int]]:
+    """(path relative to `folder` with '/', size) of every file below it, on any store."""
+    folder = folder.rstrip("/")
+    if is_local(folder):
+        out = []
+        for root, _dirs, names in os.walk(folder):
+            for name in names:
+                full = os.path.join(root, name)
+                out.append((os.path.relpath(full, folder).replace(os.sep, "/"), os.path.getsize(full)))
+        return sorted(out)
+    return [(path.removeprefix(f"{folder}/"), n) for path, n in match(f"{folder}/**")]
 
 
 def _card(name: str, version: str, manifest: dict, stats: dict) -> str:
@@ -64,30 +78,37 @@ def _card(name: str, version: str, manifest: dict, stats: dict) -> str:
 
 
 def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any]:
+    """Copy the run's shards to `target` (any store), checking each copy's sha256 against the run's manifest;
+    then README.md, then manifest.json, whose presence marks the release complete. Locally the release is
+    built beside `target` and renamed into place, and its files are made read-only; on object storage, where
+    there is no rename, the manifest is written last."""
+    run_dir, target = run_dir.rstrip("/"), target.rstrip("/")
     run = open_run(run_dir)
-    stats = read_json(f"{run_dir.rstrip('/')}/stats.json")
-    if os.path.exists(os.path.join(target, "manifest.json")):
-        existing = read_json(os.path.join(target, "manifest.json"))
+    stats = read_json(f"{run_dir}/stats.json")
+    if exists(join(target, "manifest.json")):
+        existing = read_json(join(target, "manifest.json"))
         same = existing.get("source_shards") == [s["sha256"] for s in run["shards"]] and (
             existing.get("name"), existing.get("version")) == (name, version)
         if not same:
             raise ReleaseError(f"{target} already holds release {existing.get('name')} {existing.get('version')}")
-        verify(target)
+        problems = verify(target)
+        if problems:
+            raise ReleaseError(f"{target}: the release there is damaged: {problems[0]}")
         return existing
-    if os.path.exists(target) and os.listdir(target):
+    local = is_local(target)
+    if local and os.path.exists(target) and os.listdir(target) or not local and _files_under(target):
         raise ReleaseError(f"{target} is not empty")
-    tmp = target.rstrip("/") + ".tmp-release"
-    shutil.rmtree(tmp, ignore_errors=True)
-    os.makedirs(os.path.join(tmp, "shards"))
+    build = target + ".tmp-release" if local else target
+    if local:
+        shutil.rmtree(build, ignore_errors=True)
     files = []
     for entry in run["shards"]:
-        src = os.path.join(run_dir, entry["path"])
-        dst = os.path.join(tmp, entry["path"])
-        shutil.copyfile(src, dst)
+        src, dst = f"{run_dir}/{entry['path']}", join(build, entry["path"])
+        copy(src, dst)
         digest = _sha256(dst)
         if digest != entry["sha256"]:
             raise ReleaseError(f"{src}: sha256 {digest} differs from the run manifest")
-        files.append({"path": entry["path"], "bytes": os.path.getsize(dst), "sha256": digest, "rows": entry["rows"],
+        files.append({"path": entry["path"], "bytes": size(dst), "sha256": digest, "rows": entry["rows"],
                       "tokens": entry.get("tokens", 0)})
     manifest = {
         "name": name, "version": version, "schema_version": run["schema_version"],
@@ -97,24 +118,24 @@ def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any
         "totals": {"documents": run["totals"]["documents"], "tokens": run["totals"]["tokens"]},
         "files": files, "source_shards": [s["sha256"] for s in run["shards"]],
     }
-    with open(os.path.join(tmp, "README.md"), "w") as f:
-        f.write(_card(name, version, run, stats))
-    with open(os.path.join(tmp, "manifest.json"), "w") as f:
-        json.dump(manifest, f, indent=2, sort_keys=True)
-    if os.path.exists(target):
-        os.rmdir(target)
-    os.rename(tmp, target)
-    for root, _dirs, names in os.walk(target):  # immutable: read-only files
-        for n in names:
-            os.chmod(os.path.join(root, n), 0o444)
+    write_bytes(join(build, "README.md"), _card(name, version, run, stats).encode("utf-8"))
+    write_bytes(join(build, "manifest.json"), json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
+    if local:
+        if os.path.exists(target):
+            os.rmdir(target)
+        os.rename(build, target)
+        for root, _dirs, names in os.walk(target):  # immutable: read-only files
+            for n in names:
+                os.chmod(os.path.join(root, n), 0o444)
     return manifest
 
 
 def verify(target: str) -> list[str]:
     """Problems found (empty when the release is intact): checksums, sizes, rows and schema of every listed
     file, and every file the manifest does not list. Raises ReleaseError when `target` is not a release."""
-    path = os.path.join(target, "manifest.json")
-    if not os.path.exists(path):
+    target = target.rstrip("/")
+    path = join(target, "manifest.json")
+    if not exists(path):
         raise ReleaseError(f"{target}: not a release (no manifest.json)")
     manifest = read_json(path)
     if "files" not in manifest:
@@ -124,22 +145,21 @@ def verify(target: str) -> list[str]:
         raise ReleaseError(f"{path}: not a tokenmill release manifest (no 'files')")
     problems = []
     listed = {entry["path"] for entry in manifest["files"]} | {"manifest.json", "README.md"}
-    for folder, _dirs, names in os.walk(target):
-        for name in names:
-            rel = os.path.relpath(os.path.join(folder, name), target).replace(os.sep, "/")
-            if rel not in listed:
-                problems.append(f"{rel}: not listed in the manifest (a reader of shards/*.parquet would read it)")
+    present = dict(_files_under(target))  # one listing, not a request per file
+    for rel in sorted(set(present) - listed):
+        problems.append(f"{rel}: not listed in the manifest (a reader of shards/*.parquet would read it)")
     for entry in manifest["files"]:
-        f = os.path.join(target, entry["path"])
-        if not os.path.exists(f):
+        f = join(target, entry["path"])
+        if entry["path"] not in present:
             problems.append(f"{entry['path']}: missing")
             continue
-        if os.path.getsize(f) != entry["bytes"]:
-            problems.append(f"{entry['path']}: size {os.path.getsize(f)} != {entry['bytes']}")
+        if present[entry["path"]] != entry["bytes"]:
+            problems.append(f"{entry['path']}: size {present[entry['path']]} != {entry['bytes']}")
         if _sha256(f) != entry["sha256"]:
             problems.append(f"{entry['path']}: sha256 mismatch")
             continue
-        meta = pq.ParquetFile(f)
+        with open_read(f) as stream:
+            meta = pq.ParquetFile(stream)
         if meta.metadata.num_rows != entry["rows"]:
             problems.append(f"{entry['path']}: {meta.metadata.num_rows} rows != {entry['rows']}")
         if "tokens" not in meta.schema_arrow.names or "doc_id" not in meta.schema_arrow.names:

@@ -1,4 +1,5 @@
-"""Packed fixed-length token sequences for training, from a release or run's shards (pyarrow + numpy only).
+"""Packed fixed-length token sequences for training, from a release or run's shards on any store (local,
+gs://, s3://; pyarrow + numpy, and Beam's FileSystems for a store).
 
 Documents are joined in a seeded shuffled order -- shard files shuffled, then the rows inside each file, so
 only one shard's tokens are in memory at a time -- (each already ends with its end-of-text token) into one
@@ -19,14 +20,14 @@ PyTorch (optional, not a dependency):
 
 from __future__ import annotations
 
-import glob
 import json
-import os
 import warnings
 from collections.abc import Iterator
 
 import numpy as np
 import pyarrow.parquet as pq
+
+from storage.files import exists, join, match, open_read, read_bytes
 
 
 class PackedReader:
@@ -47,23 +48,24 @@ class PackedReader:
     def _files(path: str) -> tuple[list[str], int | None]:
         """The shard files to read, and their tokens when a manifest counts them. Raises FileNotFoundError where
         there is no release, run or shard file."""
-        manifest = os.path.join(path, "manifest.json")
-        if os.path.exists(manifest):
-            with open(manifest) as f:
-                data = json.load(f)
+        path = path.rstrip("/")
+        manifest = join(path, "manifest.json")
+        if exists(manifest):
+            data = json.loads(read_bytes(manifest))
             entries = [e for e in data.get("files") or data.get("shards") or [] if e["path"].endswith(".parquet")]
             tokens = sum(e["tokens"] for e in entries) if all("tokens" in e for e in entries) else None
-            return [os.path.join(path, e["path"]) for e in entries], tokens
-        found = glob.glob(os.path.join(path, "shards", "*.parquet")) or glob.glob(os.path.join(path, "*.parquet"))
+            return [join(path, e["path"]) for e in entries], tokens
+        found = match(join(path, "shards", "*.parquet")) or match(join(path, "*.parquet"))
         if not found:
             raise FileNotFoundError(f"{path}: no release or run here (no manifest.json, no shards/*.parquet)")
-        return sorted(found), None
+        return [p for p, _size in found], None
 
     def _stream(self) -> Iterator[np.ndarray]:
         """Token arrays of every document, in this epoch's seeded order."""
         rng = np.random.default_rng([self.seed, self.epoch])
         for fi in rng.permutation(len(self.files)):
-            column = pq.read_table(self.files[fi], columns=["tokens"]).column("tokens").combine_chunks()
+            with open_read(self.files[fi]) as f:
+                column = pq.read_table(f, columns=["tokens"]).column("tokens").combine_chunks()
             offsets = column.offsets.to_numpy()
             values = column.values.to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
             for ri in rng.permutation(len(column)):

@@ -518,31 +518,40 @@ def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
-def _recipe_table(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], Path]:
+def _recipe_table(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[str, Any], str]:
     """The raw table of a recipe file with its `base` chain resolved (a built-in name, or a path relative to
-    the file that names it), and the file's path."""
+    the file that names it), and the file's path. A recipe file may be on any store (local, gs://, s3://)."""
+    from storage.files import is_file, is_local, read_bytes
+
     builtin = builtin_recipes()
-    path = builtin.get(name_or_path) or Path(name_or_path)
-    if not path.is_file():
+    path = str(builtin[name_or_path]) if name_or_path in builtin else name_or_path
+    if not is_file(path):
         raise RecipeError(
             f"recipe '{name_or_path}' is neither a file nor a built-in recipe ({', '.join(builtin)})"
         )
-    if str(path.resolve()) in seen:
+    key = str(Path(path).resolve()) if is_local(path) else path
+    if key in seen:
         raise RecipeError(f"{path}: base chain loops back to itself")
     try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
+        data = tomllib.loads(read_bytes(path).decode("utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise RecipeError(f"{path}: not valid TOML: {exc}") from exc
-    data.setdefault("name", path.stem)
+    file_name = path.rstrip("/").rsplit("/", 1)[-1]
+    data.setdefault("name", file_name.rsplit(".", 1)[0] if "." in file_name else file_name)
     base = data.pop("base", None)
     if base is None:
         return data, path
     if not isinstance(base, str):
         raise RecipeError(f"{path}: base: expected a recipe name or path, got {base!r}")
-    base_ref = base if base in builtin else str(path.parent / base)
-    base_data, _ = _recipe_table(base_ref, (*seen, str(path.resolve())))
+    if base in builtin or "://" in base or (is_local(path) and Path(base).is_absolute()):
+        base_ref = base
+    elif is_local(path):
+        base_ref = str(Path(path).parent / base)
+    else:
+        base_ref = f"{path.rsplit('/', 1)[0]}/{base}"
+    base_data, _ = _recipe_table(base_ref, (*seen, key))
     # The file's own name (its stem unless it sets one); a description that says where it comes from.
-    data.setdefault("description", f"{base_data.get('description', base)} Changed by {path.name}.")
+    data.setdefault("description", f"{base_data.get('description', base)} Changed by {file_name}.")
     return _deep_merge(base_data, data), path
 
 

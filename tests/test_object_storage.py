@@ -90,3 +90,92 @@ def test_workers_get_the_store_from_the_environment_or_the_flags(s3, demo_crawl,
         got = {k.removeprefix(prefix): client.get_object(Bucket="workers", Key=k)["Body"].read()
                for k in keys if k.endswith(".parquet")}
         assert got == expected
+
+
+def test_every_command_reads_and_writes_object_storage(s3, demo_crawl, tmp_path, monkeypatch, capsys):
+    """Everything a run reads by name on s3:// (the recipe, its base, a URL list, the language
+    model, a topic model trained there, a tokenizer.json), and every command on the run's s3:// output:
+    stats, inspect, diff, report, select, release to s3://, verify, decode, PackedReader. The store is
+    named by the standard AWS environment variables, as a user's shell would."""
+    import gzip
+
+    import tokenmill_cli
+    from classifiers.language import packaged_lid_model
+    from release.reader import PackedReader
+    from tests.conftest import shared_path
+
+    endpoint, client = s3
+    for name, value in {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "test",
+                        "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    for bucket in ("cli-in", "cli-tools", "cli-out"):
+        client.create_bucket(Bucket=bucket)
+    for path in demo_crawl:
+        client.upload_file(path, "cli-in", f"crawl/{Path(path).name}")
+
+    def put(key: str, data: bytes) -> str:
+        client.put_object(Bucket="cli-tools", Key=key, Body=data)
+        return f"s3://cli-tools/{key}"
+
+    # A topic model trained from s3:// data straight to s3://.
+    rows = [json.loads(line) for line in gzip.open(shared_path("data", "bbc_news", "bbc_news.jsonl.gz"), "rt")]
+    train = put("data/train.jsonl", "".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n"
+                                            for r in rows[::3][:600]).encode())
+    assert tokenmill_cli.main(["train-classifier", "--train", train, "--valid", train, "--out",
+                               "s3://cli-tools/models/topic.bin", "--epoch", "5"]) == 0
+    assert tokenmill_cli.main(["eval-classifier", "--model", "s3://cli-tools/models/topic.bin", "--data", train]) == 0
+    assert json.loads(client.get_object(Bucket="cli-tools", Key="models/topic.eval.json")["Body"].read())[
+        "examples"] == 600
+
+    from tokenizers import Tokenizer as HF
+    from tokenizers.models import WordLevel
+    from tokenizers.pre_tokenizers import Whitespace
+
+    hf = HF(WordLevel({"[UNK]": 0, "the": 1, "a": 2, "</s>": 3}, unk_token="[UNK]"))
+    hf.pre_tokenizer = Whitespace()
+    tokenizer = put("tok/tokenizer.json", hf.to_str().encode())
+    lid = put("models/lid.176.ftz", Path(packaged_lid_model()).read_bytes())
+    domains = put("lists/domains.txt", b"mirror0.example\n")
+    base = put("recipes/base.toml", b'[filters]\norder = ["url", "language"]\n')
+    recipe = put("recipes/r.toml", f'''base = "base.toml"
+[filters.url]
+domain_files = ["{domains}"]
+[language]
+model_path = "{lid}"
+[topic]
+enabled = true
+model_path = "s3://cli-tools/models/topic.bin"
+[tokenizer]
+name = "{tokenizer}"
+'''.encode())
+    out = "s3://cli-out/run"
+    stats = run(["s3://cli-in/crawl/*.warc.gz"], out, "--config", recipe, "--keep-scored", *IN_MEMORY)
+    assert stats["stages"]["url"]["dropped"] == {"url_domain_blocked": 1}, stats["stages"]["url"]
+    manifest = json.loads(client.get_object(Bucket="cli-out", Key="run/manifest.json")["Body"].read())
+    assert manifest["tokenizer"]["name"] == tokenizer and manifest["recipe"]["filters"]["order"] == ["url", "language"]
+    assert stats["kept_by_topic"], "the topic model from s3:// labelled the kept documents"
+
+    capsys.readouterr()
+    assert tokenmill_cli.main(["stats", out]) == 0
+    assert "kept" in capsys.readouterr().out
+    assert tokenmill_cli.main(["inspect", out, "--dropped", "--reason", "url_domain_blocked", "--json"]) == 0
+    dropped = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert len(dropped) == 1 and all("mirror0.example" in r["url"] for r in dropped)
+    assert tokenmill_cli.main(["inspect", out, "--kept", "--sample", "2", "--json"]) == 0
+    assert len(capsys.readouterr().out.splitlines()) == 2
+    assert tokenmill_cli.main(["diff", out, out]) == 0
+    assert tokenmill_cli.main(["report", out, "-o", "s3://cli-out/report.html"]) == 0
+    assert b"<html" in client.get_object(Bucket="cli-out", Key="report.html")["Body"].read()[:2000].lower()
+    assert run_pipeline.main(["select", out, "--config", recipe, "--output", "s3://cli-out/selected",
+                              *IN_MEMORY][1:], command=run_pipeline.select) == 0
+    assert tokenmill_cli.main(["release", out, "--name", "web", "--version", "1", "--to", "s3://cli-out/rel"]) == 0
+    capsys.readouterr()
+    assert tokenmill_cli.main(["verify", "s3://cli-out/rel"]) == 0
+    client.put_object(Bucket="cli-out", Key="rel/shards/stray.parquet", Body=b"x")
+    assert tokenmill_cli.main(["verify", "s3://cli-out/rel"]) == 1
+    assert "stray.parquet: not listed" in capsys.readouterr().out
+    client.delete_object(Bucket="cli-out", Key="rel/shards/stray.parquet")
+    sequences = list(PackedReader("s3://cli-out/rel", seq_len=16))
+    assert sequences and all(len(s) == 17 for s in sequences)
+    assert tokenmill_cli.main(["decode", "--from", "s3://cli-out/rel", "1", "2", "3"]) == 0
+    assert capsys.readouterr().out.split() == ["the", "a", "</s>"]

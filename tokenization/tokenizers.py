@@ -11,7 +11,6 @@ import binascii
 import gzip
 import hashlib
 import importlib.util
-import os
 from collections.abc import Sequence
 from functools import cache
 from pathlib import Path
@@ -19,6 +18,8 @@ from types import ModuleType
 from typing import Any
 
 import numpy as np
+
+from storage.files import is_file, read_bytes
 
 BPE_ENCODINGS = ("cl100k_base", "o200k_base")
 
@@ -87,7 +88,7 @@ class Tokenizer:
         self.append_eos = append_eos
         if name in BPE_ENCODINGS:
             self._init_bpe(name)
-        elif os.path.isfile(name):
+        elif is_file(name):
             self._init_hf(name)
         else:
             raise ValueError(
@@ -110,7 +111,8 @@ class Tokenizer:
     def _init_hf(self, path: str) -> None:
         from tokenizers import Tokenizer as HFTokenizer
 
-        self._hf = HFTokenizer.from_file(path)
+        data = read_bytes(path)  # any store: local, gs://, s3://
+        self._hf = HFTokenizer.from_str(data.decode("utf-8"))
         self._tiktoken = None
         eos = None
         for candidate in ("<|endoftext|>", "</s>", "<eos>", "<|end_of_text|>", "[SEP]"):
@@ -120,8 +122,7 @@ class Tokenizer:
         if eos is None and self.append_eos:
             raise ValueError(f"{path}: no end-of-text token found (tried <|endoftext|>, </s>, <eos>, ...)")
         self.eos_id = eos if eos is not None else -1
-        with open(path, "rb") as f:
-            self.vocab_hash = hashlib.sha256(f.read()).hexdigest()
+        self.vocab_hash = hashlib.sha256(data).hexdigest()
 
     def encode_batch(self, texts: Sequence[str]) -> list[bytes]:
         if self._tiktoken is not None:
