@@ -136,7 +136,7 @@ def test_every_command_reads_and_writes_object_storage(s3, demo_crawl, tmp_path,
     tokenizer = put("tok/tokenizer.json", hf.to_str().encode())
     lid = put("models/lid.176.ftz", Path(packaged_lid_model()).read_bytes())
     domains = put("lists/domains.txt", b"mirror0.example\n")
-    base = put("recipes/base.toml", b'[filters]\norder = ["url", "language"]\n')
+    put("recipes/base.toml", b'[filters]\norder = ["url", "language"]\n')
     recipe = put("recipes/r.toml", f'''base = "base.toml"
 [filters.url]
 domain_files = ["{domains}"]
