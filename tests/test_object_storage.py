@@ -179,3 +179,108 @@ name = "{tokenizer}"
     assert sequences and all(len(s) == 17 for s in sequences)
     assert tokenmill_cli.main(["decode", "--from", "s3://cli-out/rel", "1", "2", "3"]) == 0
     assert capsys.readouterr().out.split() == ["the", "a", "</s>"]
+
+
+class FlakyStore:
+    """A loopback HTTP proxy in front of the moto server for reading (GET, HEAD) that fails the first reads
+    of each object whose key contains `target`: an HTTP 503, then a body cut off half way, then a connection
+    closed without an answer; later reads pass through."""
+
+    def __init__(self, upstream: str, target: str, failures: int = 3) -> None:
+        import http.server
+        import threading
+        import urllib.request
+
+        self.failed: dict[str, int] = {}
+        store = self
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:  # quiet
+                pass
+
+            def _forward(self) -> None:
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                request = urllib.request.Request(upstream + self.path, data=body, method=self.command,
+                                                 headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+                try:
+                    with urllib.request.urlopen(request) as answer:
+                        status, headers, data = answer.status, answer.headers, answer.read()
+                except urllib.error.HTTPError as err:
+                    status, headers, data = err.code, err.headers, err.read()
+                key = self.path.split("?")[0]
+                n = store.failed.get(key, 0)
+                if self.command == "GET" and target in key and n < failures:
+                    store.failed[key] = n + 1
+                    if n == 0:
+                        self.send_response(503)
+                        error = b"<Error><Code>SlowDown</Code><Message>Reduce your request rate.</Message></Error>"
+                        self.send_header("Content-Length", str(len(error)))
+                        self.end_headers()
+                        self.wfile.write(error)
+                        return
+                    if n == 1:
+                        self.send_response(status)
+                        for k, v in headers.items():
+                            if k.lower() not in ("transfer-encoding", "connection"):
+                                self.send_header(k, v)
+                        self.end_headers()
+                        self.wfile.write(data[: len(data) // 2])
+                        self.wfile.flush()
+                    self.close_connection = True
+                    self.connection.shutdown(2)
+                    return
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k.lower() not in ("transfer-encoding", "connection", "content-length"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+
+            do_GET = _forward  # noqa: N815 - the name http.server looks for
+
+            def do_HEAD(self) -> None:  # noqa: N802 - no body in the answer to HEAD
+                request = urllib.request.Request(upstream + self.path, method="HEAD",
+                                                 headers={k: v for k, v in self.headers.items() if k.lower() != "host"})
+                try:
+                    with urllib.request.urlopen(request) as answer:
+                        status, headers = answer.status, answer.headers
+                except urllib.error.HTTPError as err:
+                    status, headers = err.code, err.headers
+                self.send_response(status)
+                for k, v in headers.items():
+                    if k.lower() not in ("transfer-encoding", "connection"):
+                        self.send_header(k, v)
+                self.end_headers()
+
+        self.server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.server.server_address[1]}"
+        self.thread = threading.Thread(target=self.server.serve_forever, daemon=True)
+        self.thread.start()
+
+    def close(self) -> None:
+        self.server.shutdown()
+        self.server.server_close()
+
+
+def test_a_store_that_fails_the_first_reads_of_a_file_changes_nothing(s3, demo_crawl, tmp_path):
+    """Transient store errors (HTTP 503, a body cut off, a dropped connection) on the first reads of every
+    input file are retried: the run records no file error and writes what a local run writes."""
+    endpoint, client = s3
+    client.create_bucket(Bucket="flaky")
+    for path in demo_crawl:
+        client.upload_file(path, "flaky", f"in/{Path(path).name}")
+    store = FlakyStore(endpoint, target=".warc.gz")
+    try:
+        stats = run(["s3://flaky/in/*.warc.gz"], tmp_path / "out", *_s3_flags(store.url), *IN_MEMORY)
+    finally:
+        store.close()
+    assert all(n == 3 for n in store.failed.values()) and len(store.failed) == len(demo_crawl), store.failed
+    assert stats["read"]["file_errors"] == [] and stats["records"] == 18
+    local = tmp_path / "local"
+    run(demo_crawl, local, *IN_MEMORY)
+    got = {name: data for name, data in file_bytes(tmp_path / "out").items() if name.endswith(".parquet")}
+    assert got == {name: data for name, data in file_bytes(local).items() if name.endswith(".parquet")}

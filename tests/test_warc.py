@@ -3,6 +3,7 @@ from __future__ import annotations
 import gzip
 import io
 
+import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from demo.warc_writer import WarcWriter
@@ -170,3 +171,59 @@ def test_a_file_that_is_not_a_warc_is_one_read_error_not_records():
     WarcWriter(buf).response("https://example.com/", b"<p>hi</p>")
     assert [type(i) for i in read_warc(io.BytesIO(buf.getvalue()), "a.warc.gz")] == [Record]
     assert [type(i) for i in read_warc(io.BytesIO(gzip.decompress(buf.getvalue())), "a.warc")] == [Record]
+
+
+class _Dropping:
+    """A local file whose connection 'drops' after `after` bytes (`later` bytes from the second opening on) on
+    each of its first `drops` openings."""
+
+    def __init__(self, path, drops: int, after: int = 700, later: int | None = None) -> None:
+        self.path, self.drops, self.after, self.opened = path, drops, after, 0
+        self.later = after if later is None else later  # bytes before the drop on the second opening on
+
+    def open_at(self, position: int):
+        import io
+
+        self.opened += 1
+        f = open(self.path, "rb")
+        f.seek(position)
+        if self.opened > self.drops:
+            return f
+        budget = [self.after if self.opened == 1 else self.later]
+
+        class Stream(io.RawIOBase):
+            def readinto(self, buffer):
+                if budget[0] <= 0:
+                    raise ConnectionResetError(104, "Connection reset by peer")
+                data = f.read(min(len(buffer), budget[0]))
+                budget[0] -= len(data)
+                buffer[: len(data)] = data
+                return len(data)
+
+            def close(self):
+                f.close()
+                super().close()
+
+        return Stream()
+
+
+def test_a_store_failing_part_way_is_resumed_or_raised_never_a_file_error(demo_crawl, monkeypatch):
+    """A read that fails part way resumes at the byte it reached (same records as a clean read); a store that
+    keeps failing raises StoreError for the runner to retry the bundle. Before, read_warc turned any
+    exception into a ReadError: the rest of the file silently lost to a dropped connection."""
+    import storage.retry
+    from storage.retry import RetryingReader, StoreError
+
+    monkeypatch.setattr(storage.retry, "FIRST_DELAY_S", 0.01)
+    path = demo_crawl[0]
+    with open(path, "rb") as f:
+        clean = [(r.doc_id, r.body) for r in read_warc(f, path) if isinstance(r, Record)]
+    flaky = _Dropping(path, drops=2)
+    reader = RetryingReader(flaky.open_at, path)
+    items = list(read_warc(reader, path))
+    assert not [i for i in items if isinstance(i, ReadError)]
+    assert [(r.doc_id, r.body) for r in items if isinstance(r, Record)] == clean
+    assert reader.reopened == 2
+    broken = RetryingReader(_Dropping(path, drops=10**6, later=0).open_at, path)  # gone after 700 bytes
+    with pytest.raises(StoreError, match="failed 4 times"):
+        list(read_warc(broken, path))
