@@ -22,7 +22,7 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from outputs.run_files import read_json, write_json  # noqa: E402
+from outputs.run_files import read_json, write_input_list, write_json  # noqa: E402
 from pipelines.build import build_pipeline, build_select_pipeline  # noqa: E402
 from pipelines.metrics import NAMESPACE  # noqa: E402
 from pipelines.staging import STAGING, remove_staging  # noqa: E402
@@ -42,9 +42,14 @@ def parser() -> argparse.ArgumentParser:
         prog="tokenmill run",
         description="Run the curation pipeline. Unknown flags are passed to Beam (--runner, --project, ...).",
     )
-    ap.add_argument("--input", action="extend", nargs="+", required=True,
+    ap.add_argument("--input", action="extend", nargs="+", default=[],
                     help="WARC/WET files, globs or comma-separated lists (several values, repeatable). Any Beam "
                     "FileSystems path.")
+    ap.add_argument("--input-list", action="append", default=[], metavar="FILE",
+                    help="a file naming input files, one path a line (# comments; any FileSystems path, and so "
+                    "is the file): for crawls of many files, e.g. Common Crawl's warc.paths with the bucket "
+                    "prefixed. The paths are not asked for one by one before the run; a missing one is a file "
+                    "error of the run (--max-file-errors)."),
     ap.add_argument("--output", required=True, help="output directory (local, gs://, s3://)")
     ap.add_argument("--config", default=None, help="recipe: a built-in name (tokenmill recipes) or a TOML file")
     ap.add_argument("--overwrite", action="store_true",
@@ -119,6 +124,33 @@ def check_paths(recipe: Recipe) -> None:
             raise UsageError(f"{key} = '{path}': no such file")
 
 
+def listed_inputs(list_files: list[str]) -> dict[str, int | None]:
+    """{path: size or None} from --input-list files. Lines with glob characters are matched; plain paths are
+    taken as written (sizes only for local ones: 90,000 requests to a store would hold the driver for
+    minutes before the run starts, and the run reports a file it cannot open anyway)."""
+    from outputs.run_files import read_input_list
+    from storage.files import is_local
+
+    out: dict[str, int | None] = {}
+    for list_file in list_files:
+        try:
+            lines = read_input_list(list_file)
+        except Exception as exc:  # noqa: BLE001 - missing, unreadable, not UTF-8
+            raise UsageError(f"cannot read --input-list {list_file}: {exc}") from exc
+        if not lines:
+            raise UsageError(f"--input-list {list_file} names no file")
+        for line in lines:
+            if any(c in line for c in "*?["):
+                out.update(expand_inputs([line]))
+            elif is_local(line) and os.path.isfile(line):
+                out[line] = os.path.getsize(line)
+            elif is_local(line):
+                raise UsageError(f"--input-list {list_file}: no such file '{line}'")
+            else:
+                out[line] = None
+    return out
+
+
 def expand_inputs(patterns: list[str]) -> dict[str, int]:
     """Globs and comma lists -> {file path: size in bytes}, sorted by path, each file once. A pattern matching
     nothing is an error. The sizes come with the match (the progress line's total), so no file is asked twice."""
@@ -134,6 +166,9 @@ def expand_inputs(patterns: list[str]) -> dict[str, int]:
             sizes.update((m.path, m.size_in_bytes) for m in matches)
     return dict(sorted(sizes.items()))
 
+
+# The run's input files, one a line, written by the driver and read by the pipeline (pipelines/build.py).
+INPUTS_FILE = "inputs.txt"
 
 # Written when a run starts and removed when it finishes: what an interrupted run was asked to do.
 STARTED = "_started.json"
@@ -405,20 +440,24 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     args, beam_args = parse_args(parser(), argv)
     if not 0.0 <= args.max_file_errors <= 1.0:
         raise UsageError(f"--max-file-errors {args.max_file_errors:g}: a fraction of the input files, in [0, 1]")
+    if not args.input and not args.input_list:
+        raise UsageError("no input: give --input FILES_OR_GLOBS or --input-list FILE")
     recipe = load_recipe(args.config)
     check_paths(recipe)
-    sizes = expand_inputs(args.input)
-    inputs = list(sizes)
+    sizes: dict[str, int | None] = {**expand_inputs(args.input), **listed_inputs(args.input_list)}
+    inputs = sorted(sizes)
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
     prepare_output(output, recipe=recipe, inputs=inputs, overwrite=args.overwrite)
+    inputs_file = f"{output}/{STAGING}/{INPUTS_FILE}"
+    write_input_list(inputs_file, inputs)
     progress = None
     if console_fd is not None and is_local(beam_args):
         from console.progress import ProgressLine
 
-        progress = ProgressLine(f"{output}/{STAGING}", sum(sizes.values()), console_fd)
+        progress = ProgressLine(f"{output}/{STAGING}", sum(n or 0 for n in sizes.values()), console_fd)
     stats = _execute(beam_args, output, lambda p: build_pipeline(
-        p, inputs=inputs, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
+        p, inputs_file=inputs_file, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
         progress=progress is not None), progress)
     if not args.quiet:
         for line in drop_warnings(stats, recipe.output.warn_drop_share):
@@ -462,9 +501,11 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
     prepare_output(output, recipe=recipe, inputs=[source], overwrite=args.overwrite, command="select")
+    inputs_file = f"{output}/{STAGING}/{INPUTS_FILE}"
+    write_input_list(inputs_file, manifest["inputs"])
     return _execute(beam_args, output, lambda p: build_select_pipeline(
         p, source=source, source_manifest=manifest, source_stats=source_stats, output=output, recipe=recipe,
-        tokenizer_info=info))
+        tokenizer_info=info, inputs_file=inputs_file))
 
 
 def input_problems(stats: dict[str, Any], max_file_errors: float) -> tuple[list[str], bool]:

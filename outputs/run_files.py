@@ -13,7 +13,7 @@ from typing import Any
 from outputs.parquet_parts import PartInfo
 from schemas import SCHEMA_VERSION
 from schemas.records import STAGE_KEPT, STAGES
-from storage.files import filesystems, read_bytes
+from storage.files import filesystems, read_bytes, write_bytes
 
 
 def tokenmill_version() -> str:
@@ -92,6 +92,19 @@ def write_json(path: str, data: dict[str, Any]) -> None:
     if FileSystems.exists(path):
         FileSystems.delete([path])
     FileSystems.rename([tmp], [path])
+
+
+def write_input_list(path: str, inputs: list[str]) -> None:
+    """The run's input files, one path a line, in index order (a file's index names its shard parts)."""
+    if any("\n" in p for p in inputs):
+        raise ValueError("an input path holds a line break")
+    write_bytes(path, "".join(f"{p}\n" for p in inputs).encode("utf-8"))
+
+
+def read_input_list(path: str) -> list[str]:
+    """The paths of an input list file: one a line; blank lines and lines starting with # are skipped."""
+    lines = read_bytes(path).decode("utf-8").splitlines()
+    return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
 
 
 def read_json(path: str) -> dict[str, Any]:

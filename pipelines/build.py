@@ -27,7 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from filters.registry import score_columns
 from ingest.speedups import summarize as extraction_summary
-from outputs.run_files import build_manifest, funnel, write_json
+from outputs.run_files import build_manifest, funnel, read_input_list, write_json
 from pipelines.classify import DecideClassifiers, ScoreClassifiers
 from pipelines.dedup import ExactDedup
 from pipelines.documents import (
@@ -77,12 +77,13 @@ def _finalize(
     *,
     output: str,
     recipe: Recipe,
-    inputs: list[str],
+    inputs_file: str,
     tokenizer_info: dict[str, Any],
     columns: list[str],
     read_stats: dict[str, Any] | None,
     summary: list[tuple[str, Any]],
 ) -> None:
+    inputs = read_input_list(inputs_file)
     by_kind: dict[str, list] = {kind: [] for kind in SUMMARY_KINDS}
     for kind, value in summary:
         by_kind[kind].append(value)
@@ -144,7 +145,7 @@ def _filter_to_outputs(
     *,
     output: str,
     recipe: Recipe,
-    inputs: list[str],
+    inputs_file: str,
     tokenizer_info: dict[str, Any],
     keep_scored: bool,
     read_stats: dict[str, Any] | None,
@@ -192,7 +193,12 @@ def _filter_to_outputs(
 
     # Everything about one input file meets in one place: its shards and ledger part(s) are written there,
     # named by the file's index among the inputs (Document.source is the file's base name).
-    source_index = {posixpath.basename(path.rstrip("/")): i for i, path in enumerate(inputs)}
+    source_index = beam.pvalue.AsDict(
+        p
+        | "InputListForIndex" >> beam.Create([inputs_file])
+        | "SourceIndex" >> beam.FlatMap(
+            lambda f: ((posixpath.basename(path.rstrip("/")), i) for i, path in enumerate(read_input_list(f))))
+    )
     late_drops = (late or [p | "NoLateDrops" >> beam.Create([])]) | "LateDrops" >> beam.Flatten()
     written = (
         {
@@ -203,7 +209,7 @@ def _filter_to_outputs(
             "early": staged_early,
         }
         | "GroupBySource" >> beam.CoGroupByKey()
-        | "WriteSourceParts" >> beam.ParDo(WriteSourceParts(recipe, output, source_index, columns)).with_outputs(
+        | "WriteSourceParts" >> beam.ParDo(WriteSourceParts(recipe, output, columns), source_index).with_outputs(
             SHARD_PARTS, LEDGER_PARTS, COUNTS, MIX
         )
     )
@@ -244,7 +250,7 @@ def _filter_to_outputs(
             _finalize,
             output=output,
             recipe=recipe,
-            inputs=inputs,
+            inputs_file=inputs_file,
             tokenizer_info=tokenizer_info,
             columns=columns,
             read_stats=read_stats,
@@ -256,7 +262,7 @@ def _filter_to_outputs(
 def build_pipeline(
     p: beam.Pipeline,
     *,
-    inputs: list[str],
+    inputs_file: str,
     output: str,
     recipe: Recipe,
     tokenizer_info: dict[str, Any],
@@ -264,11 +270,19 @@ def build_pipeline(
     progress: bool = False,
 ) -> None:
     """The full run: WARC/WET files to shards, ledger, manifest, stats. With `progress` the read and filter steps
-    keep running counts in _staging/ for the driver's progress line (console/progress.py; local runs only)."""
+    keep running counts in _staging/ for the driver's progress line (console/progress.py; local runs only).
+
+    The input files are read from `inputs_file` (outputs.run_files.write_input_list, one path a line) by the
+    pipeline itself: the paths built into the graph (a Create, the shard-name index, the finalize step's
+    argument) made it grow with the crawl, 262 KB for 10 files and 1.19 MB for 100,000 Common Crawl paths
+    (`python bench/graph_size.py` at 1303cc7); now 271 KB for either. The Reshuffle spreads the files over
+    the workers; without it the runner fuses every file's reading into the one worker that read the list."""
     progress_dir = staging_dir(output) if progress else None
     read = (
         p
-        | "InputFiles" >> beam.Create(inputs)
+        | "InputList" >> beam.Create([inputs_file])
+        | "InputFiles" >> beam.FlatMap(read_input_list)
+        | "SpreadFiles" >> beam.Reshuffle()
         | "ReadWarc" >> beam.ParDo(ReadWarcFiles(progress_dir=progress_dir)).with_outputs(
             SKIPPED, FILE_ERRORS, main="records")
     )
@@ -276,7 +290,7 @@ def build_pipeline(
     extract = ExtractDocuments(recipe, precheck=not keep_scored)
     extracted = read.records | "ExtractLang" >> beam.ParDo(extract).with_outputs(LEDGER, EXTRACTION, main="docs")
     _filter_to_outputs(
-        p, extracted.docs, extracted[LEDGER], output=output, recipe=recipe, inputs=inputs,
+        p, extracted.docs, extracted[LEDGER], output=output, recipe=recipe, inputs_file=inputs_file,
         tokenizer_info=tokenizer_info, keep_scored=keep_scored, read_stats=None,
         skipped=read[SKIPPED] | "CountSkipped" >> beam.combiners.Count.PerElement(),
         file_errors=read[FILE_ERRORS],
@@ -299,6 +313,7 @@ def build_select_pipeline(
     output: str,
     recipe: Recipe,
     tokenizer_info: dict[str, Any],
+    inputs_file: str,
 ) -> None:
     """Another recipe over a --keep-scored run: scored/ documents through the shared tail; the source's
     read/url/extract ledger rows carried over unchanged (the recipe must agree on those stages)."""
@@ -319,7 +334,7 @@ def build_select_pipeline(
     )
     empty = p | "NoSkipped" >> beam.Create([])
     _filter_to_outputs(
-        p, docs, early, output=output, recipe=recipe, inputs=source_manifest["inputs"],
+        p, docs, early, output=output, recipe=recipe, inputs_file=inputs_file,
         tokenizer_info=tokenizer_info, keep_scored=False, read_stats=source_stats["read"],
         skipped=empty, file_errors=p | "NoErrors" >> beam.Create([]), extraction=p | "NoExtraction" >> beam.Create([]),
     )

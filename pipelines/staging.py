@@ -309,19 +309,20 @@ class WriteSourceParts(beam.DoFn):
     the inputs and the recipe, never on bundling. The survivors' Documents are read back from staging in pieces
     of PIECE_TOKENS, once for the shards and once for the kept ledger rows; the late drops' one by one."""
 
-    def __init__(self, recipe: Recipe, output_root: str, source_index: dict[str, int], columns: list[str]) -> None:
+    def __init__(self, recipe: Recipe, output_root: str, columns: list[str]) -> None:
         self.recipe = recipe
         self.output_root = output_root
-        self.source_index = source_index
         self.columns = columns
 
     def setup(self) -> None:
         self.counters = StageCounters(STAGE_TOKENIZE)
         self.schema = shard_schema(self.columns)
 
-    def process(self, element: tuple[str, dict[str, Iterable]]) -> Iterator:
+    def process(self, element: tuple[str, dict[str, Iterable]], source_index: dict[str, int]) -> Iterator:
+        """`source_index`: {input file's base name: its index among the run's inputs}, a side input read from
+        the run's input list (not built into the job graph, which would grow with a 90,000-file crawl)."""
         source, parts = element
-        index = self.source_index[source]
+        index = source_index[source]
         out = self.recipe.output
         refs = sorted(parts["survivors"], key=lambda r: r.doc_id)  # one input file's survivors
         for chunk_index, chunk in enumerate(_runs_of_tokens(refs, out.shard_target_tokens)):

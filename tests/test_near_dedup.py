@@ -270,8 +270,10 @@ def test_unconverged_run_fails_loudly(tmp_path):
     from pipelines.build import _finalize
     from schemas.recipe import Recipe
 
+    (tmp_path / "inputs.txt").write_text("a.warc.gz\n")
     with pytest.raises(RuntimeError, match="did not converge in 12 rounds"):
-        _finalize(None, output=str(tmp_path), recipe=Recipe(), inputs=[], tokenizer_info={}, columns=[],
+        _finalize(None, output=str(tmp_path), recipe=Recipe(), inputs_file=str(tmp_path / "inputs.txt"),
+                  tokenizer_info={}, columns=[],
                   read_stats=None, summary=[("violations", "not_converged")] * 3)
 
 

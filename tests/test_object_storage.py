@@ -284,3 +284,30 @@ def test_a_store_that_fails_the_first_reads_of_a_file_changes_nothing(s3, demo_c
     run(demo_crawl, local, *IN_MEMORY)
     got = {name: data for name, data in file_bytes(tmp_path / "out").items() if name.endswith(".parquet")}
     assert got == {name: data for name, data in file_bytes(local).items() if name.endswith(".parquet")}
+
+
+def test_an_input_list_in_the_store_names_the_crawl(s3, demo_crawl, tmp_path, capsys):
+    """`--input-list s3://.../paths.txt` (one path a line, as Common Crawl's warc.paths with the bucket in
+    front): the same output as the files given by a glob. A list that cannot be read, names nothing, or names
+    a local file that is not there stops the run at start with one line."""
+    endpoint, client = s3
+    client.create_bucket(Bucket="listed")
+    for path in demo_crawl:
+        client.upload_file(path, "listed", f"crawl/{Path(path).name}")
+    listing = "# the demo crawl\n" + "".join(f"s3://listed/crawl/{Path(p).name}\n" for p in reversed(demo_crawl))
+    client.put_object(Bucket="listed", Key="paths.txt", Body=listing.encode())
+    run([], tmp_path / "listed", "--input-list", "s3://listed/paths.txt", *_s3_flags(endpoint), *IN_MEMORY)
+    run(["s3://listed/crawl/*.warc.gz"], tmp_path / "globbed", *_s3_flags(endpoint), *IN_MEMORY)
+    assert file_bytes(tmp_path / "listed") == file_bytes(tmp_path / "globbed")
+    empty = tmp_path / "empty.txt"
+    empty.write_text("# nothing\n")
+    gone = tmp_path / "gone.txt"
+    gone.write_text(f"{tmp_path}/nowhere.warc.gz\n")
+    for args, message in ((["--input-list", str(tmp_path / "none.txt")], "cannot read --input-list"),
+                          (["--input-list", str(empty)], "names no file"),
+                          (["--input-list", str(gone)], "no such file"),
+                          ([], "no input: give --input")):
+        capsys.readouterr()
+        assert run_pipeline.main([*args, "--output", str(tmp_path / "x"), *IN_MEMORY]) == 2
+        err = capsys.readouterr().err.strip().splitlines()
+        assert len(err) == 1 and message in err[0], err

@@ -348,7 +348,7 @@ def test_the_driver_builds_the_pipeline_without_the_compiled_kernels(tmp_path):
         "recipe = load_recipe('fineweb')\n"
         "recipe.dedup.near.enabled = True\n"
         "info = run_pipeline.tokenizer_info(recipe)\n"
-        f"build_pipeline(beam.Pipeline(), inputs=['x.warc.gz'], output={str(tmp_path)!r}, recipe=recipe,\n"
+        f"build_pipeline(beam.Pipeline(), inputs_file='inputs.txt', output={str(tmp_path)!r}, recipe=recipe,\n"
         "               tokenizer_info=info)\n"
         "print(sorted(m for m in ('numba', 'scipy', 'tiktoken') if m in sys.modules))\n"
     )
@@ -511,3 +511,12 @@ def test_progress_line_counts_bytes_records_and_what_passed_the_filters(bench_cr
     assert f"of {total / 1e6:,.1f} MB" in last and "records" in last and "past the filters" in last
     assert int(last.split(" records,")[0].rsplit(" ", 1)[-1].replace(",", "")) <= stats["records"]
     assert shown.endswith(b"\r\x1b[K")
+
+
+def test_the_job_graph_does_not_grow_with_the_input_list():
+    """A Common Crawl snapshot is ~90,000 WARC files. Their paths were built into the job graph three times
+    (1.19 MB for 100,000); now the pipeline reads them from the run's input list."""
+    from bench.graph_size import graph_bytes
+
+    small, large = graph_bytes(10, "fineweb"), graph_bytes(100_000, "fineweb")
+    assert abs(large - small) < 1_000 and large < 1 << 20, (small, large)
