@@ -147,7 +147,7 @@ def test_shard_row_groups_go_to_the_writer_in_pieces_with_the_same_bytes(tmp_pat
                               token_count=doc.token_count, exact_key=""))
     file.close()
     columns = ["quality_score"]
-    writer = WriteSourceParts(Recipe(), str(tmp_path), {}, columns)
+    writer = WriteSourceParts(Recipe(), str(tmp_path), columns)
     writer.setup()
     (group,) = writer._row_groups(refs)  # 600 documents < row_group_rows: one row group
     token_pieces = group.column("tokens").chunks
