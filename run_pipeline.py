@@ -8,7 +8,6 @@ locally in multi_processing mode on all cores, on Beam's FnApiRunner (see `local
 from __future__ import annotations
 
 import argparse
-import ctypes
 import os
 import sys
 import time
@@ -26,6 +25,7 @@ from outputs.run_files import read_json, write_input_list, write_json  # noqa: E
 from pipelines.build import build_pipeline, build_select_pipeline  # noqa: E402
 from pipelines.metrics import NAMESPACE  # noqa: E402
 from pipelines.staging import STAGING, remove_staging  # noqa: E402
+from pipelines.worker import _MALLOPT, ARROW_POOL, MALLOC_ARENAS, MALLOC_THRESHOLD, set_mallopt  # noqa: E402, F401
 from schemas.recipe import Recipe, RecipeError, list_paths, load_recipe  # noqa: E402
 from storage.files import configure as configure_store  # noqa: E402
 from tokenization.tokenizers import describe_tokenizer  # noqa: E402
@@ -269,43 +269,16 @@ def stage_timings(result: beam.runners.runner.PipelineResult) -> dict[str, float
     return dict(sorted(seconds.items()))
 
 
-# glibc gives threads that allocate their own malloc arenas (up to 8 per core) and hands little of a freed
-# arena back to the system. The DirectRunner's driver moves every shuffle on many gRPC threads, so its RSS grew
-# with the crawl by fragmentation alone: 25,000 pages (40 files) peaked at 543 MiB, 378 MiB with 2 arenas
-# (2,500 pages: 265 and 252). Two arenas per process, here and in the workers and children it starts.
-MALLOC_ARENAS = "2"
-# glibc also raises its mmap threshold each time a large block is freed (up to 32 MiB), after which
-# large blocks (gRPC data chunks, decoded pages, Arrow buffers) come from the arenas and stay there when
-# freed. A fixed 128 KiB threshold (glibc's starting value) keeps them in mmap, handed back on free, and trims
-# the heap top at 128 KiB. The driver's Python objects grew only 100 -> 127 MiB from 2,500 to 25,000 pages
-# (tracemalloc), while its RSS grew ~90 MiB. 25,000 pages / 40 files, largest process: driver 334-358 ->
-# 297 MiB, SDK worker 473-487 -> 433 MiB. 2,500 pages: 246 -> 235 and 397 -> 379 MiB. No slower within the
-# noise: 43.3 / 45.3 s vs 47.3 / 43.3 s at 2,500 pages. The extraction children do not inherit them
-# (ingest.extract.Extractor): with them trafilatura ran ~9 % slower, and a child's memory is bounded anyway.
-MALLOC_THRESHOLD = "131072"
-_MALLOPT = (("MALLOC_ARENA_MAX", MALLOC_ARENAS, -8), ("MALLOC_MMAP_THRESHOLD_", MALLOC_THRESHOLD, -3),
-            ("MALLOC_TRIM_THRESHOLD_", MALLOC_THRESHOLD, -1))  # (environment name, default, mallopt parameter)
-# pyarrow's wheels allocate from mimalloc, which keeps freed pages for reuse. Writing a shard's 2,000-document
-# row group took a worker's RSS up ~60-80 MiB and mimalloc kept most of it until the part was done. From
-# glibc malloc (the "system" pool), with the fixed mmap threshold above, Arrow's large buffers are mmapped
-# and handed back when freed: SDK worker peak at 25,000 pages / 4 files 429-448 -> 394-397 MiB. The
-# variable is read when pyarrow is first imported, so it acts on the processes this run starts.
-ARROW_POOL = ("ARROW_DEFAULT_MEMORY_POOL", "system")
-
-
 def tune_malloc() -> None:
-    """Cap glibc's malloc arenas and fix its mmap and trim thresholds: for this process now (mallopt) and for
-    the processes it starts (environment, read by glibc at their start); and have their pyarrow allocate
-    from glibc. A no-op where libc is not glibc; a value the user set in the environment wins."""
+    """Cap glibc's malloc arenas and fix its mmap and trim thresholds (pipelines/worker.py says why): for this
+    process now (mallopt) and for the processes it starts (environment, read by glibc at their start); and
+    have their pyarrow allocate from glibc. A no-op where libc is not glibc; a value the user set in the
+    environment wins. Workers a remote runner starts do not see this environment: they apply the same
+    settings to themselves in their first DoFn's setup (pipelines.worker.apply_worker_settings)."""
     for name, default, _param in _MALLOPT:
         os.environ.setdefault(name, default)
     os.environ.setdefault(*ARROW_POOL)
-    try:
-        libc = ctypes.CDLL("libc.so.6")
-        for name, _default, param in _MALLOPT:
-            libc.mallopt(param, int(os.environ[name]))
-    except (OSError, AttributeError, ValueError):
-        pass
+    set_mallopt()
 
 
 CHECKOUT = os.path.dirname(os.path.abspath(__file__))

@@ -11,6 +11,7 @@ from classifiers.fasttext_model import FastTextClassifier
 from classifiers.text import normalize_for_classifier
 from pipelines.documents import LEDGER
 from pipelines.metrics import StageCounters
+from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
 from schemas.records import STAGE_CLASSIFIERS, Decision, Document, LateDrop, StagedRef
 
@@ -24,6 +25,7 @@ class _Score(beam.DoFn):
         self.recipe = recipe
 
     def setup(self) -> None:
+        apply_worker_settings()  # once per process; pipelines/worker.py
         q, t = self.recipe.quality, self.recipe.topic
         self.quality = FastTextClassifier(q.model_path) if q.enabled else None
         self.topic = FastTextClassifier(t.model_path) if t.enabled else None
@@ -65,6 +67,7 @@ class _Decide(beam.DoFn):
         self.recipe = recipe
 
     def setup(self) -> None:
+        apply_worker_settings()  # once per process; pipelines/worker.py
         self.counters = StageCounters(STAGE_CLASSIFIERS)
 
     def _reason(self, ref: StagedRef, cut_bin: int) -> tuple[str, float] | None:

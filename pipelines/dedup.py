@@ -10,6 +10,7 @@ import apache_beam as beam
 from dedup.exact import survivor_order
 from pipelines.documents import LEDGER
 from pipelines.metrics import StageCounters
+from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
 from schemas.records import STAGE_EXACT_DEDUP, Decision, LateDrop, StagedRef
 
@@ -21,6 +22,7 @@ class _SplitGroup(beam.DoFn):
         self.recipe = recipe
 
     def setup(self) -> None:
+        apply_worker_settings()  # once per process; pipelines/worker.py
         self.counters = StageCounters(STAGE_EXACT_DEDUP)
 
     def process(self, element: tuple[str, Iterable[StagedRef]]) -> Iterator:

@@ -23,6 +23,7 @@ from ingest.decode import decode_body
 from ingest.extract import Extracted, Extractor, quick_text
 from ingest.warc import ReadError, SkippedRecord, read_warc, triage
 from pipelines.metrics import NAMESPACE, StageCounters
+from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
 from schemas.records import (
     STAGE_EXTRACT,
@@ -57,6 +58,7 @@ class ReadWarcFiles(beam.DoFn):
         self.progress_dir = progress_dir  # console/progress.py: only when a local run's driver draws the line
 
     def setup(self) -> None:
+        apply_worker_settings()  # once per process; pipelines/worker.py
         self.file_errors = beam.metrics.Metrics.counter(NAMESPACE, "read/file_errors")
         self.progress = ProgressFile(self.progress_dir, "read") if self.progress_dir else None
 
@@ -119,6 +121,7 @@ class ExtractDocuments(beam.DoFn):
                          and lang.precheck_margin > 0)
 
     def setup(self) -> None:
+        apply_worker_settings()  # once per process; pipelines/worker.py
         # The child starts in the background; the first extraction (or finish_bundle) waits for it.
         self.extractor = Extractor(self.recipe.extract, wait=False)
         self.lid = LanguageIdentifier(self.recipe.language.model_path, self.recipe.language.max_chars)
@@ -240,6 +243,7 @@ class FilterDocuments(beam.DoFn):
         self.progress_dir = progress_dir
 
     def setup(self) -> None:
+        apply_worker_settings()  # once per process; pipelines/worker.py
         self.filters = [f for f in build_filters(self.recipe) if f.needs_text]
         self.counters = StageCounters(STAGE_FILTERS)
         self.progress = ProgressFile(self.progress_dir, "kept") if self.progress_dir else None

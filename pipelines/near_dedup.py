@@ -23,6 +23,7 @@ from dedup.minhash import band_keys, check_values, hashed_jaccard, shingle_hashe
 from pipelines.documents import LEDGER
 from pipelines.metrics import NAMESPACE, StageCounters
 from pipelines.staging import RestoreText, settled
+from pipelines.worker import apply_worker_settings
 from schemas.recipe import NearDedupConfig, Recipe
 from schemas.records import STAGE_NEAR_DEDUP, Decision, LateDrop, StagedRef
 
@@ -107,6 +108,7 @@ class _Confirm(beam.DoFn):
         self.recipe = recipe
 
     def setup(self) -> None:
+        apply_worker_settings()  # once per process; pipelines/worker.py
         self.counters = StageCounters(STAGE_NEAR_DEDUP)
 
     def process(self, element) -> Iterator:
@@ -217,6 +219,7 @@ class NearDedup(beam.PTransform):
 
 class _CountKept(beam.DoFn):
     def setup(self) -> None:
+        apply_worker_settings()  # once per process; pipelines/worker.py
         self.counters = StageCounters(STAGE_NEAR_DEDUP)
 
     def process(self, ref: StagedRef) -> Iterator[StagedRef]:

@@ -47,6 +47,7 @@ from dedup.minhash import MinHasher, shingle_hashes
 from outputs.parquet_parts import write_part, write_sorted_parts
 from pipelines.documents import kept_ledger_row
 from pipelines.metrics import StageCounters
+from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
 from schemas.records import STAGE_TOKENIZE, Document, LateDrop, LedgerRow, StagedRef, ledger_row_for_drop
 from schemas.tables import LEDGER_SCHEMA, ledger_table, shard_schema, shard_table
@@ -179,6 +180,7 @@ class StageDocuments(beam.DoFn):
         self.output_root = output_root
 
     def setup(self) -> None:
+        apply_worker_settings()  # once per process; pipelines/worker.py
         cfg = self.recipe.tokenizer
         self.tokenizer = Tokenizer(cfg.name, cfg.append_eos)
         near = self.recipe.dedup.near
@@ -350,6 +352,7 @@ class WriteSourceParts(beam.DoFn):
         self.columns = columns
 
     def setup(self) -> None:
+        apply_worker_settings()  # once per process; pipelines/worker.py
         self.counters = StageCounters(STAGE_TOKENIZE)
         self.schema = shard_schema(self.columns)
 

@@ -281,6 +281,31 @@ def test_a_stage_that_drops_almost_everything_is_named(demo_crawl, tmp_path, cap
     assert "stage 'language_precheck' dropped 10 of 10 documents (100.0%), mostly 'language_not_kept'" in err
 
 
+def test_a_worker_started_elsewhere_applies_the_memory_settings_itself():
+    """Dataflow, Flink and Spark start workers from their own environment, where the driver's settings
+    (tune_malloc) never arrive. A worker's first DoFn setup applies them: Arrow's default pool is glibc's
+    ("system") unless the worker's environment names one."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("from pipelines.documents import ReadWarcFiles\n"
+             "import pyarrow as pa\n"
+             "before = pa.default_memory_pool().backend_name\n"
+             "ReadWarcFiles().setup()\n"
+             "print(before, pa.default_memory_pool().backend_name)\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("MALLOC_", "ARROW_DEFAULT_MEMORY_POOL"))}
+
+    def worker() -> list[str]:
+        return subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env,
+                              cwd=run_pipeline.CHECKOUT).stdout.split()
+
+    before, after = worker()
+    assert after == "system" and before != "system", (before, after)
+    env["ARROW_DEFAULT_MEMORY_POOL"] = before
+    assert worker() == [before, before]  # the worker's own setting wins
+
+
 def test_malloc_is_tuned_for_the_run_and_the_processes_it_starts(monkeypatch):
     import os
 
