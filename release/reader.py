@@ -1,14 +1,18 @@
 """Packed fixed-length token sequences for training, from a release or run's shards on any store (local,
 gs://, s3://; pyarrow + numpy, and Beam's FileSystems for a store).
 
-Documents are joined in a seeded shuffled order -- shard files shuffled, then the rows inside each file, so
-only one shard's tokens are in memory at a time -- (each already ends with its end-of-text token) into one
-stream, cut into sequences of seq_len + 1 tokens (inputs and shifted targets), and the sequences are dealt
-round-robin to data-parallel ranks: rank r of world_size w gets sequences r, r + w, r + 2w, ... of the same
-global stream, so ranks never overlap and together cover every full sequence. The tail that does not fill a
-sequence is dropped (at most seq_len tokens per epoch).
+The unit of work is a shard row group (~2,000 documents). Each epoch, the row groups of all shards are put in
+a seeded order and dealt round-robin to the data-parallel ranks: rank r of world_size w owns row groups r,
+r + w, r + 2w, ... of that order, reads only those (a snapshot's release is too large for every rank to read
+all of it), and joins their documents, in a seeded order within each row group, into its own stream (each
+document already ends with its end-of-text token), cut into sequences of seq_len + 1 tokens (inputs and
+shifted targets). Ranks never share a document. Every rank yields the same number of sequences, the smallest
+any rank's stream fills, so data-parallel steps stay in lockstep; a rank's surplus and its tail are dropped.
+The counts come from the shard footers alone: a row group's token count is the `tokens` column chunk's
+number of values, so no rank reads another's tokens to know them.
 
-Resumable: `state_dict()` after any step, `load_state_dict()` on a new reader, and iteration continues with
+Resumable without replay: `state_dict()` after any step holds the rank's position (row group, row, token);
+`load_state_dict()` on a new reader starts there, reading nothing before it, and iteration continues with
 exactly the sequences that would have come next.
 
 PyTorch (optional, not a dependency):
@@ -30,66 +34,126 @@ import pyarrow.parquet as pq
 from storage.files import exists, join, match, open_read, read_bytes
 
 
+def _row_group_tokens(meta: pq.FileMetaData, path: str) -> list[int]:
+    """Tokens per row group from the footer: the list column's leaf values. An empty token list would count
+    as one (null) value; the shard schema's rows always hold at least one token, and a chunk whose
+    statistics show nulls is refused rather than miscounted."""
+    names = meta.schema.to_arrow_schema().names
+    if "tokens" not in names:
+        raise ValueError(f"{path}: no tokens column (not a tokenmill shard)")
+    column = next(i for i in range(meta.num_columns) if meta.schema.column(i).path.split(".")[0] == "tokens")
+    out = []
+    for g in range(meta.num_row_groups):
+        chunk = meta.row_group(g).column(column)
+        stats = chunk.statistics
+        if stats is not None and stats.has_null_count and stats.null_count:
+            raise ValueError(f"{path}: row group {g} holds empty token lists; its token count is not in the footer")
+        out.append(chunk.num_values)
+    return out
+
+
 class PackedReader:
     def __init__(self, path: str, seq_len: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
                  epoch: int = 0) -> None:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
-        self.files, tokens = self._files(path)
-        self.seq_len, self.seed, self.rank, self.world_size, self.epoch = seq_len, seed, rank, world_size, epoch
-        self._next_sequence = 0  # global sequence index, in this epoch's stream, that this rank yields next
-        full = tokens // (seq_len + 1) if tokens is not None else None
-        if full is not None and full <= rank:
+        self.path = path.rstrip("/")
+        self.files = self._files(self.path)
+        self.seq_len, self.seed, self.rank, self.world_size = seq_len, seed, rank, world_size
+        # Every (file, row group) with its tokens, from the footers: one small read per file.
+        self.row_groups: list[tuple[int, int, int]] = []
+        for fi, f in enumerate(self.files):
+            with open_read(f) as stream:
+                meta = pq.ParquetFile(stream).metadata
+            self.row_groups += [(fi, g, n) for g, n in enumerate(_row_group_tokens(meta, f))]
+        self.read_log: list[tuple[int, int]] = []  # (file, row group) this reader has read, in order
+        self._set_epoch(epoch)
+
+    def _set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
+        order = np.random.default_rng([self.seed, epoch]).permutation(len(self.row_groups))
+        self.owned = [self.row_groups[i][:2] for i in order[self.rank :: self.world_size]]
+        n = self.seq_len + 1
+        per_rank = [sum(self.row_groups[i][2] for i in order[r :: self.world_size]) for r in range(self.world_size)]
+        self.sequences = min(t // n for t in per_rank)  # every rank yields this many this epoch
+        self._position = (0, 0, 0)  # next token: (index into self.owned, row in its seeded order, token in row)
+        self._yielded = 0
+        if self.sequences == 0:
             # A rank that yields nothing trains on nothing, silently; say so while the job starts.
-            warnings.warn(f"rank {rank} of {world_size} gets no full sequence: {path} holds {tokens:,} tokens, "
-                          f"{full} sequence(s) of seq_len + 1 = {seq_len + 1}", RuntimeWarning, stacklevel=2)
+            poorest = min(range(self.world_size), key=lambda r: per_rank[r])
+            warnings.warn(
+                f"rank {self.rank} of {self.world_size} gets no full sequence: rank {poorest}'s row groups hold "
+                f"{per_rank[poorest]:,} tokens, fewer than seq_len + 1 = {n}; {self.path} holds "
+                f"{sum(t for *_, t in self.row_groups):,} tokens in {len(self.row_groups)} row group(s)",
+                RuntimeWarning, stacklevel=3)
 
     @staticmethod
-    def _files(path: str) -> tuple[list[str], int | None]:
-        """The shard files to read, and their tokens when a manifest counts them. Raises FileNotFoundError where
-        there is no release, run or shard file."""
-        path = path.rstrip("/")
+    def _files(path: str) -> list[str]:
+        """The shard files to read. Raises FileNotFoundError where there is no release, run or shard file."""
         manifest = join(path, "manifest.json")
         if exists(manifest):
             data = json.loads(read_bytes(manifest))
             entries = [e for e in data.get("files") or data.get("shards") or [] if e["path"].endswith(".parquet")]
-            tokens = sum(e["tokens"] for e in entries) if all("tokens" in e for e in entries) else None
-            return [join(path, e["path"]) for e in entries], tokens
+            return [join(path, e["path"]) for e in entries]
         found = match(join(path, "shards", "*.parquet")) or match(join(path, "*.parquet"))
         if not found:
             raise FileNotFoundError(f"{path}: no release or run here (no manifest.json, no shards/*.parquet)")
-        return [p for p, _size in found], None
+        return [p for p, _size in found]
 
-    def _stream(self) -> Iterator[np.ndarray]:
-        """Token arrays of every document, in this epoch's seeded order."""
-        rng = np.random.default_rng([self.seed, self.epoch])
-        for fi in rng.permutation(len(self.files)):
-            with open_read(self.files[fi]) as f:
-                column = pq.read_table(f, columns=["tokens"]).column("tokens").combine_chunks()
+    def _documents(self) -> Iterator[tuple[tuple[int, int, int], np.ndarray]]:
+        """((position of the document's first token yielded), its remaining tokens) from the saved position
+        on: this rank's row groups only, each read alone."""
+        start_rg, start_row, start_token = self._position
+        for k in range(start_rg, len(self.owned)):
+            fi, g = self.owned[k]
+            with open_read(self.files[fi]) as stream:
+                table = pq.ParquetFile(stream).read_row_group(g, columns=["tokens"])
+            self.read_log.append((fi, g))
+            column = table.column("tokens").combine_chunks()
             offsets = column.offsets.to_numpy()
             values = column.values.to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
-            for ri in rng.permutation(len(column)):
-                yield values[offsets[ri] : offsets[ri + 1]]
+            rows = np.random.default_rng([self.seed, self.epoch, fi, g]).permutation(len(column))
+            first = start_row if k == start_rg else 0
+            for j in range(first, len(rows)):
+                skip = start_token if (k == start_rg and j == start_row) else 0
+                ri = rows[j]
+                yield (k, j, skip), values[offsets[ri] + skip : offsets[ri + 1]]
 
     def __iter__(self) -> Iterator[np.ndarray]:
         n = self.seq_len + 1
-        buffer = np.zeros(0, dtype=np.uint32)
-        index = 0  # global index of the next full sequence cut from the stream
-        for tokens in self._stream():
-            buffer = np.concatenate([buffer, tokens])
-            while len(buffer) >= n:
-                seq, buffer = buffer[:n], buffer[n:]
-                if index % self.world_size == self.rank and index >= self._next_sequence:
-                    self._next_sequence = index + self.world_size
+        pieces: list[np.ndarray] = []
+        have = 0
+        for (k, j, skip), tokens in self._documents():
+            if self._yielded >= self.sequences:
+                return
+            used = 0
+            while used < len(tokens):
+                take = min(n - have, len(tokens) - used)
+                pieces.append(tokens[used : used + take])
+                have += take
+                used += take
+                if have == n:
+                    seq = np.concatenate(pieces)
+                    pieces, have = [], 0
+                    self._yielded += 1
+                    # The next token: the rest of this document, or the next row (which may be in the next
+                    # row group: position (k, len(rows)) resumes there).
+                    self._position = (k, j, skip + used) if used < len(tokens) else (k, j + 1, 0)
                     yield seq
-                index += 1
+                    if self._yielded >= self.sequences:
+                        return
 
     def state_dict(self) -> dict:
-        return {"epoch": self.epoch, "seed": self.seed, "next_sequence": self._next_sequence,
-                "rank": self.rank, "world_size": self.world_size, "seq_len": self.seq_len}
+        return {"epoch": self.epoch, "seed": self.seed, "rank": self.rank, "world_size": self.world_size,
+                "seq_len": self.seq_len, "position": list(self._position), "yielded": self._yielded}
 
     def load_state_dict(self, state: dict) -> None:
         for key in ("seed", "rank", "world_size", "seq_len"):
             if state[key] != getattr(self, key):
                 raise ValueError(f"state was saved with {key}={state[key]}, this reader has {getattr(self, key)}")
-        self.epoch, self._next_sequence = state["epoch"], state["next_sequence"]
+        if "position" not in state:
+            raise ValueError("state was saved by a PackedReader that dealt sequences, not row groups: restart the "
+                             "epoch")
+        self._set_epoch(state["epoch"])
+        self._position = tuple(state["position"])
+        self._yielded = state["yielded"]

@@ -119,30 +119,46 @@ def _all_tokens(path) -> int:
                for t in pq.read_table(f, columns=["tokens"]).column("tokens").to_pylist())
 
 
-def test_reader_ranks_cover_everything_without_overlap(runs):
-    seq = 128
-    ranks = [list(PackedReader(str(runs / "fw"), seq, seed=3, rank=r, world_size=3)) for r in range(3)]
-    single = list(PackedReader(str(runs / "fw"), seq, seed=3))
+def test_reader_ranks_read_only_their_row_groups_and_step_together(runs):
+    """Each rank reads only the row groups dealt to it (a snapshot's release is too large for every rank to
+    read), ranks never share a document, and every rank yields the same number of sequences. One rank alone
+    reads every row group and yields every full sequence."""
+    seq = 16
+    path = str(runs / "fw")
+    single = PackedReader(path, seq, seed=3)
+    assert len(single.row_groups) >= 3, "the test needs several row groups"
+    assert sum(t for *_, t in single.row_groups) == _all_tokens(runs / "fw")
+    whole = list(single)
+    assert len(whole) == _all_tokens(runs / "fw") // (seq + 1) and sorted(single.read_log) == sorted(
+        (f, g) for f, g, _ in single.row_groups)
+    readers = [PackedReader(path, seq, seed=3, rank=r, world_size=3) for r in range(3)]
+    ranks = [list(r) for r in readers]
+    assert len({len(r) for r in ranks}) == 1 and len(ranks[0]) == readers[0].sequences > 0
     assert all(len(s) == seq + 1 for r in ranks for s in r)
-    interleaved = [ranks[i % 3][i // 3] for i in range(sum(map(len, ranks)))]
-    assert len(interleaved) == len(single) == _all_tokens(runs / "fw") // (seq + 1)
-    assert all(np.array_equal(a, b) for a, b in zip(interleaved, single, strict=True))
-    other_seed = list(PackedReader(str(runs / "fw"), seq, seed=4))
-    assert not all(np.array_equal(a, b) for a, b in zip(other_seed, single, strict=True))
+    logs = [set(r.read_log) for r in readers]
+    assert not (logs[0] & logs[1] or logs[0] & logs[2] or logs[1] & logs[2])
+    assert set().union(*logs) <= {(f, g) for f, g, _ in single.row_groups}
+    assert all(set(r.read_log) <= set(r.owned) for r in readers)
+    other_seed = list(PackedReader(path, seq, seed=4))
+    assert not all(np.array_equal(a, b) for a, b in zip(other_seed, whole, strict=True))
 
 
-def test_reader_resumes_exactly(runs):
-    reader = PackedReader(str(runs / "fw"), 64, seed=1, rank=1, world_size=2)
-    full = list(PackedReader(str(runs / "fw"), 64, seed=1, rank=1, world_size=2))
+def test_reader_resumes_exactly_without_replay(runs):
+    path = str(runs / "fw")
+    full = list(PackedReader(path, 16, seed=1))
+    reader = PackedReader(path, 16, seed=1)
     it = iter(reader)
-    head = [next(it) for _ in range(7)]
+    head = [next(it) for _ in range(len(full) * 2 // 3)]
     state = reader.state_dict()
-    resumed = PackedReader(str(runs / "fw"), 64, seed=1, rank=1, world_size=2)
+    resumed = PackedReader(path, 16, seed=1)
     resumed.load_state_dict(json.loads(json.dumps(state)))
     rest = list(resumed)
-    assert all(np.array_equal(a, b) for a, b in zip(head + rest, full, strict=True)) and len(head + rest) == len(full)
-    with pytest.raises(ValueError, match="rank"):
-        PackedReader(str(runs / "fw"), 64, seed=1, rank=0, world_size=2).load_state_dict(state)
+    assert len(head + rest) == len(full) and all(np.array_equal(a, b) for a, b in zip(head + rest, full, strict=True))
+    # The resumed reader starts at the row group the first one was in and reads nothing before it again.
+    assert len(reader.read_log) > 1 and resumed.read_log[0] == reader.read_log[-1]
+    assert len(resumed.read_log) == len(reader.owned) - len(reader.read_log) + 1
+    with pytest.raises(ValueError, match="world_size"):
+        PackedReader(path, 16, seed=1, rank=0, world_size=2).load_state_dict(state)
 
 
 def test_reader_reads_a_release(runs, tmp_path):
@@ -237,9 +253,10 @@ def test_the_reader_raises_on_a_path_without_a_release_and_warns_a_rank_with_not
     tokens = json.loads((runs / "fw" / "manifest.json").read_text())["totals"]["tokens"]
     with pytest.warns(RuntimeWarning, match=f"rank 0 of 1 gets no full sequence: .* holds {tokens:,} tokens"):
         assert list(PackedReader(str(runs / "fw"), tokens + 10)) == []
+    groups = len(PackedReader(str(runs / "fw"), 128).row_groups)
+    with pytest.warns(RuntimeWarning, match=f"rank 0 of {groups + 1} gets no full sequence: rank .* hold 0 tokens"):
+        PackedReader(str(runs / "fw"), 128, rank=0, world_size=groups + 1)  # more ranks than row groups
     sequences = tokens // 129
-    with pytest.warns(RuntimeWarning, match=f"rank {sequences} of {sequences + 1} gets no full sequence"):
-        PackedReader(str(runs / "fw"), 128, rank=sequences, world_size=sequences + 1)
     import warnings
 
     with warnings.catch_warnings():
