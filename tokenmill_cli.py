@@ -151,11 +151,12 @@ def cmd_eval_classifier(argv: list[str]) -> int:
     return 0
 
 
-def _open(root: str):
-    from outputs.reading import OutputDirError, open_run
+def _open(root: str, parts: bool = True):
+    """The run's manifest (checked: open_run, or open_manifest without `parts`), or None after one line."""
+    from outputs.reading import OutputDirError, open_manifest, open_run
 
     try:
-        return open_run(root)
+        return open_run(root) if parts else open_manifest(root)
     except OutputDirError as exc:
         print(f"tokenmill: {exc}", file=sys.stderr)
         return None
@@ -170,7 +171,13 @@ def cmd_stats(argv: list[str]) -> int:
     ap.add_argument("run")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    if _open(args.run) is None:
+    # Only the run's two summary files: the parts are `inspect`'s business, and a snapshot's run has ~10^5.
+    if _open(args.run, parts=False) is None:
+        return 2
+    from storage.files import exists
+
+    if not exists(f"{args.run.rstrip('/')}/stats.json"):
+        print(f"tokenmill: {args.run}: partial output, no stats.json", file=sys.stderr)
         return 2
     stats = read_json(f"{args.run.rstrip('/')}/stats.json")
     if args.json:
@@ -297,7 +304,7 @@ def cmd_decode(argv: list[str]) -> int:
 def cmd_inspect(argv: list[str]) -> int:
     import json
 
-    from outputs.reading import doc_filter, history, read_ledger, read_shards, sample_rows
+    from outputs.reading import doc_filter, history, read_shards, sample_ledger
 
     ap = argparse.ArgumentParser(prog="tokenmill inspect")
     ap.add_argument("run")
@@ -337,8 +344,7 @@ def cmd_inspect(argv: list[str]) -> int:
     expr = doc_filter(dropped=True if args.dropped else (False if args.kept else None), stage=args.stage,
                       reason=args.reason, lang=args.lang, topic=args.topic, score_min=args.min_score,
                       score_max=args.max_score)
-    table = read_ledger(args.run, manifest, filter_=expr)
-    rows = sample_rows(table, args.sample, args.seed)
+    matching, rows = sample_ledger(args.run, manifest, args.sample, args.seed, filter_=expr)
     texts: dict[str, str] = {}
     kept_ids = [r["doc_id"] for r in rows if r["kept"]]
     if kept_ids:
@@ -348,7 +354,7 @@ def cmd_inspect(argv: list[str]) -> int:
         shard_rows = read_shards(args.run, manifest, ["doc_id", "tokens"], pc.field("doc_id").isin(kept_ids))
         for r in shard_rows.to_pylist():
             texts[r["doc_id"]] = text_of(r["tokens"])
-    print(f"{table.num_rows:,} matching documents, showing {len(rows)} (seed {args.seed})", file=sys.stderr)
+    print(f"{matching:,} matching documents, showing {len(rows)} (seed {args.seed})", file=sys.stderr)
     for row in rows:
         text = texts.get(row["doc_id"], row.get("text"))
         if args.json:
@@ -359,9 +365,11 @@ def cmd_inspect(argv: list[str]) -> int:
 
 
 def cmd_diff(argv: list[str]) -> int:
-    import pyarrow as pa
+    """What one run kept and the other dropped. The two ledgers meet as Arrow tables of four columns (doc id,
+    kept, stage, reason), joined by Arrow; whole rows are read only for the sampled documents."""
+    import pyarrow.compute as pc
 
-    from outputs.reading import read_ledger, sample_rows
+    from outputs.reading import read_ledger, sample_ids
 
     ap = argparse.ArgumentParser(prog="tokenmill diff")
     ap.add_argument("run_a")
@@ -372,25 +380,26 @@ def cmd_diff(argv: list[str]) -> int:
     ma, mb = _open(args.run_a), _open(args.run_b)
     if ma is None or mb is None:
         return 2
-    cols = ["doc_id", "url", "kept", "stage", "reason", "score", "language", "language_score", "detail", "text",
-            "scores", "topic"]
-    a = {r["doc_id"]: r for r in read_ledger(args.run_a, ma, cols).to_pylist()}
-    b = {r["doc_id"]: r for r in read_ledger(args.run_b, mb, cols).to_pylist()}
-    common = a.keys() & b.keys()
-    only_a = sorted(d for d in common if a[d]["kept"] and not b[d]["kept"])
-    only_b = sorted(d for d in common if b[d]["kept"] and not a[d]["kept"])
-    both = sum(a[d]["kept"] and b[d]["kept"] for d in common)
-    print(f"{len(a):,} / {len(b):,} ledger rows; kept by both {both:,}")
-    for title, ids, other in ((f"kept by {args.run_a} only", only_a, b), (f"kept by {args.run_b} only", only_b, a)):
-        reasons: dict[str, int] = {}
-        for d in ids:
-            key = f"{other[d]['stage']}/{other[d]['reason']}"
-            reasons[key] = reasons.get(key, 0) + 1
-        print(f"\n{title}: {len(ids):,} (the other run's reasons: "
-              + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items(), key=lambda kv: -kv[1])) + ")")
-        table = pa.Table.from_pylist([other[d] for d in ids]) if ids else None
-        for row in sample_rows(table, args.sample, args.seed) if table is not None else []:
-            _print_doc(row, row.get("text"))
+    cols = ["doc_id", "kept", "stage", "reason"]
+    a, b = read_ledger(args.run_a, ma, cols), read_ledger(args.run_b, mb, cols)
+    joined = a.join(b, "doc_id", join_type="inner", left_suffix="_a", right_suffix="_b")
+    both = pc.sum(pc.and_(joined["kept_a"], joined["kept_b"])).as_py() or 0
+    print(f"{a.num_rows:,} / {b.num_rows:,} ledger rows; kept by both {both:,}")
+    del a, b
+    sides = ((f"kept by {args.run_a} only", "a", "b", args.run_b, mb), (f"kept by {args.run_b} only", "b", "a",
+                                                                       args.run_a, ma))
+    for title, mine, other, other_run, other_manifest in sides:
+        only = joined.filter(pc.and_(joined[f"kept_{mine}"], pc.invert(joined[f"kept_{other}"])))
+        counts = only.group_by([f"stage_{other}", f"reason_{other}"]).aggregate([("doc_id", "count")]).to_pylist()
+        reasons = sorted(((f"{c[f'stage_{other}']}/{c[f'reason_{other}']}", c["doc_id_count"]) for c in counts),
+                         key=lambda kv: (-kv[1], kv[0]))
+        print(f"\n{title}: {only.num_rows:,} (the other run's reasons: "
+              + ", ".join(f"{k} {v}" for k, v in reasons) + ")")
+        picked = sample_ids(only.column("doc_id").to_pylist(), args.sample, args.seed)
+        if picked:
+            rows = read_ledger(other_run, other_manifest, filter_=pc.field("doc_id").isin(picked)).to_pylist()
+            for row in sorted(rows, key=lambda r: r["doc_id"]):
+                _print_doc(row, row.get("text"))
     return 0
 
 

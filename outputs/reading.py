@@ -27,6 +27,21 @@ class OutputDirError(ValueError):
 def open_run(root: str) -> dict[str, Any]:
     """The run's manifest after checking that the directory is a complete run of this schema version."""
     root = root.rstrip("/")
+    manifest = open_manifest(root)
+    # One listing per folder, not one request per part: a snapshot's run has ~10^5 parts, and on object
+    # storage each existence check is a round trip.
+    present = {path.removeprefix(f"{root}/") for folder in ("shards", "ledger")
+               for path, _size in match(f"{root}/{folder}/*")}
+    missing = [e["path"] for e in manifest["shards"] + manifest["ledger"] if e["path"] not in present]
+    if missing:
+        raise OutputDirError(f"{root}: partial output, missing {missing[0]} (and {len(missing) - 1} more)")
+    return manifest
+
+
+def open_manifest(root: str) -> dict[str, Any]:
+    """The run's manifest after checking it is a run's (not a release's) of this schema version; the parts
+    are not looked at (`tokenmill stats` reads only the manifest and stats.json)."""
+    root = root.rstrip("/")
     if not exists(f"{root}/manifest.json"):
         raise OutputDirError(f"{root}: not a tokenmill output directory (no manifest.json); is the run finished?")
     manifest = read_json(f"{root}/manifest.json")
@@ -37,13 +52,6 @@ def open_run(root: str) -> dict[str, Any]:
     if "shards" not in manifest and "files" in manifest:
         raise OutputDirError(f"{root} is a release, not a run's output folder: `tokenmill verify {root}` checks "
                              "it and release/reader.py reads it; stats, inspect, diff and report read a run")
-    # One listing per folder, not one request per part: a snapshot's run has ~10^5 parts, and on object
-    # storage each existence check is a round trip.
-    present = {path.removeprefix(f"{root}/") for folder in ("shards", "ledger")
-               for path, _size in match(f"{root}/{folder}/*")}
-    missing = [e["path"] for e in manifest["shards"] + manifest["ledger"] if e["path"] not in present]
-    if missing:
-        raise OutputDirError(f"{root}: partial output, missing {missing[0]} (and {len(missing) - 1} more)")
     return manifest
 
 
@@ -63,6 +71,25 @@ def read_ledger(root: str, manifest: dict, columns: list[str] | None = None, fil
 
 def read_shards(root: str, manifest: dict, columns: list[str] | None = None, filter_=None) -> pa.Table:
     return _read(root, manifest["shards"], columns, filter_)
+
+
+def sample_ids(ids: list[str], n: int, seed: int) -> list[str]:
+    """n of `ids` chosen by a seeded hash: the same ones on every call, in id order (sample_rows' choice)."""
+    if len(ids) <= n:
+        return sorted(ids)
+    return sorted(sorted(ids, key=lambda i: xxhash.xxh3_64_intdigest(f"{seed}\x00{i}".encode()))[:n])
+
+
+def sample_ledger(root: str, manifest: dict, n: int, seed: int, filter_=None) -> tuple[int, list[dict]]:
+    """(how many ledger rows match `filter_`, n of them sampled as sample_rows samples), reading the matching
+    rows' doc ids first and then only the sampled rows: a snapshot's ledger (~3 B rows) is never held, only
+    the matching ids."""
+    ids = read_ledger(root, manifest, ["doc_id"], filter_).column("doc_id").to_pylist()
+    picked = sample_ids(ids, n, seed)
+    if not picked:
+        return len(ids), []
+    rows = read_ledger(root, manifest, filter_=pc.field("doc_id").isin(picked)).to_pylist()
+    return len(ids), sorted(rows, key=lambda r: r["doc_id"])
 
 
 def sample_rows(table: pa.Table, n: int, seed: int) -> list[dict]:

@@ -84,8 +84,10 @@ def test_inspect_refuses_missing_or_partial_output(runs, tmp_path, capsys):
     partial = tmp_path / "partial"
     partial.mkdir()
     (partial / "manifest.json").write_text((runs / "fw" / "manifest.json").read_text())
-    assert tokenmill_cli.main(["stats", str(partial)]) == 2
-    assert "partial output" in capsys.readouterr().err
+    assert tokenmill_cli.main(["stats", str(partial)]) == 2  # stats reads only manifest.json and stats.json
+    assert "partial output, no stats.json" in capsys.readouterr().err
+    assert tokenmill_cli.main(["inspect", str(partial)]) == 2
+    assert "partial output, missing shards/" in capsys.readouterr().err
 
 
 def test_diff_names_what_one_run_kept_and_the_other_dropped(runs, capsys):
