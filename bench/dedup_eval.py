@@ -31,7 +31,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import SHARED, bench_crawl  # noqa: E402
-from dedup.evaluate import jaccard, score_removals, shingle_set, similar_pairs  # noqa: E402
+from bench.dedup_truth import jaccard, score_removals, shingle_set, similar_pairs  # noqa: E402
 from dedup.minhash import MinHasher, band_keys, estimated_jaccard, shingle_hashes  # noqa: E402
 from schemas.recipe import NearDedupConfig  # noqa: E402
 

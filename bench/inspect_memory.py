@@ -80,7 +80,8 @@ def main() -> None:
     args = ap.parse_args()
     root = args.keep or Path(tempfile.mkdtemp())
     run = build_run(root, args.rows)
-    cli = [sys.executable, str(args.checkout / "tokenmill_cli.py")]
+    cli = [sys.executable, "-m", "tokenmill_cli"] if (args.checkout / "tokenmill_cli").is_dir() else [
+        sys.executable, str(args.checkout / "tokenmill_cli.py")]  # before the CLI became a package
     print(f"{args.rows:,}-row ledger in {run}; CLI of {args.checkout}")
     for name, argv in (("stats", ["stats", str(run)]),
                        ("inspect --dropped", ["inspect", str(run), "--dropped", "--json"]),

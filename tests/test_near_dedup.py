@@ -10,8 +10,8 @@ import pyarrow.parquet as pq
 import pytest
 from datasketch import MinHash
 
+from bench.dedup_truth import score_removals, similar_pairs
 from dedup.components import connected_components_local, large_star, small_star, star_edges
-from dedup.evaluate import score_removals, similar_pairs
 from dedup.minhash import (
     MinHasher,
     affine64_permutations,

@@ -1,0 +1,94 @@
+"""The `tokenmill` command: one module per command group (runs, reading, releases, classifiers); `main` picks
+the command. Only `run`, `select` and `demo` import Apache Beam."""
+
+from __future__ import annotations
+
+import sys
+
+from tokenmill_cli.classifiers import cmd_eval_classifier, cmd_train_classifier
+from tokenmill_cli.reading import cmd_decode, cmd_diff, cmd_inspect, cmd_report, cmd_stats
+from tokenmill_cli.releases import cmd_release, cmd_verify
+from tokenmill_cli.runs import _run, _select, cmd_demo, cmd_recipes
+
+USAGE = """usage: tokenmill <command> [args]        (tokenmill --version)
+
+commands:
+  run       run the pipeline (same flags as run_pipeline.py; unknown flags go to Beam)
+  demo      build a small demo crawl, run the pipeline on it, print where the output is
+  select    apply another recipe to a run made with --keep-scored, without re-reading the crawl
+  recipes   list the built-in recipes; --show NAME prints one resolved, as TOML
+  stats     the funnel of a run: per stage in/out/dropped by reason, mix by language and topic
+  inspect   show kept or dropped documents (sampled, filtered), or one document's whole history
+  diff      what one run kept and the other dropped, with reasons
+  report    write a self-contained HTML report of a run (charts, sampled drops)
+  release   copy a run's shards into an immutable, checksummed release with a dataset card
+  verify    check a release's checksums and schema (non-zero exit on any mismatch)
+  decode    token ids back to text, offline (--tokenizer NAME or --from RUN_OR_RELEASE)
+  train-classifier  train a fastText classifier from labeled JSONL
+  eval-classifier   evaluate a classifier on labeled JSONL (per-class P/R/F1, macro-F1, confusion)
+
+Paths may be local or on any Beam FileSystems store (gs://, s3://). Stores take their settings from the
+standard environment (AWS_ENDPOINT_URL_S3, AWS_ACCESS_KEY_ID, ..., GOOGLE_APPLICATION_CREDENTIALS) or from
+Beam's own flags on any command (--s3_endpoint_url=URL, --s3_access_key_id=..., --project=...).
+"""
+
+
+def _paged(command):
+    """Run a printing command; on a terminal, long output goes through the pager (as git does)."""
+
+    def run(argv: list[str]) -> int:
+        if not sys.stdout.isatty() or "--json" in argv:
+            return command(argv)
+        import contextlib
+        import io
+        import pydoc
+
+        buffer = io.StringIO()
+        with contextlib.redirect_stdout(buffer):
+            code = command(argv)
+        text = buffer.getvalue()
+        if text.count("\n") > 40:
+            pydoc.pager(text)
+        else:
+            sys.stdout.write(text)
+        return code
+
+    return run
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or argv[0] in ("-h", "--help"):
+        print(USAGE)
+        return 0 if argv else 2
+    if argv[0] in ("--version", "-V"):
+        from outputs.run_files import tokenmill_version
+
+        print(f"tokenmill {tokenmill_version()}")
+        return 0
+    command, rest = argv[0], argv[1:]
+    commands = {
+        "run": _run,
+        "select": _select,
+        "demo": cmd_demo,
+        "recipes": cmd_recipes,
+        "stats": cmd_stats,
+        "inspect": _paged(cmd_inspect),
+        "diff": _paged(cmd_diff),
+        "report": cmd_report,
+        "release": cmd_release,
+        "verify": cmd_verify,
+        "decode": cmd_decode,
+        "train-classifier": cmd_train_classifier,
+        "eval-classifier": cmd_eval_classifier,
+    }
+    if command not in commands:
+        print(f"tokenmill: unknown command '{command}'\n{USAGE}", file=sys.stderr)
+        return 2
+    if command not in ("run", "select", "demo"):  # those hand every Beam flag to the pipeline
+        from storage.files import configure, split_store_flags
+
+        store, rest = split_store_flags(rest)
+        if store:
+            configure(store)
+    return commands[command](rest)

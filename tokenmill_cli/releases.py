@@ -1,0 +1,45 @@
+"""`tokenmill release` and `verify`."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def cmd_release(argv: list[str]) -> int:
+    from outputs.reading import OutputDirError
+    from release.publish import ReleaseError, release
+
+    ap = argparse.ArgumentParser(prog="tokenmill release")
+    ap.add_argument("run")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--version", required=True)
+    ap.add_argument("--to", required=True)
+    args = ap.parse_args(argv)
+    try:
+        manifest = release(args.run, args.name, args.version, args.to)
+    except (ReleaseError, OutputDirError) as exc:
+        print(f"tokenmill: {exc}", file=sys.stderr)
+        return 2
+    print(f"released {args.name} {args.version}: {len(manifest['files'])} shards, "
+          f"{manifest['totals']['tokens']:,} tokens -> {args.to}")
+    return 0
+
+
+def cmd_verify(argv: list[str]) -> int:
+    from release.publish import ReleaseError, verify
+
+    ap = argparse.ArgumentParser(prog="tokenmill verify")
+    ap.add_argument("release")
+    args = ap.parse_args(argv)
+    try:
+        problems = verify(args.release)
+    except ReleaseError as exc:
+        print(f"tokenmill: {exc}", file=sys.stderr)
+        return 2
+    for p in problems:
+        print(f"MISMATCH {p}")
+    if problems:
+        return 1
+    print(f"{args.release}: every file matches its checksum, size, rows and schema")
+    return 0

@@ -1,0 +1,58 @@
+"""`tokenmill run`, `select`, `demo`, `recipes`: the commands that run a pipeline or show its recipes."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from schemas.recipe import builtin_recipes, load_recipe
+
+
+def cmd_demo(argv: list[str]) -> int:
+    from demo.crawl import build_demo_crawl
+
+    ap = argparse.ArgumentParser(prog="tokenmill demo")
+    ap.add_argument("--dir", default="demo_out", help="where to write the crawl and the output")
+    args, beam_args = ap.parse_known_args(argv)
+    crawl = os.path.join(args.dir, "crawl")
+    output = os.path.join(args.dir, "out")
+    paths = build_demo_crawl(crawl)
+    print(f"tokenmill demo: wrote {len(paths)} WARC files to {crawl}/")
+    # The demo owns its folder: a second demo replaces the first.
+    code = _run(["--input", f"{crawl}/*.warc.gz", "--output", output, "--overwrite", *beam_args])
+    if code == 0:
+        print(f"tokenmill demo: output in {output}/ (shards/, ledger/, manifest.json, stats.json)")
+    return code
+
+
+def cmd_recipes(argv: list[str]) -> int:
+    from schemas.recipe import RecipeError, to_toml
+
+    ap = argparse.ArgumentParser(prog="tokenmill recipes", description="List the built-in recipes, or print one.")
+    ap.add_argument("--show", metavar="RECIPE", help="print this recipe (a built-in name or a file) resolved: its "
+                    "base applied, every default filled in, as TOML")
+    args = ap.parse_args(argv)
+    if args.show:
+        try:
+            print(to_toml(load_recipe(args.show).to_dict()), end="")
+        except RecipeError as exc:
+            print(f"tokenmill: {exc}", file=sys.stderr)
+            return 2
+        return 0
+    for name, path in builtin_recipes().items():
+        print(f"{name:12s} {load_recipe(str(path)).description}")
+    return 0
+
+
+# The pipeline commands import Apache Beam (~0.9 s); the commands that read a finished run do not need it.
+def _run(argv: list[str]) -> int:
+    import run_pipeline
+
+    return run_pipeline.main(argv)
+
+
+def _select(argv: list[str]) -> int:
+    import run_pipeline
+
+    return run_pipeline.main(argv, command=run_pipeline.select)
