@@ -22,9 +22,9 @@ from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from outputs.run_files import read_json, write_input_list, write_json  # noqa: E402
+from outputs.staging import STAGING, remove_staging  # noqa: E402
 from pipelines.build import build_pipeline, build_select_pipeline  # noqa: E402
 from pipelines.metrics import NAMESPACE  # noqa: E402
-from pipelines.staging import STAGING, remove_staging  # noqa: E402
 from pipelines.worker import _MALLOPT, ARROW_POOL, MALLOC_ARENAS, MALLOC_THRESHOLD, set_mallopt  # noqa: E402, F401
 from schemas.recipe import Recipe, RecipeError, list_paths, load_recipe  # noqa: E402
 from storage.files import configure as configure_store  # noqa: E402

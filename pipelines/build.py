@@ -28,6 +28,7 @@ from apache_beam.io.filesystems import FileSystems
 from filters.registry import score_columns
 from ingest.speedups import summarize as extraction_summary
 from outputs.run_files import build_manifest, funnel, read_input_list, write_json
+from outputs.staging import remove_staging, staging_dir
 from pipelines.classify import DecideClassifiers, ScoreClassifiers
 from pipelines.dedup import ExactDedup
 from pipelines.documents import (
@@ -42,18 +43,8 @@ from pipelines.documents import (
 )
 from pipelines.near_dedup import NearDedup
 from pipelines.sinks import WriteParts
-from pipelines.staging import (
-    COUNTS,
-    LEDGER_PARTS,
-    MIX,
-    SHARD_PARTS,
-    StageDocuments,
-    StageLedgerRows,
-    WriteSourceParts,
-    remove_staging,
-    settled,
-    staging_dir,
-)
+from pipelines.source_parts import COUNTS, LEDGER_PARTS, MIX, SHARD_PARTS, WriteSourceParts
+from pipelines.staging import StageDocuments, StageLedgerRows, settled
 from schemas.recipe import Recipe
 from schemas.records import STAGE_EXTRACT, STAGE_LANGUAGE_PRECHECK, STAGE_READ, STAGE_URL
 from schemas.tables import (

@@ -13,6 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import replace
+from typing import Any
 
 import apache_beam as beam
 import numpy as np
@@ -20,9 +21,10 @@ import numpy as np
 from dedup.components import both_directions, large_star, small_star, star_edges, star_root, survivor_key
 from dedup.exact import survivor_order
 from dedup.minhash import band_keys, check_values, hashed_jaccard, shingle_hashes
+from outputs.staging import read_staged_docs
 from pipelines.documents import LEDGER
 from pipelines.metrics import NAMESPACE, StageCounters
-from pipelines.staging import RestoreText, settled
+from pipelines.staging import settled
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import NearDedupConfig, Recipe
 from schemas.records import STAGE_NEAR_DEDUP, Decision, LateDrop, StagedRef
@@ -231,3 +233,14 @@ class _CountKept(beam.DoFn):
 def _count_edge(edge):
     beam.metrics.Metrics.counter(NAMESPACE, "near_dedup/candidate_edges").inc()
     return edge
+
+
+class RestoreText(beam.DoFn):
+    """(staging file, [(key, StagedRef)]) -> (key, StagedRef with its text), reading only their frames."""
+
+    def process(self, element: tuple[str, Iterable[tuple[Any, StagedRef]]]) -> Iterator[tuple[Any, StagedRef]]:
+        path, items = element
+        items = list(items)  # the clustered documents of one staging file: refs
+        for ref, doc in read_staged_docs(path, {ref.staged_at: ref for _key, ref in items}):
+            ref.text = doc.text
+        yield from items

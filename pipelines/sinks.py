@@ -1,6 +1,6 @@
 """A sink for rows not tied to one input file (scored/ with --keep-scored): spread rows over parts
 deterministically, write each part sorted. Shards and ledger parts are written per input file instead
-(pipelines/staging.py: WriteSourceParts).
+(pipelines/source_parts.py: WriteSourceParts).
 
 The number of parts comes from a global count (a side input): parts = ceil(total size / target). A row's part
 is a seeded hash of its doc id, so the assignment is the same on every runner and worker count.

@@ -144,7 +144,7 @@ _DOCUMENT_FIELDS = tuple(f.name for f in fields(Document))
 class StagedRef:
     """What the steps after staging (classifier cut, dedup, the per-file writer) carry of a document, ~0.3 KB
     pickled: where its staged Document is, and the few values those steps decide on. The Document itself
-    (text, tokens, signals) waits in its staging file (pipelines/staging.py); the per-file writer reads it
+    (text, tokens, signals) waits in its staging file (outputs/staging.py); the per-file writer reads it
     back and applies `cluster_id` / `cluster_size` from here.
 
     Why not the Document: the local runner (FnApiRunner) keeps every shuffle in its driver and hands a

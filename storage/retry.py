@@ -5,7 +5,7 @@ clients retry some calls themselves; what is left over used to reach the WARC re
 a permanently truncated file (a `file_errors` entry, the rest of the file lost). Now a read that fails part
 way through reopens the file at the byte it had reached; when the retries are spent, StoreError goes up
 through the DoFn so the runner retries the bundle (its output is discarded; staging files of a failed
-attempt are never read, see pipelines/staging.py). Only damage in the bytes themselves (framing, gzip,
+attempt are never read, see outputs/staging.py). Only damage in the bytes themselves (framing, gzip,
 truncation) is a file error.
 """
 

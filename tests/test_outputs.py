@@ -72,12 +72,12 @@ def test_staging_files_read_back_every_object_as_written(tmp_path):
     """Objects are pickled one by one into a staging file; reading them back, in order or by offset, must not
     let one object's back-references resolve to another's values (one Unpickler over a stream keeps its memo
     across loads), and a truncated file must raise rather than end early."""
-    from pipelines.staging import _StagingFile, read_staged, read_staged_at
+    from outputs.staging import StagingFile, read_staged, read_staged_at
 
     empty = "".join([])
     objects = [("image/png", "image/png"), ("xxx", "yyy", "zzz", empty, empty), ({"a": 1.0}, [empty, "b"])]
     path = str(tmp_path / "docs-test.stage")
-    file = _StagingFile(path)
+    file = StagingFile(path)
     offsets = [file.write(obj) for obj in objects]
     file.close()
     assert list(read_staged(path)) == objects
@@ -97,7 +97,8 @@ def test_staging_keeps_the_whole_document_and_passes_on_a_small_ref(tmp_path):
     from dataclasses import replace
 
     from dedup.exact import exact_key
-    from pipelines.staging import StageDocuments, read_staged_docs
+    from outputs.staging import read_staged_docs
+    from pipelines.staging import StageDocuments
     from schemas.recipe import Recipe
 
     recipe = Recipe()
@@ -129,12 +130,13 @@ def test_shard_row_groups_go_to_the_writer_in_pieces_with_the_same_bytes(tmp_pat
     from the whole row group, also when a string column passes a data page (1 MiB). Only the footer may
     differ: Arrow miscounts level histograms when a call passes 16,384 levels (apache/arrow#50778)."""
     from outputs.parquet_parts import write_part
-    from pipelines.staging import PIECE_TOKENS, WriteSourceParts, _StagingFile
+    from outputs.staging import StagingFile
+    from pipelines.source_parts import PIECE_TOKENS, WriteSourceParts
     from schemas.recipe import Recipe
     from schemas.records import StagedRef
 
     rng = np.random.default_rng(7)
-    file = _StagingFile(str(tmp_path / "docs-test.stage"))
+    file = StagingFile(str(tmp_path / "docs-test.stage"))
     docs, refs = [], []
     for i in range(600):
         tokens = rng.integers(0, 200_000, size=int(rng.integers(1, 3_000)), dtype="<u4").tobytes()

@@ -1,0 +1,222 @@
+"""The main sink: everything about one input file meets here and is written here, its shards and its
+ledger part(s), read back from staging (outputs/staging.py) in pieces.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+from collections import Counter
+from collections.abc import Iterable, Iterator
+
+import apache_beam as beam
+import pyarrow as pa
+
+from outputs.parquet_parts import write_part, write_sorted_parts
+from outputs.staging import read_refs, read_staged
+from pipelines.documents import kept_ledger_row
+from pipelines.metrics import StageCounters
+from pipelines.worker import apply_worker_settings
+from schemas.recipe import Recipe
+from schemas.records import STAGE_TOKENIZE, Document, LateDrop, LedgerRow, StagedRef, ledger_row_for_drop
+from schemas.tables import LEDGER_SCHEMA, ledger_table, shard_schema, shard_table
+from storage.files import copy, is_local
+
+SHARD_PARTS = "shard_parts"
+LEDGER_PARTS = "ledger_parts"
+COUNTS = "counts"
+MIX = "mix"
+
+
+def _with_cluster(doc: Document, ref: StagedRef) -> Document:
+    """The staged Document as dedup left it: dedup decides on refs."""
+    doc.cluster_id, doc.cluster_size = ref.cluster_id, ref.cluster_size
+    return doc
+
+
+def count_tokens(table: pa.Table) -> int:
+    """Tokens in a shard table (PartInfo.tokens, the manifest's totals)."""
+    # Summed in Python rather than with pyarrow.compute imported with this module, which would cost ~0.3 s of
+    # CPU at start-up in every worker and the driver (it builds Python wrappers for all compute functions).
+    # The per-file writer imports it later anyway (Table.cast, Table.take), only in the workers.
+    return sum(filter(None, table.column("token_count").to_pylist()))
+
+
+def part_path(output_root: str, folder: str, source_index: int, chunk: int) -> str:
+    return f"{output_root.rstrip('/')}/{folder}/part-{source_index:05d}-{chunk:03d}.parquet"
+
+
+# Tokens of staged Documents the per-file writer reads back at a time (a piece). A shard row group goes to
+# Arrow's Parquet writer in such pieces: the writer builds the levels and dictionary indices of a list column
+# for all it is given at once, and a 2,000-document row group (~2.3 M tokens) given whole took its memory pool
+# to 47 MiB, in pieces to ~19 MiB. The row groups and every page are the same (tests/test_outputs.py); the
+# footer's level histograms can differ, as Arrow miscounts them when one call passes 16,384 levels
+# (apache/arrow#50778), so they depend on the pieces. The kept ledger rows are made piece by piece as well.
+PIECE_TOKENS = 1 << 18
+
+
+def _slices(refs: list[StagedRef], size: int) -> Iterator[list[StagedRef]]:
+    for start in range(0, len(refs), size):
+        yield refs[start:start + size]
+
+
+def _runs_of_tokens(refs: Iterable[StagedRef], limit: int) -> Iterator[list[StagedRef]]:
+    """Consecutive runs of refs holding at most `limit` tokens each (one document may exceed it)."""
+    run: list[StagedRef] = []
+    size = 0
+    for ref in refs:
+        if run and size + ref.token_count > limit:
+            yield run
+            run, size = [], 0
+        run.append(ref)
+        size += ref.token_count
+    if run:
+        yield run
+
+
+class _LocalStaging:
+    """The staging files one input file's writer reads, copied to the worker's local disk first when they are
+    on a store, each read once front to back.
+
+    Why: the writer reads survivors' frames in doc-id order, piece by piece, twice (shards, then kept ledger
+    rows), so it opens a staging file many times at scattered offsets. On object storage each such open is a
+    ranged GET that the store answers to the end of the object, and a run on s3:// was served 1.98x the bytes
+    of its input plus staging (`bench/read_amplification.py` at 4625aad). Every frame of these files is this
+    input file's (staging files are written per input file), so the copy reads nothing the writer does not
+    need. Local staging is read where it is."""
+
+    def __init__(self, paths: Iterable[str]) -> None:
+        self.folder: str | None = None
+        self.local: dict[str, str] = {}
+        for path in sorted(set(paths)):
+            if is_local(path):
+                self.local[path] = path
+                continue
+            if self.folder is None:
+                self.folder = tempfile.mkdtemp(prefix="tokenmill-staging-")
+            self.local[path] = os.path.join(self.folder, path.rsplit("/", 1)[-1])
+            copy(path, self.local[path])
+
+    def path(self, staged: str) -> str:
+        return self.local[staged]
+
+    def close(self) -> None:
+        if self.folder is not None:
+            shutil.rmtree(self.folder, ignore_errors=True)
+
+
+class WriteSourceParts(beam.DoFn):
+    """One input file's outcome -> its shards and its ledger part(s); PartInfos on SHARD_PARTS and
+    LEDGER_PARTS, {(stage, reason): rows} on COUNTS and ((kind, value), (documents, tokens)) on MIX, kind
+    "language" or "topic", summed over the file's kept documents.
+
+    In: (source, {"survivors": StagedRefs, "late": LateDrops (classifier cut, dedup), "early": staging files
+    of the ledger rows decided before staging}). Survivors are sorted by doc id and cut into shards of at most
+    `shard_target_tokens` (a document is never split), ledger rows into parts of at most
+    `ledger_rows_per_part`, all named by the file's index among the run's inputs: the layout depends only on
+    the inputs and the recipe, never on bundling. The survivors' Documents are read back from staging in pieces
+    of PIECE_TOKENS, once for the shards and once for the kept ledger rows; the late drops' one by one."""
+
+    def __init__(self, recipe: Recipe, output_root: str, columns: list[str]) -> None:
+        self.recipe = recipe
+        self.output_root = output_root
+        self.columns = columns
+
+    def setup(self) -> None:
+        apply_worker_settings()  # once per process; pipelines/worker.py
+        self.counters = StageCounters(STAGE_TOKENIZE)
+        self.schema = shard_schema(self.columns)
+
+    def process(self, element: tuple[str, dict[str, Iterable]], source_index: dict[str, int]) -> Iterator:
+        """`source_index`: {input file's base name: its index among the run's inputs}, a side input read from
+        the run's input list (not built into the job graph, which would grow with a 90,000-file crawl)."""
+        source, parts = element
+        index = source_index[source]
+        refs = sorted(parts["survivors"], key=lambda r: r.doc_id)  # one input file's survivors
+        late = list(parts["late"])
+        early = sorted(parts["early"])
+        local = _LocalStaging([r.staged for r in refs] + [d.ref.staged for d in late] + early)
+        try:
+            refs = [dataclasses.replace(r, staged=local.path(r.staged)) for r in refs]
+            late = [d._replace(ref=dataclasses.replace(d.ref, staged=local.path(d.ref.staged))) for d in late]
+            yield from self._write(index, refs, late, [local.path(p) for p in early])
+        finally:
+            local.close()
+
+    def _write(self, index: int, refs: list[StagedRef], late: list[LateDrop], early: list[str]) -> Iterator:
+        out = self.recipe.output
+        for chunk_index, chunk in enumerate(_runs_of_tokens(refs, out.shard_target_tokens)):
+            info = write_part(
+                self._row_groups(chunk), part_path(self.output_root, "shards", index, chunk_index), self.schema,
+                out.row_group_rows, out.zstd_level, count_tokens,
+            )
+            yield beam.pvalue.TaggedOutput(SHARD_PARTS, info)
+        counts: Counter[tuple[str, str]] = Counter()
+        mix: dict[tuple[str, str], list[int]] = {}
+
+        def ledger_rows() -> Iterator[LedgerRow]:
+            for path in early:
+                yield from read_staged(path)
+            yield from self._late_rows(late)
+            yield from self._kept_rows(refs, mix)
+
+        def counted(rows: Iterator[LedgerRow]) -> Iterator[LedgerRow]:
+            for row in rows:
+                counts[(row.stage, row.reason)] += 1
+                yield row
+
+        # Sorted in runs of one row group's rows, like everything this step holds (outputs/parquet_parts.py).
+        for info in write_sorted_parts(
+            counted(ledger_rows()), path_of=lambda k: part_path(self.output_root, "ledger", index, k),
+            max_rows=out.ledger_rows_per_part, schema=LEDGER_SCHEMA, key=lambda r: r.doc_id, to_table=ledger_table,
+            row_group_rows=out.row_group_rows, zstd_level=out.zstd_level, spill_rows=out.row_group_rows,
+        ):
+            yield beam.pvalue.TaggedOutput(LEDGER_PARTS, info)
+        yield beam.pvalue.TaggedOutput(COUNTS, dict(counts))
+        for key, (docs, tokens) in sorted(mix.items()):
+            yield beam.pvalue.TaggedOutput(MIX, (key, (docs, tokens)))
+
+    def _read_back(self, groups: Iterable[list[StagedRef]]) -> Iterator[list[Document]]:
+        """For each group of refs, its staged Documents (without their text) in the refs' order, with the refs'
+        cluster fields: what is held is one group's documents."""
+        for group in groups:
+            staged = {}
+            for ref, doc in read_refs(group):
+                doc.text = ""  # neither the shard row nor a kept ledger row carries it
+                staged[ref.doc_id] = _with_cluster(doc, ref)
+            yield [staged[ref.doc_id] for ref in group]
+
+    def _row_groups(self, chunk: list[StagedRef]) -> Iterator[pa.Table]:
+        """The shard's row groups of `row_group_rows` documents, each read back from staging just for it and
+        made in pieces of at most PIECE_TOKENS tokens (see there): what the writer holds is one row group's
+        Arrow table, whatever the size of the input file."""
+        for group in _slices(chunk, self.recipe.output.row_group_rows):
+            pieces = self._read_back(_runs_of_tokens(group, PIECE_TOKENS))
+            table = pa.concat_tables([shard_table(docs, self.columns) for docs in pieces])
+            # Only the token column goes in pieces: a string column's data pages are cut where the writer's
+            # batches end, so its bytes would depend on the pieces.
+            yield pa.table([c if name == "tokens" else c.combine_chunks() for name, c in zip(
+                table.column_names, table.columns, strict=True)], schema=table.schema)
+
+    def _kept_rows(self, refs: list[StagedRef], mix: dict[tuple[str, str], list[int]]) -> Iterator[LedgerRow]:
+        """Kept ledger rows, read back from staging a second time (~0.06 ms per document) rather than held for
+        the whole file while its shards are written; the language/topic mix is summed on the way."""
+        for docs in self._read_back(_runs_of_tokens(refs, PIECE_TOKENS)):
+            for doc in docs:
+                self.counters.inp.inc()
+                self.counters.kept.inc()
+                for key in (("language", doc.language), ("topic", doc.topic)):
+                    totals = mix.setdefault(key, [0, 0])
+                    totals[0] += 1
+                    totals[1] += doc.token_count
+                yield kept_ledger_row(doc)
+
+    def _late_rows(self, drops: Iterable[LateDrop]) -> Iterator[LedgerRow]:
+        """Ledger rows of the documents dropped after staging, built from their staged Documents."""
+        out = self.recipe.output
+        by_id = {drop.ref.doc_id: drop for drop in drops}  # one file's documents: ids are unique
+        for ref, doc in read_refs(drop.ref for drop in by_id.values()):
+            decision = by_id[ref.doc_id].decision
+            yield ledger_row_for_drop(_with_cluster(doc, ref), decision, out.seed, out.dropped_text_sample_rate)
