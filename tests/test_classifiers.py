@@ -148,8 +148,8 @@ def test_passages_add_views_of_long_documents_only():
 def test_workers_score_with_fasttext_predict_alone(topic_model, tmp_path):
     """A worker installs tokenmill's runtime dependencies: its one `fasttext` module is fasttext-predict's
     wheel (no compiler; no training). Language ID and a trained topic model score exactly as with the
-    training-capable module. The wheel comes from `.ci/run` (pip download) or TOKENMILL_WHEELS; without it the
-    test is skipped here and fails under CI."""
+    training-capable module. The wheel comes from `.ci/run` (the worker dependencies it downloads) or
+    TOKENMILL_WHEELS; without it the test is skipped here and fails under CI."""
     import os
     import subprocess
     import sys
@@ -157,7 +157,7 @@ def test_workers_score_with_fasttext_predict_alone(topic_model, tmp_path):
 
     from tests.conftest import REPO
 
-    folder = Path(os.environ.get("TOKENMILL_WHEELS", REPO / ".ci" / "wheels"))
+    folder = Path(os.environ.get("TOKENMILL_WHEELS", REPO / ".ci" / "worker-deps"))
     wheels = sorted(folder.glob("fasttext_predict-*.whl"))
     if not wheels:
         if os.environ.get("CI"):
