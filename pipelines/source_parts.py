@@ -15,7 +15,7 @@ import apache_beam as beam
 import pyarrow as pa
 
 from outputs.parquet_parts import write_part, write_sorted_parts
-from outputs.staging import read_refs, read_staged
+from outputs.staging import StagingFile, read_refs, read_staged
 from pipelines.documents import kept_ledger_row
 from pipelines.metrics import StageCounters
 from pipelines.worker import apply_worker_settings
@@ -23,6 +23,7 @@ from schemas.recipe import Recipe
 from schemas.records import STAGE_TOKENIZE, Document, LateDrop, LedgerRow, StagedRef, ledger_row_for_drop
 from schemas.tables import LEDGER_SCHEMA, ledger_table, shard_schema, shard_table
 from storage.files import copy, is_local
+from tokenization.tokenizers import Tokenizer
 
 SHARD_PARTS = "shard_parts"
 LEDGER_PARTS = "ledger_parts"
@@ -88,14 +89,12 @@ class _LocalStaging:
     need. Local staging is read where it is."""
 
     def __init__(self, paths: Iterable[str]) -> None:
-        self.folder: str | None = None
+        self.folder = tempfile.mkdtemp(prefix="tokenmill-staging-")  # also holds the survivors' tokens
         self.local: dict[str, str] = {}
         for path in sorted(set(paths)):
             if is_local(path):
                 self.local[path] = path
                 continue
-            if self.folder is None:
-                self.folder = tempfile.mkdtemp(prefix="tokenmill-staging-")
             self.local[path] = os.path.join(self.folder, path.rsplit("/", 1)[-1])
             copy(path, self.local[path])
 
@@ -103,8 +102,7 @@ class _LocalStaging:
         return self.local[staged]
 
     def close(self) -> None:
-        if self.folder is not None:
-            shutil.rmtree(self.folder, ignore_errors=True)
+        shutil.rmtree(self.folder, ignore_errors=True)
 
 
 class WriteSourceParts(beam.DoFn):
@@ -128,6 +126,8 @@ class WriteSourceParts(beam.DoFn):
         apply_worker_settings()  # once per process; pipelines/worker.py
         self.counters = StageCounters(STAGE_TOKENIZE)
         self.schema = shard_schema(self.columns)
+        cfg = self.recipe.tokenizer
+        self.tokenizer = Tokenizer(cfg.name, cfg.append_eos)
 
     def process(self, element: tuple[str, dict[str, Iterable]], source_index: dict[str, int]) -> Iterator:
         """`source_index`: {input file's base name: its index among the run's inputs}, a side input read from
@@ -139,11 +139,41 @@ class WriteSourceParts(beam.DoFn):
         early = sorted(parts["early"])
         local = _LocalStaging([r.staged for r in refs] + [d.ref.staged for d in late] + early)
         try:
-            refs = [dataclasses.replace(r, staged=local.path(r.staged)) for r in refs]
+            refs = self._tokenized([dataclasses.replace(r, staged=local.path(r.staged)) for r in refs], local.folder)
             late = [d._replace(ref=dataclasses.replace(d.ref, staged=local.path(d.ref.staged))) for d in late]
             yield from self._write(index, refs, late, [local.path(p) for p in early])
         finally:
             local.close()
+
+    def _tokenized(self, refs: list[StagedRef], folder: str) -> list[StagedRef]:
+        """The survivors tokenized, and only they: each staged Document is read once (staging files in offset
+        order), tokenized in batches of `tokenizer.batch_size`, and written without its text (neither a shard
+        row nor a kept ledger row carries it) to a local staging file; refs to it, in doc-id order, with their
+        token counts (the shards are cut by tokens before the documents are read again)."""
+        out = StagingFile(os.path.join(folder, "tokenized.stage"))
+        batch_size = self.recipe.tokenizer.batch_size
+        tokenized: list[StagedRef] = []
+        batch: list[tuple[StagedRef, Document]] = []
+
+        def flush() -> None:
+            with self.counters.timed():
+                encoded = self.tokenizer.encode_batch([doc.text for _ref, doc in batch])
+            for (ref, doc), tokens in zip(batch, encoded, strict=True):
+                doc.tokens, doc.token_count, doc.text = tokens, len(tokens) // 4, ""
+                tokenized.append(dataclasses.replace(ref, staged=out.path, staged_at=out.write(doc),
+                                                     token_count=doc.token_count))
+            batch.clear()
+
+        try:
+            for pair in read_refs(refs):
+                batch.append(pair)
+                if len(batch) >= batch_size:
+                    flush()
+            if batch:
+                flush()
+        finally:
+            out.close()
+        return sorted(tokenized, key=lambda r: r.doc_id)
 
     def _write(self, index: int, refs: list[StagedRef], late: list[LateDrop], early: list[str]) -> Iterator:
         out = self.recipe.output

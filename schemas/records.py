@@ -144,8 +144,8 @@ _DOCUMENT_FIELDS = tuple(f.name for f in fields(Document))
 class StagedRef:
     """What the steps after staging (classifier cut, dedup, the per-file writer) carry of a document, ~0.3 KB
     pickled: where its staged Document is, and the few values those steps decide on. The Document itself
-    (text, tokens, signals) waits in its staging file (outputs/staging.py); the per-file writer reads it
-    back and applies `cluster_id` / `cluster_size` from here.
+    (text, signals; untokenized) waits in its staging file (outputs/staging.py); the per-file writer reads it
+    back, tokenizes it if it survived, and applies `cluster_id` / `cluster_size` from here.
 
     Why not the Document: the local runner (FnApiRunner) keeps every shuffle in its driver and hands a
     worker whole partitions, so its memory peaks grow with what these steps carry per document."""
@@ -154,7 +154,7 @@ class StagedRef:
     source: str
     staged: str  # staging file
     staged_at: int  # byte offset of the document's frame in it
-    token_count: int  # the shard writer cuts shards by tokens before it reads the documents
+    token_count: int  # 0 until the per-file writer tokenizes the survivors; it then cuts shards by tokens
     exact_key: str  # dedup.exact.exact_key of the text
     signature: bytes = b""  # MinHash values as little-endian uint64 (near dedup only)
     quality: float | None = None  # scores["quality_score"] when the quality classifier ran
