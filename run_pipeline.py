@@ -167,8 +167,10 @@ def expand_inputs(patterns: list[str]) -> dict[str, int]:
     return dict(sorted(sizes.items()))
 
 
-# The run's input files, one a line, written by the driver and read by the pipeline (pipelines/build.py).
-INPUTS_FILE = "inputs.txt"
+# The run's input files, one a line, written by the driver and read by the pipeline (pipelines/build.py);
+# removed by the driver when the run has finished. Not in _staging/: the finalize step removes _staging/ and
+# reads this list, and a runner may run that step again after a first attempt got that far.
+INPUTS_FILE = "_inputs.txt"
 
 # Written when a run starts and removed when it finishes: what an interrupted run was asked to do.
 STARTED = "_started.json"
@@ -208,7 +210,7 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
     except Exception:  # noqa: BLE001 - a prefix with nothing under it, on stores that raise for that
         entries = []
     if entries or FileSystems.exists(output):
-        ours = {"manifest.json", "stats.json", "shards", "ledger", "scored", STAGING, STARTED}
+        ours = {"manifest.json", "stats.json", "shards", "ledger", "scored", STAGING, STARTED, INPUTS_FILE}
         foreign = [e for e in entries if e.rstrip("/").rsplit("/", 1)[-1] not in ours]
         if foreign:
             raise UsageError(
@@ -371,7 +373,8 @@ def _execute(beam_args: list[str], output: str, build, progress=None) -> dict[st
     stats["wall_seconds"] = round(wall, 3)
     stats["stage_seconds"] = {k: round(v, 3) for k, v in stage_timings(result).items()}
     write_json(f"{output}/stats.json", stats)
-    FileSystems.delete([f"{output}/{STARTED}"])  # finished: the manifest says what the run did
+    # Finished: the manifest says what the run did and which files it read.
+    FileSystems.delete([f"{output}/{STARTED}", f"{output}/{INPUTS_FILE}"])
     return stats
 
 
@@ -422,7 +425,7 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
     prepare_output(output, recipe=recipe, inputs=inputs, overwrite=args.overwrite)
-    inputs_file = f"{output}/{STAGING}/{INPUTS_FILE}"
+    inputs_file = f"{output}/{INPUTS_FILE}"
     write_input_list(inputs_file, inputs)
     progress = None
     if console_fd is not None and is_local(beam_args):
@@ -474,7 +477,7 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
     prepare_output(output, recipe=recipe, inputs=[source], overwrite=args.overwrite, command="select")
-    inputs_file = f"{output}/{STAGING}/{INPUTS_FILE}"
+    inputs_file = f"{output}/{INPUTS_FILE}"
     write_input_list(inputs_file, manifest["inputs"])
     return _execute(beam_args, output, lambda p: build_select_pipeline(
         p, source=source, source_manifest=manifest, source_stats=source_stats, output=output, recipe=recipe,

@@ -102,6 +102,20 @@ def test_real_warc_samples_no_crash_and_ledger_identity(warc_samples, tmp_path):
     assert len(wet) == 1 and wet[0]["kept"] and wet[0]["language"] in ("an", "es")
 
 
+def test_retried_bundles_leave_no_trace(demo_crawl, tmp_path):
+    """Every bundle of the run is first run once more and thrown away (Beam's --direct_runner_bundle_repeat:
+    a dry run whose outputs the runner discards, as it discards a failed attempt before retrying it), with
+    every side effect it has: staging files of another attempt id, shard and ledger parts, the manifest. The
+    output is the output of a run without retries, and nothing is left in _staging/."""
+    recipe = tmp_path / "near.toml"
+    recipe.write_text('[dedup.near]\nenabled = true\n')
+    run(demo_crawl, tmp_path / "once", "--config", str(recipe), *IN_MEMORY)
+    run(demo_crawl, tmp_path / "twice", "--config", str(recipe), *IN_MEMORY, "--direct_runner_bundle_repeat=1")
+    assert file_bytes(tmp_path / "once") == file_bytes(tmp_path / "twice")
+    assert not (tmp_path / "twice" / "_staging").exists()
+    assert sorted(p.name for p in (tmp_path / "twice").iterdir()) == ["ledger", "manifest.json", "shards", "stats.json"]
+
+
 def test_rerun_is_byte_identical_and_multiprocessing_matches_in_memory(demo_crawl, tmp_path):
     run(demo_crawl, tmp_path / "a", *IN_MEMORY)
     run(demo_crawl, tmp_path / "b", *IN_MEMORY)
