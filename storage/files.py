@@ -13,6 +13,7 @@ import glob
 import hashlib
 import os
 import shutil
+import sys
 import tempfile
 from typing import Any, BinaryIO
 
@@ -35,8 +36,11 @@ def configure(flags: list[str]) -> None:
 
 
 def _in_beam_worker() -> bool:
-    """A Beam SDK worker: its harness gave FileSystems the run's options (from these variables) already."""
-    return "PIPELINE_OPTIONS" in os.environ or "PIPELINE_OPTIONS_FILE" in os.environ
+    """A process running a Beam SDK harness: the harness gave FileSystems the run's options already (from
+    these variables in a worker process; from its own arguments in a worker pool's thread, which the module
+    check catches)."""
+    return ("PIPELINE_OPTIONS" in os.environ or "PIPELINE_OPTIONS_FILE" in os.environ
+            or "apache_beam.runners.worker.sdk_worker" in sys.modules)
 
 
 def filesystems() -> Any:

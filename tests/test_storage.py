@@ -62,3 +62,26 @@ def test_store_flags_and_paths():
     assert split_store_flags(["run", "--s3_endpoint_url", "http://h", "--json", "--project=p"]) == (
         ["--s3_endpoint_url", "http://h", "--project=p"], ["run", "--json"])
     assert join("s3://b/x/", "shards", "a.parquet") == "s3://b/x/shards/a.parquet"
+
+
+def test_a_process_running_a_beam_harness_keeps_the_harness_store_settings():
+    """storage.files gives Beam's FileSystems the environment's store settings in a process that set none (a
+    training job's PackedReader, a script), but never in a Beam worker: there the harness set the run's
+    options (its --s3_* flags), in a worker process from PIPELINE_OPTIONS and in a worker pool's thread from
+    its own arguments."""
+    import os
+    import subprocess
+    import sys
+
+    probe = ("import storage.files as f\n"
+             "before = f._in_beam_worker()\n"
+             "import apache_beam.runners.worker.sdk_worker\n"
+             "print(before, f._in_beam_worker())\n")
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PIPELINE_OPTIONS")}
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout.split()
+    assert out == ["False", "True"]
+    env["PIPELINE_OPTIONS"] = "{}"
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True, env=env,
+                         cwd=os.path.dirname(os.path.dirname(os.path.abspath(__file__)))).stdout.split()
+    assert out == ["True", "True"]
