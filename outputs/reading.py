@@ -73,11 +73,24 @@ def read_shards(root: str, manifest: dict, columns: list[str] | None = None, fil
     return _read(root, manifest["shards"], columns, filter_)
 
 
+def _sample_rank(seed: int, doc_id: str) -> int:
+    """Where a document ranks in the seeded sample: the lowest n ranks are sampled."""
+    return xxhash.xxh3_64_intdigest(f"{seed}\x00{doc_id}".encode())
+
+
 def sample_ids(ids: list[str], n: int, seed: int) -> list[str]:
     """n of `ids` chosen by a seeded hash: the same ones on every call, in id order (sample_rows' choice)."""
     if len(ids) <= n:
         return sorted(ids)
-    return sorted(sorted(ids, key=lambda i: xxhash.xxh3_64_intdigest(f"{seed}\x00{i}".encode()))[:n])
+    return sorted(sorted(ids, key=lambda i: _sample_rank(seed, i))[:n])
+
+
+def ledger_rows(root: str, manifest: dict, ids: list[str]) -> list[dict]:
+    """The whole ledger rows of these documents, in doc id order (the filter pushed into the scan)."""
+    if not ids:
+        return []
+    rows = read_ledger(root, manifest, filter_=pc.field("doc_id").isin(ids)).to_pylist()
+    return sorted(rows, key=lambda r: r["doc_id"])
 
 
 def sample_ledger(root: str, manifest: dict, n: int, seed: int, filter_=None) -> tuple[int, list[dict]]:
@@ -85,11 +98,7 @@ def sample_ledger(root: str, manifest: dict, n: int, seed: int, filter_=None) ->
     rows' doc ids first and then only the sampled rows: a snapshot's ledger (~3 B rows) is never held, only
     the matching ids."""
     ids = read_ledger(root, manifest, ["doc_id"], filter_).column("doc_id").to_pylist()
-    picked = sample_ids(ids, n, seed)
-    if not picked:
-        return len(ids), []
-    rows = read_ledger(root, manifest, filter_=pc.field("doc_id").isin(picked)).to_pylist()
-    return len(ids), sorted(rows, key=lambda r: r["doc_id"])
+    return len(ids), ledger_rows(root, manifest, sample_ids(ids, n, seed))
 
 
 def sample_rows(table: pa.Table, n: int, seed: int) -> list[dict]:
@@ -97,7 +106,7 @@ def sample_rows(table: pa.Table, n: int, seed: int) -> list[dict]:
     if table.num_rows <= n:
         return table.to_pylist()
     ids = table.column("doc_id").to_pylist()
-    ranked = sorted(range(len(ids)), key=lambda i: xxhash.xxh3_64_intdigest(f"{seed}\x00{ids[i]}".encode()))
+    ranked = sorted(range(len(ids)), key=lambda i: _sample_rank(seed, ids[i]))
     picked = sorted(ranked[:n], key=lambda i: ids[i])
     return table.take(pa.array(picked)).to_pylist()
 

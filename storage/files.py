@@ -125,14 +125,8 @@ def open_stream(path: str) -> BinaryIO:
             stream.seek(position)
         return stream
 
-    first = open_at(0)  # errors here are the caller's: a missing or forbidden file
-    state = {"first": first}
-
-    def reopen(position: int) -> BinaryIO:
-        stream = state.pop("first", None)
-        return stream if stream is not None and position == 0 else open_at(position)
-
-    return RetryingReader(reopen, f"read {path}")
+    # Opened here: a missing or forbidden file is the caller's error at once.
+    return RetryingReader(open_at, f"read {path}", stream=open_at(0))
 
 
 def read_bytes(path: str) -> bytes:
@@ -186,16 +180,6 @@ def write_bytes(path: str, data: bytes) -> None:
         f.write(data)
 
 
-def delete(paths: list[str]) -> None:
-    if paths:
-        filesystems().delete(paths)
-
-
-def rename(sources: list[str], targets: list[str]) -> None:
-    if sources:
-        filesystems().rename(sources, targets)
-
-
 def copy(source: str, target: str) -> None:
     """One file, store to store (within one object store the copy is server-side, through Beam)."""
     if is_local(source) and is_local(target):
@@ -226,7 +210,6 @@ def local_copy(path: str) -> str:
     target = os.path.join(cache, hashlib.sha256(stamp.encode()).hexdigest()[:16] + "-" + os.path.basename(path))
     if not os.path.exists(target):
         tmp = f"{target}.tmp-{os.getpid()}"
-        with open(tmp, "wb") as dst:
-            dst.write(read_bytes(path))
+        copy(path, tmp)  # streamed, not held whole: a model may be hundreds of MB
         os.replace(tmp, target)
     return target

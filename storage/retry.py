@@ -92,14 +92,16 @@ class RetryingReader(io.RawIOBase):
     """A file read front to back that survives a store failing part way: `open_at(position)` opens the file
     positioned at a byte (seeks when the store's stream can), and after an error the read resumes there.
     Every error from the store's stream counts as the store's (a stream of stored bytes has no other kind);
-    after `attempts` failures in a row it is StoreError."""
+    after `attempts` failures in a row it is StoreError. `stream`: the file already opened at byte 0 (so that
+    a missing file is the caller's error at once, not retried)."""
 
-    def __init__(self, open_at: Callable[[int], BinaryIO], what: str, attempts: int = ATTEMPTS) -> None:
+    def __init__(self, open_at: Callable[[int], BinaryIO], what: str, attempts: int = ATTEMPTS,
+                 stream: BinaryIO | None = None) -> None:
         super().__init__()
         self._open_at = open_at
         self._what = what
         self._attempts = attempts
-        self._stream: BinaryIO | None = None
+        self._stream: BinaryIO | None = stream
         self.position = 0
         self.reopened = 0  # how many times a failed read was resumed (for tests and logs)
 

@@ -224,7 +224,7 @@ def cmd_diff(argv: list[str]) -> int:
     kept, stage, reason), joined by Arrow; whole rows are read only for the sampled documents."""
     import pyarrow.compute as pc
 
-    from outputs.reading import read_ledger, sample_ids
+    from outputs.reading import ledger_rows, read_ledger, sample_ids
 
     ap = argparse.ArgumentParser(prog="tokenmill diff")
     ap.add_argument("run_a")
@@ -241,8 +241,8 @@ def cmd_diff(argv: list[str]) -> int:
     both = pc.sum(pc.and_(joined["kept_a"], joined["kept_b"])).as_py() or 0
     print(f"{a.num_rows:,} / {b.num_rows:,} ledger rows; kept by both {both:,}")
     del a, b
-    sides = ((f"kept by {args.run_a} only", "a", "b", args.run_b, mb), (f"kept by {args.run_b} only", "b", "a",
-                                                                       args.run_a, ma))
+    sides = ((f"kept by {args.run_a} only", "a", "b", args.run_b, mb),
+             (f"kept by {args.run_b} only", "b", "a", args.run_a, ma))
     for title, mine, other, other_run, other_manifest in sides:
         only = joined.filter(pc.and_(joined[f"kept_{mine}"], pc.invert(joined[f"kept_{other}"])))
         counts = only.group_by([f"stage_{other}", f"reason_{other}"]).aggregate([("doc_id", "count")]).to_pylist()
@@ -251,10 +251,8 @@ def cmd_diff(argv: list[str]) -> int:
         print(f"\n{title}: {only.num_rows:,} (the other run's reasons: "
               + ", ".join(f"{k} {v}" for k, v in reasons) + ")")
         picked = sample_ids(only.column("doc_id").to_pylist(), args.sample, args.seed)
-        if picked:
-            rows = read_ledger(other_run, other_manifest, filter_=pc.field("doc_id").isin(picked)).to_pylist()
-            for row in sorted(rows, key=lambda r: r["doc_id"]):
-                _print_doc(row, row.get("text"))
+        for row in ledger_rows(other_run, other_manifest, picked):
+            _print_doc(row, row.get("text"))
     return 0
 
 
