@@ -245,13 +245,19 @@ def tokenizer_info(recipe: Recipe) -> dict[str, Any]:
         raise UsageError(f"tokenizer.name = '{recipe.tokenizer.name}': {exc}") from exc
 
 
+def runner_name(options: PipelineOptions) -> str:
+    """The runner's class name as --runner gave it, without a module path ("" when none is given)."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    return str(options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1]
+
+
 def check_runner(beam_args: list[str]) -> None:
     """UsageError for a runner that cannot start as asked: Beam's PortableRunner without a job service."""
-    from apache_beam.options.pipeline_options import PortableOptions, StandardOptions
+    from apache_beam.options.pipeline_options import PortableOptions
 
     options = PipelineOptions(beam_args)
-    runner = str(options.view_as(StandardOptions).runner or "")
-    if runner.rsplit(".", 1)[-1] == "PortableRunner" and not options.view_as(PortableOptions).job_endpoint:
+    if runner_name(options) == "PortableRunner" and not options.view_as(PortableOptions).job_endpoint:
         raise UsageError("--runner=PortableRunner needs --job_endpoint=HOST:PORT (a running Beam job service); "
                          "or name the engine: --runner=FlinkRunner or --runner=SparkRunner")
 
@@ -343,10 +349,8 @@ def worker_options(options: PipelineOptions) -> Any:
 def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
     """A Pipeline on the runner `beam_args` name (after `local_runner`); Beam's local runner is built here so
     its SDK workers get the run's options (`worker_options`)."""
-    from apache_beam.options.pipeline_options import StandardOptions
-
     options = PipelineOptions(beam_args)
-    if str(options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1] == "FnApiRunner":
+    if runner_name(options) == "FnApiRunner":
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
         return beam.Pipeline(runner=FnApiRunner(provision_info=worker_options(options)), options=options)
@@ -404,10 +408,8 @@ def parse_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> tuple[arg
 
 def is_local(beam_args: list[str]) -> bool:
     """Whether the run uses Beam's local runner (the one whose workers share this machine)."""
-    from apache_beam.options.pipeline_options import StandardOptions
-
-    runner = str(PipelineOptions(local_runner(beam_args)).view_as(StandardOptions).runner or "")
-    return runner.rsplit(".", 1)[-1] in ("FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
+    return runner_name(PipelineOptions(local_runner(beam_args))) in (
+        "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
 
 
 def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
