@@ -114,8 +114,9 @@ class WriteSourceParts(beam.DoFn):
     of the ledger rows decided before staging}). Survivors are sorted by doc id and cut into shards of at most
     `shard_target_tokens` (a document is never split), ledger rows into parts of at most
     `ledger_rows_per_part`, all named by the file's index among the run's inputs: the layout depends only on
-    the inputs and the recipe, never on bundling. The survivors' Documents are read back from staging in pieces
-    of PIECE_TOKENS, once for the shards and once for the kept ledger rows; the late drops' one by one."""
+    the inputs and the recipe, never on bundling. The survivors are tokenized first (`_tokenized`), then their
+    Documents are read back in pieces of PIECE_TOKENS, once for the shards and once for the kept ledger rows;
+    the late drops' one by one."""
 
     def __init__(self, recipe: Recipe, output_root: str, columns: list[str]) -> None:
         self.recipe = recipe
@@ -134,7 +135,7 @@ class WriteSourceParts(beam.DoFn):
         the run's input list (not built into the job graph, which would grow with a 90,000-file crawl)."""
         source, parts = element
         index = source_index[source]
-        refs = sorted(parts["survivors"], key=lambda r: r.doc_id)  # one input file's survivors
+        refs = list(parts["survivors"])  # one input file's survivors; _tokenized puts them in doc-id order
         late = list(parts["late"])
         early = sorted(parts["early"])
         local = _LocalStaging([r.staged for r in refs] + [d.ref.staged for d in late] + early)
@@ -209,12 +210,11 @@ class WriteSourceParts(beam.DoFn):
             yield beam.pvalue.TaggedOutput(MIX, (key, (docs, tokens)))
 
     def _read_back(self, groups: Iterable[list[StagedRef]]) -> Iterator[list[Document]]:
-        """For each group of refs, its staged Documents (without their text) in the refs' order, with the refs'
-        cluster fields: what is held is one group's documents."""
+        """For each group of refs (to the survivors' tokenized file, `_tokenized`: no text), its staged Documents
+        in the refs' order, with the refs' cluster fields: what is held is one group's documents."""
         for group in groups:
             staged = {}
             for ref, doc in read_refs(group):
-                doc.text = ""  # neither the shard row nor a kept ledger row carries it
                 staged[ref.doc_id] = _with_cluster(doc, ref)
             yield [staged[ref.doc_id] for ref in group]
 
