@@ -65,6 +65,44 @@ class SkippedRecord:
 
 
 @dataclass(frozen=True, slots=True)
+class WarcInfo:
+    """A warcinfo record's fields (WARC 1.1 section 6.2: `name: value` lines, application/warc-fields).
+    Common Crawl's carry the snapshot as `isPartOf: CC-MAIN-2024-22`; read_warc yields it before the
+    SkippedRecord that counts the record."""
+
+    fields: dict[str, str]
+
+
+# A Common Crawl snapshot id: CC-MAIN-<year>-<week>. Not the files' own names: CC-MAIN-20240517233122-... is a
+# segment timestamp, which the lookahead keeps from matching as CC-MAIN-2024-05.
+_SNAPSHOT = re.compile(r"CC-MAIN-\d{4}-\d{2}(?![0-9])")
+
+
+def snapshot_from_path(path: str) -> str:
+    """The Common Crawl snapshot a file belongs to by its full path, "" when the path names none. Common Crawl
+    keeps the id in the folder only (crawl-data/CC-MAIN-2024-22/segments/.../warc/CC-MAIN-20240517...gz)."""
+    found = _SNAPSHOT.findall(path)
+    return found[-1] if found else ""
+
+
+def snapshot_of_file(info: WarcInfo | None, path: str) -> str:
+    """A file's snapshot: its warcinfo record's `isPartOf` where it has one, else its path's (see above)."""
+    if info is not None and info.fields.get("isPartOf", "").strip():
+        return info.fields["isPartOf"].strip()
+    return snapshot_from_path(path)
+
+
+def warc_fields(body: bytes) -> dict[str, str]:
+    """`name: value` lines of an application/warc-fields body; the first of a repeated name wins."""
+    fields: dict[str, str] = {}
+    for line in body.decode("utf-8", "replace").splitlines():
+        name, sep, value = line.partition(":")
+        if sep and name.strip() and name.strip() not in fields:
+            fields[name.strip()] = value.strip()
+    return fields
+
+
+@dataclass(frozen=True, slots=True)
 class ReadError:
     """The file could not be read past `offset`; records before it were yielded."""
 
@@ -94,7 +132,7 @@ def starts_like_warc(head: bytes) -> bool:
     return file_start(head).lstrip(b"\r\n").startswith(b"WARC/")
 
 
-def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRecord | ReadError]:
+def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRecord | WarcInfo | ReadError]:
     """Yield every record of one WARC/WET file, in file order.
 
     `source_path` is only used for its base name, which enters the doc id (see make_doc_id).
@@ -127,7 +165,10 @@ def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRe
                 yield ReadError(source, offset, f"record with unknown WARC-Type {rec_type!r} (cut or damaged header)")
                 continue
             if rec_type not in CONTENT_RECORD_TYPES:
+                info = warc_fields(rec.content_stream().read()) if rec_type == "warcinfo" else None
                 (offset, end), last_missing = framed(), 0
+                if info is not None:
+                    yield WarcInfo(info)
                 yield SkippedRecord(rec_type)
                 continue
             body = rec.content_stream().read()

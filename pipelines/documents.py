@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import os
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -21,7 +22,7 @@ from filters.language import precheck_reason
 from filters.registry import apply_filters, build_filters
 from ingest.decode import decode_body
 from ingest.extract import Extracted, Extractor, quick_text
-from ingest.warc import ReadError, SkippedRecord, read_warc, triage
+from ingest.warc import ReadError, SkippedRecord, WarcInfo, read_warc, snapshot_of_file, triage
 from pipelines.metrics import NAMESPACE, StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
@@ -45,13 +46,16 @@ from storage.retry import StoreError
 LEDGER = "ledger"
 SKIPPED = "skipped"
 FILE_ERRORS = "file_errors"
+# (file base name, snapshot) once per input file: what dedup.near.scope = "snapshot" groups by.
+SNAPSHOTS = "snapshots"
 SCORED = "scored"
 # What each extracting process runs (ingest.speedups.status() as sorted JSON), once per bundle.
 EXTRACTION = "extraction"
 
 
 class ReadWarcFiles(beam.DoFn):
-    """One input file -> batches of content records; skipped record types and file errors on side outputs."""
+    """One input file -> batches of content records; skipped record types, file errors and the file's snapshot
+    (its first warcinfo record's isPartOf, else the CC-MAIN-YYYY-WW in its path) on side outputs."""
 
     def __init__(self, batch_size: int = 32, progress_dir: str | None = None) -> None:
         self.batch_size = batch_size
@@ -77,6 +81,12 @@ class ReadWarcFiles(beam.DoFn):
         self.progress.flush()
 
     def _read(self, path: str) -> Iterator:
+        info: list[WarcInfo] = []
+        yield from self._records(path, info)
+        source = os.path.basename(path.rstrip("/"))
+        yield beam.pvalue.TaggedOutput(SNAPSHOTS, (source, snapshot_of_file(info[0] if info else None, path)))
+
+    def _records(self, path: str, info: list[WarcInfo]) -> Iterator:
         batch: list[Record] = []
         try:
             # Raw bytes: warcio decompresses gzip member by member, so damage in one member stays there
@@ -97,6 +107,8 @@ class ReadWarcFiles(beam.DoFn):
                     if len(batch) >= self.batch_size:
                         yield batch
                         batch = []
+                elif isinstance(item, WarcInfo):
+                    info.append(item)
                 elif isinstance(item, SkippedRecord):
                     yield beam.pvalue.TaggedOutput(SKIPPED, item.record_type)
                 elif isinstance(item, ReadError):
