@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 from typing import Any
@@ -35,6 +36,14 @@ DEFAULT_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_proc
 
 class UsageError(Exception):
     """Bad command-line input: reported as one line, exit code 2."""
+
+
+class RunFailed(Exception):
+    """The pipeline stopped on a condition the run states in one line (near dedup did not converge): exit 1."""
+
+
+# Failures raised inside the pipeline whose message is the one line to print; the runner wraps them.
+_STATED_FAILURES = re.compile(r"(near dedup did not converge in \d+ rounds[^\n\[]*?)\s*(?:\[while running|\n|$)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -368,9 +377,16 @@ def _execute(beam_args: list[str], output: str, build, progress=None) -> dict[st
     start = time.perf_counter()
     p = make_pipeline(beam_args)
     build(p)
-    with progress or contextlib.nullcontext():
-        result = p.run()
-        result.wait_until_finish()
+    try:
+        with progress or contextlib.nullcontext():
+            result = p.run()
+            result.wait_until_finish()
+    except Exception as exc:
+        remove_staging(output)  # nothing was written from it; a rerun starts afresh
+        stated = _STATED_FAILURES.search(str(exc))
+        if stated:
+            raise RunFailed(stated.group(1)) from exc
+        raise
     wall = time.perf_counter() - start
 
     stats = read_json(f"{output}/stats.json")
@@ -525,6 +541,9 @@ def main(argv: list[str] | None = None, command=None) -> int:
     except (UsageError, RecipeError) as exc:
         print(f"tokenmill: {exc}", file=sys.stderr)
         return 2
+    except RunFailed as exc:
+        print(f"tokenmill: error: {exc}", file=sys.stderr)
+        return 1
     except KeyboardInterrupt:
         print("tokenmill: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130

@@ -14,6 +14,7 @@ directions): about 2 x 2 x edges x ~40 bytes.
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from typing import NamedTuple
 
 import numpy as np
 
@@ -50,7 +51,8 @@ def large_star(node: str, neighbors: Iterable[str]) -> Iterator[Edge]:
 
 
 def small_star(node: str, neighbors: Iterable[str]) -> Iterator[Edge]:
-    """Link node and its smaller-or-equal neighbors to the smallest of them."""
+    """Link node and its smaller-or-equal neighbors to the smallest of them. Only the smaller neighbors are
+    held: a star's center, with every member as a larger neighbor, holds none."""
     smaller = {v for v in neighbors if v <= node}
     m = min(smaller | {node})
     for v in smaller | {node}:
@@ -65,6 +67,57 @@ def both_directions(edge: Edge) -> Iterator[Edge]:
         yield v, u
 
 
+class Neighbors(NamedTuple):
+    """What a combiner can know of a node's neighbor list without holding it: the two smallest distinct
+    neighbors and how many edges (copies included) the node has. It decides every star step for a node of any
+    degree: the smallest id in the closed neighborhood, whether the node breaks the star shape, and whether the
+    node is a hub whose edges are stepped one by one instead of grouped (pipelines/near_dedup.py)."""
+
+    first: str
+    second: str | None
+    count: int
+
+
+def neighbors_of(values: Iterable[str]) -> Neighbors | None:
+    acc = None
+    for v in values:
+        acc = merge_neighbors([acc, Neighbors(v, None, 1)])
+    return acc
+
+
+def merge_neighbors(parts: Iterable[Neighbors | None]) -> Neighbors | None:
+    smallest: set[str] = set()
+    count = 0
+    for part in parts:
+        if part is None:
+            continue
+        count += part.count
+        smallest.update(x for x in (part.first, part.second) if x is not None)
+        smallest = set(sorted(smallest)[:2])
+    if not smallest:
+        return None
+    two = sorted(smallest)
+    return Neighbors(two[0], two[1] if len(two) > 1 else None, count)
+
+
+def closed_min(node: str, nb: Neighbors) -> str:
+    """The smallest id among node and its neighbors: the node's component id once the graph is stars."""
+    return min(node, nb.first)
+
+
+def breaks_star(node: str, nb: Neighbors) -> bool:
+    """Converged graphs are stars around their smallest id (or pairs): a node with two or more distinct
+    neighbors must be smaller than all of them. No node breaking it <=> every component is such a star, and a
+    large-star/small-star round then returns its input unchanged."""
+    return nb.second is not None and nb.first < node
+
+
+def large_star_edge(node: str, neighbor: str, smallest: str) -> Iterator[Edge]:
+    """large_star for one edge of a hub, given the smallest id of the hub's closed neighborhood."""
+    if neighbor > node:
+        yield neighbor, smallest
+
+
 def star_root(node: str, neighbors: Iterable[str]) -> tuple[str, str]:
     """(node, smallest id among node and its neighbors): the component id once the graph is stars."""
     return node, min(set(neighbors) | {node})
@@ -77,10 +130,10 @@ def survivor_key(doc_id: str, quality: float | None, order: tuple = ()) -> tuple
     return (-quality if quality is not None and quality == quality else float("inf"), *(order or (doc_id,)))
 
 
-def connected_components_local(edges: Iterable[Edge], rounds: int = 50) -> dict[str, str]:
-    """Reference implementation in memory (tests and small inputs): node -> component id."""
+def _local_rounds(edges: Iterable[Edge], rounds: int) -> tuple[set[Edge], int]:
+    """(edge set at the fixpoint or after `rounds`, rounds that changed it), in memory."""
     current = {tuple(sorted(e)) for e in edges if e[0] != e[1]}
-    for _ in range(rounds):
+    for used in range(rounds):
         before = current
         for step in (large_star, small_star):
             adj: dict[str, set[str]] = {}
@@ -89,8 +142,19 @@ def connected_components_local(edges: Iterable[Edge], rounds: int = 50) -> dict[
                 adj.setdefault(v, set()).add(u)
             current = {tuple(sorted(e)) for n, nb in adj.items() for e in step(n, nb)}
         if current == before:
-            break
-    adj = {}
+            return current, used
+    return current, rounds
+
+
+def rounds_to_converge(edges: Iterable[Edge], rounds: int = 50) -> int:
+    """Reference: the large-star/small-star rounds that change the graph before it is stars."""
+    return _local_rounds(edges, rounds)[1]
+
+
+def connected_components_local(edges: Iterable[Edge], rounds: int = 50) -> dict[str, str]:
+    """Reference implementation in memory (tests and small inputs): node -> component id."""
+    current, _ = _local_rounds(edges, rounds)
+    adj: dict[str, set[str]] = {}
     for u, v in current:
         adj.setdefault(u, set()).add(v)
         adj.setdefault(v, set()).add(u)

@@ -1,6 +1,6 @@
 """`tokenmill report`: one self-contained HTML file (inline SVG and CSS, no scripts, no network) with the
-funnel, histograms of language score, quality score and token counts, the topic mix, and a few sampled
-dropped documents per reason."""
+funnel, histograms of language score, quality score and token counts, the topic mix, near dedup's rounds and
+component sizes, and a few sampled dropped documents per reason."""
 
 from __future__ import annotations
 
@@ -95,6 +95,28 @@ def _histogram(title: str, values: list[float], bins: int = 20, color: str = "#3
             f"</svg></figure>")
 
 
+def _near_dedup_section(near: dict | None) -> str:
+    """stats.json's near_dedup story: the rounds that stepped (edges, nodes not yet in a star), whether the graph
+    converged, and the LSH components by size."""
+    if not near:
+        return ""
+    rounds = near.get("rounds", [])
+    chart = _bar_chart("Edges entering each near-dedup round", [f"round {r['round']}" for r in rounds],
+                       [r["edges"] for r in rounds], "#6a8caf")
+    comps = near.get("components", {})
+    sizes = _bar_chart("LSH components by size (members)", list(comps), list(comps.values()), "#af6a8c")
+    rows = "".join(f"<tr><td class=num>{r['round']}</td><td class=num>{r['edges']:,}</td>"
+                   f"<td class=num>{r['not_in_star']:,}</td></tr>" for r in rounds)
+    snapshots = ", ".join(f"{html.escape(k)} ({v} files)" for k, v in near.get("snapshots", {}).items())
+    state = "converged" if near.get("converged") else "did NOT converge"
+    return f"""<h2>Near dedup</h2>
+<p>Scope <b>{html.escape(near.get('scope', 'all'))}</b>{': ' + snapshots if snapshots else ''}.
+{near.get('rounds_used', 0)} of at most {near.get('max_rounds', 0)} rounds, {state};
+{near.get('final_edges', 0):,} edges in the final stars.</p>
+<div class="grid">{chart}{sizes}</div>
+<table><tr><th>round</th><th>edges</th><th>nodes not yet in a star</th></tr>{rows}</table>"""
+
+
 def build_report(run_dir: str, samples_per_reason: int = 3, seed: int = 1) -> str:
     manifest = open_run(run_dir)
     stats = read_json(f"{run_dir.rstrip('/')}/stats.json")
@@ -149,6 +171,7 @@ def build_report(run_dir: str, samples_per_reason: int = 3, seed: int = 1) -> st
 <table><tr><th>stage</th><th>in</th><th>out</th><th>dropped by reason</th></tr>{funnel_rows}</table>
 <h2>Distributions</h2><div class="grid">{lang}{quality_chart}{tokens}</div>
 <h2>Mix</h2><div class="grid">{lang_chart}{topic_chart}</div>
+{_near_dedup_section(stats.get("near_dedup"))}
 <h2>Sampled dropped documents</h2>{''.join(samples)}
 </body></html>
 """

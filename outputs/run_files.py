@@ -62,7 +62,9 @@ def build_manifest(
     recipe_sha256: str,
     tokenizer: dict[str, Any],
     inputs: list[str],
+    snapshots: dict[str, str] | None = None,
 ) -> dict[str, Any]:
+    """`snapshots`: each input file's (by base name) crawl snapshot, where it has one (ingest.warc)."""
     shard_entries = [part_entry(s, output_root) for s in sorted(shards, key=lambda s: s.path)]
     ledger_entries = [part_entry(s, output_root) for s in sorted(ledger_parts, key=lambda s: s.path)]
     return {
@@ -72,6 +74,7 @@ def build_manifest(
         "recipe": recipe,
         "recipe_sha256": recipe_sha256,
         "inputs": inputs,
+        "snapshots": {k: v for k, v in sorted((snapshots or {}).items()) if v},
         "score_columns": score_columns,
         "totals": {
             "documents": sum(e["rows"] for e in shard_entries),

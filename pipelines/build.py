@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import json
 import posixpath
+from collections.abc import Iterator
 from typing import Any
 
 import apache_beam as beam
@@ -27,7 +28,8 @@ from apache_beam.io.filesystems import FileSystems
 
 from filters.registry import score_columns
 from ingest.speedups import summarize as extraction_summary
-from outputs.run_files import build_manifest, funnel, read_input_list, write_json
+from ingest.warc import snapshot_from_path
+from outputs.run_files import build_manifest, funnel, read_input_list, read_json, write_json
 from outputs.staging import remove_staging, staging_dir
 from pipelines.classify import DecideClassifiers, ScoreClassifiers
 from pipelines.dedup import ExactDedup
@@ -37,11 +39,12 @@ from pipelines.documents import (
     LEDGER,
     SCORED,
     SKIPPED,
+    SNAPSHOTS,
     ExtractDocuments,
     FilterDocuments,
     ReadWarcFiles,
 )
-from pipelines.near_dedup import NearDedup
+from pipelines.near_dedup import NearDedup, near_dedup_stats
 from pipelines.sinks import WriteParts
 from pipelines.source_parts import COUNTS, LEDGER_PARTS, MIX, SHARD_PARTS, WriteSourceParts
 from pipelines.staging import StageDocuments, StageLedgerRows, settled
@@ -59,8 +62,8 @@ PRE_FILTER_STAGES = (STAGE_READ, STAGE_URL, STAGE_LANGUAGE_PRECHECK, STAGE_EXTRA
 
 
 # What the finalize step reads, as (kind, value) pairs in one side input.
-SUMMARY_KINDS = ("shards", "ledger_parts", "ledger_counts", "skipped", "file_errors", "mix", "violations",
-                 "extraction")
+SUMMARY_KINDS = ("shards", "ledger_parts", "ledger_counts", "skipped", "file_errors", "mix", "near_dedup",
+                 "extraction", "snapshots")
 
 
 def _finalize(
@@ -80,12 +83,6 @@ def _finalize(
         by_kind[kind].append(value)
     shards, ledger_parts, ledger_counts = by_kind["shards"], by_kind["ledger_parts"], by_kind["ledger_counts"]
     skipped, file_errors, mix = by_kind["skipped"], by_kind["file_errors"], by_kind["mix"]
-    violations = len(by_kind["violations"])
-    if violations:
-        raise RuntimeError(
-            f"near-dedup components did not converge in {recipe.dedup.near.max_rounds} rounds "
-            f"({violations} nodes not yet in a star); raise dedup.near.max_rounds"
-        )
     manifest = build_manifest(
         output_root=output,
         shards=shards,
@@ -95,6 +92,7 @@ def _finalize(
         recipe_sha256=recipe.sha256(),
         tokenizer=tokenizer_info,
         inputs=inputs,
+        snapshots=dict(by_kind["snapshots"]),
     )
     write_json(f"{output}/manifest.json", manifest)
     stats = funnel(dict(ledger_counts))
@@ -112,7 +110,7 @@ def _finalize(
     if setups:  # a select run extracts nothing
         stats["extract"] = extraction_summary(setups)
     if recipe.dedup.near.enabled:
-        stats["near_dedup"] = {"rounds": recipe.dedup.near.max_rounds, "converged": True}
+        stats["near_dedup"] = near_dedup_stats(recipe.dedup.near, by_kind["near_dedup"], by_kind["snapshots"])
     write_json(f"{output}/stats.json", stats)
     remove_staging(output)  # every step that reads it has finished: its outputs are this step's side inputs
 
@@ -143,6 +141,7 @@ def _filter_to_outputs(
     skipped,
     file_errors,
     extraction,
+    snapshots,
     progress_dir: str | None = None,
 ) -> None:
     """The shared tail: filters -> exact dedup -> tokenize -> shards, ledger, manifest, stats (+ scored)."""
@@ -177,9 +176,9 @@ def _filter_to_outputs(
         deduped = survivors | "ExactDedup" >> ExactDedup(recipe)
         survivors = deduped.survivors
         late.append(deduped[LEDGER])
-    violations = p | "NoNearDedup" >> beam.Create([])
+    near_story = p | "NoNearDedup" >> beam.Create([])
     if recipe.dedup.near.enabled:
-        survivors, near_ledger, violations = survivors | "NearDedup" >> NearDedup(recipe)
+        survivors, near_ledger, near_story = survivors | "NearDedup" >> NearDedup(recipe, snapshots)
         late.append(near_ledger)
 
     # Everything about one input file meets in one place: its shards and ledger part(s) are written there,
@@ -226,8 +225,8 @@ def _filter_to_outputs(
             stream | f"Tag{kind}" >> beam.Map(lambda value, kind=kind: (kind, value))
             for kind, stream in (
                 ("shards", shard_infos), ("ledger_parts", ledger_infos), ("ledger_counts", ledger_counts),
-                ("skipped", skipped), ("file_errors", file_errors), ("mix", mix), ("violations", violations),
-                ("extraction", extraction),
+                ("skipped", skipped), ("file_errors", file_errors), ("mix", mix), ("near_dedup", near_story),
+                ("extraction", extraction), ("snapshots", snapshots),
             )
         ]
         | "SummaryStreams" >> beam.Flatten()
@@ -275,7 +274,7 @@ def build_pipeline(
         | "InputFiles" >> beam.FlatMap(read_input_list)
         | "SpreadFiles" >> beam.Reshuffle()
         | "ReadWarc" >> beam.ParDo(ReadWarcFiles(progress_dir=progress_dir)).with_outputs(
-            SKIPPED, FILE_ERRORS, main="records")
+            SKIPPED, FILE_ERRORS, SNAPSHOTS, main="records")
     )
     # --keep-scored wants every page to reach the filters (select may keep other languages): no precheck then.
     extract = ExtractDocuments(recipe, precheck=not keep_scored)
@@ -285,7 +284,8 @@ def build_pipeline(
         tokenizer_info=tokenizer_info, keep_scored=keep_scored, read_stats=None,
         skipped=read[SKIPPED] | "CountSkipped" >> beam.combiners.Count.PerElement(),
         file_errors=read[FILE_ERRORS],
-        extraction=extracted[EXTRACTION] | "DistinctSetups" >> beam.Distinct(), progress_dir=progress_dir,
+        extraction=extracted[EXTRACTION] | "DistinctSetups" >> beam.Distinct(), snapshots=read[SNAPSHOTS],
+        progress_dir=progress_dir,
     )
 
 
@@ -293,6 +293,15 @@ def _parquet_rows(path: str):
     with FileSystems.open(path) as f:
         for batch in pq.ParquetFile(f).iter_batches(batch_size=1000):
             yield from batch.to_pylist()
+
+
+def _source_snapshots(source: str) -> Iterator[tuple[str, str]]:
+    manifest = read_json(f"{source}/manifest.json")
+    if "snapshots" in manifest:
+        yield from manifest["snapshots"].items()
+    else:
+        for path in manifest["inputs"]:
+            yield posixpath.basename(path.rstrip("/")), snapshot_from_path(path)
 
 
 def build_select_pipeline(
@@ -324,8 +333,15 @@ def build_select_pipeline(
         | "ToLedgerRows" >> beam.Map(ledger_row_from_dict)
     )
     empty = p | "NoSkipped" >> beam.Create([])
+    # The source run's snapshot of each input file (its manifest; older runs' from the input paths).
+    snapshots = (
+        p
+        | "SourceForSnapshots" >> beam.Create([source])
+        | "SourceSnapshots" >> beam.FlatMap(_source_snapshots)
+    )
     _filter_to_outputs(
         p, docs, early, output=output, recipe=recipe, inputs_file=inputs_file,
         tokenizer_info=tokenizer_info, keep_scored=False, read_stats=source_stats["read"],
         skipped=empty, file_errors=p | "NoErrors" >> beam.Create([]), extraction=p | "NoExtraction" >> beam.Create([]),
+        snapshots=snapshots,
     )

@@ -295,11 +295,20 @@ class NearDedupConfig:
     # removes C against a survivor A it barely resembles. 0.8 is the duplicate definition of Lee et al. 2022
     # ("Deduplicating Training Data Makes Language Models Better"), the one bench/dedup_eval.py scores against.
     confirm_threshold: float = 0.8
-    # "all": one dedup over every input; "snapshot": per Common Crawl snapshot (CC-MAIN-YYYY-WW in the file
-    # name), which FineWeb found to give better models.
+    # "all": one dedup over every input; "snapshot": per crawl snapshot, which FineWeb found to give better
+    # models. A file's snapshot is its warcinfo record's isPartOf (Common Crawl: CC-MAIN-2024-22), else the
+    # CC-MAIN-YYYY-WW in its path (Common Crawl keeps it in the folder, not the file name); files with
+    # neither share one scope.
     scope: str = "all"
-    # Large-star/small-star rounds; the run fails if the components have not converged after this many.
+    # Upper bound on large-star/small-star rounds. Rounds stop once the graph has converged (stats.json
+    # near_dedup.rounds_used); the run fails before writing anything if it has not converged after this many.
+    # Kiveris et al. (SoCC 2014) bound the rounds by O(log^2 n); random-id graphs converge in a handful.
     max_rounds: int = 12
+    # The most values one key group holds in one worker (LSH-graph neighbors, component members, documents
+    # with their texts in one confirmation group). Larger hubs and components are spread: combiners, a side
+    # input of the few large ones, salted groups. An engineering bound, not a quality threshold: 10,000
+    # ~3 KB texts are ~30 MB.
+    max_group: int = 10_000
 
 
 @dataclass
@@ -392,6 +401,7 @@ _CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("dedup.near.confirm_threshold", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
     ("dedup.near.scope", lambda v: v in ("all", "snapshot"), "must be 'all' or 'snapshot'"),
     ("dedup.near.max_rounds", lambda v: 1 <= v <= 64, "must be in 1..64"),
+    ("dedup.near.max_group", lambda v: v >= 2, "must be >= 2"),
     ("dedup.survivor", lambda v: v in ("smallest_id", "first_seen"), "must be 'smallest_id' or 'first_seen'"),
     ("output.shard_target_tokens", lambda v: v > 0, "must be > 0"),
     ("output.ledger_rows_per_part", lambda v: v > 0, "must be > 0"),

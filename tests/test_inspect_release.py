@@ -24,7 +24,8 @@ def runs(bench_crawl_300, tmp_path_factory):
     run(inputs, root / "default", "--config", "default", *IN_MEMORY)
     sample_all = root / "fw.toml"
     sample_all.write_text('[filters]\norder = ["language", "gopher_quality", "fineweb"]\n'
-                          "[output]\ndropped_text_sample_rate = 1.0\nshard_target_tokens = 100000\n")
+                          "[output]\ndropped_text_sample_rate = 1.0\nshard_target_tokens = 100000\n"
+                          "[dedup.near]\nenabled = true\n")
     run(inputs, root / "fw", "--config", str(sample_all), *IN_MEMORY)
     return root
 
@@ -34,6 +35,7 @@ def test_stats_prints_the_funnel_in_stage_order(runs, capsys):
     out = capsys.readouterr().out
     assert out.index("read") < out.index("extract") < out.index("filters") < out.index("tokenize")
     assert "kept by language" in out
+    assert "near dedup (all): " in out and "converged; edges per round" in out
     assert tokenmill_cli.main(["stats", str(runs / "fw"), "--json"]) == 0
     assert json.loads(capsys.readouterr().out)["kept"] > 0
 
@@ -185,6 +187,7 @@ def test_report_renders_in_headless_chromium_without_console_errors(runs, tmp_pa
     dom, console = render(str(out), screenshot=str(tmp_path / "report.png"))
     assert dom.count('class="chart"') >= 4 and dom.count('class="bar"') > 20
     assert "Funnel" in dom and "Sampled dropped documents" in dom
+    assert "Edges entering each near-dedup round" in dom and "LSH components by size" in dom
     assert not console, console
     assert (tmp_path / "report.png").stat().st_size > 20_000
 

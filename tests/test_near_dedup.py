@@ -3,7 +3,9 @@ keeps precision and recall above fixed floors on a real crawl (a regression fail
 
 from __future__ import annotations
 
+import json
 import random
+from pathlib import Path
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -21,6 +23,7 @@ from dedup.minhash import (
     normalize_for_minhash,
     shingle_hashes,
 )
+from run_pipeline import main
 from tests.test_pipeline import IN_MEMORY, file_bytes, run
 
 
@@ -240,41 +243,106 @@ def test_near_dedup_is_deterministic_across_runners(near_run, tmp_path):
     assert file_bytes(tmp_path / "mp") == file_bytes(root / "out")
 
 
-@pytest.mark.parametrize("rounds,converged", [(1, False), (8, True)])
-def test_component_rounds_on_beam_and_the_convergence_check(rounds, converged):
+def _zigzag_path(n: int = 64) -> list[tuple[str, str]]:
+    """An n-node path whose ids zig-zag: the slow case for label propagation and for star rounds."""
+    order = sorted(range(n), key=lambda i: (i % 2, i if i % 2 else -i))
+    ids = [f"{order[i]:03d}" for i in range(n)]
+    return list(zip(ids, ids[1:], strict=False))
+
+
+def _components_on_beam(edges, max_rounds: int, max_group: int, out: Path) -> tuple[list, list]:
     import apache_beam as beam
-    from apache_beam.testing.util import assert_that, equal_to
 
-    from dedup.components import both_directions
-    from pipelines.near_dedup import _check_star, _round
+    from pipelines.near_dedup import ConnectedComponents
 
-    # A 64-node path whose ids zig-zag, the slow case for label propagation.
-    order = sorted(range(64), key=lambda i: (i % 2, i if i % 2 else -i))
-    ids = [f"{order[i]:03d}" for i in range(64)]
-    edges = list(zip(ids, ids[1:], strict=False))
+    def dump(rows, name):
+        (out / f"{name}.json").write_text(json.dumps(sorted(rows)))
+
     with beam.Pipeline("FnApiRunner") as p:
-        current = p | beam.Create(edges) | beam.FlatMap(both_directions)  # _round keeps both directions
-        for i in range(rounds):
-            current = _round(current, f"R{i}")
-        adjacency = current | beam.GroupByKey()
-        roots = adjacency | "Roots" >> beam.MapTuple(lambda n, nb: (n, min(set(nb) | {n})))
-        violations = adjacency | "Check" >> beam.FlatMapTuple(_check_star) | beam.combiners.Count.Globally()
-        if converged:
-            assert_that(violations, equal_to([0]), label="NoViolations")
-            assert_that(roots, equal_to([(n, min(ids)) for n in ids]), label="OneComponent")
-        else:
-            assert_that(violations | beam.Map(lambda v: v > 0), equal_to([True]), label="Violations")
+        roots, story = p | beam.Create(edges) | ConnectedComponents(max_rounds, max_group)
+        roots | "Roots" >> beam.combiners.ToList() | "DumpRoots" >> beam.Map(dump, "roots")
+        story | "Story" >> beam.combiners.ToList() | "DumpStory" >> beam.Map(dump, "story")
+    return json.loads((out / "roots.json").read_text()), json.loads((out / "story.json").read_text())
 
 
-def test_unconverged_run_fails_loudly(tmp_path):
-    from pipelines.build import _finalize
-    from schemas.recipe import Recipe
+@pytest.mark.parametrize("max_group", [10_000, 2])
+def test_component_rounds_stop_once_converged(max_group, tmp_path):
+    """The rounds stop when the graph is stars: the rounds that stepped are the reference's rounds that
+    changed the graph, the later rounds see no edge. max_group = 2 sends every node of degree > 2 (here the
+    growing stars' centers) through the hub path, which must give the same graph."""
+    from dedup.components import rounds_to_converge
 
-    (tmp_path / "inputs.txt").write_text("a.warc.gz\n")
-    with pytest.raises(RuntimeError, match="did not converge in 12 rounds"):
-        _finalize(None, output=str(tmp_path), recipe=Recipe(), inputs_file=str(tmp_path / "inputs.txt"),
-                  tokenizer_info={}, columns=[],
-                  read_stats=None, summary=[("violations", "not_converged")] * 3)
+    edges = _zigzag_path()
+    roots, story = _components_on_beam(edges, 12, max_group, tmp_path)
+    ids = {n for e in edges for n in e}
+    assert roots == sorted([n, min(ids)] for n in ids)
+    stepped = [r for r in story if r[0] == "round" and r[3] > 0]
+    idle = [r for r in story if r[0] == "round" and r[2] == 0]
+    want = rounds_to_converge(edges)
+    assert 2 < want < 12
+    assert [r[1] for r in stepped] == list(range(want))
+    assert len(idle) == 12 - want - 1  # the round that found the graph converged still counted its edges
+    assert ["final", len(edges), 0] in story
+
+
+def test_component_rounds_that_do_not_converge_fail_before_any_output(tmp_path):
+    from pipelines.near_dedup import NotConverged
+
+    with pytest.raises(NotConverged, match="did not converge in 2 rounds"):
+        _components_on_beam(_zigzag_path(), 2, 10_000, tmp_path)
+    assert not (tmp_path / "roots.json").exists()
+
+
+def _chain_crawl(out: Path, pages: int = 40, words: int = 400, step: int = 40) -> Path:
+    """A WARC file of pages that are overlapping windows of one Gutenberg text: page k and k+1 share
+    (words - step) of their words (5-gram Jaccard ~0.82), pages further apart much less, so the LSH graph is a
+    chain in the random order of the doc ids (hashes of record ids): the case that needs several rounds."""
+    import gzip
+    import io
+
+    from warcio.statusandheaders import StatusAndHeaders
+    from warcio.warcwriter import WARCWriter
+
+    from tests.conftest import shared_path
+
+    text = gzip.open(shared_path("data", "gutenberg_nltk", "austen-emma.txt.gz"), "rt").read().split()[2000:]
+    path = out / "chain.warc.gz"
+    with open(path, "wb") as f:
+        writer = WARCWriter(f, gzip=True)
+        for k in range(pages):
+            window = text[k * step:k * step + words]
+            paragraphs = "".join(f"<p>{' '.join(window[i:i + 50])}</p>" for i in range(0, words, 50))
+            html = f"<html><head><title>Page {k}</title></head><body><article>{paragraphs}</article></body></html>"
+            headers = StatusAndHeaders("200 OK", [("Content-Type", "text/html; charset=utf-8")], protocol="HTTP/1.1")
+            writer.write_record(writer.create_warc_record(
+                f"https://chain.example/{k}", "response", payload=io.BytesIO(html.encode()), http_headers=headers))
+    return path
+
+
+def test_rounds_are_measured_and_an_unconverged_run_fails_before_writing(tmp_path, capsys):
+    """stats.json's rounds_used and converged are measured: a chain of near duplicates takes several rounds,
+    which a run reports; the same run allowed one round fewer stops with one line and exit code 1 before any
+    shard or ledger part is written, and leaves no _staging/ behind."""
+    crawl = _chain_crawl(tmp_path)
+    recipe = tmp_path / "near.toml"
+    recipe.write_text("[dedup.near]\nenabled = true\n")
+    stats = run([str(crawl)], tmp_path / "out", "--config", str(recipe), *IN_MEMORY)
+    near = stats["near_dedup"]
+    assert near["converged"] and near["max_rounds"] == 12
+    used = near["rounds_used"]
+    assert 2 <= used < 12, near
+    assert [r["round"] for r in near["rounds"]] == list(range(1, used + 1))
+    assert near["rounds"][0]["edges"] >= 39 and near["components"], near
+
+    recipe.write_text(f"[dedup.near]\nenabled = true\nmax_rounds = {used - 1}\n")
+    capsys.readouterr()
+    code = main(["--input", str(crawl), "--output", str(tmp_path / "short"), "--config", str(recipe), *IN_MEMORY])
+    assert code == 1
+    err = capsys.readouterr().err
+    assert f"tokenmill: error: near dedup did not converge in {used - 1} rounds" in err, err
+    assert not (tmp_path / "short" / "_staging").exists()
+    assert not list((tmp_path / "short").rglob("*.parquet"))
+    assert not (tmp_path / "short" / "stats.json").exists()
 
 
 def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it(tmp_path):
@@ -361,3 +429,55 @@ def test_near_dedup_survivor_follows_the_recipes_rule(tmp_path, rule, survivor):
         survivors, dropped, _ = p | beam.Create(refs) | NearDedup(recipe)
         assert_that(survivors | beam.Map(lambda r: r.doc_id), equal_to([survivor]), label="Survivor")
         assert_that(dropped | beam.Map(lambda d: d.ref.cluster_id), equal_to([survivor]), label="Dropped")
+
+
+def test_snapshot_comes_from_the_path_or_the_warcinfo_record(warc_samples):
+    from ingest.warc import WarcInfo, read_warc, snapshot_from_path, snapshot_of_file
+
+    # Common Crawl's layout: the snapshot id is in the folder; the file name's segment timestamps are not one.
+    path = ("s3://commoncrawl/crawl-data/CC-MAIN-2024-10/segments/1707947473347.0/warc/"
+            "CC-MAIN-20240220211055-20240221001055-00000.warc.gz")
+    assert snapshot_from_path(path) == "CC-MAIN-2024-10"
+    assert snapshot_from_path("CC-MAIN-20240220211055-20240221001055-00000.warc.gz") == ""
+    assert snapshot_from_path("/data/CC-MAIN-2024-101/x.warc.gz") == ""
+    # whirlwind.warc.gz is a real Common Crawl file: its warcinfo record says which crawl it is part of.
+    with open(warc_samples / "whirlwind.warc.gz", "rb") as f:
+        infos = [item for item in read_warc(f, "whirlwind.warc.gz") if isinstance(item, WarcInfo)]
+    assert infos and infos[0].fields["isPartOf"] == "CC-MAIN-2024-22"
+    assert snapshot_of_file(infos[0], "/elsewhere/CC-MAIN-2023-50/whirlwind.warc.gz") == "CC-MAIN-2024-22"
+    assert snapshot_of_file(None, path) == "CC-MAIN-2024-10"
+
+
+def test_per_snapshot_dedup_on_common_crawls_layout(bench_crawl_300, tmp_path):
+    """The bench crawl's two files laid out and named as Common Crawl ships them, one per snapshot. With
+    scope = "all" some near duplicates are removed against the other snapshot's copy (so the check below can
+    fail); with scope = "snapshot" none is, and stats and manifest say which files made which snapshot."""
+    files = sorted(bench_crawl_300.glob("*.warc.gz"))
+    assert len(files) == 2
+    inputs = []
+    for i, (src, snapshot) in enumerate(zip(files, ("CC-MAIN-2024-10", "CC-MAIN-2024-18"), strict=True)):
+        folder = tmp_path / "crawl-data" / snapshot / "segments" / "1707947473347.0" / "warc"
+        folder.mkdir(parents=True)
+        dst = folder / f"CC-MAIN-2024022021105{i}-2024022100105{i}-0000{i}.warc.gz"
+        dst.symlink_to(src)
+        inputs.append(str(dst))
+    snapshot_of = {Path(p).name: Path(p).parts[-5] for p in inputs}
+
+    def cross_snapshot_removals(scope: str) -> tuple[int, int, dict]:
+        recipe = tmp_path / f"{scope}.toml"
+        recipe.write_text(f'[dedup.near]\nenabled = true\nscope = "{scope}"\n')
+        stats = run(inputs, tmp_path / scope, "--config", str(recipe), *IN_MEMORY)
+        ledger = pq.read_table(sorted((tmp_path / scope / "ledger").glob("*.parquet")),
+                               columns=["doc_id", "source", "reason", "cluster_id"]).to_pylist()
+        source = {r["doc_id"]: r["source"] for r in ledger}
+        near = [r for r in ledger if r["reason"] == "near_duplicate"]
+        cross = sum(snapshot_of[r["source"]] != snapshot_of[source[r["cluster_id"]]] for r in near)
+        return cross, len(near), stats
+
+    cross, removed, _ = cross_snapshot_removals("all")
+    assert cross > 0 and removed > cross
+    cross, removed, stats = cross_snapshot_removals("snapshot")
+    assert cross == 0 and removed > 0
+    assert stats["near_dedup"]["snapshots"] == {"CC-MAIN-2024-10": 1, "CC-MAIN-2024-18": 1}
+    manifest = json.loads((tmp_path / "snapshot" / "manifest.json").read_text())
+    assert manifest["snapshots"] == snapshot_of

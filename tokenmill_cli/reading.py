@@ -59,6 +59,13 @@ def cmd_stats(argv: list[str]) -> int:
         if mix:
             top = sorted(mix.items(), key=lambda kv: -kv[1]["tokens"])[:12]
             print(f"kept by {kind}: " + ", ".join(f"{k} {v['documents']} docs / {v['tokens']:,} tok" for k, v in top))
+    near = stats.get("near_dedup")
+    if near and "rounds_used" in near:  # runs before 2026-12-06 recorded only the configured rounds
+        edges = " ".join(f"{r['edges']:,}" for r in near["rounds"])
+        comps = ", ".join(f"{k}: {v:,}" for k, v in near["components"].items())
+        print(f"near dedup ({near['scope']}): {near['rounds_used']} of {near['max_rounds']} rounds, "
+              f"{'converged' if near['converged'] else 'NOT converged'}; edges per round {edges or '-'}; "
+              f"components by size {comps or '-'}")
     return 0
 
 
