@@ -213,7 +213,7 @@ def _size_bucket(size: int) -> str:
     if size <= 2:
         return str(size)
     upper = 10 ** math.ceil(math.log10(size))
-    return f"{upper // 10 + 1}-{upper}"
+    return f"{max(3, upper // 10 + 1)}-{upper}"
 
 
 def _route_member(item: tuple[str, tuple[str, tuple]], big) -> Iterator:
@@ -250,6 +250,9 @@ class ClusterSignatures(beam.PTransform):
             | "GroupBuckets" >> beam.GroupByKey()
             | "StarEdges" >> beam.FlatMapTuple(lambda _k, members: star_edges(members, cfg.threshold, cfg.verify))
             | "CountEdges" >> beam.Map(_count_edge)
+            # A pair found in several bands is one edge (star_edges yields (member, smaller center)): the
+            # combine before the shuffle drops most copies, so the rounds' shuffles carry each edge once.
+            | "DistinctEdges" >> beam.Distinct()
         )
         roots, rounds = edges | "Components" >> ConnectedComponents(cfg.max_rounds, cfg.max_group)
         rank = signed | "Rank" >> beam.Map(lambda s: (s[0], s[2]))
