@@ -1,6 +1,7 @@
 """Near-duplicate removal measured against brute-force exact Jaccard, and against human judgments.
 
     python bench/dedup_eval.py [--docs 2500] [--keep DIR] [--threshold 0.8]
+    python bench/dedup_eval.py --snapshots [--docs 2500] [--keep DIR]
 
 1. Builds a crawl with ../shared/tools/make_bench_warc.py (planted exact and near duplicates).
 2. Runs the pipeline with near dedup on (default recipe otherwise) and --keep-scored, so every extracted
@@ -54,6 +55,46 @@ def evaluate_run(out: Path, threshold: float) -> tuple[dict, object]:
     return {"documents": len(texts), "true_pairs": len(pairs)}, score_removals(texts, near_removed, pairs)
 
 
+SNAPSHOTS = ("CC-MAIN-2024-10", "CC-MAIN-2024-18")
+
+
+def snapshot_layout(crawl: Path, root: Path) -> dict[str, str]:
+    """The crawl's files laid out and named as Common Crawl ships them, half in each of two snapshots
+    (crawl-data/<snapshot>/segments/<segment>/warc/CC-MAIN-<timestamps>-<n>.warc.gz, as symlinks):
+    {file base name: snapshot}."""
+    files = sorted(crawl.glob("*.warc.gz"))
+    snapshot_of = {}
+    for i, src in enumerate(files):
+        snapshot = SNAPSHOTS[i * len(SNAPSHOTS) // len(files)]
+        folder = root / "crawl-data" / snapshot / "segments" / "1707947473347.0" / "warc"
+        folder.mkdir(parents=True, exist_ok=True)
+        dst = folder / f"CC-MAIN-20240220211055-20240221001055-{i:05d}.warc.gz"
+        if not dst.exists():
+            dst.symlink_to(src.resolve())
+        snapshot_of[dst.name] = snapshot
+    return snapshot_of
+
+
+def cross_snapshot(root: Path, crawl: Path) -> None:
+    """Near-duplicate removals against a copy in the other snapshot, with scope "all" and "snapshot"."""
+    snapshot_of = snapshot_layout(crawl, root / "cc")
+    for scope in ("all", "snapshot"):
+        recipe = root / f"near-{scope}.toml"
+        recipe.write_text(f'{RECIPE}scope = "{scope}"\n')
+        out = root / f"cc_{scope}"
+        subprocess.run([sys.executable, str(REPO / "run_pipeline.py"), "--input",
+                        f"{root}/cc/crawl-data/*/segments/*/warc/*.warc.gz", "--output", str(out), "--config",
+                        str(recipe), "--overwrite"], check=True, capture_output=True)
+        ledger = pq.read_table(sorted((out / "ledger").glob("*.parquet")),
+                               columns=["doc_id", "source", "reason", "cluster_id"]).to_pylist()
+        source = {r["doc_id"]: r["source"] for r in ledger}
+        near = [r for r in ledger if r["reason"] == "near_duplicate"]
+        cross = sum(snapshot_of[r["source"]] != snapshot_of[source[r["cluster_id"]]] for r in near)
+        stats = json.loads((out / "stats.json").read_text())["near_dedup"]
+        print(f"scope {scope:8s}: {len(near)} near-duplicate removals, {cross} against the other snapshot's copy; "
+              f"snapshots {stats.get('snapshots', '-')}, {stats['rounds_used']} rounds")
+
+
 def human_agreement(cfg: NearDedupConfig) -> dict:
     hasher = MinHasher(cfg.bands * cfg.rows, cfg.seed)
     path = SHARED / "data" / "copycat_neardup_judgments" / "judgments.jsonl.gz"
@@ -97,9 +138,15 @@ def main() -> int:
     ap.add_argument("--docs", type=int, default=2500)
     ap.add_argument("--keep", default=None)
     ap.add_argument("--threshold", type=float, default=0.8)
+    ap.add_argument("--snapshots", action="store_true",
+                    help="lay the crawl out as Common Crawl does, in two snapshots, and count removals across them "
+                         "with scope all and snapshot")
     args = ap.parse_args()
     root = Path(args.keep or tempfile.mkdtemp(prefix="tokenmill-dedup-"))
     crawl = bench_crawl(root / "crawl", args.docs)
+    if args.snapshots:
+        cross_snapshot(root, crawl)
+        return 0
     recipe = root / "near.toml"
     recipe.write_text(RECIPE)
     out = root / "near_out"

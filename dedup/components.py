@@ -23,18 +23,34 @@ from dedup.minhash import estimated_jaccard
 Edge = tuple[str, str]
 
 
+def band_prints(keys: list[int]) -> bytes:
+    """The low 32 bits of each band key, as bytes: travels with every band key so a bucket can tell which
+    earlier band a pair also shares (star_edges). Two different band keys agree here with chance 2^-32."""
+    return (np.asarray(keys, dtype=np.uint64) & np.uint64(0xFFFFFFFF)).astype("<u4").tobytes()
+
+
+def _share_earlier_band(a: bytes, b: bytes, band: int) -> bool:
+    return band > 0 and bool(np.any(np.frombuffer(a, "<u4", band) == np.frombuffer(b, "<u4", band)))
+
+
 def star_edges(
-    members: Iterable[tuple[str, np.ndarray | bytes]], threshold: float, verify: bool
+    members: Iterable[tuple], threshold: float, verify: bool, band: int = 0
 ) -> Iterator[Edge]:
-    """(member, center) edges of one LSH bucket; center = smallest doc id. Two passes, flat memory."""
-    center, center_sig = None, None
-    for doc_id, sig in members:
+    """(member, center) edges of one LSH bucket of `band`; center = smallest doc id. Two passes, flat memory.
+
+    Members are (doc id, check values, band prints or None). A pair found in several bands is emitted by the
+    first band that finds it only (band prints), so every edge leaves the buckets once, not once per shared
+    band (up to 14 times for a template's copies), and no shuffle has to remove the copies."""
+    center, center_sig, center_prints = None, None, None
+    for doc_id, sig, prints in members:
         if center is None or doc_id < center:
-            center, center_sig = doc_id, sig
+            center, center_sig, center_prints = doc_id, sig, prints
     if center is None:
         return
-    for doc_id, sig in members:
+    for doc_id, sig, prints in members:
         if doc_id == center:
+            continue
+        if prints is not None and _share_earlier_band(prints, center_prints, band):
             continue
         if verify and estimated_jaccard(sig, center_sig) < threshold:
             continue

@@ -19,6 +19,7 @@ import xxhash
 
 from dedup.components import (
     Neighbors,
+    band_prints,
     both_directions,
     breaks_star,
     closed_min,
@@ -63,8 +64,11 @@ def _bucket_keys(item, cfg: NearDedupConfig) -> Iterator:
     doc_id, scope, _rank, sig = item
     # The verification copy travels with every band key: 8 bits per value (dedup.minhash.check_values).
     check = check_values(sig) if cfg.verify else None
-    for band, key in enumerate(band_keys(sig, cfg.bands, cfg.rows)):
-        yield (scope, band, key), (doc_id, check)
+    keys = band_keys(sig, cfg.bands, cfg.rows)
+    # 4 bytes for each earlier band: whether a pair shares one (components.star_edges); ~0.36 KB a document.
+    prints = band_prints(keys)
+    for band, key in enumerate(keys):
+        yield (scope, band, key), (doc_id, check, prints[: 4 * band])
 
 
 class _NeighborsFn(beam.CombineFn):
@@ -248,11 +252,9 @@ class ClusterSignatures(beam.PTransform):
             signed
             | "BandKeys" >> beam.FlatMap(_bucket_keys, cfg=cfg)
             | "GroupBuckets" >> beam.GroupByKey()
-            | "StarEdges" >> beam.FlatMapTuple(lambda _k, members: star_edges(members, cfg.threshold, cfg.verify))
+            | "StarEdges" >> beam.FlatMapTuple(
+                lambda k, members: star_edges(members, cfg.threshold, cfg.verify, band=k[1]))
             | "CountEdges" >> beam.Map(_count_edge)
-            # A pair found in several bands is one edge (star_edges yields (member, smaller center)): the
-            # combine before the shuffle drops most copies, so the rounds' shuffles carry each edge once.
-            | "DistinctEdges" >> beam.Distinct()
         )
         roots, rounds = edges | "Components" >> ConnectedComponents(cfg.max_rounds, cfg.max_group)
         rank = signed | "Rank" >> beam.Map(lambda s: (s[0], s[2]))

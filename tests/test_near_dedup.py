@@ -148,9 +148,18 @@ def test_similar_texts_collide_and_different_ones_do_not():
     # 8-bit check values estimate what the full signatures do (chance agreement corrected).
     assert abs(estimated_jaccard(check_values(a), check_values(b)) - estimated_jaccard(a, b)) < 0.03
     assert estimated_jaccard(check_values(a), check_values(c)) < 0.05
-    members = [("b", b), ("a", a), ("c", c)]
+    members = [("b", b, None), ("a", a, None), ("c", c, None)]
     assert list(star_edges(members, 0.75, verify=True)) == [("b", "a")]
     assert sorted(star_edges(members, 0.75, verify=False)) == [("b", "a"), ("c", "a")]
+    # A pair is an edge of the first band it shares only: a and b share some bands; each band's bucket of
+    # {a, b} yields the edge only if no earlier band holds both.
+    from dedup.components import band_prints
+
+    ka, kb = band_keys(a, 14, 8), band_keys(b, 14, 8)
+    shared = [i for i in range(14) if ka[i] == kb[i]]
+    pa, pb = band_prints(ka), band_prints(kb)
+    emitted = [i for i in shared if list(star_edges([("a", a, pa), ("b", b, pb)], 0.75, False, band=i))]
+    assert emitted == shared[:1]
 
 
 def test_star_steps():
@@ -337,7 +346,7 @@ def test_rounds_are_measured_and_an_unconverged_run_fails_before_writing(tmp_pat
     assert 2 <= used < 12, near
     assert [r["round"] for r in near["rounds"]] == list(range(1, used + 1))
     # Each page is linked to its neighbours in the text (a few links miss the LSH): long chains, edges each once.
-    assert near["rounds"][0]["edges"] >= near["final_edges"] >= 30, near
+    assert near["rounds"][0]["edges"] >= near["final_edges"] >= 25, near
     assert sum(near["components"].values()) >= 5 and set(near["components"]) <= {"2", "3-10", "11-100"}, near
 
     recipe.write_text(f"[dedup.near]\nenabled = true\nmax_rounds = {used - 1}\n")
