@@ -94,13 +94,6 @@ class Neighbors(NamedTuple):
     count: int
 
 
-def neighbors_of(values: Iterable[str]) -> Neighbors | None:
-    acc = None
-    for v in values:
-        acc = merge_neighbors([acc, Neighbors(v, None, 1)])
-    return acc
-
-
 def merge_neighbors(parts: Iterable[Neighbors | None]) -> Neighbors | None:
     smallest: set[str] = set()
     count = 0

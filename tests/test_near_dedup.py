@@ -162,6 +162,29 @@ def test_similar_texts_collide_and_different_ones_do_not():
     assert emitted == shared[:1]
 
 
+def test_neighbors_record_decides_star_steps_without_the_list():
+    """A node's Neighbors (two smallest distinct neighbours, edge count), merged from parts in any order, gives
+    what the grouped steps compute from the whole list: its closed minimum, whether it breaks the star shape,
+    and each edge's large-star output."""
+    from dedup.components import Neighbors, breaks_star, closed_min, large_star_edge, merge_neighbors
+
+    rng = random.Random(3)
+    for _ in range(200):
+        node = f"{rng.randrange(20):02d}"
+        nbrs = [f"{rng.randrange(20):02d}" for _ in range(rng.randint(1, 8))]
+        nbrs = [v for v in nbrs if v != node] or ["99"]
+        parts = [Neighbors(v, None, 1) for v in nbrs]
+        rng.shuffle(parts)
+        cut = rng.randint(0, len(parts))
+        nb = merge_neighbors([merge_neighbors(parts[:cut]), None, merge_neighbors(parts[cut:])])
+        distinct = sorted(set(nbrs))
+        assert (nb.first, nb.second, nb.count) == (distinct[0], (distinct[1:] or [None])[0], len(nbrs))
+        assert closed_min(node, nb) == min(distinct + [node])
+        assert breaks_star(node, nb) == (len(distinct) > 1 and distinct[0] < node)
+        stepped = {e for v in distinct for e in large_star_edge(node, v, closed_min(node, nb))}
+        assert stepped == set(large_star(node, nbrs))
+
+
 def test_star_steps():
     assert sorted(large_star("b", ["a", "c", "d"])) == [("c", "a"), ("d", "a")]
     assert sorted(small_star("c", ["a", "b", "d"])) == [("b", "a"), ("c", "a")]
