@@ -8,7 +8,7 @@ stand; the pipeline records the error in stats and goes on with the next file.
 from __future__ import annotations
 
 import logging
-import os
+import posixpath
 import re
 import zlib
 from collections.abc import Iterator
@@ -132,12 +132,18 @@ def starts_like_warc(head: bytes) -> bool:
     return file_start(head).lstrip(b"\r\n").startswith(b"WARC/")
 
 
+def source_name(path: str) -> str:
+    """A file's name in the run (Record.source, doc ids, the shard-name index, the manifest's snapshots): its
+    base name, for local paths and store URLs alike."""
+    return posixpath.basename(path.rstrip("/"))
+
+
 def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRecord | WarcInfo | ReadError]:
     """Yield every record of one WARC/WET file, in file order.
 
     `source_path` is only used for its base name, which enters the doc id (see make_doc_id).
     """
-    source = os.path.basename(source_path.rstrip("/"))
+    source = source_name(source_path)
     head = stream.read(1 << 12)
     if not starts_like_warc(head):
         # warcio reads almost anything as records (a text file's lines became ten "responses"): say what it is.

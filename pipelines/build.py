@@ -18,7 +18,6 @@ staging files (pipelines/staging.py).
 from __future__ import annotations
 
 import json
-import posixpath
 from collections.abc import Iterator
 from typing import Any
 
@@ -28,7 +27,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from filters.registry import score_columns
 from ingest.speedups import summarize as extraction_summary
-from ingest.warc import snapshot_from_path
+from ingest.warc import snapshot_from_path, source_name
 from outputs.run_files import build_manifest, funnel, read_input_list, read_json, write_json
 from outputs.staging import remove_staging, staging_dir
 from pipelines.classify import DecideClassifiers, ScoreClassifiers
@@ -187,7 +186,7 @@ def _filter_to_outputs(
         p
         | "InputListForIndex" >> beam.Create([inputs_file])
         | "SourceIndex" >> beam.FlatMap(
-            lambda f: ((posixpath.basename(path.rstrip("/")), i) for i, path in enumerate(read_input_list(f))))
+            lambda f: ((source_name(path), i) for i, path in enumerate(read_input_list(f))))
     )
     late_drops = (late or [p | "NoLateDrops" >> beam.Create([])]) | "LateDrops" >> beam.Flatten()
     written = (
@@ -301,7 +300,7 @@ def _source_snapshots(source: str) -> Iterator[tuple[str, str]]:
         yield from manifest["snapshots"].items()
     else:
         for path in manifest["inputs"]:
-            yield posixpath.basename(path.rstrip("/")), snapshot_from_path(path)
+            yield source_name(path), snapshot_from_path(path)
 
 
 def build_select_pipeline(

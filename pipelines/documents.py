@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import dataclasses
 import json
-import os
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -22,7 +21,7 @@ from filters.language import precheck_reason
 from filters.registry import apply_filters, build_filters
 from ingest.decode import decode_body
 from ingest.extract import Extracted, Extractor, quick_text
-from ingest.warc import ReadError, SkippedRecord, WarcInfo, read_warc, snapshot_of_file, triage
+from ingest.warc import ReadError, SkippedRecord, WarcInfo, read_warc, snapshot_of_file, source_name, triage
 from pipelines.metrics import NAMESPACE, StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
@@ -83,8 +82,8 @@ class ReadWarcFiles(beam.DoFn):
     def _read(self, path: str) -> Iterator:
         info: list[WarcInfo] = []
         yield from self._records(path, info)
-        source = os.path.basename(path.rstrip("/"))
-        yield beam.pvalue.TaggedOutput(SNAPSHOTS, (source, snapshot_of_file(info[0] if info else None, path)))
+        yield beam.pvalue.TaggedOutput(SNAPSHOTS, (source_name(path), snapshot_of_file(info[0] if info else None,
+                                                                                       path)))
 
     def _records(self, path: str, info: list[WarcInfo]) -> Iterator:
         batch: list[Record] = []

@@ -106,11 +106,11 @@ def _graph_state(neighbors, label: str):
     )
 
 
-def _gate(edge, state, *, hubs=None):
+def _gate(edge, state, *, hubs):
     """Edges of a converged graph leave the rounds (DONE); the others go on, hub edges apart (HUB)."""
     if state[1] == 0:
         yield beam.pvalue.TaggedOutput(DONE, edge)
-    elif hubs is not None and edge[0] in hubs:
+    elif edge[0] in hubs:
         yield beam.pvalue.TaggedOutput(HUB, (edge, hubs[edge[0]]))
     else:
         yield edge
