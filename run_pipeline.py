@@ -23,12 +23,14 @@ from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from outputs.run_files import read_json, write_input_list, write_json  # noqa: E402
-from outputs.staging import STAGING, remove_staging  # noqa: E402
+from outputs.staging import STAGING, remove_staging, staging_dir  # noqa: E402
 from pipelines.build import build_pipeline, build_select_pipeline  # noqa: E402
+from pipelines.decontaminate import DecontaminationPlan  # noqa: E402
 from pipelines.metrics import NAMESPACE  # noqa: E402
 from pipelines.worker import _MALLOPT, ARROW_POOL, MALLOC_ARENAS, MALLOC_THRESHOLD, set_mallopt  # noqa: E402, F401
 from schemas.recipe import Recipe, RecipeError, list_paths, load_recipe  # noqa: E402
 from storage.files import configure as configure_store  # noqa: E402
+from storage.files import write_bytes  # noqa: E402
 from tokenization.tokenizers import describe_tokenizer  # noqa: E402
 
 DEFAULT_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
@@ -131,6 +133,48 @@ def check_paths(recipe: Recipe) -> None:
                 raise UsageError(f"{key} = '{path}': no word list (<lang>.txt) there")
         elif not FileSystems.exists(path):
             raise UsageError(f"{key} = '{path}': no such file")
+
+
+def decontamination_index(recipe: Recipe, output: str, quiet: bool = False
+                          ) -> tuple[DecontaminationPlan | None, bytes]:
+    """The benchmark n-gram index of an enabled [decontamination], built here once for the whole run (before
+    anything is written: a source that cannot be used is a UsageError naming the file), and the plan the
+    pipeline gets: where the index will be (the run's _staging/, written by `write_decontamination_index`
+    once the output is prepared) and what each benchmark file gave. Plain Python and numpy: the driver loads
+    no compiled kernel."""
+    cfg = recipe.decontamination
+    if not cfg.enabled:
+        return None, b""
+    from dataclasses import asdict
+
+    from decontamination.index import build_index
+    from decontamination.sources import SourceError
+
+    start = time.perf_counter()
+    try:
+        index, summaries = build_index(cfg.sources, cfg.text_fields, ngram=cfg.ngram,
+                                       min_item_words=cfg.min_item_words, min_matches=cfg.min_matches)
+    except SourceError as exc:
+        raise UsageError(str(exc)) from exc
+    data = index.to_bytes()
+    seconds = time.perf_counter() - start
+    items, short = sum(s.indexed for s in summaries), sum(s.too_short for s in summaries)
+    plan = DecontaminationPlan(
+        index_path=f"{staging_dir(output)}/decontamination-index.npz",
+        sources=[asdict(s) for s in summaries],
+        index={"items": items, "ngrams": int(len(index.hashes)), "bytes": index.nbytes,
+               "lengths": index.lengths.tolist(), "build_seconds": round(seconds, 3)},
+    )
+    if not quiet:
+        print(f"tokenmill: decontamination: {len(summaries)} benchmark file(s), {items:,} items indexed ({short:,} "
+              f"under {cfg.min_item_words} words left out), {len(index.hashes):,} n-grams, "
+              f"{index.nbytes / 2**20:.1f} MiB, in {seconds:.1f} s", file=sys.stderr)
+    return plan, data
+
+
+def write_decontamination_index(plan: DecontaminationPlan | None, data: bytes) -> None:
+    if plan is not None:
+        write_bytes(plan.index_path, data)
 
 
 def listed_inputs(list_files: list[str]) -> dict[str, int | None]:
@@ -442,7 +486,9 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     inputs = sorted(sizes)
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
+    decontamination, index = decontamination_index(recipe, output, args.quiet)
     prepare_output(output, recipe=recipe, inputs=inputs, overwrite=args.overwrite)
+    write_decontamination_index(decontamination, index)
     inputs_file = f"{output}/{INPUTS_FILE}"
     write_input_list(inputs_file, inputs)
     progress = None
@@ -452,7 +498,7 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
         progress = ProgressLine(f"{output}/{STAGING}", sum(n or 0 for n in sizes.values()), console_fd)
     stats = _execute(beam_args, output, lambda p: build_pipeline(
         p, inputs_file=inputs_file, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
-        progress=progress is not None), progress)
+        progress=progress is not None, decontamination=decontamination), progress)
     if not args.quiet:
         for line in drop_warnings(stats, recipe.output.warn_drop_share):
             print(f"tokenmill: {line}", file=sys.stderr)
@@ -494,12 +540,14 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     source_stats = read_json(f"{source}/stats.json")
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
+    decontamination, index = decontamination_index(recipe, output, args.quiet)
     prepare_output(output, recipe=recipe, inputs=[source], overwrite=args.overwrite, command="select")
+    write_decontamination_index(decontamination, index)
     inputs_file = f"{output}/{INPUTS_FILE}"
     write_input_list(inputs_file, manifest["inputs"])
     return _execute(beam_args, output, lambda p: build_select_pipeline(
         p, source=source, source_manifest=manifest, source_stats=source_stats, output=output, recipe=recipe,
-        tokenizer_info=info, inputs_file=inputs_file))
+        tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination))
 
 
 def input_problems(stats: dict[str, Any], max_file_errors: float) -> tuple[list[str], bool]:

@@ -103,6 +103,39 @@ def char_tables() -> tuple[np.ndarray, np.ndarray]:
     return _TABLES
 
 
+def word_hashes(text: str, *, fold_digits: bool = True) -> np.ndarray:
+    """XXH64 of each word of the normalized text, compiled: NFKC, lower case, punctuation and whitespace as
+    separators, and (fold_digits) every digit written as 0, which is normalize_for_minhash(text).split().
+    Decontamination (decontamination/text.py) keeps digits: a benchmark item with other numbers is another item.
+    """
+    if not text.isascii():
+        if not unicodedata.is_normalized("NFKC", text):
+            text = unicodedata.normalize("NFKC", text)
+        if any(c in text for c in _FULL_CASE):
+            text = text.lower()
+    lower, classes = char_tables() if fold_digits else _unfolded_tables()
+    return _kernels().word_hashes(_code_points(text), lower, classes)
+
+
+_UNFOLDED: tuple[np.ndarray, np.ndarray] | None = None
+
+
+def _unfolded_tables() -> tuple[np.ndarray, np.ndarray]:
+    """char_tables() with digits as plain word characters (not folded to 0)."""
+    global _UNFOLDED
+    if _UNFOLDED is None:
+        lower, classes = char_tables()
+        kernels = _kernels()
+        _UNFOLDED = lower, np.where(classes == kernels.DIGIT, kernels.WORD, classes).astype(np.uint8)
+    return _UNFOLDED
+
+
+def ngram_hashes(words: np.ndarray, n: int) -> np.ndarray:
+    """One 64-bit hash per word n-gram of `words` (word_hashes' output), one for all of them when there are
+    fewer than n: h = h * K xor w over the n-gram's word hashes in order, so n-gram strings are never built."""
+    return _kernels().ngram_hashes(words, n, _GRAM_MUL)
+
+
 def shingle_hashes(text: str, n: int = 5) -> np.ndarray:
     """64-bit hashes of the word n-grams of the normalized text (one shingle if it has fewer than n words).
 
@@ -111,15 +144,7 @@ def shingle_hashes(text: str, n: int = 5) -> np.ndarray:
     Repeated n-grams give repeated values, which MinHash ignores. Lower-casing, splitting, folding and hashing
     run compiled (dedup/minhash_kernels.py); tests/test_near_dedup.py checks them against the plain definition.
     """
-    if not text.isascii():
-        if not unicodedata.is_normalized("NFKC", text):
-            text = unicodedata.normalize("NFKC", text)
-        if any(c in text for c in _FULL_CASE):
-            text = text.lower()
-    lower, classes = char_tables()
-    kernels = _kernels()
-    words = kernels.word_hashes(_code_points(text), lower, classes)
-    return kernels.ngram_hashes(words, n, _GRAM_MUL)  # no words -> no shingles
+    return ngram_hashes(word_hashes(text), n)  # no words -> no shingles
 
 
 def affine64_permutations(num_perm: int, seed: int) -> tuple[np.ndarray, np.ndarray]:

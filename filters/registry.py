@@ -11,7 +11,7 @@ from filters.language import LanguageFilter
 from filters.pii import PiiFilter
 from filters.url import UrlFilter
 from schemas.recipe import Recipe
-from schemas.records import STAGE_FILTERS, Decision, Document
+from schemas.records import CONTAMINATION_SCORE, STAGE_FILTERS, Decision, Document
 
 FILTERS: dict[str, type[Filter]] = {
     f.name: f
@@ -29,8 +29,10 @@ def build_filters(recipe: Recipe) -> list[Filter]:
 
 def score_columns(recipe: Recipe) -> list[str]:
     """Shard score columns for this recipe: every signal of every enabled filter, in filter order, then the
-    classifier scores."""
+    decontamination flag's n-gram count, then the classifier scores."""
     columns = [name for f in recipe.filters.order for name in FILTERS[f].signal_names]
+    if recipe.decontamination.enabled and recipe.decontamination.action == "flag":
+        columns.append(CONTAMINATION_SCORE)  # None on clean documents
     if recipe.quality.enabled:
         columns.append("quality_score")
     if recipe.topic.enabled:

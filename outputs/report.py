@@ -117,6 +117,32 @@ def _near_dedup_section(near: dict | None) -> str:
 <table><tr><th>round</th><th>edges</th><th>nodes not yet in a star</th></tr>{rows}</table>"""
 
 
+def _decontamination_section(decon: dict | None, flagged: int) -> str:
+    """stats.json's decontamination: per benchmark file what it gave the index, the items found in the crawl
+    and the documents that matched them (dropped or flagged), with the items found most often."""
+    if not decon:
+        return ""
+    def top(s: dict) -> str:
+        return ", ".join(f"item {t['item']} ({t['documents']})" for t in s["top_items"]) or "-"
+
+    rows = "".join(
+        f"<tr><td>{html.escape(s['path'])}<br><small>sha256 {s['sha256'][:12]}</small></td>"
+        f"<td class=num>{s['items']:,}</td><td class=num>{s['indexed']:,}</td><td class=num>{s['too_short']:,}</td>"
+        f"<td class=num>{s['ngrams']:,}</td><td class=num>{s['items_found']:,}</td>"
+        f"<td class=num>{s['documents']:,}</td>"
+        f"<td>{html.escape(top(s))}</td></tr>"
+        for s in decon["sources"])
+    index = decon.get("index", {})
+    action = "dropped" if decon["action"] == "drop" else "flagged (kept)"
+    return f"""<h2>Decontamination</h2>
+<p>Documents sharing at least {decon['min_matches']} word {decon['ngram']}-gram(s) with a benchmark item are
+<b>{action}</b>{f' ({flagged:,} flagged documents reached the shards)' if decon['action'] == 'flag' else ''};
+items of fewer than {decon['min_item_words']} words are left out. Index: {index.get('ngrams', 0):,} n-grams of
+{index.get('items', 0):,} items, {index.get('bytes', 0) / 2**20:.1f} MiB per worker process.</p>
+<table><tr><th>benchmark file</th><th>items</th><th>indexed</th><th>too short</th><th>n-grams</th>
+<th>items found</th><th>documents {action}</th><th>items found most (documents)</th></tr>{rows}</table>"""
+
+
 def build_report(run_dir: str, samples_per_reason: int = 3, seed: int = 1) -> str:
     manifest = open_run(run_dir)
     stats = read_json(f"{run_dir.rstrip('/')}/stats.json")
@@ -156,7 +182,8 @@ def build_report(run_dir: str, samples_per_reason: int = 3, seed: int = 1) -> st
         docs = "".join(
             f'<div class="doc"><div class="meta">{html.escape(r["url"] or "")} &middot; {html.escape(r["doc_id"])}'
             f' &middot; score {r["score"] if r["score"] is not None else "-"}</div>'
-            f'{html.escape((r["text"] or "(text not sampled)")[:700])}</div>'
+            f'{html.escape(((r["detail"] if reason == "contaminated" else r["text"]) or "(text not sampled)")[:700])}'
+            '</div>'
             for r in picked
         )
         samples.append(f"<h3>{html.escape(key)}</h3>{docs}")
@@ -171,6 +198,7 @@ def build_report(run_dir: str, samples_per_reason: int = 3, seed: int = 1) -> st
 <table><tr><th>stage</th><th>in</th><th>out</th><th>dropped by reason</th></tr>{funnel_rows}</table>
 <h2>Distributions</h2><div class="grid">{lang}{quality_chart}{tokens}</div>
 <h2>Mix</h2><div class="grid">{lang_chart}{topic_chart}</div>
+{_decontamination_section(stats.get("decontamination"), sum(stats.get("flagged", {}).values()))}
 {_near_dedup_section(stats.get("near_dedup"))}
 <h2>Sampled dropped documents</h2>{''.join(samples)}
 </body></html>

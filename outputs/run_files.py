@@ -38,10 +38,15 @@ def funnel(counts: Mapping[tuple[str, str], int]) -> dict[str, Any]:
     unknown = {f"{s}/{r}": n for (s, r), n in counts.items() if s not in STAGES and s != STAGE_KEPT}
     if unknown:
         raise ValueError(f"ledger rows with unknown stages: {unknown}")
-    kept = counts.get((STAGE_KEPT, ""), 0)
+    kept = sum(n for (s, _r), n in counts.items() if s == STAGE_KEPT)
     if kept != remaining:
         raise ValueError(f"funnel does not close: {remaining} left after the last stage, {kept} kept")
-    return {"records": total, "kept": kept, "stages": stages}
+    out: dict[str, Any] = {"records": total, "kept": kept, "stages": stages}
+    # Kept rows with a reason: findings that keep the document (decontamination's action "flag").
+    flagged = {r: n for (s, r), n in sorted(counts.items()) if s == STAGE_KEPT and r}
+    if flagged:
+        out["flagged"] = flagged
+    return out
 
 
 def part_entry(info: PartInfo, output_root: str) -> dict[str, Any]:

@@ -1,7 +1,7 @@
 """The composed pipeline: one document's journey from WARC record to token shard, in order.
 
     input files ─ReadWarcFiles─▶ batches of Records ─ExtractDocuments─▶ labeled Documents
-        ─FilterDocuments─▶ kept Documents ─ScoreClassifiers─▶ ─StageDocuments─▶ StagedRefs
+        ─FilterDocuments─▶ kept Documents ─Decontaminate─▶ ─ScoreClassifiers─▶ ─StageDocuments─▶ StagedRefs
         (each Document waits whole in _staging/) ─DecideClassifiers─▶ ─ExactDedup─▶ ─NearDedup─▶ survivors
     drops before staging ─StageLedgerRows─▶ _staging/ ; drops after it ─▶ LateDrops (ref + decision)
     per input file: survivors + LateDrops + staged rows ─WriteSourceParts─▶ shards/, ledger/ parts
@@ -31,6 +31,7 @@ from ingest.warc import snapshot_from_path, source_name
 from outputs.run_files import build_manifest, funnel, read_input_list, read_json, write_json
 from outputs.staging import remove_staging, staging_dir
 from pipelines.classify import DecideClassifiers, ScoreClassifiers
+from pipelines.decontaminate import Decontaminate, DecontaminationPlan, decontamination_stats
 from pipelines.dedup import ExactDedup
 from pipelines.documents import (
     EXTRACTION,
@@ -62,7 +63,7 @@ PRE_FILTER_STAGES = (STAGE_READ, STAGE_URL, STAGE_LANGUAGE_PRECHECK, STAGE_EXTRA
 
 # What the finalize step reads, as (kind, value) pairs in one side input.
 SUMMARY_KINDS = ("shards", "ledger_parts", "ledger_counts", "skipped", "file_errors", "mix", "near_dedup",
-                 "extraction", "snapshots")
+                 "extraction", "snapshots", "decontamination")
 
 
 def _finalize(
@@ -75,6 +76,7 @@ def _finalize(
     columns: list[str],
     read_stats: dict[str, Any] | None,
     summary: list[tuple[str, Any]],
+    decontamination: DecontaminationPlan | None = None,
 ) -> None:
     inputs = read_input_list(inputs_file)
     by_kind: dict[str, list] = {kind: [] for kind in SUMMARY_KINDS}
@@ -93,6 +95,11 @@ def _finalize(
         inputs=inputs,
         snapshots=dict(by_kind["snapshots"]),
     )
+    if decontamination is not None:  # which benchmark files, byte for byte, the run was checked against
+        manifest["decontamination"] = {
+            "action": recipe.decontamination.action,
+            "sources": [{"path": s["path"], "sha256": s["sha256"]} for s in decontamination.sources],
+        }
     write_json(f"{output}/manifest.json", manifest)
     stats = funnel(dict(ledger_counts))
     stats["read"] = read_stats or {
@@ -108,6 +115,8 @@ def _finalize(
     setups = [json.loads(s) for s in sorted(set(by_kind["extraction"]))]
     if setups:  # a select run extracts nothing
         stats["extract"] = extraction_summary(setups)
+    if decontamination is not None:
+        stats["decontamination"] = decontamination_stats(recipe, decontamination, by_kind["decontamination"])
     if recipe.dedup.near.enabled:
         stats["near_dedup"] = near_dedup_stats(recipe.dedup.near, by_kind["near_dedup"], by_kind["snapshots"])
     write_json(f"{output}/stats.json", stats)
@@ -142,8 +151,10 @@ def _filter_to_outputs(
     extraction,
     snapshots,
     progress_dir: str | None = None,
+    decontamination: DecontaminationPlan | None = None,
 ) -> None:
-    """The shared tail: filters -> exact dedup -> tokenize -> shards, ledger, manifest, stats (+ scored)."""
+    """The shared tail: filters -> decontamination -> classifiers -> exact and near dedup -> tokenize -> shards,
+    ledger, manifest, stats (+ scored)."""
     columns = score_columns(recipe)
     filtered = docs | "Filter" >> beam.ParDo(FilterDocuments(recipe, keep_scored, progress_dir)).with_outputs(
         LEDGER, SCORED, main="kept"
@@ -151,12 +162,17 @@ def _filter_to_outputs(
     # Rows decided in the per-file stage wait in _staging/ for their input file's ledger part. Each output is
     # staged where it is made and only the (source, file) pairs are flattened: the FnApiRunner materializes
     # every multi-input Flatten in its driver, so flattening the rows first held all of them there.
-    staged_early = (
+    staged = [
         early_ledger | "StageEarlyRows" >> beam.ParDo(StageLedgerRows(output)),
         filtered[LEDGER] | "StageFilterRows" >> beam.ParDo(StageLedgerRows(output)),
-    ) | "EarlyLedgerFiles" >> beam.Flatten()
-    late = []
+    ]
     scored = filtered.kept
+    found = p | "NoDecontamination" >> beam.Create([])
+    if decontamination is not None:
+        scored, contaminated, found = scored | "Decontaminate" >> Decontaminate(recipe, decontamination)
+        staged.append(contaminated | "StageDecontaminationRows" >> beam.ParDo(StageLedgerRows(output)))
+    staged_early = staged | "EarlyLedgerFiles" >> beam.Flatten()
+    late = []
     classify = recipe.quality.enabled or recipe.topic.enabled
     if classify:
         scored = scored | "ScoreClassifiers" >> ScoreClassifiers(recipe)
@@ -225,7 +241,7 @@ def _filter_to_outputs(
             for kind, stream in (
                 ("shards", shard_infos), ("ledger_parts", ledger_infos), ("ledger_counts", ledger_counts),
                 ("skipped", skipped), ("file_errors", file_errors), ("mix", mix), ("near_dedup", near_story),
-                ("extraction", extraction), ("snapshots", snapshots),
+                ("extraction", extraction), ("snapshots", snapshots), ("decontamination", found),
             )
         ]
         | "SummaryStreams" >> beam.Flatten()
@@ -244,6 +260,7 @@ def _filter_to_outputs(
             columns=columns,
             read_stats=read_stats,
             summary=beam.pvalue.AsSingleton(summary),
+            decontamination=decontamination,
         )
     )
 
@@ -257,6 +274,7 @@ def build_pipeline(
     tokenizer_info: dict[str, Any],
     keep_scored: bool = False,
     progress: bool = False,
+    decontamination: DecontaminationPlan | None = None,
 ) -> None:
     """The full run: WARC/WET files to shards, ledger, manifest, stats. With `progress` the read and filter steps
     keep running counts in _staging/ for the driver's progress line (console/progress.py; local runs only).
@@ -284,7 +302,7 @@ def build_pipeline(
         skipped=read[SKIPPED] | "CountSkipped" >> beam.combiners.Count.PerElement(),
         file_errors=read[FILE_ERRORS],
         extraction=extracted[EXTRACTION] | "DistinctSetups" >> beam.Distinct(), snapshots=read[SNAPSHOTS],
-        progress_dir=progress_dir,
+        progress_dir=progress_dir, decontamination=decontamination,
     )
 
 
@@ -313,6 +331,7 @@ def build_select_pipeline(
     recipe: Recipe,
     tokenizer_info: dict[str, Any],
     inputs_file: str,
+    decontamination: DecontaminationPlan | None = None,
 ) -> None:
     """Another recipe over a --keep-scored run: scored/ documents through the shared tail; the source's
     read/url/extract ledger rows carried over unchanged (the recipe must agree on those stages)."""
@@ -342,5 +361,5 @@ def build_select_pipeline(
         p, docs, early, output=output, recipe=recipe, inputs_file=inputs_file,
         tokenizer_info=tokenizer_info, keep_scored=False, read_stats=source_stats["read"],
         skipped=empty, file_errors=p | "NoErrors" >> beam.Create([]), extraction=p | "NoExtraction" >> beam.Create([]),
-        snapshots=snapshots,
+        snapshots=snapshots, decontamination=decontamination,
     )

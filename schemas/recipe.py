@@ -322,6 +322,35 @@ class DedupConfig:
 
 
 @dataclass
+class DecontaminationConfig:
+    """Benchmark test sets kept out of the training data (decontamination/): a document sharing word n-grams
+    with a benchmark item is dropped (reason contaminated) or, with action = "flag", kept with the match on its
+    ledger row. Runs after the filters, before the classifier cut, dedup and tokenization."""
+
+    enabled: bool = False
+    # Benchmark files: any FileSystems path or glob of .jsonl/.ndjson (one item a line), .parquet (one a row) or
+    # .txt (one a line), optionally .gz or .zst. Every file must give items: a pattern matching nothing, an
+    # empty file or a row without any of text_fields stops the run at its start, naming the file.
+    sources: list[str] = field(default_factory=list)
+    # The fields of jsonl/Parquet rows that hold an item's text (each a string or a list of strings; a row
+    # needs at least one). Each field is matched on its own: its n-grams do not run into the next field.
+    text_fields: list[str] = field(default_factory=lambda: ["text"])
+    # Words per n-gram, after NFKC, lower-casing and punctuation removal. 13: GPT-3's test-set filter (Brown
+    # et al. 2020, appendix C); datatrove uses 12, dolma paragraphs of >= 13 words.
+    ngram: int = 13
+    # An item's field of fewer than `ngram` words is one n-gram of its own length; under this many words it is
+    # left out ("Yes." matches everything). 8: GPT-3's overlap length per benchmark had a floor of 8 words
+    # (Brown et al. 2020, appendix C).
+    min_item_words: int = 8
+    # Distinct n-grams a document must share with one item (at most all of the item's n-grams, so a short item
+    # is matched whole). 1: GPT-3's rule, any shared 13-gram.
+    min_matches: int = 1
+    # "drop": the document goes, ledger stage decontamination. "flag": it stays, its kept ledger row says
+    # reason contaminated with the item and the passage.
+    action: str = "drop"
+
+
+@dataclass
 class TokenizerConfig:
     # "cl100k_base" or "o200k_base" (BPE ranks shipped in bpe-openai), or a path to a Hugging Face
     # tokenizer.json.
@@ -362,6 +391,7 @@ class Recipe:
     quality: QualityConfig = field(default_factory=QualityConfig)
     topic: TopicConfig = field(default_factory=TopicConfig)
     dedup: DedupConfig = field(default_factory=DedupConfig)
+    decontamination: DecontaminationConfig = field(default_factory=DecontaminationConfig)
     tokenizer: TokenizerConfig = field(default_factory=TokenizerConfig)
     output: OutputConfig = field(default_factory=OutputConfig)
 
@@ -403,6 +433,10 @@ _CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("dedup.near.max_rounds", lambda v: 1 <= v <= 64, "must be in 1..64"),
     ("dedup.near.max_group", lambda v: v >= 2, "must be >= 2"),
     ("dedup.survivor", lambda v: v in ("smallest_id", "first_seen"), "must be 'smallest_id' or 'first_seen'"),
+    ("decontamination.ngram", lambda v: v >= 2, "must be >= 2"),
+    ("decontamination.min_item_words", lambda v: v >= 2, "must be >= 2"),
+    ("decontamination.min_matches", lambda v: v >= 1, "must be >= 1"),
+    ("decontamination.action", lambda v: v in ("drop", "flag"), "must be 'drop' or 'flag'"),
     ("output.shard_target_tokens", lambda v: v > 0, "must be > 0"),
     ("output.ledger_rows_per_part", lambda v: v > 0, "must be > 0"),
     ("output.row_group_rows", lambda v: v > 0, "must be > 0"),
@@ -472,6 +506,11 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
     for section in (recipe.quality, recipe.topic):
         if section.enabled and not section.model_path:
             raise RecipeError("an enabled classifier needs model_path (train one with tokenmill train-classifier)")
+    d = recipe.decontamination
+    if d.enabled and not d.sources:
+        raise RecipeError("decontamination.enabled, but decontamination.sources names no benchmark file")
+    if d.enabled and not d.text_fields:
+        raise RecipeError("decontamination.text_fields is empty: name the fields of the rows that hold the text")
     for name in recipe.filters.order:
         if name not in {f.name for f in dataclasses.fields(recipe.filters)} - {"order"}:
             raise RecipeError(f"filters.order names unknown filter '{name}'")

@@ -22,6 +22,11 @@ STAGE_URL = "url"  # URL-only filters, run before extraction
 STAGE_LANGUAGE_PRECHECK = "language_precheck"
 STAGE_EXTRACT = "extract"
 STAGE_FILTERS = "filters"
+# Benchmark test-set overlap (decontamination/): after the filters, before classifiers, dedup and tokenization.
+STAGE_DECONTAMINATION = "decontamination"
+# The score a contaminated document carries: distinct n-grams shared with its best-matching benchmark item
+# (a shard column when decontamination flags instead of dropping).
+CONTAMINATION_SCORE = "contamination_ngrams"
 STAGE_CLASSIFIERS = "classifiers"
 STAGE_EXACT_DEDUP = "exact_dedup"
 STAGE_NEAR_DEDUP = "near_dedup"
@@ -33,6 +38,7 @@ STAGES: tuple[str, ...] = (
     STAGE_LANGUAGE_PRECHECK,
     STAGE_EXTRACT,
     STAGE_FILTERS,
+    STAGE_DECONTAMINATION,
     STAGE_CLASSIFIERS,
     STAGE_EXACT_DEDUP,
     STAGE_NEAR_DEDUP,
@@ -117,6 +123,9 @@ class Document:
     cluster_id: str = ""
     cluster_size: int = 1
     topic: str = ""
+    # A finding that keeps the document (decontamination with action "flag"): its kept ledger row carries the
+    # reason, score and detail.
+    flag: Decision | None = None
 
     # Pickling (Beam's coder for Documents, staging files): every field in order, as dataclasses does for slots,
     # except that the score names come back interned: a decoded document otherwise carries its own copy of
@@ -250,7 +259,9 @@ def ledger_row_for_record(record: Record, decision: Decision) -> LedgerRow:
 
 
 def ledger_row_for_document(doc: Document, decision: Decision | None, text: str | None) -> LedgerRow:
-    """Ledger row for a Document: dropped (decision given) or kept (decision None)."""
+    """Ledger row for a Document: dropped (decision given) or kept (decision None; a flag it carries gives the
+    row its reason, score and detail)."""
+    shown = doc.flag if decision is None else None
     return LedgerRow(
         doc_id=doc.doc_id,
         source=doc.source,
@@ -262,10 +273,10 @@ def ledger_row_for_document(doc: Document, decision: Decision | None, text: str 
         http_status=doc.meta.http_status,
         content_type=doc.meta.content_type,
         stage=decision.stage if decision else STAGE_KEPT,
-        reason=decision.reason if decision else "",
+        reason=decision.reason if decision else (shown.reason if shown else ""),
         kept=decision is None,
-        score=decision.score if decision else float("nan"),
-        detail=decision.detail if decision else "",
+        score=(decision or shown).score if (decision or shown) else float("nan"),
+        detail=(decision or shown).detail if (decision or shown) else "",
         language=doc.language,
         language_score=doc.language_score,
         token_count=doc.token_count if decision is None else None,

@@ -44,9 +44,9 @@ LEDGER_SCHEMA = pa.schema(
         pa.field("http_status", pa.int32()),
         pa.field("content_type", pa.string()),
         pa.field("stage", pa.string()),  # the stage that dropped it, or "kept"
-        pa.field("reason", pa.string()),  # "" when kept
+        pa.field("reason", pa.string()),  # "" when kept, unless a finding flagged it ("contaminated")
         pa.field("kept", pa.bool_()),
-        pa.field("score", pa.float64()),  # the signal that crossed the threshold (null when kept)
+        pa.field("score", pa.float64()),  # the signal that crossed the threshold (null when kept unflagged)
         pa.field("detail", pa.string()),
         pa.field("language", pa.string()),
         pa.field("language_score", pa.float64()),

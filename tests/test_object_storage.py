@@ -137,6 +137,11 @@ def test_every_command_reads_and_writes_object_storage(s3, demo_crawl, tmp_path,
     lid = put("models/lid.176.ftz", Path(packaged_lid_model()).read_bytes())
     domains = put("lists/domains.txt", b"mirror0.example\n")
     put("recipes/base.toml", b'[filters]\norder = ["url", "language"]\n')
+    # A benchmark whose one item is a demo page's paragraph, laid out one sentence a line.
+    from demo.crawl import ARTICLES
+
+    item = ARTICLES[0][2][1].replace(". ", ".\n")
+    put("evals/bench-0.jsonl", (json.dumps({"question": item}) + "\n").encode())
     recipe = put("recipes/r.toml", f'''base = "base.toml"
 [filters.url]
 domain_files = ["{domains}"]
@@ -147,6 +152,10 @@ enabled = true
 model_path = "s3://cli-tools/models/topic.bin"
 [tokenizer]
 name = "{tokenizer}"
+[decontamination]
+enabled = true
+sources = ["s3://cli-tools/evals/*.jsonl"]
+text_fields = ["question"]
 '''.encode())
     out = "s3://cli-out/run"
     stats = run(["s3://cli-in/crawl/*.warc.gz"], out, "--config", recipe, "--keep-scored", *IN_MEMORY)
@@ -154,6 +163,9 @@ name = "{tokenizer}"
     manifest = json.loads(client.get_object(Bucket="cli-out", Key="run/manifest.json")["Body"].read())
     assert manifest["tokenizer"]["name"] == tokenizer and manifest["recipe"]["filters"]["order"] == ["url", "language"]
     assert stats["kept_by_topic"], "the topic model from s3:// labelled the kept documents"
+    (found,) = stats["decontamination"]["sources"]
+    assert found["path"] == "s3://cli-tools/evals/bench-0.jsonl" and found["items_found"] == 1
+    assert stats["stages"]["decontamination"]["dropped"] == {"contaminated": found["documents"]}
 
     capsys.readouterr()
     assert tokenmill_cli.main(["stats", out]) == 0

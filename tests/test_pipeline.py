@@ -375,10 +375,13 @@ def test_the_local_runner_is_pinned_so_nothing_is_downloaded():
 
 def test_the_driver_builds_the_pipeline_without_the_compiled_kernels(tmp_path):
     """The driver imports the filters and near dedup for their names and shapes, never runs a kernel: numba (and
-    the scipy it imports) must stay out of it. The manifest's tokenizer entry is read without building an
-    encoder and must equal what a built tokenizer says."""
+    the scipy it imports) must stay out of it, also while it builds the decontamination index. The manifest's
+    tokenizer entry is read without building an encoder and must equal what a built tokenizer says."""
     import subprocess
     import sys
+
+    items = tmp_path / "items.txt"
+    items.write_text("one benchmark item of more than eight words, to be indexed by the driver\n")
 
     probe = (
         "import sys, apache_beam as beam, run_pipeline\n"
@@ -386,9 +389,13 @@ def test_the_driver_builds_the_pipeline_without_the_compiled_kernels(tmp_path):
         "from schemas.recipe import load_recipe\n"
         "recipe = load_recipe('fineweb')\n"
         "recipe.dedup.near.enabled = True\n"
+        "recipe.decontamination.enabled = True\n"
+        f"recipe.decontamination.sources = [{str(items)!r}]\n"
         "info = run_pipeline.tokenizer_info(recipe)\n"
+        f"plan, index = run_pipeline.decontamination_index(recipe, {str(tmp_path)!r})\n"
+        "run_pipeline.write_decontamination_index(plan, index)\n"
         f"build_pipeline(beam.Pipeline(), inputs_file='inputs.txt', output={str(tmp_path)!r}, recipe=recipe,\n"
-        "               tokenizer_info=info)\n"
+        "               tokenizer_info=info, decontamination=plan)\n"
         "print(sorted(m for m in ('numba', 'scipy', 'tiktoken') if m in sys.modules))\n"
     )
     out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,

@@ -59,6 +59,11 @@ def cmd_stats(argv: list[str]) -> int:
         if mix:
             top = sorted(mix.items(), key=lambda kv: -kv[1]["tokens"])[:12]
             print(f"kept by {kind}: " + ", ".join(f"{k} {v['documents']} docs / {v['tokens']:,} tok" for k, v in top))
+    decon = stats.get("decontamination")
+    if decon:
+        for s in decon["sources"]:
+            print(f"decontamination ({decon['action']}): {s['path']}: {s['items_found']:,} of {s['items']:,} items "
+                  f"found, {s['documents']:,} documents")
     near = stats.get("near_dedup")
     if near and "rounds_used" in near:  # runs before 2026-12-06 recorded only the configured rounds
         edges = " ".join(f"{r['edges']:,}" for r in near["rounds"])
@@ -84,6 +89,9 @@ def _offending(row: dict, text: str | None) -> str:
     reason = row.get("reason") or ""
     if reason.startswith("url_"):
         return f"URL: {row['url']}"
+    if reason == "contaminated":  # detail: '<benchmark file> item <i>: "<the page's passage>"'
+        passage = row.get("detail", "").partition(': "')[2].removesuffix('"')
+        return f"matched passage: {passage}" if passage else ""
     if not text:
         return ""
     if reason in ("dup_line_frac", "dup_line_char_frac", "char_dup_ratio", "dup_para_frac", "dup_para_char_frac"):
