@@ -68,6 +68,15 @@ def _card(name: str, version: str, manifest: dict, stats: dict) -> str:
         lines += [f"| {e['file']} | {e['offset']} | {e['error'].replace('|', '/')} |" for e in errors]
     else:
         lines.append(f"None: every one of the {len(manifest['inputs'])} input files was read to its end.")
+    decon = stats.get("decontamination")
+    if decon:  # what a user of the data needs to trust its evaluation numbers
+        verb = "dropped" if decon["action"] == "drop" else "flagged (kept; ledger reason contaminated)"
+        lines += ["", "## Decontamination", "",
+                  f"Documents sharing at least {decon['min_matches']} word {decon['ngram']}-gram(s) with one item of "
+                  f"these benchmark files were {verb}.",
+                  "", "| benchmark file | sha256 | items | items found | documents |", "|---|---|---|---|---|"]
+        lines += [f"| {s['path']} | {s['sha256']} | {s['items']} | {s['items_found']} | {s['documents']} |"
+                  for s in decon["sources"]]
     for kind in ("language", "topic"):
         mix = stats.get(f"kept_by_{kind}")
         if mix:

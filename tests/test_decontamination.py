@@ -202,6 +202,13 @@ def test_inspect_shows_the_matched_passage_and_stats_and_report_list_each_source
     dom, console = render(str(report))
     assert "Decontamination" in dom and "wikitext2_test.txt.gz" in dom and not console, console
 
+    # A release's dataset card says what it was checked against, byte for byte.
+    assert tokenmill_cli.main(["release", str(out), "--name", "web", "--version", "1", "--to",
+                               str(tmp_path / "rel")]) == 0
+    card = (tmp_path / "rel" / "README.md").read_text()
+    sources = contaminated["stats"]["decontamination"]["sources"]
+    assert "## Decontamination" in card and all(f"| {s['path']} | {s['sha256']} |" in card for s in sources)
+
 
 def test_flag_keeps_the_documents_with_the_match_on_their_ledger_row(contaminated):
     root = contaminated["root"]
