@@ -1,8 +1,8 @@
 """Words and n-grams as decontamination compares them: a benchmark item laid out one sentence a line, with other
 quotes, case or spacing, gives the same words as the item itself.
 
-Normalization: NFKC, lower case, every character that is not a letter, mark or digit (punctuation, "_",
-whitespace) a word boundary. Digits are kept as they are: an item with other numbers is another item. Each
+Normalization: NFKC, lower case, every character that is not a letter or digit (punctuation, "_", whitespace,
+and combining marks NFKC does not compose) a word boundary, as near dedup's shingles split words. Digits are kept as they are: an item with other numbers is another item. Each
 word is hashed with XXH64 over its UTF-8 bytes and an n-gram's hash combines its word hashes in order
 (h = h * K xor w), as near dedup's shingles do (dedup/minhash.py), so no n-gram string is built.
 
