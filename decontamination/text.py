@@ -2,9 +2,10 @@
 quotes, case or spacing, gives the same words as the item itself.
 
 Normalization: NFKC, lower case, every character that is not a letter or digit (punctuation, "_", whitespace,
-and combining marks NFKC does not compose) a word boundary, as near dedup's shingles split words. Digits are kept as they are: an item with other numbers is another item. Each
-word is hashed with XXH64 over its UTF-8 bytes and an n-gram's hash combines its word hashes in order
-(h = h * K xor w), as near dedup's shingles do (dedup/minhash.py), so no n-gram string is built.
+and combining marks NFKC does not compose) a word boundary, as near dedup's shingles split words. Digits are
+kept as they are: an item with other numbers is another item. Each word is hashed with XXH64 over its UTF-8
+bytes and an n-gram's hash combines its word hashes in order (h = h * K xor w), as near dedup's shingles do
+(dedup/minhash.py), so no n-gram string is built.
 
 Two implementations of the same definition: `item_word_hashes` in plain Python (the driver builds the index
 with it and so never loads numba), `page_word_hashes` compiled (per page in the workers, ~20 us for 3 KB).
