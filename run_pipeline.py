@@ -24,7 +24,7 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from outputs.run_files import read_json, write_input_list, write_json  # noqa: E402
 from outputs.staging import STAGING, remove_staging, staging_dir  # noqa: E402
-from pipelines.build import build_pipeline, build_select_pipeline  # noqa: E402
+from pipelines.build import build_pipeline, build_select_pipeline, write_against_list  # noqa: E402
 from pipelines.decontaminate import DecontaminationPlan  # noqa: E402
 from pipelines.metrics import NAMESPACE  # noqa: E402
 from pipelines.worker import _MALLOPT, ARROW_POOL, MALLOC_ARENAS, MALLOC_THRESHOLD, set_mallopt  # noqa: E402, F401
@@ -172,6 +172,17 @@ def decontamination_index(recipe: Recipe, output: str, quiet: bool = False
     return plan, data
 
 
+def releases_against(recipe: Recipe, tokenizer: dict[str, Any]) -> list[dict[str, Any]]:
+    """The releases of [dedup] against, each checked before anything is written (release/against.py): one line
+    naming the release and what is wrong, exit 2."""
+    from release.against import AgainstError, open_against
+
+    try:
+        return [open_against(path, recipe, tokenizer) for path in recipe.dedup.against]
+    except AgainstError as exc:
+        raise UsageError(str(exc)) from exc
+
+
 def write_decontamination_index(plan: DecontaminationPlan | None, data: bytes) -> None:
     if plan is not None:
         write_bytes(plan.index_path, data)
@@ -263,7 +274,8 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
     except Exception:  # noqa: BLE001 - a prefix with nothing under it, on stores that raise for that
         entries = []
     if entries or FileSystems.exists(output):
-        ours = {"manifest.json", "stats.json", "shards", "ledger", "scored", STAGING, STARTED, INPUTS_FILE}
+        ours = {"manifest.json", "stats.json", "shards", "ledger", "scored", "dedup_index", STAGING, STARTED,
+                INPUTS_FILE}
         foreign = [e for e in entries if e.rstrip("/").rsplit("/", 1)[-1] not in ours]
         if foreign:
             raise UsageError(
@@ -281,7 +293,7 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
                                  "replace it, or choose another directory")
         old = [
             m.path
-            for result in FileSystems.match([f"{output}/{d}/*" for d in ("shards", "ledger", "scored")])
+            for result in FileSystems.match([f"{output}/{d}/*" for d in ("shards", "ledger", "scored", "dedup_index")])
             for m in result.metadata_list
         ]
         old += [f"{output}/{n}" for n in ("manifest.json", "stats.json") if FileSystems.exists(f"{output}/{n}")]
@@ -487,8 +499,10 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
     decontamination, index = decontamination_index(recipe, output, args.quiet)
+    against = releases_against(recipe, info)
     prepare_output(output, recipe=recipe, inputs=inputs, overwrite=args.overwrite)
     write_decontamination_index(decontamination, index)
+    write_against_list(output, against)
     inputs_file = f"{output}/{INPUTS_FILE}"
     write_input_list(inputs_file, inputs)
     progress = None
@@ -498,7 +512,7 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
         progress = ProgressLine(f"{output}/{STAGING}", sum(n or 0 for n in sizes.values()), console_fd)
     stats = _execute(beam_args, output, lambda p: build_pipeline(
         p, inputs_file=inputs_file, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
-        progress=progress is not None, decontamination=decontamination), progress)
+        progress=progress is not None, decontamination=decontamination, against=against), progress)
     if not args.quiet:
         for line in drop_warnings(stats, recipe.output.warn_drop_share):
             print(f"tokenmill: {line}", file=sys.stderr)
@@ -541,13 +555,15 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
     decontamination, index = decontamination_index(recipe, output, args.quiet)
+    against = releases_against(recipe, info)
     prepare_output(output, recipe=recipe, inputs=[source], overwrite=args.overwrite, command="select")
     write_decontamination_index(decontamination, index)
+    write_against_list(output, against)
     inputs_file = f"{output}/{INPUTS_FILE}"
     write_input_list(inputs_file, manifest["inputs"])
     return _execute(beam_args, output, lambda p: build_select_pipeline(
         p, source=source, source_manifest=manifest, source_stats=source_stats, output=output, recipe=recipe,
-        tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination))
+        tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination, against=against))
 
 
 def input_problems(stats: dict[str, Any], max_file_errors: float) -> tuple[list[str], bool]:

@@ -68,10 +68,15 @@ def build_manifest(
     tokenizer: dict[str, Any],
     inputs: list[str],
     snapshots: dict[str, str] | None = None,
+    dedup_index: Iterable[PartInfo] = (),
+    dedup_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`snapshots`: each input file's (by base name) crawl snapshot, where it has one (ingest.warc)."""
+    """`snapshots`: each input file's (by base name) crawl snapshot, where it has one (ingest.warc).
+    `dedup_index`: the parts of dedup_index/ (the kept documents' dedup keys, for releases to carry) and
+    `dedup_settings` what they were made with."""
     shard_entries = [part_entry(s, output_root) for s in sorted(shards, key=lambda s: s.path)]
     ledger_entries = [part_entry(s, output_root) for s in sorted(ledger_parts, key=lambda s: s.path)]
+    index_entries = [part_entry(s, output_root) for s in sorted(dedup_index, key=lambda s: s.path)]
     return {
         "schema_version": SCHEMA_VERSION,
         "tokenmill_version": tokenmill_version(),
@@ -88,6 +93,7 @@ def build_manifest(
         },
         "shards": shard_entries,
         "ledger": ledger_entries,
+        "dedup_index": {"parts": index_entries, "settings": dedup_settings or {}},
     }
 
 

@@ -28,11 +28,12 @@ from apache_beam.io.filesystems import FileSystems
 from filters.registry import score_columns
 from ingest.speedups import summarize as extraction_summary
 from ingest.warc import snapshot_from_path, source_name
-from outputs.run_files import build_manifest, funnel, read_input_list, read_json, write_json
+from outputs.run_files import build_manifest, funnel, read_input_list, read_json, write_input_list, write_json
 from outputs.staging import remove_staging, staging_dir
+from pipelines.against_releases import NearAgainstReleases, against_stats, read_index_file
 from pipelines.classify import DecideClassifiers, ScoreClassifiers
 from pipelines.decontaminate import Decontaminate, DecontaminationPlan, decontamination_stats
-from pipelines.dedup import ExactDedup
+from pipelines.dedup import MATCHED, ExactDedup
 from pipelines.documents import (
     EXTRACTION,
     FILE_ERRORS,
@@ -46,7 +47,7 @@ from pipelines.documents import (
 )
 from pipelines.near_dedup import NearDedup, near_dedup_stats
 from pipelines.sinks import WriteParts
-from pipelines.source_parts import COUNTS, LEDGER_PARTS, MIX, SHARD_PARTS, WriteSourceParts
+from pipelines.source_parts import COUNTS, INDEX_PARTS, LEDGER_PARTS, MIX, SHARD_PARTS, WriteSourceParts
 from pipelines.staging import StageDocuments, StageLedgerRows, settled
 from schemas.recipe import Recipe
 from schemas.records import STAGE_EXTRACT, STAGE_LANGUAGE_PRECHECK, STAGE_READ, STAGE_URL
@@ -63,7 +64,37 @@ PRE_FILTER_STAGES = (STAGE_READ, STAGE_URL, STAGE_LANGUAGE_PRECHECK, STAGE_EXTRA
 
 # What the finalize step reads, as (kind, value) pairs in one side input.
 SUMMARY_KINDS = ("shards", "ledger_parts", "ledger_counts", "skipped", "file_errors", "mix", "near_dedup",
-                 "extraction", "snapshots", "decontamination")
+                 "extraction", "snapshots", "decontamination", "dedup_index", "against")
+
+
+def against_list_path(output: str) -> str:
+    """Where the driver lists the released index files to read ([dedup] against), one "name<TAB>path" a line:
+    read by the pipeline, so the job graph does not grow with a release's files."""
+    return f"{staging_dir(output)}/dedup-against.txt"
+
+
+def write_against_list(output: str, against: list[dict[str, Any]]) -> None:
+    if against:
+        write_input_list(against_list_path(output), [f"{r['name']}\t{f}" for r in against for f in r["files"]])
+
+
+def read_against_list(path: str) -> Iterator[tuple[str, str]]:
+    for line in read_input_list(path):
+        name, file = line.split("\t", 1)
+        yield name, file
+
+
+def dedup_settings(recipe: Recipe, tokenizer_info: dict[str, Any]) -> dict[str, Any]:
+    """What a dedup index was made with: a later run can match against it only with the same exact-key definition
+    and MinHash (n-gram, bands, rows, seed). The tokenizer is named because a release's tokens are only
+    comparable under it."""
+    near = recipe.dedup.near
+    return {
+        "exact_key": "xxh3_128 of NFKC, lower-cased, whitespace-folded text (dedup.exact.exact_key)",
+        "minhash": {"ngram": near.ngram, "bands": near.bands, "rows": near.rows, "seed": near.seed,
+                    "scheme": "datasketch affine64 over XXH64 word 5-grams (dedup.minhash)"} if near.enabled else None,
+        "tokenizer_vocab_sha256": tokenizer_info.get("vocab_sha256"),
+    }
 
 
 def _finalize(
@@ -77,6 +108,7 @@ def _finalize(
     read_stats: dict[str, Any] | None,
     summary: list[tuple[str, Any]],
     decontamination: DecontaminationPlan | None = None,
+    against: list[dict[str, Any]] | None = None,
 ) -> None:
     inputs = read_input_list(inputs_file)
     by_kind: dict[str, list] = {kind: [] for kind in SUMMARY_KINDS}
@@ -94,7 +126,12 @@ def _finalize(
         tokenizer=tokenizer_info,
         inputs=inputs,
         snapshots=dict(by_kind["snapshots"]),
+        dedup_index=by_kind["dedup_index"],
+        dedup_settings=dedup_settings(recipe, tokenizer_info),
     )
+    if against:  # lineage: the releases this run's documents were deduplicated against
+        manifest["dedup_against"] = [{k: r[k] for k in ("name", "version", "path", "manifest_sha256")}
+                                     for r in against]
     if decontamination is not None:  # which benchmark files, byte for byte, the run was checked against
         manifest["decontamination"] = {
             "action": recipe.decontamination.action,
@@ -115,6 +152,8 @@ def _finalize(
     setups = [json.loads(s) for s in sorted(set(by_kind["extraction"]))]
     if setups:  # a select run extracts nothing
         stats["extract"] = extraction_summary(setups)
+    if against:
+        stats["dedup_against"] = against_stats(against, by_kind["against"])
     if decontamination is not None:
         stats["decontamination"] = decontamination_stats(recipe, decontamination, by_kind["decontamination"])
     if recipe.dedup.near.enabled:
@@ -152,6 +191,7 @@ def _filter_to_outputs(
     snapshots,
     progress_dir: str | None = None,
     decontamination: DecontaminationPlan | None = None,
+    against: list[dict[str, Any]] | None = None,
 ) -> None:
     """The shared tail: filters -> decontamination -> classifiers -> exact and near dedup -> tokenize -> shards,
     ledger, manifest, stats (+ scored)."""
@@ -187,14 +227,36 @@ def _filter_to_outputs(
         decided = survivors | "DecideClassifiers" >> DecideClassifiers(recipe)
         survivors = decided.kept
         late.append(decided[LEDGER])
+    released, matched = None, []
+    if against:
+        # The released documents' dedup index, read in the workers from the files the driver listed and checked.
+        released = (
+            p
+            | "AgainstList" >> beam.Create([against_list_path(output)])
+            | "AgainstFiles" >> beam.FlatMap(read_against_list)
+            | "SpreadIndexFiles" >> beam.Reshuffle()
+            | "ReadReleasedIndex" >> beam.FlatMap(read_index_file, near=recipe.dedup.near.enabled)
+        )
     if recipe.dedup.exact.enabled:
-        deduped = survivors | "ExactDedup" >> ExactDedup(recipe)
+        deduped = survivors | "ExactDedup" >> ExactDedup(recipe, released)
         survivors = deduped.survivors
         late.append(deduped[LEDGER])
+        if released is not None:
+            matched.append(deduped[MATCHED])
     near_story = p | "NoNearDedup" >> beam.Create([])
     if recipe.dedup.near.enabled:
+        if released is not None:
+            survivors, released_ledger, near_matched = survivors | "NearAgainstReleases" >> NearAgainstReleases(
+                recipe, released)
+            late.append(released_ledger)
+            matched.append(near_matched)
         survivors, near_ledger, near_story = survivors | "NearDedup" >> NearDedup(recipe, snapshots)
         late.append(near_ledger)
+    matched_counts = (
+        (matched or [p | "NoReleaseMatches" >> beam.Create([])])
+        | "ReleaseMatches" >> beam.Flatten()
+        | "SumReleaseMatches" >> beam.CombinePerKey(sum)
+    )
 
     # Everything about one input file meets in one place: its shards and ledger part(s) are written there,
     # named by the file's index among the inputs (Document.source is the file's base name).
@@ -215,7 +277,7 @@ def _filter_to_outputs(
         }
         | "GroupBySource" >> beam.CoGroupByKey()
         | "WriteSourceParts" >> beam.ParDo(WriteSourceParts(recipe, output, columns), source_index).with_outputs(
-            SHARD_PARTS, LEDGER_PARTS, COUNTS, MIX
+            SHARD_PARTS, LEDGER_PARTS, COUNTS, MIX, INDEX_PARTS
         )
     )
     shard_infos, ledger_infos = written[SHARD_PARTS], written[LEDGER_PARTS]
@@ -242,6 +304,7 @@ def _filter_to_outputs(
                 ("shards", shard_infos), ("ledger_parts", ledger_infos), ("ledger_counts", ledger_counts),
                 ("skipped", skipped), ("file_errors", file_errors), ("mix", mix), ("near_dedup", near_story),
                 ("extraction", extraction), ("snapshots", snapshots), ("decontamination", found),
+                ("dedup_index", written[INDEX_PARTS]), ("against", matched_counts),
             )
         ]
         | "SummaryStreams" >> beam.Flatten()
@@ -261,6 +324,7 @@ def _filter_to_outputs(
             read_stats=read_stats,
             summary=beam.pvalue.AsSingleton(summary),
             decontamination=decontamination,
+            against=against,
         )
     )
 
@@ -275,6 +339,7 @@ def build_pipeline(
     keep_scored: bool = False,
     progress: bool = False,
     decontamination: DecontaminationPlan | None = None,
+    against: list[dict[str, Any]] | None = None,
 ) -> None:
     """The full run: WARC/WET files to shards, ledger, manifest, stats. With `progress` the read and filter steps
     keep running counts in _staging/ for the driver's progress line (console/progress.py; local runs only).
@@ -302,7 +367,7 @@ def build_pipeline(
         skipped=read[SKIPPED] | "CountSkipped" >> beam.combiners.Count.PerElement(),
         file_errors=read[FILE_ERRORS],
         extraction=extracted[EXTRACTION] | "DistinctSetups" >> beam.Distinct(), snapshots=read[SNAPSHOTS],
-        progress_dir=progress_dir, decontamination=decontamination,
+        progress_dir=progress_dir, decontamination=decontamination, against=against,
     )
 
 
@@ -332,6 +397,7 @@ def build_select_pipeline(
     tokenizer_info: dict[str, Any],
     inputs_file: str,
     decontamination: DecontaminationPlan | None = None,
+    against: list[dict[str, Any]] | None = None,
 ) -> None:
     """Another recipe over a --keep-scored run: scored/ documents through the shared tail; the source's
     read/url/extract ledger rows carried over unchanged (the recipe must agree on those stages)."""
@@ -361,5 +427,5 @@ def build_select_pipeline(
         p, docs, early, output=output, recipe=recipe, inputs_file=inputs_file,
         tokenizer_info=tokenizer_info, keep_scored=False, read_stats=source_stats["read"],
         skipped=empty, file_errors=p | "NoErrors" >> beam.Create([]), extraction=p | "NoExtraction" >> beam.Create([]),
-        snapshots=snapshots, decontamination=decontamination,
+        snapshots=snapshots, decontamination=decontamination, against=against,
     )

@@ -14,6 +14,9 @@ from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
 from schemas.records import STAGE_EXACT_DEDUP, Decision, LateDrop, StagedRef
 
+REASON_RELEASED = "duplicate_of_release"
+MATCHED = "matched"  # side output with released documents: ((release name, "exact"), 1)
+
 
 class _SplitGroup(beam.DoFn):
     """Two passes over a key group (ids, then refs): memory stays flat however large the group."""
@@ -47,17 +50,48 @@ class _SplitGroup(beam.DoFn):
         yield survivor
 
 
-class ExactDedup(beam.PTransform):
-    """StagedRefs -> survivors (main) and LateDrops of exact duplicates (LEDGER)."""
+class _SplitWithReleased(_SplitGroup):
+    """A key group with released documents (pipelines/against_releases.py): every run document in it is an exact
+    copy of a released one (the smallest released ref names it); without, the run's own survivor rule."""
 
-    def __init__(self, recipe: Recipe) -> None:
+    def process(self, element: tuple[str, dict[str, Iterable]]) -> Iterator:
+        key, grouped = element
+        released = min(grouped["released"], default=None)
+        if released is None:
+            yield from super().process((key, grouped["run"]))
+            return
+        name = released.rsplit(":", 1)[0]
+        for ref in grouped["run"]:
+            self.counters.inp.inc()
+            self.counters.dropped(REASON_RELEASED)
+            ref.cluster_id = released
+            yield beam.pvalue.TaggedOutput(MATCHED, ((name, "exact"), 1))
+            decision = Decision(STAGE_EXACT_DEDUP, REASON_RELEASED, detail=f"exact copy of released {released}")
+            yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(ref, decision))
+
+
+class ExactDedup(beam.PTransform):
+    """StagedRefs -> survivors (main) and LateDrops of exact duplicates (LEDGER); with `released`
+    (against_releases.ReleasedDoc), also of exact copies of released documents, and per-release counts
+    (MATCHED)."""
+
+    def __init__(self, recipe: Recipe, released=None) -> None:
         super().__init__()
         self.recipe = recipe
+        self.released = released
 
     def expand(self, docs):
+        keyed = docs | "KeyByText" >> beam.Map(lambda ref: (ref.exact_key, ref))
+        if self.released is None:
+            return (
+                keyed
+                | "GroupByText" >> beam.GroupByKey()
+                | "PickSurvivor" >> beam.ParDo(_SplitGroup(self.recipe)).with_outputs(LEDGER, main="survivors")
+            )
+        released = self.released | "ReleasedKeys" >> beam.Map(lambda d: (d.exact_key, d.ref))
         return (
-            docs
-            | "KeyByText" >> beam.Map(lambda ref: (ref.exact_key, ref))
-            | "GroupByText" >> beam.GroupByKey()
-            | "PickSurvivor" >> beam.ParDo(_SplitGroup(self.recipe)).with_outputs(LEDGER, main="survivors")
+            {"run": keyed, "released": released}
+            | "GroupByTextWithReleased" >> beam.CoGroupByKey()
+            | "PickSurvivor" >> beam.ParDo(_SplitWithReleased(self.recipe)).with_outputs(
+                LEDGER, MATCHED, main="survivors")
         )

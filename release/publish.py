@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 from outputs.reading import open_run
 from outputs.run_files import read_json, tokenmill_version
 from schemas.records import STAGES
+from schemas.tables import DEDUP_INDEX_SCHEMA
 from storage.files import copy, exists, is_local, join, match, open_read, open_stream, size, write_bytes
 
 
@@ -68,6 +69,12 @@ def _card(name: str, version: str, manifest: dict, stats: dict) -> str:
         lines += [f"| {e['file']} | {e['offset']} | {e['error'].replace('|', '/')} |" for e in errors]
     else:
         lines.append(f"None: every one of the {len(manifest['inputs'])} input files was read to its end.")
+    against = stats.get("dedup_against")
+    if against:  # lineage: what this data was deduplicated against
+        lines += ["", "## Deduplicated against", "", "| release | version | path | exact copies | near copies |",
+                  "|---|---|---|---|---|"]
+        lines += [f"| {r['name']} | {r['version']} | {r['path']} | {r['exact_copies']} | {r['near_copies']} |"
+                  for r in against]
     decon = stats.get("decontamination")
     if decon:  # what a user of the data needs to trust its evaluation numbers
         verb = "dropped" if decon["action"] == "drop" else "flagged (kept; ledger reason contaminated)"
@@ -110,15 +117,19 @@ def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any
     build = target + ".tmp-release" if local else target
     if local:
         shutil.rmtree(build, ignore_errors=True)
-    files = []
-    for entry in run["shards"]:
+    def copied(entry: dict) -> dict:
         src, dst = f"{run_dir}/{entry['path']}", join(build, entry["path"])
         copy(src, dst)
         digest = _sha256(dst)
         if digest != entry["sha256"]:
             raise ReleaseError(f"{src}: sha256 {digest} differs from the run manifest")
-        files.append({"path": entry["path"], "bytes": size(dst), "sha256": digest, "rows": entry["rows"],
-                      "tokens": entry.get("tokens", 0)})
+        return {"path": entry["path"], "bytes": size(dst), "sha256": digest, "rows": entry["rows"]}
+
+    files = [copied(entry) | {"tokens": entry.get("tokens", 0)} for entry in run["shards"]]
+    # The dedup index (runs before 2026-12-06 have none): a later run deduplicates against the release with it.
+    run_index = run.get("dedup_index", {"parts": [], "settings": {}})
+    index_files = [copied(entry) for entry in run_index["parts"]]
+    documents = run["totals"]["documents"]
     manifest = {
         "name": name, "version": version, "schema_version": run["schema_version"],
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -126,6 +137,12 @@ def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any
         "recipe_sha256": run["recipe_sha256"], "inputs": run["inputs"], "score_columns": run["score_columns"],
         "totals": {"documents": run["totals"]["documents"], "tokens": run["totals"]["tokens"]},
         "files": files, "source_shards": [s["sha256"] for s in run["shards"]],
+        "dedup_index": {
+            "files": index_files, "settings": run_index["settings"],
+            "bytes_per_document": round(sum(f["bytes"] for f in index_files) / documents, 1) if documents else 0.0,
+        } if index_files else None,
+        # Lineage: the releases the run was deduplicated against ([dedup] against), as it read them.
+        "deduplicated_against": run.get("dedup_against", []),
     }
     write_bytes(join(build, "README.md"), _card(name, version, run, stats).encode("utf-8"))
     write_bytes(join(build, "manifest.json"), json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
@@ -153,11 +170,12 @@ def verify(target: str) -> list[str]:
                                f"DIR` makes one; `tokenmill stats {target}` reads the run")
         raise ReleaseError(f"{path}: not a tokenmill release manifest (no 'files')")
     problems = []
-    listed = {entry["path"] for entry in manifest["files"]} | {"manifest.json", "README.md"}
+    index = manifest.get("dedup_index") or {"files": []}
+    listed = {entry["path"] for entry in manifest["files"] + index["files"]} | {"manifest.json", "README.md"}
     present = dict(_files_under(target))  # one listing, not a request per file
     for rel in sorted(set(present) - listed):
         problems.append(f"{rel}: not listed in the manifest (a reader of shards/*.parquet would read it)")
-    for entry in manifest["files"]:
+    for entry in manifest["files"] + index["files"]:
         f = join(target, entry["path"])
         if entry["path"] not in present:
             problems.append(f"{entry['path']}: missing")
@@ -171,6 +189,8 @@ def verify(target: str) -> list[str]:
             meta = pq.ParquetFile(stream)
         if meta.metadata.num_rows != entry["rows"]:
             problems.append(f"{entry['path']}: {meta.metadata.num_rows} rows != {entry['rows']}")
-        if "tokens" not in meta.schema_arrow.names or "doc_id" not in meta.schema_arrow.names:
-            problems.append(f"{entry['path']}: not a tokenmill shard schema")
+        kind, wanted = ("dedup index", DEDUP_INDEX_SCHEMA.names) if entry in index["files"] else ("shard", [
+            "doc_id", "tokens"])
+        if not set(wanted) <= set(meta.schema_arrow.names):
+            problems.append(f"{entry['path']}: not a tokenmill {kind} schema")
     return problems

@@ -317,6 +317,10 @@ class DedupConfig:
     # classifier ran). "smallest_id": the smallest doc id. "first_seen": the copy that comes first in the crawl
     # (input file name, then offset in it), which is what datatrove's MinHash clustering kept for FineWeb.
     survivor: str = "smallest_id"
+    # Releases (any FileSystems path) whose documents this run must not repeat: a document that is an exact copy
+    # of a released one (exact dedup) or a near copy (near dedup, estimated Jaccard >= near.confirm_threshold)
+    # is dropped as duplicate_of_release. Matched across all snapshots, whatever near.scope says within the run.
+    against: list[str] = field(default_factory=list)
     exact: ExactDedupConfig = field(default_factory=ExactDedupConfig)
     near: NearDedupConfig = field(default_factory=NearDedupConfig)
 
@@ -506,6 +510,8 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
     for section in (recipe.quality, recipe.topic):
         if section.enabled and not section.model_path:
             raise RecipeError("an enabled classifier needs model_path (train one with tokenmill train-classifier)")
+    if recipe.dedup.against and not (recipe.dedup.exact.enabled or recipe.dedup.near.enabled):
+        raise RecipeError("dedup.against names releases, but exact and near dedup are both off: nothing would match")
     d = recipe.decontamination
     if d.enabled and not d.sources:
         raise RecipeError("decontamination.enabled, but decontamination.sources names no benchmark file")

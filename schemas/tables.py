@@ -63,6 +63,25 @@ LEDGER_SCHEMA = pa.schema(
 )
 
 
+# out/dedup_index/part-FFFFF-KKK.parquet: one row per kept document, what a later run needs to deduplicate
+# against this one once it is released ([dedup] against): the exact key, and with near dedup the MinHash band
+# keys (the LSH join) and the signature (the candidates' check). Sorted by doc_id, like the shards.
+DEDUP_INDEX_SCHEMA = pa.schema(
+    [
+        pa.field("doc_id", pa.string(), nullable=False),
+        pa.field("exact_key", pa.string()),  # dedup.exact.exact_key of the text
+        pa.field("band_keys", pa.list_(pa.uint64())),  # dedup.minhash.band_keys (null without near dedup)
+        pa.field("signature", pa.binary()),  # MinHash values as little-endian uint64 (null without near dedup)
+    ]
+)
+
+
+def dedup_index_table(rows: list[tuple[str, str, list[int] | None, bytes | None]]) -> pa.Table:
+    """(doc_id, exact_key, band_keys, signature) rows -> a DEDUP_INDEX_SCHEMA table."""
+    return pa.Table.from_pydict(
+        {name: [r[i] for r in rows] for i, name in enumerate(DEDUP_INDEX_SCHEMA.names)}, schema=DEDUP_INDEX_SCHEMA)
+
+
 def shard_schema(score_columns: list[str]) -> pa.Schema:
     """Shard schema: the base fields plus one float64 column per recorded signal, in the given order."""
     return pa.schema(SHARD_BASE_FIELDS + [pa.field(name, pa.float64()) for name in score_columns])

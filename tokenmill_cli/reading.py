@@ -59,6 +59,9 @@ def cmd_stats(argv: list[str]) -> int:
         if mix:
             top = sorted(mix.items(), key=lambda kv: -kv[1]["tokens"])[:12]
             print(f"kept by {kind}: " + ", ".join(f"{k} {v['documents']} docs / {v['tokens']:,} tok" for k, v in top))
+    for rel in stats.get("dedup_against", []):
+        print(f"against release {rel['name']} {rel['version']} ({rel['indexed_documents']:,} documents): "
+              f"{rel['exact_copies']:,} exact and {rel['near_copies']:,} near copies dropped")
     decon = stats.get("decontamination")
     if decon:
         for s in decon["sources"]:

@@ -1,0 +1,76 @@
+"""A release as something a new run deduplicates against ([dedup] against): its dedup index, checked before the
+run starts. A release the run cannot use the way the recipe asks is refused in one line naming it: no
+manifest, not a release, no dedup index, tokens of another tokenizer, a MinHash of other settings (or none
+while the run's near dedup needs one), an index file missing or failing its checksum."""
+
+from __future__ import annotations
+
+import hashlib
+from typing import Any
+
+from outputs.run_files import read_json
+from schemas.recipe import Recipe
+from storage.files import exists, join, open_stream, read_bytes
+
+
+class AgainstError(ValueError):
+    """A release a run cannot deduplicate against; the message is the line the run prints."""
+
+
+def _sha256(path: str) -> str:
+    digest = hashlib.sha256()
+    with open_stream(path) as stream:
+        for chunk in iter(lambda: stream.read(8 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+MINHASH_KEYS = ("ngram", "bands", "rows", "seed")
+
+
+def open_against(path: str, recipe: Recipe, tokenizer: dict[str, Any]) -> dict[str, Any]:
+    """{name, version, path, manifest_sha256, documents, files} of the release at `path`, after checking it can
+    serve this run's exact and near dedup. Every index file's sha256 is checked here, so a damaged release
+    stops the run before it starts (the index is read once more by the run)."""
+    path = path.rstrip("/")
+    where = f"dedup.against: {path}"
+    manifest_path = join(path, "manifest.json")
+    if not exists(manifest_path):
+        raise AgainstError(f"{where}: not a release (no manifest.json)")
+    raw = read_bytes(manifest_path)
+    manifest = read_json(manifest_path)
+    if "files" not in manifest:
+        kind = "a run's output folder" if "shards" in manifest else "not a tokenmill release"
+        raise AgainstError(f"{where}: {kind}, not a release (`tokenmill release` makes one)")
+    index = manifest.get("dedup_index")
+    if not index or not index.get("files"):
+        raise AgainstError(f"{where}: the release carries no dedup index (released before 2026-12-06): release its "
+                           "run again with this tokenmill")
+    ours = tokenizer.get("vocab_sha256")
+    theirs = manifest.get("tokenizer", {}).get("vocab_sha256")
+    if theirs != ours:
+        raise AgainstError(f"{where}: its tokens are {manifest['tokenizer'].get('name')} (vocabulary sha256 "
+                           f"{str(theirs)[:12]}), this run's {tokenizer.get('name')} ({str(ours)[:12]}): one "
+                           "training set needs one tokenizer")
+    near = recipe.dedup.near
+    if near.enabled:
+        minhash = index.get("settings", {}).get("minhash")
+        if not minhash:
+            raise AgainstError(f"{where}: its dedup index has no MinHash signatures (its run had near dedup off); "
+                               "this run's near dedup cannot match against it")
+        wanted = {k: getattr(near, k) for k in MINHASH_KEYS}
+        have = {k: minhash.get(k) for k in MINHASH_KEYS}
+        if have != wanted:
+            raise AgainstError(f"{where}: its MinHash index was made with {have}, this run's dedup.near is "
+                               f"{wanted}: band keys of other settings never meet")
+    files = []
+    for entry in index["files"]:
+        file = join(path, entry["path"])
+        if not exists(file):
+            raise AgainstError(f"{where}: {entry['path']} is missing (tokenmill verify {path})")
+        if _sha256(file) != entry["sha256"]:
+            raise AgainstError(f"{where}: {entry['path']} fails its sha256 checksum (tokenmill verify {path})")
+        files.append(file)
+    return {"name": manifest["name"], "version": manifest["version"], "path": path,
+            "manifest_sha256": hashlib.sha256(raw).hexdigest(), "documents": sum(e["rows"] for e in index["files"]),
+            "files": files}
