@@ -9,20 +9,13 @@ import hashlib
 from typing import Any
 
 from outputs.run_files import read_json
+from release.publish import file_sha256
 from schemas.recipe import Recipe
-from storage.files import exists, join, open_stream, read_bytes
+from storage.files import exists, join, read_bytes
 
 
 class AgainstError(ValueError):
     """A release a run cannot deduplicate against; the message is the line the run prints."""
-
-
-def _sha256(path: str) -> str:
-    digest = hashlib.sha256()
-    with open_stream(path) as stream:
-        for chunk in iter(lambda: stream.read(8 << 20), b""):
-            digest.update(chunk)
-    return digest.hexdigest()
 
 
 MINHASH_KEYS = ("ngram", "bands", "rows", "seed")
@@ -68,7 +61,7 @@ def open_against(path: str, recipe: Recipe, tokenizer: dict[str, Any]) -> dict[s
         file = join(path, entry["path"])
         if not exists(file):
             raise AgainstError(f"{where}: {entry['path']} is missing (tokenmill verify {path})")
-        if _sha256(file) != entry["sha256"]:
+        if file_sha256(file) != entry["sha256"]:
             raise AgainstError(f"{where}: {entry['path']} fails its sha256 checksum (tokenmill verify {path})")
         files.append(file)
     return {"name": manifest["name"], "version": manifest["version"], "path": path,

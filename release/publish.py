@@ -28,7 +28,8 @@ class ReleaseError(ValueError):
     pass
 
 
-def _sha256(path: str) -> str:
+def file_sha256(path: str) -> str:
+    """sha256 of a file on any store, streamed."""
     h = hashlib.sha256()
     with open_stream(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
@@ -120,7 +121,7 @@ def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any
     def copied(entry: dict) -> dict:
         src, dst = f"{run_dir}/{entry['path']}", join(build, entry["path"])
         copy(src, dst)
-        digest = _sha256(dst)
+        digest = file_sha256(dst)
         if digest != entry["sha256"]:
             raise ReleaseError(f"{src}: sha256 {digest} differs from the run manifest")
         return {"path": entry["path"], "bytes": size(dst), "sha256": digest, "rows": entry["rows"]}
@@ -182,7 +183,7 @@ def verify(target: str) -> list[str]:
             continue
         if present[entry["path"]] != entry["bytes"]:
             problems.append(f"{entry['path']}: size {present[entry['path']]} != {entry['bytes']}")
-        if _sha256(f) != entry["sha256"]:
+        if file_sha256(f) != entry["sha256"]:
             problems.append(f"{entry['path']}: sha256 mismatch")
             continue
         with open_read(f) as stream:
