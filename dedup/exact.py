@@ -10,6 +10,9 @@ import unicodedata
 
 import xxhash
 
+# What exact_key is, as a dedup index records it: a release's keys match this run's only under the same one.
+EXACT_KEY_DEFINITION = "xxh3_128 of NFKC, lower-cased, whitespace-folded text (dedup.exact.exact_key)"
+
 
 def normalize_for_exact(text: str) -> str:
     return " ".join(unicodedata.normalize("NFKC", text).lower().split())

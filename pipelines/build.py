@@ -25,6 +25,7 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
+from dedup.exact import EXACT_KEY_DEFINITION
 from filters.registry import score_columns
 from ingest.speedups import summarize as extraction_summary
 from ingest.warc import snapshot_from_path, source_name
@@ -90,7 +91,7 @@ def dedup_settings(recipe: Recipe, tokenizer_info: dict[str, Any]) -> dict[str, 
     comparable under it."""
     near = recipe.dedup.near
     return {
-        "exact_key": "xxh3_128 of NFKC, lower-cased, whitespace-folded text (dedup.exact.exact_key)",
+        "exact_key": EXACT_KEY_DEFINITION,
         "minhash": {"ngram": near.ngram, "bands": near.bands, "rows": near.rows, "seed": near.seed,
                     "scheme": "datasketch affine64 over XXH64 word 5-grams (dedup.minhash)"} if near.enabled else None,
         "tokenizer_vocab_sha256": tokenizer_info.get("vocab_sha256"),

@@ -8,6 +8,7 @@ from __future__ import annotations
 import hashlib
 from typing import Any
 
+from dedup.exact import EXACT_KEY_DEFINITION
 from outputs.run_files import read_json
 from release.publish import file_sha256
 from schemas.recipe import Recipe
@@ -45,6 +46,9 @@ def open_against(path: str, recipe: Recipe, tokenizer: dict[str, Any]) -> dict[s
         raise AgainstError(f"{where}: its tokens are {manifest['tokenizer'].get('name')} (vocabulary sha256 "
                            f"{str(theirs)[:12]}), this run's {tokenizer.get('name')} ({str(ours)[:12]}): one "
                            "training set needs one tokenizer")
+    if recipe.dedup.exact.enabled and index.get("settings", {}).get("exact_key") != EXACT_KEY_DEFINITION:
+        raise AgainstError(f"{where}: its exact keys are {index.get('settings', {}).get('exact_key')!r}, this run's "
+                           f"{EXACT_KEY_DEFINITION!r}")
     near = recipe.dedup.near
     if near.enabled:
         minhash = index.get("settings", {}).get("minhash")

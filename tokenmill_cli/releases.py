@@ -21,8 +21,11 @@ def cmd_release(argv: list[str]) -> int:
     except (ReleaseError, OutputDirError) as exc:
         print(f"tokenmill: {exc}", file=sys.stderr)
         return 2
+    index = manifest.get("dedup_index")
+    carried = (f", dedup index {sum(f['bytes'] for f in index['files']):,} bytes "
+               f"({index['bytes_per_document']:,.0f} per document)") if index else ", no dedup index"
     print(f"released {args.name} {args.version}: {len(manifest['files'])} shards, "
-          f"{manifest['totals']['tokens']:,} tokens -> {args.to}")
+          f"{manifest['totals']['tokens']:,} tokens{carried} -> {args.to}")
     return 0
 
 
