@@ -113,7 +113,11 @@ def test_retried_bundles_leave_no_trace(demo_crawl, tmp_path):
     run(demo_crawl, tmp_path / "twice", "--config", str(recipe), *IN_MEMORY, "--direct_runner_bundle_repeat=1")
     assert file_bytes(tmp_path / "once") == file_bytes(tmp_path / "twice")
     assert not (tmp_path / "twice" / "_staging").exists()
-    assert sorted(p.name for p in (tmp_path / "twice").iterdir()) == ["ledger", "manifest.json", "shards", "stats.json"]
+    assert sorted(p.name for p in (tmp_path / "twice").iterdir()) == ["dedup_index", "ledger", "manifest.json",
+                                                                       "shards", "stats.json"]
+    for folder in ("shards", "ledger", "dedup_index"):  # no part of a discarded attempt left
+        assert sorted(p.name for p in (tmp_path / "twice" / folder).iterdir()) == sorted(
+            p.name for p in (tmp_path / "once" / folder).iterdir())
 
 
 def test_rerun_is_byte_identical_and_multiprocessing_matches_in_memory(demo_crawl, tmp_path):
