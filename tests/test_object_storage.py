@@ -187,6 +187,12 @@ text_fields = ["question"]
     assert tokenmill_cli.main(["verify", "s3://cli-out/rel"]) == 1
     assert "stray.parquet: not listed" in capsys.readouterr().out
     client.delete_object(Bucket="cli-out", Key="rel/shards/stray.parquet")
+    # The same crawl again, deduplicated against the release on the store: every document it kept is released.
+    again = put("recipes/again.toml", b'base = "r.toml"\n[dedup]\nagainst = ["s3://cli-out/rel"]\n')
+    stats = run(["s3://cli-in/crawl/*.warc.gz"], "s3://cli-out/again", "--config", again, *IN_MEMORY)
+    (against,) = stats["dedup_against"]
+    assert against["indexed_documents"] == manifest["totals"]["documents"] and stats["kept"] == 0
+    assert against["exact_copies"] == stats["stages"]["exact_dedup"]["dropped"]["duplicate_of_release"] > 0
     sequences = list(PackedReader("s3://cli-out/rel", seq_len=16))
     assert sequences and all(len(s) == 17 for s in sequences)
     assert tokenmill_cli.main(["decode", "--from", "s3://cli-out/rel", "1", "2", "3"]) == 0
