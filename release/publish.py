@@ -1,8 +1,9 @@
-"""`tokenmill release` and `tokenmill verify`: an immutable, checksummed copy of a run's shards.
+"""`tokenmill release` and `tokenmill verify`: an immutable, checksummed copy of a run's shards and dedup index.
 
-A release directory holds shards/, manifest.json (every file's sha256 and size, rows, tokens, tokenizer and
-vocabulary hash, recipe and its hash, inputs, tokenmill version, creation time) and README.md (a dataset
-card). Releasing into a directory that holds a different release is refused; releasing the same run again
+A release directory holds shards/, dedup_index/ (what a later run deduplicates against: release/against.py),
+manifest.json (every file's sha256 and size, rows, tokens, tokenizer and vocabulary hash, recipe and its hash,
+inputs, the releases the run was deduplicated against, tokenmill version, creation time) and README.md (a
+dataset card). Releasing into a directory that holds a different release is refused; releasing the same run again
 is a no-op check.
 """
 
