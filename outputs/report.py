@@ -11,7 +11,7 @@ import numpy as np
 
 from outputs.reading import open_run, read_ledger, sample_rows
 from outputs.run_files import read_json
-from schemas.records import STAGES
+from schemas.records import REASON_CONTAMINATED, STAGES
 
 CSS = """
 body{font-family:system-ui,-apple-system,Segoe UI,Roboto,sans-serif;margin:2rem auto;max-width:1100px;color:#222}
@@ -179,10 +179,11 @@ def build_report(run_dir: str, samples_per_reason: int = 3, seed: int = 1) -> st
         table = ledger.filter((pc.field("stage") == stage) & (pc.field("reason") == reason))
         with_text = table.filter(pc.field("text").is_valid())
         picked = sample_rows(with_text if with_text.num_rows else table, samples_per_reason, seed)
+        shows_detail = reason == REASON_CONTAMINATED  # the detail quotes the matched passage
         docs = "".join(
             f'<div class="doc"><div class="meta">{html.escape(r["url"] or "")} &middot; {html.escape(r["doc_id"])}'
             f' &middot; score {r["score"] if r["score"] is not None else "-"}</div>'
-            f'{html.escape(((r["detail"] if reason == "contaminated" else r["text"]) or "(text not sampled)")[:700])}'
+            f'{html.escape(((r["detail"] if shows_detail else r["text"]) or "(text not sampled)")[:700])}'
             '</div>'
             for r in picked
         )

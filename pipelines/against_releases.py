@@ -26,11 +26,10 @@ from pipelines.documents import LEDGER
 from pipelines.metrics import StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
-from schemas.records import STAGE_NEAR_DEDUP, Decision, LateDrop, StagedRef
+from schemas.records import REASON_DUPLICATE_OF_RELEASE, STAGE_NEAR_DEDUP, Decision, LateDrop, StagedRef
 from storage.files import open_read
 
-REASON = "duplicate_of_release"
-MATCHED = "matched"  # side output: ((release name, "exact" | "near"), 1)
+MATCHED = "matched"  # side output of exact dedup and of NearAgainstReleases: ((release name, "exact" | "near"), 1)
 
 
 class ReleasedDoc(NamedTuple):
@@ -110,10 +109,11 @@ class _DropMatched(beam.DoFn):
                 continue
             similarity, released = match
             self.counters.inp.inc()
-            self.counters.dropped(REASON)
+            self.counters.dropped(REASON_DUPLICATE_OF_RELEASE)
             ref.cluster_id = released
             yield beam.pvalue.TaggedOutput(MATCHED, ((release_name(released), "near"), 1))
-            decision = Decision(STAGE_NEAR_DEDUP, REASON, similarity, detail=f"near duplicate of released {released}")
+            decision = Decision(STAGE_NEAR_DEDUP, REASON_DUPLICATE_OF_RELEASE, similarity,
+                                detail=f"near duplicate of released {released}")
             yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(ref, decision))
 
 

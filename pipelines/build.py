@@ -31,10 +31,10 @@ from ingest.speedups import summarize as extraction_summary
 from ingest.warc import snapshot_from_path, source_name
 from outputs.run_files import build_manifest, funnel, read_input_list, read_json, write_input_list, write_json
 from outputs.staging import remove_staging, staging_dir
-from pipelines.against_releases import NearAgainstReleases, against_stats, read_index_file
+from pipelines.against_releases import MATCHED, NearAgainstReleases, against_stats, read_index_file
 from pipelines.classify import DecideClassifiers, ScoreClassifiers
 from pipelines.decontaminate import Decontaminate, DecontaminationPlan, decontamination_stats
-from pipelines.dedup import MATCHED, ExactDedup
+from pipelines.dedup import ExactDedup
 from pipelines.documents import (
     EXTRACTION,
     FILE_ERRORS,

@@ -22,10 +22,16 @@ from pipelines.documents import LEDGER
 from pipelines.metrics import NAMESPACE, StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
-from schemas.records import CONTAMINATION_SCORE, STAGE_DECONTAMINATION, Decision, Document, ledger_row_for_drop
+from schemas.records import (
+    CONTAMINATION_SCORE,
+    REASON_CONTAMINATED,
+    STAGE_DECONTAMINATION,
+    Decision,
+    Document,
+    ledger_row_for_drop,
+)
 from storage.files import read_bytes
 
-REASON = "contaminated"
 FOUND = "found"  # side output: ((kind, source, item), 1)
 TOP_ITEMS = 10  # items per source listed in stats.json, most documents first
 
@@ -51,7 +57,7 @@ class _Decontaminate(beam.DoFn):
                                          tag=self.index_path)
         self.index.match("load the compiled scan")  # in setup, as a model loads: not a document's time
         self.counters = StageCounters(STAGE_DECONTAMINATION)
-        self.flagged = Metrics.counter(NAMESPACE, f"{STAGE_DECONTAMINATION}/flagged/{REASON}")
+        self.flagged = Metrics.counter(NAMESPACE, f"{STAGE_DECONTAMINATION}/flagged/{REASON_CONTAMINATED}")
 
     def process(self, doc: Document) -> Iterator:
         self.counters.inp.inc()
@@ -63,7 +69,8 @@ class _Decontaminate(beam.DoFn):
             return
         best, count = found.best
         path, row = self.index.describe(best)
-        decision = Decision(STAGE_DECONTAMINATION, REASON, float(count), detail=f'{path} item {row}: "{found.passage}"')
+        decision = Decision(STAGE_DECONTAMINATION, REASON_CONTAMINATED, float(count),
+                            detail=f'{path} item {row}: "{found.passage}"')
         doc.scores[CONTAMINATION_SCORE] = float(count)
         sources = set()
         for item, _count in found.items:
@@ -78,7 +85,7 @@ class _Decontaminate(beam.DoFn):
             doc.flag = decision
             yield doc
             return
-        self.counters.dropped(REASON)
+        self.counters.dropped(REASON_CONTAMINATED)
         out = self.recipe.output
         yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_drop(doc, decision, out.seed,
                                                                    out.dropped_text_sample_rate))

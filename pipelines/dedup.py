@@ -8,14 +8,12 @@ from collections.abc import Iterable, Iterator
 import apache_beam as beam
 
 from dedup.exact import survivor_order
+from pipelines.against_releases import MATCHED, release_name
 from pipelines.documents import LEDGER
 from pipelines.metrics import StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
-from schemas.records import STAGE_EXACT_DEDUP, Decision, LateDrop, StagedRef
-
-REASON_RELEASED = "duplicate_of_release"
-MATCHED = "matched"  # side output with released documents: ((release name, "exact"), 1)
+from schemas.records import REASON_DUPLICATE_OF_RELEASE, STAGE_EXACT_DEDUP, Decision, LateDrop, StagedRef
 
 
 class _SplitGroup(beam.DoFn):
@@ -60,13 +58,14 @@ class _SplitWithReleased(_SplitGroup):
         if released is None:
             yield from super().process((key, grouped["run"]))
             return
-        name = released.rsplit(":", 1)[0]
+        name = release_name(released)
         for ref in grouped["run"]:
             self.counters.inp.inc()
-            self.counters.dropped(REASON_RELEASED)
+            self.counters.dropped(REASON_DUPLICATE_OF_RELEASE)
             ref.cluster_id = released
             yield beam.pvalue.TaggedOutput(MATCHED, ((name, "exact"), 1))
-            decision = Decision(STAGE_EXACT_DEDUP, REASON_RELEASED, detail=f"exact copy of released {released}")
+            decision = Decision(STAGE_EXACT_DEDUP, REASON_DUPLICATE_OF_RELEASE,
+                                detail=f"exact copy of released {released}")
             yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(ref, decision))
 
 

@@ -27,6 +27,9 @@ STAGE_DECONTAMINATION = "decontamination"
 # The score a contaminated document carries: distinct n-grams shared with its best-matching benchmark item
 # (a shard column when decontamination flags instead of dropping).
 CONTAMINATION_SCORE = "contamination_ngrams"
+# Reasons more than one part of the project names (the stage that decides, the CLI and report that show it).
+REASON_CONTAMINATED = "contaminated"
+REASON_DUPLICATE_OF_RELEASE = "duplicate_of_release"  # exact or near dedup against [dedup] against's releases
 STAGE_CLASSIFIERS = "classifiers"
 STAGE_EXACT_DEDUP = "exact_dedup"
 STAGE_NEAR_DEDUP = "near_dedup"

@@ -89,10 +89,12 @@ def _offending(row: dict, text: str | None) -> str:
     lines without end punctuation, the URL."""
     from collections import Counter
 
+    from schemas.records import REASON_CONTAMINATED
+
     reason = row.get("reason") or ""
     if reason.startswith("url_"):
         return f"URL: {row['url']}"
-    if reason == "contaminated":  # detail: '<benchmark file> item <i>: "<the page's passage>"'
+    if reason == REASON_CONTAMINATED:  # detail: '<benchmark file> item <i>: "<the page's passage>"'
         passage = row.get("detail", "").partition(': "')[2].removesuffix('"')
         return f"matched passage: {passage}" if passage else ""
     if not text:
