@@ -6,10 +6,10 @@ while the run's near dedup needs one), an index file missing or failing its chec
 from __future__ import annotations
 
 import hashlib
+import json
 from typing import Any
 
 from dedup.exact import EXACT_KEY_DEFINITION
-from outputs.run_files import read_json
 from release.publish import file_sha256
 from schemas.recipe import Recipe
 from storage.files import exists, join, read_bytes
@@ -32,7 +32,7 @@ def open_against(path: str, recipe: Recipe, tokenizer: dict[str, Any]) -> dict[s
     if not exists(manifest_path):
         raise AgainstError(f"{where}: not a release (no manifest.json)")
     raw = read_bytes(manifest_path)
-    manifest = read_json(manifest_path)
+    manifest = json.loads(raw)
     if "files" not in manifest:
         kind = "a run's output folder" if "shards" in manifest else "not a tokenmill release"
         raise AgainstError(f"{where}: {kind}, not a release (`tokenmill release` makes one)")
