@@ -70,26 +70,22 @@ class DecontaminationIndex:
     item_ngrams: np.ndarray  # uint32: distinct n-grams of each item
     # A bitmap of the first `prefix_len` words of every n-gram held (hash >> prefix_shift picks the bit): most
     # page positions stop after one look at it (decontamination/kernels.py).
-    prefix: np.ndarray = field(default_factory=lambda: np.zeros(1, dtype=np.uint64))
-    prefix_len: int = 2
-    prefix_shift: int = 58
-    sources: list[str] = field(default_factory=list)
-    min_matches: int = 1
-    _wanted: np.ndarray | None = field(default=None, repr=False)
+    prefix: np.ndarray
+    prefix_len: int
+    prefix_shift: int
+    sources: list[str]
+    min_matches: int
+    # wanted[k]: whether the index holds n-grams of k words (the compiled scan's form of `lengths`).
+    wanted: np.ndarray = field(init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        self.wanted = np.zeros(int(self.lengths.max(initial=1)) + 1, dtype=np.bool_)
+        self.wanted[self.lengths] = True
 
     @property
     def nbytes(self) -> int:
         return sum(a.nbytes for a in (self.hashes, self.items, self.offsets, self.item_source, self.item_index,
                                       self.item_ngrams, self.prefix))
-
-    @property
-    def wanted(self) -> np.ndarray:
-        """wanted[k]: whether the index holds n-grams of k words (the compiled scan's form of `lengths`)."""
-        if self._wanted is None:
-            wanted = np.zeros(int(self.lengths.max(initial=1)) + 1, dtype=np.bool_)
-            wanted[self.lengths] = True
-            self._wanted = wanted
-        return self._wanted
 
     def describe(self, item: int) -> tuple[str, int]:
         """(benchmark file, the item's line or row in it)."""
@@ -232,19 +228,20 @@ def build_index(
         summaries.append(SourceSummary(path, sha256, len(items), indexed, len(items) - indexed, ngrams))
         if progress is not None:
             progress(f"{path}: {len(items):,} items, {indexed:,} indexed, {ngrams:,} n-grams")
-    index = _assemble(hash_parts, item_parts, lengths)
-    index.prefix, index.prefix_shift = _prefix_bitmap(prefix_parts, len(index.hashes))
-    index.prefix_len = min(ngram, min_item_words)
-    index.item_source = np.array(item_source, dtype=np.uint32)
-    index.item_index = np.array(item_index, dtype=np.int64)
-    index.item_ngrams = np.array(item_counts, dtype=np.uint32)
-    index.sources = paths
-    index.min_matches = min_matches
+    hashes, items, offsets, shift = _sorted_entries(hash_parts, item_parts)
+    prefix, prefix_shift = _prefix_bitmap(prefix_parts, len(hashes))
+    index = DecontaminationIndex(
+        hashes=hashes, items=items, offsets=offsets, shift=shift, lengths=np.array(sorted(lengths), dtype=np.int64),
+        item_source=np.array(item_source, dtype=np.uint32), item_index=np.array(item_index, dtype=np.int64),
+        item_ngrams=np.array(item_counts, dtype=np.uint32), prefix=prefix, prefix_len=min(ngram, min_item_words),
+        prefix_shift=prefix_shift, sources=paths, min_matches=min_matches,
+    )
     return index, summaries
 
 
-def _assemble(hash_parts: Iterable[np.ndarray], item_parts: Iterable[np.ndarray], lengths: set[int]
-              ) -> DecontaminationIndex:
+def _sorted_entries(hash_parts: Iterable[np.ndarray], item_parts: Iterable[np.ndarray]
+                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+    """(hashes sorted, their items, the bucket table, its shift) of every item's n-grams."""
     hashes = np.concatenate(list(hash_parts) or [np.zeros(0, dtype=np.uint64)])
     items = np.concatenate(list(item_parts) or [np.zeros(0, dtype=np.uint32)])
     order = np.lexsort((items, hashes))  # by hash, then item: the lookup reads an n-gram's items in a row
@@ -255,9 +252,4 @@ def _assemble(hash_parts: Iterable[np.ndarray], item_parts: Iterable[np.ndarray]
     counts = np.bincount((hashes >> np.uint64(shift)).astype(np.int64), minlength=1 << bits)
     offsets = np.zeros((1 << bits) + 1, dtype=np.uint32)
     np.cumsum(counts, out=offsets[1:])
-    return DecontaminationIndex(
-        hashes=hashes, items=items, offsets=offsets, shift=shift,
-        lengths=np.array(sorted(lengths), dtype=np.int64),
-        item_source=np.zeros(0, dtype=np.uint32), item_index=np.zeros(0, dtype=np.int64),
-        item_ngrams=np.zeros(0, dtype=np.uint32),
-    )
+    return hashes, items, offsets, shift
