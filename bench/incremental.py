@@ -9,8 +9,8 @@ and near duplicates, also across files). Crawl A is files 0 and 1; crawl B is fi
 1. run A, release it (`tokenmill release`), report the release's dedup index bytes per document;
 2. run B alone, and B with `[dedup] against = [A's release]`, timed (2 local workers);
 3. truth, by brute force: every B document that reached dedup against every document A kept, exact word
-   5-gram Jaccard of the normalized texts (near dedup's shingles, dedup.minhash.shingle_hashes, compared as
-   sets); a B document with Jaccard >= 0.8 to some A document is a copy of A.
+   5-gram Jaccard of the normalized texts (bench/dedup_truth.py's shingle sets, as bench/dedup_eval.py
+   scores near dedup); a B document with Jaccard >= 0.8 to some A document is a copy of A.
 
 Prints the precision of B's duplicate_of_release drops against that truth (goal >= 0.98) and the recall of the
 copies of A that B does not keep (>= 0.95; a copy may go as an exact duplicate of a B document that was dropped
@@ -33,6 +33,7 @@ REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO))
 
 from bench.common import bench_crawl  # noqa: E402
+from bench.dedup_truth import jaccard, shingle_set  # noqa: E402
 
 THRESHOLD = 0.8
 
@@ -66,20 +67,19 @@ def _ledger(run: Path) -> list[dict]:
 
 
 def copies_of_a(b_texts: dict[str, str], a_texts: dict[str, str]) -> dict[str, float]:
-    """Each B document's best exact 5-gram Jaccard with any A document (only those sharing a shingle are
-    compared: an inverted index of A's shingles)."""
-    from dedup.minhash import shingle_hashes
-
-    a_sets = {doc: set(shingle_hashes(text, 5).tolist()) for doc, text in a_texts.items()}
-    holders: dict[int, list[str]] = {}
+    """Each B document's best exact 5-gram Jaccard with any A document, on bench/dedup_truth's shingle sets
+    (the reference definition bench/dedup_eval.py scores near dedup with); only documents sharing a shingle are
+    compared (an inverted index of A's shingles), which is exhaustive: the others have Jaccard 0."""
+    a_sets = {doc: shingle_set(text) for doc, text in a_texts.items()}
+    holders: dict[str, list[str]] = {}
     for doc, shingles in a_sets.items():
         for s in shingles:
             holders.setdefault(s, []).append(doc)
     best = {}
     for doc, text in b_texts.items():
-        mine = set(shingle_hashes(text, 5).tolist())
+        mine = shingle_set(text)
         candidates = {a for s in mine for a in holders.get(s, ())}
-        best[doc] = max((len(mine & a_sets[a]) / len(mine | a_sets[a]) for a in candidates), default=0.0)
+        best[doc] = max((jaccard(mine, a_sets[a]) for a in candidates), default=0.0)
     return best
 
 
