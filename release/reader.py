@@ -53,6 +53,17 @@ def _row_group_tokens(meta: pq.FileMetaData, path: str) -> list[int]:
 
 
 class PackedReader:
+    def __new__(cls, path: str, *args, **kwargs) -> PackedReader:
+        """A mixture folder (`tokenmill mix`) is read by mixing.reader.MixtureReader, a PackedReader."""
+        if cls is PackedReader:
+            from mixing.build import is_mixture
+
+            if is_mixture(path):
+                from mixing.reader import MixtureReader
+
+                return super().__new__(MixtureReader)
+        return super().__new__(cls)
+
     def __init__(self, path: str, seq_len: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
                  epoch: int = 0) -> None:
         if not 0 <= rank < world_size:

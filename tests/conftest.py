@@ -55,3 +55,21 @@ def bench_crawl_300(tmp_path_factory) -> Path:
         capture_output=True,
     )
     return out
+
+
+@pytest.fixture(scope="session")
+def runs(bench_crawl_300, tmp_path_factory) -> Path:
+    """Two finished runs of the 300-document crawl: `default` (the default recipe) and `fw` (FineWeb's filters,
+    near dedup, every dropped text sampled, shards of ~100,000 tokens). Read by the inspect/release tests and
+    released as the mixture tests' sources."""
+    from tests.test_pipeline import IN_MEMORY, run
+
+    root = tmp_path_factory.mktemp("runs")
+    inputs = [str(p) for p in sorted(bench_crawl_300.glob("*.warc.gz"))]
+    run(inputs, root / "default", "--config", "default", *IN_MEMORY)
+    sample_all = root / "fw.toml"
+    sample_all.write_text('[filters]\norder = ["language", "gopher_quality", "fineweb"]\n'
+                          "[output]\ndropped_text_sample_rate = 1.0\nshard_target_tokens = 100000\n"
+                          "[dedup.near]\nenabled = true\n")
+    run(inputs, root / "fw", "--config", str(sample_all), *IN_MEMORY)
+    return root

@@ -17,19 +17,6 @@ from release.reader import PackedReader
 from tests.test_pipeline import IN_MEMORY, run
 
 
-@pytest.fixture(scope="module")
-def runs(bench_crawl_300, tmp_path_factory):
-    root = tmp_path_factory.mktemp("runs")
-    inputs = [str(p) for p in sorted(bench_crawl_300.glob("*.warc.gz"))]
-    run(inputs, root / "default", "--config", "default", *IN_MEMORY)
-    sample_all = root / "fw.toml"
-    sample_all.write_text('[filters]\norder = ["language", "gopher_quality", "fineweb"]\n'
-                          "[output]\ndropped_text_sample_rate = 1.0\nshard_target_tokens = 100000\n"
-                          "[dedup.near]\nenabled = true\n")
-    run(inputs, root / "fw", "--config", str(sample_all), *IN_MEMORY)
-    return root
-
-
 def test_stats_prints_the_funnel_in_stage_order(runs, capsys):
     assert tokenmill_cli.main(["stats", str(runs / "fw")]) == 0
     out = capsys.readouterr().out

@@ -1,4 +1,4 @@
-"""The `tokenmill` command: one module per command group (runs, reading, releases, classifiers); `main` picks
+"""The `tokenmill` command: one module per command group (runs, reading, releases, mixtures, classifiers); `main` picks
 the command. Only `run`, `select` and `demo` import Apache Beam."""
 
 from __future__ import annotations
@@ -6,6 +6,7 @@ from __future__ import annotations
 import sys
 
 from tokenmill_cli.classifiers import cmd_eval_classifier, cmd_train_classifier
+from tokenmill_cli.mixtures import cmd_mix
 from tokenmill_cli.reading import cmd_decode, cmd_diff, cmd_inspect, cmd_report, cmd_stats
 from tokenmill_cli.releases import cmd_release, cmd_verify
 from tokenmill_cli.runs import _run, _select, cmd_demo, cmd_recipes
@@ -22,7 +23,8 @@ commands:
   diff      what one run kept and the other dropped, with reasons
   report    write a self-contained HTML report of a run (charts, sampled drops)
   release   copy a run's shards into an immutable, checksummed release with a dataset card
-  verify    check a release's checksums and schema (non-zero exit on any mismatch)
+  verify    check a release's (or a mixture's) checksums and schema (non-zero exit on any mismatch)
+  mix       blend releases by weight into a mixture a training run reads (MIX.toml --to DIR)
   decode    token ids back to text, offline (--tokenizer NAME or --from RUN_OR_RELEASE)
   train-classifier  train a fastText classifier from labeled JSONL
   eval-classifier   evaluate a classifier on labeled JSONL (per-class P/R/F1, macro-F1, confusion)
@@ -78,6 +80,7 @@ def main(argv: list[str] | None = None) -> int:
         "report": cmd_report,
         "release": cmd_release,
         "verify": cmd_verify,
+        "mix": cmd_mix,
         "decode": cmd_decode,
         "train-classifier": cmd_train_classifier,
         "eval-classifier": cmd_eval_classifier,

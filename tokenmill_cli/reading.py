@@ -280,13 +280,20 @@ def cmd_report(argv: list[str]) -> int:
     from outputs.report import build_report
 
     ap = argparse.ArgumentParser(prog="tokenmill report")
-    ap.add_argument("run")
+    ap.add_argument("run", help="a run's output folder or a mixture folder")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args(argv)
-    if _open(args.run) is None:
-        return 2
+    from mixing.build import is_mixture
     from storage.files import write_bytes
 
+    if is_mixture(args.run):
+        from outputs.mixture_report import build_mixture_report
+
+        write_bytes(args.output, build_mixture_report(args.run).encode("utf-8"))
+        print(f"report written to {args.output}")
+        return 0
+    if _open(args.run) is None:
+        return 2
     write_bytes(args.output, build_report(args.run).encode("utf-8"))
     print(f"report written to {args.output}")
     return 0

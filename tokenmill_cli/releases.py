@@ -1,4 +1,4 @@
-"""`tokenmill release` and `verify`."""
+"""`tokenmill release` and `verify` (of a release or a mixture)."""
 
 from __future__ import annotations
 
@@ -30,11 +30,22 @@ def cmd_release(argv: list[str]) -> int:
 
 
 def cmd_verify(argv: list[str]) -> int:
+    from mixing.build import is_mixture, verify_mixture
+    from outputs.run_files import read_json
     from release.publish import ReleaseError, verify
 
     ap = argparse.ArgumentParser(prog="tokenmill verify")
-    ap.add_argument("release")
+    ap.add_argument("release", help="a release or a mixture folder")
     args = ap.parse_args(argv)
+    if is_mixture(args.release):
+        problems = verify_mixture(args.release, read_json(f"{args.release.rstrip('/')}/manifest.json"))
+        for p in problems:
+            print(f"MISMATCH {p}")
+        if problems:
+            return 1
+        print(f"{args.release}: the plan matches its checksums; every source is as mixed (manifest sha256) with "
+              "the shard files the plan reads")
+        return 0
     try:
         problems = verify(args.release)
     except ReleaseError as exc:

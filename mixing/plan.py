@@ -1,0 +1,214 @@
+"""The mixture plan: which documents of which sources, how many times, in what order. Pure numpy, no I/O:
+`mixing.build` reads the sources' columns into `SourceDocs` and writes what `plan_mixture` returns.
+
+For each source (target = weight x total_tokens, the last source taking the rounding so the targets sum to
+total_tokens):
+1. Copies: a document appears `copies(cluster_size)` times (the spec's repeat table; 1 without one). These
+   (document, copy) entries are one epoch of the source; their tokens are the source's pool.
+2. Epochs: floor(target / pool) whole passes, then a seeded random subset of the entries whose tokens first
+   reach the remainder, the last of them cut to the tokens that reach it: a source's planned tokens are its
+   target, exactly.
+3. Units: an epoch's entries grouped by (shard file, row group, copy), in a seeded order. A unit is what a
+   reader decodes at once (one row group); copy k of a document sits in another unit than copy k-1, so the
+   copies of a cluster's survivor spread over the epoch instead of arriving together.
+Then all sources' units are interleaved by weight: the next unit comes from the source whose planned tokens
+so far are the smallest fraction of its target (Megatron-LM's blended dataset picks samples by the same
+rule), so every stretch of the stream holds the sources in about their proportions. Consecutive units form
+windows of about `window_tokens`; the reader shuffles the documents within a window.
+"""
+
+from __future__ import annotations
+
+import heapq
+from dataclasses import dataclass
+
+import numpy as np
+
+
+class PlanError(ValueError):
+    pass
+
+
+@dataclass
+class SourceDocs:
+    """One source's selected documents (after `where`), one element per document, in shard order."""
+
+    file: np.ndarray  # int32 index into the source's shard files
+    row_group: np.ndarray  # int32
+    row: np.ndarray  # int32 row within the row group
+    tokens: np.ndarray  # int64 token_count
+    copies: np.ndarray  # int64 copies per epoch (the repeat table on cluster_size)
+    language: np.ndarray  # int32 code into `languages`
+    topic: np.ndarray  # int32 code into `topics`
+    languages: list[str]
+    topics: list[str]
+
+
+@dataclass
+class Units:
+    """Units in stream order: per unit its source, file, row group, epoch, copy, window, tokens, take (0: every
+    token of each row; else the unit is one row cut to its first `take` tokens), and its rows
+    (`rows[start[u]:start[u] + count[u]]`, row indices within the row group, in the row group's order)."""
+
+    source: np.ndarray
+    file: np.ndarray
+    row_group: np.ndarray
+    epoch: np.ndarray
+    copy: np.ndarray
+    window: np.ndarray
+    tokens: np.ndarray
+    take: np.ndarray
+    start: np.ndarray
+    count: np.ndarray
+    rows: np.ndarray
+
+
+@dataclass
+class SourcePlan:
+    target_tokens: int
+    selected_tokens: int  # the selected documents' tokens, once each
+    pool_tokens: int  # one epoch: sum of tokens x copies
+    planned_tokens: int
+    documents: int  # distinct documents selected
+    entries: int  # planned (document, copy, epoch) entries
+    full_epochs: int
+    tokens_by_epoch: list[int]
+    copies_histogram: dict[int, int]  # copies per epoch -> documents
+    tokens_by_language: dict[str, int]
+    tokens_by_topic: dict[str, int]
+
+    @property
+    def epochs(self) -> float:
+        return self.planned_tokens / self.pool_tokens
+
+
+def targets(weights: list[float], total_tokens: int) -> list[int]:
+    """Tokens per source: weight x total, rounded; the last source takes the rounding."""
+    out = [round(w * total_tokens) for w in weights[:-1]]
+    return out + [total_tokens - sum(out)]
+
+
+def _source_units(docs: SourceDocs, target: int, seed: int, index: int) -> tuple[SourcePlan, dict[str, np.ndarray]]:
+    n = len(docs.tokens)
+    doc_of = np.repeat(np.arange(n, dtype=np.int64), docs.copies)
+    first = np.cumsum(docs.copies) - docs.copies
+    copy_of = np.arange(len(doc_of), dtype=np.int64) - np.repeat(first, docs.copies)
+    entry_tokens = docs.tokens[doc_of]
+    pool = int(entry_tokens.sum())
+    if pool == 0:
+        raise PlanError("no tokens to draw from (every document has 0 copies)")
+    full, remainder = divmod(target, pool)
+    # (entries, the one entry cut short or -1, the tokens it keeps) per epoch
+    epochs: list[tuple[np.ndarray, int, int]] = [(np.arange(len(doc_of)), -1, 0)] * int(full)
+    if remainder:
+        order = np.random.default_rng([seed, index, int(full)]).permutation(len(doc_of))
+        reach = np.cumsum(entry_tokens[order])
+        last = int(np.searchsorted(reach, remainder))
+        # The entry that crosses the target keeps only the tokens that reach it: the source's planned tokens
+        # are its target exactly, so small mixtures hold their weights too.
+        epochs.append((np.sort(order[: last + 1]), int(order[last]), int(entry_tokens[order[last]] - (
+            reach[last] - remainder))))
+    parts = {k: [] for k in ("file", "row_group", "epoch", "copy", "tokens", "take", "start", "count", "rows")}
+    tokens_by_epoch, lang_tokens, topic_tokens = [], np.zeros(len(docs.languages), np.int64), np.zeros(
+        len(docs.topics), np.int64)
+    offset = 0
+    for e, (entries, short, keep) in enumerate(epochs):
+        d, k = doc_of[entries], copy_of[entries]
+        t = docs.tokens[d].copy()
+        alone = (entries == short).astype(np.int64)  # the cut entry is a unit of its own
+        t[alone == 1] = keep
+        order = np.lexsort((docs.row[d], alone, k, docs.row_group[d], docs.file[d]))
+        d, k, t, alone = d[order], k[order], t[order], alone[order]
+        f, g = docs.file[d], docs.row_group[d]
+        cut = np.flatnonzero((np.diff(f) != 0) | (np.diff(g) != 0) | (np.diff(k) != 0) | (np.diff(alone) != 0)) + 1
+        starts = np.concatenate([[0], cut])
+        counts = np.diff(np.concatenate([starts, [len(d)]]))
+        unit_tokens = np.add.reduceat(t, starts)
+        shuffle = np.random.default_rng([seed, index, e, 1]).permutation(len(starts))
+        # Rows stored in unit order: unit u's rows are contiguous.
+        rows = np.concatenate([docs.row[d][starts[u]: starts[u] + counts[u]] for u in shuffle])
+        new_counts = counts[shuffle]
+        parts["file"].append(f[starts][shuffle])
+        parts["row_group"].append(g[starts][shuffle])
+        parts["copy"].append(k[starts][shuffle])
+        parts["epoch"].append(np.full(len(starts), e))
+        parts["tokens"].append(unit_tokens[shuffle])
+        parts["take"].append(np.where(alone[starts] == 1, unit_tokens, 0)[shuffle])  # 0: every token of each row
+        parts["count"].append(new_counts)
+        parts["start"].append(offset + np.cumsum(new_counts) - new_counts)
+        parts["rows"].append(rows)
+        offset += len(d)
+        tokens_by_epoch.append(int(t.sum()))
+        lang_tokens += np.bincount(docs.language[d], weights=t, minlength=len(docs.languages)).astype(np.int64)
+        topic_tokens += np.bincount(docs.topic[d], weights=t, minlength=len(docs.topics)).astype(np.int64)
+    sizes, counts = np.unique(docs.copies, return_counts=True)
+    plan = SourcePlan(
+        target_tokens=target, selected_tokens=int(docs.tokens.sum()), pool_tokens=pool,
+        planned_tokens=sum(tokens_by_epoch), documents=n, entries=offset,
+        full_epochs=int(full), tokens_by_epoch=tokens_by_epoch,
+        copies_histogram={int(s): int(c) for s, c in zip(sizes, counts, strict=True)},
+        tokens_by_language={docs.languages[i]: int(t) for i, t in enumerate(lang_tokens) if t},
+        tokens_by_topic={docs.topics[i]: int(t) for i, t in enumerate(topic_tokens) if t})
+    return plan, {k: np.concatenate(v) for k, v in parts.items()}
+
+
+def plan_mixture(sources: list[SourceDocs], weights: list[float], total_tokens: int, seed: int,
+                 window_tokens: int) -> tuple[Units, list[SourcePlan]]:
+    """The units of every source interleaved by weight, cut into windows. Raises PlanError (with the source's
+    index in `.args[1]`) for a source with nothing to draw from."""
+    plans, per_source = [], []
+    for i, (docs, target) in enumerate(zip(sources, targets(weights, total_tokens), strict=True)):
+        if len(docs.tokens) == 0:
+            raise PlanError("no documents selected", i)
+        try:
+            plan, units = _source_units(docs, target, seed, i)
+        except PlanError as exc:
+            raise PlanError(exc.args[0], i) from None
+        plans.append(plan)
+        per_source.append(units)
+    # Interleave: the source furthest behind its target (as a fraction) gives the next unit; ties by index.
+    order: list[tuple[int, int]] = []
+    heap = [(0.0, i) for i, u in enumerate(per_source) if len(u["tokens"])]
+    heapq.heapify(heap)
+    taken = [0] * len(per_source)
+    done = [0] * len(per_source)
+    while heap:
+        _, i = heapq.heappop(heap)
+        u = taken[i]
+        order.append((i, u))
+        taken[i] += 1
+        done[i] += int(per_source[i]["tokens"][u])
+        if taken[i] < len(per_source[i]["tokens"]):
+            heapq.heappush(heap, (done[i] / plans[i].target_tokens, i))
+    src = np.array([i for i, _ in order], dtype=np.int32)
+    idx = np.array([u for _, u in order], dtype=np.int64)
+
+    def pick(key: str) -> np.ndarray:
+        return np.concatenate([per_source[i][key][idx[src == i]] for i in range(len(per_source))])[_inverse(src)]
+
+    tokens = pick("tokens").astype(np.int64)
+    count = pick("count").astype(np.int64)
+    # Rows gathered in stream order.
+    old_start = pick("start")
+    rows_by_source = [per_source[i]["rows"] for i in range(len(per_source))]
+    rows = np.concatenate([rows_by_source[s][a: a + c] for s, a, c in zip(src, old_start, count, strict=True)]) \
+        if len(src) else np.zeros(0, np.int32)
+    start = np.cumsum(count) - count
+    # Windows: a new one starts once the current one holds window_tokens.
+    before = np.cumsum(tokens) - tokens
+    window = (before // window_tokens).astype(np.int64)
+    window = np.unique(window, return_inverse=True)[1].astype(np.int32)  # consecutive ids from 0
+    units = Units(source=src, file=pick("file").astype(np.int32), row_group=pick("row_group").astype(np.int32),
+                  epoch=pick("epoch").astype(np.int32), copy=pick("copy").astype(np.int32), window=window,
+                  tokens=tokens, take=pick("take").astype(np.int64), start=start, count=count,
+                  rows=rows.astype(np.int32))
+    return units, plans
+
+
+def _inverse(src: np.ndarray) -> np.ndarray:
+    """Positions that reorder values grouped by source (source 0's in order, then 1's, ...) back to stream
+    order: stream position p is the k-th unit of its source."""
+    grouped = np.argsort(src, kind="stable")
+    inverse = np.empty_like(grouped)
+    inverse[grouped] = np.arange(len(grouped))
+    return inverse

@@ -1,0 +1,34 @@
+"""`tokenmill mix`: blend releases and runs by weight into a mixture folder a training run reads."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def cmd_mix(argv: list[str]) -> int:
+    from mixing.build import mix
+    from mixing.spec import SpecError, load_spec
+
+    ap = argparse.ArgumentParser(prog="tokenmill mix", description="Plan a mixture of releases (or finished runs) "
+                                 "by weight; the folder holds the plan, not a copy of the shards.")
+    ap.add_argument("spec", help="MIX.toml (any FileSystems path)")
+    ap.add_argument("--to", required=True, help="the mixture folder to write (new or empty)")
+    args = ap.parse_args(argv)
+    try:
+        spec = load_spec(args.spec)
+        print(f"mixing {spec.name}: {spec.total_tokens:,} tokens from {len(spec.sources)} source(s), seed {spec.seed}")
+        manifest = mix(spec, args.to, log=print)
+    except SpecError as exc:
+        print(f"tokenmill: {args.spec}: {exc}", file=sys.stderr)
+        return 2
+    for s in manifest["sources"]:
+        copies = ", ".join(f"{k}x {v:,}" for k, v in sorted(s["copies"].items(), key=lambda kv: int(kv[0])))
+        print(f"  {s['label']}: weight {s['weight']:g} -> {s['planned_tokens']:,} tokens ({s['share']:.2%}), "
+              f"{s['epochs']:.2f} epochs of {s['pool_tokens']:,}; documents by copies per epoch: {copies}")
+    for w in manifest["warnings"]:
+        print(f"tokenmill: warning: {w}", file=sys.stderr)
+    plan = manifest["plan"]
+    print(f"wrote {args.to}: {plan['units']:,} units in {plan['windows']:,} window(s), {plan['entries']:,} document "
+          f"entries, {plan['tokens']:,} tokens planned")
+    return 0
