@@ -6,7 +6,7 @@ A mixture folder holds no tokens:
     manifest.json          kind "mixture"; the spec; per source its path, the sha256 of its manifest.json
                            (which lists every shard's sha256), its shard files, weight, where, repeat table,
                            documents, tokens per epoch, epochs, copies; the composition; warnings
-    plan/part-NNNNN.parquet  one row per unit in stream order: window, source, file, row_group, epoch, copy,
+    plan/part-NNNNN.parquet  one row per unit in stream order: window, source, file, row_group, epoch,
                            tokens, take (0, or the one row's tokens kept), rows (the row group's rows to read)
 
 `release/reader.py: PackedReader(mix_dir, ...)` reads the sources' shards through the plan.
@@ -38,7 +38,7 @@ MIXTURE_KIND = "mixture"
 PLAN_PART_UNITS = 100_000  # units per plan file (~1 M tokens each: 10^11 tokens per file)
 PLAN_SCHEMA = pa.schema([
     pa.field("window", pa.int32()), pa.field("source", pa.int32()), pa.field("file", pa.int32()),
-    pa.field("row_group", pa.int32()), pa.field("epoch", pa.int32()), pa.field("copy", pa.int32()),
+    pa.field("row_group", pa.int32()), pa.field("epoch", pa.int32()),
     pa.field("tokens", pa.int64()), pa.field("take", pa.int64()), pa.field("rows", pa.list_(pa.int32())),
 ])
 # What the plan reads of every selected row (besides the `where` columns): never the tokens.
@@ -168,7 +168,7 @@ def _plan_tables(units: Units) -> list[pa.Table]:
         tables.append(pa.Table.from_arrays([
             pa.array(units.window[a:b], pa.int32()), pa.array(units.source[a:b], pa.int32()),
             pa.array(units.file[a:b], pa.int32()), pa.array(units.row_group[a:b], pa.int32()),
-            pa.array(units.epoch[a:b], pa.int32()), pa.array(units.copy[a:b], pa.int32()),
+            pa.array(units.epoch[a:b], pa.int32()),
             pa.array(units.tokens[a:b], pa.int64()), pa.array(units.take[a:b], pa.int64()),
             pa.ListArray.from_arrays(pa.array(offsets), pa.array(rows, pa.int32())),
         ], schema=PLAN_SCHEMA))

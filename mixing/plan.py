@@ -5,12 +5,18 @@ For each source (target = weight x total_tokens, the last source taking the roun
 total_tokens):
 1. Copies: a document appears `copies(cluster_size)` times (the spec's repeat table; 1 without one). These
    (document, copy) entries are one epoch of the source; their tokens are the source's pool.
-2. Epochs: floor(target / pool) whole passes, then a seeded random subset of the entries whose tokens first
-   reach the remainder, the last of them cut to the tokens that reach it: a source's planned tokens are its
-   target, exactly.
-3. Units: an epoch's entries grouped by (shard file, row group, copy), in a seeded order. A unit is what a
-   reader decodes at once (one row group); copy k of a document sits in another unit than copy k-1, so the
-   copies of a cluster's survivor spread over the epoch instead of arriving together.
+2. Epochs: floor(target / pool) whole passes, then a partial pass: whole row groups in a seeded order, and
+   a seeded part of the next, whose tokens reach the remainder, the last entry cut to the tokens that reach
+   it: a source's planned tokens are its target, exactly. (Row groups, not documents drawn from all of
+   them: a reader decodes a row group whole, and a sample spread over every row group cost 2.5 tokens decoded
+   per token read in bench/mixture.py; the documents of a row group are a random sample of the source
+   already, as shards are sorted by a hash of the document id.)
+3. Units: an epoch's entries grouped by (shard file, row group), in a seeded order. A unit is what a reader
+   decodes at once (one row group), so a row group is decoded once per epoch. A document's copies are in one
+   unit and so in one window, where the reader shuffles them apart among the window's other documents (as
+   FineWeb-2's copies, written side by side, are spread by the shuffle at training time). Copies in units of
+   their own would cost a decode of the whole row group for each: 3.8 row groups decoded per row group read
+   with FineWeb-2's table (bench/mixture.py, 2026-12-06), the reader at 11 M tokens/s.
 Then all sources' units are interleaved by weight: the next unit comes from the source whose planned tokens
 so far are the smallest fraction of its target (Megatron-LM's blended dataset picks samples by the same
 rule), so every stretch of the stream holds the sources in about their proportions. Consecutive units form
@@ -46,7 +52,7 @@ class SourceDocs:
 
 @dataclass
 class Units:
-    """Units in stream order: per unit its source, file, row group, epoch, copy, window, tokens, take (0: every
+    """Units in stream order: per unit its source, file, row group, epoch, window, tokens, take (0: every
     token of each row; else the unit is one row cut to its first `take` tokens), and its rows
     (`rows[start[u]:start[u] + count[u]]`, row indices within the row group, in the row group's order)."""
 
@@ -54,7 +60,6 @@ class Units:
     file: np.ndarray
     row_group: np.ndarray
     epoch: np.ndarray
-    copy: np.ndarray
     window: np.ndarray
     tokens: np.ndarray
     take: np.ndarray
@@ -89,67 +94,71 @@ def targets(weights: list[float], total_tokens: int) -> list[int]:
 
 
 def _source_units(docs: SourceDocs, target: int, seed: int, index: int) -> tuple[SourcePlan, dict[str, np.ndarray]]:
-    n = len(docs.tokens)
-    doc_of = np.repeat(np.arange(n, dtype=np.int64), docs.copies)
-    first = np.cumsum(docs.copies) - docs.copies
-    copy_of = np.arange(len(doc_of), dtype=np.int64) - np.repeat(first, docs.copies)
+    # Entries (a document's copies) in shard order: docs come in (file, row group, row) order, so a row group's
+    # entries are one run, a unit of a whole epoch.
+    doc_of = np.repeat(np.arange(len(docs.tokens), dtype=np.int64), docs.copies)
     entry_tokens = docs.tokens[doc_of]
     pool = int(entry_tokens.sum())
     if pool == 0:
         raise PlanError("no tokens to draw from (every document has 0 copies)")
+    f, g = docs.file[doc_of], docs.row_group[doc_of]
+    bounds = np.concatenate([[0], np.flatnonzero((np.diff(f) != 0) | (np.diff(g) != 0)) + 1, [len(doc_of)]])
+    unit_tokens = np.add.reduceat(entry_tokens, bounds[:-1])
     full, remainder = divmod(target, pool)
-    # (entries, the one entry cut short or -1, the tokens it keeps) per epoch
-    epochs: list[tuple[np.ndarray, int, int]] = [(np.arange(len(doc_of)), -1, 0)] * int(full)
-    if remainder:
-        order = np.random.default_rng([seed, index, int(full)]).permutation(len(doc_of))
-        reach = np.cumsum(entry_tokens[order])
-        last = int(np.searchsorted(reach, remainder))
-        # The entry that crosses the target keeps only the tokens that reach it: the source's planned tokens
-        # are its target exactly, so small mixtures hold their weights too.
-        epochs.append((np.sort(order[: last + 1]), int(order[last]), int(entry_tokens[order[last]] - (
-            reach[last] - remainder))))
-    parts = {k: [] for k in ("file", "row_group", "epoch", "copy", "tokens", "take", "start", "count", "rows")}
+    # Per epoch: (entry index arrays, tokens kept of a one-entry unit or 0) per unit, in the epoch's order.
+    epochs: list[list[tuple[np.ndarray, int]]] = []
+    for e in range(int(full) + (remainder > 0)):
+        order = np.random.default_rng([seed, index, e]).permutation(len(unit_tokens))
+        if e < full:
+            epochs.append([(np.arange(bounds[u], bounds[u + 1]), 0) for u in order])
+            continue
+        # The last, partial epoch: whole row groups in the epoch's order until the next would pass the target
+        # (each one decoded is read whole), then a seeded part of that row group's entries; the entry that
+        # crosses the target keeps only the tokens that reach it, so the source's tokens are its target exactly.
+        reach = np.cumsum(unit_tokens[order])
+        k = int(np.searchsorted(reach, remainder))
+        units = [(np.arange(bounds[u], bounds[u + 1]), 0) for u in order[:k]]
+        need = remainder - (int(reach[k - 1]) if k else 0)
+        entries = np.arange(bounds[order[k]], bounds[order[k] + 1])
+        entries = entries[np.random.default_rng([seed, index, e, 1]).permutation(len(entries))]
+        upto = np.cumsum(entry_tokens[entries])
+        j = int(np.searchsorted(upto, need))
+        if j:
+            units.append((np.sort(entries[:j]), 0))
+        units.append((entries[j: j + 1], int(entry_tokens[entries[j]] - (upto[j] - need))))
+        epochs.append(units)
+    parts: dict[str, list] = {k: [] for k in ("file", "row_group", "epoch", "tokens", "take", "count", "rows")}
     tokens_by_epoch, lang_tokens, topic_tokens = [], np.zeros(len(docs.languages), np.int64), np.zeros(
         len(docs.topics), np.int64)
-    offset = 0
-    for e, (entries, short, keep) in enumerate(epochs):
-        d, k = doc_of[entries], copy_of[entries]
+    for e, units in enumerate(epochs):
+        entries = np.concatenate([u for u, _ in units])
+        d = doc_of[entries]
+        count = np.array([len(u) for u, _ in units], np.int64)
+        take = np.array([t for _, t in units], np.int64)
         t = docs.tokens[d].copy()
-        alone = (entries == short).astype(np.int64)  # the cut entry is a unit of its own
-        t[alone == 1] = keep
-        order = np.lexsort((docs.row[d], alone, k, docs.row_group[d], docs.file[d]))
-        d, k, t, alone = d[order], k[order], t[order], alone[order]
-        f, g = docs.file[d], docs.row_group[d]
-        cut = np.flatnonzero((np.diff(f) != 0) | (np.diff(g) != 0) | (np.diff(k) != 0) | (np.diff(alone) != 0)) + 1
-        starts = np.concatenate([[0], cut])
-        counts = np.diff(np.concatenate([starts, [len(d)]]))
-        unit_tokens = np.add.reduceat(t, starts)
-        shuffle = np.random.default_rng([seed, index, e, 1]).permutation(len(starts))
-        # Rows stored in unit order: unit u's rows are contiguous.
-        rows = np.concatenate([docs.row[d][starts[u]: starts[u] + counts[u]] for u in shuffle])
-        new_counts = counts[shuffle]
-        parts["file"].append(f[starts][shuffle])
-        parts["row_group"].append(g[starts][shuffle])
-        parts["copy"].append(k[starts][shuffle])
-        parts["epoch"].append(np.full(len(starts), e))
-        parts["tokens"].append(unit_tokens[shuffle])
-        parts["take"].append(np.where(alone[starts] == 1, unit_tokens, 0)[shuffle])  # 0: every token of each row
-        parts["count"].append(new_counts)
-        parts["start"].append(offset + np.cumsum(new_counts) - new_counts)
-        parts["rows"].append(rows)
-        offset += len(d)
+        t[np.cumsum(count)[take > 0] - 1] = take[take > 0]  # a cut unit is one entry
+        first = np.cumsum(count) - count
+        parts["file"].append(docs.file[d][first])
+        parts["row_group"].append(docs.row_group[d][first])
+        parts["epoch"].append(np.full(len(units), e))
+        parts["tokens"].append(np.add.reduceat(t, first))
+        parts["take"].append(take)
+        parts["count"].append(count)
+        parts["rows"].append(docs.row[d])
         tokens_by_epoch.append(int(t.sum()))
         lang_tokens += np.bincount(docs.language[d], weights=t, minlength=len(docs.languages)).astype(np.int64)
         topic_tokens += np.bincount(docs.topic[d], weights=t, minlength=len(docs.topics)).astype(np.int64)
+    out = {k: np.concatenate(v) for k, v in parts.items()}
+    out["start"] = np.cumsum(out["count"]) - out["count"]
     sizes, counts = np.unique(docs.copies, return_counts=True)
     plan = SourcePlan(
         target_tokens=target, selected_tokens=int(docs.tokens.sum()), pool_tokens=pool,
-        planned_tokens=sum(tokens_by_epoch), documents=n, entries=offset,
+        planned_tokens=sum(tokens_by_epoch), documents=len(docs.tokens), entries=len(out["rows"]),
         full_epochs=int(full), tokens_by_epoch=tokens_by_epoch,
         copies_histogram={int(s): int(c) for s, c in zip(sizes, counts, strict=True)},
         tokens_by_language={docs.languages[i]: int(t) for i, t in enumerate(lang_tokens) if t},
         tokens_by_topic={docs.topics[i]: int(t) for i, t in enumerate(topic_tokens) if t})
-    return plan, {k: np.concatenate(v) for k, v in parts.items()}
+    return plan, out
 
 
 def plan_mixture(sources: list[SourceDocs], weights: list[float], total_tokens: int, seed: int,
@@ -199,7 +208,7 @@ def plan_mixture(sources: list[SourceDocs], weights: list[float], total_tokens: 
     window = (before // window_tokens).astype(np.int64)
     window = np.unique(window, return_inverse=True)[1].astype(np.int32)  # consecutive ids from 0
     units = Units(source=src, file=pick("file").astype(np.int32), row_group=pick("row_group").astype(np.int32),
-                  epoch=pick("epoch").astype(np.int32), copy=pick("copy").astype(np.int32), window=window,
+                  epoch=pick("epoch").astype(np.int32), window=window,
                   tokens=tokens, take=pick("take").astype(np.int64), start=start, count=count,
                   rows=rows.astype(np.int32))
     return units, plans

@@ -20,7 +20,6 @@ import concurrent.futures
 import hashlib
 import json
 import warnings
-from collections import OrderedDict
 from collections.abc import Iterator
 
 import numpy as np
@@ -30,7 +29,7 @@ from mixing.build import read_plan
 from release.reader import PackedReader
 from storage.files import is_local, join, open_read, read_bytes
 
-OPEN_FILES = 64  # shard files kept open per reader (footers parsed once)
+DECODERS = 4  # row groups of a window decoded at once, per reader
 
 
 class MixtureReader(PackedReader):
@@ -70,13 +69,13 @@ class MixtureReader(PackedReader):
         self._first = rank * self.sequences * n
         self._yielded = 0
         self._counted = np.zeros(len(self.sources), np.int64)  # tokens yielded per source, finished windows
-        self._open: OrderedDict[tuple[int, int], pq.ParquetFile] = OrderedDict()
+        self._decoders: concurrent.futures.ThreadPoolExecutor | None = None
         self._part: tuple[int, dict] | None = None
         self._pool: concurrent.futures.ThreadPoolExecutor | None = None
         self._builds: dict[int, concurrent.futures.Future] = {}
         self._current: tuple[int, np.ndarray, np.ndarray, np.ndarray] | None = None
         self._consumed: tuple[int, int] = (-1, -1)  # (lo, hi) of the current window yielded so far
-        self.read_log: list[tuple[int, int, int]] = []  # (source, file, row group) decoded, in order
+        self.read_log: list[tuple[int, int, int]] = []  # (source, file, row group) decoded, window by window
         if self.sequences == 0:
             warnings.warn(f"rank {rank} of {world_size} gets no full sequence: {self.path} plans {total:,} tokens, "
                           f"{every} sequence(s) of seq_len + 1 = {n}", RuntimeWarning, stacklevel=3)
@@ -102,40 +101,40 @@ class MixtureReader(PackedReader):
         return {key: np.concatenate(out[key]) for key in ("source", "file", "row_group", "take")} | {
             "rows": out["rows"]}
 
-    def _decode(self, s: int, f: int, g: int) -> tuple[np.ndarray, np.ndarray]:
-        """(offsets, values) of a row group's tokens. Files stay open (memory-mapped when local) in an LRU."""
-        key = (s, f)
-        pf = self._open.pop(key, None)
-        if pf is None:
-            source = self.sources[s]
-            path = join(source["path"], source["files"][f]["path"])
-            pf = pq.ParquetFile(path, memory_map=True) if is_local(path) else pq.ParquetFile(open_read(path))
-            while len(self._open) >= OPEN_FILES:
-                self._open.popitem(last=False)[1].close()
-        self._open[key] = pf
-        column = pf.read_row_group(g, columns=["tokens"]).column("tokens").combine_chunks()
-        self.read_log.append((s, f, g))
+    def _decode(self, key: tuple[int, int, int]) -> tuple[np.ndarray, np.ndarray]:
+        """(offsets, values) of a row group's tokens (the file opened for it: memory-mapped when local; the
+        footer parse is ~0.5 ms, and a ParquetFile is not shared between decoding threads)."""
+        s, f, g = key
+        source = self.sources[s]
+        path = join(source["path"], source["files"][f]["path"])
+        with (pq.ParquetFile(path, memory_map=True) if is_local(path) else pq.ParquetFile(open_read(path))) as pf:
+            column = pf.read_row_group(g, columns=["tokens"]).column("tokens").combine_chunks()
         return column.offsets.to_numpy(), column.values.to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
 
     def _build(self, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """Window w: (its tokens in stream order, each document's end offset, each document's source)."""
+        """Window w: (its tokens in stream order, each document's end offset, each document's source). The
+        window's row groups are decoded by DECODERS threads at once (Arrow's decoding releases the GIL)."""
         units = self._units(int(self._window_units[w]), int(self._window_units[w + 1]))
-        decoded: dict[tuple[int, int, int], tuple[np.ndarray, np.ndarray]] = {}
+        keys = list(dict.fromkeys(zip(units["source"].tolist(), units["file"].tolist(), units["row_group"].tolist(),
+                                      strict=True)))
+        if self._decoders is None:
+            self._decoders = concurrent.futures.ThreadPoolExecutor(DECODERS)
+        decoded = dict(zip(keys, self._decoders.map(self._decode, keys), strict=True))
+        self.read_log += keys
         pieces, sources = [], []
-        for s, f, g, take, rows in zip(units["source"], units["file"], units["row_group"], units["take"],
-                                       units["rows"], strict=True):
-            key = (int(s), int(f), int(g))
-            if key not in decoded:
-                decoded[key] = self._decode(*key)
-            offsets, values = decoded[key]
+        for s, f, g, take, rows in zip(units["source"].tolist(), units["file"].tolist(), units["row_group"].tolist(),
+                                       units["take"].tolist(), units["rows"], strict=True):
+            offsets, values = decoded[s, f, g]
             if take:  # the one document a source's last epoch cuts to reach its target exactly
                 pieces.append(values[offsets[rows[0]]: offsets[rows[0]] + take])
             else:
-                pieces += [values[offsets[r]: offsets[r + 1]] for r in rows]
-            sources.append(np.full(len(rows), s, np.int32))
+                starts, ends = offsets[rows].tolist(), offsets[rows + 1].tolist()
+                pieces += [values[a:b] for a, b in zip(starts, ends, strict=True)]
+            sources.append(np.full(1 if take else len(rows), s, np.int32))
         order = np.random.default_rng([self.seed, w]).permutation(len(pieces))
-        tokens = np.concatenate([pieces[i] for i in order]) if pieces else np.zeros(0, np.uint32)
-        ends = np.cumsum([len(pieces[i]) for i in order])
+        ordered = [pieces[i] for i in order]
+        tokens = np.concatenate(ordered) if ordered else np.zeros(0, np.uint32)
+        ends = np.cumsum(np.fromiter(map(len, ordered), np.int64, len(ordered)))
         return tokens, ends, np.concatenate(sources)[order]
 
     def _window(self, w: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
@@ -213,14 +212,12 @@ class MixtureReader(PackedReader):
         self._current, self._builds, self._consumed = None, {}, (-1, -1)
 
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
-        for pf in self._open.values():
-            pf.close()
-        self._open.clear()
+        for pool in (self._pool, self._decoders):
+            if pool is not None:
+                pool.shutdown(wait=True, cancel_futures=True)
+        self._pool = self._decoders = None
 
-    def __getstate__(self) -> dict:  # picklable (DataLoader workers): no pool, no open files
+    def __getstate__(self) -> dict:  # picklable (DataLoader workers): no threads, no window
         state = self.__dict__.copy()
-        state.update(_pool=None, _builds={}, _open=OrderedDict(), _current=None, _part=None)
+        state.update(_pool=None, _decoders=None, _builds={}, _current=None, _part=None)
         return state
