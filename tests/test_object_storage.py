@@ -95,7 +95,7 @@ def test_workers_get_the_store_from_the_environment_or_the_flags(s3, demo_crawl,
 def test_every_command_reads_and_writes_object_storage(s3, demo_crawl, tmp_path, monkeypatch, capsys):
     """Everything a run reads by name on s3:// (the recipe, its base, a URL list, the language
     model, a topic model trained there, a tokenizer.json), and every command on the run's s3:// output:
-    stats, inspect, diff, report, select, release to s3://, verify, decode, PackedReader. The store is
+    stats, inspect, diff, report, select, release to s3://, verify, decode, PackedReader, mix. The store is
     named by the standard AWS environment variables, as a user's shell would."""
     import gzip
 
@@ -195,6 +195,15 @@ text_fields = ["question"]
     assert against["exact_copies"] == stats["stages"]["exact_dedup"]["dropped"]["duplicate_of_release"] > 0
     sequences = list(PackedReader("s3://cli-out/rel", seq_len=16))
     assert sequences and all(len(s) == 17 for s in sequences)
+    # A mixture of the release on the store, written to the store, read back as a token stream.
+    mix = put("mixes/m.toml", b'name = "m"\ntotal_tokens = 5000\n[[sources]]\npath = "s3://cli-out/rel"\n'
+                              b"weight = 1.0\n")
+    assert tokenmill_cli.main(["mix", mix, "--to", "s3://cli-out/mix"]) == 0
+    assert tokenmill_cli.main(["verify", "s3://cli-out/mix"]) == 0
+    mixed = PackedReader("s3://cli-out/mix", seq_len=16)
+    assert len(list(mixed)) == 5000 // 17 and sum(mixed.tokens_by_source.values()) == 5000 // 17 * 17
+    assert tokenmill_cli.main(["report", "s3://cli-out/mix", "-o", "s3://cli-out/mix.html"]) == 0
+    capsys.readouterr()
     assert tokenmill_cli.main(["decode", "--from", "s3://cli-out/rel", "1", "2", "3"]) == 0
     assert capsys.readouterr().out.split() == ["the", "a", "</s>"]
 
