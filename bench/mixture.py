@@ -12,7 +12,8 @@ mixture it writes.
 3. `tokenmill mix` (a fresh process, timed): web 0.7 with `where = "language = 'en'"` and FineWeb-2's
    repeat table, books 0.3, total --total tokens.
 4. PackedReader over the whole mixture, seq_len 2048, one process (timed from construction to the last
-   sequence; the loop only sums each sequence's first token), and rank 0 of 8; the shares it yielded.
+   sequence; the loop only sums each sequence's first token), as sequences and as batches of 8, and rank 0
+   of 8; the shares it yielded.
 
 Goals (issue "Mixtures"): the mix in minutes, the reader >= 50 M tokens/s per process.
 """
@@ -106,17 +107,18 @@ def main() -> int:
 
         from release.reader import PackedReader
 
-        for rank, world in ((0, 1), (0, 8)):
+        for rank, world, batch in ((0, 1, 0), (0, 1, 8), (0, 8, 0)):
             start = time.perf_counter()
             reader = PackedReader(str(work / "mix"), 2048, rank=rank, world_size=world)
             check = 0
-            for seq in reader:
-                check += int(seq[0])
+            for seq in (reader.batches(batch) if batch else reader):
+                check += int(seq[0, 0] if batch else seq[0])
             seconds = time.perf_counter() - start
             yielded = reader.sequences * 2049
             shares = reader.tokens_by_source
             total = sum(shares.values())
-            print(f"PackedReader rank {rank} of {world}: {yielded:,} tokens in {seconds:.1f} s = "
+            how = f"batches({batch})" if batch else "sequences"
+            print(f"PackedReader rank {rank} of {world}, {how}: {yielded:,} tokens in {seconds:.1f} s = "
                   f"{yielded / seconds / 1e6:.1f} M tokens/s; shares "
                   + ", ".join(f"{k} {v / total:.4f}" for k, v in shares.items())
                   + f"; {len(reader.read_log):,} row-group decodes")

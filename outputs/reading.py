@@ -45,6 +45,9 @@ def open_manifest(root: str) -> dict[str, Any]:
     if not exists(f"{root}/manifest.json"):
         raise OutputDirError(f"{root}: not a tokenmill output directory (no manifest.json); is the run finished?")
     manifest = read_json(f"{root}/manifest.json")
+    if manifest.get("kind") == "mixture":
+        raise OutputDirError(f"{root} is a mixture, not a run's output folder: `tokenmill stats {root}` and "
+                             f"`tokenmill report {root} -o FILE` show it, `tokenmill verify {root}` checks it")
     if manifest.get("schema_version") != SCHEMA_VERSION:
         raise OutputDirError(
             f"{root}: schema version {manifest.get('schema_version')!r}, this tokenmill reads {SCHEMA_VERSION!r}"

@@ -15,11 +15,9 @@ Resumable without replay: `state_dict()` after any step holds the rank's positio
 `load_state_dict()` on a new reader starts there, reading nothing before it, and iteration continues with
 exactly the sequences that would have come next.
 
-PyTorch (optional, not a dependency):
-
-    class Tokens(torch.utils.data.IterableDataset):
-        def __init__(self, **kw): self.reader = PackedReader(**kw)
-        def __iter__(self): return (torch.from_numpy(s.astype("int64")) for s in self.reader)
+`batches(batch_size)` yields the same stream as (batch_size, seq_len + 1) arrays. A mixture folder (`tokenmill
+mix`) is read by mixing/reader.py's MixtureReader, which `PackedReader(mix_dir, ...)` returns. A PyTorch
+`IterableDataset` around either: README.md, "From a crawl to a training loop".
 """
 
 from __future__ import annotations
@@ -153,6 +151,18 @@ class PackedReader:
                     yield seq
                     if self._yielded >= self.sequences:
                         return
+
+    def batches(self, batch_size: int) -> Iterator[np.ndarray]:
+        """The same stream, `batch_size` sequences at a time as one (batch_size, seq_len + 1) array (the last
+        batch may be smaller). state_dict() between batches is exact."""
+        batch = []
+        for seq in self:
+            batch.append(seq)
+            if len(batch) == batch_size:
+                yield np.stack(batch)
+                batch = []
+        if batch:
+            yield np.stack(batch)
 
     def state_dict(self) -> dict:
         return {"epoch": self.epoch, "seed": self.seed, "rank": self.rank, "world_size": self.world_size,

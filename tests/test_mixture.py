@@ -182,6 +182,19 @@ def test_ranks_are_disjoint_and_resume_is_exact(mixed):
     assert len(head) + len(rest) == len(streams[1])
     assert all(np.array_equal(a, b) for a, b in zip(head + rest, streams[1], strict=True))
     assert resumed.tokens_by_source == ranks[1].tokens_by_source
+    # In batches: the same sequences; a state taken between batches resumes exactly.
+    batched = PackedReader(path, seq, rank=1, world_size=3)
+    blocks = batched.batches(7)
+    first = next(blocks)
+    state = batched.state_dict()
+    resumed = PackedReader(path, seq, rank=1, world_size=3)
+    resumed.load_state_dict(state)
+    rows = np.concatenate([first, *resumed.batches(7)])
+    assert first.shape == (7, seq + 1) and np.array_equal(rows, np.stack(streams[1]))
+    release_dir = json.loads((root / "m" / "manifest.json").read_text())["sources"][0]["path"]
+    plain = PackedReader(release_dir, seq, seed=2)
+    assert np.array_equal(np.concatenate(list(plain.batches(4))), np.stack(list(PackedReader(release_dir, seq,
+                                                                                            seed=2))))
     with pytest.raises(ValueError, match="rank=1"):
         PackedReader(path, seq, rank=0, world_size=3).load_state_dict(state)
     with pytest.raises(ValueError, match="mixed with seed 0"):
@@ -271,7 +284,7 @@ def test_bad_specs_stop_the_mix_with_one_line(releases, tmp_path, capsys):
         assert not (tmp_path / "out").exists()
 
 
-def test_a_small_source_repeats_with_a_warning_and_the_report_shows_it(releases, tmp_path, capsys):
+def test_a_small_source_repeats_with_a_warning_that_stats_and_the_report_show(releases, tmp_path, capsys):
     from outputs.browser import render
     from tests.conftest import require_chromium
 
@@ -287,6 +300,11 @@ def test_a_small_source_repeats_with_a_warning_and_the_report_shows_it(releases,
     assert tiny["label"] == "tiny" and tiny["epochs"] > 3
     assert manifest["warnings"] == [w.removeprefix("tokenmill: warning: ") for w in out.err.splitlines()]
     assert f"tiny repeats {tiny['epochs']:.2f} epochs, above warn_epochs = 3" in out.err
+    assert tokenmill_cli.main(["stats", str(tmp_path / "m")]) == 0
+    printed = capsys.readouterr().out
+    assert "  tiny: weight 0.2 -> 80,000 tokens (20.00%)" in printed and "warning: tiny repeats" in printed
+    assert tokenmill_cli.main(["inspect", str(tmp_path / "m")]) == 2
+    assert "is a mixture, not a run's output folder" in capsys.readouterr().err
     require_chromium()
     assert tokenmill_cli.main(["report", str(tmp_path / "m"), "-o", str(tmp_path / "r.html")]) == 0
     dom, console = render(str(tmp_path / "r.html"), screenshot=str(tmp_path / "r.png"))

@@ -22,13 +22,32 @@ def cmd_mix(argv: list[str]) -> int:
     except SpecError as exc:
         print(f"tokenmill: {args.spec}: {exc}", file=sys.stderr)
         return 2
-    for s in manifest["sources"]:
-        copies = ", ".join(f"{k}x {v:,}" for k, v in sorted(s["copies"].items(), key=lambda kv: int(kv[0])))
-        print(f"  {s['label']}: weight {s['weight']:g} -> {s['planned_tokens']:,} tokens ({s['share']:.2%}), "
-              f"{s['epochs']:.2f} epochs of {s['pool_tokens']:,}; documents by copies per epoch: {copies}")
+    print_sources(manifest)
     for w in manifest["warnings"]:
         print(f"tokenmill: warning: {w}", file=sys.stderr)
     plan = manifest["plan"]
     print(f"wrote {args.to}: {plan['units']:,} units in {plan['windows']:,} window(s), {plan['entries']:,} document "
           f"entries, {plan['tokens']:,} tokens planned")
     return 0
+
+
+def print_sources(manifest: dict) -> None:
+    """One line per source: weight, tokens planned and share, epochs, copies (`mix` and `stats`)."""
+    for s in manifest["sources"]:
+        copies = ", ".join(f"{k}x {v:,}" for k, v in sorted(s["copies"].items(), key=lambda kv: int(kv[0])))
+        print(f"  {s['label']}: weight {s['weight']:g} -> {s['planned_tokens']:,} tokens ({s['share']:.2%}), "
+              f"{s['epochs']:.2f} epochs of {s['pool_tokens']:,}; documents by copies per epoch: {copies}")
+
+
+def print_mixture(path: str, manifest: dict) -> None:
+    """`tokenmill stats MIX_DIR`: the mixture's sources, composition and warnings."""
+    comp = manifest["composition"]
+    print(f"mixture {manifest['name']} ({path}): {manifest['plan']['tokens']:,} tokens, seed {manifest['seed']}, "
+          f"{len(manifest['sources'])} source(s), tokenizer {manifest['tokenizer']['name']}")
+    print_sources(manifest)
+    for kind in ("language", "topic"):
+        top = sorted(comp[f"by_{kind}"].items(), key=lambda kv: -kv[1])[:12]
+        print(f"by {kind}: " + ", ".join(f"{k or '(none)'} {v:,}" for k, v in top))
+    print("by epoch: " + ", ".join(f"{e}: {t:,}" for e, t in enumerate(comp["by_epoch"])))
+    for w in manifest["warnings"]:
+        print(f"warning: {w}")

@@ -23,9 +23,20 @@ def cmd_stats(argv: list[str]) -> int:
     from outputs.run_files import read_json
 
     ap = argparse.ArgumentParser(prog="tokenmill stats")
-    ap.add_argument("run")
+    ap.add_argument("run", help="a run's output folder or a mixture folder")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
+    from mixing.build import is_mixture
+
+    if is_mixture(args.run):
+        from tokenmill_cli.mixtures import print_mixture
+
+        manifest = read_json(f"{args.run.rstrip('/')}/manifest.json")
+        if args.json:
+            print(json.dumps(manifest, sort_keys=True))
+        else:
+            print_mixture(args.run, manifest)
+        return 0
     # Only the run's two summary files: the parts are `inspect`'s business, and a snapshot's run has ~10^5.
     if _open(args.run, parts=False) is None:
         return 2
