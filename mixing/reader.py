@@ -109,8 +109,12 @@ class MixtureReader(PackedReader):
         s, f, g = key
         source = self.sources[s]
         path = join(source["path"], source["files"][f]["path"])
-        with (pq.ParquetFile(path, memory_map=True) if is_local(path) else pq.ParquetFile(open_read(path))) as pf:
-            column = pf.read_row_group(g, columns=["tokens"]).column("tokens").combine_chunks()
+        if is_local(path):
+            with pq.ParquetFile(path, memory_map=True) as pf:
+                column = pf.read_row_group(g, columns=["tokens"]).column("tokens").combine_chunks()
+        else:
+            with open_read(path) as stream, pq.ParquetFile(stream) as pf:
+                column = pf.read_row_group(g, columns=["tokens"]).column("tokens").combine_chunks()
         return column.offsets.to_numpy(), column.values.to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
 
     def _build(self, w: int) -> tuple[list[np.ndarray], list[int], np.ndarray]:
@@ -139,6 +143,10 @@ class MixtureReader(PackedReader):
         order = np.random.default_rng([self.seed, w]).permutation(len(pieces))
         ordered = [pieces[i] for i in order]
         ends = np.cumsum(np.fromiter(map(len, ordered), np.int64, len(ordered))).tolist()
+        planned = self._window_starts[w + 1] - self._window_starts[w]
+        if not ends or ends[-1] != planned:  # the plan counted token_count; the stream needs the tokens to agree
+            raise ValueError(f"{self.path}: window {w} holds {ends[-1] if ends else 0:,} tokens, the plan counted "
+                             f"{planned:,} from token_count: a source's shards do not match their manifest")
         return ordered, ends, np.concatenate(sources)[order]
 
     def _window(self, w: int) -> tuple[list[np.ndarray], list[int], np.ndarray]:

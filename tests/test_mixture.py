@@ -351,3 +351,13 @@ def test_the_repeat_table_takes_the_largest_key_at_or_below_the_cluster_size():
         parse_spec({"name": "m", "total_tokens": 10, "sources": [{"path": "a", "weight": 0.9}]})
     assert parse_spec({"name": "m", "total_tokens": 10, "sources": [
         {"path": p, "weight": w} for p, w in (("a", 0.7), ("b", 0.2), ("c", 0.1))]}).sources[2].weight == 0.1
+
+
+def test_a_finished_run_is_a_source_too(runs, tmp_path):
+    spec = tmp_path / "run.toml"
+    spec.write_text(f'name = "r"\ntotal_tokens = 50000\n[[sources]]\npath = "{runs / "fw"}"\nweight = 1.0\n')
+    assert tokenmill_cli.main(["mix", str(spec), "--to", str(tmp_path / "m")]) == 0
+    (source,) = json.loads((tmp_path / "m" / "manifest.json").read_text())["sources"]
+    assert (source["label"], source["kind"], source["planned_tokens"]) == ("fw", "run", 50000)
+    reader = PackedReader(str(tmp_path / "m"), 99)
+    assert len(list(reader)) == 500 and reader.tokens_by_source == {"fw": 50000}
