@@ -1,5 +1,5 @@
 """The mixture plan: which documents of which sources, how many times, in what order. Pure numpy, no I/O:
-`mixing.build` reads the sources' columns into `SourceDocs` and writes what `plan_mixture` returns.
+`mixing.sources` reads the sources' columns into `SourceDocs`; `mixing.build` writes what `plan_mixture` returns.
 
 For each source (target = weight x total_tokens, the last source taking the rounding so the targets sum to
 total_tokens):

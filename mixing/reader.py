@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow.parquet as pq
 
-from mixing.build import read_plan
+from mixing.folder import read_plan
 from release.reader import PackedReader
 from storage.files import is_local, join, open_read, read_bytes
 

@@ -13,7 +13,7 @@
     ...
 
 Everything the spec can get wrong without reading the sources (weights, keys, types) is found here;
-what needs the sources (a missing release, a `where` column, tokenizers) is found by `mixing.build` before
+what needs the sources (a missing release, a `where` column, tokenizers) is found by `mixing.sources` before
 any plan is written.
 """
 

@@ -54,7 +54,7 @@ class PackedReader:
     def __new__(cls, path: str, *args, **kwargs) -> PackedReader:
         """A mixture folder (`tokenmill mix`) is read by mixing.reader.MixtureReader, a PackedReader."""
         if cls is PackedReader:
-            from mixing.build import is_mixture
+            from mixing.folder import is_mixture
 
             if is_mixture(path):
                 from mixing.reader import MixtureReader

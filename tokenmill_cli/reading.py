@@ -26,7 +26,7 @@ def cmd_stats(argv: list[str]) -> int:
     ap.add_argument("run", help="a run's output folder or a mixture folder")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    from mixing.build import is_mixture
+    from mixing.folder import is_mixture
 
     if is_mixture(args.run):
         from tokenmill_cli.mixtures import print_mixture
@@ -294,7 +294,7 @@ def cmd_report(argv: list[str]) -> int:
     ap.add_argument("run", help="a run's output folder or a mixture folder")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args(argv)
-    from mixing.build import is_mixture
+    from mixing.folder import is_mixture
     from storage.files import write_bytes
 
     if is_mixture(args.run):

@@ -30,7 +30,7 @@ def cmd_release(argv: list[str]) -> int:
 
 
 def cmd_verify(argv: list[str]) -> int:
-    from mixing.build import is_mixture, verify_mixture
+    from mixing.folder import is_mixture, verify_mixture
     from outputs.run_files import read_json
     from release.publish import ReleaseError, verify
 
