@@ -162,11 +162,11 @@ def parse_spec(data: dict) -> MixSpec:
 
 
 def load_spec(path: str) -> MixSpec:
-    """MIX.toml from any store."""
+    """MIX.toml from any store. SpecError's line does not repeat `path` (the caller names the spec)."""
     if not exists(path):
-        raise SpecError(f"{path}: no such file")
+        raise SpecError("no such file")
     try:
         data = tomllib.loads(read_bytes(path).decode("utf-8"))
     except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise SpecError(f"{path}: not TOML: {exc}") from None
+        raise SpecError(f"not TOML: {exc}") from None
     return parse_spec(data)
