@@ -361,3 +361,35 @@ def test_a_finished_run_is_a_source_too(runs, tmp_path):
     assert (source["label"], source["kind"], source["planned_tokens"]) == ("fw", "run", 50000)
     reader = PackedReader(str(tmp_path / "m"), 99)
     assert len(list(reader)) == 500 and reader.tokens_by_source == {"fw": 50000}
+
+
+def test_the_readmes_path_works_as_written(demo_crawl, tmp_path):
+    """README.md's crawl -> run -> release -> mix -> verify/report commands and its mix.toml, taken from the
+    README itself, on the demo crawl (one file as `web`, one as `books`); only total_tokens is made to fit."""
+    import re
+    import shlex
+    from pathlib import Path
+
+    from tests.test_pipeline import IN_MEMORY
+
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    block = re.search(r"```bash\n(tokenmill run --input 'crawls/web/.*?)```", readme, re.S)
+    (toml,) = re.findall(r"```toml\n(# mix\.toml.*?)```", readme, re.S)
+    assert block and "total_tokens = 1_000_000_000" in toml, "the README's mixture example moved"
+    (tmp_path / "mix.toml").write_text(toml.replace("1_000_000_000", "20_000"))
+    for name, path in zip(("web", "books"), demo_crawl, strict=True):
+        (tmp_path / "crawls" / name).mkdir(parents=True)
+        (tmp_path / "crawls" / name / Path(path).name).write_bytes(Path(path).read_bytes())
+    cwd = os.getcwd()
+    os.chdir(tmp_path)
+    try:
+        for line in block.group(1).splitlines():
+            for command in line.split("#")[0].split("&&"):
+                argv = shlex.split(command)[1:]
+                assert tokenmill_cli.main(argv + (IN_MEMORY if argv[0] == "run" else [])) == 0, command
+    finally:
+        os.chdir(cwd)
+    manifest = json.loads((tmp_path / "mixes" / "m1" / "manifest.json").read_text())
+    assert [s["label"] for s in manifest["sources"]] == ["web-1.0.0", "books-1.0.0"]
+    assert manifest["plan"]["tokens"] == 20_000 and (tmp_path / "m1.html").stat().st_size > 2_000
+    assert len(list(PackedReader(str(tmp_path / "mixes" / "m1"), 2048))) == 20_000 // 2049
