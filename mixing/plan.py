@@ -35,6 +35,12 @@ class PlanError(ValueError):
     pass
 
 
+# Units a plan may hold per source: ~10^13 tokens of row groups of 10^6 tokens. A source asked to repeat more
+# than that (a weight meant for another source, a total with three zeros too many) stops the mix instead of
+# building a plan for minutes.
+MAX_UNITS = 10_000_000
+
+
 @dataclass
 class SourceDocs:
     """One source's selected documents (after `where`), one element per document, in shard order."""
@@ -105,6 +111,10 @@ def _source_units(docs: SourceDocs, target: int, seed: int, index: int) -> tuple
     bounds = np.concatenate([[0], np.flatnonzero((np.diff(f) != 0) | (np.diff(g) != 0)) + 1, [len(doc_of)]])
     unit_tokens = np.add.reduceat(entry_tokens, bounds[:-1])
     full, remainder = divmod(target, pool)
+    if (full + 1) * len(unit_tokens) > MAX_UNITS:
+        raise PlanError(f"{target:,} tokens from {pool:,} per epoch would be {full:,} epochs, "
+                        f"{(full + 1) * len(unit_tokens):,} plan units (at most {MAX_UNITS:,}): give it a smaller "
+                        "weight")
     # Per epoch: (entry index arrays, tokens kept of a one-entry unit or 0) per unit, in the epoch's order.
     epochs: list[list[tuple[np.ndarray, int]]] = []
     for e in range(int(full) + (remainder > 0)):

@@ -274,9 +274,11 @@ def test_bad_specs_stop_the_mix_with_one_line(releases, tmp_path, capsys):
         "column language holds strings, compared with 3": source(web, 1.0, 'where = "language = 3"\n'),
         "has no key 1": source(web, 1.0, "[sources.repeat_by_cluster_size]\n2 = 2\n"),
     }
-    for expected, body in cases.items():
+    cases = {k: ('total_tokens = 1000\n', v) for k, v in cases.items()}
+    cases["give it a smaller weight"] = ("total_tokens = 100_000_000_000_000\n", source(web, 1.0))
+    for expected, (total, body) in cases.items():
         spec = tmp_path / "bad.toml"
-        spec.write_text(f'name = "bad"\ntotal_tokens = 1000\n{body}')
+        spec.write_text(f'name = "bad"\n{total}{body}')
         capsys.readouterr()
         assert tokenmill_cli.main(["mix", str(spec), "--to", str(tmp_path / "out")]) == 2, expected
         err = capsys.readouterr().err
