@@ -10,10 +10,11 @@ import os
 import shutil
 from typing import Any
 
-from mixing.folder import MIXTURE_KIND, parquet_bytes, plan_tables
+from mixing.folder import MIXTURE_KIND, is_mixture, parquet_bytes, plan_tables, verify_mixture
 from mixing.plan import PlanError, SourcePlan, plan_mixture
 from mixing.sources import Source, open_sources, read_docs
 from mixing.spec import MixSpec, SpecError
+from outputs.run_files import read_json, tokenmill_version
 from storage.files import is_local, join, match, write_bytes
 
 
@@ -46,9 +47,19 @@ def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
     on object storage the manifest is written last). Raises SpecError with one line."""
     target = target.rstrip("/")
     local = is_local(target)
+    sources = open_sources(spec)
+    if is_mixture(target):  # the same mix again (a retried script) is a checked no-op
+        existing = read_json(join(target, "manifest.json"))
+        if existing["spec"] != spec.raw or [s["manifest_sha256"] for s in existing["sources"]] != [
+                s.manifest_sha256 for s in sources]:
+            raise SpecError(f"{target} already holds mixture {existing['name']} of another spec or other sources")
+        problems = verify_mixture(target, existing)
+        if problems:
+            raise SpecError(f"{target}: the mixture there is damaged: {problems[0]}")
+        log(f"  {target} already holds this mixture (verified)")
+        return existing
     if local and os.path.exists(target) and os.listdir(target) or not local and match(f"{target}/**"):
         raise SpecError(f"{target} is not empty: a mixture is written into a new folder")
-    sources = open_sources(spec)
     docs = []
     for s in sources:
         docs.append(read_docs(s))
@@ -79,8 +90,6 @@ def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
         write_bytes(join(build, rel), data)
         plan_files.append({"path": rel, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
                            "rows": table.num_rows})
-    from outputs.run_files import tokenmill_version
-
     manifest = {
         "kind": MIXTURE_KIND, "name": spec.name, "seed": spec.seed, "total_tokens": spec.total_tokens,
         "warn_epochs": spec.warn_epochs, "window_tokens": spec.window_tokens, "spec": spec.raw,

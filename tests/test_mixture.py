@@ -226,10 +226,17 @@ def test_a_rank_decodes_only_the_windows_of_its_range(mixed, releases, tmp_path)
 
 
 def test_verify_and_a_changed_source(mixed, releases, tmp_path, capsys):
-    root, _ = mixed
+    root, total = mixed
     copy = tmp_path / "m"
     shutil.copytree(root / "m", copy)
     assert tokenmill_cli.main(["verify", str(copy)]) == 0
+    # The same mix again is a checked no-op; another spec into the folder is refused.
+    capsys.readouterr()
+    assert tokenmill_cli.main(["mix", str(root / "mix.toml"), "--to", str(copy)]) == 0
+    assert "already holds this mixture (verified)" in capsys.readouterr().out
+    other = _spec(tmp_path / "other.toml", releases, total + 1)
+    assert tokenmill_cli.main(["mix", other, "--to", str(copy)]) == 2
+    assert "already holds mixture m of another spec" in capsys.readouterr().err
     plan = next((copy / "plan").glob("*.parquet"))
     data = bytearray(plan.read_bytes())
     data[len(data) // 2] ^= 0xFF
