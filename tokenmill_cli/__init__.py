@@ -18,10 +18,10 @@ commands:
   demo      build a small demo crawl, run the pipeline on it, print where the output is
   select    apply another recipe to a run made with --keep-scored, without re-reading the crawl
   recipes   list the built-in recipes; --show NAME prints one resolved, as TOML
-  stats     the funnel of a run: per stage in/out/dropped by reason, mix by language and topic
+  stats     the funnel of a run: per stage in/out/dropped by reason, mix by language and topic (or a mixture's sources)
   inspect   show kept or dropped documents (sampled, filtered), or one document's whole history
   diff      what one run kept and the other dropped, with reasons
-  report    write a self-contained HTML report of a run (charts, sampled drops)
+  report    write a self-contained HTML report of a run (charts, sampled drops) or of a mixture's composition
   release   copy a run's shards into an immutable, checksummed release with a dataset card
   verify    check a release's (or a mixture's) checksums and schema (non-zero exit on any mismatch)
   mix       blend releases by weight into a mixture a training run reads (MIX.toml --to DIR)
