@@ -13,7 +13,6 @@ through the plan (mixing/reader.py).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -23,7 +22,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mixing.plan import Units
-from storage.files import exists, is_local, join, match, open_read, read_bytes
+from release.publish import file_sha256, files_under
+from storage.files import exists, join, match, open_read, read_bytes
 
 MIXTURE_KIND = "mixture"
 PLAN_PART_UNITS = 100_000  # units per plan file (~1 M tokens each: 10^11 tokens per file)
@@ -81,9 +81,7 @@ def verify_mixture(target: str, manifest: dict) -> list[str]:
     target = target.rstrip("/")
     problems = []
     listed = {f["path"] for f in manifest["plan"]["files"]} | {"manifest.json"}
-    present = {p.removeprefix(f"{target}/"): n for p, n in match(f"{target}/**")} if not is_local(target) else {
-        os.path.relpath(os.path.join(r, n), target).replace(os.sep, "/"): os.path.getsize(os.path.join(r, n))
-        for r, _d, names in os.walk(target) for n in names}
+    present = dict(files_under(target))
     for rel in sorted(set(present) - listed):
         problems.append(f"{rel}: not listed in the manifest")
     for f in manifest["plan"]["files"]:
@@ -91,7 +89,7 @@ def verify_mixture(target: str, manifest: dict) -> list[str]:
             problems.append(f"{f['path']}: missing")
         elif present[f["path"]] != f["bytes"]:
             problems.append(f"{f['path']}: size {present[f['path']]} != {f['bytes']}")
-        elif hashlib.sha256(read_bytes(join(target, f["path"]))).hexdigest() != f["sha256"]:
+        elif file_sha256(join(target, f["path"])) != f["sha256"]:
             problems.append(f"{f['path']}: sha256 mismatch")
     if problems:
         return problems
@@ -100,7 +98,7 @@ def verify_mixture(target: str, manifest: dict) -> list[str]:
         if not exists(m):
             problems.append(f"source {s['label']}: {s['path']} is gone")
             continue
-        if hashlib.sha256(read_bytes(m)).hexdigest() != s["manifest_sha256"]:
+        if file_sha256(m) != s["manifest_sha256"]:
             problems.append(f"source {s['label']}: {m} changed since the mix (sha256 differs)")
             continue
         folders = sorted({os.path.dirname(f["path"]) for f in s["files"]})

@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from mixing.folder import read_plan
+from release.publish import file_sha256
 from release.reader import PackedReader
 from storage.files import is_local, join, open_read, read_bytes
 
@@ -51,8 +52,7 @@ class MixtureReader(PackedReader):
             world_size, 0
         self.sources = manifest["sources"]
         for s in self.sources:  # the shards read must be the ones the plan was made from
-            digest = hashlib.sha256(read_bytes(join(s["path"], "manifest.json"))).hexdigest()
-            if digest != s["manifest_sha256"]:
+            if file_sha256(join(s["path"], "manifest.json")) != s["manifest_sha256"]:
                 raise ValueError(f"{self.path}: source {s['label']} changed since the mix ({s['path']}/manifest.json "
                                  "has another sha256): mix again")
         plan = read_plan(self.path, manifest, columns=["window", "tokens"])

@@ -38,7 +38,7 @@ def file_sha256(path: str) -> str:
     return h.hexdigest()
 
 
-def _files_under(folder: str) -> list[tuple[str, int]]:
+def files_under(folder: str) -> list[tuple[str, int]]:
     """(path relative to `folder` with '/', size) of every file below it, on any store."""
     folder = folder.rstrip("/")
     if is_local(folder):
@@ -114,7 +114,7 @@ def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any
             raise ReleaseError(f"{target}: the release there is damaged: {problems[0]}")
         return existing
     local = is_local(target)
-    if local and os.path.exists(target) and os.listdir(target) or not local and _files_under(target):
+    if local and os.path.exists(target) and os.listdir(target) or not local and files_under(target):
         raise ReleaseError(f"{target} is not empty")
     build = target + ".tmp-release" if local else target
     if local:
@@ -174,7 +174,7 @@ def verify(target: str) -> list[str]:
     problems = []
     index = manifest.get("dedup_index") or {"files": []}
     listed = {entry["path"] for entry in manifest["files"] + index["files"]} | {"manifest.json", "README.md"}
-    present = dict(_files_under(target))  # one listing, not a request per file
+    present = dict(files_under(target))  # one listing, not a request per file
     for rel in sorted(set(present) - listed):
         problems.append(f"{rel}: not listed in the manifest (a reader of shards/*.parquet would read it)")
     for entry in manifest["files"] + index["files"]:
