@@ -10,11 +10,11 @@ import os
 import shutil
 from typing import Any
 
-from mixing.folder import MIXTURE_KIND, is_mixture, parquet_bytes, plan_tables, verify_mixture
+from mixing.folder import MIXTURE_KIND, mixture_manifest, parquet_bytes, plan_tables, verify_mixture
 from mixing.plan import PlanError, SourcePlan, plan_mixture
 from mixing.sources import Source, open_sources, read_docs
 from mixing.spec import MixSpec, SpecError
-from outputs.run_files import read_json, tokenmill_version
+from outputs.run_files import tokenmill_version
 from storage.files import is_local, join, match, write_bytes
 
 
@@ -48,8 +48,8 @@ def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
     target = target.rstrip("/")
     local = is_local(target)
     sources = open_sources(spec)
-    if is_mixture(target):  # the same mix again (a retried script) is a checked no-op
-        existing = read_json(join(target, "manifest.json"))
+    existing = mixture_manifest(target)
+    if existing is not None:  # the same mix again (a retried script) is a checked no-op
         if existing["spec"] != spec.raw or [s["manifest_sha256"] for s in existing["sources"]] != [
                 s.manifest_sha256 for s in sources]:
             raise SpecError(f"{target} already holds mixture {existing['name']} of another spec or other sources")

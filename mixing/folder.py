@@ -34,9 +34,14 @@ PLAN_SCHEMA = pa.schema([
 ])
 
 
-def is_mixture(path: str) -> bool:
+def mixture_manifest(path: str) -> dict | None:
+    """The manifest of the mixture folder at `path`, None when `path` is no mixture (a run, a release, nothing):
+    one read that both tells a mixture apart and gives what the commands show of it."""
     manifest = join(path.rstrip("/"), "manifest.json")
-    return exists(manifest) and json.loads(read_bytes(manifest)).get("kind") == MIXTURE_KIND
+    if not exists(manifest):
+        return None
+    data = json.loads(read_bytes(manifest))
+    return data if data.get("kind") == MIXTURE_KIND else None
 
 
 def plan_tables(units: Units) -> list[pa.Table]:

@@ -7,7 +7,6 @@ from __future__ import annotations
 import html
 
 from outputs.report import CSS, _bar_chart
-from outputs.run_files import read_json
 
 EPOCH_BARS = 12  # epochs beyond this are summed into one bar
 
@@ -16,8 +15,8 @@ def _label(value: str) -> str:
     return value or "(none)"
 
 
-def build_mixture_report(mix_dir: str) -> str:
-    m = read_json(f"{mix_dir.rstrip('/')}/manifest.json")
+def build_mixture_report(mix_dir: str, m: dict) -> str:
+    """The report of the mixture at `mix_dir`, whose manifest is `m`."""
     comp = m["composition"]
     planned = m["plan"]["tokens"]
     by_source = _bar_chart("Planned tokens by source", list(comp["by_source"]), list(comp["by_source"].values()))

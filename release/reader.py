@@ -54,9 +54,9 @@ class PackedReader:
     def __new__(cls, path: str, *args, **kwargs) -> PackedReader:
         """A mixture folder (`tokenmill mix`) is read by mixing.reader.MixtureReader, a PackedReader."""
         if cls is PackedReader:
-            from mixing.folder import is_mixture
+            from mixing.folder import mixture_manifest
 
-            if is_mixture(path):
+            if mixture_manifest(path) is not None:
                 from mixing.reader import MixtureReader
 
                 return super().__new__(MixtureReader)

@@ -26,12 +26,12 @@ def cmd_stats(argv: list[str]) -> int:
     ap.add_argument("run", help="a run's output folder or a mixture folder")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
-    from mixing.folder import is_mixture
+    from mixing.folder import mixture_manifest
 
-    if is_mixture(args.run):
+    manifest = mixture_manifest(args.run)
+    if manifest is not None:
         from tokenmill_cli.mixtures import print_mixture
 
-        manifest = read_json(f"{args.run.rstrip('/')}/manifest.json")
         if args.json:
             print(json.dumps(manifest, sort_keys=True))
         else:
@@ -294,13 +294,14 @@ def cmd_report(argv: list[str]) -> int:
     ap.add_argument("run", help="a run's output folder or a mixture folder")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args(argv)
-    from mixing.folder import is_mixture
+    from mixing.folder import mixture_manifest
     from storage.files import write_bytes
 
-    if is_mixture(args.run):
+    manifest = mixture_manifest(args.run)
+    if manifest is not None:
         from outputs.mixture_report import build_mixture_report
 
-        write_bytes(args.output, build_mixture_report(args.run).encode("utf-8"))
+        write_bytes(args.output, build_mixture_report(args.run, manifest).encode("utf-8"))
         print(f"report written to {args.output}")
         return 0
     if _open(args.run) is None:

@@ -30,30 +30,27 @@ def cmd_release(argv: list[str]) -> int:
 
 
 def cmd_verify(argv: list[str]) -> int:
-    from mixing.folder import is_mixture, verify_mixture
-    from outputs.run_files import read_json
+    from mixing.folder import mixture_manifest, verify_mixture
     from release.publish import ReleaseError, verify
 
     ap = argparse.ArgumentParser(prog="tokenmill verify")
     ap.add_argument("release", help="a release or a mixture folder")
     args = ap.parse_args(argv)
-    if is_mixture(args.release):
-        problems = verify_mixture(args.release, read_json(f"{args.release.rstrip('/')}/manifest.json"))
-        for p in problems:
-            print(f"MISMATCH {p}")
-        if problems:
-            return 1
-        print(f"{args.release}: the plan matches its checksums; every source is as mixed (manifest sha256) with "
-              "the shard files the plan reads")
-        return 0
-    try:
-        problems = verify(args.release)
-    except ReleaseError as exc:
-        print(f"tokenmill: {exc}", file=sys.stderr)
-        return 2
+    manifest = mixture_manifest(args.release)
+    if manifest is not None:
+        problems = verify_mixture(args.release, manifest)
+        intact = ("the plan matches its checksums; every source is as mixed (manifest sha256) with the shard "
+                  "files the plan reads")
+    else:
+        try:
+            problems = verify(args.release)
+        except ReleaseError as exc:
+            print(f"tokenmill: {exc}", file=sys.stderr)
+            return 2
+        intact = "every file matches its checksum, size, rows and schema"
     for p in problems:
         print(f"MISMATCH {p}")
     if problems:
         return 1
-    print(f"{args.release}: every file matches its checksum, size, rows and schema")
+    print(f"{args.release}: {intact}")
     return 0
