@@ -8,6 +8,7 @@ import hashlib
 import json
 import os
 import shutil
+from collections import Counter
 from typing import Any
 
 from mixing.folder import MIXTURE_KIND, mixture_manifest, parquet_bytes, plan_tables, verify_mixture
@@ -32,14 +33,6 @@ def _source_entry(s: Source, plan: SourcePlan, total: int) -> dict[str, Any]:
         "repeated_tokens_per_epoch": plan.pool_tokens - plan.selected_tokens,
         "tokens_by_language": plan.tokens_by_language, "tokens_by_topic": plan.tokens_by_topic,
     }
-
-
-def _sum(dicts: list[dict[str, int]]) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for d in dicts:
-        for k, v in d.items():
-            out[k] = out.get(k, 0) + v
-    return dict(sorted(out.items(), key=lambda kv: (-kv[1], kv[0])))
 
 
 def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
@@ -100,8 +93,9 @@ def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
                  "entries": int(len(units.rows)), "tokens": total},
         "composition": {
             "by_source": {s.label: p.planned_tokens for s, p in zip(sources, plans, strict=True)},
-            "by_language": _sum([p.tokens_by_language for p in plans]),
-            "by_topic": _sum([p.tokens_by_topic for p in plans]),
+            # manifest.json is written with sorted keys: an order given here would not survive
+            "by_language": dict(sum((Counter(p.tokens_by_language) for p in plans), Counter())),
+            "by_topic": dict(sum((Counter(p.tokens_by_topic) for p in plans), Counter())),
             "by_epoch": by_epoch,
         },
         "warnings": warnings,

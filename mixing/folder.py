@@ -46,11 +46,12 @@ def mixture_manifest(path: str) -> dict | None:
 
 def plan_tables(units: Units) -> list[pa.Table]:
     tables = []
+    ends = np.cumsum(units.count)  # unit u's rows end here in units.rows
     for a in range(0, max(len(units.tokens), 1), PLAN_PART_UNITS):
         b = min(a + PLAN_PART_UNITS, len(units.tokens))
-        start, count = units.start[a:b], units.count[a:b]
-        offsets = np.concatenate([[0], np.cumsum(count)]).astype(np.int32)
-        rows = units.rows[start[0]: start[0] + offsets[-1]] if b > a else np.zeros(0, np.int32)
+        first = int(ends[a - 1]) if a else 0
+        offsets = np.concatenate([[0], ends[a:b] - first]).astype(np.int32)
+        rows = units.rows[first: first + offsets[-1]]
         tables.append(pa.Table.from_arrays([
             pa.array(units.window[a:b], pa.int32()), pa.array(units.source[a:b], pa.int32()),
             pa.array(units.file[a:b], pa.int32()), pa.array(units.row_group[a:b], pa.int32()),

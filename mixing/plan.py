@@ -60,7 +60,8 @@ class SourceDocs:
 class Units:
     """Units in stream order: per unit its source, file, row group, epoch, window, tokens, take (0: every
     token of each row; else the unit is one row cut to its first `take` tokens), and its rows
-    (`rows[start[u]:start[u] + count[u]]`, row indices within the row group, in the row group's order)."""
+    (`count[u]` of `rows` after the units before it: row indices within the row group, in the row group's
+    order)."""
 
     source: np.ndarray
     file: np.ndarray
@@ -69,7 +70,6 @@ class Units:
     window: np.ndarray
     tokens: np.ndarray
     take: np.ndarray
-    start: np.ndarray
     count: np.ndarray
     rows: np.ndarray
 
@@ -159,7 +159,6 @@ def _source_units(docs: SourceDocs, target: int, seed: int, index: int) -> tuple
         lang_tokens += np.bincount(docs.language[d], weights=t, minlength=len(docs.languages)).astype(np.int64)
         topic_tokens += np.bincount(docs.topic[d], weights=t, minlength=len(docs.topics)).astype(np.int64)
     out = {k: np.concatenate(v) for k, v in parts.items()}
-    out["start"] = np.cumsum(out["count"]) - out["count"]
     sizes, counts = np.unique(docs.copies, return_counts=True)
     plan = SourcePlan(
         target_tokens=target, selected_tokens=int(docs.tokens.sum()), pool_tokens=pool,
@@ -200,34 +199,22 @@ def plan_mixture(sources: list[SourceDocs], weights: list[float], total_tokens: 
         if taken[i] < len(per_source[i]["tokens"]):
             heapq.heappush(heap, (done[i] / plans[i].target_tokens, i))
     src = np.array([i for i, _ in order], dtype=np.int32)
-    idx = np.array([u for _, u in order], dtype=np.int64)
+    # Each stream unit's place among all sources' units laid end to end.
+    at = np.cumsum([0] + [len(u["tokens"]) for u in per_source])[:-1][src] + np.array([u for _, u in order])
 
     def pick(key: str) -> np.ndarray:
-        return np.concatenate([per_source[i][key][idx[src == i]] for i in range(len(per_source))])[_inverse(src)]
+        return np.concatenate([u[key] for u in per_source])[at]
 
     tokens = pick("tokens").astype(np.int64)
     count = pick("count").astype(np.int64)
-    # Rows gathered in stream order.
-    old_start = pick("start")
-    rows_by_source = [per_source[i]["rows"] for i in range(len(per_source))]
-    rows = np.concatenate([rows_by_source[s][a: a + c] for s, a, c in zip(src, old_start, count, strict=True)]) \
-        if len(src) else np.zeros(0, np.int32)
-    start = np.cumsum(count) - count
+    unit_rows = [r for u in per_source for r in np.split(u["rows"], np.cumsum(u["count"])[:-1])]
+    rows = np.concatenate([unit_rows[k] for k in at])
     # Windows: a new one starts once the current one holds window_tokens.
     before = np.cumsum(tokens) - tokens
     window = (before // window_tokens).astype(np.int64)
     window = np.unique(window, return_inverse=True)[1].astype(np.int32)  # consecutive ids from 0
     units = Units(source=src, file=pick("file").astype(np.int32), row_group=pick("row_group").astype(np.int32),
                   epoch=pick("epoch").astype(np.int32), window=window,
-                  tokens=tokens, take=pick("take").astype(np.int64), start=start, count=count,
+                  tokens=tokens, take=pick("take").astype(np.int64), count=count,
                   rows=rows.astype(np.int32))
     return units, plans
-
-
-def _inverse(src: np.ndarray) -> np.ndarray:
-    """Positions that reorder values grouped by source (source 0's in order, then 1's, ...) back to stream
-    order: stream position p is the k-th unit of its source."""
-    grouped = np.argsort(src, kind="stable")
-    inverse = np.empty_like(grouped)
-    inverse[grouped] = np.arange(len(grouped))
-    return inverse

@@ -60,11 +60,11 @@ class MixtureReader(PackedReader):
         tokens = plan.column("tokens").to_numpy()
         self._window_units = np.concatenate([[0], np.flatnonzero(np.diff(window)) + 1, [len(window)]])
         unit_end = np.cumsum(tokens)
-        self._window_start = np.concatenate([[0], unit_end[self._window_units[1:] - 1]])
-        self._window_starts = self._window_start.tolist()  # for bisect, per token piece
+        # Each window's first token in the stream, and the end: a list, for bisect on every piece taken.
+        self._window_starts = [0, *unit_end[self._window_units[1:] - 1].tolist()]
         self._part_units = np.cumsum([0] + [f["rows"] for f in manifest["plan"]["files"]])
         n = seq_len + 1
-        total = min(manifest["total_tokens"], int(self._window_start[-1]))
+        total = min(manifest["total_tokens"], self._window_starts[-1])
         every = total // n
         self.sequences = every // world_size
         self.dropped_sequences = every - self.sequences * world_size
@@ -159,7 +159,7 @@ class MixtureReader(PackedReader):
         future = self._builds.pop(w, None) or self._pool.submit(self._build, w)
         built = future.result()
         self._builds = {k: v for k, v in self._builds.items() if k > w}
-        if w + 1 < len(self._window_units) - 1 and self._window_start[w + 1] < self._end and w + 1 not in self._builds:
+        if w + 1 < len(self._window_units) - 1 and self._window_starts[w + 1] < self._end and w + 1 not in self._builds:
             self._builds[w + 1] = self._pool.submit(self._build, w + 1)  # decoded while this one is consumed
         self._current = (w, *built)
         self._consumed = (-1, -1)
