@@ -188,6 +188,19 @@ def write_decontamination_index(plan: DecontaminationPlan | None, data: bytes) -
         write_bytes(plan.index_path, data)
 
 
+def prepare_run(recipe: Recipe, output: str, info: dict[str, Any], quiet: bool, **prepare: Any
+                ) -> tuple[DecontaminationPlan | None, list[dict[str, Any]]]:
+    """What `run` and `select` do before their pipeline, in this order: build the decontamination index and check
+    the releases of [dedup] against (a UsageError touches nothing), prepare the output folder (`prepare_output`
+    with `prepare`), then write the index and the release list into its _staging/."""
+    decontamination, index = decontamination_index(recipe, output, quiet)
+    against = releases_against(recipe, info)
+    prepare_output(output, recipe=recipe, **prepare)
+    write_decontamination_index(decontamination, index)
+    write_against_list(output, against)
+    return decontamination, against
+
+
 def listed_inputs(list_files: list[str]) -> dict[str, int | None]:
     """{path: size or None} from --input-list files. Lines with glob characters are matched; plain paths are
     taken as written (sizes only for local ones: 90,000 requests to a store would hold the driver for
@@ -498,11 +511,7 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     inputs = sorted(sizes)
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
-    decontamination, index = decontamination_index(recipe, output, args.quiet)
-    against = releases_against(recipe, info)
-    prepare_output(output, recipe=recipe, inputs=inputs, overwrite=args.overwrite)
-    write_decontamination_index(decontamination, index)
-    write_against_list(output, against)
+    decontamination, against = prepare_run(recipe, output, info, args.quiet, inputs=inputs, overwrite=args.overwrite)
     inputs_file = f"{output}/{INPUTS_FILE}"
     write_input_list(inputs_file, inputs)
     progress = None
@@ -554,11 +563,8 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     source_stats = read_json(f"{source}/stats.json")
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
-    decontamination, index = decontamination_index(recipe, output, args.quiet)
-    against = releases_against(recipe, info)
-    prepare_output(output, recipe=recipe, inputs=[source], overwrite=args.overwrite, command="select")
-    write_decontamination_index(decontamination, index)
-    write_against_list(output, against)
+    decontamination, against = prepare_run(recipe, output, info, args.quiet, inputs=[source],
+                                           overwrite=args.overwrite, command="select")
     inputs_file = f"{output}/{INPUTS_FILE}"
     write_input_list(inputs_file, manifest["inputs"])
     return _execute(beam_args, output, lambda p: build_select_pipeline(
