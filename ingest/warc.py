@@ -8,7 +8,6 @@ stand; the pipeline records the error in stats and goes on with the next file.
 from __future__ import annotations
 
 import logging
-import posixpath
 import re
 import zlib
 from collections.abc import Iterator
@@ -132,10 +131,19 @@ def starts_like_warc(head: bytes) -> bool:
     return file_start(head).lstrip(b"\r\n").startswith(b"WARC/")
 
 
-def source_name(path: str) -> str:
-    """A file's name in the run (Record.source, doc ids, the shard-name index, the manifest's snapshots): its
-    base name, for local paths and store URLs alike."""
-    return posixpath.basename(path.rstrip("/"))
+def source_name(path: str, root: str = "") -> str:
+    """A file's name in the run (Record.source, doc ids, the part index, the manifest's snapshots, near dedup's
+    scope, the first_seen survivor rule): its path below `root`, the longest folder holding all of the run's
+    inputs (outputs.run_files.inputs_root). Without a root the path is the name: read_warc is given the name.
+
+    Not the base name: crawlA/part-0.warc.gz and crawlB/part-0.warc.gz would be one file of the run, with one
+    part number and colliding doc ids. Not the full path either: the same crawl read from gs:// instead of a
+    local folder would get other names, other doc ids and other output bytes. Below the common folder, names
+    are as distinct as the paths (one prefix is removed from all) and stay the same when the whole crawl moves
+    between stores; inputs that share one folder are named by their base names. The price: a name depends on
+    the run's other inputs, so a run that adds a file from another folder names (and ids) every file anew."""
+    path = path.rstrip("/")
+    return path[len(root):] if root and path.startswith(root) else path
 
 
 def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRecord | WarcInfo | ReadError]:
