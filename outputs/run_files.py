@@ -12,7 +12,7 @@ from typing import Any
 
 from outputs.parquet_parts import PartInfo
 from schemas import SCHEMA_VERSION
-from schemas.records import STAGE_KEPT, STAGES
+from schemas.records import REASON_INTERNAL_ERROR, STAGE_KEPT, STAGES
 from storage.files import filesystems, read_bytes, write_bytes
 
 
@@ -47,6 +47,13 @@ def funnel(counts: Mapping[tuple[str, str], int]) -> dict[str, Any]:
     if flagged:
         out["flagged"] = flagged
     return out
+
+
+def internal_errors(counts: Mapping[tuple[str, str], int], examples: Mapping[str, str]) -> dict[str, Any]:
+    """stats.json `internal_errors`: per stage, the records a step raised on (pipelines/isolation.py) and the
+    smallest such doc id, from the ledger's counts; {} when there were none."""
+    return {stage: {"records": n, "example": examples.get(stage, "")}
+            for (stage, reason), n in sorted(counts.items()) if reason == REASON_INTERNAL_ERROR and n}
 
 
 def part_entry(info: PartInfo, output_root: str) -> dict[str, Any]:

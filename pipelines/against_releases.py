@@ -15,6 +15,7 @@ whatever `dedup.near.scope` says for dedup within the run.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
@@ -110,11 +111,11 @@ class _DropMatched(beam.DoFn):
             similarity, released = match
             self.counters.inp.inc()
             self.counters.dropped(REASON_DUPLICATE_OF_RELEASE)
-            ref.cluster_id = released
             yield beam.pvalue.TaggedOutput(MATCHED, ((release_name(released), "near"), 1))
             decision = Decision(STAGE_NEAR_DEDUP, REASON_DUPLICATE_OF_RELEASE, similarity,
                                 detail=f"near duplicate of released {released}")
-            yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(ref, decision))
+            # A copy with the cluster id: Beam forbids changing an input element.
+            yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(dataclasses.replace(ref, cluster_id=released), decision))
 
 
 class NearAgainstReleases(beam.PTransform):

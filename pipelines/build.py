@@ -29,7 +29,15 @@ from dedup.exact import EXACT_KEY_DEFINITION
 from filters.registry import score_columns
 from ingest.speedups import summarize as extraction_summary
 from ingest.warc import snapshot_from_path, source_name
-from outputs.run_files import build_manifest, funnel, read_input_list, read_json, write_input_list, write_json
+from outputs.run_files import (
+    build_manifest,
+    funnel,
+    internal_errors,
+    read_input_list,
+    read_json,
+    write_input_list,
+    write_json,
+)
 from outputs.staging import remove_staging, staging_dir
 from pipelines.against_releases import MATCHED, NearAgainstReleases, against_stats, read_index_file
 from pipelines.classify import DecideClassifiers, ScoreClassifiers
@@ -48,7 +56,15 @@ from pipelines.documents import (
 )
 from pipelines.near_dedup import NearDedup, near_dedup_stats
 from pipelines.sinks import WriteParts
-from pipelines.source_parts import COUNTS, INDEX_PARTS, LEDGER_PARTS, MIX, SHARD_PARTS, WriteSourceParts
+from pipelines.source_parts import (
+    COUNTS,
+    ERROR_EXAMPLES,
+    INDEX_PARTS,
+    LEDGER_PARTS,
+    MIX,
+    SHARD_PARTS,
+    WriteSourceParts,
+)
 from pipelines.staging import StageDocuments, StageLedgerRows, settled
 from schemas.recipe import Recipe
 from schemas.records import STAGE_EXTRACT, STAGE_LANGUAGE_PRECHECK, STAGE_READ, STAGE_URL
@@ -65,7 +81,7 @@ PRE_FILTER_STAGES = (STAGE_READ, STAGE_URL, STAGE_LANGUAGE_PRECHECK, STAGE_EXTRA
 
 # What the finalize step reads, as (kind, value) pairs in one side input.
 SUMMARY_KINDS = ("shards", "ledger_parts", "ledger_counts", "skipped", "file_errors", "mix", "near_dedup",
-                 "extraction", "snapshots", "decontamination", "dedup_index", "against")
+                 "extraction", "snapshots", "decontamination", "dedup_index", "against", "error_examples")
 
 
 def against_list_path(output: str) -> str:
@@ -146,6 +162,9 @@ def _finalize(
         "file_errors": [{"file": f, "offset": o, "error": e} for f, o, e in sorted(file_errors)],
     }
     stats["tokens"] = manifest["totals"]["tokens"]
+    errors = internal_errors(dict(ledger_counts), dict(by_kind["error_examples"]))
+    if errors:
+        stats["internal_errors"] = errors
     for (kind, value), (docs, tokens) in sorted(mix):
         if kind == "topic" and not value:
             continue
@@ -212,22 +231,26 @@ def _filter_to_outputs(
     if decontamination is not None:
         scored, contaminated, found = scored | "Decontaminate" >> Decontaminate(recipe, decontamination)
         staged.append(contaminated | "StageDecontaminationRows" >> beam.ParDo(StageLedgerRows(output)))
-    staged_early = staged | "EarlyLedgerFiles" >> beam.Flatten()
     late = []
     classify = recipe.quality.enabled or recipe.topic.enabled
     if classify:
-        scored = scored | "ScoreClassifiers" >> ScoreClassifiers(recipe)
+        classified = scored | "ScoreClassifiers" >> ScoreClassifiers(recipe)
+        scored = classified.scored
+        staged.append(classified[LEDGER] | "StageClassifierErrorRows" >> beam.ParDo(StageLedgerRows(output)))
     # From here on only StagedRefs travel: the Documents wait in _staging/ (pipelines/staging.py).
     batch = recipe.tokenizer.batch_size
-    survivors = (
+    signed = (
         scored
         | "BatchForStaging" >> beam.BatchElements(min_batch_size=batch, max_batch_size=batch)
-        | "StageDocuments" >> beam.ParDo(StageDocuments(recipe, output))
+        | "StageDocuments" >> beam.ParDo(StageDocuments(recipe, output)).with_outputs(LEDGER, main="refs")
     )
+    survivors = signed.refs
+    staged.append(signed[LEDGER] | "StageSigningErrorRows" >> beam.ParDo(StageLedgerRows(output)))
     if classify:
         decided = survivors | "DecideClassifiers" >> DecideClassifiers(recipe)
         survivors = decided.kept
         late.append(decided[LEDGER])
+    staged_early = staged | "EarlyLedgerFiles" >> beam.Flatten()
     released, matched = None, []
     if against:
         # The released documents' dedup index, read in the workers from the files the driver listed and checked.
@@ -278,7 +301,7 @@ def _filter_to_outputs(
         }
         | "GroupBySource" >> beam.CoGroupByKey()
         | "WriteSourceParts" >> beam.ParDo(WriteSourceParts(recipe, output, columns), source_index).with_outputs(
-            SHARD_PARTS, LEDGER_PARTS, COUNTS, MIX, INDEX_PARTS
+            SHARD_PARTS, LEDGER_PARTS, COUNTS, MIX, INDEX_PARTS, ERROR_EXAMPLES
         )
     )
     shard_infos, ledger_infos = written[SHARD_PARTS], written[LEDGER_PARTS]
@@ -306,6 +329,7 @@ def _filter_to_outputs(
                 ("skipped", skipped), ("file_errors", file_errors), ("mix", mix), ("near_dedup", near_story),
                 ("extraction", extraction), ("snapshots", snapshots), ("decontamination", found),
                 ("dedup_index", written[INDEX_PARTS]), ("against", matched_counts),
+                ("error_examples", written[ERROR_EXAMPLES] | "ErrorExample" >> beam.CombinePerKey(min)),
             )
         ]
         | "SummaryStreams" >> beam.Flatten()

@@ -4,16 +4,18 @@ worker), then decide: a score threshold inline, a keep-top-fraction cut from a g
 from __future__ import annotations
 
 from collections.abc import Iterator
+from dataclasses import replace
 
 import apache_beam as beam
 
 from classifiers.fasttext_model import FastTextClassifier
 from classifiers.text import normalize_for_classifier
 from pipelines.documents import LEDGER
+from pipelines.isolation import ENVIRONMENT_ERRORS, internal_error
 from pipelines.metrics import StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
-from schemas.records import STAGE_CLASSIFIERS, Decision, Document, LateDrop, StagedRef
+from schemas.records import STAGE_CLASSIFIERS, Decision, Document, LateDrop, StagedRef, ledger_row_for_drop
 
 BINS = 100_000
 
@@ -31,19 +33,50 @@ class _Score(beam.DoFn):
         self.topic = FastTextClassifier(t.model_path) if t.enabled else None
         self.counters = StageCounters(STAGE_CLASSIFIERS)
 
-    def process(self, batch: list[Document]) -> Iterator[Document]:
+    def process(self, batch: list[Document]) -> Iterator:
         with self.counters.timed():
-            # One normalization for both models.
-            lines = [normalize_for_classifier(d.text) for d in batch]
-            if self.quality is not None:
-                scores = self.quality.probability(lines, self.recipe.quality.positive_label, normalized=True)
-                for doc, score in zip(batch, scores, strict=True):
-                    doc.scores["quality_score"] = score
-            if self.topic is not None:
-                for doc, (label, score) in zip(batch, self.topic.predict(lines, normalized=True), strict=True):
-                    doc.topic = label
-                    doc.scores["topic_score"] = score
-        yield from batch
+            scored = self._scored(batch)
+        for doc, result in zip(batch, scored, strict=True):
+            if isinstance(result, Decision):
+                self.counters.dropped(result.reason)
+                out = self.recipe.output
+                yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_drop(doc, result, out.seed,
+                                                                           out.dropped_text_sample_rate))
+            else:
+                yield result
+
+    def _scored(self, batch: list[Document]) -> list[Document | Decision]:
+        """The batch scored by both models at once: copies of the Documents with quality_score / topic /
+        topic_score (Beam forbids changing an input). Should the batch raise, each document is scored alone, so
+        the one that raises becomes its ledger row (internal_error) and the others are scored as they would be."""
+        try:
+            return self._score(batch)
+        except ENVIRONMENT_ERRORS:
+            raise
+        except Exception:  # noqa: BLE001 - find the document at fault, below
+            pass
+        results: list[Document | Decision] = []
+        for doc in batch:
+            try:
+                results.extend(self._score([doc]))
+            except ENVIRONMENT_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this document's failure is its ledger row
+                results.append(internal_error(STAGE_CLASSIFIERS, "classifier scores", exc, doc.doc_id))
+        return results
+
+    def _score(self, batch: list[Document]) -> list[Document]:
+        lines = [normalize_for_classifier(d.text) for d in batch]  # one normalization for both models
+        docs = [replace(d, scores=dict(d.scores)) for d in batch]
+        if self.quality is not None:
+            scores = self.quality.probability(lines, self.recipe.quality.positive_label, normalized=True)
+            for doc, score in zip(docs, scores, strict=True):
+                doc.scores["quality_score"] = score
+        if self.topic is not None:
+            for doc, (label, score) in zip(docs, self.topic.predict(lines, normalized=True), strict=True):
+                doc.topic = label
+                doc.scores["topic_score"] = score
+        return docs
 
 
 def _bin(score: float) -> int:
@@ -93,7 +126,8 @@ class _Decide(beam.DoFn):
 
 
 class ScoreClassifiers(beam.PTransform):
-    """Documents -> the same Documents with classifier scores (batched; fuses with the stages before it)."""
+    """Documents -> the same Documents with classifier scores (main; batched; fuses with the stages before it)
+    and ledger rows of documents that made a model raise (LEDGER)."""
 
     def __init__(self, recipe: Recipe) -> None:
         super().__init__()
@@ -104,7 +138,7 @@ class ScoreClassifiers(beam.PTransform):
         return (
             docs
             | "BatchForClassifiers" >> beam.BatchElements(min_batch_size=1, max_batch_size=size)
-            | "Score" >> beam.ParDo(_Score(self.recipe))
+            | "Score" >> beam.ParDo(_Score(self.recipe)).with_outputs(LEDGER, main="scored")
         )
 
 

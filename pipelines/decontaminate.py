@@ -9,6 +9,7 @@ for stats.json and the report.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -19,12 +20,14 @@ from apache_beam.utils import shared
 
 from decontamination.index import DecontaminationIndex
 from pipelines.documents import LEDGER
+from pipelines.isolation import ENVIRONMENT_ERRORS, internal_error
 from pipelines.metrics import NAMESPACE, StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
 from schemas.records import (
     CONTAMINATION_SCORE,
     REASON_CONTAMINATED,
+    REASON_INTERNAL_ERROR,
     STAGE_DECONTAMINATION,
     Decision,
     Document,
@@ -61,8 +64,18 @@ class _Decontaminate(beam.DoFn):
 
     def process(self, doc: Document) -> Iterator:
         self.counters.inp.inc()
-        with self.counters.timed():
-            found = self.index.match(doc.text)
+        try:
+            with self.counters.timed():
+                found = self.index.match(doc.text)
+        except ENVIRONMENT_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - this document's failure is its ledger row
+            self.counters.dropped(REASON_INTERNAL_ERROR)
+            out = self.recipe.output
+            decision = internal_error(STAGE_DECONTAMINATION, "decontamination", exc, doc.doc_id)
+            yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_drop(doc, decision, out.seed,
+                                                                       out.dropped_text_sample_rate))
+            return
         if found is None:
             self.counters.kept.inc()
             yield doc
@@ -71,7 +84,8 @@ class _Decontaminate(beam.DoFn):
         path, row = self.index.describe(best)
         decision = Decision(STAGE_DECONTAMINATION, REASON_CONTAMINATED, float(count),
                             detail=f'{path} item {row}: "{found.passage}"')
-        doc.scores[CONTAMINATION_SCORE] = float(count)
+        # A copy with the score: Beam forbids changing an input element.
+        doc = dataclasses.replace(doc, scores={**doc.scores, CONTAMINATION_SCORE: float(count)})
         sources = set()
         for item, _count in found.items:
             source, row = self.index.describe(item)

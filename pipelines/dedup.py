@@ -4,6 +4,7 @@ per key. It moves StagedRefs, not Documents (pipelines/staging.py)."""
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
+from dataclasses import replace
 
 import apache_beam as beam
 
@@ -38,14 +39,12 @@ class _SplitGroup(beam.DoFn):
             if ref.doc_id == keep:
                 survivor = ref
                 continue
-            ref.cluster_id = keep
             self.counters.dropped("exact_duplicate")
             decision = Decision(STAGE_EXACT_DEDUP, "exact_duplicate", detail=f"duplicate of {keep}")
-            yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(ref, decision))
+            # Copies with the cluster fields, here and below: Beam forbids changing an input element.
+            yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(replace(ref, cluster_id=keep), decision))
         self.counters.kept.inc()
-        survivor.cluster_size = size
-        survivor.cluster_id = keep if size > 1 else ""
-        yield survivor
+        yield replace(survivor, cluster_size=size, cluster_id=keep if size > 1 else "")
 
 
 class _SplitWithReleased(_SplitGroup):
@@ -62,11 +61,10 @@ class _SplitWithReleased(_SplitGroup):
         for ref in grouped["run"]:
             self.counters.inp.inc()
             self.counters.dropped(REASON_DUPLICATE_OF_RELEASE)
-            ref.cluster_id = released
             yield beam.pvalue.TaggedOutput(MATCHED, ((name, "exact"), 1))
             decision = Decision(STAGE_EXACT_DEDUP, REASON_DUPLICATE_OF_RELEASE,
                                 detail=f"exact copy of released {released}")
-            yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(ref, decision))
+            yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(replace(ref, cluster_id=released), decision))
 
 
 class ExactDedup(beam.PTransform):

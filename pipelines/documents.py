@@ -22,6 +22,7 @@ from filters.registry import apply_filters, build_filters
 from ingest.decode import decode_body
 from ingest.extract import Extracted, Extractor, quick_text
 from ingest.warc import ReadError, SkippedRecord, WarcInfo, read_warc, snapshot_of_file, source_name, triage
+from pipelines.isolation import ENVIRONMENT_ERRORS, internal_error
 from pipelines.metrics import NAMESPACE, StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
@@ -180,17 +181,66 @@ class ExtractDocuments(beam.DoFn):
 
     def _finish(self, record: Record, result: Extracted | Decision) -> Iterator:
         """One extraction's outcome -> the labeled Document, or the ledger row that drops the record."""
-        if not isinstance(result, Decision) and len(result.text) < self.recipe.extract.min_text_chars:
-            result = Decision(STAGE_EXTRACT, "empty_text", float(len(result.text)))
+        try:
+            if not isinstance(result, Decision) and len(result.text) < self.recipe.extract.min_text_chars:
+                result = Decision(STAGE_EXTRACT, "empty_text", float(len(result.text)))
+            if not isinstance(result, Decision):
+                doc = Document.of_record(record, result.text, result.title, result.published_date)
+                with self.lid_c.timed():
+                    ((doc.language, doc.language_score),) = self.lid.predict([doc.text])
+        except ENVIRONMENT_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - this record's failure is its ledger row (pipelines/isolation.py)
+            result = internal_error(STAGE_EXTRACT, "language_id", exc, record.doc_id)
         if isinstance(result, Decision):
             self.extract_c.dropped(result.reason)
             yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, result))
             return
         self.extract_c.kept.inc()
-        doc = Document.of_record(record, result.text, result.title, result.published_date)
-        with self.lid_c.timed():
-            ((doc.language, doc.language_score),) = self.lid.predict([doc.text])
         yield doc
+
+    def _prepare(self, record: Record) -> Decision | Extracted | str:
+        """Everything before extraction: the Decision that drops the record, the text of a WET conversion
+        record, or the decoded page to extract. `self._at` names the step running, for a step that raises."""
+        self._at = (STAGE_READ, "triage")
+        self.read_c.inp.inc()
+        decision = triage(record, self.recipe.read)
+        if decision is not None:
+            self.read_c.dropped(decision.reason)
+            return decision
+        self.read_c.kept.inc()
+        if self.url_filters:
+            self._at = (STAGE_URL, "url_filters")
+            self.url_c.inp.inc()
+            decision = self._url_decision(record)
+            if decision is not None:
+                self.url_c.dropped(decision.reason)
+                return decision
+        self._at = (STAGE_EXTRACT, "decode")
+        with self.extract_c.timed():  # decoding is counted with extraction, as before the precheck existed
+            page, _codec = decode_body(record.body, record.content_type)
+        if record.record_type == "conversion":  # WET: the text is there already
+            self.extract_c.inp.inc()
+            return Extracted(text=page.strip(), title="", published_date="")
+        if self.precheck:
+            self._at = (STAGE_LANGUAGE_PRECHECK, "language_precheck")
+            self.precheck_c.inp.inc()
+            with self.precheck_c.timed():
+                decision = self._precheck_decision(page)
+            if decision is not None:
+                self.precheck_c.dropped(decision.reason)
+                return decision
+            self.precheck_c.kept.inc()
+        self.extract_c.inp.inc()
+        return page
+
+    def _failed(self, record: Record, exc: Exception) -> Decision:
+        """The internal_error Decision of a record whose step before extraction raised, counted in its stage."""
+        stage, step = self._at
+        decision = internal_error(stage, step, exc, record.doc_id)
+        {STAGE_READ: self.read_c, STAGE_URL: self.url_c, STAGE_LANGUAGE_PRECHECK: self.precheck_c,
+         STAGE_EXTRACT: self.extract_c}[stage].dropped(decision.reason)
+        return decision
 
     def process(self, batch: list[Record]) -> Iterator:
         # Pipelined with the extraction child: while it extracts one page, this worker prepares the next
@@ -199,47 +249,34 @@ class ExtractDocuments(beam.DoFn):
         # for that; everywhere else both cores are busy either way.
         in_flight: Record | None = None
         for record in batch:
-            self.read_c.inp.inc()
-            decision = triage(record, self.recipe.read)
-            if decision is not None:
-                self.read_c.dropped(decision.reason)
-                yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, decision))
+            try:
+                prepared = self._prepare(record)
+            except ENVIRONMENT_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this record's failure is its ledger row
+                prepared = self._failed(record, exc)
+            if isinstance(prepared, Decision):
+                yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, prepared))
                 continue
-            self.read_c.kept.inc()
-            if self.url_filters:
-                self.url_c.inp.inc()
-                decision = self._url_decision(record)
-                if decision is not None:
-                    self.url_c.dropped(decision.reason)
-                    yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, decision))
-                    continue
-            with self.extract_c.timed():  # decoding is counted with extraction, as before the precheck existed
-                page, _codec = decode_body(record.body, record.content_type)
-            if record.record_type == "conversion":  # WET: the text is there already
-                self.extract_c.inp.inc()
-                yield from self._finish(record, Extracted(text=page.strip(), title="", published_date=""))
+            if isinstance(prepared, Extracted):
+                yield from self._finish(record, prepared)
                 continue
-            if self.precheck:
-                self.precheck_c.inp.inc()
-                with self.precheck_c.timed():
-                    decision = self._precheck_decision(page)
-                if decision is not None:
-                    self.precheck_c.dropped(decision.reason)
-                    yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_record(record, decision))
-                    continue
-                self.precheck_c.kept.inc()
-            self.extract_c.inp.inc()
-            done = (in_flight, self._collect()) if in_flight is not None else None
-            self.extractor.submit(page, record.url)
+            done = (in_flight, self._collect(in_flight)) if in_flight is not None else None
+            self.extractor.submit(prepared, record.url)
             in_flight = record
             if done is not None:
                 yield from self._finish(*done)
         if in_flight is not None:
-            yield from self._finish(in_flight, self._collect())
+            yield from self._finish(in_flight, self._collect(in_flight))
         yield from self._report_setup()
 
-    def _collect(self) -> Extracted | Decision:
-        result = self.extractor.collect()
+    def _collect(self, record: Record) -> Extracted | Decision:
+        try:
+            result = self.extractor.collect()
+        except ENVIRONMENT_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - this record's failure is its ledger row
+            return internal_error(STAGE_EXTRACT, "extract", exc, record.doc_id)
         self.extract_c.micros.inc(int(self.extractor.seconds * 1e6))  # time inside trafilatura, not waiting
         return result
 
@@ -263,14 +300,21 @@ class FilterDocuments(beam.DoFn):
         if self.progress is not None:
             self.progress.flush()
 
-    def process(self, doc: Document) -> Iterator:
+    def process(self, received: Document) -> Iterator:
         self.counters.inp.inc()
-        extracted = doc.text
-        with self.counters.timed():
-            decision = apply_filters(self.filters, doc)
-        if self.keep_scored:
+        # The filters add signals and modifiers change the text: on a copy, as Beam forbids changing an input
+        # (a runner that fuses or replays elements would see the changed value).
+        doc = dataclasses.replace(received, scores=dict(received.scores), modified_by=list(received.modified_by))
+        try:
+            with self.counters.timed():
+                decision = apply_filters(self.filters, doc)
+        except ENVIRONMENT_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - this document's failure is its ledger row
+            decision = internal_error(STAGE_FILTERS, "filters", exc, doc.doc_id)
+        if self.keep_scored:  # with every signal measured; select runs the filters again on the extracted text
             yield beam.pvalue.TaggedOutput(
-                SCORED, dataclasses.replace(doc, text=extracted, scores=dict(doc.scores), modified_by=[])
+                SCORED, dataclasses.replace(doc, text=received.text, scores=dict(doc.scores), modified_by=[])
             )
         if decision is not None:
             self.counters.dropped(decision.reason)

@@ -373,7 +373,6 @@ class _Confirm(beam.DoFn):
             if ref.doc_id == survivor_id:
                 continue
             self.counters.inp.inc()
-            ref.cluster_id = survivor_id
             similarity = float("nan")
             if survivor_shingles is not None:
                 similarity = round(hashed_jaccard(shingle_hashes(ref.text, cfg.ngram), survivor_shingles), 6)
@@ -381,13 +380,13 @@ class _Confirm(beam.DoFn):
                     # In the LSH component but not a duplicate of its survivor (a chain A~B~C): kept.
                     beam.metrics.Metrics.counter(NAMESPACE, "near_dedup/kept_unconfirmed").inc()
                     self.counters.kept.inc()
-                    yield replace(ref, text="")
+                    yield replace(ref, text="", cluster_id=survivor_id)
                     continue
             confirmed += ref.cluster_size
             self.counters.dropped("near_duplicate")
             decision = Decision(STAGE_NEAR_DEDUP, "near_duplicate", score=similarity,
                                 detail=f"near duplicate of {survivor_id}")
-            yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(replace(ref, text=""), decision))
+            yield beam.pvalue.TaggedOutput(LEDGER, LateDrop(replace(ref, text="", cluster_id=survivor_id), decision))
         if confirmed:
             yield beam.pvalue.TaggedOutput(SIZES, (survivor_id, confirmed))
         if salt == 0:
@@ -462,9 +461,10 @@ class RestoreText(beam.DoFn):
     def process(self, element: tuple[str, Iterable[tuple[Any, StagedRef]]]) -> Iterator[tuple[Any, StagedRef]]:
         path, items = element
         items = list(items)  # the clustered documents of one staging file: refs
-        for ref, doc in read_staged_docs(path, {ref.staged_at: ref for _key, ref in items}):
-            ref.text = doc.text
-        yield from items
+        # Copies with the text: Beam forbids changing an input element.
+        texts = {ref.staged_at: doc.text for ref, doc in read_staged_docs(path, {r.staged_at: r for _k, r in items})}
+        for key, ref in items:
+            yield key, replace(ref, text=texts[ref.staged_at])
 
 
 def near_dedup_stats(cfg: NearDedupConfig, story: Iterable[tuple], snapshots: Iterable[tuple[str, str]]) -> dict:

@@ -19,10 +19,19 @@ from dedup.minhash import MinHasher, band_keys, shingle_hashes
 from outputs.parquet_parts import write_part, write_sorted_parts
 from outputs.staging import StagingFile, read_refs, read_staged
 from pipelines.documents import kept_ledger_row
+from pipelines.isolation import ENVIRONMENT_ERRORS, internal_error
 from pipelines.metrics import StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
-from schemas.records import STAGE_TOKENIZE, Document, LateDrop, LedgerRow, StagedRef, ledger_row_for_drop
+from schemas.records import (
+    REASON_INTERNAL_ERROR,
+    STAGE_TOKENIZE,
+    Document,
+    LateDrop,
+    LedgerRow,
+    StagedRef,
+    ledger_row_for_drop,
+)
 from schemas.tables import (
     DEDUP_INDEX_SCHEMA,
     LEDGER_SCHEMA,
@@ -39,6 +48,9 @@ LEDGER_PARTS = "ledger_parts"
 INDEX_PARTS = "index_parts"
 COUNTS = "counts"
 MIX = "mix"
+# Per input file: (stage, smallest doc id) of each stage's internal_error ledger rows, for the run's error line.
+ERROR_EXAMPLES = "error_examples"
+FAILED_FILE = "failed.stage"
 
 
 def _with_cluster(doc: Document, ref: StagedRef) -> Document:
@@ -154,7 +166,8 @@ class WriteSourceParts(beam.DoFn):
         try:
             refs = self._tokenized([dataclasses.replace(r, staged=local.path(r.staged)) for r in refs], local.folder)
             late = [d._replace(ref=dataclasses.replace(d.ref, staged=local.path(d.ref.staged))) for d in late]
-            yield from self._write(index, refs, late, [local.path(p) for p in early])
+            failed = os.path.join(local.folder, FAILED_FILE)  # rows of survivors that made a step raise
+            yield from self._write(index, refs, late, [local.path(p) for p in early] + [failed])
             yield from self._write_index(index, os.path.join(local.folder, "index.stage"))
         finally:
             local.close()
@@ -163,18 +176,37 @@ class WriteSourceParts(beam.DoFn):
         """The survivors tokenized, and only they: each staged Document is read once (staging files in offset
         order), tokenized in batches of `tokenizer.batch_size`, and written without its text (neither a shard
         row nor a kept ledger row carries it) to a local staging file; refs to it, in doc-id order, with their
-        token counts (the shards are cut by tokens before the documents are read again)."""
+        token counts (the shards are cut by tokens before the documents are read again). A document whose
+        tokenization or index row raises gets an internal_error ledger row in FAILED_FILE instead."""
         out = StagingFile(os.path.join(folder, "tokenized.stage"))
         keys = StagingFile(os.path.join(folder, "index.stage"))  # the dedup index rows (_index_row)
+        failed = StagingFile(os.path.join(folder, FAILED_FILE))  # ledger rows of documents a step raised on
         batch_size = self.recipe.tokenizer.batch_size
         tokenized: list[StagedRef] = []
         batch: list[tuple[StagedRef, Document]] = []
 
         def flush() -> None:
-            with self.counters.timed():
-                encoded = self.tokenizer.encode_batch([doc.text for _ref, doc in batch])
-            for (ref, doc), tokens in zip(batch, encoded, strict=True):
-                keys.write(self._index_row(doc))
+            try:
+                with self.counters.timed():
+                    encoded = self.tokenizer.encode_batch([doc.text for _ref, doc in batch])
+            except ENVIRONMENT_ERRORS:
+                raise
+            except Exception:  # noqa: BLE001 - each document alone below, to find the one at fault
+                encoded = None
+            for i, (ref, doc) in enumerate(batch):
+                try:
+                    tokens = encoded[i] if encoded is not None else self.tokenizer.encode_batch([doc.text])[0]
+                    row = self._index_row(doc)
+                except ENVIRONMENT_ERRORS:
+                    raise
+                except Exception as exc:  # noqa: BLE001 - this document's failure is its ledger row
+                    self.counters.dropped(REASON_INTERNAL_ERROR)
+                    out_cfg = self.recipe.output
+                    decision = internal_error(STAGE_TOKENIZE, "tokenize", exc, doc.doc_id)
+                    failed.write(ledger_row_for_drop(_with_cluster(doc, ref), decision, out_cfg.seed,
+                                                     out_cfg.dropped_text_sample_rate))
+                    continue
+                keys.write(row)
                 doc.tokens, doc.token_count, doc.text = tokens, len(tokens) // 4, ""
                 tokenized.append(dataclasses.replace(ref, staged=out.path, staged_at=out.write(doc),
                                                      token_count=doc.token_count))
@@ -190,6 +222,7 @@ class WriteSourceParts(beam.DoFn):
         finally:
             out.close()
             keys.close()
+            failed.close()
         return sorted(tokenized, key=lambda r: r.doc_id)
 
     def _index_row(self, doc: Document) -> tuple:
@@ -231,9 +264,13 @@ class WriteSourceParts(beam.DoFn):
             yield from self._late_rows(late)
             yield from self._kept_rows(refs, mix)
 
+        examples: dict[str, str] = {}
+
         def counted(rows: Iterator[LedgerRow]) -> Iterator[LedgerRow]:
             for row in rows:
                 counts[(row.stage, row.reason)] += 1
+                if row.reason == REASON_INTERNAL_ERROR and row.doc_id < examples.get(row.stage, "\uffff"):
+                    examples[row.stage] = row.doc_id
                 yield row
 
         # Sorted in runs of one row group's rows, like everything this step holds (outputs/parquet_parts.py).
@@ -244,6 +281,8 @@ class WriteSourceParts(beam.DoFn):
         ):
             yield beam.pvalue.TaggedOutput(LEDGER_PARTS, info)
         yield beam.pvalue.TaggedOutput(COUNTS, dict(counts))
+        for stage, doc_id in sorted(examples.items()):
+            yield beam.pvalue.TaggedOutput(ERROR_EXAMPLES, (stage, doc_id))
         for key, (docs, tokens) in sorted(mix.items()):
             yield beam.pvalue.TaggedOutput(MIX, (key, (docs, tokens)))
 

@@ -30,13 +30,24 @@ import apache_beam as beam
 from dedup.exact import exact_key
 from dedup.minhash import MinHasher, shingle_hashes
 from outputs.staging import OpenFiles
+from pipelines.documents import LEDGER
+from pipelines.isolation import ENVIRONMENT_ERRORS, internal_error
+from pipelines.metrics import StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
-from schemas.records import Document, LedgerRow, StagedRef
+from schemas.records import (
+    REASON_INTERNAL_ERROR,
+    STAGE_EXACT_DEDUP,
+    Document,
+    LedgerRow,
+    StagedRef,
+    ledger_row_for_drop,
+)
 
 
 class StageDocuments(beam.DoFn):
     """Batch of Documents (filtered and scored) -> StagedRefs; each Document is staged whole, untokenized.
+    A document whose signing or staging raises leaves as a ledger row (LEDGER, internal_error) instead.
 
     Tokens are made by the per-file writer (pipelines/source_parts.py) for the documents that survive the
     classifier cut and dedup only: with `keep_top_fraction = 0.1` nine in ten documents that pass the filters
@@ -50,23 +61,43 @@ class StageDocuments(beam.DoFn):
         apply_worker_settings()  # once per process; pipelines/worker.py
         near = self.recipe.dedup.near
         self.hasher = MinHasher(near.bands * near.rows, near.seed) if near.enabled else None
+        self.counters = StageCounters(STAGE_EXACT_DEDUP)
 
     def start_bundle(self) -> None:
         self.files = OpenFiles(self.output_root, "docs-")
 
-    def process(self, batch: list[Document]) -> Iterator[StagedRef]:
-        ngram = self.recipe.dedup.near.ngram
+    def process(self, batch: list[Document]) -> Iterator:
         for doc in batch:
-            signature = b""
-            if self.hasher is not None:
-                signature = self.hasher.signatures([shingle_hashes(doc.text, ngram)])[0].astype("<u8").tobytes()
-            file, _new = self.files.get(doc.source)
-            yield StagedRef(
-                doc_id=doc.doc_id, source=doc.source, staged=file.path, staged_at=file.write(doc),
-                token_count=0, exact_key=exact_key(doc.text), signature=signature,
-                quality=doc.scores.get("quality_score"), topic=doc.topic, topic_score=doc.scores.get("topic_score"),
-                offset=doc.meta.offset,
-            )
+            step = "signing"
+            try:
+                key, signature = self._sign(doc)
+                step = "staging"
+                file, _new = self.files.get(doc.source)
+                ref = StagedRef(
+                    doc_id=doc.doc_id, source=doc.source, staged=file.path, staged_at=file.write(doc),
+                    token_count=0, exact_key=key, signature=signature, quality=doc.scores.get("quality_score"),
+                    topic=doc.topic, topic_score=doc.scores.get("topic_score"), offset=doc.meta.offset,
+                )
+            except ENVIRONMENT_ERRORS:
+                raise
+            except Exception as exc:  # noqa: BLE001 - this document's failure is its ledger row
+                # Signing and staging are dedup's first steps: the row stands at exact_dedup in the funnel.
+                # A frame is written whole or not at all (it is pickled before the write).
+                self.counters.dropped(REASON_INTERNAL_ERROR)
+                out = self.recipe.output
+                decision = internal_error(STAGE_EXACT_DEDUP, step, exc, doc.doc_id)
+                yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_drop(doc, decision, out.seed,
+                                                                           out.dropped_text_sample_rate))
+                continue
+            yield ref
+
+    def _sign(self, doc: Document) -> tuple[str, bytes]:
+        """The document's exact key and, with near dedup, its MinHash signature (little-endian uint64)."""
+        signature = b""
+        if self.hasher is not None:
+            ngram = self.recipe.dedup.near.ngram
+            signature = self.hasher.signatures([shingle_hashes(doc.text, ngram)])[0].astype("<u8").tobytes()
+        return exact_key(doc.text), signature
 
     def finish_bundle(self) -> None:
         self.files.close()

@@ -30,6 +30,9 @@ CONTAMINATION_SCORE = "contamination_ngrams"
 # Reasons more than one part of the project names (the stage that decides, the CLI and report that show it).
 REASON_CONTAMINATED = "contaminated"
 REASON_DUPLICATE_OF_RELEASE = "duplicate_of_release"  # exact or near dedup against [dedup] against's releases
+# A step raised on this record (pipelines/isolation.py): a bug or a hostile record, dropped instead of failing
+# the job. Its detail is "<step>: <exception type>: <message>".
+REASON_INTERNAL_ERROR = "internal_error"
 STAGE_CLASSIFIERS = "classifiers"
 STAGE_EXACT_DEDUP = "exact_dedup"
 STAGE_NEAR_DEDUP = "near_dedup"
