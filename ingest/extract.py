@@ -1,8 +1,13 @@
-"""Main-text extraction with trafilatura, isolated in a child process that is killed at a wall-time limit.
+"""Main-text extraction with trafilatura, isolated in a child process with a per-page CPU-time limit.
 
 Why a process: a check after the call cannot stop a page that sends lxml into a minutes-long loop, and
-SIGALRM only works on the main thread, which Beam workers do not run bundles on. A child process can be
-killed for real; it is restarted every `restart_every` documents so memory growth inside lxml cannot creep.
+signal handlers only run on the main thread, which Beam workers do not run bundles on. In the child they do:
+a CPU-time timer (ITIMER_PROF) interrupts the page at `timeout_seconds` of the child's own CPU time, so the
+same page gets the same decision on an idle and on a loaded worker (a wall-clock limit made the kept set
+depend on how busy the machine was). A C call that runs long without returning to Python delays the
+interrupt; the parent then kills the child at `wall_limit_seconds` of wall time, the one machine-dependent
+limit. The child is restarted after a limit and every `restart_every` documents, so memory growth inside
+lxml cannot creep.
 
 Why fail loudly: if trafilatura cannot even import (e.g. lxml_html_clean missing), starting the extractor
 raises ExtractorUnavailable, which stops the run instead of turning every page into a silent timeout.
@@ -15,6 +20,7 @@ import logging
 import multiprocessing
 import os
 import re
+import signal
 import sys
 import time
 import traceback
@@ -130,10 +136,41 @@ _FIXED_MALLOC = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_TRIM_THRESHOLD_")
 WARM_UP_PAGE = "<html><body><p>warm up</p></body></html>"
 
 
+class _CpuLimit(BaseException):
+    """Raised in the child when a page has used its CPU seconds. A BaseException, so that trafilatura's own
+    `except Exception` blocks cannot swallow it."""
+
+
+class _Timer:
+    """The child's per-page CPU-time limit: ITIMER_PROF counts this process's user and system time, and its
+    SIGPROF raises _CpuLimit while a page is armed (a signal that arrives after the page ended does nothing)."""
+
+    def __init__(self) -> None:
+        self.armed = False
+        signal.signal(signal.SIGPROF, self._expired)
+
+    def _expired(self, _signum: int, _frame: Any) -> None:
+        if self.armed:
+            self.armed = False
+            raise _CpuLimit
+
+    def run(self, seconds: float, fn: Callable[[], Extracted]) -> Extracted:
+        self.armed = True
+        signal.setitimer(signal.ITIMER_PROF, seconds)
+        try:
+            return fn()
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+            self.armed = False
+
+
 def _child_main(conn: Any, config: ExtractConfig, extract_fn: ExtractFn) -> None:
-    """Child process loop: import once, then extract page after page until told to stop."""
+    """Child process loop: import once, then extract page after page until told to stop, each page within
+    `config.timeout_seconds` of CPU time; after a page that reached it, the child ends (the interrupt may have
+    left trafilatura's or lxml's state half-changed) and the parent starts another."""
     try:
         extract_fn(WARM_UP_PAGE, "", config)
+        timer = _Timer()
     except BaseException:  # noqa: BLE001 - report any start-up failure to the parent verbatim
         conn.send(("fatal", traceback.format_exc()))
         return
@@ -148,7 +185,10 @@ def _child_main(conn: Any, config: ExtractConfig, extract_fn: ExtractFn) -> None
         page, url = message
         start = time.process_time()  # CPU seconds: a child that waits for a core is not extracting
         try:
-            result = extract_fn(page, url, config)
+            result = timer.run(config.timeout_seconds, lambda: extract_fn(page, url, config))  # noqa: B023
+        except _CpuLimit:
+            conn.send(("timeout", None, time.process_time() - start))
+            return
         except Exception as exc:  # noqa: BLE001 - a page's failure is that page's ledger reason
             conn.send(("error", f"{type(exc).__name__}: {exc}"[:500], time.process_time() - start))
         else:
@@ -197,8 +237,9 @@ class Extractor:
     the child is still starting; the first extract() or ensure_ready() waits for it and raises if it failed.
 
     `extract` is `submit` then `collect`. A caller that has other work can do it in between: the child
-    extracts the page meanwhile (one page at a time; the time limit counts from `submit`). `seconds` is the CPU
-    time the last collected page took inside the extraction call (the time limit for a page that hit it).
+    extracts the page meanwhile (one page at a time; the CPU-time limit counts the child's own CPU time, the
+    wall-clock limit counts from `submit`). `seconds` is the CPU time the last collected page took inside the
+    extraction call (the time limit for a page that hit it).
     """
 
     def __init__(
@@ -327,16 +368,16 @@ class Extractor:
         self.seconds = 0.0
         if self._lost:
             return Decision(STAGE_EXTRACT, "extract_error", detail=self._lost)
-        limit = self.config.timeout_seconds
+        limit, wall = self.config.timeout_seconds, self.config.wall_limit_seconds
         try:
-            ready = self._conn.poll(max(0.0, limit - (time.monotonic() - self._sent_at)))
+            ready = self._conn.poll(max(0.0, wall - (time.monotonic() - self._sent_at)))
         except (BrokenPipeError, OSError) as exc:
             self._kill()
             return Decision(STAGE_EXTRACT, "extract_error", detail=f"extraction worker lost: {exc}")
-        if not ready:
+        if not ready:  # a C call that did not return to Python for the CPU-time interrupt: cut by wall time
             self._kill()
             self.seconds = limit
-            return Decision(STAGE_EXTRACT, "extract_timeout", limit)
+            return Decision(STAGE_EXTRACT, "extract_timeout", limit, detail=f"wall-clock limit {wall:g} s")
         try:
             kind, payload, self.seconds = self._conn.recv()
         except EOFError:
@@ -344,6 +385,10 @@ class Extractor:
             return Decision(STAGE_EXTRACT, "extract_error", detail="extraction worker crashed")
         if kind == "ok":
             return payload
+        if kind == "timeout":  # the child stops after a timeout: the next page starts another
+            self._kill()
+            self.seconds = limit
+            return Decision(STAGE_EXTRACT, "extract_timeout", limit)
         return Decision(STAGE_EXTRACT, "extract_error", detail=payload)
 
     def close(self) -> None:

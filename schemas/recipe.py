@@ -36,9 +36,14 @@ class ReadConfig:
 
 @dataclass
 class ExtractConfig:
-    # Wall-time limit per document. trafilatura needs ~25 ms for a median page on this hardware; 5 s only
-    # stops pathological pages. Enforced by killing an isolated worker process (isolation = "process").
+    # CPU-time limit per document, counted in the extraction child (isolation = "process"), so a page gets the
+    # same decision on an idle and on a loaded worker. trafilatura needs ~25 ms for a median page on this
+    # hardware; 5 s only stops pathological pages (as datatrove's Trafilatura(timeout=...) does by wall time).
     timeout_seconds: float = 5.0
+    # Wall-time backstop per document: a C call that never returns to Python cannot see the CPU-time interrupt,
+    # so the child is killed at this wall time (the only machine-dependent limit: a page reaches its 5 CPU
+    # seconds within 60 s of wall time unless its core is shared more than twelve ways).
+    wall_limit_seconds: float = 60.0
     # "process": trafilatura runs in a child process that is killed at the limit (a real stop, survives
     # runaway C code). "inline": in this process, no time limit (for debugging and profiling).
     isolation: str = "process"
@@ -413,6 +418,7 @@ class Recipe:
 _CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("read.max_body_bytes", lambda v: v > 0, "must be > 0"),
     ("extract.timeout_seconds", lambda v: v > 0, "must be > 0"),
+    ("extract.wall_limit_seconds", lambda v: v > 0, "must be > 0"),
     ("extract.isolation", lambda v: v in ("process", "inline"), "must be 'process' or 'inline'"),
     ("extract.restart_every", lambda v: v > 0, "must be > 0"),
     ("extract.table_text", lambda v: v in ("blocks", "rows", "markdown"), "must be 'blocks', 'rows' or 'markdown'"),
@@ -507,6 +513,10 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
         value = _lookup(recipe, path)
         if not ok(value):
             raise RecipeError(f"{path} = {value!r}: {message}")
+    if recipe.extract.wall_limit_seconds < recipe.extract.timeout_seconds:
+        raise RecipeError(f"extract.wall_limit_seconds = {recipe.extract.wall_limit_seconds!r} is below "
+                          f"extract.timeout_seconds = {recipe.extract.timeout_seconds!r}: the wall-clock backstop "
+                          "would cut pages before their CPU-time limit")
     for section in (recipe.quality, recipe.topic):
         if section.enabled and not section.model_path:
             raise RecipeError("an enabled classifier needs model_path (train one with tokenmill train-classifier)")

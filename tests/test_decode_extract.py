@@ -66,9 +66,16 @@ def test_extraction_agrees_with_gold_article_bodies():
     assert sum(recall) / len(recall) > 0.75
 
 
+def _burn(seconds: float) -> None:
+    """Spend `seconds` of this process's CPU time (the extraction limit counts CPU time, not waiting)."""
+    end = time.process_time() + seconds
+    while time.process_time() < end:
+        pass
+
+
 def _slow_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
     if "SLOW" in page:
-        time.sleep(60)
+        _burn(60)
     return Extracted(text=page.upper(), title="", published_date="")
 
 
@@ -136,7 +143,7 @@ def test_timeout_really_stops_the_call_and_the_extractor_recovers():
 
 def _sleepy_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
     if "SLEEPY" in page:
-        time.sleep(1.0)
+        _burn(1.0)
     return Extracted(text=page.lower(), title="", published_date="")
 
 
