@@ -29,6 +29,7 @@ from pipelines.decontaminate import DecontaminationPlan  # noqa: E402
 from pipelines.metrics import NAMESPACE  # noqa: E402
 from pipelines.worker import _MALLOPT, ARROW_POOL, MALLOC_ARENAS, MALLOC_THRESHOLD, set_mallopt  # noqa: E402, F401
 from schemas.recipe import Recipe, RecipeError, list_paths, load_recipe  # noqa: E402
+from schemas.records import DOC_ID_SCHEME, doc_id_scheme  # noqa: E402
 from storage.files import configure as configure_store  # noqa: E402
 from storage.files import write_bytes  # noqa: E402
 from tokenization.tokenizers import describe_tokenizer  # noqa: E402
@@ -551,6 +552,9 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     if not FileSystems.exists(f"{source}/manifest.json"):
         raise UsageError(f"{source} is not a tokenmill run (no manifest.json)")
     manifest = read_json(f"{source}/manifest.json")
+    if doc_id_scheme(manifest) != DOC_ID_SCHEME:  # its scored/ rows hold ids and file names of that scheme
+        raise UsageError(f"{source} has doc ids {doc_id_scheme(manifest)}, this tokenmill makes {DOC_ID_SCHEME}: "
+                         "run its crawl again with --keep-scored")
     if not FileSystems.match([f"{source}/scored/*.parquet"])[0].metadata_list:
         raise UsageError(f"{source} has no scored/ documents: run it with --keep-scored")
     recipe = load_recipe(args.config)

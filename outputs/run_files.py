@@ -12,7 +12,7 @@ from typing import Any
 
 from outputs.parquet_parts import PartInfo
 from schemas import SCHEMA_VERSION
-from schemas.records import REASON_INTERNAL_ERROR, STAGE_KEPT, STAGES
+from schemas.records import DOC_ID_SCHEME, REASON_INTERNAL_ERROR, STAGE_KEPT, STAGES
 from storage.files import filesystems, read_bytes, write_bytes
 
 
@@ -78,9 +78,10 @@ def build_manifest(
     dedup_index: Iterable[PartInfo] = (),
     dedup_settings: dict[str, Any] | None = None,
 ) -> dict[str, Any]:
-    """`snapshots`: each input file's (by base name) crawl snapshot, where it has one (ingest.warc).
-    `dedup_index`: the parts of dedup_index/ (the kept documents' dedup keys, for releases to carry) and
-    `dedup_settings` what they were made with."""
+    """`snapshots`: each input file's (by its name in the run, ingest.warc.source_name) crawl snapshot, where it
+    has one. `dedup_index`: the parts of dedup_index/ (the kept documents' dedup keys, for releases to carry)
+    and `dedup_settings` what they were made with. `doc_id` names the scheme of the ids in every part
+    (schemas.records.DOC_ID_SCHEME)."""
     shard_entries = [part_entry(s, output_root) for s in sorted(shards, key=lambda s: s.path)]
     ledger_entries = [part_entry(s, output_root) for s in sorted(ledger_parts, key=lambda s: s.path)]
     index_entries = [part_entry(s, output_root) for s in sorted(dedup_index, key=lambda s: s.path)]
@@ -88,6 +89,7 @@ def build_manifest(
         "schema_version": SCHEMA_VERSION,
         "tokenmill_version": tokenmill_version(),
         "tokenizer": tokenizer,
+        "doc_id": DOC_ID_SCHEME,
         "recipe": recipe,
         "recipe_sha256": recipe_sha256,
         "inputs": inputs,
@@ -126,6 +128,20 @@ def read_input_list(path: str) -> list[str]:
     """The paths of an input list file: one a line; blank lines and lines starting with # are skipped."""
     lines = read_bytes(path).decode("utf-8").splitlines()
     return [line.strip() for line in lines if line.strip() and not line.lstrip().startswith("#")]
+
+
+def inputs_root(paths: list[str]) -> str:
+    """The longest folder holding every one of `paths`, with its trailing "/" ("" when they share none): what
+    a file's name in the run is relative to (ingest.warc.source_name). "crawl/a/x.warc.gz" and
+    "crawl/b/x.warc.gz" -> "crawl/", one file -> its folder; the same for s3://bucket/crawl/... paths."""
+    folders = [p.rstrip("/").split("/")[:-1] for p in paths]
+    common = folders[0] if folders else []
+    for folder in folders[1:]:
+        n = 0
+        while n < min(len(common), len(folder)) and common[n] == folder[n]:
+            n += 1
+        common = common[:n]
+    return "".join(f"{part}/" for part in common)
 
 
 def read_json(path: str) -> dict[str, Any]:

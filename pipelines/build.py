@@ -28,7 +28,7 @@ from apache_beam.io.filesystems import FileSystems
 from dedup.exact import EXACT_KEY_DEFINITION
 from filters.registry import score_columns
 from ingest.speedups import summarize as extraction_summary
-from ingest.warc import snapshot_from_path, source_name
+from ingest.warc import snapshot_from_path
 from outputs.run_files import (
     build_manifest,
     funnel,
@@ -53,6 +53,7 @@ from pipelines.documents import (
     ExtractDocuments,
     FilterDocuments,
     ReadWarcFiles,
+    named_inputs,
 )
 from pipelines.near_dedup import NearDedup, near_dedup_stats
 from pipelines.sinks import WriteParts
@@ -147,7 +148,7 @@ def _finalize(
         dedup_settings=dedup_settings(recipe, tokenizer_info),
     )
     if against:  # lineage: the releases this run's documents were deduplicated against
-        manifest["dedup_against"] = [{k: r[k] for k in ("name", "version", "path", "manifest_sha256")}
+        manifest["dedup_against"] = [{k: r[k] for k in ("name", "version", "path", "manifest_sha256", "doc_id")}
                                      for r in against]
     if decontamination is not None:  # which benchmark files, byte for byte, the run was checked against
         manifest["decontamination"] = {
@@ -283,12 +284,12 @@ def _filter_to_outputs(
     )
 
     # Everything about one input file meets in one place: its shards and ledger part(s) are written there,
-    # named by the file's index among the inputs (Document.source is the file's base name).
+    # named by the file's index among the inputs (Document.source is its name in the run, named_inputs).
     source_index = beam.pvalue.AsDict(
         p
         | "InputListForIndex" >> beam.Create([inputs_file])
         | "SourceIndex" >> beam.FlatMap(
-            lambda f: ((source_name(path), i) for i, path in enumerate(read_input_list(f))))
+            lambda f: ((name, i) for i, (name, _path) in enumerate(named_inputs(read_input_list(f)))))
     )
     late_drops = (late or [p | "NoLateDrops" >> beam.Create([])]) | "LateDrops" >> beam.Flatten()
     written = (
@@ -378,7 +379,7 @@ def build_pipeline(
     read = (
         p
         | "InputList" >> beam.Create([inputs_file])
-        | "InputFiles" >> beam.FlatMap(read_input_list)
+        | "InputFiles" >> beam.FlatMap(lambda f: named_inputs(read_input_list(f)))
         | "SpreadFiles" >> beam.Reshuffle()
         | "ReadWarc" >> beam.ParDo(ReadWarcFiles(progress_dir=progress_dir)).with_outputs(
             SKIPPED, FILE_ERRORS, SNAPSHOTS, main="records")
@@ -407,8 +408,8 @@ def _source_snapshots(source: str) -> Iterator[tuple[str, str]]:
     if "snapshots" in manifest:
         yield from manifest["snapshots"].items()
     else:
-        for path in manifest["inputs"]:
-            yield source_name(path), snapshot_from_path(path)
+        for name, path in named_inputs(manifest["inputs"]):
+            yield name, snapshot_from_path(path)
 
 
 def build_select_pipeline(

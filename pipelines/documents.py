@@ -22,6 +22,7 @@ from filters.registry import apply_filters, build_filters
 from ingest.decode import decode_body
 from ingest.extract import Extracted, Extractor, quick_text
 from ingest.warc import ReadError, SkippedRecord, WarcInfo, read_warc, snapshot_of_file, source_name, triage
+from outputs.run_files import inputs_root
 from pipelines.isolation import ENVIRONMENT_ERRORS, internal_error
 from pipelines.metrics import NAMESPACE, StageCounters
 from pipelines.worker import apply_worker_settings
@@ -46,16 +47,25 @@ from storage.retry import StoreError
 LEDGER = "ledger"
 SKIPPED = "skipped"
 FILE_ERRORS = "file_errors"
-# (file base name, snapshot) once per input file: what dedup.near.scope = "snapshot" groups by.
+# (file's name in the run, snapshot) once per input file: what dedup.near.scope = "snapshot" groups by.
 SNAPSHOTS = "snapshots"
 SCORED = "scored"
 # What each extracting process runs (ingest.speedups.status() as sorted JSON), once per bundle.
 EXTRACTION = "extraction"
 
 
+def named_inputs(paths: list[str]) -> list[tuple[str, str]]:
+    """(name in the run, path) of each input file, in the input list's order: its path below the inputs'
+    common folder (ingest.warc.source_name), which its records' source and ids, its part index, its snapshot
+    entry and the first_seen survivor rule all use."""
+    root = inputs_root(paths)
+    return [(source_name(path, root), path) for path in paths]
+
+
 class ReadWarcFiles(beam.DoFn):
-    """One input file -> batches of content records; skipped record types, file errors and the file's snapshot
-    (its first warcinfo record's isPartOf, else the CC-MAIN-YYYY-WW in its path) on side outputs."""
+    """One input file, as (its name in the run, its path) -> batches of content records; skipped record types,
+    file errors and the file's snapshot (its first warcinfo record's isPartOf, else the CC-MAIN-YYYY-WW in its
+    path) on side outputs. The name (ingest.warc.source_name) is the records' source and enters their ids."""
 
     def __init__(self, batch_size: int = 32, progress_dir: str | None = None) -> None:
         self.batch_size = batch_size
@@ -66,13 +76,14 @@ class ReadWarcFiles(beam.DoFn):
         self.file_errors = beam.metrics.Metrics.counter(NAMESPACE, "read/file_errors")
         self.progress = ProgressFile(self.progress_dir, "read") if self.progress_dir else None
 
-    def process(self, path: str) -> Iterator:
+    def process(self, file: tuple[str, str]) -> Iterator:
+        name, path = file
         if self.progress is None:
-            yield from self._read(path)
+            yield from self._read(name, path)
             return
         size = sum(m.size_in_bytes for m in FileSystems.match([path])[0].metadata_list)
         shown = 0  # bytes of this file counted so far: up to the last record's offset, the whole file at the end
-        for item in self._read(path):
+        for item in self._read(name, path):
             if isinstance(item, list):
                 self.progress.add(records=len(item), bytes=item[-1].offset - shown)
                 shown = item[-1].offset
@@ -80,13 +91,12 @@ class ReadWarcFiles(beam.DoFn):
         self.progress.add(bytes=size - shown)
         self.progress.flush()
 
-    def _read(self, path: str) -> Iterator:
+    def _read(self, name: str, path: str) -> Iterator:
         info: list[WarcInfo] = []
-        yield from self._records(path, info)
-        yield beam.pvalue.TaggedOutput(SNAPSHOTS, (source_name(path), snapshot_of_file(info[0] if info else None,
-                                                                                       path)))
+        yield from self._records(name, path, info)
+        yield beam.pvalue.TaggedOutput(SNAPSHOTS, (name, snapshot_of_file(info[0] if info else None, path)))
 
-    def _records(self, path: str, info: list[WarcInfo]) -> Iterator:
+    def _records(self, name: str, path: str, info: list[WarcInfo]) -> Iterator:
         batch: list[Record] = []
         try:
             # Raw bytes: warcio decompresses gzip member by member, so damage in one member stays there
@@ -101,7 +111,7 @@ class ReadWarcFiles(beam.DoFn):
             yield beam.pvalue.TaggedOutput(FILE_ERRORS, (path, 0, f"cannot open: {exc}"))
             return
         with stream:
-            for item in read_warc(stream, path):
+            for item in read_warc(stream, name):
                 if isinstance(item, Record):
                     batch.append(item)
                     if len(batch) >= self.batch_size:

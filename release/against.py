@@ -12,6 +12,7 @@ from typing import Any
 from dedup.exact import EXACT_KEY_DEFINITION
 from release.publish import file_sha256
 from schemas.recipe import Recipe
+from schemas.records import doc_id_scheme
 from storage.files import exists, join, read_bytes
 
 
@@ -23,9 +24,14 @@ MINHASH_KEYS = ("ngram", "bands", "rows", "seed")
 
 
 def open_against(path: str, recipe: Recipe, tokenizer: dict[str, Any]) -> dict[str, Any]:
-    """{name, version, path, manifest_sha256, documents, files} of the release at `path`, after checking it can
-    serve this run's exact and near dedup. Every index file's sha256 is checked here, so a damaged release
-    stops the run before it starts (the index is read once more by the run)."""
+    """{name, version, path, manifest_sha256, doc_id, documents, files} of the release at `path`, after checking
+    it can serve this run's exact and near dedup. Every index file's sha256 is checked here, so a damaged release
+    stops the run before it starts (the index is read once more by the run).
+
+    A release whose ids are of another scheme (`doc_id`: schemas.records.doc_id_scheme, older releases'
+    64-bit ids) is used all the same: matching is on text keys (exact keys, MinHash band keys), never on ids,
+    and the cluster_id `<release>:<doc_id>` a copy gets cites the release's own id, whose scheme the run's
+    manifest records with the release (`dedup_against`)."""
     path = path.rstrip("/")
     where = f"dedup.against: {path}"
     manifest_path = join(path, "manifest.json")
@@ -69,5 +75,5 @@ def open_against(path: str, recipe: Recipe, tokenizer: dict[str, Any]) -> dict[s
             raise AgainstError(f"{where}: {entry['path']} fails its sha256 checksum (tokenmill verify {path})")
         files.append(file)
     return {"name": manifest["name"], "version": manifest["version"], "path": path,
-            "manifest_sha256": hashlib.sha256(raw).hexdigest(), "documents": sum(e["rows"] for e in index["files"]),
-            "files": files}
+            "manifest_sha256": hashlib.sha256(raw).hexdigest(), "doc_id": doc_id_scheme(manifest),
+            "documents": sum(e["rows"] for e in index["files"]), "files": files}

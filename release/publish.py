@@ -1,10 +1,10 @@
 """`tokenmill release` and `tokenmill verify`: an immutable, checksummed copy of a run's shards and dedup index.
 
 A release directory holds shards/, dedup_index/ (what a later run deduplicates against: release/against.py),
-manifest.json (every file's sha256 and size, rows, tokens, tokenizer and vocabulary hash, recipe and its hash,
-inputs, the releases the run was deduplicated against, tokenmill version, creation time) and README.md (a
-dataset card). Releasing into a directory that holds a different release is refused; releasing the same run again
-is a no-op check.
+manifest.json (every file's sha256 and size, rows, tokens, tokenizer and vocabulary hash, the doc id scheme
+(`doc_id`), recipe and its hash, inputs, the releases the run was deduplicated against, tokenmill version,
+creation time) and README.md (a dataset card). Releasing into a directory that holds a different release is
+refused; releasing the same run again is a no-op check.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from outputs.reading import open_run
 from outputs.run_files import read_json, tokenmill_version
-from schemas.records import STAGES
+from schemas.records import STAGES, doc_id_scheme
 from schemas.tables import DEDUP_INDEX_SCHEMA
 from storage.files import copy, exists, is_local, join, match, open_read, open_stream, size, write_bytes
 
@@ -135,7 +135,8 @@ def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any
     manifest = {
         "name": name, "version": version, "schema_version": run["schema_version"],
         "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
-        "tokenmill_version": tokenmill_version(), "tokenizer": run["tokenizer"], "recipe": run["recipe"],
+        "tokenmill_version": tokenmill_version(), "tokenizer": run["tokenizer"], "doc_id": doc_id_scheme(run),
+        "recipe": run["recipe"],
         "recipe_sha256": run["recipe_sha256"], "inputs": run["inputs"], "score_columns": run["score_columns"],
         "totals": {"documents": run["totals"]["documents"], "tokens": run["totals"]["tokens"]},
         "files": files, "source_shards": [s["sha256"] for s in run["shards"]],

@@ -1,10 +1,11 @@
 """Arrow schemas of the output files and the conversions into them.
 
-out/shards/part-NNNNN.parquet: one row per kept document (SHARD_BASE_FIELDS + one float64 column per signal
-    a stage recorded, named in the manifest) -- what training jobs read.
-out/ledger/part-NNNNN.parquet: one row per content record of the input (LEDGER_SCHEMA) -- what the inspect
+out/shards/part-<file>-<k>.parquet: one row per kept document (SHARD_BASE_FIELDS + one float64 column per
+    signal a stage recorded, named in the manifest) -- what training jobs read.
+out/ledger/part-<file>-<k>.parquet: one row per content record of the input (LEDGER_SCHEMA) -- what the inspect
     CLI and audits read.
-Both are zstd-compressed and sorted by doc_id, so reruns are byte-identical.
+Both are zstd-compressed and sorted by doc_id, so reruns are byte-identical. Every doc_id column carries its id
+scheme in its field metadata (DOC_ID_FIELD), as the manifest does in its `doc_id` entry.
 """
 
 from __future__ import annotations
@@ -12,10 +13,13 @@ from __future__ import annotations
 import numpy as np
 import pyarrow as pa
 
-from schemas.records import Document, LedgerRow, RecordMeta
+from schemas.records import DOC_ID_METADATA_KEY, DOC_ID_SCHEME, Document, LedgerRow, RecordMeta
+
+# The doc_id column of every table: which ids it holds (schemas.records.make_doc_id) is in its field metadata.
+DOC_ID_FIELD = pa.field("doc_id", pa.string(), nullable=False, metadata={DOC_ID_METADATA_KEY: DOC_ID_SCHEME})
 
 SHARD_BASE_FIELDS: list[pa.Field] = [
-    pa.field("doc_id", pa.string(), nullable=False),
+    DOC_ID_FIELD,
     pa.field("url", pa.string()),
     pa.field("warc_record_id", pa.string()),
     pa.field("crawl_date", pa.string()),
@@ -34,7 +38,7 @@ SCORE_STRUCT = pa.struct([pa.field("name", pa.string()), pa.field("value", pa.fl
 
 LEDGER_SCHEMA = pa.schema(
     [
-        pa.field("doc_id", pa.string(), nullable=False),
+        DOC_ID_FIELD,
         pa.field("source", pa.string()),
         pa.field("offset", pa.int64()),
         pa.field("record_type", pa.string()),
@@ -63,12 +67,12 @@ LEDGER_SCHEMA = pa.schema(
 )
 
 
-# out/dedup_index/part-FFFFF-KKK.parquet: one row per kept document, what a later run needs to deduplicate
+# out/dedup_index/part-<file>-<k>.parquet: one row per kept document, what a later run needs to deduplicate
 # against this one once it is released ([dedup] against): the exact key, and with near dedup the MinHash band
 # keys (the LSH join) and the signature (the candidates' check). Sorted by doc_id, like the shards.
 DEDUP_INDEX_SCHEMA = pa.schema(
     [
-        pa.field("doc_id", pa.string(), nullable=False),
+        DOC_ID_FIELD,
         pa.field("exact_key", pa.string()),  # dedup.exact.exact_key of the text
         pa.field("band_keys", pa.list_(pa.uint64())),  # dedup.minhash.band_keys (null without near dedup)
         pa.field("signature", pa.binary()),  # MinHash values as little-endian uint64 (null without near dedup)
@@ -151,7 +155,7 @@ def shard_table(docs: list[Document], score_columns: list[str]) -> pa.Table:
 # another recipe's filters, dedup and tokenizer on it without re-reading the crawl or re-extracting.
 SCORED_SCHEMA = pa.schema(
     [
-        pa.field("doc_id", pa.string(), nullable=False),
+        DOC_ID_FIELD,
         pa.field("source", pa.string()),
         pa.field("offset", pa.int64()),
         pa.field("record_type", pa.string()),

@@ -84,6 +84,42 @@ def test_demo_crawl_funnel_and_contract(demo_run, demo_crawl):
     assert not (out / "_staging").exists()
 
 
+def test_files_of_one_base_name_in_two_folders_are_two_sources(demo_run, demo_crawl, tmp_path):
+    """a/part-0.warc.gz and b/part-0.warc.gz (the demo crawl's two files, renamed): two sources, named by their
+    paths below the inputs' common folder, each with its own parts and every record's ledger row; ids are
+    xxh3_128 of (source, WARC-Record-ID), 32 hex digits, and the manifest and every doc_id column say so."""
+    import pyarrow as pa
+    import xxhash
+
+    from schemas.records import DOC_ID_METADATA_KEY, DOC_ID_SCHEME
+
+    inputs = []
+    for folder, original in zip("ab", demo_crawl, strict=True):
+        (tmp_path / "crawl" / folder).mkdir(parents=True)
+        inputs.append(tmp_path / "crawl" / folder / "part-0.warc.gz")
+        inputs[-1].write_bytes(Path(original).read_bytes())
+    out = tmp_path / "out"
+    stats = run([str(p) for p in inputs], out, *IN_MEMORY)
+    rows = ledger(out)
+    assert stats["records"] == len(rows) == demo_run[0]["records"] == 18 and stats["kept"] == demo_run[0]["kept"]
+    assert {r["source"] for r in rows} == {"a/part-0.warc.gz", "b/part-0.warc.gz"}
+    assert len({r["doc_id"] for r in rows}) == len(rows)
+    for r in rows:
+        assert r["doc_id"] == xxhash.xxh3_128_hexdigest(f"{r['source']}\x00{r['warc_record_id']}".encode())
+        assert len(r["doc_id"]) == 32 and int(r["doc_id"], 16) >= 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    assert [e["path"] for e in manifest["ledger"]] == ["ledger/part-00000-000.parquet", "ledger/part-00001-000.parquet"]
+    for index, folder in enumerate("ab"):  # each file's ledger part holds its rows alone, all of them
+        part = pq.read_table(out / "ledger" / f"part-{index:05d}-000.parquet", columns=["source"])
+        assert set(part.column("source").to_pylist()) == {f"{folder}/part-0.warc.gz"}
+    assert part.num_rows == sum(r["source"] == "b/part-0.warc.gz" for r in rows)
+    assert [e["path"] for e in manifest["shards"]] == ["shards/part-00000-000.parquet", "shards/part-00001-000.parquet"]
+    assert manifest["doc_id"] == DOC_ID_SCHEME == "xxh3_128(source, WARC-Record-ID)"
+    for entry in manifest["shards"] + manifest["ledger"] + manifest["dedup_index"]["parts"]:
+        field = pq.read_schema(out / entry["path"]).field("doc_id")
+        assert field.type == pa.string() and field.metadata == {DOC_ID_METADATA_KEY.encode(): DOC_ID_SCHEME.encode()}
+
+
 def test_real_warc_samples_no_crash_and_ledger_identity(warc_samples, tmp_path):
     files = sorted(warc_samples.glob("*.warc*"))
     stats = run([str(p) for p in files], tmp_path / "out", *IN_MEMORY)
@@ -453,13 +489,18 @@ def test_a_run_reports_its_trafilatura_and_says_when_the_speed_patches_are_off(
 
 def test_the_survivor_rule_picks_which_copy_of_a_duplicate_stays(demo_crawl, tmp_path):
     """dedup.survivor: the smallest doc id, or the copy first in the crawl (input file, then offset), the one
-    datatrove's MinHash clustering keeps for FineWeb. Of the demo crawl's two duplicate pairs, one has its
-    smaller id first and one last, so the rules keep different copies."""
+    datatrove's MinHash clustering keeps for FineWeb. Of the demo crawl's two duplicate pairs, named
+    crawl-0.warc.gz and crawl-1.warc.gz (ids hash the file's name), one has its smaller id first and one last,
+    so the rules keep different copies."""
+    crawl = []
+    for k, path in enumerate(demo_crawl):
+        crawl.append(str(tmp_path / f"crawl-{k}.warc.gz"))
+        Path(crawl[-1]).write_bytes(Path(path).read_bytes())
     survivors = {}
     for rule in ("smallest_id", "first_seen"):
         recipe = tmp_path / f"{rule}.toml"
         recipe.write_text(f'[dedup]\nsurvivor = "{rule}"\n')
-        run(demo_crawl, tmp_path / rule, "--config", str(recipe), *IN_MEMORY)
+        run(crawl, tmp_path / rule, "--config", str(recipe), *IN_MEMORY)
         rows = {r["doc_id"]: r for r in ledger(tmp_path / rule)}
         dups = [r for r in rows.values() if r["reason"] == "exact_duplicate"]
         assert len(dups) == 2

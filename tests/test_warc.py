@@ -2,14 +2,16 @@ from __future__ import annotations
 
 import gzip
 import io
+import re
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
 
 from demo.warc_writer import WarcWriter
-from ingest.warc import ReadError, SkippedRecord, read_warc, triage
+from ingest.warc import ReadError, SkippedRecord, read_warc, source_name, triage
+from outputs.run_files import inputs_root
 from schemas.recipe import ReadConfig
-from schemas.records import CONTENT_RECORD_TYPES, Record
+from schemas.records import CONTENT_RECORD_TYPES, Record, make_doc_id
 
 
 def _records(path):
@@ -51,7 +53,7 @@ def test_record_fields_and_chunked_body(warc_samples):
     assert rec.warc_record_id.startswith("<urn:uuid:")
     assert rec.crawl_date.startswith("2017-03-06")
     assert b"</html>" in rec.body.lower()  # chunked transfer encoding removed
-    assert len(rec.doc_id) == 16
+    assert re.fullmatch("[0-9a-f]{32}", rec.doc_id) and rec.doc_id == make_doc_id(rec.source, rec.warc_record_id)
 
 
 def test_warc_018_clueweb_is_read(warc_samples):
@@ -78,12 +80,43 @@ def test_garbage_after_records_keeps_the_records_before_it(tmp_path):
     assert len(errors) == 1 and errors[0].source == "broken.warc.gz" and errors[0].offset > 0
 
 
+def _named_ids(paths: list[str]) -> list[list[str]]:
+    """The doc ids of each file's records, the files named as a run names its inputs."""
+    root = inputs_root(paths)
+    out = []
+    for path in paths:
+        with open(path.removeprefix("gs://bucket/"), "rb") as f:
+            out.append([r.doc_id for r in read_warc(f, source_name(path, root)) if isinstance(r, Record)])
+    return out
+
+
 def test_ids_are_stable_and_independent_of_directory(warc_samples, tmp_path):
-    a = [r.doc_id for r in _records(warc_samples / "whirlwind.warc.gz") if isinstance(r, Record)]
-    copy = tmp_path / "whirlwind.warc.gz"
+    """A file is named by its path below the inputs' common folder: the same crawl in another folder, or on a
+    store, has the same names and ids."""
+    copy = tmp_path / "elsewhere" / "whirlwind.warc.gz"
+    copy.parent.mkdir()
     copy.write_bytes((warc_samples / "whirlwind.warc.gz").read_bytes())
-    b = [r.doc_id for r in _records(copy) if isinstance(r, Record)]
-    assert a == b
+    a = _named_ids([str(warc_samples / "whirlwind.warc.gz")])
+    assert a == _named_ids([str(copy)]) == _named_ids([f"gs://bucket/{copy}"]) and a[0]
+
+
+def test_files_of_one_base_name_in_two_folders_are_two_sources(warc_samples, tmp_path):
+    """crawlA/part-0.warc.gz and crawlB/part-0.warc.gz: two names, so the same record id in both gives two ids;
+    the names are the same wherever the whole crawl is."""
+    paths = [f"/data/{crawl}/segments/part-0.warc.gz" for crawl in ("crawlA", "crawlB")]
+    root = inputs_root(paths)
+    names = [source_name(p, root) for p in paths]
+    assert names == ["crawlA/segments/part-0.warc.gz", "crawlB/segments/part-0.warc.gz"]
+    moved = [f"gs://bucket/crawl/{name}" for name in names]
+    assert [source_name(p, inputs_root(moved)) for p in moved] == names
+    assert make_doc_id(names[0], "<urn:uuid:1>") != make_doc_id(names[1], "<urn:uuid:1>")
+    alone = "/data/crawlA/segments/part-0.warc.gz"  # a folder's files alone: their base names
+    assert source_name(alone, inputs_root([alone, "/data/crawlA/segments/part-1.warc.gz"])) == "part-0.warc.gz"
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        (tmp_path / folder / "part-0.warc.gz").write_bytes((warc_samples / "whirlwind.warc.gz").read_bytes())
+    a, b = _named_ids([str(tmp_path / folder / "part-0.warc.gz") for folder in ("a", "b")])
+    assert a and len(a) == len(b) and not set(a) & set(b)
 
 
 def _record(**kw) -> Record:
