@@ -4,9 +4,7 @@ warnings of the mix. Everything comes from the mixture's manifest."""
 
 from __future__ import annotations
 
-import html
-
-from outputs.report import CSS, _bar_chart
+from outputs.report import CSS, _bar_chart, _h
 
 EPOCH_BARS = 12  # epochs beyond this are summed into one bar
 
@@ -39,24 +37,24 @@ def build_mixture_report(mix_dir: str, m: dict) -> str:
         origin = f"release {s['name']} {s['version']}" if s["kind"] == "release" else "run"
         warn = ' style="color:#b00;font-weight:bold"' if s["epochs"] > m["warn_epochs"] else ""
         rows.append(
-            f"<tr><td><b>{html.escape(s['label'])}</b><br><small>{html.escape(origin)}: {html.escape(s['path'])}<br>"
+            f"<tr><td><b>{_h(s['label'])}</b><br><small>{_h(origin)}: {_h(s['path'])}<br>"
             f"manifest sha256 {s['manifest_sha256'][:12]}</small></td>"
-            f"<td>{html.escape(s['where'] or '-')}</td><td class=num>{s['weight']:g}</td>"
+            f"<td>{_h(s['where'] or '-')}</td><td class=num>{s['weight']:g}</td>"
             f"<td class=num>{s['share']:.2%}</td><td class=num>{s['documents']:,}</td>"
             f"<td class=num>{s['pool_tokens']:,}</td><td class=num>{s['planned_tokens']:,}</td>"
-            f"<td class=num{warn}>{s['epochs']:.2f}</td><td>{copies}<br><small>table {html.escape(repeat)}</small>"
+            f"<td class=num{warn}>{s['epochs']:.2f}</td><td>{copies}<br><small>table {_h(repeat)}</small>"
             "</td></tr>")
-    warnings = "".join(f"<li>{html.escape(w)}</li>" for w in m["warnings"])
+    warnings = "".join(f"<li>{_h(w)}</li>" for w in m["warnings"])
     warnings = (f'<h2>Warnings</h2><ul style="color:#b00">{warnings}</ul>' if warnings else
                 f"<p>No source repeats more than warn_epochs = {m['warn_epochs']:g} epochs.</p>")
-    title = f"tokenmill mixture report: {html.escape(m['name'])}"
+    title = f"tokenmill mixture report: {_h(m['name'])}"
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>{CSS}</style></head><body>
 <h1>{title}</h1>
-<p>{html.escape(mix_dir)}: {m['total_tokens']:,} tokens asked, {planned:,} planned
-({html.escape(m['tokenizer']['name'])}); seed {m['seed']}; {m['plan']['units']:,} units in
+<p>{_h(mix_dir)}: {m['total_tokens']:,} tokens asked, {planned:,} planned
+({_h(m['tokenizer']['name'])}); seed {m['seed']}; {m['plan']['units']:,} units in
 {m['plan']['windows']:,} shuffle window(s) of ~{m['window_tokens']:,} tokens;
-{m['plan']['entries']:,} document entries; mixed {html.escape(m['created'])}.</p>
+{m['plan']['entries']:,} document entries; mixed {_h(m['created'])}.</p>
 {warnings}
 <h2>Sources</h2>
 <table><tr><th>source</th><th>where</th><th>weight</th><th>share planned</th><th>documents</th>

@@ -9,6 +9,7 @@ from collections import Counter
 
 import numpy as np
 
+from console.safe import shown
 from outputs.reading import open_run, read_ledger, sample_rows
 from outputs.run_files import read_json
 from schemas.records import REASON_CONTAMINATED, STAGES
@@ -27,9 +28,16 @@ font-size:.85rem}.doc .meta{color:#666}.grid{display:flex;flex-wrap:wrap;gap:1.5
 CHAR_PX = 7.0
 
 
+def _h(value: object, lines: bool = False) -> str:
+    """Record data in the page: HTML-escaped, and its control and bidi characters shown as escapes (a U+202E in
+    a URL would reorder the line it is on, as on a terminal)."""
+    return html.escape(shown(value, lines=lines))
+
+
 def _bar_chart(title: str, labels: list[str], values: list[float], color: str = "#4a7bd0", bars_px: int = 340) -> str:
     if not values:
-        return f"<p>{html.escape(title)}: no data</p>"
+        return f"<p>{_h(title)}: no data</p>"
+    labels = [shown(label) for label in labels]  # record data (reasons, topics): control characters shown
     row = 22
     left = int(max(len(str(label)) for label in labels) * CHAR_PX) + 12
     width = left + bars_px + int(len(f"{max(values):,.0f}") * CHAR_PX) + 12
@@ -39,11 +47,11 @@ def _bar_chart(title: str, labels: list[str], values: list[float], color: str = 
     for i, (label, value) in enumerate(zip(labels, values, strict=True)):
         w = bars_px * value / peak
         y = 20 + i * row
-        bars.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end">{html.escape(str(label))}</text>'
+        bars.append(f'<text x="{left - 6}" y="{y + 14}" text-anchor="end">{_h(label)}</text>'
                     f'<rect class="bar" x="{left}" y="{y}" width="{w:.1f}" height="{row - 6}" fill="{color}"/>'
                     f'<text x="{left + w + 4:.1f}" y="{y + 14}">{value:,.0f}</text>')
-    return (f'<figure><svg class="chart" role="img" aria-label="{html.escape(title)}" width="{width}" '
-            f'height="{height}"><text x="0" y="12" font-weight="bold">{html.escape(title)}</text>{"".join(bars)}'
+    return (f'<figure><svg class="chart" role="img" aria-label="{_h(title)}" width="{width}" '
+            f'height="{height}"><text x="0" y="12" font-weight="bold">{_h(title)}</text>{"".join(bars)}'
             f"</svg></figure>")
 
 
@@ -61,7 +69,7 @@ def _histogram(title: str, values: list[float], bins: int = 20, color: str = "#3
     of counts and an x axis of values."""
     values = [v for v in values if v is not None and v == v]
     if not values:
-        return f"<p>{html.escape(title)}: no data</p>"
+        return f"<p>{_h(title)}: no data</p>"
     data = np.log10(np.maximum(values, 1)) if log else np.asarray(values)
     counts, edges = np.histogram(data, bins=bins)
     ticks = _ticks(int(counts.max()))
@@ -88,10 +96,10 @@ def _histogram(title: str, values: list[float], bins: int = 20, color: str = "#3
         parts.append(f'<line x1="{x:.1f}" y1="{base}" x2="{x:.1f}" y2="{base + 4}" stroke="#888"/>'
                      f'<text x="{x:.1f}" y="{base + 16}" text-anchor="{anchor}">{shown}</text>')
     axis = f"{x_label}{' (log scale)' if log else ''}"
-    parts.append(f'<text x="{left + 240}" y="{height - 6}" text-anchor="middle">{html.escape(axis)}</text>'
+    parts.append(f'<text x="{left + 240}" y="{height - 6}" text-anchor="middle">{_h(axis)}</text>'
                  f'<text x="0" y="{plot_top - 10}">documents</text>')
-    return (f'<figure><svg class="chart" role="img" aria-label="{html.escape(title)}" width="{width}" '
-            f'height="{height}"><text x="0" y="12" font-weight="bold">{html.escape(title)}</text>{"".join(parts)}'
+    return (f'<figure><svg class="chart" role="img" aria-label="{_h(title)}" width="{width}" '
+            f'height="{height}"><text x="0" y="12" font-weight="bold">{_h(title)}</text>{"".join(parts)}'
             f"</svg></figure>")
 
 
@@ -107,10 +115,10 @@ def _near_dedup_section(near: dict | None) -> str:
     sizes = _bar_chart("LSH components by size (members)", list(comps), list(comps.values()), "#af6a8c")
     rows = "".join(f"<tr><td class=num>{r['round']}</td><td class=num>{r['edges']:,}</td>"
                    f"<td class=num>{r['not_in_star']:,}</td></tr>" for r in rounds)
-    snapshots = ", ".join(f"{html.escape(k)} ({v} files)" for k, v in near.get("snapshots", {}).items())
+    snapshots = ", ".join(f"{_h(k)} ({v} files)" for k, v in near.get("snapshots", {}).items())
     state = "converged" if near.get("converged") else "did NOT converge"
     return f"""<h2>Near dedup</h2>
-<p>Scope <b>{html.escape(near.get('scope', 'all'))}</b>{': ' + snapshots if snapshots else ''}.
+<p>Scope <b>{_h(near.get('scope', 'all'))}</b>{': ' + snapshots if snapshots else ''}.
 {near.get('rounds_used', 0)} of at most {near.get('max_rounds', 0)} rounds, {state};
 {near.get('final_edges', 0):,} edges in the final stars.</p>
 <div class="grid">{chart}{sizes}</div>
@@ -126,11 +134,11 @@ def _decontamination_section(decon: dict | None, flagged: int) -> str:
         return ", ".join(f"item {t['item']} ({t['documents']})" for t in s["top_items"]) or "-"
 
     rows = "".join(
-        f"<tr><td>{html.escape(s['path'])}<br><small>sha256 {s['sha256'][:12]}</small></td>"
+        f"<tr><td>{_h(s['path'])}<br><small>sha256 {s['sha256'][:12]}</small></td>"
         f"<td class=num>{s['items']:,}</td><td class=num>{s['indexed']:,}</td><td class=num>{s['too_short']:,}</td>"
         f"<td class=num>{s['ngrams']:,}</td><td class=num>{s['items_found']:,}</td>"
         f"<td class=num>{s['documents']:,}</td>"
-        f"<td>{html.escape(top(s))}</td></tr>"
+        f"<td>{_h(top(s))}</td></tr>"
         for s in decon["sources"])
     index = decon.get("index", {})
     action = "dropped" if decon["action"] == "drop" else "flagged (kept)"
@@ -168,7 +176,7 @@ def build_report(run_dir: str, samples_per_reason: int = 3, seed: int = 1) -> st
                             [v["tokens"] for _, v in lang_mix], "#2e8bd0")
     funnel_rows = "".join(
         f"<tr><td>{s}</td><td class=num>{stats['stages'][s]['in']:,}</td><td class=num>{stats['stages'][s]['out']:,}"
-        f"</td><td>{html.escape(', '.join(f'{r} {n}' for r, n in stats['stages'][s]['dropped'].items()))}</td></tr>"
+        f"</td><td>{_h(', '.join(f'{r} {n}' for r, n in stats['stages'][s]['dropped'].items()))}</td></tr>"
         for s in stages
     )
     samples = []
@@ -181,19 +189,19 @@ def build_report(run_dir: str, samples_per_reason: int = 3, seed: int = 1) -> st
         picked = sample_rows(with_text if with_text.num_rows else table, samples_per_reason, seed)
         shows_detail = reason == REASON_CONTAMINATED  # the detail quotes the matched passage
         docs = "".join(
-            f'<div class="doc"><div class="meta">{html.escape(r["url"] or "")} &middot; {html.escape(r["doc_id"])}'
+            f'<div class="doc"><div class="meta">{_h(r["url"] or "")} &middot; {_h(r["doc_id"])}'
             f' &middot; score {r["score"] if r["score"] is not None else "-"}</div>'
-            f'{html.escape(((r["detail"] if shows_detail else r["text"]) or "(text not sampled)")[:700])}'
+            f'{_h(((r["detail"] if shows_detail else r["text"]) or "(text not sampled)")[:700], lines=True)}'
             '</div>'
             for r in picked
         )
-        samples.append(f"<h3>{html.escape(key)}</h3>{docs}")
-    title = f"tokenmill run report: {html.escape(run_dir)}"
+        samples.append(f"<h3>{_h(key)}</h3>{docs}")
+    title = f"tokenmill run report: {_h(run_dir)}"
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>{CSS}</style></head><body>
 <h1>{title}</h1>
 <p>{stats['records']:,} input records &rarr; {stats['kept']:,} kept documents, {stats['tokens']:,} tokens
-({html.escape(manifest['tokenizer']['name'])}); recipe <b>{html.escape(manifest['recipe']['name'])}</b>
+({_h(manifest['tokenizer']['name'])}); recipe <b>{_h(manifest['recipe']['name'])}</b>
 (sha256 {manifest['recipe_sha256'][:12]}); {len(manifest['shards'])} shards.</p>
 <h2>Funnel</h2><div class="grid">{funnel}{dropped_chart}</div>
 <table><tr><th>stage</th><th>in</th><th>out</th><th>dropped by reason</th></tr>{funnel_rows}</table>

@@ -86,7 +86,9 @@ def main(argv: list[str] | None = None) -> int:
         "eval-classifier": cmd_eval_classifier,
     }
     if command not in commands:
-        print(f"tokenmill: unknown command '{command}'\n{USAGE}", file=sys.stderr)
+        from console.safe import shown
+
+        print(f"tokenmill: unknown command '{shown(command)}'\n{USAGE}", file=sys.stderr)
         return 2
     if command not in ("run", "select", "demo"):  # those hand every Beam flag to the pipeline
         from storage.files import configure, split_store_flags

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
+from console.safe import ArgumentParser, say
 
-def _data_args(ap: argparse.ArgumentParser) -> None:
+
+def _data_args(ap: ArgumentParser) -> None:
     ap.add_argument("--text-field", default="text")
     ap.add_argument("--label-field", default="label")
 
@@ -15,22 +16,22 @@ def _data_args(ap: argparse.ArgumentParser) -> None:
 def _print_eval(ev, out_json: str | None) -> None:
     import json
 
-    print(f"examples {ev.examples}  accuracy {ev.accuracy:.4f}  macro-F1 {ev.macro_f1:.4f}")
-    print(f"{'class':28s} {'precision':>9s} {'recall':>7s} {'f1':>7s} {'support':>8s}")
+    say(f"examples {ev.examples}  accuracy {ev.accuracy:.4f}  macro-F1 {ev.macro_f1:.4f}")
+    say(f"{'class':28s} {'precision':>9s} {'recall':>7s} {'f1':>7s} {'support':>8s}")
     for label, m in ev.per_class.items():
-        print(f"{label:28s} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:7.3f} {m['support']:8d}")
+        say(f"{label:28s} {m['precision']:9.3f} {m['recall']:7.3f} {m['f1']:7.3f} {m['support']:8d}")
     if out_json:
         from storage.files import write_bytes
 
         write_bytes(out_json, (json.dumps(ev.to_dict(), indent=2, sort_keys=True) + "\n").encode("utf-8"))
-        print(f"metrics written to {out_json}")
+        say(f"metrics written to {out_json}")
 
 
 def cmd_train_classifier(argv: list[str]) -> int:
     from classifiers.training import DataError, TrainParams, evaluate, quantize, read_jsonl, train
 
     defaults = TrainParams()
-    ap = argparse.ArgumentParser(prog="tokenmill train-classifier")
+    ap = ArgumentParser(prog="tokenmill train-classifier")
     ap.add_argument("--train", required=True)
     ap.add_argument("--valid", default=None)
     ap.add_argument("--out", required=True, help="model path (.bin); with --quantize also a .ftz beside it")
@@ -45,12 +46,12 @@ def cmd_train_classifier(argv: list[str]) -> int:
         rows = read_jsonl(args.train, args.text_field, args.label_field)
         valid = read_jsonl(args.valid, args.text_field, args.label_field) if args.valid else None
     except (DataError, OSError) as exc:
-        print(f"tokenmill: {exc}", file=sys.stderr)
+        say(f"tokenmill: {exc}", file=sys.stderr)
         return 2
     params = TrainParams(epoch=args.epoch, lr=args.lr, wordNgrams=args.wordNgrams, dim=args.dim,
                          minCount=args.minCount, loss=args.loss, seed=args.seed, passage_words=args.passage_words)
     model = train(rows, args.out, params)
-    print(f"trained on {len(rows)} examples, {len(model.labels)} labels: {args.out}")
+    say(f"trained on {len(rows)} examples, {len(model.labels)} labels: {args.out}")
     if valid:
         ev = evaluate(model, valid)
         _print_eval(ev, os.path.splitext(args.out)[0] + ".eval.json")
@@ -61,13 +62,13 @@ def cmd_train_classifier(argv: list[str]) -> int:
             from storage.files import size
 
             sizes = f"{size(ftz) / 1e6:.1f} MB vs {size(args.out) / 1e6:.1f} MB"
-            print(f"quantized: {ftz} ({sizes}), "
-                  f"accuracy {qev.accuracy:.4f} ({qev.accuracy - ev.accuracy:+.4f}), "
-                  f"macro-F1 {qev.macro_f1:.4f} ({qev.macro_f1 - ev.macro_f1:+.4f})")
+            say(f"quantized: {ftz} ({sizes}), "
+                f"accuracy {qev.accuracy:.4f} ({qev.accuracy - ev.accuracy:+.4f}), "
+                f"macro-F1 {qev.macro_f1:.4f} ({qev.macro_f1 - ev.macro_f1:+.4f})")
     elif args.quantize:
         ftz = os.path.splitext(args.out)[0] + ".ftz"
         quantize(args.out, ftz)
-        print(f"quantized: {ftz} (give --valid to see the accuracy change)")
+        say(f"quantized: {ftz} (give --valid to see the accuracy change)")
     return 0
 
 
@@ -75,7 +76,7 @@ def cmd_eval_classifier(argv: list[str]) -> int:
     from classifiers.fasttext_model import FastTextClassifier
     from classifiers.training import DataError, evaluate, read_jsonl
 
-    ap = argparse.ArgumentParser(prog="tokenmill eval-classifier")
+    ap = ArgumentParser(prog="tokenmill eval-classifier")
     ap.add_argument("--model", required=True)
     ap.add_argument("--data", required=True)
     ap.add_argument("--json", default=None, help="metrics file (default: next to the model)")
@@ -84,7 +85,7 @@ def cmd_eval_classifier(argv: list[str]) -> int:
     try:
         rows = read_jsonl(args.data, args.text_field, args.label_field)
     except (DataError, OSError) as exc:
-        print(f"tokenmill: {exc}", file=sys.stderr)
+        say(f"tokenmill: {exc}", file=sys.stderr)
         return 2
     ev = evaluate(FastTextClassifier(args.model), rows)
     _print_eval(ev, args.json or os.path.splitext(args.model)[0] + ".eval.json")

@@ -2,32 +2,33 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+from console.safe import ArgumentParser, say
 
 
 def cmd_mix(argv: list[str]) -> int:
     from mixing.build import mix
     from mixing.spec import SpecError, load_spec
 
-    ap = argparse.ArgumentParser(prog="tokenmill mix", description="Plan a mixture of releases (or finished runs) "
-                                 "by weight; the folder holds the plan, not a copy of the shards.")
+    ap = ArgumentParser(prog="tokenmill mix", description="Plan a mixture of releases (or finished runs) "
+                        "by weight; the folder holds the plan, not a copy of the shards.")
     ap.add_argument("spec", help="MIX.toml (any FileSystems path)")
     ap.add_argument("--to", required=True, help="the mixture folder to write (new or empty)")
     args = ap.parse_args(argv)
     try:
         spec = load_spec(args.spec)
-        print(f"mixing {spec.name}: {spec.total_tokens:,} tokens from {len(spec.sources)} source(s), seed {spec.seed}")
-        manifest = mix(spec, args.to, log=print)
+        say(f"mixing {spec.name}: {spec.total_tokens:,} tokens from {len(spec.sources)} source(s), seed {spec.seed}")
+        manifest = mix(spec, args.to, log=say)
     except SpecError as exc:
-        print(f"tokenmill: {args.spec}: {exc}", file=sys.stderr)
+        say(f"tokenmill: {args.spec}: {exc}", file=sys.stderr)
         return 2
     print_sources(manifest)
     for w in manifest["warnings"]:
-        print(f"tokenmill: warning: {w}", file=sys.stderr)
+        say(f"tokenmill: warning: {w}", file=sys.stderr)
     plan = manifest["plan"]
-    print(f"wrote {args.to}: {plan['units']:,} units in {plan['windows']:,} window(s), {plan['entries']:,} document "
-          f"entries, {plan['tokens']:,} tokens planned")
+    say(f"wrote {args.to}: {plan['units']:,} units in {plan['windows']:,} window(s), {plan['entries']:,} document "
+        f"entries, {plan['tokens']:,} tokens planned")
     return 0
 
 
@@ -35,19 +36,19 @@ def print_sources(manifest: dict) -> None:
     """One line per source: weight, tokens planned and share, epochs, copies (`mix` and `stats`)."""
     for s in manifest["sources"]:
         copies = ", ".join(f"{k}x {v:,}" for k, v in sorted(s["copies"].items(), key=lambda kv: int(kv[0])))
-        print(f"  {s['label']}: weight {s['weight']:g} -> {s['planned_tokens']:,} tokens ({s['share']:.2%}), "
-              f"{s['epochs']:.2f} epochs of {s['pool_tokens']:,}; documents by copies per epoch: {copies}")
+        say(f"  {s['label']}: weight {s['weight']:g} -> {s['planned_tokens']:,} tokens ({s['share']:.2%}), "
+            f"{s['epochs']:.2f} epochs of {s['pool_tokens']:,}; documents by copies per epoch: {copies}")
 
 
 def print_mixture(path: str, manifest: dict) -> None:
     """`tokenmill stats MIX_DIR`: the mixture's sources, composition and warnings."""
     comp = manifest["composition"]
-    print(f"mixture {manifest['name']} ({path}): {manifest['plan']['tokens']:,} tokens, seed {manifest['seed']}, "
-          f"{len(manifest['sources'])} source(s), tokenizer {manifest['tokenizer']['name']}")
+    say(f"mixture {manifest['name']} ({path}): {manifest['plan']['tokens']:,} tokens, seed {manifest['seed']}, "
+        f"{len(manifest['sources'])} source(s), tokenizer {manifest['tokenizer']['name']}")
     print_sources(manifest)
     for kind in ("language", "topic"):
         top = sorted(comp[f"by_{kind}"].items(), key=lambda kv: -kv[1])[:12]
-        print(f"by {kind}: " + ", ".join(f"{k or '(none)'} {v:,}" for k, v in top))
-    print("by epoch: " + ", ".join(f"{e}: {t:,}" for e, t in enumerate(comp["by_epoch"])))
+        say(f"by {kind}: " + ", ".join(f"{k or '(none)'} {v:,}" for k, v in top))
+    say("by epoch: " + ", ".join(f"{e}: {t:,}" for e, t in enumerate(comp["by_epoch"])))
     for w in manifest["warnings"]:
-        print(f"warning: {w}")
+        say(f"warning: {w}")

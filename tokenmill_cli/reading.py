@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import argparse
 import sys
+
+from console.safe import ArgumentParser, say, shown
 
 
 def _open(root: str, parts: bool = True):
@@ -13,7 +14,7 @@ def _open(root: str, parts: bool = True):
     try:
         return open_run(root) if parts else open_manifest(root)
     except OutputDirError as exc:
-        print(f"tokenmill: {exc}", file=sys.stderr)
+        say(f"tokenmill: {exc}", file=sys.stderr)
         return None
 
 
@@ -22,7 +23,7 @@ def cmd_stats(argv: list[str]) -> int:
 
     from outputs.run_files import read_json
 
-    ap = argparse.ArgumentParser(prog="tokenmill stats")
+    ap = ArgumentParser(prog="tokenmill stats")
     ap.add_argument("run", help="a run's output folder or a mixture folder")
     ap.add_argument("--json", action="store_true")
     args = ap.parse_args(argv)
@@ -43,48 +44,48 @@ def cmd_stats(argv: list[str]) -> int:
     from storage.files import exists
 
     if not exists(f"{args.run.rstrip('/')}/stats.json"):
-        print(f"tokenmill: {args.run}: partial output, no stats.json", file=sys.stderr)
+        say(f"tokenmill: {args.run}: partial output, no stats.json", file=sys.stderr)
         return 2
     stats = read_json(f"{args.run.rstrip('/')}/stats.json")
     if args.json:
         print(json.dumps(stats, sort_keys=True))
         return 0
-    print(f"{stats['records']:,} records -> {stats['kept']:,} kept, {stats['tokens']:,} tokens "
-          f"({stats.get('wall_seconds', 0):.1f} s wall)")
+    say(f"{stats['records']:,} records -> {stats['kept']:,} kept, {stats['tokens']:,} tokens "
+        f"({stats.get('wall_seconds', 0):.1f} s wall)")
     seconds = stats.get("stage_seconds", {})
-    print(f"{'stage':14s} {'in':>9s} {'out':>9s} {'dropped':>9s} {'seconds':>8s}  reasons")
+    say(f"{'stage':14s} {'in':>9s} {'out':>9s} {'dropped':>9s} {'seconds':>8s}  reasons")
     from schemas.records import STAGES
 
     for stage in [st for st in STAGES if st in stats["stages"]]:
         s = stats["stages"][stage]
         dropped = sum(s["dropped"].values())
         reasons = ", ".join(f"{r} {n}" for r, n in sorted(s["dropped"].items(), key=lambda kv: -kv[1]))
-        print(f"{stage:14s} {s['in']:9,d} {s['out']:9,d} {dropped:9,d} {seconds.get(stage, 0):8.1f}  {reasons}")
+        say(f"{stage:14s} {s['in']:9,d} {s['out']:9,d} {dropped:9,d} {seconds.get(stage, 0):8.1f}  {reasons}")
     skipped = stats["read"]["skipped_record_types"]
     if skipped:
-        print("non-content records skipped: " + ", ".join(f"{k} {v}" for k, v in skipped.items()))
+        say("non-content records skipped: " + ", ".join(f"{k} {v}" for k, v in skipped.items()))
     for err in stats["read"]["file_errors"]:
-        print(f"file error: {err['file']} at byte {err['offset']}: {err['error']}")
+        say(f"file error: {err['file']} at byte {err['offset']}: {err['error']}")
     for kind in ("language", "topic"):
         mix = stats.get(f"kept_by_{kind}") or {}
         if mix:
             top = sorted(mix.items(), key=lambda kv: -kv[1]["tokens"])[:12]
-            print(f"kept by {kind}: " + ", ".join(f"{k} {v['documents']} docs / {v['tokens']:,} tok" for k, v in top))
+            say(f"kept by {kind}: " + ", ".join(f"{k} {v['documents']} docs / {v['tokens']:,} tok" for k, v in top))
     for rel in stats.get("dedup_against", []):
-        print(f"against release {rel['name']} {rel['version']} ({rel['indexed_documents']:,} documents): "
-              f"{rel['exact_copies']:,} exact and {rel['near_copies']:,} near copies dropped")
+        say(f"against release {rel['name']} {rel['version']} ({rel['indexed_documents']:,} documents): "
+            f"{rel['exact_copies']:,} exact and {rel['near_copies']:,} near copies dropped")
     decon = stats.get("decontamination")
     if decon:
         for s in decon["sources"]:
-            print(f"decontamination ({decon['action']}): {s['path']}: {s['items_found']:,} of {s['items']:,} items "
-                  f"found, {s['documents']:,} documents")
+            say(f"decontamination ({decon['action']}): {s['path']}: {s['items_found']:,} of {s['items']:,} items "
+                f"found, {s['documents']:,} documents")
     near = stats.get("near_dedup")
     if near and "rounds_used" in near:  # runs before 2026-12-06 recorded only the configured rounds
         edges = " ".join(f"{r['edges']:,}" for r in near["rounds"])
         comps = ", ".join(f"{k}: {v:,}" for k, v in near["components"].items())
-        print(f"near dedup ({near['scope']}): {near['rounds_used']} of {near['max_rounds']} rounds, "
-              f"{'converged' if near['converged'] else 'NOT converged'}; edges per round {edges or '-'}; "
-              f"components by size {comps or '-'}")
+        say(f"near dedup ({near['scope']}): {near['rounds_used']} of {near['max_rounds']} rounds, "
+            f"{'converged' if near['converged'] else 'NOT converged'}; edges per round {edges or '-'}; "
+            f"components by size {comps or '-'}")
     return 0
 
 
@@ -130,16 +131,16 @@ def _offending(row: dict, text: str | None) -> str:
 def _print_doc(row: dict, text: str | None) -> None:
     decision = "KEPT" if row["kept"] else f"DROPPED at {row['stage']}: {row['reason']}"
     score = "" if row.get("score") is None else f" (score {row['score']:.4g})"
-    print(f"- {row['doc_id']}  {row['url']}")
-    print(f"  {decision}{score}  language {row.get('language')} {row.get('language_score') or 0:.2f}"
-          + (f"  topic {row['topic']}" if row.get("topic") else "") + (f"  detail: {row['detail']}" if row.get("detail")
-                                                                        else ""))
+    say(f"- {row['doc_id']}  {row['url']}")
+    say(f"  {decision}{score}  language {row.get('language')} {row.get('language_score') or 0:.2f}"
+        + (f"  topic {row['topic']}" if row.get("topic") else "")
+        + (f"  detail: {row['detail']}" if row.get("detail") else ""))
     scores = {s["name"]: s["value"] for s in row.get("scores") or []}
     if scores:
-        print("  signals: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(scores.items())))
+        say("  signals: " + ", ".join(f"{k}={v:.4g}" for k, v in sorted(scores.items())))
     if offending := _offending(row, text):
-        print(f"  >>> {offending}")
-    print(f"  {_excerpt(text)}")
+        say(f"  >>> {offending}")
+    say(f"  {_excerpt(text)}")
 
 
 def _shard_text(manifest: dict):
@@ -153,13 +154,14 @@ def _shard_text(manifest: dict):
 
 
 def cmd_decode(argv: list[str]) -> int:
-    """Token ids back to text, offline: ids as arguments or on standard input (spaces, commas or a JSON list)."""
+    """Token ids back to text, offline: ids as arguments or on standard input (spaces, commas or a JSON list).
+    The text is printed exactly, except on a terminal, where its control characters are shown escaped."""
     import json
     import re
 
     from tokenization.tokenizers import Tokenizer
 
-    ap = argparse.ArgumentParser(prog="tokenmill decode", description=cmd_decode.__doc__)
+    ap = ArgumentParser(prog="tokenmill decode", description=cmd_decode.__doc__)
     source = ap.add_mutually_exclusive_group(required=True)
     source.add_argument("--tokenizer", help="cl100k_base, o200k_base or a tokenizer.json path")
     source.add_argument("--from", dest="origin", metavar="RUN_OR_RELEASE",
@@ -172,7 +174,7 @@ def cmd_decode(argv: list[str]) -> int:
 
         path = join(args.origin, "manifest.json")
         if not exists(path):
-            print(f"tokenmill: {args.origin}: no manifest.json (not a run or a release)", file=sys.stderr)
+            say(f"tokenmill: {args.origin}: no manifest.json (not a run or a release)", file=sys.stderr)
             return 2
         name = json.loads(read_bytes(path))["tokenizer"]["name"]
     raw = " ".join(args.ids) if args.ids else sys.stdin.read()
@@ -181,9 +183,10 @@ def cmd_decode(argv: list[str]) -> int:
         tokenizer = Tokenizer(name, append_eos=False)
         text = tokenizer.decode(ids)
     except (ValueError, KeyError, OverflowError) as exc:
-        print(f"tokenmill: cannot decode with {name}: {exc}", file=sys.stderr)
+        say(f"tokenmill: cannot decode with {name}: {exc}", file=sys.stderr)
         return 2
-    print(text)
+    # The text exactly, into a pipe or file; on a terminal its control characters shown, not obeyed.
+    print(shown(text, lines=True) if sys.stdout.isatty() else text)
     return 0
 
 
@@ -192,7 +195,7 @@ def cmd_inspect(argv: list[str]) -> int:
 
     from outputs.reading import doc_filter, history, read_shards, sample_ledger
 
-    ap = argparse.ArgumentParser(prog="tokenmill inspect")
+    ap = ArgumentParser(prog="tokenmill inspect")
     ap.add_argument("run")
     which = ap.add_mutually_exclusive_group()
     which.add_argument("--dropped", action="store_true")
@@ -214,7 +217,7 @@ def cmd_inspect(argv: list[str]) -> int:
     if args.id:
         rows = list(history(args.run, manifest, args.id))
         if not rows:
-            print(f"tokenmill: no document {args.id} in {args.run}", file=sys.stderr)
+            say(f"tokenmill: no document {args.id} in {args.run}", file=sys.stderr)
             return 1
         shard = next((r for r in rows if r["kind"] == "shard"), None)
         kept_text = _shard_text(manifest)(shard["tokens"]) if shard is not None else None
@@ -225,7 +228,7 @@ def cmd_inspect(argv: list[str]) -> int:
             elif row["kind"] == "ledger":
                 _print_doc(row, kept_text if row["kept"] else row.get("text"))
             else:
-                print(f"  shard row: {row['token_count']} tokens, cluster_size {row['cluster_size']}")
+                say(f"  shard row: {row['token_count']} tokens, cluster_size {row['cluster_size']}")
         return 0
     expr = doc_filter(dropped=True if args.dropped else (False if args.kept else None), stage=args.stage,
                       reason=args.reason, lang=args.lang, topic=args.topic, score_min=args.min_score,
@@ -240,7 +243,7 @@ def cmd_inspect(argv: list[str]) -> int:
         shard_rows = read_shards(args.run, manifest, ["doc_id", "tokens"], pc.field("doc_id").isin(kept_ids))
         for r in shard_rows.to_pylist():
             texts[r["doc_id"]] = text_of(r["tokens"])
-    print(f"{matching:,} matching documents, showing {len(rows)} (seed {args.seed})", file=sys.stderr)
+    say(f"{matching:,} matching documents, showing {len(rows)} (seed {args.seed})", file=sys.stderr)
     for row in rows:
         text = texts.get(row["doc_id"], row.get("text"))
         if args.json:
@@ -257,7 +260,7 @@ def cmd_diff(argv: list[str]) -> int:
 
     from outputs.reading import ledger_rows, read_ledger, sample_ids
 
-    ap = argparse.ArgumentParser(prog="tokenmill diff")
+    ap = ArgumentParser(prog="tokenmill diff")
     ap.add_argument("run_a")
     ap.add_argument("run_b")
     ap.add_argument("--sample", type=int, default=5)
@@ -270,7 +273,7 @@ def cmd_diff(argv: list[str]) -> int:
     a, b = read_ledger(args.run_a, ma, cols), read_ledger(args.run_b, mb, cols)
     joined = a.join(b, "doc_id", join_type="inner", left_suffix="_a", right_suffix="_b")
     both = pc.sum(pc.and_(joined["kept_a"], joined["kept_b"])).as_py() or 0
-    print(f"{a.num_rows:,} / {b.num_rows:,} ledger rows; kept by both {both:,}")
+    say(f"{a.num_rows:,} / {b.num_rows:,} ledger rows; kept by both {both:,}")
     del a, b
     sides = ((f"kept by {args.run_a} only", "a", "b", args.run_b, mb),
              (f"kept by {args.run_b} only", "b", "a", args.run_a, ma))
@@ -279,8 +282,9 @@ def cmd_diff(argv: list[str]) -> int:
         counts = only.group_by([f"stage_{other}", f"reason_{other}"]).aggregate([("doc_id", "count")]).to_pylist()
         reasons = sorted(((f"{c[f'stage_{other}']}/{c[f'reason_{other}']}", c["doc_id_count"]) for c in counts),
                          key=lambda kv: (-kv[1], kv[0]))
-        print(f"\n{title}: {only.num_rows:,} (the other run's reasons: "
-              + ", ".join(f"{k} {v}" for k, v in reasons) + ")")
+        print()
+        say(f"{title}: {only.num_rows:,} (the other run's reasons: "
+            + ", ".join(f"{k} {v}" for k, v in reasons) + ")")
         picked = sample_ids(only.column("doc_id").to_pylist(), args.sample, args.seed)
         for row in ledger_rows(other_run, other_manifest, picked):
             _print_doc(row, row.get("text"))
@@ -290,7 +294,7 @@ def cmd_diff(argv: list[str]) -> int:
 def cmd_report(argv: list[str]) -> int:
     from outputs.report import build_report
 
-    ap = argparse.ArgumentParser(prog="tokenmill report")
+    ap = ArgumentParser(prog="tokenmill report")
     ap.add_argument("run", help="a run's output folder or a mixture folder")
     ap.add_argument("-o", "--output", required=True)
     args = ap.parse_args(argv)
@@ -302,10 +306,10 @@ def cmd_report(argv: list[str]) -> int:
         from outputs.mixture_report import build_mixture_report
 
         write_bytes(args.output, build_mixture_report(args.run, manifest).encode("utf-8"))
-        print(f"report written to {args.output}")
+        say(f"report written to {args.output}")
         return 0
     if _open(args.run) is None:
         return 2
     write_bytes(args.output, build_report(args.run).encode("utf-8"))
-    print(f"report written to {args.output}")
+    say(f"report written to {args.output}")
     return 0

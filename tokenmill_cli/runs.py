@@ -2,34 +2,34 @@
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 
+from console.safe import ArgumentParser, say
 from schemas.recipe import builtin_recipes, load_recipe
 
 
 def cmd_demo(argv: list[str]) -> int:
     from demo.crawl import build_demo_crawl
 
-    ap = argparse.ArgumentParser(prog="tokenmill demo")
+    ap = ArgumentParser(prog="tokenmill demo")
     ap.add_argument("--dir", default="demo_out", help="where to write the crawl and the output")
     args, beam_args = ap.parse_known_args(argv)
     crawl = os.path.join(args.dir, "crawl")
     output = os.path.join(args.dir, "out")
     paths = build_demo_crawl(crawl)
-    print(f"tokenmill demo: wrote {len(paths)} WARC files to {crawl}/")
+    say(f"tokenmill demo: wrote {len(paths)} WARC files to {crawl}/")
     # The demo owns its folder: a second demo replaces the first.
     code = _run(["--input", f"{crawl}/*.warc.gz", "--output", output, "--overwrite", *beam_args])
     if code == 0:
-        print(f"tokenmill demo: output in {output}/ (shards/, ledger/, manifest.json, stats.json)")
+        say(f"tokenmill demo: output in {output}/ (shards/, ledger/, manifest.json, stats.json)")
     return code
 
 
 def cmd_recipes(argv: list[str]) -> int:
     from schemas.recipe import RecipeError, to_toml
 
-    ap = argparse.ArgumentParser(prog="tokenmill recipes", description="List the built-in recipes, or print one.")
+    ap = ArgumentParser(prog="tokenmill recipes", description="List the built-in recipes, or print one.")
     ap.add_argument("--show", metavar="RECIPE", help="print this recipe (a built-in name or a file) resolved: its "
                     "base applied, every default filled in, as TOML")
     args = ap.parse_args(argv)
@@ -37,11 +37,11 @@ def cmd_recipes(argv: list[str]) -> int:
         try:
             print(to_toml(load_recipe(args.show).to_dict()), end="")
         except RecipeError as exc:
-            print(f"tokenmill: {exc}", file=sys.stderr)
+            say(f"tokenmill: {exc}", file=sys.stderr)
             return 2
         return 0
     for name, path in builtin_recipes().items():
-        print(f"{name:12s} {load_recipe(str(path)).description}")
+        say(f"{name:12s} {load_recipe(str(path)).description}")
     return 0
 
 
