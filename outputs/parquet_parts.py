@@ -158,7 +158,7 @@ def _merged_row_groups(runs: list[pa.Table], key_column: str, row_group_rows: in
 def write_sorted_parts(
     items: Iterable[T],
     *,
-    path_of: Callable[[int], str],
+    path_of: Callable[[int, int], str],
     max_rows: int,
     schema: pa.Schema,
     key: Callable[[T], str],
@@ -168,20 +168,22 @@ def write_sorted_parts(
     spill_rows: int = 10_000,
     count_tokens: Callable[[pa.Table], int] | None = None,
 ) -> list[PartInfo]:
-    """Write `items` sorted by `key` into parts of at most `max_rows` rows, named path_of(0), path_of(1), ...
-    (a first part even when there are no items). Items are buffered `spill_rows` at a time, each buffer
-    sorted and spilled, and the parts' row groups cut from a k-way merge of the spills."""
+    """Write `items` sorted by `key` into parts of at most `max_rows` rows, named path_of(k, parts) for k = 0, 1,
+    ... of `parts` (a first part even when there are no items): every item is read before the first part is
+    named, so a name can be as wide as the last part's number needs. Items are buffered `spill_rows` at a time,
+    each buffer sorted and spilled, and the parts' row groups cut from a k-way merge of the spills."""
     spill_dir = tempfile.mkdtemp(prefix="tokenmill-spill-")
     try:
-        runs, _total = _sorted_runs(items, key, to_table, spill_rows, spill_dir)
+        runs, total = _sorted_runs(items, key, to_table, spill_rows, spill_dir)
+        parts = max(1, -(-total // max_rows))
         groups = _cut(_merged_row_groups(runs, schema.names[0], row_group_rows), max_rows)
         # Row groups stream into the part being written: groupby hands each part's groups over lazily.
         infos = [
-            write_part((group for _, group in part), path_of(index), schema, row_group_rows, zstd_level,
-                          count_tokens)
+            write_part((group for _, group in part), path_of(index, parts), schema, row_group_rows, zstd_level,
+                       count_tokens)
             for index, part in itertools.groupby(groups, key=operator.itemgetter(0))
         ]
-        return infos or [write_part([], path_of(0), schema, row_group_rows, zstd_level, count_tokens)]
+        return infos or [write_part([], path_of(0, 1), schema, row_group_rows, zstd_level, count_tokens)]
     finally:
         shutil.rmtree(spill_dir, ignore_errors=True)
 
@@ -237,4 +239,4 @@ def write_part(
 def write_sorted_part(items: Iterable[T], *, path: str, **kwargs: Any) -> PartInfo:
     """Write `items` to `path` (any Beam FileSystems path) as one zstd Parquet part sorted by `key`
     (write_sorted_parts' other arguments)."""
-    return write_sorted_parts(items, path_of=lambda _k: path, max_rows=sys.maxsize, **kwargs)[0]
+    return write_sorted_parts(items, path_of=lambda _k, _n: path, max_rows=sys.maxsize, **kwargs)[0]

@@ -23,8 +23,11 @@ def part_of(doc_id: str, seed: int, parts: int) -> int:
     return xxhash.xxh3_64_intdigest(f"part\x00{seed}\x00{doc_id}".encode()) % parts
 
 
-def part_path(output_root: str, folder: str, index: int) -> str:
-    return f"{output_root.rstrip('/')}/{folder}/part-{index:05d}.parquet"
+def part_path(output_root: str, folder: str, index: int, parts: int) -> str:
+    """folder/part-NNNNN.parquet, zero-padded to the digits of the largest index (at least 5): names sort as
+    their numbers do for any number of parts."""
+    width = max(5, len(str(parts - 1)))
+    return f"{output_root.rstrip('/')}/{folder}/part-{index:0{width}d}.parquet"
 
 
 class WriteParts(beam.PTransform):
@@ -58,15 +61,15 @@ class WriteParts(beam.PTransform):
         target, seed = self.target_per_part, self.seed
         total = rows | "Size" >> beam.Map(self.size_of) | "Total" >> beam.CombineGlobally(sum)
 
-        def assign(row: Any, total_size: int) -> tuple[int, Any]:
+        def assign(row: Any, total_size: int) -> tuple[tuple[int, int], Any]:
             parts = max(1, math.ceil(total_size / target))
-            return part_of(row.doc_id, seed, parts), row
+            return (part_of(row.doc_id, seed, parts), parts), row
 
-        def write(element: tuple[int, Iterable[Any]]) -> PartInfo:
-            index, group = element
+        def write(element: tuple[tuple[int, int], Iterable[Any]]) -> PartInfo:
+            (index, parts), group = element
             return write_sorted_part(
                 group,
-                path=part_path(self.output_root, self.folder, index),
+                path=part_path(self.output_root, self.folder, index, parts),
                 schema=self.schema,
                 key=lambda r: r.doc_id,
                 to_table=self.to_table,

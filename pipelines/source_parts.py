@@ -67,8 +67,22 @@ def count_tokens(table: pa.Table) -> int:
     return sum(filter(None, table.column("token_count").to_pylist()))
 
 
-def part_path(output_root: str, folder: str, source_index: int, chunk: int) -> str:
-    return f"{output_root.rstrip('/')}/{folder}/part-{source_index:05d}-{chunk:03d}.parquet"
+def part_name(file: int, files: int, chunk: int, chunks: int) -> str:
+    """`part-<file>-<k>`: the input file's index among the run's `files` and the part's among the file's `chunks`,
+    each zero-padded to the digits of the largest one (at least 5 and 3: a run of up to 10^5 files with up to
+    10^3 parts a file keeps the names it had). The file number has one width in a run and the part number one
+    width in a file, so names sort as (file, part) do, for any count: with 100,001 files the first is
+    part-000000-000, as wide as part-100000-000."""
+    return f"part-{file:0{_width(files, 5)}d}-{chunk:0{_width(chunks, 3)}d}"
+
+
+def _width(count: int, least: int) -> int:
+    return max(least, len(str(max(count, 1) - 1)))
+
+
+def part_path(output_root: str, folder: str, index: tuple[int, int], chunk: int, chunks: int) -> str:
+    """folder/part-<file>-<k>.parquet of part `chunk` of `chunks` of the input file at index (file, files)."""
+    return f"{output_root.rstrip('/')}/{folder}/{part_name(*index, chunk, chunks)}.parquet"
 
 
 # Tokens of staged Documents the per-file writer reads back at a time (a piece). A shard row group goes to
@@ -155,10 +169,10 @@ class WriteSourceParts(beam.DoFn):
         self.hasher = MinHasher(near.bands * near.rows, near.seed) if near.enabled else None
 
     def process(self, element: tuple[str, dict[str, Iterable]], source_index: dict[str, int]) -> Iterator:
-        """`source_index`: {input file's base name: its index among the run's inputs}, a side input read from
-        the run's input list (not built into the job graph, which would grow with a 90,000-file crawl)."""
+        """`source_index`: {input file's name in the run: its index among the run's inputs}, a side input read
+        from the run's input list (not built into the job graph, which would grow with a 90,000-file crawl)."""
         source, parts = element
-        index = source_index[source]
+        index = source_index[source], len(source_index)  # (file, files): the parts' names (part_name)
         refs = list(parts["survivors"])  # one input file's survivors; _tokenized puts them in doc-id order
         late = list(parts["late"])
         early = sorted(parts["early"])
@@ -236,23 +250,25 @@ class WriteSourceParts(beam.DoFn):
         return (doc.doc_id, exact_key(doc.text), band_keys(signature, near.bands, near.rows),
                 signature.astype("<u8").tobytes())
 
-    def _write_index(self, index: int, rows_file: str) -> Iterator:
+    def _write_index(self, index: tuple[int, int], rows_file: str) -> Iterator:
         """dedup_index/part-<file>-<k>: the file's kept documents' index rows, sorted by doc id."""
         out = self.recipe.output
         for info in write_sorted_parts(
-            read_staged(rows_file), path_of=lambda k: part_path(self.output_root, "dedup_index", index, k),
+            read_staged(rows_file), path_of=lambda k, n: part_path(self.output_root, "dedup_index", index, k, n),
             max_rows=out.ledger_rows_per_part, schema=DEDUP_INDEX_SCHEMA, key=lambda r: r[0],
             to_table=dedup_index_table, row_group_rows=out.row_group_rows, zstd_level=out.zstd_level,
             spill_rows=out.row_group_rows,
         ):
             yield beam.pvalue.TaggedOutput(INDEX_PARTS, info)
 
-    def _write(self, index: int, refs: list[StagedRef], late: list[LateDrop], early: list[str]) -> Iterator:
+    def _write(self, index: tuple[int, int], refs: list[StagedRef], late: list[LateDrop],
+               early: list[str]) -> Iterator:
         out = self.recipe.output
-        for chunk_index, chunk in enumerate(_runs_of_tokens(refs, out.shard_target_tokens)):
+        chunks = list(_runs_of_tokens(refs, out.shard_target_tokens))  # cut before writing: their count names them
+        for chunk_index, chunk in enumerate(chunks):
             info = write_part(
-                self._row_groups(chunk), part_path(self.output_root, "shards", index, chunk_index), self.schema,
-                out.row_group_rows, out.zstd_level, count_tokens,
+                self._row_groups(chunk), part_path(self.output_root, "shards", index, chunk_index, len(chunks)),
+                self.schema, out.row_group_rows, out.zstd_level, count_tokens,
             )
             yield beam.pvalue.TaggedOutput(SHARD_PARTS, info)
         counts: Counter[tuple[str, str]] = Counter()
@@ -275,7 +291,7 @@ class WriteSourceParts(beam.DoFn):
 
         # Sorted in runs of one row group's rows, like everything this step holds (outputs/parquet_parts.py).
         for info in write_sorted_parts(
-            counted(ledger_rows()), path_of=lambda k: part_path(self.output_root, "ledger", index, k),
+            counted(ledger_rows()), path_of=lambda k, n: part_path(self.output_root, "ledger", index, k, n),
             max_rows=out.ledger_rows_per_part, schema=LEDGER_SCHEMA, key=lambda r: r.doc_id, to_table=ledger_table,
             row_group_rows=out.row_group_rows, zstd_level=out.zstd_level, spill_rows=out.row_group_rows,
         ):

@@ -186,10 +186,31 @@ def test_write_sorted_parts_cuts_a_sorted_stream_into_parts(tmp_path):
 
     common = dict(schema=schema, key=lambda r: r[0], to_table=to_table, row_group_rows=128, zstd_level=3)
     items = [(f"{i:05d}", i) for i in range(1037)][::-1]
-    infos = write_sorted_parts(items, path_of=lambda k: str(tmp_path / f"p{k}.parquet"), max_rows=400,
+    infos = write_sorted_parts(items, path_of=lambda k, n: str(tmp_path / f"p{k}-of-{n}.parquet"), max_rows=400,
                                spill_rows=300, **common)
     assert [i.rows for i in infos] == [400, 400, 237]
+    assert [i.path.rsplit("/", 1)[-1] for i in infos] == [f"p{k}-of-3.parquet" for k in range(3)]
     ids = [x for i in infos for x in pq.read_table(i.path).column("doc_id").to_pylist()]
     assert ids == sorted(f"{i:05d}" for i in range(1037))
-    (empty,) = write_sorted_parts([], path_of=lambda k: str(tmp_path / f"e{k}.parquet"), max_rows=400, **common)
+    (empty,) = write_sorted_parts([], path_of=lambda k, n: str(tmp_path / f"e{k}-{n}.parquet"), max_rows=400,
+                                  **common)
     assert empty.rows == 0 and pq.read_table(empty.path).num_rows == 0
+
+
+def test_part_names_sort_as_their_numbers_for_any_count():
+    """A run of 100,001 input files numbers its files with six digits, a file cut into 1,001 parts its parts with
+    four: the names of every part of the run sort as (file, part) do, so a reader that sorts a listing reads
+    them in order. Up to 10^5 files and 10^3 parts a file the names are those of before."""
+    from pipelines.sinks import part_path as scored_path
+    from pipelines.source_parts import part_name
+
+    files = 100_001
+    names = [part_name(f, files, 0, 1) for f in range(files)]
+    assert (names[0], names[-1]) == ("part-000000-000", "part-100000-000")
+    assert sorted(names) == names
+    parts = {(f, k): part_name(f, files, k, n) for f, n in ((5, 12), (99_999, 1), (100_000, 1_001)) for k in range(n)}
+    assert parts[(100_000, 0)] == "part-100000-0000" and parts[(5, 11)] == "part-000005-011"
+    assert sorted(parts, key=parts.get) == sorted(parts)
+    assert part_name(3, 2, 4, 7) == "part-00003-004" and part_name(99_999, 100_000, 999, 1_000) == "part-99999-999"
+    scored = [scored_path("out", "scored", i, files) for i in range(files)]
+    assert scored[-1] == "out/scored/part-100000.parquet" and sorted(scored) == scored
