@@ -24,6 +24,7 @@ import pyarrow.parquet as pq
 from mixing.plan import Units
 from release.publish import file_sha256, files_under
 from storage.files import exists, join, match, open_read, read_bytes
+from storage.paths import check_entries
 
 MIXTURE_KIND = "mixture"
 PLAN_PART_UNITS = 100_000  # units per plan file (~1 M tokens each: 10^11 tokens per file)
@@ -36,12 +37,25 @@ PLAN_SCHEMA = pa.schema([
 
 def mixture_manifest(path: str) -> dict | None:
     """The manifest of the mixture folder at `path`, None when `path` is no mixture (a run, a release, nothing):
-    one read that both tells a mixture apart and gives what the commands show of it."""
+    one read that both tells a mixture apart and gives what the commands show of it. Raises
+    storage.paths.UnsafePathError (a ValueError) when a mixture's manifest lists a path outside its folder."""
     manifest = join(path.rstrip("/"), "manifest.json")
     if not exists(manifest):
         return None
     data = json.loads(read_bytes(manifest))
-    return data if data.get("kind") == MIXTURE_KIND else None
+    if data.get("kind") != MIXTURE_KIND:
+        return None
+    check_mixture_paths(path.rstrip("/"), data)
+    return data
+
+
+def check_mixture_paths(target: str, manifest: dict) -> None:
+    """The plan files (inside `target`) and each source's shard files (inside the source's folder) are plain
+    relative paths (storage.paths.inside): nothing reads or verifies a tampered `../x` or absolute path. A
+    source's own `path` is where the source is, absolute by design, and is not checked here."""
+    check_entries((manifest.get("plan") or {}).get("files") or [], f"{target}/manifest.json plan.files")
+    for i, s in enumerate(manifest.get("sources") or []):
+        check_entries(s.get("files") or [], f"{target}/manifest.json sources[{i}].files")
 
 
 def plan_tables(units: Units) -> list[pa.Table]:
@@ -85,6 +99,7 @@ def verify_mixture(target: str, manifest: dict) -> list[str]:
     within the files' row groups and rows; the manifest's totals equal to the plan's. The sources' own bytes
     are `tokenmill verify SOURCE`'s business."""
     target = target.rstrip("/")
+    check_mixture_paths(target, manifest)  # raises UnsafePathError: refused, not a mismatch
     problems = []
     listed = {f["path"] for f in manifest["plan"]["files"]} | {"manifest.json"}
     present = dict(files_under(target))

@@ -26,7 +26,7 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow.parquet as pq
 
-from mixing.folder import read_plan
+from mixing.folder import check_mixture_paths, read_plan
 from release.publish import file_sha256
 from release.reader import PackedReader
 from storage.files import is_local, join, open_read, read_bytes
@@ -43,6 +43,7 @@ class MixtureReader(PackedReader):
         raw = read_bytes(join(self.path, "manifest.json"))
         self.manifest = manifest = json.loads(raw)
         self.mixture_sha256 = hashlib.sha256(raw).hexdigest()
+        check_mixture_paths(self.path, manifest)  # storage.paths.UnsafePathError before any file is opened
         if seed is not None and seed != manifest["seed"]:
             raise ValueError(f"{self.path} was mixed with seed {manifest['seed']}; its order is the mixture's "
                              f"(mix again with seed = {seed} for another order)")

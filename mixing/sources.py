@@ -20,6 +20,7 @@ from mixing.spec import MixSpec, SourceSpec, SpecError
 from mixing.where import WhereError, parse_where
 from schemas.tables import shard_schema
 from storage.files import exists, is_local, join, open_read, read_bytes
+from storage.paths import UnsafePathError, check_entries
 
 # What the plan reads of every selected row (besides the `where` columns): never the tokens.
 META_COLUMNS = ["token_count", "cluster_size", "language", "topic"]
@@ -55,6 +56,10 @@ def open_source(spec: SourceSpec, index: int) -> Source:
         kind, entries = "run", manifest["shards"]
     else:
         raise SpecError(f"{where}: manifest.json is not a tokenmill release's or run's")
+    try:  # the plan and the reader open these files by their listed paths
+        check_entries(entries, f"{manifest_path} {'files' if kind == 'release' else 'shards'}")
+    except UnsafePathError as exc:
+        raise SpecError(f"sources[{index}]: {exc}") from None
     files = [{k: e[k] for k in ("path", "bytes", "sha256", "rows")} for e in entries if e["path"].endswith(".parquet")]
     label = spec.label or (f"{manifest['name']}-{manifest['version']}" if kind == "release"
                            else os.path.basename(path.rstrip("/")))

@@ -18,6 +18,7 @@ from outputs.run_files import read_json
 from schemas import SCHEMA_VERSION
 from storage.files import exists, match
 from storage.files import open_read as open_for_reading
+from storage.paths import UnsafePathError, check_entries
 
 
 class OutputDirError(ValueError):
@@ -55,7 +56,19 @@ def open_manifest(root: str) -> dict[str, Any]:
     if "shards" not in manifest and "files" in manifest:
         raise OutputDirError(f"{root} is a release, not a run's output folder: `tokenmill verify {root}` checks "
                              "it and release/reader.py reads it; stats, inspect, diff and report read a run")
+    check_run_paths(root, manifest)
     return manifest
+
+
+def check_run_paths(root: str, manifest: dict[str, Any]) -> None:
+    """Every part the run's manifest lists is a relative path inside `root` (storage.paths): a tampered
+    `../x` or absolute path is refused before inspect reads it or release copies it. Raises OutputDirError."""
+    try:
+        for key in ("shards", "ledger"):
+            check_entries(manifest.get(key) or [], f"{root}/manifest.json {key}")
+        check_entries((manifest.get("dedup_index") or {}).get("parts") or [], f"{root}/manifest.json dedup_index")
+    except UnsafePathError as exc:
+        raise OutputDirError(str(exc)) from None
 
 
 def _read(root: str, entries: list[dict], columns: list[str] | None = None, filter_=None) -> pa.Table:

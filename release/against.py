@@ -10,7 +10,7 @@ import json
 from typing import Any
 
 from dedup.exact import EXACT_KEY_DEFINITION
-from release.publish import file_sha256
+from release.publish import ReleaseError, check_release_paths, file_sha256
 from schemas.recipe import Recipe
 from schemas.records import doc_id_scheme
 from storage.files import exists, join, read_bytes
@@ -66,6 +66,10 @@ def open_against(path: str, recipe: Recipe, tokenizer: dict[str, Any]) -> dict[s
         if have != wanted:
             raise AgainstError(f"{where}: its MinHash index was made with {have}, this run's dedup.near is "
                                f"{wanted}: band keys of other settings never meet")
+    try:
+        check_release_paths(path, manifest)
+    except ReleaseError as exc:
+        raise AgainstError(f"dedup.against: {exc}") from None
     files = []
     for entry in index["files"]:
         file = join(path, entry["path"])

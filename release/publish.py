@@ -23,6 +23,7 @@ from outputs.run_files import read_json, tokenmill_version
 from schemas.records import STAGES, doc_id_scheme
 from schemas.tables import DEDUP_INDEX_SCHEMA
 from storage.files import copy, exists, is_local, join, match, open_read, open_stream, size, write_bytes
+from storage.paths import UnsafePathError, check_entries
 
 
 class ReleaseError(ValueError):
@@ -49,6 +50,16 @@ def files_under(folder: str) -> list[tuple[str, int]]:
                 out.append((os.path.relpath(full, folder).replace(os.sep, "/"), os.path.getsize(full)))
         return sorted(out)
     return [(path.removeprefix(f"{folder}/"), n) for path, n in match(f"{folder}/**")]
+
+
+def check_release_paths(target: str, manifest: dict) -> None:
+    """Every file a release's manifest lists is a relative path inside `target` (storage.paths). Raises
+    ReleaseError naming the first that is not."""
+    try:
+        check_entries(manifest.get("files") or [], f"{target}/manifest.json files")
+        check_entries((manifest.get("dedup_index") or {}).get("files") or [], f"{target}/manifest.json dedup_index")
+    except UnsafePathError as exc:
+        raise ReleaseError(str(exc)) from None
 
 
 def _card(name: str, version: str, manifest: dict, stats: dict) -> str:
@@ -172,6 +183,7 @@ def verify(target: str) -> list[str]:
             raise ReleaseError(f"{target} is a run's output folder, not a release: `tokenmill release {target} --to "
                                f"DIR` makes one; `tokenmill stats {target}` reads the run")
         raise ReleaseError(f"{path}: not a tokenmill release manifest (no 'files')")
+    check_release_paths(target, manifest)
     problems = []
     index = manifest.get("dedup_index") or {"files": []}
     listed = {entry["path"] for entry in manifest["files"] + index["files"]} | {"manifest.json", "README.md"}

@@ -30,6 +30,7 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from storage.files import exists, join, match, open_read, read_bytes
+from storage.paths import check_entries
 
 
 def _row_group_tokens(meta: pq.FileMetaData, path: str) -> list[int]:
@@ -98,12 +99,14 @@ class PackedReader:
 
     @staticmethod
     def _files(path: str) -> list[str]:
-        """The shard files to read. Raises FileNotFoundError where there is no release, run or shard file."""
+        """The shard files to read. Raises FileNotFoundError where there is no release, run or shard file, and
+        storage.paths.UnsafePathError (a ValueError) where the manifest lists a path outside `path`."""
         manifest = join(path, "manifest.json")
         if exists(manifest):
             data = json.loads(read_bytes(manifest))
-            entries = [e for e in data.get("files") or data.get("shards") or [] if e["path"].endswith(".parquet")]
-            return [join(path, e["path"]) for e in entries]
+            listed = data.get("files") or data.get("shards") or []
+            check_entries(listed, f"{manifest} {'files' if data.get('files') else 'shards'}")  # UnsafePathError
+            return [join(path, e["path"]) for e in listed if e["path"].endswith(".parquet")]
         found = match(join(path, "shards", "*.parquet")) or match(join(path, "*.parquet"))
         if not found:
             raise FileNotFoundError(f"{path}: no release or run here (no manifest.json, no shards/*.parquet)")

@@ -96,4 +96,12 @@ def main(argv: list[str] | None = None) -> int:
         store, rest = split_store_flags(rest)
         if store:
             configure(store)
-    return commands[command](rest)
+    from storage.paths import UnsafePathError
+
+    try:
+        return commands[command](rest)
+    except UnsafePathError as exc:  # a manifest listing a path outside its folder (a mixture's, read by any command)
+        from console.safe import say
+
+        say(f"tokenmill: {exc}", file=sys.stderr)
+        return 2
