@@ -7,14 +7,19 @@ stand; the pipeline records the error in stats and goes on with the next file.
 
 from __future__ import annotations
 
+import io
+import itertools
 import logging
 import re
 import zlib
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import BinaryIO
 
 from warcio.archiveiterator import ArchiveIterator
+from warcio.bufferedreaders import DecompressingBufferedReader
+from warcio.statusandheaders import StatusAndHeadersParser
+from warcio.utils import BUFF_SIZE
 
 from schemas.recipe import ReadConfig
 from schemas.records import CONTENT_RECORD_TYPES, STAGE_READ, Decision, Record, make_doc_id
@@ -146,10 +151,14 @@ def source_name(path: str, root: str = "") -> str:
     return path[len(root):] if root and path.startswith(root) else path
 
 
-def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRecord | WarcInfo | ReadError]:
+def read_warc(stream: BinaryIO, source_path: str, max_body_bytes: int = ReadConfig.max_body_bytes,
+              ) -> Iterator[Record | SkippedRecord | WarcInfo | ReadError]:
     """Yield every record of one WARC/WET file, in file order.
 
-    `source_path` is only used for its base name, which enters the doc id (see make_doc_id).
+    `source_path` is only used for its base name, which enters the doc id (see make_doc_id). A body is decoded
+    (chunked transfer coding and gzip/deflate/br content coding removed) up to `max_body_bytes` + 1 bytes, and
+    the rest of its record skipped: what one record costs in memory does not grow with what it inflates to
+    (triage drops such a record as too_large).
     """
     source = source_name(source_path)
     head = stream.read(1 << 12)
@@ -159,7 +168,9 @@ def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRe
         return
     counting = _CountingReader(stream, head)
     # arc2warc off: once a file is known to be WARC, garbage is a framing error, not a "record" in ARC format.
-    iterator = ArchiveIterator(counting, arc2warc=False)
+    # no_record_parse: HTTP heads are parsed here (_http_message), within a bound; warcio's parser would read
+    # a head line by line without one.
+    iterator = _bounded_iterator(counting)
     offset = 0
     end = 0  # where the last whole record ends in the file
     last_missing = 0
@@ -179,30 +190,28 @@ def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRe
                 yield ReadError(source, offset, f"record with unknown WARC-Type {rec_type!r} (cut or damaged header)")
                 continue
             if rec_type not in CONTENT_RECORD_TYPES:
-                info = warc_fields(rec.content_stream().read()) if rec_type == "warcinfo" else None
+                info = warc_fields(_take(_blocks(rec.raw_stream), max_body_bytes)) if rec_type == "warcinfo" else None
                 (offset, end), last_missing = framed(), 0
                 if info is not None:
                     yield WarcInfo(info)
                 yield SkippedRecord(rec_type)
                 continue
-            body = rec.content_stream().read()
+            raw = rec.raw_stream
+            length = (rec.rec_headers.get_header("Content-Length") or "").strip()
+            url = _header(rec.rec_headers, "WARC-Target-URI")
+            status, content_type, body, head_size = None, "", b"", 0
+            pieces = _blocks(raw)
+            if rec_type == "response":
+                # warcio parsed the HTTP head of http(s):// records whatever their first line; crawls with other
+                # URI schemes (or none) may still carry an HTTP message, which starts "HTTP/".
+                status, content_type, pieces, head_size = _http_message(pieces, url.startswith(("http:", "https:")))
+            body = _take(pieces, max_body_bytes)
+            # The rest of the record, raw (nothing inflated beyond what its gzip member holds), in bounded reads.
+            while raw.read(_BLOCK):
+                pass
             # warcio ends a record silently where the file ends; what it still expected is the damage.
-            has_length = (rec.rec_headers.get_header("Content-Length") or "").strip().isdigit()
-            missing = (getattr(rec.raw_stream, "limit", 0) or 0) if has_length else -1
+            missing = (getattr(raw, "limit", 0) or 0) if length.isdigit() else -1
             offset, end = framed()
-            http = rec.http_headers if rec_type == "response" else None
-            status = None
-            content_type = ""
-            if http is not None:
-                try:
-                    status = int(http.get_statuscode())
-                except (TypeError, ValueError):
-                    status = None
-                content_type = _header(http, "Content-Type")
-            elif rec_type == "response" and body.startswith(b"HTTP/"):
-                # warcio parses HTTP headers only for http(s):// target URIs; crawls with other URI schemes
-                # (or none) still carry an HTTP message, so split it here.
-                status, content_type, body = split_http_message(body)
             if not content_type:
                 content_type = _header(rec.rec_headers, "Content-Type")
             record_id = _header(rec.rec_headers, "WARC-Record-ID") or f"<offset:{offset}>"
@@ -211,7 +220,7 @@ def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRe
                 source=source,
                 offset=offset,
                 record_type=rec_type,
-                url=_header(rec.rec_headers, "WARC-Target-URI"),
+                url=url,
                 warc_record_id=record_id,
                 crawl_date=_header(rec.rec_headers, "WARC-Date"),
                 http_status=status,
@@ -219,6 +228,7 @@ def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRe
                 body=body,
                 truncated=bool(_header(rec.rec_headers, "WARC-Truncated")),
                 cut_short=missing,
+                declared_size=int(length) - head_size if length.isdigit() else -1,
             )
             # A record cut short is dropped by triage; if it is also the file's last, the file was cut there.
             last_missing = missing
@@ -242,44 +252,298 @@ def read_warc(stream: BinaryIO, source_path: str) -> Iterator[Record | SkippedRe
                                      "(truncated gzip member or damaged tail)")
 
 
-_STATUS_LINE = re.compile(rb"HTTP/\d(?:\.\d)?\s+(\d{3})")
+# Bytes asked of a record's stream at a time, and the most a decoder gives at once.
+_BLOCK = 1 << 16
+# An HTTP head (status line and header lines) longer than this is no HTTP message: the record is dropped as
+# http_unparsable. Real heads are a few KiB; the largest legitimate headers (cookies, CSP) tens of KiB.
+_HTTP_HEAD_MAX = 2 << 20
+# A WARC header over this many bytes or lines, or a run of blank lines between records over _BLANK_MAX bytes,
+# stops the file's framing (a ReadError): warcio reads them with readline() and no limit.
+_WARC_HEAD_MAX = 4 << 20
+_WARC_HEAD_LINES = 1 << 16
+_BLANK_MAX = 1 << 16
 
 
-def split_http_message(message: bytes) -> tuple[int | None, str, bytes]:
-    """(status, Content-Type, body) of a raw HTTP response whose headers warcio did not parse."""
-    head, sep, body = message.partition(b"\r\n\r\n")
-    if not sep:
-        head, sep, body = message.partition(b"\n\n")
-    lines = head.decode("latin-1").splitlines()
-    m = _STATUS_LINE.match(message)
-    content_type = ""
-    chunked = False
-    for line in lines[1:]:
-        name, _, value = line.partition(":")
-        if name.strip().lower() == "content-type":
-            content_type = value.strip()
-        elif name.strip().lower() == "transfer-encoding" and "chunked" in value.lower():
-            chunked = True
-    if chunked:
-        body = _dechunk(body)
-    return (int(m.group(1)) if m else None), content_type, body
+class HeaderTooLarge(Exception):
+    """A WARC header, or the blank lines after a record, beyond what any real file holds."""
 
 
-def _dechunk(data: bytes) -> bytes:
-    out, pos = [], 0
-    while pos < len(data):
-        line_end = data.find(b"\r\n", pos)
-        if line_end < 0:
+class _BoundedLineReader(DecompressingBufferedReader):
+    """warcio's reader of a file's (decompressed) bytes, with readline() bounded. warcio reads WARC headers and
+    the blank lines between records line by line without a limit: a gzip member inflating to a gigabyte
+    without a newline was one line, built by repeated concatenation, and a gigabyte of blank lines a billion
+    calls. Here a header's lines (the non-blank ones since the last blank line or read()) and a run of blank
+    lines are bounded (the constants above); beyond them reading stops with HeaderTooLarge. Only warcio's
+    public readline and read are used."""
+
+    def __init__(self, stream, block_size: int = BUFF_SIZE) -> None:
+        super().__init__(stream, block_size=block_size)
+        self.head_bytes = self.head_lines = self.blank_bytes = 0
+
+    def readline(self, length=None) -> bytes:
+        room = _WARC_HEAD_MAX + 1 - self.head_bytes
+        want = room if length is None else min(length, room)
+        parts = []
+        while want > 0:  # warcio's readline(length) may stop short of a newline and of length: ask again
+            piece = super().readline(want)
+            if not piece:
+                break
+            parts.append(piece)
+            want -= len(piece)
+            if piece.endswith(b"\n"):
+                break
+        line = b"".join(parts)
+        if line.rstrip():
+            self.head_bytes += len(line)
+            self.head_lines += 1
+            self.blank_bytes = 0
+            if self.head_bytes > _WARC_HEAD_MAX or self.head_lines > _WARC_HEAD_LINES:
+                raise HeaderTooLarge(f"a WARC header of over {_WARC_HEAD_MAX >> 20} MiB or {_WARC_HEAD_LINES} lines")
+        elif line:
+            self.head_bytes = self.head_lines = 0
+            self.blank_bytes += len(line)
+            if self.blank_bytes > _BLANK_MAX:
+                raise HeaderTooLarge(f"over {_BLANK_MAX >> 10} KiB of blank lines after a record")
+        return line
+
+    def read(self, length=None) -> bytes:
+        self.head_bytes = self.head_lines = self.blank_bytes = 0
+        return super().read(length)
+
+
+def _bounded_iterator(fileobj) -> ArchiveIterator:
+    """warcio's ArchiveIterator over `fileobj` reading through a _BoundedLineReader."""
+    iterator = ArchiveIterator(fileobj, arc2warc=False, no_record_parse=True, block_size=BUFF_SIZE)
+    # The iterator reads through its `reader`, made in __init__ over `fh` (fileobj, wrapped to tell offsets);
+    # the iteration starts on the first next(), so replacing it here leaves nothing read by the old one.
+    if not isinstance(getattr(iterator, "reader", None), DecompressingBufferedReader) or not hasattr(iterator, "fh"):
+        raise RuntimeError("warcio's ArchiveIterator no longer has the reader/fh this module replaces")
+    iterator.reader = _BoundedLineReader(iterator.fh, block_size=BUFF_SIZE)
+    return iterator
+
+
+def _blocks(stream) -> Iterator[bytes]:
+    while block := stream.read(_BLOCK):
+        yield block
+
+
+def _take(pieces: Iterable[bytes], limit: int) -> bytes:
+    """The pieces joined, up to limit + 1 bytes: pulls no piece once it has more than `limit`."""
+    out, size = [], 0
+    for piece in pieces:
+        out.append(piece)
+        size += len(piece)
+        if size > limit:
+            out[-1] = piece[: len(piece) - (size - limit - 1)]
             break
-        try:
-            size = int(data[pos:line_end].split(b";")[0].strip() or b"0", 16)
-        except ValueError:
-            return data  # not really chunked: keep the bytes as they are
-        if size == 0:
-            break
-        out.append(data[line_end + 2 : line_end + 2 + size])
-        pos = line_end + 2 + size + 2
     return b"".join(out)
+
+
+# A line of ASCII whitespace only: the blank line that ends an HTTP head (or a head that starts blank).
+_BLANK_LINE = re.compile(rb"(?:^|\n)[ \t\r\x0b\x0c\x1c-\x1f]*\n")
+_HTTP_PARSER = StatusAndHeadersParser(["HTTP/1.0", "HTTP/1.1"], verify=False)
+
+
+def _http_message(pieces: Iterator[bytes], any_first_line: bool,
+                  ) -> tuple[int | None, str, Iterator[bytes], int]:
+    """(status, Content-Type, the body's decoded pieces, the head's size in bytes) of the HTTP message whose
+    bytes `pieces` yields. Parsed when `any_first_line` (as warcio parsed the block of an http(s):// response)
+    or when it starts with "HTTP/"; otherwise the message is (None, "", the pieces as they are, 0).
+
+    The head is read up to _HTTP_HEAD_MAX bytes (without a blank line by then: status None and no body, which
+    triage drops as http_unparsable) and parsed by warcio's own parser. The body's transfer coding (chunked)
+    and content coding (gzip, deflate, br) are removed as the body is read (`_dechunked`, `_decoded`)."""
+    buf = b""
+    while True:
+        if not any_first_line and len(buf) >= 5 and not buf.startswith(b"HTTP/"):
+            return None, "", itertools.chain([buf], pieces), 0
+        if (found := _BLANK_LINE.search(buf)) or len(buf) > _HTTP_HEAD_MAX:
+            break
+        block = next(pieces, b"")
+        if not block:
+            break
+        buf += block
+    if not any_first_line and not buf.startswith(b"HTTP/"):
+        return None, "", iter([buf]), 0
+    if not found and len(buf) > _HTTP_HEAD_MAX:
+        return None, "", iter(()), 0
+    head = io.BytesIO(buf[: found.end()] if found else buf)
+    try:
+        parsed = _HTTP_PARSER.parse(head)
+    except Exception:  # noqa: BLE001 - an empty message (EOFError), or a head warcio cannot parse: no HTTP
+        return None, "", iter(()), 0
+    body = itertools.chain([buf[head.tell() :]], pieces)
+    try:
+        status = int(parsed.get_statuscode())
+    except (TypeError, ValueError):
+        status = None
+    # RFC 9112 section 6.1: chunked is the last transfer coding (warcio required the value to be "chunked").
+    if (parsed.get_header("Transfer-Encoding") or "").split(",")[-1].strip().lower() == "chunked":
+        body = _dechunked(body)
+    coding = (parsed.get_header("Content-Encoding") or "").strip().lower()
+    if coding in _DECODERS:
+        body = _decoded(body, coding)
+    return status, parsed.get_header("Content-Type") or "", body, head.tell()
+
+
+def split_http_message(message: bytes, max_body_bytes: int = ReadConfig.max_body_bytes,
+                       ) -> tuple[int | None, str, bytes]:
+    """(status, Content-Type, body) of a whole HTTP response in memory, read as read_warc reads one: the
+    body's transfer and content codings removed, up to max_body_bytes + 1 bytes of it."""
+    status, content_type, body, _ = _http_message(iter([message]), any_first_line=True)
+    return status, content_type, _take(body, max_body_bytes)
+
+
+def _dechunked(pieces: Iterable[bytes]) -> Iterator[bytes]:
+    """Chunked transfer coding removed (RFC 9112 section 7.1), chunk data passed on as it arrives (warcio's
+    reader held a whole chunk, which may declare 2 GiB). As warcio reads chunks: a size line is at most 64 bytes
+    and ends in CRLF, with a hex number of at most 2^31 before any ';'. A size line that is not one, or a chunk
+    not followed by CRLF, ends the dechunking: the bytes from there on are the body as sent (a body that only
+    said it was chunked). A body cut inside a chunk ends there; trailers after the last chunk are ignored."""
+    it = iter(pieces)
+    buf, pos = b"", 0
+
+    def more() -> bool:
+        nonlocal buf, pos
+        block = next(it, b"")
+        buf, pos = buf[pos:] + block, 0
+        return bool(block)
+
+    while True:
+        while (nl := buf.find(b"\n", pos, pos + 64)) < 0 and len(buf) - pos < 64 and more():
+            pass
+        size = _chunk_size(buf[pos : nl + 1]) if nl >= 0 else None
+        if size is None:
+            yield buf[pos:]
+            yield from it
+            return
+        pos = nl + 1
+        if size == 0:
+            return
+        while size > 0:
+            if pos >= len(buf) and not more():
+                return  # cut inside the chunk
+            piece = buf[pos : pos + size]
+            pos += len(piece)
+            size -= len(piece)
+            yield piece
+        while len(buf) - pos < 2 and more():
+            pass
+        if buf[pos : pos + 2] != b"\r\n":
+            yield buf[pos:]
+            yield from it
+            return
+        pos += 2
+
+
+def _chunk_size(line: bytes) -> int | None:
+    """A chunk-size line's size, None when it is not one."""
+    if not line.endswith(b"\r\n"):
+        return None
+    try:
+        size = int(line[:-2].split(b";")[0], 16)
+    except ValueError:
+        return None
+    return size if 0 <= size <= 2**31 else None
+
+
+class _ZlibDecoder:
+    """gzip (wbits 31), zlib-wrapped deflate (15) or raw deflate (-15)."""
+
+    def __init__(self, wbits: int) -> None:
+        self._d = zlib.decompressobj(wbits)
+
+    @property
+    def done(self) -> bool:
+        return self._d.eof
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        """`data`'s output, _BLOCK bytes at most at a time."""
+        while True:
+            out = self._d.decompress(data, _BLOCK)
+            if out:
+                yield out
+            if self._d.eof:
+                return
+            data = self._d.unconsumed_tail
+            if not data and len(out) < _BLOCK:  # a full output may leave more inside zlib: ask with no input
+                return
+
+
+class _BrotliDecoder:
+    """br, with a brotli module that bounds its output (from 1.2 on: output_buffer_limit)."""
+
+    def __init__(self) -> None:
+        import brotli
+
+        self._d = brotli.Decompressor()
+
+    @property
+    def done(self) -> bool:
+        return self._d.is_finished()
+
+    def feed(self, data: bytes) -> Iterator[bytes]:
+        out = self._d.process(data, output_buffer_limit=_BLOCK)
+        while True:
+            if out:
+                yield out
+            if self._d.is_finished() or self._d.can_accept_more_data():
+                return
+            out = self._d.process(b"", output_buffer_limit=_BLOCK)
+
+
+def _brotli_bounded() -> bool:
+    try:
+        import brotli
+    except ImportError:
+        return False
+    return hasattr(brotli.Decompressor, "can_accept_more_data")
+
+
+# The content codings decoded, each with its decoders tried in turn on the body's first block (the first that
+# takes it decodes the body; when none does, the body stays as sent: the label was not true). deflate is
+# zlib-wrapped by the standard and raw in practice; warcio tried both, in this order. br only with a brotli
+# module that bounds its output (an older one would inflate a block without a bound; warcio 1.8 does not
+# decode br with brotli 1.2 either): without one a br body stays as sent, as warcio leaves a coding it
+# cannot decode.
+_DECODERS: dict[str, list] = {
+    "gzip": [lambda: _ZlibDecoder(31)],
+    "x-gzip": [lambda: _ZlibDecoder(31)],
+    "deflate": [lambda: _ZlibDecoder(15), lambda: _ZlibDecoder(-15)],
+}
+if _brotli_bounded():
+    _DECODERS["br"] = [_BrotliDecoder]
+
+
+def _decoded(pieces: Iterable[bytes], coding: str) -> Iterator[bytes]:
+    """Content coding removed, at most _BLOCK bytes at a time: a 16 KiB deflate block inflates to 16 MiB, a
+    brotli one to gigabytes. As warcio decoded: only the first gzip member; a body that does not decode from its
+    first block is the body as sent; one that stops decoding later ends there."""
+    it = iter(pieces)
+    first = next((block for block in it if block), b"")
+    if not first:
+        return
+    for make in _DECODERS[coding]:
+        decoder = make()
+        outputs = decoder.feed(first)
+        try:
+            out = next(outputs, b"")
+        except Exception:  # noqa: BLE001 - zlib.error, brotli.error: the body is not in this coding
+            continue
+        break
+    else:
+        yield first
+        yield from it
+        return
+    try:
+        yield out
+        yield from outputs
+        for block in it:
+            if decoder.done:
+                return
+            yield from decoder.feed(block)
+    except Exception:  # noqa: BLE001 - damage part way: the body ends where it stops decoding
+        return
 
 
 def mime_type(content_type: str) -> str:
@@ -314,5 +578,8 @@ def triage(record: Record, config: ReadConfig) -> Decision | None:
     if not record.body.strip():
         return Decision(STAGE_READ, "empty_body")
     if len(record.body) > config.max_body_bytes:
-        return Decision(STAGE_READ, "too_large", float(len(record.body)))
+        # read_warc stops decoding at max_body_bytes + 1 bytes: M is then where it stopped, not the whole size.
+        declared = f"declared {record.declared_size} bytes" if record.declared_size >= 0 else "no declared size"
+        return Decision(STAGE_READ, "too_large", float(len(record.body)),
+                        detail=f"{declared}, read {len(record.body)} decoded")
     return None

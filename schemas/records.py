@@ -108,6 +108,10 @@ class Record:
     # Bytes of the record missing because its file or gzip member ends inside it; -1 when the header has no
     # Content-Length (required by WARC; warcio then reads to the end of the member or file).
     cut_short: int = 0
+    # The body's size as its record declares it (the WARC Content-Length less the HTTP head: the body as sent,
+    # before transfer and content codings are removed), -1 without a Content-Length. read_warc decodes at most
+    # ReadConfig.max_body_bytes + 1 bytes of a body, so `body` may be shorter than the page (triage: too_large).
+    declared_size: int = -1
 
 
 @dataclass(frozen=True, slots=True)
