@@ -381,7 +381,8 @@ def build_pipeline(
         | "InputList" >> beam.Create([inputs_file])
         | "InputFiles" >> beam.FlatMap(lambda f: named_inputs(read_input_list(f)))
         | "SpreadFiles" >> beam.Reshuffle()
-        | "ReadWarc" >> beam.ParDo(ReadWarcFiles(progress_dir=progress_dir)).with_outputs(
+        | "ReadWarc" >> beam.ParDo(ReadWarcFiles(progress_dir=progress_dir,
+                                                 max_body_bytes=recipe.read.max_body_bytes)).with_outputs(
             SKIPPED, FILE_ERRORS, SNAPSHOTS, main="records")
     )
     # --keep-scored wants every page to reach the filters (select may keep other languages): no precheck then.

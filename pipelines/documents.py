@@ -26,7 +26,7 @@ from outputs.run_files import inputs_root
 from pipelines.isolation import ENVIRONMENT_ERRORS, internal_error
 from pipelines.metrics import NAMESPACE, StageCounters
 from pipelines.worker import apply_worker_settings
-from schemas.recipe import Recipe
+from schemas.recipe import ReadConfig, Recipe
 from schemas.records import (
     STAGE_EXTRACT,
     STAGE_FILTERS,
@@ -67,9 +67,11 @@ class ReadWarcFiles(beam.DoFn):
     file errors and the file's snapshot (its first warcinfo record's isPartOf, else the CC-MAIN-YYYY-WW in its
     path) on side outputs. The name (ingest.warc.source_name) is the records' source and enters their ids."""
 
-    def __init__(self, batch_size: int = 32, progress_dir: str | None = None) -> None:
+    def __init__(self, batch_size: int = 32, progress_dir: str | None = None,
+                 max_body_bytes: int = ReadConfig.max_body_bytes) -> None:
         self.batch_size = batch_size
         self.progress_dir = progress_dir  # console/progress.py: only when a local run's driver draws the line
+        self.max_body_bytes = max_body_bytes  # the recipe's read.max_body_bytes: read_warc decodes no more of a body
 
     def setup(self) -> None:
         apply_worker_settings()  # once per process; pipelines/worker.py
@@ -111,7 +113,7 @@ class ReadWarcFiles(beam.DoFn):
             yield beam.pvalue.TaggedOutput(FILE_ERRORS, (path, 0, f"cannot open: {exc}"))
             return
         with stream:
-            for item in read_warc(stream, name):
+            for item in read_warc(stream, name, self.max_body_bytes):
                 if isinstance(item, Record):
                     batch.append(item)
                     if len(batch) >= self.batch_size:
