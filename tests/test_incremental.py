@@ -4,18 +4,22 @@ lineage; a release it cannot use stops it at start in one line."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
 from pathlib import Path
 
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+import xxhash
 
 import run_pipeline
 import tokenmill_cli
 from demo.crawl import ARTICLES, page
 from demo.warc_writer import WarcWriter
+from schemas.records import DOC_ID_METADATA_KEY, DOC_ID_SCHEME, LEGACY_DOC_ID_SCHEME
 from tests.test_pipeline import IN_MEMORY, ledger, run
 
 NEAR = "[dedup.near]\nenabled = true\n"
@@ -73,6 +77,10 @@ def test_a_release_carries_its_dedup_index_and_verify_covers_it(chain, tmp_path,
     assert index["bytes_per_document"] > 0
     table = pq.read_table([str(rel / f["path"]) for f in index["files"]])
     assert table.column_names == ["doc_id", "exact_key", "band_keys", "signature"]
+    # The release says which ids it carries, as its run did (manifest and the doc_id column's metadata).
+    assert manifest["doc_id"] == DOC_ID_SCHEME == json.loads((chain["root"] / "A" / "manifest.json").read_text())[
+        "doc_id"]
+    assert table.schema.field("doc_id").metadata == {DOC_ID_METADATA_KEY.encode(): DOC_ID_SCHEME.encode()}
     assert all(len(k) == 14 for k in table.column("band_keys").to_pylist())
     assert all(len(s) == 112 * 8 for s in table.column("signature").to_pylist())
     assert tokenmill_cli.main(["verify", str(rel)]) == 0
@@ -128,6 +136,40 @@ def test_lineage_is_recorded_and_a_third_crawl_dedups_against_both(chain):
     assert {a["name"]: a["exact_copies"] for a in stats["dedup_against"]} == {"web-a": 1, "web-b": 1}
     assert [a["name"] for a in json.loads((root / "C" / "manifest.json").read_text())["dedup_against"]] == [
         "web-a", "web-b"]
+
+
+def test_a_release_of_64_bit_ids_is_deduplicated_against_all_the_same(chain, tmp_path):
+    """A release made before ids were 128-bit (no `doc_id` entry in its manifest, 16-hex-digit ids in its dedup
+    index): matching is on text keys, so a later crawl drops its copies all the same; their cluster ids cite
+    the release's own ids, and the run's lineage names the release's id scheme beside its own."""
+    root = chain["root"]
+    old = tmp_path / "rel-old"
+    shutil.copytree(root / "rel-A", old)
+    for dirpath, _dirs, files in os.walk(old):
+        for name in files:
+            os.chmod(os.path.join(dirpath, name), 0o644)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["doc_id"]
+    legacy = set()
+    for entry in manifest["dedup_index"]["files"]:
+        path = old / entry["path"]
+        table = pq.read_table(path)
+        ids = [xxhash.xxh3_64_hexdigest(i.encode()) for i in table.column("doc_id").to_pylist()]
+        legacy.update(ids)
+        pq.write_table(table.set_column(0, pa.field("doc_id", pa.string(), nullable=False), pa.array(ids)), path)
+        entry.update(sha256=hashlib.sha256(path.read_bytes()).hexdigest(), bytes=path.stat().st_size)
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    assert tokenmill_cli.main(["verify", str(old)]) == 0
+    run([str(root / "crawl-b.warc.gz")], tmp_path / "B", "--config", str(write_recipe(tmp_path, "b", [old])),
+        *IN_MEMORY)
+    rows = {r["url"]: r for r in ledger(tmp_path / "B")}
+    for url, kind in chain["kinds"].items():
+        if kind != "new":
+            name, doc_id = rows[url]["cluster_id"].split(":")
+            assert rows[url]["reason"] == "duplicate_of_release" and name == "web-a" and doc_id in legacy
+    run_manifest = json.loads((tmp_path / "B" / "manifest.json").read_text())
+    assert run_manifest["doc_id"] == DOC_ID_SCHEME
+    assert [a["doc_id"] for a in run_manifest["dedup_against"]] == [LEGACY_DOC_ID_SCHEME]
 
 
 def _broken(root: Path, tmp_path: Path, how: str) -> Path:

@@ -79,6 +79,14 @@ def test_select_refuses_recipes_that_change_extraction(scored_run, tmp_path):
         run_pipeline.select([str(root / "first"), "--config", str(path), "--output", str(tmp_path / "o")])
     with pytest.raises(run_pipeline.UsageError, match="not a tokenmill run"):
         run_pipeline.select([str(tmp_path), "--output", str(tmp_path / "o")])
+    # A run made before 128-bit ids (no doc_id entry): its scored rows carry ids and file names of that scheme.
+    legacy = tmp_path / "legacy"
+    legacy.mkdir()
+    manifest = json.loads((root / "first" / "manifest.json").read_text())
+    del manifest["doc_id"]
+    (legacy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(run_pipeline.UsageError, match="has doc ids xxh3_64\\(base name, WARC-Record-ID\\)"):
+        run_pipeline.select([str(legacy), "--output", str(tmp_path / "o")])
 
 
 def test_the_readmes_select_example_works_as_written(demo_crawl, tmp_path):
