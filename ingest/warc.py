@@ -254,13 +254,14 @@ def read_warc(stream: BinaryIO, source_path: str, max_body_bytes: int = ReadConf
 
 # Bytes asked of a record's stream at a time, and the most a decoder gives at once.
 _BLOCK = 1 << 16
-# An HTTP head (status line and header lines) longer than this is no HTTP message: the record is dropped as
-# http_unparsable. Real heads are a few KiB; the largest legitimate headers (cookies, CSP) tens of KiB.
+# An HTTP head (status line and header lines) over this many bytes or lines is no HTTP message: the record is
+# dropped as http_unparsable. Real heads are a few KiB and some dozen lines; warcio's parser takes ~10 us a line.
 _HTTP_HEAD_MAX = 2 << 20
+_HTTP_HEAD_LINES = 1 << 14
 # A WARC header over this many bytes or lines, or a run of blank lines between records over _BLANK_MAX bytes,
 # stops the file's framing (a ReadError): warcio reads them with readline() and no limit.
 _WARC_HEAD_MAX = 4 << 20
-_WARC_HEAD_LINES = 1 << 16
+_WARC_HEAD_LINES = 1 << 14
 _BLANK_MAX = 1 << 16
 
 
@@ -350,29 +351,33 @@ def _http_message(pieces: Iterator[bytes], any_first_line: bool,
     bytes `pieces` yields. Parsed when `any_first_line` (as warcio parsed the block of an http(s):// response)
     or when it starts with "HTTP/"; otherwise the message is (None, "", the pieces as they are, 0).
 
-    The head is read up to _HTTP_HEAD_MAX bytes (without a blank line by then: status None and no body, which
-    triage drops as http_unparsable) and parsed by warcio's own parser. The body's transfer coding (chunked)
-    and content coding (gzip, deflate, br) are removed as the body is read (`_dechunked`, `_decoded`)."""
-    buf = b""
+    The head is read up to _HTTP_HEAD_MAX bytes and _HTTP_HEAD_LINES lines (without a blank line by then, or
+    with more lines: status None and no body, which triage drops as http_unparsable) and parsed by warcio's own
+    parser. The body's transfer coding (chunked) and content coding (gzip, deflate, br) are removed as the body
+    is read (`_dechunked`, `_decoded`)."""
+    buf, start = b"", 0
     while True:
         if not any_first_line and len(buf) >= 5 and not buf.startswith(b"HTTP/"):
             return None, "", itertools.chain([buf], pieces), 0
-        if (found := _BLANK_LINE.search(buf)) or len(buf) > _HTTP_HEAD_MAX:
+        if (found := _BLANK_LINE.search(buf, start)) or len(buf) > _HTTP_HEAD_MAX:
             break
         block = next(pieces, b"")
         if not block:
             break
+        start = buf.rfind(b"\n")  # a blank line may begin at the last newline already searched, not before
+        start = len(buf) if start < 0 else start
         buf += block
     if not any_first_line and not buf.startswith(b"HTTP/"):
         return None, "", iter([buf]), 0
-    if not found and len(buf) > _HTTP_HEAD_MAX:
+    head = buf[: found.end()] if found else buf
+    if (not found and len(buf) > _HTTP_HEAD_MAX) or head.count(b"\n") > _HTTP_HEAD_LINES:
         return None, "", iter(()), 0
-    head = io.BytesIO(buf[: found.end()] if found else buf)
+    stream = io.BytesIO(head)
     try:
-        parsed = _HTTP_PARSER.parse(head)
+        parsed = _HTTP_PARSER.parse(stream)
     except Exception:  # noqa: BLE001 - an empty message (EOFError), or a head warcio cannot parse: no HTTP
         return None, "", iter(()), 0
-    body = itertools.chain([buf[head.tell() :]], pieces)
+    body = itertools.chain([buf[stream.tell() :]], pieces)
     try:
         status = int(parsed.get_statuscode())
     except (TypeError, ValueError):
@@ -383,7 +388,7 @@ def _http_message(pieces: Iterator[bytes], any_first_line: bool,
     coding = (parsed.get_header("Content-Encoding") or "").strip().lower()
     if coding in _DECODERS:
         body = _decoded(body, coding)
-    return status, parsed.get_header("Content-Type") or "", body, head.tell()
+    return status, parsed.get_header("Content-Type") or "", body, stream.tell()
 
 
 def split_http_message(message: bytes, max_body_bytes: int = ReadConfig.max_body_bytes,
@@ -560,7 +565,8 @@ def triage(record: Record, config: ReadConfig) -> Decision | None:
     if record.record_type == "response":
         status = record.http_status
         if status is None:
-            return Decision(STAGE_READ, "http_unparsable", detail="no HTTP status line")
+            return Decision(STAGE_READ, "http_unparsable", detail="no HTTP status line, or an HTTP head over "
+                            f"{_HTTP_HEAD_MAX >> 20} MiB or {_HTTP_HEAD_LINES} lines")
         if 300 <= status < 400:
             return Decision(STAGE_READ, "http_redirect", float(status))
         if status != 200:
