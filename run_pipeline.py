@@ -15,6 +15,7 @@ import time
 from typing import Any
 
 from console.quiet import QuietStderr, drop_import_warning
+from console.safe import ArgumentParser, shown
 
 drop_import_warning()  # before Apache Beam is imported: it logs a bigquery/apitools warning as it loads
 
@@ -50,7 +51,7 @@ _STATED_FAILURES = re.compile(r"(near dedup did not converge in \d+ rounds[^\n\[
 
 
 def parser() -> argparse.ArgumentParser:
-    ap = argparse.ArgumentParser(
+    ap = ArgumentParser(
         prog="tokenmill run",
         description="Run the curation pipeline. Unknown flags are passed to Beam (--runner, --project, ...).",
     )
@@ -527,7 +528,7 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
         progress=progress is not None, decontamination=decontamination, against=against), progress)
     if not args.quiet:
         for line in drop_warnings(stats, recipe.output.warn_drop_share):
-            print(f"tokenmill: {line}", file=sys.stderr)
+            print(f"tokenmill: {shown(line)}", file=sys.stderr)
         if warning := stats.get("extract", {}).get("warning"):
             print(f"tokenmill: warning: {warning}", file=sys.stderr)
     return stats
@@ -539,7 +540,7 @@ _FIXED_BEFORE_FILTERS = ("read", "extract", "language")
 
 def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
     """`tokenmill select SRC --config R --output OUT`: another recipe over a --keep-scored run."""
-    ap = argparse.ArgumentParser(prog="tokenmill select", description=select.__doc__)
+    ap = ArgumentParser(prog="tokenmill select", description=select.__doc__)
     ap.add_argument("source", help="output directory of a run made with --keep-scored")
     ap.add_argument("--config", default=None, help="the recipe to apply (built-in name or TOML file)")
     ap.add_argument("--output", required=True)
@@ -643,9 +644,9 @@ def main(argv: list[str] | None = None, command=None) -> int:
     import contextlib
     import logging
 
-    shown = argparse.ArgumentParser(add_help=False)
-    console_flags(shown)
-    console, _ = shown.parse_known_args(sys.argv[1:] if argv is None else argv)
+    flags = argparse.ArgumentParser(add_help=False)
+    console_flags(flags)
+    console, _ = flags.parse_known_args(sys.argv[1:] if argv is None else argv)
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("apache_beam").setLevel(logging.INFO if console.verbose else logging.ERROR)
     terminal = os.isatty(2) and not console.quiet
@@ -653,10 +654,10 @@ def main(argv: list[str] | None = None, command=None) -> int:
         with contextlib.nullcontext() if console.verbose else QuietStderr() as quiet:
             stats = (command or run)(argv, console_fd=(quiet.saved if quiet else 2) if terminal else None)
     except (UsageError, RecipeError) as exc:
-        print(f"tokenmill: {exc}", file=sys.stderr)
+        print(f"tokenmill: {shown(str(exc))}", file=sys.stderr)
         return 2
     except RunFailed as exc:
-        print(f"tokenmill: error: {exc}", file=sys.stderr)
+        print(f"tokenmill: error: {shown(str(exc))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("tokenmill: interrupted; rerun the same command to resume", file=sys.stderr)
@@ -676,7 +677,7 @@ def main(argv: list[str] | None = None, command=None) -> int:
     for lines, fails in problems:
         failed |= fails
         for line in lines if fails or not console.quiet else []:
-            print(f"tokenmill: {'error' if fails else 'warning'}: {line}", file=sys.stderr)
+            print(f"tokenmill: {'error' if fails else 'warning'}: {shown(line)}", file=sys.stderr)
     return 1 if failed else 0
 
 

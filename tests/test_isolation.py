@@ -213,3 +213,18 @@ def test_max_record_errors_must_be_a_fraction(tmp_path, capsys):
     assert run_pipeline.main(["--input", "x.warc.gz", "--output", str(tmp_path / "o"),
                               "--max-record-errors", "2"]) == 2
     assert "--max-record-errors 2: a fraction of the records" in capsys.readouterr().err
+
+
+def test_stats_and_inspect_show_the_internal_errors(runs, capsys):
+    import tokenmill_cli
+
+    out = str(runs["root"] / "faulty")
+    assert tokenmill_cli.main(["stats", out]) == 0
+    line = [ln for ln in capsys.readouterr().out.splitlines() if ln.startswith("internal errors:")]
+    errors = runs["faulty"]["internal_errors"]
+    assert line == [f"internal errors: {len(FAULTS)} records made a step raise: " + ", ".join(
+        f"{stage} {e['records']} (e.g. {e['example']})" for stage, e in errors.items())
+        + f"; tokenmill inspect {out} --reason internal_error"]
+    assert tokenmill_cli.main(["inspect", out, "--reason", REASON_INTERNAL_ERROR, "--json", "--sample", "100"]) == 0
+    shown = [json.loads(ln) for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
+    assert len(shown) == len(FAULTS) and all(r["reason"] == REASON_INTERNAL_ERROR for r in shown)

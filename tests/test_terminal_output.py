@@ -172,3 +172,19 @@ def test_decode_prints_the_text_exactly_into_a_pipe_and_escaped_on_a_terminal(ho
     monkeypatch.setattr(sys.stdout, "isatty", lambda: True)
     assert tokenmill_cli.main(["decode", "--from", str(hostile / "a"), *ids]) == 0
     assert capsys.readouterr().out == f"tiny {HOSTILE_SHOWN} doc\n"
+
+
+def test_the_runs_own_lines_show_a_hostile_file_name_escaped(hostile, tmp_path):
+    """The end-of-run line naming a file that could not be read to the end, and a usage error quoting a path."""
+    done = tokenmill("run", "--input", str(hostile / "crawl" / "*.warc.gz"), "--output", str(tmp_path / "o"),
+                     *IN_MEMORY)
+    assert done.returncode == 1, done.stderr
+    _no_raw(done.stdout + done.stderr)
+    assert f"could not read {hostile / 'crawl'}/cut\\x1b]0;pwned\\x07\\u202e.warc.gz to the end" in done.stderr
+    done = tokenmill("run", "--input", str(tmp_path / f"none{HOSTILE}.warc.gz"), "--output", str(tmp_path / "p"))
+    assert done.returncode == 2, done.stderr
+    _no_raw(done.stdout + done.stderr)
+    assert f"none{HOSTILE_SHOWN}.warc.gz" in done.stderr
+    done = tokenmill("run", "--output", str(tmp_path / "q"), f"--ouput{CLEAR}")
+    assert done.returncode == 2
+    _no_raw(done.stdout + done.stderr)

@@ -66,6 +66,12 @@ def cmd_stats(argv: list[str]) -> int:
         say("non-content records skipped: " + ", ".join(f"{k} {v}" for k, v in skipped.items()))
     for err in stats["read"]["file_errors"]:
         say(f"file error: {err['file']} at byte {err['offset']}: {err['error']}")
+    errors = stats.get("internal_errors") or {}
+    if errors:  # records a step raised on (pipelines/isolation.py): bugs or hostile records, not text judgements
+        total = sum(e["records"] for e in errors.values())
+        say(f"internal errors: {total:,} records made a step raise: " + ", ".join(
+            f"{stage} {e['records']:,} (e.g. {e['example']})" for stage, e in errors.items())
+            + f"; tokenmill inspect {args.run} --reason internal_error")
     for kind in ("language", "topic"):
         mix = stats.get(f"kept_by_{kind}") or {}
         if mix:
