@@ -331,6 +331,14 @@ def _blocks(stream) -> Iterator[bytes]:
         yield block
 
 
+def _next(pieces: Iterator[bytes]) -> bytes:
+    """The next piece that is not empty; b"" at the end."""
+    for piece in pieces:
+        if piece:
+            return piece
+    return b""
+
+
 def _take(pieces: Iterable[bytes], limit: int) -> bytes:
     """The pieces joined, up to limit + 1 bytes: pulls no piece once it has more than `limit`."""
     out, size = [], 0
@@ -364,7 +372,7 @@ def _http_message(pieces: Iterator[bytes], any_first_line: bool,
             return None, "", itertools.chain([buf], pieces), 0
         if (found := _BLANK_LINE.search(buf, start)) or len(buf) > _HTTP_HEAD_MAX:
             break
-        block = next(pieces, b"")
+        block = _next(pieces)
         if not block:
             break
         start = buf.rfind(b"\n")  # a blank line may begin at the last newline already searched, not before
@@ -413,7 +421,7 @@ def _dechunked(pieces: Iterable[bytes]) -> Iterator[bytes]:
 
     def more() -> bool:
         nonlocal buf, pos
-        block = next(it, b"")
+        block = _next(it)
         buf, pos = buf[pos:] + block, 0
         return bool(block)
 
@@ -491,11 +499,12 @@ class _BrotliDecoder:
         return self._d.is_finished()
 
     def feed(self, data: bytes) -> Iterator[bytes]:
+        # Output is asked for with no input until none comes: brotli 1.2.1 says it can accept more data while
+        # output is still pending (its limit is where the buffer stops growing, ~1.5 times _BLOCK at most).
         out = self._d.process(data, output_buffer_limit=_BLOCK)
-        while True:
-            if out:
-                yield out
-            if self._d.is_finished() or self._d.can_accept_more_data():
+        while out:
+            yield out
+            if self._d.is_finished():
                 return
             out = self._d.process(b"", output_buffer_limit=_BLOCK)
 
@@ -505,7 +514,7 @@ def _brotli_bounded() -> bool:
         import brotli
     except ImportError:
         return False
-    return hasattr(brotli.Decompressor, "can_accept_more_data")
+    return hasattr(brotli.Decompressor, "can_accept_more_data")  # came with output_buffer_limit, in 1.2
 
 
 # The content codings decoded, each with its decoders tried in turn on the body's first block (the first that
@@ -521,37 +530,42 @@ _DECODERS: dict[str, list] = {
 }
 if _brotli_bounded():
     _DECODERS["br"] = [_BrotliDecoder]
+# A body's first bytes kept while no decoder has given output yet, to try the next one or pass them on as sent
+# (a hostile gzip header may run for megabytes before any output).
+_PROBE_MAX = 1 << 16
 
 
 def _decoded(pieces: Iterable[bytes], coding: str) -> Iterator[bytes]:
     """Content coding removed, at most _BLOCK bytes at a time: a 16 KiB deflate block inflates to 16 MiB, a
-    brotli one to gigabytes. As warcio decoded: only the first gzip member; a body that does not decode from its
-    first block is the body as sent; one that stops decoding later ends there."""
+    brotli one to gigabytes. As warcio decoded: only the first gzip member; a body that does not decode (an
+    error, or its end, before any output) is tried with the coding's next decoder, then is the body as sent;
+    one that stops decoding after some output ends there."""
     it = iter(pieces)
-    first = next((block for block in it if block), b"")
-    if not first:
-        return
+    seen: list[bytes] = []  # the body's first pieces, read before any output: the next decoder starts from them
+    seen_size = 0
     for make in _DECODERS[coding]:
-        decoder = make()
-        outputs = decoder.feed(first)
+        decoder, i, produced = make(), 0, False
         try:
-            out = next(outputs, b"")
-        except Exception:  # noqa: BLE001 - zlib.error, brotli.error: the body is not in this coding
+            while not decoder.done:
+                if i < len(seen):
+                    piece = seen[i]
+                elif not (piece := _next(it)):
+                    break
+                elif not produced and seen_size <= _PROBE_MAX:
+                    seen.append(piece)
+                    seen_size += len(piece)
+                i += 1
+                for out in decoder.feed(piece):
+                    produced = True
+                    yield out
+        except Exception:  # noqa: BLE001 - zlib.error, brotli.error: not this coding, or damage part way
+            if produced or seen_size > _PROBE_MAX:
+                return  # the body ends where it stops decoding
             continue
-        break
-    else:
-        yield first
-        yield from it
-        return
-    try:
-        yield out
-        yield from outputs
-        for block in it:
-            if decoder.done:
-                return
-            yield from decoder.feed(block)
-    except Exception:  # noqa: BLE001 - damage part way: the body ends where it stops decoding
-        return
+        if produced or seen_size > _PROBE_MAX:
+            return
+    yield from seen
+    yield from it
 
 
 def mime_type(content_type: str) -> str:
