@@ -197,8 +197,9 @@ def read_warc(stream: BinaryIO, source_path: str, max_body_bytes: int = ReadConf
                 continue
             raw = rec.raw_stream
             length = (rec.rec_headers.get_header("Content-Length") or "").strip()
+            has_length = length.isascii() and length.isdigit()  # "²".isdigit() too, and int() refuses it
             url = _header(rec.rec_headers, "WARC-Target-URI")
-            status, content_type, body, head_size = None, "", b"", 0
+            status, content_type, head_size = None, "", 0
             pieces = _blocks(raw)
             if rec_type == "response":
                 # warcio parsed the HTTP head of http(s):// records whatever their first line; crawls with other
@@ -209,7 +210,7 @@ def read_warc(stream: BinaryIO, source_path: str, max_body_bytes: int = ReadConf
             while raw.read(_BLOCK):
                 pass
             # warcio ends a record silently where the file ends; what it still expected is the damage.
-            missing = (getattr(raw, "limit", 0) or 0) if length.isdigit() else -1
+            missing = (getattr(raw, "limit", 0) or 0) if has_length else -1
             offset, end = framed()
             if not content_type:
                 content_type = _header(rec.rec_headers, "Content-Type")
@@ -227,7 +228,7 @@ def read_warc(stream: BinaryIO, source_path: str, max_body_bytes: int = ReadConf
                 body=body,
                 truncated=bool(_header(rec.rec_headers, "WARC-Truncated")),
                 cut_short=missing,
-                declared_size=int(length) - head_size if length.isdigit() else -1,
+                declared_size=int(length) - head_size if has_length else -1,
             )
             # A record cut short is dropped by triage; if it is also the file's last, the file was cut there.
             last_missing = missing

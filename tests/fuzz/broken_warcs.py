@@ -334,6 +334,9 @@ def hostile_records(bomb_bytes: int = 64 << 20, seed: int = 0) -> list[Hostile]:
         [http_head(ct) + html], 0, content_length="lots"), plain=False, ends_file=True))
     cases.append(Hostile("length-negative", "Content-Length: -5", lambda: record_pieces(
         [http_head(ct) + html], 0, content_length="-5"), plain=False, ends_file=True))
+    cases.append(Hostile("length-superscript", "Content-Length: ² (a digit to str.isdigit, not to int)",
+                         lambda: record_pieces([http_head(ct) + html], 0, content_length="\u00b2"), plain=False,
+                         ends_file=None))
     cases += mutations(random.Random(seed), http_head(ct) + html)
     return cases
 
