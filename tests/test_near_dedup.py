@@ -499,7 +499,10 @@ def test_per_snapshot_dedup_on_common_crawls_layout(bench_crawl_300, tmp_path):
         dst = folder / f"CC-MAIN-2024022021105{i}-2024022100105{i}-0000{i}.warc.gz"
         dst.symlink_to(src)
         inputs.append(str(dst))
-    snapshot_of = {Path(p).name: Path(p).parts[-5] for p in inputs}
+    # Each file is named in the run by its path below the inputs' common folder, crawl-data/.
+    snapshot_of = {str(Path(p).relative_to(tmp_path / "crawl-data")): Path(p).parts[-5] for p in inputs}
+    assert sorted(snapshot_of) == [f"{s}/segments/1707947473347.0/warc/{Path(p).name}" for p, s in zip(
+        inputs, ("CC-MAIN-2024-10", "CC-MAIN-2024-18"), strict=True)]
 
     def cross_snapshot_removals(scope: str) -> tuple[int, int, dict]:
         recipe = tmp_path / f"{scope}.toml"
