@@ -1,6 +1,7 @@
 """WARC/WET framing and the cheap record triage that runs before any decoding.
 
-warcio frames records (WARC/1.0, 1.1 and ClueWeb's 0.18, gzip per record or plain, chunked HTTP bodies).
+warcio frames records (WARC/1.0, 1.1 and ClueWeb's 0.18, gzip per record or plain); HTTP heads, chunked bodies
+and content codings are undone here, within bounds (read_warc).
 A file that cannot be read past some point yields a ReadError with the offset and the records before it
 stand; the pipeline records the error in stats and goes on with the next file.
 """
@@ -154,7 +155,8 @@ def read_warc(stream: BinaryIO, source_path: str, max_body_bytes: int = ReadConf
               ) -> Iterator[Record | SkippedRecord | WarcInfo | ReadError]:
     """Yield every record of one WARC/WET file, in file order.
 
-    `source_path` is only used for its base name, which enters the doc id (see make_doc_id). A body is decoded
+    `source_path` is the file's name in the run (source_name: its path below the inputs' common folder), the
+    records' `source`, which enters their doc ids (see make_doc_id). A body is decoded
     (chunked transfer coding and gzip/deflate/br content coding removed) up to `max_body_bytes` + 1 bytes, and
     the rest of its record skipped: what one record costs in memory does not grow with what it inflates to
     (triage drops such a record as too_large).
