@@ -203,3 +203,18 @@ def test_heads_beyond_any_real_one():
         items, peak = read_traced(cases[name].file(True))
         assert peak < 24 << 20 and [i.error for i in items if isinstance(i, ReadError)] == [
             f"HeaderTooLarge: {error}" + (" or 16384 lines" if "WARC header" in error else " after a record")]
+
+
+def test_a_body_of_many_tiny_chunks_is_read_in_bounded_memory():
+    """Two-byte chunks: the body read is held in one buffer, not as one object per chunk (a list of the pieces
+    took 62 MiB for 1 MB decoded)."""
+    chunks = b"".join(b"2\r\n<p\r\n" for _ in range(400_000)) + b"0\r\n\r\n"  # 800 KB decoded
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nTransfer-Encoding: chunked\r\n\r\n"
+    tracemalloc.start()
+    try:
+        _status, _ct, body = split_http_message(head + chunks, LIMIT)
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()
+    assert body == b"<p" * 400_000
+    assert peak < 4 * len(head + chunks) + (8 << 20), peak
