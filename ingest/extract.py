@@ -141,6 +141,11 @@ class _CpuLimit(BaseException):
     `except Exception` blocks cannot swallow it."""
 
 
+# After the limit, SIGPROF comes again every this many CPU seconds until the page ends: a _CpuLimit raised where
+# Python cannot propagate it (a finalizer or a weakref callback prints "Exception ignored") is raised again.
+_REPEAT_SECONDS = 0.1
+
+
 class _Timer:
     """The child's per-page CPU-time limit: ITIMER_PROF counts this process's user and system time, and its
     SIGPROF raises _CpuLimit while a page is armed (a signal that arrives after the page ended does nothing)."""
@@ -151,17 +156,19 @@ class _Timer:
 
     def _expired(self, _signum: int, _frame: Any) -> None:
         if self.armed:
-            self.armed = False
             raise _CpuLimit
+
+    def disarm(self) -> None:
+        signal.setitimer(signal.ITIMER_PROF, 0)
+        self.armed = False
 
     def run(self, seconds: float, fn: Callable[[], Extracted]) -> Extracted:
         self.armed = True
-        signal.setitimer(signal.ITIMER_PROF, seconds)
+        signal.setitimer(signal.ITIMER_PROF, seconds, _REPEAT_SECONDS)
         try:
             return fn()
         finally:
-            signal.setitimer(signal.ITIMER_PROF, 0)
-            self.armed = False
+            self.disarm()
 
 
 def _child_main(conn: Any, config: ExtractConfig, extract_fn: ExtractFn) -> None:
@@ -187,6 +194,7 @@ def _child_main(conn: Any, config: ExtractConfig, extract_fn: ExtractFn) -> None
         try:
             result = timer.run(config.timeout_seconds, lambda: extract_fn(page, url, config))  # noqa: B023
         except _CpuLimit:
+            timer.disarm()  # a repeat that came while the first unwound
             conn.send(("timeout", None, time.process_time() - start))
             return
         except Exception as exc:  # noqa: BLE001 - a page's failure is that page's ledger reason

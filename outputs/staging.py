@@ -34,6 +34,18 @@ def staging_dir(output_root: str) -> str:
 _FRAME = struct.Struct("<I")
 
 
+class Frames:
+    """Objects into staging frames: [uint32 length][zstd frame of the pickled object]. Apart from writing so
+    that a caller can tell what an object makes fail (encoding it) from what the store makes fail (writing)."""
+
+    def __init__(self) -> None:
+        self.compressor = zstandard.ZstdCompressor(level=1)  # staging is read once or twice, then deleted
+
+    def frame(self, obj: Any) -> bytes:
+        blob = self.compressor.compress(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
+        return _FRAME.pack(len(blob)) + blob
+
+
 class StagingFile:
     """One staging file being written, frame by frame; `write` returns the frame's offset."""
 
@@ -41,12 +53,15 @@ class StagingFile:
         self.path = path
         self.stream = create(path)
         self.offset = 0
-        self.compressor = zstandard.ZstdCompressor(level=1)  # staging is read once or twice, then deleted
+        self.frames = Frames()
 
     def write(self, obj: Any) -> int:
-        blob = self.compressor.compress(pickle.dumps(obj, protocol=pickle.HIGHEST_PROTOCOL))
-        self.stream.write(_FRAME.pack(len(blob)) + blob)
-        at, self.offset = self.offset, self.offset + _FRAME.size + len(blob)
+        return self.write_frame(self.frames.frame(obj))
+
+    def write_frame(self, frame: bytes) -> int:
+        """Append a frame made by Frames.frame; returns its offset."""
+        self.stream.write(frame)
+        at, self.offset = self.offset, self.offset + len(frame)
         return at
 
     def close(self) -> None:

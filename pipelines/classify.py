@@ -11,11 +11,11 @@ import apache_beam as beam
 from classifiers.fasttext_model import FastTextClassifier
 from classifiers.text import normalize_for_classifier
 from pipelines.documents import LEDGER
-from pipelines.isolation import ENVIRONMENT_ERRORS, internal_error
+from pipelines.isolation import ENVIRONMENT_ERRORS, dropped_row, internal_error
 from pipelines.metrics import StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
-from schemas.records import STAGE_CLASSIFIERS, Decision, Document, LateDrop, StagedRef, ledger_row_for_drop
+from schemas.records import STAGE_CLASSIFIERS, Decision, Document, LateDrop, StagedRef
 
 BINS = 100_000
 
@@ -38,10 +38,7 @@ class _Score(beam.DoFn):
             scored = self._scored(batch)
         for doc, result in zip(batch, scored, strict=True):
             if isinstance(result, Decision):
-                self.counters.dropped(result.reason)
-                out = self.recipe.output
-                yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_drop(doc, result, out.seed,
-                                                                           out.dropped_text_sample_rate))
+                yield beam.pvalue.TaggedOutput(LEDGER, dropped_row(doc, result, self.counters, self.recipe))
             else:
                 yield result
 

@@ -20,14 +20,13 @@ from apache_beam.utils import shared
 
 from decontamination.index import DecontaminationIndex
 from pipelines.documents import LEDGER
-from pipelines.isolation import ENVIRONMENT_ERRORS, internal_error
+from pipelines.isolation import ENVIRONMENT_ERRORS, dropped_row, internal_error
 from pipelines.metrics import NAMESPACE, StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
 from schemas.records import (
     CONTAMINATION_SCORE,
     REASON_CONTAMINATED,
-    REASON_INTERNAL_ERROR,
     STAGE_DECONTAMINATION,
     Decision,
     Document,
@@ -70,11 +69,8 @@ class _Decontaminate(beam.DoFn):
         except ENVIRONMENT_ERRORS:
             raise
         except Exception as exc:  # noqa: BLE001 - this document's failure is its ledger row
-            self.counters.dropped(REASON_INTERNAL_ERROR)
-            out = self.recipe.output
             decision = internal_error(STAGE_DECONTAMINATION, "decontamination", exc, doc.doc_id)
-            yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_drop(doc, decision, out.seed,
-                                                                       out.dropped_text_sample_rate))
+            yield beam.pvalue.TaggedOutput(LEDGER, dropped_row(doc, decision, self.counters, self.recipe))
             return
         if found is None:
             self.counters.kept.inc()

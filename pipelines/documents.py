@@ -324,6 +324,7 @@ class FilterDocuments(beam.DoFn):
             raise
         except Exception as exc:  # noqa: BLE001 - this document's failure is its ledger row
             decision = internal_error(STAGE_FILTERS, "filters", exc, doc.doc_id)
+            doc = received  # its row shows the document as it came, not half through the modifiers
         if self.keep_scored:  # with every signal measured; select runs the filters again on the extracted text
             yield beam.pvalue.TaggedOutput(
                 SCORED, dataclasses.replace(doc, text=received.text, scores=dict(doc.scores), modified_by=[])

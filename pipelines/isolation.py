@@ -16,9 +16,13 @@ failure would be the same on every retry; the environment's usually is not.
 from __future__ import annotations
 
 import logging
+import traceback
 
+from console.safe import shown
 from ingest.extract import ExtractorUnavailable
-from schemas.records import REASON_INTERNAL_ERROR, Decision
+from pipelines.metrics import StageCounters
+from schemas.recipe import Recipe
+from schemas.records import REASON_INTERNAL_ERROR, Decision, Document, LedgerRow, ledger_row_for_drop
 from storage.retry import StoreError
 
 # Raised by the environment, not by a record: re-raised so the runner retries the bundle.
@@ -27,10 +31,25 @@ ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (StoreError, ExtractorUnav
 DETAIL_CHARS = 300
 
 _log = logging.getLogger("tokenmill.isolation")
+# (step, exception type) pairs whose traceback this process has logged: one each, not one per record (up to
+# 300,000 a snapshot at the default --max-record-errors); the ledger holds every record's message.
+_logged: set[tuple[str, str]] = set()
 
 
 def internal_error(stage: str, step: str, exc: BaseException, doc_id: str = "") -> Decision:
-    """The Decision that drops a record whose `step` (inside ledger stage `stage`) raised `exc`. The traceback
-    goes to the worker's log (shown with --verbose), the type and message to the ledger."""
-    _log.warning("record %s: %s raised in %s", doc_id, type(exc).__name__, step, exc_info=exc)
-    return Decision(stage, REASON_INTERNAL_ERROR, detail=f"{step}: {type(exc).__name__}: {exc}"[:DETAIL_CHARS])
+    """The Decision that drops a record whose `step` (inside ledger stage `stage`) raised `exc`. The first
+    traceback of each step and exception type goes to the worker's log (shown with --verbose), escaped; the type
+    and message of every one to the ledger."""
+    name = type(exc).__name__
+    if (step, name) not in _logged:
+        _logged.add((step, name))
+        _log.warning("%s", shown(f"record {doc_id}: {name} raised in {step} (the first of this kind here): "
+                                 f"{''.join(traceback.format_exception(exc))}", lines=True))
+    return Decision(stage, REASON_INTERNAL_ERROR, detail=f"{step}: {name}: {exc}"[:DETAIL_CHARS])
+
+
+def dropped_row(doc: Document, decision: Decision, counters: StageCounters, recipe: Recipe) -> LedgerRow:
+    """The ledger row that drops a Document for `decision`, counted in its stage's counters."""
+    counters.dropped(decision.reason)
+    out = recipe.output
+    return ledger_row_for_drop(doc, decision, out.seed, out.dropped_text_sample_rate)

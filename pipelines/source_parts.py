@@ -19,7 +19,7 @@ from dedup.minhash import MinHasher, band_keys, shingle_hashes
 from outputs.parquet_parts import write_part, write_sorted_parts
 from outputs.staging import StagingFile, read_refs, read_staged
 from pipelines.documents import kept_ledger_row
-from pipelines.isolation import ENVIRONMENT_ERRORS, internal_error
+from pipelines.isolation import ENVIRONMENT_ERRORS, dropped_row, internal_error
 from pipelines.metrics import StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
@@ -214,11 +214,10 @@ class WriteSourceParts(beam.DoFn):
                 except ENVIRONMENT_ERRORS:
                     raise
                 except Exception as exc:  # noqa: BLE001 - this document's failure is its ledger row
-                    self.counters.dropped(REASON_INTERNAL_ERROR)
-                    out_cfg = self.recipe.output
+                    # A cluster's survivor dropped here takes its cluster with it: its duplicates' rows, already
+                    # decided, name it in cluster_id.
                     decision = internal_error(STAGE_TOKENIZE, "tokenize", exc, doc.doc_id)
-                    failed.write(ledger_row_for_drop(_with_cluster(doc, ref), decision, out_cfg.seed,
-                                                     out_cfg.dropped_text_sample_rate))
+                    failed.write(dropped_row(_with_cluster(doc, ref), decision, self.counters, self.recipe))
                     continue
                 keys.write(row)
                 doc.tokens, doc.token_count, doc.text = tokens, len(tokens) // 4, ""

@@ -29,19 +29,17 @@ import apache_beam as beam
 
 from dedup.exact import exact_key
 from dedup.minhash import MinHasher, shingle_hashes
-from outputs.staging import OpenFiles
+from outputs.staging import Frames, OpenFiles
 from pipelines.documents import LEDGER
-from pipelines.isolation import ENVIRONMENT_ERRORS, internal_error
+from pipelines.isolation import ENVIRONMENT_ERRORS, dropped_row, internal_error
 from pipelines.metrics import StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
 from schemas.records import (
-    REASON_INTERNAL_ERROR,
     STAGE_EXACT_DEDUP,
     Document,
     LedgerRow,
     StagedRef,
-    ledger_row_for_drop,
 )
 
 
@@ -62,6 +60,7 @@ class StageDocuments(beam.DoFn):
         near = self.recipe.dedup.near
         self.hasher = MinHasher(near.bands * near.rows, near.seed) if near.enabled else None
         self.counters = StageCounters(STAGE_EXACT_DEDUP)
+        self.frames = Frames()
 
     def start_bundle(self) -> None:
         self.files = OpenFiles(self.output_root, "docs-")
@@ -72,24 +71,21 @@ class StageDocuments(beam.DoFn):
             try:
                 key, signature = self._sign(doc)
                 step = "staging"
-                file, _new = self.files.get(doc.source)
-                ref = StagedRef(
-                    doc_id=doc.doc_id, source=doc.source, staged=file.path, staged_at=file.write(doc),
-                    token_count=0, exact_key=key, signature=signature, quality=doc.scores.get("quality_score"),
-                    topic=doc.topic, topic_score=doc.scores.get("topic_score"), offset=doc.meta.offset,
-                )
+                frame = self.frames.frame(doc)
             except ENVIRONMENT_ERRORS:
                 raise
             except Exception as exc:  # noqa: BLE001 - this document's failure is its ledger row
                 # Signing and staging are dedup's first steps: the row stands at exact_dedup in the funnel.
-                # A frame is written whole or not at all (it is pickled before the write).
-                self.counters.dropped(REASON_INTERNAL_ERROR)
-                out = self.recipe.output
-                decision = internal_error(STAGE_EXACT_DEDUP, step, exc, doc.doc_id)
-                yield beam.pvalue.TaggedOutput(LEDGER, ledger_row_for_drop(doc, decision, out.seed,
-                                                                           out.dropped_text_sample_rate))
+                yield beam.pvalue.TaggedOutput(LEDGER, dropped_row(
+                    doc, internal_error(STAGE_EXACT_DEDUP, step, exc, doc.doc_id), self.counters, self.recipe))
                 continue
-            yield ref
+            # Writing is the store's business, outside the record's try: a store error fails the bundle.
+            file, _new = self.files.get(doc.source)
+            yield StagedRef(
+                doc_id=doc.doc_id, source=doc.source, staged=file.path, staged_at=file.write_frame(frame),
+                token_count=0, exact_key=key, signature=signature, quality=doc.scores.get("quality_score"),
+                topic=doc.topic, topic_score=doc.scores.get("topic_score"), offset=doc.meta.offset,
+            )
 
     def _sign(self, doc: Document) -> tuple[str, bytes]:
         """The document's exact key and, with near dedup, its MinHash signature (little-endian uint64)."""

@@ -44,8 +44,9 @@ class ExtractConfig:
     # so the child is killed at this wall time (the only machine-dependent limit: a page reaches its 5 CPU
     # seconds within 60 s of wall time unless its core is shared more than twelve ways).
     wall_limit_seconds: float = 60.0
-    # "process": trafilatura runs in a child process that is killed at the limit (a real stop, survives
-    # runaway C code). "inline": in this process, no time limit (for debugging and profiling).
+    # "process": trafilatura runs in a child process that stops itself at the CPU-time limit and is killed at
+    # the wall-clock one (a real stop, survives runaway C code). "inline": in this process, no time limit (for
+    # debugging and profiling).
     isolation: str = "process"
     # Restart the child after this many documents, so slow memory growth inside lxml cannot creep.
     restart_every: int = 5000

@@ -74,7 +74,7 @@ def inject(mp: pytest.MonkeyPatch) -> None:
     import pipelines.decontaminate as decontaminate
     import pipelines.documents as documents
     import pipelines.staging as staging
-    from outputs.staging import StagingFile
+    from outputs.staging import Frames
     from schemas.records import Document
     from tokenization.tokenizers import Tokenizer
 
@@ -107,8 +107,7 @@ def inject(mp: pytest.MonkeyPatch) -> None:
          lambda _self, text: _text_has("decontamination", text))
     wrap(classify, "normalize_for_classifier", "classifiers", lambda text: _text_has("classifiers", text))
     wrap(staging, "exact_key", "signing", lambda text: _text_has("signing", text))
-    wrap(StagingFile, "write", "staging",
-         lambda _self, obj: isinstance(obj, Document) and _text_has("staging", obj.text))
+    wrap(Frames, "frame", "staging", lambda _self, obj: isinstance(obj, Document) and _text_has("staging", obj.text))
     wrap(Tokenizer, "encode_batch", "tokenize",
          lambda _self, texts: any(_text_has("tokenize", t) for t in texts))
 
@@ -228,3 +227,25 @@ def test_stats_and_inspect_show_the_internal_errors(runs, capsys):
     assert tokenmill_cli.main(["inspect", out, "--reason", REASON_INTERNAL_ERROR, "--json", "--sample", "100"]) == 0
     shown = [json.loads(ln) for ln in capsys.readouterr().out.splitlines() if ln.startswith("{")]
     assert len(shown) == len(FAULTS) and all(r["reason"] == REASON_INTERNAL_ERROR for r in shown)
+
+
+@pytest.mark.parametrize("error", ["StoreError", "OSError", "MemoryError"])
+def test_an_error_of_the_environment_still_fails_the_run(runs, error, tmp_path):
+    """A store that keeps failing, a disk error, memory running out: not the record's fault, so the bundle fails
+    (for a runner to retry) instead of becoming a ledger row."""
+    import pipelines.documents as documents
+    from storage.retry import StoreError
+
+    kinds = {"StoreError": StoreError, "OSError": OSError, "MemoryError": MemoryError}
+    original = documents.apply_filters
+
+    def failing(filters, doc, *a):
+        if _text_has("filters", doc.text):
+            raise kinds[error](f"injected {error}")
+        return original(filters, doc, *a)
+
+    crawl = [str(p) for p in sorted((runs["root"] / "crawl").glob("*.warc.gz"))]
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(documents, "apply_filters", failing)
+        with pytest.raises(Exception, match=f"injected {error}"):
+            run(crawl, tmp_path / "o", *IN_MEMORY)
