@@ -85,6 +85,29 @@ def test_diff_names_what_one_run_kept_and_the_other_dropped(runs, capsys):
     assert "kept by" in out and "filters/" in out
 
 
+def test_diff_refuses_runs_whose_ids_differ_and_warns_when_runs_share_no_record(runs, tmp_path, capsys):
+    import shutil
+
+    import pyarrow as pa
+
+    legacy = tmp_path / "legacy"
+    shutil.copytree(runs / "default", legacy)
+    manifest = json.loads((legacy / "manifest.json").read_text())
+    del manifest["doc_id"]  # a run made before 128-bit ids
+    (legacy / "manifest.json").write_text(json.dumps(manifest))
+    assert tokenmill_cli.main(["diff", str(runs / "default"), str(legacy)]) == 2
+    assert "cannot be matched" in capsys.readouterr().err
+    other = tmp_path / "other"  # the same run with every id changed: what other inputs' names give
+    shutil.copytree(runs / "default", other)
+    for part in (other / "ledger").glob("*.parquet"):
+        table = pq.read_table(part)
+        ids = pa.array(["x" + i[1:] for i in table.column("doc_id").to_pylist()])
+        at = table.schema.get_field_index("doc_id")
+        pq.write_table(table.set_column(at, table.schema.field("doc_id"), ids), part)
+    assert tokenmill_cli.main(["diff", str(runs / "default"), str(other)]) == 0
+    assert "the two runs share no record" in capsys.readouterr().err
+
+
 def test_release_verify_and_refusals(runs, tmp_path, capsys):
     target = tmp_path / "rel"
     assert tokenmill_cli.main(["release", str(runs / "fw"), "--name", "web", "--version", "1.0.0", "--to",

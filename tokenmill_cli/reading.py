@@ -275,11 +275,20 @@ def cmd_diff(argv: list[str]) -> int:
     ma, mb = _open(args.run_a), _open(args.run_b)
     if ma is None or mb is None:
         return 2
+    from schemas.records import doc_id_scheme
+
+    if doc_id_scheme(ma) != doc_id_scheme(mb):  # the same record has another id in each: nothing would meet
+        say(f"tokenmill: {args.run_a} has doc ids {doc_id_scheme(ma)}, {args.run_b} {doc_id_scheme(mb)}: "
+            "their records cannot be matched; run both with one tokenmill", file=sys.stderr)
+        return 2
     cols = ["doc_id", "kept", "stage", "reason"]
     a, b = read_ledger(args.run_a, ma, cols), read_ledger(args.run_b, mb, cols)
     joined = a.join(b, "doc_id", join_type="inner", left_suffix="_a", right_suffix="_b")
     both = pc.sum(pc.and_(joined["kept_a"], joined["kept_b"])).as_py() or 0
     say(f"{a.num_rows:,} / {b.num_rows:,} ledger rows; kept by both {both:,}")
+    if a.num_rows and b.num_rows and not joined.num_rows:
+        say("tokenmill: warning: the two runs share no record (a file's name, and so its records' ids, is its "
+            "path below the folder all of a run's inputs share: other inputs, other names)", file=sys.stderr)
     del a, b
     sides = ((f"kept by {args.run_a} only", "a", "b", args.run_b, mb),
              (f"kept by {args.run_b} only", "b", "a", args.run_a, ma))
