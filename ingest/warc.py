@@ -151,17 +151,16 @@ def source_name(path: str, root: str = "") -> str:
     return path[len(root):] if root and path.startswith(root) else path
 
 
-def read_warc(stream: BinaryIO, source_path: str, max_body_bytes: int = ReadConfig.max_body_bytes,
+def read_warc(stream: BinaryIO, source: str, max_body_bytes: int = ReadConfig.max_body_bytes,
               ) -> Iterator[Record | SkippedRecord | WarcInfo | ReadError]:
     """Yield every record of one WARC/WET file, in file order.
 
-    `source_path` is the file's name in the run (source_name: its path below the inputs' common folder), the
+    `source` is the file's name in the run (source_name: its path below the inputs' common folder), the
     records' `source`, which enters their doc ids (see make_doc_id). A body is decoded
     (chunked transfer coding and gzip/deflate/br content coding removed) up to `max_body_bytes` + 1 bytes, and
     the rest of its record skipped: what one record costs in memory does not grow with what it inflates to
     (triage drops such a record as too_large).
     """
-    source = source_name(source_path)
     head = stream.read(1 << 12)
     if not starts_like_warc(head):
         # warcio reads almost anything as records (a text file's lines became ten "responses"): say what it is.
