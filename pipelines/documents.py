@@ -213,8 +213,9 @@ class ExtractDocuments(beam.DoFn):
 
     def _prepare(self, record: Record) -> Decision | Extracted | str:
         """Everything before extraction: the Decision that drops the record, the text of a WET conversion
-        record, or the decoded page to extract. `self._at` names the step running, for a step that raises."""
-        self._at = (STAGE_READ, "triage")
+        record, or the decoded page to extract. `self._at` holds the running step's stage counters and name, for a
+        step that raises."""
+        self._at = (self.read_c, "triage")
         self.read_c.inp.inc()
         decision = triage(record, self.recipe.read)
         if decision is not None:
@@ -222,20 +223,20 @@ class ExtractDocuments(beam.DoFn):
             return decision
         self.read_c.kept.inc()
         if self.url_filters:
-            self._at = (STAGE_URL, "url_filters")
+            self._at = (self.url_c, "url_filters")
             self.url_c.inp.inc()
             decision = self._url_decision(record)
             if decision is not None:
                 self.url_c.dropped(decision.reason)
                 return decision
-        self._at = (STAGE_EXTRACT, "decode")
+        self._at = (self.extract_c, "decode")
         with self.extract_c.timed():  # decoding is counted with extraction, as before the precheck existed
             page, _codec = decode_body(record.body, record.content_type)
         if record.record_type == "conversion":  # WET: the text is there already
             self.extract_c.inp.inc()
             return Extracted(text=page.strip(), title="", published_date="")
         if self.precheck:
-            self._at = (STAGE_LANGUAGE_PRECHECK, "language_precheck")
+            self._at = (self.precheck_c, "language_precheck")
             self.precheck_c.inp.inc()
             with self.precheck_c.timed():
                 decision = self._precheck_decision(page)
@@ -248,10 +249,9 @@ class ExtractDocuments(beam.DoFn):
 
     def _failed(self, record: Record, exc: Exception) -> Decision:
         """The internal_error Decision of a record whose step before extraction raised, counted in its stage."""
-        stage, step = self._at
-        decision = internal_error(stage, step, exc, record.doc_id)
-        {STAGE_READ: self.read_c, STAGE_URL: self.url_c, STAGE_LANGUAGE_PRECHECK: self.precheck_c,
-         STAGE_EXTRACT: self.extract_c}[stage].dropped(decision.reason)
+        counters, step = self._at
+        decision = internal_error(counters.stage, step, exc, record.doc_id)
+        counters.dropped(decision.reason)
         return decision
 
     def process(self, batch: list[Record]) -> Iterator:
