@@ -11,7 +11,7 @@ import apache_beam as beam
 from classifiers.fasttext_model import FastTextClassifier
 from classifiers.text import normalize_for_classifier
 from pipelines.documents import LEDGER
-from pipelines.isolation import ENVIRONMENT_ERRORS, dropped_row, internal_error
+from pipelines.isolation import batch_or_each, dropped_row, internal_error
 from pipelines.metrics import StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
@@ -44,23 +44,10 @@ class _Score(beam.DoFn):
 
     def _scored(self, batch: list[Document]) -> list[Document | Decision]:
         """The batch scored by both models at once: copies of the Documents with quality_score / topic /
-        topic_score (Beam forbids changing an input). Should the batch raise, each document is scored alone, so
-        the one that raises becomes its ledger row (internal_error) and the others are scored as they would be."""
-        try:
-            return self._score(batch)
-        except ENVIRONMENT_ERRORS:
-            raise
-        except Exception:  # noqa: BLE001 - find the document at fault, below
-            pass
-        results: list[Document | Decision] = []
-        for doc in batch:
-            try:
-                results.extend(self._score([doc]))
-            except ENVIRONMENT_ERRORS:
-                raise
-            except Exception as exc:  # noqa: BLE001 - this document's failure is its ledger row
-                results.append(internal_error(STAGE_CLASSIFIERS, "classifier scores", exc, doc.doc_id))
-        return results
+        topic_score (Beam forbids changing an input). A document that makes the models raise by itself becomes
+        its ledger row (internal_error); the others are scored as they would be (isolation.batch_or_each)."""
+        return [internal_error(STAGE_CLASSIFIERS, "classifier scores", r, doc.doc_id) if isinstance(r, Exception)
+                else r for doc, r in zip(batch, batch_or_each(self._score, batch), strict=True)]
 
     def _score(self, batch: list[Document]) -> list[Document]:
         lines = [normalize_for_classifier(d.text) for d in batch]  # one normalization for both models

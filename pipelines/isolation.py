@@ -17,6 +17,8 @@ from __future__ import annotations
 
 import logging
 import traceback
+from collections.abc import Callable, Sequence
+from typing import TypeVar
 
 from console.safe import shown
 from ingest.extract import ExtractorUnavailable
@@ -29,6 +31,9 @@ from storage.retry import StoreError
 ENVIRONMENT_ERRORS: tuple[type[BaseException], ...] = (StoreError, ExtractorUnavailable, OSError, MemoryError)
 # A ledger detail is for humans: enough of the message to find the bug, bounded whatever the record holds.
 DETAIL_CHARS = 300
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 _log = logging.getLogger("tokenmill.isolation")
 # (step, exception type) pairs whose traceback this process has logged: one each, not one per record (up to
@@ -53,3 +58,24 @@ def dropped_row(doc: Document, decision: Decision, counters: StageCounters, reci
     counters.dropped(decision.reason)
     out = recipe.output
     return ledger_row_for_drop(doc, decision, out.seed, out.dropped_text_sample_rate)
+
+
+def batch_or_each(fn: Callable[[Sequence[T]], Sequence[R]], items: Sequence[T]) -> list[R | Exception]:
+    """fn over the whole batch (one model call, one tokenizer call); should the batch raise, fn over each item
+    alone, so that only an item that raises by itself gets its exception in its place (the others' results are
+    what the batch would have given them). The environment's errors are raised."""
+    try:
+        return list(fn(items))
+    except ENVIRONMENT_ERRORS:
+        raise
+    except Exception:  # noqa: BLE001 - find the item at fault, below
+        pass
+    results: list[R | Exception] = []
+    for item in items:
+        try:
+            results.append(fn([item])[0])
+        except ENVIRONMENT_ERRORS:
+            raise
+        except Exception as exc:  # noqa: BLE001 - this item's failure, for the caller's ledger row
+            results.append(exc)
+    return results

@@ -19,7 +19,7 @@ from dedup.minhash import MinHasher, band_keys, shingle_hashes
 from outputs.parquet_parts import write_part, write_sorted_parts
 from outputs.staging import StagingFile, read_refs, read_staged
 from pipelines.documents import kept_ledger_row
-from pipelines.isolation import ENVIRONMENT_ERRORS, dropped_row, internal_error
+from pipelines.isolation import ENVIRONMENT_ERRORS, batch_or_each, dropped_row, internal_error
 from pipelines.metrics import StageCounters
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
@@ -200,16 +200,12 @@ class WriteSourceParts(beam.DoFn):
         batch: list[tuple[StagedRef, Document]] = []
 
         def flush() -> None:
-            try:
-                with self.counters.timed():
-                    encoded = self.tokenizer.encode_batch([doc.text for _ref, doc in batch])
-            except ENVIRONMENT_ERRORS:
-                raise
-            except Exception:  # noqa: BLE001 - each document alone below, to find the one at fault
-                encoded = None
-            for i, (ref, doc) in enumerate(batch):
+            with self.counters.timed():
+                encoded = batch_or_each(self.tokenizer.encode_batch, [doc.text for _ref, doc in batch])
+            for (ref, doc), tokens in zip(batch, encoded, strict=True):
                 try:
-                    tokens = encoded[i] if encoded is not None else self.tokenizer.encode_batch([doc.text])[0]
+                    if isinstance(tokens, Exception):
+                        raise tokens
                     row = self._index_row(doc)
                 except ENVIRONMENT_ERRORS:
                     raise
