@@ -504,9 +504,8 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     """Run the pipeline; returns stats.json's content. Raises UsageError / RecipeError on bad input. With
     `console_fd` (a terminal) a local run draws its progress line there."""
     args, beam_args = parse_args(parser(), argv)
-    if not 0.0 <= args.max_file_errors <= 1.0:
-        raise UsageError(f"--max-file-errors {args.max_file_errors:g}: a fraction of the input files, in [0, 1]")
-    check_record_errors(args.max_record_errors)
+    check_fraction("--max-file-errors", args.max_file_errors, "the input files")
+    check_fraction("--max-record-errors", args.max_record_errors, "the records")
     if not args.input and not args.input_list:
         raise UsageError("no input: give --input FILES_OR_GLOBS or --input-list FILE")
     recipe = load_recipe(args.config)
@@ -548,7 +547,7 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     record_errors_flag(ap)
     console_flags(ap)
     args, beam_args = parse_args(ap, argv)
-    check_record_errors(args.max_record_errors)
+    check_fraction("--max-record-errors", args.max_record_errors, "the records")
     source = args.source.rstrip("/")
     if not FileSystems.exists(f"{source}/manifest.json"):
         raise UsageError(f"{source} is not a tokenmill run (no manifest.json)")
@@ -581,9 +580,9 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
         tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination, against=against))
 
 
-def check_record_errors(fraction: float) -> None:
-    if not 0.0 <= fraction <= 1.0:
-        raise UsageError(f"--max-record-errors {fraction:g}: a fraction of the records, in [0, 1]")
+def check_fraction(flag: str, value: float, of: str) -> None:
+    if not 0.0 <= value <= 1.0:
+        raise UsageError(f"{flag} {value:g}: a fraction of {of}, in [0, 1]")
 
 
 def input_problems(stats: dict[str, Any], max_file_errors: float) -> tuple[list[str], bool]:
@@ -666,10 +665,8 @@ def main(argv: list[str] | None = None, command=None) -> int:
         f"tokenmill: {stats['records']} records, {stats['kept']} kept, {stats['tokens']} tokens "
         f"in {stats['wall_seconds']:.1f} s"
     )
-    limits = argparse.ArgumentParser(add_help=False)
-    record_errors_flag(limits)
-    limits.add_argument("--max-file-errors", type=float, default=0.0)
-    limit, _ = limits.parse_known_args(sys.argv[1:] if argv is None else argv)
+    # The run's own parser reads the limits (select's arguments parse with it too: --output is the one it needs).
+    limit, _ = parser().parse_known_args(sys.argv[1:] if argv is None else argv)
     problems = [record_problems(stats, limit.max_record_errors)]
     if command is None or command is run:  # select reads a finished run, not input files
         problems.append(input_problems(stats, limit.max_file_errors))
