@@ -39,16 +39,22 @@ class WarcWriter:
     def warcinfo(self, text: str = "software: tokenmill demo") -> None:
         self._write(_record("warcinfo", "", self.date, text.encode(), "application/warc-fields", self._id()))
 
+    def metadata(self, url: str, text: str) -> None:
+        self._write(_record("metadata", url, self.date, text.encode(), "application/warc-fields", self._id()))
+
     def response(
         self, url: str, body: bytes, *, status: int = 200, content_type: str = "text/html; charset=utf-8",
         extra_headers: dict[str, str] | None = None,
-    ) -> None:
+    ) -> str:
+        """Write a response record; return its WARC-Record-ID (a truth file names records by it)."""
         reason = {200: "OK", 301: "Moved Permanently", 404: "Not Found", 500: "Internal Server Error"}
         lines = [f"HTTP/1.1 {status} {reason.get(status, 'Status')}", f"Content-Type: {content_type}",
                  f"Content-Length: {len(body)}"]
         lines += [f"{k}: {v}" for k, v in (extra_headers or {}).items()]
         http = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1") + body
-        self._write(_record("response", url, self.date, http, "application/http; msgtype=response", self._id()))
+        record_id = self._id()
+        self._write(_record("response", url, self.date, http, "application/http; msgtype=response", record_id))
+        return f"<urn:uuid:{record_id}>"
 
     def request(self, url: str) -> None:
         http = f"GET / HTTP/1.1\r\nHost: {url.split('/')[2]}\r\n\r\n".encode()
