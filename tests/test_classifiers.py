@@ -29,11 +29,30 @@ def bbc_split() -> tuple[list, list]:
     return train_rows, test_rows
 
 
+def made_split() -> tuple[list, list]:
+    """Labeled paragraphs the project writes itself (demo/prose.py: topics sea, food, science), every fifth
+    held out: what the tests of the classifier's code read, so that they run on a fresh clone."""
+    from demo.prose import labeled_paragraphs
+
+    rows = labeled_paragraphs(200)
+    return [r for i, r in enumerate(rows) if i % 5], rows[::5]
+
+
 @pytest.fixture(scope="module")
 def topic_model(tmp_path_factory) -> Path:
+    """A topic model trained on real news (bbc_news, shared data): for the quality measure on held-out news."""
     train_rows, _ = bbc_split()
     path = tmp_path_factory.mktemp("models") / "topic.bin"
     train(train_rows, str(path), TrainParams(epoch=15))
+    return path
+
+
+@pytest.fixture(scope="module")
+def made_model(tmp_path_factory) -> Path:
+    """A topic model trained on made_split's paragraphs: for everything but the quality measure."""
+    train_rows, _ = made_split()
+    path = tmp_path_factory.mktemp("models") / "made.bin"
+    train(train_rows, str(path), TrainParams(epoch=10))
     return path
 
 
@@ -63,16 +82,17 @@ def test_topic_model_macro_f1_on_held_out_bbc(topic_model):
     assert sum(sum(row.values()) for row in ev.confusion.values()) == len(test_rows)
 
 
-def test_save_load_round_trip_and_batch_prediction(topic_model, tmp_path):
+def test_save_load_round_trip_and_batch_prediction(made_model, tmp_path):
+    topic_model = made_model
     model = FastTextClassifier(str(topic_model))
-    _, test_rows = bbc_split()
+    _, test_rows = made_split()
     texts = [t for t, _ in test_rows[:20]]
     batch = model.predict(texts)
     assert batch == [model.predict([t])[0] for t in texts]  # a batch changes nothing
     assert batch == FastTextClassifier(str(topic_model)).predict(texts)  # reload changes nothing
     assert sum(label == gold for (label, _), (_, gold) in zip(batch, test_rows[:20], strict=True)) >= 17
-    sport = model.probability(texts, "sport")
-    assert all(abs(p - (s if label == "sport" else p)) < 1e-6 for p, (label, s) in zip(sport, batch, strict=True))
+    sea = model.probability(texts, "sea")
+    assert all(abs(p - (s if label == "sea" else p)) < 1e-6 for p, (label, s) in zip(sea, batch, strict=True))
     assert model.predict([]) == []
 
 
@@ -90,7 +110,7 @@ def test_bad_input_names_file_and_line(tmp_path):
 
 
 def test_cli_train_and_eval(tmp_path, capsys):
-    train_rows, test_rows = bbc_split()
+    train_rows, test_rows = made_split()
     for name, rows in (("train", train_rows), ("valid", test_rows)):
         with open(tmp_path / f"{name}.jsonl", "w") as f:
             for text, label in rows:
@@ -117,12 +137,13 @@ def test_cut_from_histogram():
     assert cut_from_histogram(hist, 1.0) == 10
 
 
-def test_pipeline_with_quality_and_topic(topic_model, demo_crawl, tmp_path):
-    # A quality model from the same topic data ("sport" = the positive label) is enough to exercise the stage.
+def test_pipeline_with_quality_and_topic(made_model, demo_crawl, tmp_path):
+    # A quality model from the same topic data ("science" = the positive label) is enough to exercise the stage.
     recipe = tmp_path / "cls.toml"
     recipe.write_text(
-        f'[quality]\nenabled = true\nmodel_path = "{topic_model}"\npositive_label = "tech"\nkeep_top_fraction = 0.5\n'
-        f'[topic]\nenabled = true\nmodel_path = "{topic_model}"\ndrop = ["entertainment"]\n'
+        f'[quality]\nenabled = true\nmodel_path = "{made_model}"\npositive_label = "science"\n'
+        'keep_top_fraction = 0.5\n'
+        f'[topic]\nenabled = true\nmodel_path = "{made_model}"\ndrop = ["food"]\n'
     )
     stats = run(demo_crawl, tmp_path / "a", "--config", str(recipe), *IN_MEMORY)
     run(demo_crawl, tmp_path / "b", "--config", str(recipe), *IN_MEMORY)
@@ -145,7 +166,7 @@ def test_passages_add_views_of_long_documents_only():
     assert with_passages(rows, 2) == rows + [("a b", "x"), ("c d", "x"), ("e", "x")]
 
 
-def test_workers_score_with_fasttext_predict_alone(topic_model, tmp_path):
+def test_workers_score_with_fasttext_predict_alone(made_model, tmp_path):
     """A worker installs tokenmill's runtime dependencies: its one `fasttext` module is fasttext-predict's
     wheel (no compiler; no training). Language ID and a trained topic model score exactly as with the
     training-capable module. The wheel comes from `.ci/run` (the worker dependencies it downloads) or
@@ -165,7 +186,8 @@ def test_workers_score_with_fasttext_predict_alone(topic_model, tmp_path):
         pytest.skip(f"no fasttext_predict wheel in {folder} (pip download --no-deps -d {folder} fasttext-predict)")
     site = tmp_path / "predict_only"
     zipfile.ZipFile(wheels[-1]).extractall(site)
-    _, test_rows = bbc_split()
+    topic_model = made_model
+    _, test_rows = made_split()
     texts = [text for text, _label in test_rows[:300]]
     (tmp_path / "texts.json").write_text(json.dumps(texts))
     probe = (
@@ -176,7 +198,7 @@ def test_workers_score_with_fasttext_predict_alone(topic_model, tmp_path):
         f"model = FastTextClassifier({str(topic_model)!r})\n"
         "lid = LanguageIdentifier()\n"
         "print(json.dumps([hasattr(fasttext, 'train_supervised'), fasttext.__file__, model.predict(texts),"
-        " model.probability(texts, 'sport'), lid.predict(texts), lid.best_of(texts, ['en', 'de'], 0.01)]))\n"
+        " model.probability(texts, 'sea'), lid.predict(texts), lid.best_of(texts, ['en', 'de'], 0.01)]))\n"
     )
     env = dict(os.environ, PYTHONPATH=os.pathsep.join([str(site), str(REPO)]))
     out = json.loads(subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, check=True,
@@ -186,6 +208,6 @@ def test_workers_score_with_fasttext_predict_alone(topic_model, tmp_path):
     from classifiers.language import LanguageIdentifier
 
     model, lid = FastTextClassifier(str(topic_model)), LanguageIdentifier()
-    expected = [model.predict(texts), model.probability(texts, "sport"), lid.predict(texts),
+    expected = [model.predict(texts), model.probability(texts, "sea"), lid.predict(texts),
                 lid.best_of(texts, ["en", "de"], 0.01)]
     assert scores == json.loads(json.dumps(expected))

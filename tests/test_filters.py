@@ -116,11 +116,15 @@ def test_gopher_alpha_and_stop_words():
     assert reason(GQ, " ".join(["The", "OF"] + ["house"] * 58)) is None  # case-insensitive on purpose
 
 
-def test_gopher_stop_words_from_stopwords_iso_and_per_language():
+def test_gopher_stop_words_from_stopwords_iso():
     path = str(shared_path("data", "wordlists", "stopwords_iso", "stopwords-iso.json.gz"))
     flt = GopherQualityFilter(GopherQualityConfig(stop_words_file=path))
     german = " ".join(["der", "und"] + ["Hausboot"] * 58)
     assert reason(flt, german, language="de") is None
+
+
+def test_gopher_stop_words_per_language():
+    german = " ".join(["der", "und"] + ["Hausboot"] * 58)
     assert reason(GQ, german, language="de") == "gopher_few_stop_words"
     r = recipe_from_dict({"filters": {"gopher_quality": {"per_language": {"de": {"min_stop_words": 0}}}}})
     per_lang = GopherQualityFilter(r.filters.gopher_quality)
@@ -312,6 +316,9 @@ def test_bad_words(tmp_path):
     assert flt(d) is None and d.scores["bad_words_list_missing"] == 1.0
     keep_all = BadWordsFilter(BadWordsConfig(lists_dir=str(tmp_path), keep_fraction=1.0))
     assert reason(keep_all, "a badword") is None
+
+
+def test_bad_words_reads_the_real_ldnoobw_lists():
     real = BadWordsFilter(BadWordsConfig(lists_dir=str(shared_path("data", "wordlists", "ldnoobw"))))
     assert reason(real, "A clean sentence about rivers and canyons.") is None
 

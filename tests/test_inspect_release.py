@@ -333,11 +333,11 @@ document.body.setAttribute("data-measured", document.querySelectorAll("svg.chart
         assert ">documents</text>" in svg and ">0</text>" in svg and svg.count("<line") >= 8
 
 
-def test_the_dataset_card_lists_the_funnel_in_pipeline_order_and_the_files_read_short(warc_samples, demo_crawl,
+def test_the_dataset_card_lists_the_funnel_in_pipeline_order_and_the_files_read_short(clipped_warc, demo_crawl,
                                                                                      tmp_path):
     from schemas.records import STAGES
 
-    clipped = str(warc_samples / "resiliparse-clipped.warc.gz")
+    clipped = clipped_warc
     run([clipped, demo_crawl[0]], tmp_path / "run", *IN_MEMORY)
     assert tokenmill_cli.main(["release", str(tmp_path / "run"), "--name", "web", "--version", "1.0.0", "--to",
                                str(tmp_path / "rel")]) == 0

@@ -205,9 +205,9 @@ def test_a_rank_decodes_only_the_windows_of_its_range(mixed, releases, tmp_path)
     """With small shuffle windows, rank 0 of 4 decodes the row groups of about a quarter of the plan; one
     mix with the same spec writes the same plan bytes; another seed another order with the same shares."""
     root, total = mixed
-    spec = _spec(tmp_path / "w.toml", releases, total, window_tokens=100_000)
+    spec = _spec(tmp_path / "w.toml", releases, total, window_tokens=30_000)
     assert tokenmill_cli.main(["mix", spec, "--to", str(tmp_path / "w")]) == 0
-    again = _spec(tmp_path / "w2.toml", releases, total, window_tokens=100_000)
+    again = _spec(tmp_path / "w2.toml", releases, total, window_tokens=30_000)
     assert tokenmill_cli.main(["mix", again, "--to", str(tmp_path / "w2")]) == 0
     plans = [json.loads((tmp_path / d / "manifest.json").read_text())["plan"] for d in ("w", "w2")]
     assert plans[0]["windows"] > 8 and plans[0]["files"] == plans[1]["files"]
@@ -216,7 +216,7 @@ def test_a_rank_decodes_only_the_windows_of_its_range(mixed, releases, tmp_path)
     rank0 = PackedReader(str(tmp_path / "w"), 256, rank=0, world_size=4)
     assert len(list(rank0)) == len(all_units) // 4
     assert len(rank0.read_log) < 0.4 * len(whole.read_log)
-    other = _spec(tmp_path / "s.toml", releases, total, seed=1, window_tokens=100_000)
+    other = _spec(tmp_path / "s.toml", releases, total, seed=1, window_tokens=30_000)
     assert tokenmill_cli.main(["mix", other, "--to", str(tmp_path / "s")]) == 0
     reseeded = PackedReader(str(tmp_path / "s"), 256)
     assert not np.array_equal(next(iter(reseeded)), all_units[0])

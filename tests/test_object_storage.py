@@ -97,12 +97,10 @@ def test_every_command_reads_and_writes_object_storage(s3, demo_crawl, tmp_path,
     model, a topic model trained there, a tokenizer.json), and every command on the run's s3:// output:
     stats, inspect, diff, report, select, release to s3://, verify, decode, PackedReader, mix. The store is
     named by the standard AWS environment variables, as a user's shell would."""
-    import gzip
-
     import tokenmill_cli
     from classifiers.language import packaged_lid_model
+    from demo.prose import labeled_paragraphs
     from release.reader import PackedReader
-    from tests.conftest import shared_path
 
     endpoint, client = s3
     for name, value in {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "test",
@@ -118,9 +116,8 @@ def test_every_command_reads_and_writes_object_storage(s3, demo_crawl, tmp_path,
         return f"s3://cli-tools/{key}"
 
     # A topic model trained from s3:// data straight to s3://.
-    rows = [json.loads(line) for line in gzip.open(shared_path("data", "bbc_news", "bbc_news.jsonl.gz"), "rt")]
-    train = put("data/train.jsonl", "".join(json.dumps({"text": r["text"], "label": r["label"]}) + "\n"
-                                            for r in rows[::3][:600]).encode())
+    train = put("data/train.jsonl", "".join(json.dumps({"text": text, "label": label}) + "\n"
+                                            for text, label in labeled_paragraphs(200)).encode())
     assert tokenmill_cli.main(["train-classifier", "--train", train, "--valid", train, "--out",
                                "s3://cli-tools/models/topic.bin", "--epoch", "5"]) == 0
     assert tokenmill_cli.main(["eval-classifier", "--model", "s3://cli-tools/models/topic.bin", "--data", train]) == 0

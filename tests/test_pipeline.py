@@ -191,7 +191,9 @@ def test_recipe_keep_rule_and_small_shards(demo_crawl, tmp_path, precheck):
         assert {r["language"] for r in dropped} == {"de", "fr"} and all(r["score"] > 0.5 for r in dropped)
 
 
-def test_bench_crawl_300(bench_crawl_300, tmp_path):
+@pytest.mark.parametrize("crawl", ["bench_crawl_300", "real_crawl_300"])
+def test_bench_crawl_300(crawl, request, tmp_path):
+    bench_crawl_300 = request.getfixturevalue(crawl)
     files = sorted(bench_crawl_300.glob("*.warc.gz"))
     stats = run([str(p) for p in files], tmp_path / "out", *IN_MEMORY)
     rows = ledger(tmp_path / "out")
@@ -199,6 +201,11 @@ def test_bench_crawl_300(bench_crawl_300, tmp_path):
     truth = [json.loads(line) for line in (bench_crawl_300 / "truth.jsonl").read_text().splitlines()]
     assert stats["stages"]["exact_dedup"]["dropped"].get("exact_duplicate", 0) > 0
     assert stats["kept"] > 0.5 * len([t for t in truth])
+    if crawl == "bench_crawl_300":  # the project's crawl: one copy dropped per planted mirror, in its family
+        family = {t["record_id"]: t["family"] for t in truth}
+        mirrored = {t["family"] for t in truth if t["kind"] == "exact"}
+        dropped = [family[r["warc_record_id"]] for r in rows if r["reason"] == "exact_duplicate"]
+        assert len(dropped) == sum(t["kind"] == "exact" for t in truth) and set(dropped) == mirrored
     assert stats["tokens"] == sum(d["token_count"] for d in shards(tmp_path / "out"))
 
 
@@ -277,12 +284,12 @@ def test_an_interrupted_run_resumes_only_with_its_own_recipe_and_inputs(demo_cra
     assert json.loads((out / "stats.json").read_text())["records"] == 18
 
 
-def test_a_file_read_short_is_named_on_the_console_and_fails_the_run_unless_allowed(warc_samples, demo_crawl,
+def test_a_file_read_short_is_named_on_the_console_and_fails_the_run_unless_allowed(clipped_warc, demo_crawl,
                                                                                    tmp_path, capsys):
-    """The clipped real WARC: its error used to appear only inside stats.json, exit 0. Now the console names the
-    file, the byte and the error, and the run exits 1 unless --max-file-errors allows that share of files; the
-    outputs hold what could be read either way."""
-    clipped = str(warc_samples / "resiliparse-clipped.warc.gz")
+    """A clipped WARC (the real resiliparse-clipped.warc.gz found it): its error used to appear only inside
+    stats.json, exit 0. Now the console names the file, the byte and the error, and the run exits 1 unless
+    --max-file-errors allows that share of files; the outputs hold what could be read either way."""
+    clipped = clipped_warc
     argv = ["--input", clipped, demo_crawl[0], "--output", str(tmp_path / "a"), *IN_MEMORY]
     assert run_pipeline.main(argv) == 1
     err = capsys.readouterr().err.strip().splitlines()

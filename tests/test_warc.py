@@ -3,6 +3,7 @@ from __future__ import annotations
 import gzip
 import io
 import re
+from pathlib import Path
 
 import pytest
 from warcio.archiveiterator import ArchiveIterator
@@ -90,17 +91,17 @@ def _named_ids(paths: list[str]) -> list[list[str]]:
     return out
 
 
-def test_ids_are_stable_and_independent_of_directory(warc_samples, tmp_path):
+def test_ids_are_stable_and_independent_of_directory(demo_crawl, tmp_path):
     """A file is named by its path below the inputs' common folder: the same crawl in another folder, or on a
     store, has the same names and ids."""
-    copy = tmp_path / "elsewhere" / "whirlwind.warc.gz"
+    copy = tmp_path / "elsewhere" / Path(demo_crawl[0]).name
     copy.parent.mkdir()
-    copy.write_bytes((warc_samples / "whirlwind.warc.gz").read_bytes())
-    a = _named_ids([str(warc_samples / "whirlwind.warc.gz")])
+    copy.write_bytes(Path(demo_crawl[0]).read_bytes())
+    a = _named_ids([demo_crawl[0]])
     assert a == _named_ids([str(copy)]) == _named_ids([f"gs://bucket/{copy}"]) and a[0]
 
 
-def test_files_of_one_base_name_in_two_folders_are_two_sources(warc_samples, tmp_path):
+def test_files_of_one_base_name_in_two_folders_are_two_sources(demo_crawl, tmp_path):
     """crawlA/part-0.warc.gz and crawlB/part-0.warc.gz: two names, so the same record id in both gives two ids;
     the names are the same wherever the whole crawl is."""
     paths = [f"/data/{crawl}/segments/part-0.warc.gz" for crawl in ("crawlA", "crawlB")]
@@ -114,7 +115,7 @@ def test_files_of_one_base_name_in_two_folders_are_two_sources(warc_samples, tmp
     assert source_name(alone, inputs_root([alone, "/data/crawlA/segments/part-1.warc.gz"])) == "part-0.warc.gz"
     for folder in ("a", "b"):
         (tmp_path / folder).mkdir()
-        (tmp_path / folder / "part-0.warc.gz").write_bytes((warc_samples / "whirlwind.warc.gz").read_bytes())
+        (tmp_path / folder / "part-0.warc.gz").write_bytes(Path(demo_crawl[0]).read_bytes())
     a, b = _named_ids([str(tmp_path / folder / "part-0.warc.gz") for folder in ("a", "b")])
     assert a and len(a) == len(b) and not set(a) & set(b)
 
