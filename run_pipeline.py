@@ -15,7 +15,7 @@ import time
 from typing import Any
 
 from console.quiet import QuietStderr, drop_import_warning
-from console.safe import ArgumentParser, shown
+from console.safe import ArgumentParser, closest_flag, shown
 
 drop_import_warning()  # before Apache Beam is imported: it logs a bigquery/apitools warning as it loads
 
@@ -53,8 +53,16 @@ _STATED_FAILURES = re.compile(r"(near dedup did not converge in \d+ rounds[^\n\[
 def parser() -> argparse.ArgumentParser:
     ap = ArgumentParser(
         prog="tokenmill run",
-        description="Run the curation pipeline. Unknown flags are passed to Beam (--runner, --project, ...).",
-    )
+        description="Run the curation pipeline over WARC/WET files: read, URL filters, extraction, language, "
+        "quality filters,\ndecontamination, classifiers, exact and near dedup, tokenization. Writes --output: "
+        "tokenized shards/,\nthe ledger/ (one row per document: kept, or the stage and reason that dropped it), "
+        "manifest.json and\nstats.json. An interrupted run is run again from the start by the same command. Flags "
+        "tokenmill does not\nknow go to Beam (--runner, --project, --s3_endpoint_url, ...); without --runner it "
+        "runs locally on all cores.",
+        epilog="examples:\n  tokenmill run --input 'crawl/*.warc.gz' --output out --config fineweb\n"
+        "  tokenmill run --input-list warc.paths --output gs://bucket/out \\\n"
+        "      --runner=DataflowRunner --project=P --region=R\n"
+        "  tokenmill stats out   (then: inspect, diff, report, release)")
     ap.add_argument("--input", action="extend", nargs="+", default=[],
                     help="WARC/WET files, globs or comma-separated lists (several values, repeatable). Any Beam "
                     "FileSystems path.")
@@ -63,8 +71,10 @@ def parser() -> argparse.ArgumentParser:
                     "is the file): for crawls of many files, e.g. Common Crawl's warc.paths with the bucket "
                     "prefixed. The paths are not asked for one by one before the run; a missing one is a file "
                     "error of the run (--max-file-errors)."),
-    ap.add_argument("--output", required=True, help="output directory (local, gs://, s3://)")
-    ap.add_argument("--config", default=None, help="recipe: a built-in name (tokenmill recipes) or a TOML file")
+    ap.add_argument("--output", required=True, metavar="DIR", help="output directory (local, gs://, s3://): new, "
+                    "empty, or an interrupted run of the same command (run again from the start)")
+    ap.add_argument("--config", default=None, metavar="RECIPE", help="recipe: a built-in name (tokenmill recipes "
+                    "lists them) or a TOML file (default: the built-in 'default' recipe)")
     ap.add_argument("--overwrite", action="store_true",
                     help="replace a finished run, or an interrupted run of another recipe or inputs, in --output")
     ap.add_argument("--max-file-errors", type=float, default=0.0, metavar="FRACTION",
@@ -107,8 +117,6 @@ _ALIASES = {"--recipe": "--config", "--inputs": "--input", "--output-dir": "--ou
 
 def check_flags(beam_args: list[str], ours: argparse.ArgumentParser) -> None:
     """UsageError naming the first argument neither tokenmill nor Beam knows."""
-    import difflib
-
     unknown = unknown_flags(beam_args)
     if not unknown:
         return
@@ -118,8 +126,8 @@ def check_flags(beam_args: list[str], ours: argparse.ArgumentParser) -> None:
                          "a glob so the shell leaves it alone: --input 'crawl/*.warc.gz')")
     name = first.split("=", 1)[0]
     known = [s for action in ours._actions for s in action.option_strings if s.startswith("--")]
-    close = [_ALIASES[name]] if name in _ALIASES else difflib.get_close_matches(name, known, n=1)
-    hint = f"; did you mean {close[0]}?" if close else " (tokenmill run --help lists tokenmill's own flags)"
+    close = _ALIASES.get(name) or closest_flag(name, known)
+    hint = f"; did you mean {close}?" if close else " (tokenmill run --help lists tokenmill's own flags)"
     raise UsageError(f"unknown flag {name}: neither tokenmill nor Beam knows it{hint}")
 
 
@@ -537,16 +545,29 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
 _FIXED_BEFORE_FILTERS = ("read", "extract", "language")
 
 
-def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
-    """`tokenmill select SRC --config R --output OUT`: another recipe over a --keep-scored run."""
-    ap = ArgumentParser(prog="tokenmill select", description=select.__doc__)
+def select_parser() -> argparse.ArgumentParser:
+    ap = ArgumentParser(
+        prog="tokenmill select",
+        description="Apply another recipe to a run made with --keep-scored, without re-reading the crawl: its "
+        "scored/ documents\n(text and signals) go through the new recipe's filters, decontamination, "
+        "classifiers, dedup and tokenization.\nThe recipe may not change what decided extraction ([read], "
+        "[extract], [language], the URL filter). Writes\n--output as `tokenmill run` does; flags tokenmill does "
+        "not know go to Beam.",
+        epilog="example:\n  tokenmill run --input 'crawl/*.warc.gz' --output scored --keep-scored\n"
+        "  tokenmill select scored --config strict.toml --output strict")
     ap.add_argument("source", help="output directory of a run made with --keep-scored")
-    ap.add_argument("--config", default=None, help="the recipe to apply (built-in name or TOML file)")
-    ap.add_argument("--output", required=True)
+    ap.add_argument("--config", default=None, metavar="RECIPE", help="the recipe to apply: a built-in name or a "
+                    "TOML file (default: the built-in 'default' recipe)")
+    ap.add_argument("--output", required=True, metavar="DIR", help="output directory (local, gs://, s3://)")
     ap.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
     record_errors_flag(ap)
     console_flags(ap)
-    args, beam_args = parse_args(ap, argv)
+    return ap
+
+
+def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
+    """`tokenmill select SRC --config R --output OUT`: another recipe over a --keep-scored run."""
+    args, beam_args = parse_args(select_parser(), argv)
     check_fraction("--max-record-errors", args.max_record_errors, "the records")
     source = args.source.rstrip("/")
     if not FileSystems.exists(f"{source}/manifest.json"):

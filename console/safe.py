@@ -15,6 +15,8 @@ printing never fails on them.
 from __future__ import annotations
 
 import argparse
+import difflib
+import re
 import sys
 
 # Bidirectional formatting characters: embeddings and overrides (U+202A-202E), isolates (U+2066-2069), the
@@ -44,10 +46,65 @@ def say(*parts: object, file=None) -> None:
     print(*(shown(p) for p in parts), file=file if file is not None else sys.stdout)
 
 
+def closest_flag(name: str, flags: list[str]) -> str | None:
+    """The flag among `flags` that `name` (a mistyped --flag) most likely meant, or None. Compared without their
+    leading dashes, which every flag shares: with them, `--ouput` came closer to `--kept` than to nothing."""
+    bare = {f.lstrip("-"): f for f in flags}
+    close = difflib.get_close_matches(name.lstrip("-"), list(bare), n=1)
+    return bare[close[0]] if close else None
+
+
 class ArgumentParser(argparse.ArgumentParser):
-    """argparse's parser whose error line shows what the user typed through `shown` ('unrecognized arguments:'
-    echoes an argument as given, control characters included)."""
+    """argparse's parser for every tokenmill command.
+
+    Its error line shows what the user typed through `shown` ('unrecognized arguments:' echoes an argument as
+    given, control characters included) and names the flag a mistyped one was meant to be: `--ouput x` left
+    `--output` missing, and argparse said only "--output is required". Descriptions and epilogs keep their
+    line breaks (RawDescriptionHelpFormatter), so a command's help can show example commands as written."""
+
+    def __init__(self, *args, **kwargs) -> None:
+        kwargs.setdefault("formatter_class", argparse.RawDescriptionHelpFormatter)
+        super().__init__(*args, **kwargs)
+        self._given: list[str] = []
+
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)  # for `error`'s suggestion
+        return super().parse_known_args(args, namespace)
+
+    def flags(self) -> list[str]:
+        """Every long option string this parser knows."""
+        return [s for action in self._actions for s in action.option_strings if s.startswith("--")]
+
+    def mistyped(self, among: list[str] | None = None) -> tuple[str, str] | None:
+        """(a flag the user gave that this parser does not know, the known flag it is closest to), the first such
+        pair in the command line; `among` narrows the candidates (the flags an error is about). None without one.
+        A prefix of a known flag is argparse's abbreviation, not a typo."""
+        known = self.flags()
+        candidates = among if among is not None else known
+        for arg in self._given:
+            if arg == "--":
+                break
+            name = arg.split("=", 1)[0]
+            if not name.startswith("--") or name in known or any(k.startswith(name) for k in known):
+                continue
+            close = closest_flag(name, candidates)
+            if close:
+                return name, close
+        return None
 
     def error(self, message: str):
+        required = "the following arguments are required: "
+        typo = None
+        if message.startswith(required):  # a missing flag the user may have typed wrong
+            missing = [f for item in message[len(required):].split(", ") for f in item.split("/")]
+            typo = self.mistyped([f for f in missing if f.startswith("--")])
+        elif message.startswith("unrecognized arguments: "):
+            typo = self.mistyped()
+        if typo:
+            message = f"unknown flag {typo[0]}; did you mean {typo[1]}?"
+        elif bad := re.search(r"invalid choice: '(.*?)' \(choose from (.*)\)$", message):
+            close = difflib.get_close_matches(bad.group(1), re.findall(r"'([^']*)'", bad.group(2)), n=1)
+            if close:
+                message = message.replace(" (choose from", f"; did you mean '{close[0]}'? (choose from", 1)
         self.print_usage(sys.stderr)
         self.exit(2, f"{self.prog}: error: {shown(message)}\n")

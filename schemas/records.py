@@ -51,6 +51,36 @@ STAGES: tuple[str, ...] = (
     STAGE_TOKENIZE,
 )
 
+# Every reason a ledger row can name, by the stage that gives it (the ledger's `reason` column; a kept row's
+# reason is empty or a flag: `contaminated`). `tokenmill inspect --reason` refuses any other value with this
+# list; tests/test_cli_help.py checks it against the reasons the code's stages return.
+DROP_REASONS: dict[str, tuple[str, ...]] = {
+    STAGE_READ: ("http_unparsable", "http_redirect", "http_error", "http_status", "not_text", "not_html",
+                 "record_cut_short", "no_content_length", "empty_body", "too_large"),
+    STAGE_URL: ("url_domain_blocked", "url_blocked", "url_banned_word", "url_soft_banned_words",
+                "url_banned_subword"),
+    STAGE_LANGUAGE_PRECHECK: ("language_not_kept",),
+    STAGE_EXTRACT: ("empty_text", "extract_error", "extract_timeout"),
+    STAGE_FILTERS: (
+        "language_not_kept", "language_score_low",
+        "gopher_short_doc", "gopher_long_doc", "gopher_below_avg_word_length", "gopher_above_avg_word_length",
+        "gopher_too_many_hashes", "gopher_too_many_ellipsis", "gopher_too_many_bullets",
+        "gopher_too_many_end_ellipsis", "gopher_below_alpha_threshold", "gopher_few_stop_words",
+        "dup_para_frac", "dup_para_char_frac", "dup_line_frac", "dup_line_char_frac",
+        *(f"top_{n}_gram" for n in (2, 3, 4)), *(f"duplicated_{n}_n_grams" for n in range(5, 11)),
+        "c4_lorem_ipsum", "c4_curly_bracket", "c4_too_few_sentences",
+        "line_punct_ratio", "short_line_ratio", "char_dup_ratio", "list_ratio",
+        "bad_words",
+    ),
+    STAGE_DECONTAMINATION: (REASON_CONTAMINATED,),
+    STAGE_CLASSIFIERS: ("quality_classifier", "topic_dropped"),
+    STAGE_EXACT_DEDUP: ("exact_duplicate", REASON_DUPLICATE_OF_RELEASE),
+    STAGE_NEAR_DEDUP: ("near_duplicate", REASON_DUPLICATE_OF_RELEASE),
+    STAGE_TOKENIZE: (),
+}
+# Any stage may also drop a record a step raised on.
+REASONS: tuple[str, ...] = tuple(sorted({r for rs in DROP_REASONS.values() for r in rs} | {REASON_INTERNAL_ERROR}))
+
 # WARC record types that carry a document and therefore get exactly one ledger row each.
 # warcinfo, request, metadata and revisit records describe other records; they are counted in stats.json
 # (read/skipped_record_types) but have no ledger row.

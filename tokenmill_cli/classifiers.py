@@ -9,8 +9,22 @@ from console.safe import ArgumentParser, say
 
 
 def _data_args(ap: ArgumentParser) -> None:
-    ap.add_argument("--text-field", default="text")
-    ap.add_argument("--label-field", default="label")
+    ap.add_argument("--text-field", default="text", metavar="FIELD",
+                    help="the JSON field holding each example's text (default %(default)s)")
+    ap.add_argument("--label-field", default="label", metavar="FIELD",
+                    help="the JSON field holding each example's label (default %(default)s)")
+
+
+# fastText's training parameters, as train-classifier takes them.
+_PARAM_HELP = {
+    "epoch": "passes over the training data (default %(default)s)",
+    "wordNgrams": "longest word n-gram used as a feature (default %(default)s)",
+    "dim": "size of the word vectors (default %(default)s)",
+    "minCount": "words seen fewer times than this are left out (default %(default)s)",
+    "seed": "fastText's random seed: the same seed and data give the same model (default %(default)s)",
+    "passage_words": "also train on passages of this many words cut from longer examples, same label; 0 = off "
+                     "(default %(default)s)",
+}
 
 
 def _print_eval(ev, out_json: str | None) -> None:
@@ -27,21 +41,36 @@ def _print_eval(ev, out_json: str | None) -> None:
         say(f"metrics written to {out_json}")
 
 
+def train_parser() -> ArgumentParser:
+    from classifiers.training import TrainParams
+
+    defaults = TrainParams()
+    ap = ArgumentParser(
+        prog="tokenmill train-classifier",
+        description="Train a fastText classifier (quality or topic) from labeled JSONL, one example a line. "
+        "Writes the model\n(--out); with --valid also its evaluation beside it (.eval.json); with --quantize a "
+        "smaller .ftz too.\nA recipe's [quality] or [topic] section then names the model.",
+        epilog="example:\n  tokenmill train-classifier --train train.jsonl --valid valid.jsonl --out topic.bin "
+        "--quantize")
+    ap.add_argument("--train", required=True, metavar="JSONL", help="the training examples (any FileSystems path)")
+    ap.add_argument("--valid", default=None, metavar="JSONL",
+                    help="held-out examples to evaluate the model on (default: none, no evaluation)")
+    ap.add_argument("--out", required=True, help="model path (.bin); with --quantize also a .ftz beside it")
+    ap.add_argument("--quantize", action="store_true",
+                    help="also write a quantized model (.ftz, much smaller) and, with --valid, its accuracy")
+    _data_args(ap)
+    for name, text in _PARAM_HELP.items():
+        ap.add_argument(f"--{name}", type=int, default=getattr(defaults, name), metavar="N", help=text)
+    ap.add_argument("--lr", type=float, default=defaults.lr, help="learning rate (default %(default)s)")
+    ap.add_argument("--loss", default=defaults.loss, choices=["softmax", "ns", "hs", "ova"],
+                    help="fastText's loss: one of %(choices)s (default %(default)s)")
+    return ap
+
+
 def cmd_train_classifier(argv: list[str]) -> int:
     from classifiers.training import DataError, TrainParams, evaluate, quantize, read_jsonl, train
 
-    defaults = TrainParams()
-    ap = ArgumentParser(prog="tokenmill train-classifier")
-    ap.add_argument("--train", required=True)
-    ap.add_argument("--valid", default=None)
-    ap.add_argument("--out", required=True, help="model path (.bin); with --quantize also a .ftz beside it")
-    ap.add_argument("--quantize", action="store_true")
-    _data_args(ap)
-    for name in ("epoch", "wordNgrams", "dim", "minCount", "seed", "passage_words"):
-        ap.add_argument(f"--{name}", type=int, default=getattr(defaults, name))
-    ap.add_argument("--lr", type=float, default=defaults.lr)
-    ap.add_argument("--loss", default=defaults.loss)
-    args = ap.parse_args(argv)
+    args = train_parser().parse_args(argv)
     try:
         rows = read_jsonl(args.train, args.text_field, args.label_field)
         valid = read_jsonl(args.valid, args.text_field, args.label_field) if args.valid else None
@@ -72,16 +101,25 @@ def cmd_train_classifier(argv: list[str]) -> int:
     return 0
 
 
+def eval_parser() -> ArgumentParser:
+    ap = ArgumentParser(
+        prog="tokenmill eval-classifier",
+        description="Evaluate a fastText classifier on labeled JSONL: accuracy, macro-F1 and per class precision, "
+        "recall, F1\nand support on the terminal; the metrics (with the confusion matrix) to a JSON file.",
+        epilog="example:\n  tokenmill eval-classifier --model topic.bin --data test.jsonl")
+    ap.add_argument("--model", required=True, help="the model (.bin or .ftz)")
+    ap.add_argument("--data", required=True, metavar="JSONL", help="the labeled examples to evaluate on")
+    ap.add_argument("--json", default=None, metavar="FILE",
+                    help="metrics file (default: the model's path with .eval.json)")
+    _data_args(ap)
+    return ap
+
+
 def cmd_eval_classifier(argv: list[str]) -> int:
     from classifiers.fasttext_model import FastTextClassifier
     from classifiers.training import DataError, evaluate, read_jsonl
 
-    ap = ArgumentParser(prog="tokenmill eval-classifier")
-    ap.add_argument("--model", required=True)
-    ap.add_argument("--data", required=True)
-    ap.add_argument("--json", default=None, help="metrics file (default: next to the model)")
-    _data_args(ap)
-    args = ap.parse_args(argv)
+    args = eval_parser().parse_args(argv)
     try:
         rows = read_jsonl(args.data, args.text_field, args.label_field)
     except (DataError, OSError) as exc:

@@ -7,15 +7,25 @@ import sys
 from console.safe import ArgumentParser, say
 
 
+def mix_parser() -> ArgumentParser:
+    ap = ArgumentParser(
+        prog="tokenmill mix",
+        description="Plan a mixture of releases (or finished runs) by weight: how many tokens of each, in which "
+        "shuffled\norder, over how many epochs, for a training run to read (release/reader.py). The folder holds "
+        "the plan,\nnot a copy of the shards. Reads the spec and its sources' manifests and shards; writes --to "
+        "(new or\nempty). The same spec into its own folder again only verifies what is there.",
+        epilog="example (a mix.toml: README.md, \"From a crawl to a training loop\"):\n"
+        "  tokenmill mix mix.toml --to mixes/m1")
+    ap.add_argument("spec", help="MIX.toml (any FileSystems path)")
+    ap.add_argument("--to", required=True, metavar="DIR", help="the mixture folder to write (new or empty)")
+    return ap
+
+
 def cmd_mix(argv: list[str]) -> int:
     from mixing.build import mix
     from mixing.spec import SpecError, load_spec
 
-    ap = ArgumentParser(prog="tokenmill mix", description="Plan a mixture of releases (or finished runs) "
-                        "by weight; the folder holds the plan, not a copy of the shards.")
-    ap.add_argument("spec", help="MIX.toml (any FileSystems path)")
-    ap.add_argument("--to", required=True, help="the mixture folder to write (new or empty)")
-    args = ap.parse_args(argv)
+    args = mix_parser().parse_args(argv)
     try:
         spec = load_spec(args.spec)
         say(f"mixing {spec.name}: {spec.total_tokens:,} tokens from {len(spec.sources)} source(s), seed {spec.seed}")

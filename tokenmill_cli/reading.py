@@ -7,6 +7,29 @@ import sys
 from console.safe import ArgumentParser, say, shown
 
 
+def count(value: str) -> int:
+    """argparse type of --sample: a whole number, 0 or more (-1 once showed all but one of the matches)."""
+    import argparse
+
+    try:
+        n = int(value)
+    except ValueError:
+        n = -1
+    if n < 0:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a count: give 0 or more (0 prints only the count)")
+    return n
+
+
+def sample_flags(ap: ArgumentParser, what: str) -> None:
+    """--sample and --seed, as inspect and diff take them."""
+    ap.add_argument("--sample", type=count, default=5, metavar="N",
+                    help=f"how many {what} to show, chosen by a seeded hash of their ids (default %(default)s; "
+                    "0 prints only the count; to see every one give a number at least that large)")
+    ap.add_argument("--seed", type=int, default=1,
+                    help="which documents --sample picks: the same seed picks the same documents on every call "
+                    "and machine, another seed another sample of the same matches (default %(default)s)")
+
+
 def _open(root: str, parts: bool = True):
     """The run's manifest (checked: open_run, or open_manifest without `parts`), or None after one line."""
     from outputs.reading import OutputDirError, open_manifest, open_run
@@ -18,15 +41,27 @@ def _open(root: str, parts: bool = True):
         return None
 
 
+def stats_parser() -> ArgumentParser:
+    ap = ArgumentParser(
+        prog="tokenmill stats",
+        description="The funnel of a finished run: per stage the documents in, out and dropped by reason, the "
+        "seconds spent,\nfile and internal errors, and what was kept by language and topic. Reads the run's "
+        "manifest.json and\nstats.json only (or a mixture folder's manifest: its sources and composition); "
+        "writes nothing.",
+        epilog="example:\n  tokenmill stats demo_out/out\n  tokenmill stats demo_out/out --json | "
+        "python -m json.tool")
+    ap.add_argument("run", help="a run's output folder or a mixture folder (local, gs://, s3://)")
+    ap.add_argument("--json", action="store_true", help="print stats.json (or the mixture's manifest) as one "
+                    "JSON object instead of the table")
+    return ap
+
+
 def cmd_stats(argv: list[str]) -> int:
     import json
 
     from outputs.run_files import read_json
 
-    ap = ArgumentParser(prog="tokenmill stats")
-    ap.add_argument("run", help="a run's output folder or a mixture folder")
-    ap.add_argument("--json", action="store_true")
-    args = ap.parse_args(argv)
+    args = stats_parser().parse_args(argv)
     from mixing.folder import mixture_manifest
 
     manifest = mixture_manifest(args.run)
@@ -159,6 +194,24 @@ def _shard_text(manifest: dict):
     return lambda tokens: tokenizer.decode(tokens[:-1] if tok["append_eos"] else tokens)
 
 
+def decode_parser() -> ArgumentParser:
+    ap = ArgumentParser(
+        prog="tokenmill decode",
+        description="Token ids back to text, offline: ids as arguments or on standard input (spaces, commas or a "
+        "JSON list),\ndecoded with a named tokenizer or the one a run or release names in its manifest.json. "
+        "The text is printed\nexactly, except on a terminal, where its control characters are shown escaped. "
+        "Writes nothing.",
+        epilog="examples:\n  tokenmill decode --tokenizer cl100k_base 9906 1917\n"
+        "  echo '[9906, 1917]' | tokenmill decode --from demo_out/out")
+    source = ap.add_mutually_exclusive_group(required=True)
+    source.add_argument("--tokenizer", metavar="NAME",
+                        help="cl100k_base, o200k_base or a tokenizer.json path")
+    source.add_argument("--from", dest="origin", metavar="RUN_OR_RELEASE",
+                        help="use the tokenizer that run or release names in its manifest")
+    ap.add_argument("ids", nargs="*", help="token ids (none given: read from standard input)")
+    return ap
+
+
 def cmd_decode(argv: list[str]) -> int:
     """Token ids back to text, offline: ids as arguments or on standard input (spaces, commas or a JSON list).
     The text is printed exactly, except on a terminal, where its control characters are shown escaped."""
@@ -167,13 +220,7 @@ def cmd_decode(argv: list[str]) -> int:
 
     from tokenization.tokenizers import Tokenizer
 
-    ap = ArgumentParser(prog="tokenmill decode", description=cmd_decode.__doc__)
-    source = ap.add_mutually_exclusive_group(required=True)
-    source.add_argument("--tokenizer", help="cl100k_base, o200k_base or a tokenizer.json path")
-    source.add_argument("--from", dest="origin", metavar="RUN_OR_RELEASE",
-                        help="use the tokenizer that run or release names in its manifest")
-    ap.add_argument("ids", nargs="*", help="token ids (default: read from standard input)")
-    args = ap.parse_args(argv)
+    args = decode_parser().parse_args(argv)
     name = args.tokenizer
     if args.origin:
         from storage.files import exists, join, read_bytes
@@ -196,27 +243,50 @@ def cmd_decode(argv: list[str]) -> int:
     return 0
 
 
+def inspect_parser() -> ArgumentParser:
+    import textwrap
+
+    from schemas.records import DROP_REASONS, REASON_INTERNAL_ERROR, REASONS, STAGE_KEPT, STAGES
+
+    reasons = "\n".join(textwrap.fill(f"{stage}: {', '.join(rs)}", 100, initial_indent="  ", subsequent_indent="    ")
+                        for stage, rs in DROP_REASONS.items() if rs)
+    ap = ArgumentParser(
+        prog="tokenmill inspect",
+        description="Show documents of a finished run from its ledger: a seeded sample of the kept or dropped "
+        "ones,\nnarrowed by stage, reason, language, topic or score, each with its decision, signals, the "
+        "passage a rule\npoints at and an excerpt of its text; or one document's whole history (--id). Reads "
+        "the run's ledger/ and\nshards/; writes nothing. The count of matches goes to standard error, the "
+        "documents to standard output.",
+        epilog="examples:\n  tokenmill inspect demo_out/out --dropped --stage filters --sample 10\n"
+        "  tokenmill inspect demo_out/out --reason near_duplicate --json\n"
+        "  tokenmill inspect demo_out/out --id 0f3a...   (a doc_id from the ledger or another inspect)\n\n"
+        f"reasons by stage (and {REASON_INTERNAL_ERROR} at any stage: a step raised on the record):\n{reasons}")
+    ap.add_argument("run", help="a run's output folder (local, gs://, s3://)")
+    which = ap.add_mutually_exclusive_group()
+    which.add_argument("--dropped", action="store_true", help="only dropped documents")
+    which.add_argument("--kept", action="store_true", help="only kept documents")
+    which.add_argument("--id", default=None, metavar="DOC_ID",
+                       help="one document's whole history: its ledger row and, if kept, its shard row and text")
+    ap.add_argument("--stage", choices=[*STAGES, STAGE_KEPT], metavar="STAGE",
+                    help="only documents this stage dropped (or 'kept'): one of %(choices)s")
+    ap.add_argument("--reason", choices=REASONS, metavar="REASON",
+                    help="only documents dropped for this reason (the list below; an unknown one is refused)")
+    ap.add_argument("--lang", metavar="CODE", help="only documents identified as this language (e.g. en, de)")
+    ap.add_argument("--topic", help="only documents of this topic label (with a topic classifier)")
+    ap.add_argument("--min-score", type=float, metavar="X",
+                    help="only documents whose deciding score is at least X (the ledger's score column)")
+    ap.add_argument("--max-score", type=float, metavar="X", help="only documents whose deciding score is at most X")
+    sample_flags(ap, "matching documents")
+    ap.add_argument("--json", action="store_true", help="one JSON object per document (its ledger row and text)")
+    return ap
+
+
 def cmd_inspect(argv: list[str]) -> int:
     import json
 
     from outputs.reading import doc_filter, history, read_shards, sample_ledger
 
-    ap = ArgumentParser(prog="tokenmill inspect")
-    ap.add_argument("run")
-    which = ap.add_mutually_exclusive_group()
-    which.add_argument("--dropped", action="store_true")
-    which.add_argument("--kept", action="store_true")
-    which.add_argument("--id", default=None, help="one document's full history")
-    ap.add_argument("--stage")
-    ap.add_argument("--reason")
-    ap.add_argument("--lang")
-    ap.add_argument("--topic")
-    ap.add_argument("--min-score", type=float)
-    ap.add_argument("--max-score", type=float)
-    ap.add_argument("--sample", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=1)
-    ap.add_argument("--json", action="store_true", help="one JSON object per document")
-    args = ap.parse_args(argv)
+    args = inspect_parser().parse_args(argv)
     manifest = _open(args.run)
     if manifest is None:
         return 2
@@ -259,6 +329,21 @@ def cmd_inspect(argv: list[str]) -> int:
     return 0
 
 
+def diff_parser() -> ArgumentParser:
+    ap = ArgumentParser(
+        prog="tokenmill diff",
+        description="What one finished run kept and the other dropped, both ways: how many, the other run's "
+        "stage and reason\nfor them, and a seeded sample of those documents as the other run's ledger "
+        "recorded them. The runs must\nhave read the same crawl files (ids follow the files' names). Reads both "
+        "runs' ledger/; writes nothing.",
+        epilog="example:\n  tokenmill run --input 'crawl/*.warc.gz' --output a --config default\n"
+        "  tokenmill run --input 'crawl/*.warc.gz' --output b --config fineweb\n  tokenmill diff a b --sample 3")
+    ap.add_argument("run_a", help="a run's output folder")
+    ap.add_argument("run_b", help="another run's output folder, of the same inputs")
+    sample_flags(ap, "documents of each side")
+    return ap
+
+
 def cmd_diff(argv: list[str]) -> int:
     """What one run kept and the other dropped. The two ledgers meet as Arrow tables of four columns (doc id,
     kept, stage, reason), joined by Arrow; whole rows are read only for the sampled documents."""
@@ -266,12 +351,7 @@ def cmd_diff(argv: list[str]) -> int:
 
     from outputs.reading import ledger_rows, read_ledger, sample_ids
 
-    ap = ArgumentParser(prog="tokenmill diff")
-    ap.add_argument("run_a")
-    ap.add_argument("run_b")
-    ap.add_argument("--sample", type=int, default=5)
-    ap.add_argument("--seed", type=int, default=1)
-    args = ap.parse_args(argv)
+    args = diff_parser().parse_args(argv)
     ma, mb = _open(args.run_a), _open(args.run_b)
     if ma is None or mb is None:
         return 2
@@ -306,13 +386,23 @@ def cmd_diff(argv: list[str]) -> int:
     return 0
 
 
+def report_parser() -> ArgumentParser:
+    ap = ArgumentParser(
+        prog="tokenmill report",
+        description="Write one self-contained HTML file about a finished run (the funnel, charts of its "
+        "signals, sampled drops\nwith their reasons) or about a mixture folder (its sources and composition). "
+        "Reads the run's manifest,\nstats and ledger; writes only the file -o names.",
+        epilog="example:\n  tokenmill report demo_out/out -o report.html")
+    ap.add_argument("run", help="a run's output folder or a mixture folder")
+    ap.add_argument("-o", "--output", required=True, metavar="FILE.html",
+                    help="the HTML file to write (any FileSystems path; replaced if it exists)")
+    return ap
+
+
 def cmd_report(argv: list[str]) -> int:
     from outputs.report import build_report
 
-    ap = ArgumentParser(prog="tokenmill report")
-    ap.add_argument("run", help="a run's output folder or a mixture folder")
-    ap.add_argument("-o", "--output", required=True)
-    args = ap.parse_args(argv)
+    args = report_parser().parse_args(argv)
     from mixing.folder import mixture_manifest
     from storage.files import write_bytes
 

@@ -7,16 +7,29 @@ import sys
 from console.safe import ArgumentParser, say
 
 
+def release_parser() -> ArgumentParser:
+    ap = ArgumentParser(
+        prog="tokenmill release",
+        description="Copy a finished run's shards (and its dedup index) into an immutable release: each copy "
+        "checked against\nthe run's sha256, a manifest.json with every file's checksum, size and rows, and a "
+        "README.md dataset card.\nReleasing the same run as the same "
+        "name and version into its\nown folder again only verifies it. Reads the run; writes --to (new or empty; "
+        "read-only files when local).",
+        epilog="example:\n  tokenmill release demo_out/out --name web --version 1.0.0 --to releases/web-1.0.0")
+    ap.add_argument("run", help="a finished run's output folder")
+    ap.add_argument("--name", required=True, help="the dataset's name (in the manifest, the card and a "
+                    "mixture's source label)")
+    ap.add_argument("--version", required=True, help="the release's version, e.g. 1.0.0")
+    ap.add_argument("--to", required=True, metavar="DIR", help="the release folder to write (new or empty; "
+                    "local, gs://, s3://)")
+    return ap
+
+
 def cmd_release(argv: list[str]) -> int:
     from outputs.reading import OutputDirError
     from release.publish import ReleaseError, release
 
-    ap = ArgumentParser(prog="tokenmill release")
-    ap.add_argument("run")
-    ap.add_argument("--name", required=True)
-    ap.add_argument("--version", required=True)
-    ap.add_argument("--to", required=True)
-    args = ap.parse_args(argv)
+    args = release_parser().parse_args(argv)
     try:
         manifest = release(args.run, args.name, args.version, args.to)
     except (ReleaseError, OutputDirError) as exc:
@@ -30,13 +43,22 @@ def cmd_release(argv: list[str]) -> int:
     return 0
 
 
+def verify_parser() -> ArgumentParser:
+    ap = ArgumentParser(
+        prog="tokenmill verify",
+        description="Check a release: every file against its checksum, size, rows and schema; or a mixture "
+        "folder: its plan\nagainst its checksums and each source as it was mixed. Prints one MISMATCH line per "
+        "problem and exits 1\nif there is any, 0 if all is intact. Reads only; writes nothing.",
+        epilog="example:\n  tokenmill verify releases/web-1.0.0")
+    ap.add_argument("release", help="a release or a mixture folder")
+    return ap
+
+
 def cmd_verify(argv: list[str]) -> int:
     from mixing.folder import mixture_manifest, verify_mixture
     from release.publish import ReleaseError, verify
 
-    ap = ArgumentParser(prog="tokenmill verify")
-    ap.add_argument("release", help="a release or a mixture folder")
-    args = ap.parse_args(argv)
+    args = verify_parser().parse_args(argv)
     manifest = mixture_manifest(args.release)
     if manifest is not None:
         problems = verify_mixture(args.release, manifest)

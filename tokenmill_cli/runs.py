@@ -9,12 +9,23 @@ from console.safe import ArgumentParser, say
 from schemas.recipe import builtin_recipes, load_recipe
 
 
+def demo_parser() -> ArgumentParser:
+    ap = ArgumentParser(
+        prog="tokenmill demo",
+        description="Build a small demo crawl (two WARC files of pages written for the purpose: kept ones, "
+        "duplicates, error\npages, boilerplate) and run the default recipe on it, as `tokenmill run` would. "
+        "Writes DIR/crawl/ and\nDIR/out/ (shards/, ledger/, manifest.json, stats.json), replacing an earlier "
+        "demo there. Other flags go\nto `tokenmill run` (--verbose, --quiet, Beam's).",
+        epilog="example:\n  tokenmill demo && tokenmill stats demo_out/out")
+    ap.add_argument("--dir", default="demo_out", help="where to write the crawl and the output (default "
+                    "%(default)s)")
+    return ap
+
+
 def cmd_demo(argv: list[str]) -> int:
     from demo.crawl import build_demo_crawl
 
-    ap = ArgumentParser(prog="tokenmill demo")
-    ap.add_argument("--dir", default="demo_out", help="where to write the crawl and the output")
-    args, beam_args = ap.parse_known_args(argv)
+    args, beam_args = demo_parser().parse_known_args(argv)
     crawl = os.path.join(args.dir, "crawl")
     output = os.path.join(args.dir, "out")
     paths = build_demo_crawl(crawl)
@@ -26,13 +37,23 @@ def cmd_demo(argv: list[str]) -> int:
     return code
 
 
+def recipes_parser() -> ArgumentParser:
+    ap = ArgumentParser(
+        prog="tokenmill recipes",
+        description="List the built-in recipes with a line on each, or print one resolved (its base applied, "
+        "every default\nfilled in) as TOML: a starting point for a recipe of your own. Reads and writes nothing "
+        "else.",
+        epilog="examples:\n  tokenmill recipes\n  tokenmill recipes --show fineweb > my.toml   "
+        "(then: tokenmill run ... --config my.toml)")
+    ap.add_argument("--show", metavar="RECIPE", help="print this recipe (a built-in name or a file) resolved: its "
+                    "base applied, every default filled in, as TOML")
+    return ap
+
+
 def cmd_recipes(argv: list[str]) -> int:
     from schemas.recipe import RecipeError, to_toml
 
-    ap = ArgumentParser(prog="tokenmill recipes", description="List the built-in recipes, or print one.")
-    ap.add_argument("--show", metavar="RECIPE", help="print this recipe (a built-in name or a file) resolved: its "
-                    "base applied, every default filled in, as TOML")
-    args = ap.parse_args(argv)
+    args = recipes_parser().parse_args(argv)
     if args.show:
         try:
             print(to_toml(load_recipe(args.show).to_dict()), end="")
