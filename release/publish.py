@@ -114,6 +114,9 @@ def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any
     run_dir, target = run_dir.rstrip("/"), target.rstrip("/")
     run = open_run(run_dir)
     stats = read_json(f"{run_dir}/stats.json")
+    if not run["totals"]["documents"]:  # a release of nothing would pass verify and feed a mixture no token
+        raise ReleaseError(f"{run_dir}: the run kept no document (of {stats.get('records', 0):,} records read): "
+                           "nothing to release")
     if exists(join(target, "manifest.json")):
         existing = read_json(join(target, "manifest.json"))
         same = existing.get("source_shards") == [s["sha256"] for s in run["shards"]] and (

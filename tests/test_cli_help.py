@@ -7,6 +7,7 @@ runs are of the demo crawl and of a WARC written here: no shared data."""
 from __future__ import annotations
 
 import argparse
+import gzip
 import os
 import re
 import subprocess
@@ -16,6 +17,7 @@ from pathlib import Path
 import pytest
 
 import tokenmill_cli
+from demo.warc_writer import WarcWriter
 from schemas.records import DROP_REASONS, REASONS, STAGES
 from tests.test_pipeline import IN_MEMORY, run
 
@@ -150,3 +152,24 @@ def test_a_valid_stage_and_reason_select_and_sample_zero_prints_the_count_only(d
     # A reason tokenmill knows but this run never gave: no document, not an error.
     done = tokenmill("inspect", str(out), "--reason", "too_large")
     assert done.returncode == 0 and done.stderr == "0 matching documents, showing 0 (seed 1)\n"
+
+
+def test_release_refuses_a_run_that_kept_no_document(tmp_path):
+    """A crawl of one 404 page runs (one record, dropped at read) and its release is refused in one line,
+    nothing written."""
+    crawl = tmp_path / "crawl"
+    crawl.mkdir()
+    with open(crawl / "only404.warc.gz", "wb") as f:
+        w = WarcWriter(f)
+        w.warcinfo()
+        w.response("https://example.com/missing", b"<html><body>Not here</body></html>", status=404)
+    with gzip.open(crawl / "only404.warc.gz") as f:
+        assert b"404 Not Found" in f.read()
+    stats = run([str(crawl / "only404.warc.gz")], tmp_path / "out", *IN_MEMORY)
+    assert (stats["records"], stats["kept"]) == (1, 0)
+    done = tokenmill("release", str(tmp_path / "out"), "--name", "empty", "--version", "1.0.0", "--to",
+                     str(tmp_path / "rel"))
+    assert done.returncode == 2 and not done.stdout
+    assert done.stderr == (f"tokenmill: {tmp_path / 'out'}: the run kept no document (of 1 records read): nothing "
+                           "to release\n")
+    assert not (tmp_path / "rel").exists() and not list(tmp_path.glob("rel*"))

@@ -12,7 +12,7 @@ def release_parser() -> ArgumentParser:
         prog="tokenmill release",
         description="Copy a finished run's shards (and its dedup index) into an immutable release: each copy "
         "checked against\nthe run's sha256, a manifest.json with every file's checksum, size and rows, and a "
-        "README.md dataset card.\nReleasing the same run as the same "
+        "README.md dataset card.\nA run that kept no document is refused. Releasing the same run as the same "
         "name and version into its\nown folder again only verifies it. Reads the run; writes --to (new or empty; "
         "read-only files when local).",
         epilog="example:\n  tokenmill release demo_out/out --name web --version 1.0.0 --to releases/web-1.0.0")
