@@ -37,7 +37,9 @@ def _source_entry(s: Source, plan: SourcePlan, total: int) -> dict[str, Any]:
 
 def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
     """Plan the mixture and write it to `target` (any store; locally built beside it and renamed into place,
-    on object storage the manifest is written last). Raises SpecError with one line."""
+    on object storage the manifest is written last). Raises SpecError with one line. When `target` already
+    holds this very mixture (same spec, same sources) it is verified and its manifest returned, nothing
+    written."""
     target = target.rstrip("/")
     local = is_local(target)
     sources = open_sources(spec)
@@ -49,7 +51,6 @@ def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
         problems = verify_mixture(target, existing)
         if problems:
             raise SpecError(f"{target}: the mixture there is damaged: {problems[0]}")
-        log(f"  {target} already holds this mixture (verified)")
         return existing
     if local and os.path.exists(target) and os.listdir(target) or not local and match(f"{target}/**"):
         raise SpecError(f"{target} is not empty: a mixture is written into a new folder")

@@ -173,3 +173,20 @@ def test_release_refuses_a_run_that_kept_no_document(tmp_path):
     assert done.stderr == (f"tokenmill: {tmp_path / 'out'}: the run kept no document (of 1 records read): nothing "
                            "to release\n")
     assert not (tmp_path / "rel").exists() and not list(tmp_path.glob("rel*"))
+
+
+def test_a_second_mix_into_its_own_folder_says_so_and_not_wrote(demo_run, tmp_path):
+    _, out = demo_run
+    rel = tmp_path / "web-1.0.0"
+    assert tokenmill("release", str(out), "--name", "web", "--version", "1.0.0", "--to", str(rel)).returncode == 0
+    spec = tmp_path / "mix.toml"
+    spec.write_text(f'name = "m"\ntotal_tokens = 2000\n[[sources]]\npath = "{rel}"\nweight = 1.0\n')
+    first = tokenmill("mix", str(spec), "--to", str(tmp_path / "m"))
+    assert first.returncode == 0, first.stderr
+    assert first.stdout.splitlines()[-1].startswith(f"wrote {tmp_path / 'm'}: ")
+    plan = first.stdout.splitlines()[-1].partition(": ")[2]
+    again = tokenmill("mix", str(spec), "--to", str(tmp_path / "m"))
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.splitlines()[-1] == (f"{tmp_path / 'm'} already holds this mixture (verified), nothing "
+                                             f"written: {plan}")
+    assert "wrote" not in again.stdout and "already holds" not in first.stdout

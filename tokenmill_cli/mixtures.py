@@ -26,9 +26,13 @@ def cmd_mix(argv: list[str]) -> int:
     from mixing.spec import SpecError, load_spec
 
     args = mix_parser().parse_args(argv)
+    from mixing.folder import mixture_manifest
+
     try:
         spec = load_spec(args.spec)
         say(f"mixing {spec.name}: {spec.total_tokens:,} tokens from {len(spec.sources)} source(s), seed {spec.seed}")
+        # A mixture already there is returned by mix only when it is this one, verified (a retried script).
+        there = mixture_manifest(args.to) is not None
         manifest = mix(spec, args.to, log=say)
     except SpecError as exc:
         say(f"tokenmill: {args.spec}: {exc}", file=sys.stderr)
@@ -37,7 +41,8 @@ def cmd_mix(argv: list[str]) -> int:
     for w in manifest["warnings"]:
         say(f"tokenmill: warning: {w}", file=sys.stderr)
     plan = manifest["plan"]
-    say(f"wrote {args.to}: {plan['units']:,} units in {plan['windows']:,} window(s), {plan['entries']:,} document "
+    what = f"{args.to} already holds this mixture (verified), nothing written" if there else f"wrote {args.to}"
+    say(f"{what}: {plan['units']:,} units in {plan['windows']:,} window(s), {plan['entries']:,} document "
         f"entries, {plan['tokens']:,} tokens planned")
     return 0
 
