@@ -190,3 +190,23 @@ def test_a_second_mix_into_its_own_folder_says_so_and_not_wrote(demo_run, tmp_pa
     assert again.stdout.splitlines()[-1] == (f"{tmp_path / 'm'} already holds this mixture (verified), nothing "
                                              f"written: {plan}")
     assert "wrote" not in again.stdout and "already holds" not in first.stdout
+
+
+def test_diff_of_runs_that_agree_says_zero_without_an_empty_reason_list(demo_run):
+    _, out = demo_run
+    done = tokenmill("diff", str(out), str(out))
+    assert done.returncode == 0, done.stderr
+    assert f"kept by {out} only: 0\n" in done.stdout and "reasons: )" not in done.stdout
+    assert "the other run's reasons" not in done.stdout
+
+
+def test_diff_names_the_other_runs_reasons_when_there_are_some(demo_run, demo_crawl, tmp_path):
+    _, out = demo_run
+    strict = tmp_path / "strict.toml"
+    strict.write_text('[filters]\norder = ["gopher_quality"]\n')
+    run(demo_crawl, tmp_path / "strict", "--config", str(strict), *IN_MEMORY)
+    done = tokenmill("diff", str(out), str(tmp_path / "strict"), "--sample", "0")
+    assert done.returncode == 0, done.stderr
+    (line,) = [ln for ln in done.stdout.splitlines() if ln.startswith(f"kept by {out} only:")]
+    assert re.fullmatch(rf"kept by {re.escape(str(out))} only: \d+ \(the other run's reasons: filters/gopher_\w+ "
+                        r"\d+(, filters/gopher_\w+ \d+)*\)", line), line

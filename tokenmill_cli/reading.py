@@ -378,8 +378,8 @@ def cmd_diff(argv: list[str]) -> int:
         reasons = sorted(((f"{c[f'stage_{other}']}/{c[f'reason_{other}']}", c["doc_id_count"]) for c in counts),
                          key=lambda kv: (-kv[1], kv[0]))
         print()
-        say(f"{title}: {only.num_rows:,} (the other run's reasons: "
-            + ", ".join(f"{k} {v}" for k, v in reasons) + ")")
+        why = f" (the other run's reasons: {', '.join(f'{k} {v}' for k, v in reasons)})" if reasons else ""
+        say(f"{title}: {only.num_rows:,}{why}")
         picked = sample_ids(only.column("doc_id").to_pylist(), args.sample, args.seed)
         for row in ledger_rows(other_run, other_manifest, picked):
             _print_doc(row, row.get("text"))
