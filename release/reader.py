@@ -17,7 +17,7 @@ exactly the sequences that would have come next.
 
 `batches(batch_size)` yields the same stream as (batch_size, seq_len + 1) arrays. A mixture folder (`tokenmill
 mix`) is read by mixing/reader.py's MixtureReader, which `PackedReader(mix_dir, ...)` returns. A PyTorch
-`IterableDataset` around either: README.md, "From a crawl to a training loop".
+`IterableDataset` around either (`TokenBatches`): README.md, "From a crawl to a training loop".
 """
 
 from __future__ import annotations

@@ -210,3 +210,18 @@ def test_diff_names_the_other_runs_reasons_when_there_are_some(demo_run, demo_cr
     (line,) = [ln for ln in done.stdout.splitlines() if ln.startswith(f"kept by {out} only:")]
     assert re.fullmatch(rf"kept by {re.escape(str(out))} only: \d+ \(the other run's reasons: filters/gopher_\w+ "
                         r"\d+(, filters/gopher_\w+ \d+)*\)", line), line
+
+
+def test_the_iterabledataset_example_is_in_one_place_and_the_other_points_to_it():
+    readme = (REPO / "README.md").read_text()
+    docstring = (REPO / "release" / "reader.py").read_text().split('"""')[1]
+    example = "class TokenBatches(torch.utils.data.IterableDataset):"
+    places = [p for p in [*REPO.glob("*.md"), *REPO.glob("docs/*.md"), *REPO.glob("release/*.py"),
+                          *REPO.glob("mixing/*.py")] if example in p.read_text()]
+    assert places == [REPO / "README.md"]
+    section = 'From a crawl to a training loop'
+    assert f'README.md, "{section}"' in docstring and "TokenBatches" in docstring
+    body = readme.split(f"## {section}\n", 1)[1].split("\n## ", 1)[0]
+    assert example in body
+    assert "module docstring shows" not in readme
+    assert f'`TokenBatches` in the next section,\n"{section}"' in readme
