@@ -1,0 +1,52 @@
+"""The README's test command on a fresh clone: no data folder beside the checkout.
+
+A test that needs the shared data sets is skipped with the reason and how to get them; under CI (`CI` set) the
+same test fails, since CI always lays the folder beside the checkout. Run as a user runs it: pytest in a
+subprocess, with TOKENMILL_SHARED pointing at a folder that is not there.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+
+from tests.conftest import REPO
+
+A_SHARED_TEST = "tests/test_warc.py::test_record_fields_and_chunked_body"  # reads data/warc_samples
+
+
+def _pytest(tmp_path, ci: bool) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "CI"}
+    env["TOKENMILL_SHARED"] = str(tmp_path / "no-such-folder")
+    if ci:
+        env["CI"] = "true"
+    return subprocess.run([sys.executable, "-m", "pytest", "-q", "-rs", "-p", "no:cacheprovider", A_SHARED_TEST],
+                          cwd=REPO, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_without_the_data_folder_a_test_that_needs_it_is_skipped_with_the_reason(tmp_path):
+    done = _pytest(tmp_path, ci=False)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert "1 skipped" in done.stdout
+    assert f"shared data missing: {tmp_path / 'no-such-folder' / 'data' / 'warc_samples'}" in done.stdout
+    assert "TOKENMILL_SHARED=/path/to/shared" in done.stdout
+
+
+def test_under_ci_the_same_test_fails(tmp_path):
+    done = _pytest(tmp_path, ci=True)
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "1 error" in done.stdout and "CI must have it" in done.stdout  # the fixture fails: an error
+
+
+def test_tests_reach_the_shared_folder_only_through_shared_path():
+    """A test that opened ../shared itself would error on a fresh clone instead of skipping."""
+    offenders = []
+    for path in sorted((REPO / "tests").rglob("*.py")):
+        if path.name == "conftest.py":
+            continue
+        for n, line in enumerate(path.read_text().splitlines(), 1):
+            if re.search(r"TOKENMILL_SHARED|\bSHARED\b|/ \"shared\"", line) and path.name != "test_fresh_clone.py":
+                offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
+    assert not offenders, offenders
