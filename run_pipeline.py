@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any
 
+from console.numbers import run_summary
 from console.quiet import QuietStderr, drop_import_warning
 from console.safe import ArgumentParser, closest_flag, shown
 
@@ -682,10 +683,7 @@ def main(argv: list[str] | None = None, command=None) -> int:
     except KeyboardInterrupt:
         print("tokenmill: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
-    print(
-        f"tokenmill: {stats['records']} records, {stats['kept']} kept, {stats['tokens']} tokens "
-        f"in {stats['wall_seconds']:.1f} s"
-    )
+    print(f"tokenmill: {run_summary(stats)}")  # the same figures, in the same style, as `tokenmill stats`
     # The run's own parser reads the limits (select's arguments parse with it too: --output is the one it needs).
     limit, _ = parser().parse_known_args(sys.argv[1:] if argv is None else argv)
     problems = [record_problems(stats, limit.max_record_errors)]

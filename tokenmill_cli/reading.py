@@ -85,17 +85,20 @@ def cmd_stats(argv: list[str]) -> int:
     if args.json:
         print(json.dumps(stats, sort_keys=True))
         return 0
-    say(f"{stats['records']:,} records -> {stats['kept']:,} kept, {stats['tokens']:,} tokens "
-        f"({stats.get('wall_seconds', 0):.1f} s wall)")
-    seconds = stats.get("stage_seconds", {})
-    say(f"{'stage':14s} {'in':>9s} {'out':>9s} {'dropped':>9s} {'seconds':>8s}  reasons")
+    from console.numbers import count, run_summary, secs, table
     from schemas.records import STAGES
 
+    say(run_summary(stats))
+    seconds = stats.get("stage_seconds", {})
+    rows = []
     for stage in [st for st in STAGES if st in stats["stages"]]:
         s = stats["stages"][stage]
         dropped = sum(s["dropped"].values())
-        reasons = ", ".join(f"{r} {n}" for r, n in sorted(s["dropped"].items(), key=lambda kv: -kv[1]))
-        say(f"{stage:14s} {s['in']:9,d} {s['out']:9,d} {dropped:9,d} {seconds.get(stage, 0):8.1f}  {reasons}")
+        reasons = ", ".join(f"{r} {count(n)}" for r, n in sorted(s["dropped"].items(), key=lambda kv: -kv[1]))
+        rows.append([stage, count(s["in"]), count(s["out"]), count(dropped), secs(seconds.get(stage, 0)), reasons])
+    for line in table(["stage", "in", "out", "dropped", "worker time", "reasons"], rows,
+                      [False, True, True, True, True, False]):
+        say(line)
     skipped = stats["read"]["skipped_record_types"]
     if skipped:
         say("non-content records skipped: " + ", ".join(f"{k} {v}" for k, v in skipped.items()))
@@ -111,7 +114,8 @@ def cmd_stats(argv: list[str]) -> int:
         mix = stats.get(f"kept_by_{kind}") or {}
         if mix:
             top = sorted(mix.items(), key=lambda kv: -kv[1]["tokens"])[:12]
-            say(f"kept by {kind}: " + ", ".join(f"{k} {v['documents']} docs / {v['tokens']:,} tok" for k, v in top))
+            say(f"kept by {kind}: " + ", ".join(f"{k} {count(v['documents'])} docs / {count(v['tokens'])} tok"
+                                                for k, v in top))
     for rel in stats.get("dedup_against", []):
         say(f"against release {rel['name']} {rel['version']} ({rel['indexed_documents']:,} documents): "
             f"{rel['exact_copies']:,} exact and {rel['near_copies']:,} near copies dropped")
