@@ -17,6 +17,7 @@ from typing import Any
 from console.numbers import run_summary
 from console.quiet import QuietStderr, drop_import_warning
 from console.safe import ArgumentParser, closest_flag, shown
+from outputs.timing import process_started, wall_timing
 
 drop_import_warning()  # before Apache Beam is imported: it logs a bigquery/apitools warning as it loads
 
@@ -352,19 +353,36 @@ def check_runner(beam_args: list[str]) -> None:
                          "or name the engine: --runner=FlinkRunner or --runner=SparkRunner")
 
 
-def stage_timings(result: beam.runners.runner.PipelineResult) -> dict[str, float]:
-    """Seconds spent per stage summed over workers, from the `<stage>/time_us` counters (best effort)."""
+def run_metrics(result: beam.runners.runner.PipelineResult
+                ) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[float, float]]]:
+    """From the workers' metrics: worker seconds per stage (`<stage>/time_us`, the time inside the stage's own
+    steps summed over every worker process: wall time, except extraction's, which is trafilatura's CPU time in
+    its child plus decoding), worker seconds per step's setup (`setup/<stage>/time_us`: models, tokenizer,
+    the extraction child) and the phases' marks ({mark: (first, last)} in epoch seconds). Empty where a
+    runner reports no metrics to the driver."""
+    from outputs.timing import distribution_marks
+    from pipelines.metrics import MARK_PREFIX
+
     try:
-        counters = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))["counters"]
+        found = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))
     except Exception:  # noqa: BLE001 - some runners do not report metrics to the driver
-        return {}
+        return {}, {}, {}
     seconds: dict[str, float] = {}
-    for c in counters:
+    setup: dict[str, float] = {}
+    for c in found["counters"]:
         name = c.key.metric.name
         if name.endswith("/time_us"):
-            value = c.committed if c.committed is not None else c.attempted
-            seconds[name.removesuffix("/time_us")] = seconds.get(name.removesuffix("/time_us"), 0) + value / 1e6
-    return dict(sorted(seconds.items()))
+            value = (c.committed if c.committed is not None else c.attempted) / 1e6
+            into, stage = (setup, name.removeprefix("setup/")) if name.startswith("setup/") else (seconds, name)
+            stage = stage.removesuffix("/time_us")
+            into[stage] = into.get(stage, 0) + value
+    marks = []
+    for d in found["distributions"]:
+        name = d.key.metric.name
+        value = d.committed if d.committed is not None else d.attempted
+        if name.startswith(MARK_PREFIX) and value is not None and value.count:
+            marks.append((name.removeprefix(MARK_PREFIX), value.min, value.max))
+    return dict(sorted(seconds.items())), dict(sorted(setup.items())), distribution_marks(marks)
 
 
 def tune_malloc() -> None:
@@ -447,19 +465,38 @@ def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
     return beam.Pipeline(options=options)
 
 
-def _execute(beam_args: list[str], output: str, build, progress=None) -> dict[str, Any]:
+# When the command's clock started: main() sets the process's start (imports count: the user waited for them);
+# run() and select() called as functions start it at their own entry.
+_command_started: float | None = None
+
+
+def _started() -> float:
+    return _command_started if _command_started is not None else time.time()
+
+
+def _is_the_command() -> bool:
+    """Whether this process was started as the tokenmill command (its console script, `python -m tokenmill_cli`,
+    `python run_pipeline.py`): then its clock starts with the process. Called from other code (tests, a
+    notebook) the process is older than the command, and run() starts the clock."""
+    script = os.path.abspath(sys.argv[0]) if sys.argv and sys.argv[0] else ""
+    return os.path.basename(script) in ("tokenmill", "run_pipeline.py") or (
+        os.path.basename(os.path.dirname(script)) == "tokenmill_cli")
+
+
+def _execute(beam_args: list[str], output: str, build, progress=None, *, started: float) -> dict[str, Any]:
     """Build with `build(pipeline)`, run on the chosen runner (drawing `progress`, a console.progress.ProgressLine,
-    meanwhile), add timings to stats.json."""
+    meanwhile), add timings to stats.json: `wall_seconds` from the process's start, `stage_seconds` (worker
+    seconds per stage) and `timing` (the wall time's phases, outputs/timing.py)."""
     import contextlib
 
     beam_args = local_runner(beam_args)
     tune_malloc()
     pin_worker_code()
-    start = time.perf_counter()
     p = make_pipeline(beam_args)
     build(p)
     try:
         with progress or contextlib.nullcontext():
+            submitted = time.time()
             result = p.run()
             result.wait_until_finish()
     except Exception as exc:
@@ -468,11 +505,14 @@ def _execute(beam_args: list[str], output: str, build, progress=None) -> dict[st
         if stated:
             raise RunFailed(stated.group(1)) from exc
         raise
-    wall = time.perf_counter() - start
 
     stats = read_json(f"{output}/stats.json")
-    stats["wall_seconds"] = round(wall, 3)
-    stats["stage_seconds"] = {k: round(v, 3) for k, v in stage_timings(result).items()}
+    stage, setup, marks = run_metrics(result)
+    stats["stage_seconds"] = {k: round(v, 3) for k, v in stage.items()}
+    timing = wall_timing(started=started, submitted=submitted, ended=time.time(), marks=marks)
+    timing["setup_seconds"] = {k: round(v, 3) for k, v in setup.items()}
+    stats["timing"] = timing
+    stats["wall_seconds"] = timing["wall_seconds"]
     write_json(f"{output}/stats.json", stats)
     # Finished: the manifest says what the run did and which files it read.
     FileSystems.delete([f"{output}/{STARTED}", f"{output}/{INPUTS_FILE}"])
@@ -512,6 +552,7 @@ def is_local(beam_args: list[str]) -> bool:
 def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
     """Run the pipeline; returns stats.json's content. Raises UsageError / RecipeError on bad input. With
     `console_fd` (a terminal) a local run draws its progress line there."""
+    started = _started()
     args, beam_args = parse_args(parser(), argv)
     check_fraction("--max-file-errors", args.max_file_errors, "the input files")
     check_fraction("--max-record-errors", args.max_record_errors, "the records")
@@ -533,7 +574,7 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
         progress = ProgressLine(f"{output}/{STAGING}", sum(n or 0 for n in sizes.values()), console_fd)
     stats = _execute(beam_args, output, lambda p: build_pipeline(
         p, inputs_file=inputs_file, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
-        progress=progress is not None, decontamination=decontamination, against=against), progress)
+        progress=progress is not None, decontamination=decontamination, against=against), progress, started=started)
     if not args.quiet:
         for line in drop_warnings(stats, recipe.output.warn_drop_share):
             print(f"tokenmill: {shown(line)}", file=sys.stderr)
@@ -568,6 +609,7 @@ def select_parser() -> argparse.ArgumentParser:
 
 def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
     """`tokenmill select SRC --config R --output OUT`: another recipe over a --keep-scored run."""
+    started = _started()
     args, beam_args = parse_args(select_parser(), argv)
     check_fraction("--max-record-errors", args.max_record_errors, "the records")
     source = args.source.rstrip("/")
@@ -599,7 +641,8 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     write_input_list(inputs_file, manifest["inputs"])
     return _execute(beam_args, output, lambda p: build_select_pipeline(
         p, source=source, source_manifest=manifest, source_stats=source_stats, output=output, recipe=recipe,
-        tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination, against=against))
+        tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination, against=against),
+        started=started)
 
 
 def check_fraction(flag: str, value: float, of: str) -> None:
@@ -671,6 +714,8 @@ def main(argv: list[str] | None = None, command=None) -> int:
     logging.basicConfig(level=logging.WARNING)
     logging.getLogger("apache_beam").setLevel(logging.INFO if console.verbose else logging.ERROR)
     terminal = os.isatty(2) and not console.quiet
+    global _command_started
+    _command_started = process_started() if _is_the_command() else None
     try:
         with contextlib.nullcontext() if console.verbose else QuietStderr() as quiet:
             stats = (command or run)(argv, console_fd=(quiet.saved if quiet else 2) if terminal else None)
@@ -683,6 +728,8 @@ def main(argv: list[str] | None = None, command=None) -> int:
     except KeyboardInterrupt:
         print("tokenmill: interrupted; rerun the same command to resume", file=sys.stderr)
         return 130
+    finally:
+        _command_started = None
     print(f"tokenmill: {run_summary(stats)}")  # the same figures, in the same style, as `tokenmill stats`
     # The run's own parser reads the limits (select's arguments parse with it too: --output is the one it needs).
     limit, _ = parser().parse_known_args(sys.argv[1:] if argv is None else argv)

@@ -39,6 +39,7 @@ from outputs.run_files import (
     write_json,
 )
 from outputs.staging import remove_staging, staging_dir
+from outputs.timing import MARK_FINALIZING
 from pipelines.against_releases import MATCHED, NearAgainstReleases, against_stats, read_index_file
 from pipelines.classify import DecideClassifiers, ScoreClassifiers
 from pipelines.decontaminate import Decontaminate, DecontaminationPlan, decontamination_stats
@@ -55,6 +56,7 @@ from pipelines.documents import (
     ReadWarcFiles,
     named_inputs,
 )
+from pipelines.metrics import mark
 from pipelines.near_dedup import NearDedup, near_dedup_stats
 from pipelines.sinks import WriteParts
 from pipelines.source_parts import (
@@ -128,6 +130,7 @@ def _finalize(
     decontamination: DecontaminationPlan | None = None,
     against: list[dict[str, Any]] | None = None,
 ) -> None:
+    mark(MARK_FINALIZING)
     inputs = read_input_list(inputs_file)
     by_kind: dict[str, list] = {kind: [] for kind in SUMMARY_KINDS}
     for kind, value in summary:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import time
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -23,8 +24,9 @@ from ingest.decode import decode_body
 from ingest.extract import Extracted, Extractor, quick_text
 from ingest.warc import ReadError, SkippedRecord, WarcInfo, read_warc, snapshot_of_file, source_name, triage
 from outputs.run_files import inputs_root
+from outputs.timing import MARK_RECORDS_END, MARK_RECORDS_START
 from pipelines.isolation import ENVIRONMENT_ERRORS, internal_error
-from pipelines.metrics import NAMESPACE, StageCounters
+from pipelines.metrics import NAMESPACE, SetupTime, StageCounters, mark
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import ReadConfig, Recipe
 from schemas.records import (
@@ -76,7 +78,11 @@ class ReadWarcFiles(beam.DoFn):
     def setup(self) -> None:
         apply_worker_settings()  # once per process; pipelines/worker.py
         self.file_errors = beam.metrics.Metrics.counter(NAMESPACE, "read/file_errors")
+        self.read_time = beam.metrics.Metrics.counter(NAMESPACE, f"{STAGE_READ}/time_us")
         self.progress = ProgressFile(self.progress_dir, "read") if self.progress_dir else None
+
+    def start_bundle(self) -> None:
+        mark(MARK_RECORDS_START)
 
     def process(self, file: tuple[str, str]) -> Iterator:
         name, path = file
@@ -113,7 +119,7 @@ class ReadWarcFiles(beam.DoFn):
             yield beam.pvalue.TaggedOutput(FILE_ERRORS, (path, 0, f"cannot open: {exc}"))
             return
         with stream:
-            for item in read_warc(stream, name, self.max_body_bytes):
+            for item in self._timed(read_warc(stream, name, self.max_body_bytes)):
                 if isinstance(item, Record):
                     batch.append(item)
                     if len(batch) >= self.batch_size:
@@ -128,6 +134,16 @@ class ReadWarcFiles(beam.DoFn):
                     yield beam.pvalue.TaggedOutput(FILE_ERRORS, (path, item.offset, item.error))
         if batch:
             yield batch
+
+    def _timed(self, items: Iterator) -> Iterator:
+        """`items`, the time spent making each one (reading and framing the file) counted as the read stage's:
+        not the time its consumer spends, which a fused runner spends inside the yield."""
+        start, micros = time.perf_counter(), 0
+        for item in items:
+            micros += int((time.perf_counter() - start) * 1e6)
+            yield item
+            start = time.perf_counter()
+        self.read_time.inc(micros + int((time.perf_counter() - start) * 1e6))
 
 
 class ExtractDocuments(beam.DoFn):
@@ -146,10 +162,12 @@ class ExtractDocuments(beam.DoFn):
 
     def setup(self) -> None:
         apply_worker_settings()  # once per process; pipelines/worker.py
-        # The child starts in the background; the first extraction (or finish_bundle) waits for it.
-        self.extractor = Extractor(self.recipe.extract, wait=False)
-        self.lid = LanguageIdentifier(self.recipe.language.model_path, self.recipe.language.max_chars)
-        self.url_filters = [f for f in build_filters(self.recipe) if not f.needs_text]
+        self.setup_time = SetupTime(STAGE_EXTRACT)
+        with self.setup_time.timed():
+            # The child starts in the background; the first extraction (or finish_bundle) waits for it.
+            self.extractor = Extractor(self.recipe.extract, wait=False)
+            self.lid = LanguageIdentifier(self.recipe.language.model_path, self.recipe.language.max_chars)
+            self.url_filters = [f for f in build_filters(self.recipe) if not f.needs_text]
         self.read_c = StageCounters(STAGE_READ)
         self.extract_c = StageCounters(STAGE_EXTRACT)
         self.url_c = StageCounters(STAGE_URL)
@@ -158,10 +176,12 @@ class ExtractDocuments(beam.DoFn):
 
     def start_bundle(self) -> None:
         self.reported = False
+        self.setup_time.report()
 
     def finish_bundle(self) -> None:
         # A bundle whose pages were all dropped before extraction still proves trafilatura can start.
         self.extractor.ensure_ready()
+        mark(MARK_RECORDS_END)
 
     def _report_setup(self) -> Iterator:
         """Once per bundle: what the extraction process runs (trafilatura's version, speed patches on or off),
@@ -304,13 +324,20 @@ class FilterDocuments(beam.DoFn):
 
     def setup(self) -> None:
         apply_worker_settings()  # once per process; pipelines/worker.py
-        self.filters = [f for f in build_filters(self.recipe) if f.needs_text]
+        self.setup_time = SetupTime(STAGE_FILTERS)
+        with self.setup_time.timed():
+            self.filters = [f for f in build_filters(self.recipe) if f.needs_text]
         self.counters = StageCounters(STAGE_FILTERS)
         self.progress = ProgressFile(self.progress_dir, "kept") if self.progress_dir else None
+
+    def start_bundle(self) -> None:
+        self.setup_time.report()
+        mark(MARK_RECORDS_START)  # a select run's first step: it reads no WARC
 
     def finish_bundle(self) -> None:
         if self.progress is not None:
             self.progress.flush()
+        mark(MARK_RECORDS_END)
 
     def process(self, received: Document) -> Iterator:
         self.counters.inp.inc()

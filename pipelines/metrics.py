@@ -1,4 +1,6 @@
-"""Beam counters named `<stage>/in`, `<stage>/kept`, `<stage>/dropped/<reason>`: the live run report."""
+"""Beam counters named `<stage>/in`, `<stage>/kept`, `<stage>/dropped/<reason>`: the live run report; the
+worker seconds of each stage (`<stage>/time_us`) and of each step's setup (`setup/<stage>/time_us`); and the
+instants the run's phases start and end (`mark`, read back by outputs/timing.py)."""
 
 from __future__ import annotations
 
@@ -8,6 +10,42 @@ from contextlib import contextmanager
 from apache_beam.metrics import Metrics
 
 NAMESPACE = "tokenmill"
+MARK_PREFIX = "at/"
+
+
+def mark(name: str) -> None:
+    """Record now (epoch milliseconds) in the distribution `at/<name>`: its min and max over every worker are
+    the first and last time a step reached this point (outputs.timing.wall_timing makes the phases of them)."""
+    dist = _MARKS.get(name)
+    if dist is None:
+        dist = _MARKS[name] = Metrics.distribution(NAMESPACE, f"{MARK_PREFIX}{name}")
+    dist.update(int(time.time() * 1000))
+
+
+_MARKS: dict[str, object] = {}  # Beam's delegating distributions: each update goes to the running bundle's
+
+
+class SetupTime:
+    """A step's setup (models loaded, the extraction child started), in worker seconds: `setup/<stage>/time_us`.
+    Timed in `setup` and reported by `report` in the first bundle: an update made in setup has no bundle to
+    be reported with."""
+
+    def __init__(self, stage: str) -> None:
+        self.stage = stage
+        self.micros = 0
+
+    @contextmanager
+    def timed(self):
+        start = time.perf_counter()
+        try:
+            yield
+        finally:
+            self.micros += int((time.perf_counter() - start) * 1e6)
+
+    def report(self) -> None:
+        if self.micros:
+            Metrics.counter(NAMESPACE, f"setup/{self.stage}/time_us").inc(self.micros)
+            self.micros = 0
 
 
 class StageCounters:

@@ -33,8 +33,9 @@ from dedup.components import (
 from dedup.exact import survivor_order
 from dedup.minhash import band_keys, check_values, hashed_jaccard, shingle_hashes
 from outputs.staging import read_staged_docs
+from outputs.timing import MARK_BUCKETS, MARK_CONFIRM_END, MARK_FINAL, MARK_ROUND
 from pipelines.documents import LEDGER
-from pipelines.metrics import NAMESPACE, StageCounters
+from pipelines.metrics import NAMESPACE, StageCounters, mark
 from pipelines.staging import settled
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import NearDedupConfig, Recipe
@@ -61,6 +62,7 @@ def _signed(ref: StagedRef, cfg: NearDedupConfig, rule: str, snapshots: dict[str
 
 
 def _bucket_keys(item, cfg: NearDedupConfig) -> Iterator:
+    mark(MARK_BUCKETS)
     doc_id, scope, _rank, sig = item
     # The verification copy travels with every band key: 8 bits per value (dedup.minhash.check_values).
     check = check_values(sig) if cfg.verify else None
@@ -96,13 +98,20 @@ def _totals(values: Iterable[tuple[int, int]]) -> tuple[int, int]:
     return edges, broken
 
 
-def _graph_state(neighbors, label: str):
-    """(node, Neighbors) -> singleton (undirected edges, nodes breaking the star shape)."""
+def _undirected(totals: tuple[int, int], at: str) -> tuple[int, int]:
+    mark(at)  # the graph's state is known: a round starts (outputs/timing.py)
+    directed, broken = totals
+    return directed // 2, broken
+
+
+def _graph_state(neighbors, label: str, at: str):
+    """(node, Neighbors) -> singleton (undirected edges, nodes breaking the star shape); `at` is the mark
+    recorded when it is known (a round's start, or the final graph's)."""
     return (
         neighbors
         | f"{label}Tally" >> beam.MapTuple(lambda node, nb: (nb.count, int(breaks_star(node, nb))))
         | f"{label}Totals" >> beam.CombineGlobally(_totals)
-        | f"{label}Undirected" >> beam.MapTuple(lambda directed, broken: (directed // 2, broken))
+        | f"{label}Undirected" >> beam.Map(_undirected, at)
     )
 
 
@@ -135,7 +144,7 @@ def _hub_step(step):
     return both
 
 
-def _round(edges, label: str, max_group: int):
+def _round(edges, label: str, max_group: int, at: str):
     """One large-star then one small-star step over the undirected edge list (both directions of every edge).
 
     A combiner first gives every node its Neighbors record: whether the graph has converged (then every edge
@@ -146,7 +155,7 @@ def _round(edges, label: str, max_group: int):
     (after a large-star step, a star's center has none).
     Returns (next edges, edges that left converged, (undirected edges, nodes breaking the star shape))."""
     neighbors = edges | f"{label}Neighbors" >> beam.CombinePerKey(_NeighborsFn())
-    state = _graph_state(neighbors, label)
+    state = _graph_state(neighbors, label, at)
     hubs = (
         neighbors
         | f"{label}Hubs" >> beam.Filter(lambda kv: kv[1].count > max_group)
@@ -309,14 +318,14 @@ class ConnectedComponents(beam.PTransform):
         edges = edges | "BothDirections" >> beam.FlatMap(both_directions)
         done, states = [], []
         for i in range(self.max_rounds):
-            edges, converged, state = _round(edges, f"Round{i:02d}", self.max_group)
+            edges, converged, state = _round(edges, f"Round{i:02d}", self.max_group, MARK_ROUND.format(i))
             done.append(converged)
             states.append(state | f"Round{i:02d}Record" >> beam.Map(lambda s, i=i: ("round", i, *s)))
         final = (
             (*done, edges) | "FinalEdges" >> beam.Flatten()
             | "FinalNeighbors" >> beam.CombinePerKey(_NeighborsFn())
         )
-        final_state = _graph_state(final, "Final")
+        final_state = _graph_state(final, "Final", MARK_FINAL)
         roots = final | "Roots" >> beam.Map(
             _roots, beam.pvalue.AsSingleton(final_state), max_rounds=self.max_rounds)
         final_record = final_state | "FinalRecord" >> beam.Map(lambda s: ("final", *s))
@@ -394,8 +403,12 @@ class _Confirm(beam.DoFn):
             self.counters.kept.inc()
             yield beam.pvalue.TaggedOutput(SURVIVOR, (survivor_id, replace(survivor, text="", cluster_id=survivor_id)))
 
+    def finish_bundle(self) -> None:
+        mark(MARK_CONFIRM_END)
+
 
 def _with_size(_survivor_id: str, grouped) -> Iterator[StagedRef]:
+    mark(MARK_CONFIRM_END)
     for ref in grouped["ref"]:
         yield replace(ref, cluster_size=ref.cluster_size + sum(grouped["size"]))
 
@@ -453,6 +466,9 @@ class _CountKept(beam.DoFn):
         self.counters.inp.inc()
         self.counters.kept.inc()
         yield ref
+
+    def finish_bundle(self) -> None:
+        mark(MARK_CONFIRM_END)
 
 
 class RestoreText(beam.DoFn):

@@ -18,9 +18,10 @@ from dedup.exact import exact_key
 from dedup.minhash import MinHasher, band_keys, shingle_hashes
 from outputs.parquet_parts import write_part, write_sorted_parts
 from outputs.staging import StagingFile, read_refs, read_staged
+from outputs.timing import MARK_WRITING_END, MARK_WRITING_START
 from pipelines.documents import kept_ledger_row
 from pipelines.isolation import ENVIRONMENT_ERRORS, batch_or_each, dropped_row, internal_error
-from pipelines.metrics import StageCounters
+from pipelines.metrics import SetupTime, StageCounters, mark
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
 from schemas.records import (
@@ -163,14 +164,23 @@ class WriteSourceParts(beam.DoFn):
         apply_worker_settings()  # once per process; pipelines/worker.py
         self.counters = StageCounters(STAGE_TOKENIZE)
         self.schema = shard_schema(self.columns)
-        cfg = self.recipe.tokenizer
-        self.tokenizer = Tokenizer(cfg.name, cfg.append_eos)
-        near = self.recipe.dedup.near
-        self.hasher = MinHasher(near.bands * near.rows, near.seed) if near.enabled else None
+        self.setup_time = SetupTime(STAGE_TOKENIZE)
+        with self.setup_time.timed():
+            cfg = self.recipe.tokenizer
+            self.tokenizer = Tokenizer(cfg.name, cfg.append_eos)
+            near = self.recipe.dedup.near
+            self.hasher = MinHasher(near.bands * near.rows, near.seed) if near.enabled else None
+
+    def start_bundle(self) -> None:
+        self.setup_time.report()
+
+    def finish_bundle(self) -> None:
+        mark(MARK_WRITING_END)
 
     def process(self, element: tuple[str, dict[str, Iterable]], source_index: dict[str, int]) -> Iterator:
         """`source_index`: {input file's name in the run: its index among the run's inputs}, a side input read
         from the run's input list (not built into the job graph, which would grow with a 90,000-file crawl)."""
+        mark(MARK_WRITING_START)
         source, parts = element
         index = source_index[source], len(source_index)  # (file, files): the parts' names (part_name)
         refs = list(parts["survivors"])  # one input file's survivors; _tokenized puts them in doc-id order

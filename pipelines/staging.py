@@ -30,9 +30,10 @@ import apache_beam as beam
 from dedup.exact import exact_key
 from dedup.minhash import MinHasher, shingle_hashes
 from outputs.staging import Frames, OpenFiles
+from outputs.timing import MARK_RECORDS_END
 from pipelines.documents import LEDGER
 from pipelines.isolation import ENVIRONMENT_ERRORS, dropped_row, internal_error
-from pipelines.metrics import StageCounters
+from pipelines.metrics import StageCounters, mark
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
 from schemas.records import (
@@ -97,6 +98,7 @@ class StageDocuments(beam.DoFn):
 
     def finish_bundle(self) -> None:
         self.files.close()
+        mark(MARK_RECORDS_END)
 
 
 class StageLedgerRows(beam.DoFn):
@@ -117,6 +119,7 @@ class StageLedgerRows(beam.DoFn):
 
     def finish_bundle(self) -> None:
         self.files.close()
+        mark(MARK_RECORDS_END)
 
 
 def settled(ref: StagedRef) -> StagedRef:

@@ -147,16 +147,16 @@ def runs(tmp_path_factory):
     counters = {}
     with pytest.MonkeyPatch.context() as mp:
         inject(mp)
-        timings = run_pipeline.stage_timings
+        metrics = run_pipeline.run_metrics
 
         def keep_counters(result):
             from apache_beam.metrics import MetricsFilter
 
             for c in result.metrics().query(MetricsFilter().with_namespace("tokenmill"))["counters"]:
                 counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
-            return timings(result)
+            return metrics(result)
 
-        mp.setattr(run_pipeline, "stage_timings", keep_counters)
+        mp.setattr(run_pipeline, "run_metrics", keep_counters)
         faulty = run(crawl, root / "faulty", "--config", config, "--max-record-errors", "1", *IN_MEMORY)
     return {"root": root, "clean": clean, "faulty": faulty, "counters": counters}
 

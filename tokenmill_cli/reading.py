@@ -99,6 +99,8 @@ def cmd_stats(argv: list[str]) -> int:
     for line in table(["stage", "in", "out", "dropped", "worker time", "reasons"], rows,
                       [False, True, True, True, True, False]):
         say(line)
+    for line in timing_lines(stats):
+        say(line)
     skipped = stats["read"]["skipped_record_types"]
     if skipped:
         say("non-content records skipped: " + ", ".join(f"{k} {v}" for k, v in skipped.items()))
@@ -132,6 +134,35 @@ def cmd_stats(argv: list[str]) -> int:
             f"{'converged' if near['converged'] else 'NOT converged'}; edges per round {edges or '-'}; "
             f"components by size {comps or '-'}")
     return 0
+
+
+def timing_lines(stats: dict) -> list[str]:
+    """Where the run's wall time went (stats.json `timing`, outputs/timing.py): each phase as measured, near
+    dedup's rounds on one row, the remainder as `other`; then the worker seconds, which are not wall time."""
+    from console.numbers import secs, table
+    from outputs.timing import OTHER, PHASES, phase_label
+
+    timing = stats.get("timing")
+    if not timing:  # a run of a tokenmill before the phases were measured
+        return []
+    rows, rounds = [], []
+    for p in timing["phases"]:
+        if p["phase"].startswith("near_dedup_round_"):
+            if not rounds:
+                rows.append(None)  # the rounds' row, filled in below, where the first round is
+            rounds.append(p["seconds"])
+        else:
+            rows.append([phase_label(p["phase"]), secs(p["seconds"]), PHASES.get(p["phase"], "")])
+    if rounds:
+        rows[rows.index(None)] = ["near dedup: rounds", secs(sum(rounds)), f"{len(rounds)} rounds: "
+                                  + " ".join(f"{r:.1f}" for r in rounds) + " s"]
+    rows.append(["other", secs(timing["other_seconds"]), OTHER])
+    lines = [f"time: {secs(timing['wall_seconds'])} wall from the command's start, in phases as measured:"]
+    lines += ["  " + line for line in table(["phase", "wall", "what"], rows, [False, True, False])]
+    setup = ", ".join(f"{k} {secs(v)}" for k, v in timing.get("setup_seconds", {}).items() if v)
+    lines.append("worker time is summed over the worker processes, not wall time: the stages' column (extract: "
+                 "trafilatura's CPU time and decoding)" + (f"; setting up steps: {setup}" if setup else ""))
+    return lines
 
 
 def _excerpt(text: str | None, width: int = 600) -> str:
