@@ -116,6 +116,11 @@ def test_release_verify_and_refusals(runs, tmp_path, capsys):
     assert manifest["tokenizer"]["vocab_sha256"] and manifest["recipe_sha256"] and manifest["created"]
     assert len(manifest["files"]) >= 2 and "Funnel" in (target / "README.md").read_text()
     assert tokenmill_cli.main(["verify", str(target)]) == 0
+    capsys.readouterr()
+    assert tokenmill_cli.main(["release", str(runs / "fw"), "--name", "web", "--version", "1.0.0", "--to",
+                               str(target)]) == 0  # the same command again: nothing to do, and it says so
+    said = capsys.readouterr().out
+    assert said == f"{target} already holds release web 1.0.0 of this run (verified), nothing copied\n"
     assert tokenmill_cli.main(["release", str(runs / "default"), "--name", "web", "--version", "2.0.0", "--to",
                                str(target)]) == 2
     assert "already holds release web 1.0.0" in capsys.readouterr().err

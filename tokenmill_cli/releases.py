@@ -28,8 +28,10 @@ def release_parser() -> ArgumentParser:
 def cmd_release(argv: list[str]) -> int:
     from outputs.reading import OutputDirError
     from release.publish import ReleaseError, release
+    from storage.files import exists, join
 
     args = release_parser().parse_args(argv)
+    already = exists(join(args.to.rstrip("/"), "manifest.json"))  # release() then verifies it and copies nothing
     try:
         manifest = release(args.run, args.name, args.version, args.to)
     except (ReleaseError, OutputDirError) as exc:
@@ -38,6 +40,9 @@ def cmd_release(argv: list[str]) -> int:
     index = manifest.get("dedup_index")
     carried = (f", dedup index {sum(f['bytes'] for f in index['files']):,} bytes "
                f"({index['bytes_per_document']:,.0f} per document)") if index else ", no dedup index"
+    if already:
+        say(f"{args.to} already holds release {args.name} {args.version} of this run (verified), nothing copied")
+        return 0
     say(f"released {args.name} {args.version}: {len(manifest['files'])} shards, "
         f"{manifest['totals']['tokens']:,} tokens{carried} -> {args.to}")
     return 0
