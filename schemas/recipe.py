@@ -240,7 +240,9 @@ class PiiConfig:
 @dataclass
 class FiltersConfig:
     # Filters run in this order; the first to drop decides the ledger reason. Each name has a table below.
-    # Filters that only need the URL ("url") run before extraction, wherever they stand in this list.
+    # Filters that only need the URL ("url") run before extraction, wherever they stand in this list. A list
+    # named in the table of a filter this leaves out (url's files, bad_words.lists_dir,
+    # gopher_quality.stop_words_file) is refused: nothing would read it.
     order: list[str] = field(default_factory=lambda: ["language"])
     language: LanguageFilterConfig = field(default_factory=LanguageFilterConfig)
     url: UrlFilterConfig = field(default_factory=UrlFilterConfig)
@@ -538,23 +540,37 @@ def recipe_from_dict(data: dict[str, Any]) -> Recipe:
     if "url" in recipe.filters.order and not list_paths(recipe, "filters.url"):
         raise RecipeError("filters.order runs url, but [filters.url] names no list: give domain_files, url_files "
                           "or word files (UT1 format), or take url out of the order")
+    # Lists for a filter the order does not run would be read by nothing: a recipe following fineweb.toml's
+    # comment without "url" in the order ran with stage url dropping nothing and not a word said.
+    for name, key, _path in filter_lists(recipe):
+        if name not in recipe.filters.order:
+            where = " (it runs before extraction wherever it stands)" if name == "url" else ""
+            raise RecipeError(f"{key} names a list for the {name} filter, but filters.order does not run it, so "
+                              f"nothing would read the list: add \"{name}\" to [filters] order{where}, or remove "
+                              f"{key}")
     return recipe
+
+
+def filter_lists(recipe: Recipe) -> list[tuple[str, str, str]]:
+    """(filter name, recipe key, path) of every list a filter's table names, whether or not filters.order runs
+    that filter: `recipe_from_dict` refuses lists for a filter not in the order, `list_paths` keeps the rest."""
+    f = recipe.filters
+    out = [("url", f"filters.url.{key}", path)
+           for key in ("domain_files", "url_files", "banned_word_files", "soft_banned_word_files",
+                       "banned_subword_files")
+           for path in getattr(f.url, key)]
+    if f.bad_words.lists_dir:
+        out.append(("bad_words", "filters.bad_words.lists_dir", f.bad_words.lists_dir))
+    if f.gopher_quality.stop_words_file:
+        out.append(("gopher_quality", "filters.gopher_quality.stop_words_file", f.gopher_quality.stop_words_file))
+    return out
 
 
 def list_paths(recipe: Recipe, section: str = "") -> list[tuple[str, str]]:
     """(recipe key, path) of every file or folder the recipe's active parts read: the lists of the filters in
     filters.order, the language and classifier models, a tokenizer.json. `section` keeps only keys under it.
     The run checks each exists before it starts (run_pipeline.check_paths)."""
-    out: list[tuple[str, str]] = []
-    f = recipe.filters
-    if "url" in f.order:
-        for key in ("domain_files", "url_files", "banned_word_files", "soft_banned_word_files",
-                    "banned_subword_files"):
-            out += [(f"filters.url.{key}", path) for path in getattr(f.url, key)]
-    if "bad_words" in f.order and f.bad_words.lists_dir:
-        out.append(("filters.bad_words.lists_dir", f.bad_words.lists_dir))
-    if "gopher_quality" in f.order and f.gopher_quality.stop_words_file:
-        out.append(("filters.gopher_quality.stop_words_file", f.gopher_quality.stop_words_file))
+    out = [(key, path) for name, key, path in filter_lists(recipe) if name in recipe.filters.order]
     if recipe.language.model_path:
         out.append(("language.model_path", recipe.language.model_path))
     for name, cls in (("quality", recipe.quality), ("topic", recipe.topic)):
