@@ -39,6 +39,13 @@ from tokenization.tokenizers import describe_tokenizer  # noqa: E402
 
 DEFAULT_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
 
+# The names of the files a folder given as --input holds that are read as crawls (compared lower-cased; Common
+# Crawl's WET files end in .warc.wet.gz). Decided by name, not by content: it costs no read (a store's folder of
+# 90,000 objects is not opened one by one before the run) and the same folder always gives the same inputs. A
+# file or a glob named explicitly is read whatever its name.
+CRAWL_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
+
+
 
 class UsageError(Exception):
     """Bad command-line input: reported as one line, exit code 2."""
@@ -66,8 +73,10 @@ def parser() -> argparse.ArgumentParser:
         "      --runner=DataflowRunner --project=P --region=R\n"
         "  tokenmill stats out   (then: inspect, diff, report, release)")
     ap.add_argument("--input", action="extend", nargs="+", default=[],
-                    help="WARC/WET files, globs or comma-separated lists (several values, repeatable). Any Beam "
-                    "FileSystems path.")
+                    help="WARC/WET files, globs, folders or comma-separated lists (several values, repeatable). Any "
+                    "Beam FileSystems path. A folder, with or without a trailing /, means the files in it named as "
+                    f"crawls ({', '.join(CRAWL_SUFFIXES)}); the others (a README.md) are skipped with a note. A "
+                    "file or glob is read whatever its name.")
     ap.add_argument("--input-list", action="append", default=[], metavar="FILE",
                     help="a file naming input files, one path a line (# comments; any FileSystems path, and so "
                     "is the file): for crawls of many files, e.g. Common Crawl's warc.paths with the bucket "
@@ -231,7 +240,7 @@ def listed_inputs(list_files: list[str]) -> dict[str, int | None]:
             raise UsageError(f"--input-list {list_file} names no file")
         for line in lines:
             if any(c in line for c in "*?["):
-                out.update(expand_inputs([line]))
+                out.update(expand_inputs([line])[0])
             elif is_local(line) and os.path.isfile(line):
                 out[line] = os.path.getsize(line)
             elif is_local(line):
@@ -241,20 +250,59 @@ def listed_inputs(list_files: list[str]) -> dict[str, int | None]:
     return out
 
 
-def expand_inputs(patterns: list[str]) -> dict[str, int]:
-    """Globs and comma lists -> {file path: size in bytes}, sorted by path, each file once. A pattern matching
-    nothing is an error. The sizes come with the match (the progress line's total), so no file is asked twice."""
+def _match(pattern: str) -> list[Any]:
+    try:
+        return FileSystems.match([pattern])[0].metadata_list
+    except Exception as exc:  # noqa: BLE001
+        raise UsageError(f"cannot read input '{pattern}': {exc}") from exc
+
+
+def _folder(pattern: str) -> list[Any] | None:
+    """What Beam lists in `pattern` taken as a folder (its path with a trailing /), or None when it names no
+    folder: a local directory with or without the slash, or a path ending in / (on a store, where a folder is
+    a key prefix, also a plain path that names no object but holds some)."""
+    from storage.files import is_local
+
+    if any(c in pattern for c in "*?["):
+        return None
+    if pattern.endswith("/") or (is_local(pattern) and os.path.isdir(pattern)):
+        return _match(pattern.rstrip("/") + "/")
+    if not is_local(pattern) and not _match(pattern):
+        return _match(pattern + "/") or None
+    return None
+
+
+def expand_inputs(patterns: list[str]) -> tuple[dict[str, int], list[str]]:
+    """Globs, comma lists and folders -> ({file path: size in bytes}, sorted by path, each file once; the files
+    left out of folders). A folder, with or without a trailing /, means the files in it whose names end in one
+    of CRAWL_SUFFIXES; the others (a README.md, notes) are left out, not read as crawls. A pattern matching
+    nothing, or a folder without a crawl file, is an error. The sizes come with the match (the progress line's
+    total), so no file is asked twice."""
     sizes: dict[str, int] = {}
+    skipped: list[str] = []
     for raw in patterns:
         for pattern in filter(None, (p.strip() for p in raw.split(","))):
-            try:
-                matches = FileSystems.match([pattern])[0].metadata_list
-            except Exception as exc:  # noqa: BLE001
-                raise UsageError(f"cannot read input '{pattern}': {exc}") from exc
-            if not matches:
-                raise UsageError(f"input '{pattern}' matches no file")
+            listed = _folder(pattern)
+            if listed is None:
+                matches = _match(pattern)
+                if not matches:
+                    raise UsageError(f"input '{pattern}' matches no file")
+            else:
+                matches = [m for m in listed if m.path.lower().endswith(CRAWL_SUFFIXES)]
+                others = sorted(m.path for m in listed if m not in matches)
+                if not matches:
+                    example = f"; {len(others)} other file(s), e.g. {others[0]}" if others else ""
+                    raise UsageError(f"input folder '{pattern}' holds no crawl file (no name ends in "
+                                     f"{', '.join(CRAWL_SUFFIXES)}{example})")
+                skipped += others
             sizes.update((m.path, m.size_in_bytes) for m in matches)
-    return dict(sorted(sizes.items()))
+    return dict(sorted(sizes.items())), sorted(set(skipped) - set(sizes))
+
+
+def skipped_note(skipped: list[str]) -> str:
+    """The one console line naming the files input folders held that are not read as crawls."""
+    return (f"note: skipped {len(skipped)} file(s) in the input folder(s) not named as a crawl ("
+            f"{', '.join(CRAWL_SUFFIXES)}), e.g. {skipped[0]}")
 
 
 # The run's input files, one a line, written by the driver and read by the pipeline (pipelines/build.py);
@@ -560,8 +608,11 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
         raise UsageError("no input: give --input FILES_OR_GLOBS or --input-list FILE")
     recipe = load_recipe(args.config)
     check_paths(recipe)
-    sizes: dict[str, int | None] = {**expand_inputs(args.input), **listed_inputs(args.input_list)}
+    expanded, skipped = expand_inputs(args.input)
+    sizes: dict[str, int | None] = {**expanded, **listed_inputs(args.input_list)}
     inputs = sorted(sizes)
+    if skipped and not args.quiet:
+        print(f"tokenmill: {shown(skipped_note(skipped))}", file=sys.stderr)
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
     decontamination, against = prepare_run(recipe, output, info, args.quiet, inputs=inputs, overwrite=args.overwrite)

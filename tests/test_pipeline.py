@@ -303,16 +303,11 @@ def test_a_file_read_short_is_named_on_the_console_and_fails_the_run_unless_allo
     assert len(err) == 1 and err[0].startswith(f"tokenmill: warning: could not read {clipped} to the end")
 
 
-@pytest.mark.parametrize("kind", ["directory", "text file"])
-def test_an_input_with_no_record_fails_the_run(tmp_path, capsys, kind):
-    """A directory, or a text file named .warc.gz, as the only input: '0 records, 0 kept' and exit 0 before."""
-    if kind == "directory":
-        path = tmp_path / "crawl"
-        path.mkdir()
-        (path / "inner.txt").write_text("x")
-    else:
-        path = tmp_path / "notes.warc.gz"
-        path.write_text("these are my notes, not a crawl\n" * 20)
+def test_an_input_with_no_record_fails_the_run(tmp_path, capsys):
+    """A text file named .warc.gz as the only input: '0 records, 0 kept' and exit 0 before. (A folder means the
+    crawl files in it: tests/test_run_folder.py.)"""
+    path = tmp_path / "notes.warc.gz"
+    path.write_text("these are my notes, not a crawl\n" * 20)
     assert run_pipeline.main(["--input", str(path), "--output", str(tmp_path / "o"), *IN_MEMORY]) == 1
     err = capsys.readouterr().err.strip().splitlines()
     assert err[-1] == "tokenmill: error: read no record from 1 input file(s): is this a WARC/WET crawl?"

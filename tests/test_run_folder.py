@@ -1,0 +1,69 @@
+"""An output folder and an input folder, as a user meets them through `tokenmill run` (a real subprocess).
+
+A folder given as --input without its trailing / was read as one file: the run read nothing, exited 1, and left
+an output folder that the next attempt called "a finished run". Now a folder, with or without the slash, means
+the crawl files in it (by name: .warc, .warc.gz, .wet, .wet.gz; a README.md beside them is skipped with one note
+line); a run that ends in an error leaves `_failed.json`, not a finished run, and the next run replaces it; and a
+file --input-list names that is not there is a file error under --max-file-errors, as --help and the README say.
+Only the demo crawl and files written here: no shared data.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
+NOTE = "tokenmill: note: skipped {n} file(s) in the input folder(s) not named as a crawl (.warc, .warc.gz, .wet, " \
+       ".wet.gz), e.g. {example}"
+
+
+def tokenmill(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "tokenmill_cli", *args, *IN_MEMORY], cwd=cwd, capture_output=True,
+                          text=True, timeout=600)
+
+
+def parts(out: Path) -> dict[str, bytes]:
+    return {str(p.relative_to(out)): p.read_bytes() for p in sorted(out.rglob("*.parquet"))}
+
+
+@pytest.fixture
+def crawl_folder(demo_crawl, tmp_path) -> Path:
+    """tmp_path/crawl: the demo crawl's two WARC files, a README.md and notes.txt."""
+    folder = tmp_path / "crawl"
+    folder.mkdir()
+    for path in demo_crawl:
+        shutil.copy(path, folder)
+    (folder / "README.md").write_text("# Crawl of 2026-11\nTwo files from the demo.\n")
+    (folder / "notes.txt").write_text("re-crawl site1 next week\n")
+    return folder
+
+
+def test_a_folder_means_the_crawl_files_in_it_with_or_without_the_slash(crawl_folder, tmp_path):
+    runs = {}
+    for given, out in (("crawl", "plain"), ("crawl/", "slash")):
+        done = tokenmill(tmp_path, "run", "--input", given, "--output", out)
+        assert done.returncode == 0, done.stderr
+        assert done.stderr.splitlines() == [NOTE.format(n=2, example="crawl/README.md")]
+        assert done.stdout.startswith("tokenmill: 18 records, 8 kept, ")
+        stats = json.loads((tmp_path / out / "stats.json").read_text())
+        assert stats["records"] == 18 and stats["read"]["files"] == 2 and stats["read"]["file_errors"] == []
+        assert json.loads((tmp_path / out / "manifest.json").read_text())["inputs"] == [
+            "crawl/demo-0.warc.gz", "crawl/demo-1.warc.gz"]
+        runs[out] = parts(tmp_path / out)
+    assert runs["plain"] == runs["slash"] and runs["plain"]
+
+
+def test_a_folder_without_a_crawl_file_is_refused_before_anything_is_written(tmp_path):
+    (tmp_path / "notes").mkdir()
+    (tmp_path / "notes" / "README.md").write_text("nothing here yet\n")
+    done = tokenmill(tmp_path, "run", "--input", "notes", "--output", "out")
+    assert done.returncode == 2
+    assert done.stderr.splitlines() == ["tokenmill: input folder 'notes' holds no crawl file (no name ends in .warc, "
+                                        ".warc.gz, .wet, .wet.gz; 1 other file(s), e.g. notes/README.md)"]
+    assert not (tmp_path / "out").exists()
