@@ -46,7 +46,6 @@ DEFAULT_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_proc
 CRAWL_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
 
 
-
 class UsageError(Exception):
     """Bad command-line input: reported as one line, exit code 2."""
 
@@ -83,11 +82,13 @@ def parser() -> argparse.ArgumentParser:
                     "prefixed. The paths are not asked for one by one before the run; a missing one is a file "
                     "error of the run (--max-file-errors)."),
     ap.add_argument("--output", required=True, metavar="DIR", help="output directory (local, gs://, s3://): new, "
-                    "empty, or an interrupted run of the same command (run again from the start)")
+                    "empty, an interrupted run of the same command (run again from the start), or a run that "
+                    "ended in an error (replaced)")
     ap.add_argument("--config", default=None, metavar="RECIPE", help="recipe: a built-in name (tokenmill recipes "
                     "lists them) or a TOML file (default: the built-in 'default' recipe)")
     ap.add_argument("--overwrite", action="store_true",
-                    help="replace a finished run, or an interrupted run of another recipe or inputs, in --output")
+                    help="replace a finished run, or an interrupted run of another recipe or inputs, in --output "
+                    "(a run that ended in an error is replaced without it)")
     ap.add_argument("--max-file-errors", type=float, default=0.0, metavar="FRACTION",
                     help="share of input files that may fail to be read to the end before the run exits non-zero "
                     "(default 0: any file error fails the run; the outputs hold what could be read either way)")
@@ -217,7 +218,9 @@ def prepare_run(recipe: Recipe, output: str, info: dict[str, Any], quiet: bool, 
     with `prepare`), then write the index and the release list into its _staging/."""
     decontamination, index = decontamination_index(recipe, output, quiet)
     against = releases_against(recipe, info)
-    prepare_output(output, recipe=recipe, **prepare)
+    note = prepare_output(output, recipe=recipe, **prepare)
+    if note and not quiet:
+        print(f"tokenmill: {shown(note)}", file=sys.stderr)
     write_decontamination_index(decontamination, index)
     write_against_list(output, against)
     return decontamination, against
@@ -313,6 +316,11 @@ INPUTS_FILE = "_inputs.txt"
 # Written when a run starts and removed when it finishes: what an interrupted run was asked to do.
 STARTED = "_started.json"
 
+# Written, before STARTED is removed, into the folder of a run that ended in an error (exit 1: it read no
+# record, more file or record errors than allowed, or the pipeline raised). Its outputs stay for stats and
+# inspect, but it is no finished run: the next run into the folder replaces it without --overwrite.
+FAILED = "_failed.json"
+
 
 def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
     """What differs between the run recorded in STARTED and this one, in words."""
@@ -331,13 +339,14 @@ def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
 
 
 def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[str] | None = None,
-                   overwrite: bool = False, command: str = "run") -> None:
+                   overwrite: bool = False, command: str = "run") -> str | None:
     """Make `output` ready for this run, or refuse with a UsageError before anything is touched.
 
     Refused: a directory holding files that are not a tokenmill run; a finished run (manifest.json) unless
     `overwrite`; an interrupted run (STARTED, no manifest) of another recipe, other inputs or another command
     unless `overwrite`. An interrupted run of the same command is cleared and run again from the start, which
-    gives the output an uninterrupted run gives. Then STARTED records this run."""
+    gives the output an uninterrupted run gives. A run that ended in an error (FAILED) is cleared whatever it
+    was asked: the console line to say so is returned. Then STARTED records this run."""
     output = output.rstrip("/")
     now = {"command": command, "recipe_name": recipe.name if recipe else "", "inputs": list(inputs or []),
            "recipe_sha256": recipe.sha256() if recipe else ""}
@@ -347,19 +356,23 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
         entries = [m.path for m in FileSystems.match([f"{output}/*"])[0].metadata_list]
     except Exception:  # noqa: BLE001 - a prefix with nothing under it, on stores that raise for that
         entries = []
+    note = None
     if entries or FileSystems.exists(output):
         ours = {"manifest.json", "stats.json", "shards", "ledger", "scored", "dedup_index", STAGING, STARTED,
-                INPUTS_FILE}
+                INPUTS_FILE, FAILED}
         foreign = [e for e in entries if e.rstrip("/").rsplit("/", 1)[-1] not in ours]
         if foreign:
             raise UsageError(
                 f"output directory {output} holds files that are not a tokenmill run (e.g. {foreign[0]}); "
                 "choose an empty or new directory"
             )
-        if not overwrite and FileSystems.exists(f"{output}/manifest.json"):
+        failed = FileSystems.exists(f"{output}/{FAILED}")
+        if failed:
+            note = f"note: replacing the run in {output}, which ended in an error"
+        if not overwrite and not failed and FileSystems.exists(f"{output}/manifest.json"):
             raise UsageError(f"output directory {output} holds a finished run; give --overwrite to replace it, or "
                              "choose another directory")
-        if not overwrite and FileSystems.exists(f"{output}/{STARTED}"):
+        if not overwrite and not failed and FileSystems.exists(f"{output}/{STARTED}"):
             differ = _differences(read_json(f"{output}/{STARTED}"), now)
             if differ:
                 raise UsageError(f"output directory {output} holds an interrupted run of another kind ("
@@ -370,11 +383,12 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
             for result in FileSystems.match([f"{output}/{d}/*" for d in ("shards", "ledger", "scored", "dedup_index")])
             for m in result.metadata_list
         ]
-        old += [f"{output}/{n}" for n in ("manifest.json", "stats.json") if FileSystems.exists(f"{output}/{n}")]
+        old += [f"{output}/{n}" for n in ("manifest.json", "stats.json", FAILED) if FileSystems.exists(f"{output}/{n}")]
         if old:
             FileSystems.delete(sorted(set(old)))
         remove_staging(output)  # a killed run's staging files
     write_json(f"{output}/{STARTED}", now)
+    return note
 
 
 def tokenizer_info(recipe: Recipe) -> dict[str, Any]:
@@ -531,10 +545,13 @@ def _is_the_command() -> bool:
         os.path.basename(os.path.dirname(script)) == "tokenmill_cli")
 
 
-def _execute(beam_args: list[str], output: str, build, progress=None, *, started: float) -> dict[str, Any]:
+def _execute(beam_args: list[str], output: str, build, progress=None, *, started: float, judge=None
+             ) -> dict[str, Any]:
     """Build with `build(pipeline)`, run on the chosen runner (drawing `progress`, a console.progress.ProgressLine,
     meanwhile), add timings to stats.json: `wall_seconds` from the process's start, `stage_seconds` (worker
-    seconds per stage) and `timing` (the wall time's phases, outputs/timing.py)."""
+    seconds per stage) and `timing` (the wall time's phases, outputs/timing.py). `judge(stats)` gives the run's
+    (lines, fails) problems (`problems`): a run that fails, or raises, gets FAILED before STARTED goes, so at no
+    moment is it a finished run."""
     import contextlib
 
     beam_args = local_runner(beam_args)
@@ -549,6 +566,9 @@ def _execute(beam_args: list[str], output: str, build, progress=None, *, started
             result.wait_until_finish()
     except Exception as exc:
         remove_staging(output)  # nothing was written from it; a rerun starts afresh
+        with contextlib.suppress(Exception):  # the run's own error is the one to report
+            write_json(f"{output}/{FAILED}", {"errors": [str(exc).strip().splitlines()[0] if str(exc).strip()
+                                                         else type(exc).__name__]})
         stated = _STATED_FAILURES.search(str(exc))
         if stated:
             raise RunFailed(stated.group(1)) from exc
@@ -562,7 +582,10 @@ def _execute(beam_args: list[str], output: str, build, progress=None, *, started
     stats["timing"] = timing
     stats["wall_seconds"] = timing["wall_seconds"]
     write_json(f"{output}/stats.json", stats)
-    # Finished: the manifest says what the run did and which files it read.
+    errors = [line for lines, fails in (judge(stats) if judge else []) if fails for line in lines]
+    if errors:
+        write_json(f"{output}/{FAILED}", {"errors": errors})
+    # Ended: the manifest says what the run did and which files it read; FAILED, if there, that it failed.
     FileSystems.delete([f"{output}/{STARTED}", f"{output}/{INPUTS_FILE}"])
     return stats
 
@@ -625,7 +648,8 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
         progress = ProgressLine(f"{output}/{STAGING}", sum(n or 0 for n in sizes.values()), console_fd)
     stats = _execute(beam_args, output, lambda p: build_pipeline(
         p, inputs_file=inputs_file, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
-        progress=progress is not None, decontamination=decontamination, against=against), progress, started=started)
+        progress=progress is not None, decontamination=decontamination, against=against), progress, started=started,
+        judge=lambda stats: problems(stats, args.max_record_errors, args.max_file_errors))
     if not args.quiet:
         for line in drop_warnings(stats, recipe.output.warn_drop_share):
             print(f"tokenmill: {shown(line)}", file=sys.stderr)
@@ -693,7 +717,7 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     return _execute(beam_args, output, lambda p: build_select_pipeline(
         p, source=source, source_manifest=manifest, source_stats=source_stats, output=output, recipe=recipe,
         tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination, against=against),
-        started=started)
+        started=started, judge=lambda stats: problems(stats, args.max_record_errors))
 
 
 def check_fraction(flag: str, value: float, of: str) -> None:
@@ -749,6 +773,16 @@ def record_problems(stats: dict[str, Any], max_record_errors: float) -> tuple[li
     return [line], fails
 
 
+def problems(stats: dict[str, Any], max_record_errors: float, max_file_errors: float | None = None
+             ) -> list[tuple[list[str], bool]]:
+    """(console lines, whether they fail the run) for the records a step raised on and, for a run that read
+    input files (`max_file_errors` given: not select), the files it could not read."""
+    out = [record_problems(stats, max_record_errors)]
+    if max_file_errors is not None:
+        out.append(input_problems(stats, max_file_errors))
+    return out
+
+
 def console_flags(ap: argparse.ArgumentParser) -> None:
     """--verbose and --quiet, for the commands that run a pipeline."""
     ap.add_argument("--verbose", action="store_true", help="show Beam's and the workers' own logging")
@@ -784,11 +818,9 @@ def main(argv: list[str] | None = None, command=None) -> int:
     print(f"tokenmill: {run_summary(stats)}")  # the same figures, in the same style, as `tokenmill stats`
     # The run's own parser reads the limits (select's arguments parse with it too: --output is the one it needs).
     limit, _ = parser().parse_known_args(sys.argv[1:] if argv is None else argv)
-    problems = [record_problems(stats, limit.max_record_errors)]
-    if command is None or command is run:  # select reads a finished run, not input files
-        problems.append(input_problems(stats, limit.max_file_errors))
+    reading = command is None or command is run  # select reads a finished run, not input files
     failed = False
-    for lines, fails in problems:
+    for lines, fails in problems(stats, limit.max_record_errors, limit.max_file_errors if reading else None):
         failed |= fails
         for line in lines if fails or not console.quiet else []:
             print(f"tokenmill: {'error' if fails else 'warning'}: {shown(line)}", file=sys.stderr)

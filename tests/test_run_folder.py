@@ -67,3 +67,32 @@ def test_a_folder_without_a_crawl_file_is_refused_before_anything_is_written(tmp
     assert done.stderr.splitlines() == ["tokenmill: input folder 'notes' holds no crawl file (no name ends in .warc, "
                                         ".warc.gz, .wet, .wet.gz; 1 other file(s), e.g. notes/README.md)"]
     assert not (tmp_path / "out").exists()
+
+
+def test_a_failed_run_does_not_block_its_folder(crawl_folder, tmp_path):
+    """A run that reads nothing exits 1 and marks its folder failed; the next attempt into the same folder runs
+    without --overwrite and says it replaces it; the finished run it leaves is then protected as before."""
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "notes.warc.gz").write_text("these are my notes, not a crawl\n" * 20)
+    failed = tokenmill(tmp_path, "run", "--input", "mine", "--output", "out")
+    assert failed.returncode == 1
+    assert failed.stderr.splitlines()[-1] == ("tokenmill: error: read no record from 1 input file(s): is this a "
+                                              "WARC/WET crawl?")
+    marker = json.loads((tmp_path / "out" / "_failed.json").read_text())
+    assert marker["errors"][-1] == "read no record from 1 input file(s): is this a WARC/WET crawl?"
+    assert not (tmp_path / "out" / "_started.json").exists()
+    assert json.loads((tmp_path / "out" / "stats.json").read_text())["records"] == 0  # kept for stats and inspect
+
+    again = tokenmill(tmp_path, "run", "--input", "crawl", "--output", "out", "--config", "gopher")
+    assert again.returncode == 0, again.stderr
+    assert again.stderr.splitlines() == [NOTE.format(n=2, example="crawl/README.md"),
+                                         "tokenmill: note: replacing the run in out, which ended in an error"]
+    assert not (tmp_path / "out" / "_failed.json").exists()
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["inputs"] == ["crawl/demo-0.warc.gz", "crawl/demo-1.warc.gz"]
+    assert manifest["recipe"]["name"] == "gopher"
+
+    third = tokenmill(tmp_path, "run", "--input", "crawl", "--output", "out", "--quiet")
+    assert third.returncode == 2
+    assert third.stderr.splitlines() == ["tokenmill: output directory out holds a finished run; give --overwrite to "
+                                         "replace it, or choose another directory"]
