@@ -79,8 +79,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--input-list", action="append", default=[], metavar="FILE",
                     help="a file naming input files, one path a line (# comments; any FileSystems path, and so "
                     "is the file): for crawls of many files, e.g. Common Crawl's warc.paths with the bucket "
-                    "prefixed. The paths are not asked for one by one before the run; a missing one is a file "
-                    "error of the run (--max-file-errors)."),
+                    "prefixed. The paths are not asked for one by one on a store before the run; a missing one, "
+                    "local or not, is a file error of the run (--max-file-errors), and missing local ones are "
+                    "named in a warning as the run starts."),
     ap.add_argument("--output", required=True, metavar="DIR", help="output directory (local, gs://, s3://): new, "
                     "empty, an interrupted run of the same command (run again from the start), or a run that "
                     "ended in an error (replaced)")
@@ -226,14 +227,18 @@ def prepare_run(recipe: Recipe, output: str, info: dict[str, Any], quiet: bool, 
     return decontamination, against
 
 
-def listed_inputs(list_files: list[str]) -> dict[str, int | None]:
-    """{path: size or None} from --input-list files. Lines with glob characters are matched; plain paths are
-    taken as written (sizes only for local ones: 90,000 requests to a store would hold the driver for
-    minutes before the run starts, and the run reports a file it cannot open anyway)."""
+def listed_inputs(list_files: list[str]) -> tuple[dict[str, int | None], list[str]]:
+    """({path: size or None}, the local paths that are not there) from --input-list files. Lines with glob
+    characters are matched; plain paths are taken as written (sizes only for local ones: 90,000 requests to a
+    store would hold the driver for minutes before the run starts, and the run reports a file it cannot open
+    anyway). A listed file that is not there is a file error of the run, on a local disk as on a store: a list
+    of many files with a few missing is what --max-file-errors is for, and one rule for every store is the one
+    a user can predict; the local ones, known at no cost, are also returned for a warning before the run."""
     from outputs.run_files import read_input_list
     from storage.files import is_local
 
     out: dict[str, int | None] = {}
+    missing: list[str] = []
     for list_file in list_files:
         try:
             lines = read_input_list(list_file)
@@ -246,11 +251,11 @@ def listed_inputs(list_files: list[str]) -> dict[str, int | None]:
                 out.update(expand_inputs([line])[0])
             elif is_local(line) and os.path.isfile(line):
                 out[line] = os.path.getsize(line)
-            elif is_local(line):
-                raise UsageError(f"--input-list {list_file}: no such file '{line}'")
             else:
                 out[line] = None
-    return out
+                if is_local(line) and not os.path.exists(line):
+                    missing.append(line)
+    return out, sorted(set(missing))
 
 
 def _match(pattern: str) -> list[Any]:
@@ -632,10 +637,14 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     recipe = load_recipe(args.config)
     check_paths(recipe)
     expanded, skipped = expand_inputs(args.input)
-    sizes: dict[str, int | None] = {**expanded, **listed_inputs(args.input_list)}
+    listed, missing = listed_inputs(args.input_list)
+    sizes: dict[str, int | None] = {**expanded, **listed}
     inputs = sorted(sizes)
     if skipped and not args.quiet:
         print(f"tokenmill: {shown(skipped_note(skipped))}", file=sys.stderr)
+    if missing and not args.quiet:
+        print(f"tokenmill: warning: --input-list names {len(missing)} file(s) that are not there, e.g. "
+              f"{shown(missing[0])}: each is a file error of the run (--max-file-errors)", file=sys.stderr)
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
     decontamination, against = prepare_run(recipe, output, info, args.quiet, inputs=inputs, overwrite=args.overwrite)

@@ -96,3 +96,28 @@ def test_a_failed_run_does_not_block_its_folder(crawl_folder, tmp_path):
     assert third.returncode == 2
     assert third.stderr.splitlines() == ["tokenmill: output directory out holds a finished run; give --overwrite to "
                                          "replace it, or choose another directory"]
+
+
+def test_a_listed_file_that_is_not_there_is_a_file_error_as_help_says(crawl_folder, tmp_path):
+    """--help and the README say a missing --input-list file is a file error under --max-file-errors; a local
+    one was refused before the run instead. Now it is a file error everywhere, named in a warning at start."""
+    (tmp_path / "paths.txt").write_text("# the crawl\ncrawl/demo-0.warc.gz\ncrawl/demo-1*\ncrawl/demo-2.warc.gz\n")
+    help_text = " ".join(tokenmill(tmp_path, "run", "--help").stdout.split())
+    assert "a missing one, local or not, is a file error of the run (--max-file-errors)" in help_text
+    warning = ("tokenmill: warning: --input-list names 1 file(s) that are not there, e.g. crawl/demo-2.warc.gz: each "
+               "is a file error of the run (--max-file-errors)")
+    strict = tokenmill(tmp_path, "run", "--input-list", "paths.txt", "--output", "out")
+    assert strict.returncode == 1
+    err = strict.stderr.splitlines()
+    assert err[0] == warning
+    assert err[1].startswith("tokenmill: error: could not read crawl/demo-2.warc.gz to the end: at byte 0: cannot open")
+    assert err[2].startswith("tokenmill: error: 1 of 3 input files could not be read to the end (--max-file-errors 0 "
+                             "allows 0)")
+    assert json.loads((tmp_path / "out" / "stats.json").read_text())["records"] == 18
+    # The failed run does not block the folder: the same list with a tolerance runs into it.
+    tolerant = tokenmill(tmp_path, "run", "--input-list", "paths.txt", "--output", "out", "--max-file-errors", "0.5")
+    assert tolerant.returncode == 0, tolerant.stderr
+    err = tolerant.stderr.splitlines()
+    assert err[:2] == [warning, "tokenmill: note: replacing the run in out, which ended in an error"]
+    assert err[2].startswith("tokenmill: warning: could not read crawl/demo-2.warc.gz to the end")
+    assert not (tmp_path / "out" / "_failed.json").exists()
