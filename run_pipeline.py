@@ -14,6 +14,7 @@ import sys
 import time
 from typing import Any
 
+from console.endings import RESUME, finish
 from console.numbers import run_summary
 from console.quiet import QuietStderr, drop_import_warning
 from console.safe import ArgumentParser, closest_flag, shown
@@ -837,4 +838,4 @@ def main(argv: list[str] | None = None, command=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(finish(main, interrupted=RESUME))

@@ -87,6 +87,21 @@ def _paged(command):
     return run
 
 
+def _ends_as_unix_tools_do(command):
+    """`main`, ending quietly when stopped from outside: Ctrl-C gives one line and 130, a reader that closes the
+    pipe (`tokenmill inspect RUN | head -1`) nothing and 141 (console/endings.py says why)."""
+
+    def run(argv: list[str] | None = None) -> int:
+        from console.endings import RESUME, finish
+
+        name = (sys.argv[1:] if argv is None else argv)[:1]
+        return finish(lambda: command(argv), interrupted=RESUME if name in (["run"], ["select"], ["demo"])
+                      else "interrupted")
+
+    return run
+
+
+@_ends_as_unix_tools_do
 def main(argv: list[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or argv[0] in ("-h", "--help"):

@@ -1,0 +1,67 @@
+"""How a command ends when it is stopped from outside: Ctrl-C, or a reader that closes the pipe early.
+
+Unix tools end quietly in both cases, and the exit status says which: a shell reports 128 + the signal's number
+for a command a signal stopped. Python instead prints a KeyboardInterrupt or BrokenPipeError traceback and exits
+1 (`tokenmill inspect RUN | head -1`), and even after catching BrokenPipeError the interpreter's last flush of
+standard output raises again ("Exception ignored ... BrokenPipeError", exit 120).
+
+Closed pipe: 141 (128 + SIGPIPE), what `cat`, `grep` or `git log` give under `| head` and what `set -o pipefail`
+scripts already expect of them; a status of 0 would tell a script that reads tokenmill's own status the output
+was complete when its reader saw only part of it. A command that had already failed keeps its own status.
+Standard output (and standard error, when it is the same pipe) then points at /dev/null, so the interpreter's
+final flush has nowhere to fail. SIGPIPE itself stays ignored (Python's default): with its default action a
+socket to a store closing under a write would kill the process.
+
+Ctrl-C: 130 (128 + SIGINT) and one line, `tokenmill: interrupted` (a run's own says how to resume).
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from collections.abc import Callable
+
+INTERRUPTED = 130  # 128 + SIGINT
+BROKEN_PIPE = 141  # 128 + SIGPIPE
+
+# What a pipeline command says when it is interrupted: its output folder holds what it did (_started.json).
+RESUME = "interrupted; rerun the same command to resume"
+
+
+def _same_file(a: int, b: int) -> bool:
+    try:
+        sa, sb = os.fstat(a), os.fstat(b)
+    except OSError:
+        return False
+    return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
+
+
+def discard_output() -> None:
+    """Point standard output, and standard error when it is the same file, at /dev/null (after EPIPE)."""
+    both = _same_file(1, 2)
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, 1)
+        if both:
+            os.dup2(devnull, 2)
+    finally:
+        os.close(devnull)
+
+
+def finish(command: Callable[[], int], interrupted: str = "interrupted") -> int:
+    """Run `command` (a command's body, returning its exit status) and flush its output; a closed pipe gives
+    BROKEN_PIPE quietly, Ctrl-C one line `tokenmill: <interrupted>` and INTERRUPTED."""
+    code = None
+    try:
+        code = command()
+        sys.stdout.flush()  # here, not in the interpreter's shutdown, where a closed pipe cannot be caught
+    except BrokenPipeError:
+        discard_output()
+        return code or BROKEN_PIPE
+    except KeyboardInterrupt:
+        try:
+            print(f"tokenmill: {interrupted}", file=sys.stderr)
+        except OSError:
+            pass
+        return INTERRUPTED
+    return code
