@@ -14,7 +14,7 @@ import sys
 import time
 from typing import Any
 
-from console.endings import RESUME, finish
+from console.endings import INTERRUPTED, RESUME, finish
 from console.numbers import run_summary
 from console.quiet import QuietStderr, drop_import_warning
 from console.safe import ArgumentParser, closest_flag, shown
@@ -795,7 +795,8 @@ def problems(stats: dict[str, Any], max_record_errors: float, max_file_errors: f
 
 def console_flags(ap: argparse.ArgumentParser) -> None:
     """--verbose and --quiet, for the commands that run a pipeline."""
-    ap.add_argument("--verbose", action="store_true", help="show Beam's and the workers' own logging")
+    ap.add_argument("--verbose", action="store_true", help="show Beam's and the workers' own logging (and, after "
+                    "Ctrl-C, what each worker prints as it stops)")
     ap.add_argument("--quiet", action="store_true", help="print only the summary and errors")
 
 
@@ -811,8 +812,9 @@ def main(argv: list[str] | None = None, command=None) -> int:
     terminal = os.isatty(2) and not console.quiet
     global _command_started
     _command_started = process_started() if _is_the_command() else None
+    quiet = None if console.verbose else QuietStderr()
     try:
-        with contextlib.nullcontext() if console.verbose else QuietStderr() as quiet:
+        with quiet or contextlib.nullcontext():
             stats = (command or run)(argv, console_fd=(quiet.saved if quiet else 2) if terminal else None)
     except (UsageError, RecipeError) as exc:
         print(f"tokenmill: {shown(str(exc))}", file=sys.stderr)
@@ -820,9 +822,13 @@ def main(argv: list[str] | None = None, command=None) -> int:
     except RunFailed as exc:
         print(f"tokenmill: error: {shown(str(exc))}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:
-        print("tokenmill: interrupted; rerun the same command to resume", file=sys.stderr)
-        return 130
+    except KeyboardInterrupt:  # the workers got the same Ctrl-C; what they printed stays in --verbose's output
+        line = f"tokenmill: {RESUME}\n"
+        if quiet is not None and quiet.interrupted.is_set():
+            os.write(quiet.terminal, line.encode())
+        else:
+            sys.stderr.write(line)
+        return INTERRUPTED
     finally:
         _command_started = None
     print(f"tokenmill: {run_summary(stats)}")  # the same figures, in the same style, as `tokenmill stats`

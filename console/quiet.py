@@ -5,6 +5,17 @@ and three lines per odd record from warcio, around tokenmill's few lines. The SD
 runner starts with this process's standard error, so a logging setting here cannot reach them. `QuietStderr`
 puts a pipe in place of file descriptor 2 for the run (the workers inherit it) and forwards every line except
 those matching `NOISE`; tracebacks and every other message pass. `--verbose` runs without it.
+
+Ctrl-C: a terminal sends SIGINT to its whole foreground process group, so every SDK worker and every extraction
+child gets it with the driver. Each printed its KeyboardInterrupt traceback, Beam's harness its grpc errors and
+the runner "Worker subprocess exited with return code -2": 160-255 lines before tokenmill's one. From the moment
+the signal is sent `QuietStderr` shows nothing more (those lines are what `--verbose` shows), and once the run
+has unwound, file descriptor 2 stays away from the terminal for the rest of the process (`terminal` is where the
+caller's one line goes). The forwarding thread cannot wait for Python's handler, which runs in the main thread
+when that thread next gets a CPU: it sees the signal pending (`signal.sigpending`) until the kernel hands it to
+the main thread, then delivered (Python's C-level handler writes it to a pipe given to `signal.set_wakeup_fd`).
+Between the two the main thread may still wait for a CPU while the workers print, so every line is held
+`HOLD_SECONDS` before it is shown.
 """
 
 from __future__ import annotations
@@ -12,8 +23,12 @@ from __future__ import annotations
 import logging
 import os
 import re
+import select
+import signal
 import sys
 import threading
+import time
+from collections import deque
 
 # Lines that say nothing to a user of tokenmill: Beam's INFO logging, its import-time bigquery/apitools warning,
 # the SDK worker's semi_persistent_directory warning, and warcio's three-line "Record not followed by newline".
@@ -21,6 +36,15 @@ NOISE = re.compile(
     r"INFO:|WARNING:root:apitools not found|WARNING:__main__:No semi_persistent_directory"
     r"|\s*WARNING: Record not followed by newline|\s+Offset: \d+$|\s+Remainder: b"
 )
+
+# A line longer than this (a worker writing without newlines) is passed on in pieces of this size.
+MAX_LINE = 1 << 16
+
+# How long a line is held before it is shown, in case a Ctrl-C it is about is being delivered. The terminal
+# sends SIGINT to the driver and its workers at once, but the driver's main thread, the one the kernel hands it
+# to, may wait for a CPU while the workers run: on two busy cores a worker's traceback came 3-40 ms before the
+# driver's signal handler ran. 0.25 s is several times that, and no one reads a console line sooner.
+HOLD_SECONDS = 0.25
 
 
 class ApitoolsFilter(logging.Filter):
@@ -38,12 +62,22 @@ def drop_import_warning() -> None:
 
 
 class QuietStderr:
-    """Context manager: file descriptor 2 (this process's and its children's standard error) filtered."""
+    """Context manager: file descriptor 2 (this process's and its children's standard error) filtered, and
+    silenced from a Ctrl-C (SIGINT) on: `interrupted` is set then, and `terminal` is the descriptor of the real
+    standard error for the one line the caller prints about it."""
 
     def __init__(self, noise: re.Pattern = NOISE) -> None:
         self.noise = noise
         self.saved = -1
         self.thread: threading.Thread | None = None
+        self.interrupted = threading.Event()
+        self._wake_read = self._wake_write = -1
+        self._old_wakeup = -1
+
+    @property
+    def terminal(self) -> int:
+        """The real standard error: the saved descriptor while filtering or after an interrupt, else 2."""
+        return self.saved if self.saved >= 0 else 2
 
     def __enter__(self) -> QuietStderr:
         sys.stderr.flush()
@@ -51,19 +85,100 @@ class QuietStderr:
         self.saved = os.dup(2)
         os.dup2(write_end, 2)
         os.close(write_end)
+        self._watch_sigint()
         self.thread = threading.Thread(target=self._forward, args=(read_end,), daemon=True)
         self.thread.start()
         return self
 
-    def _forward(self, read_end: int) -> None:
-        with os.fdopen(read_end, "rb") as lines:
-            for line in lines:
-                if not self.noise.match(line.decode("utf-8", "replace")):
-                    os.write(self.saved, line)
+    def _watch_sigint(self) -> None:
+        """Have the C-level signal handler write each signal's number into a pipe `_forward` watches."""
+        wake_read, wake_write = os.pipe()
+        os.set_blocking(wake_read, False)
+        os.set_blocking(wake_write, False)
+        try:
+            self._old_wakeup = signal.set_wakeup_fd(wake_write, warn_on_full_buffer=False)
+        except ValueError:  # not the main thread (which alone can set it): the interrupt is seen on exit only
+            os.close(wake_read)
+            os.close(wake_write)
+            return
+        self._wake_read, self._wake_write = wake_read, wake_write
 
-    def __exit__(self, *exc: object) -> None:
+    def _check_wake(self) -> None:
+        """Set `interrupted` if a SIGINT was delivered since the last look (never blocks)."""
+        if signal.SIGINT in signal.sigpending():  # sent, not yet delivered: the main thread waits for a CPU
+            self.interrupted.set()
+        if self._wake_read < 0:
+            return
+        try:
+            signals = os.read(self._wake_read, 512)
+        except BlockingIOError:
+            return
+        except OSError:
+            signals = b""
+        if not signals:  # closed: the run is over
+            self._wake_read = -1
+        elif signal.SIGINT in signals:
+            self.interrupted.set()
+
+    def _emit(self, line: bytes) -> None:
+        self._check_wake()  # the signal reaches this process before a worker that got it can print about it
+        if self.interrupted.is_set() or self.noise.match(line.decode("utf-8", "replace")):
+            return
+        try:
+            os.write(self.saved, line)
+        except OSError:  # the terminal is gone: there is no one left to tell
+            pass
+
+    def _forward(self, read_end: int) -> None:
+        wake = self._wake_read
+        held: deque[tuple[float, bytes]] = deque()  # (when it may be shown, line)
+        pending = b""
+        try:
+            while True:
+                now = time.monotonic()
+                while held and held[0][0] <= now:
+                    self._emit(held.popleft()[1])
+                watched = [read_end] + ([self._wake_read] if self._wake_read >= 0 else [])
+                ready = select.select(watched, [], [], max(0.0, held[0][0] - now) if held else None)[0]
+                if self._wake_read in ready:
+                    self._check_wake()
+                if read_end not in ready:
+                    continue
+                chunk = os.read(read_end, 65536)
+                if not chunk:
+                    break
+                lines = (pending + chunk).split(b"\n")
+                pending = lines.pop()
+                due = time.monotonic() + HOLD_SECONDS
+                held.extend((due, line + b"\n") for line in lines)
+                while len(pending) >= MAX_LINE:
+                    held.append((due, pending[:MAX_LINE]))
+                    pending = pending[MAX_LINE:]
+            # Every writer has closed: the run is over (or its interrupt already seen), nothing to wait for.
+            for _, line in held:
+                self._emit(line)
+            if pending:
+                self._emit(pending)
+        finally:
+            os.close(read_end)
+            if wake >= 0:
+                os.close(wake)
+
+    def __exit__(self, exc_type: type[BaseException] | None, *exc: object) -> None:
         sys.stderr.flush()
+        if self._wake_write >= 0:
+            signal.set_wakeup_fd(self._old_wakeup)
+            os.close(self._wake_write)  # the forwarding thread sees it closed and stops watching
+        if self.interrupted.is_set() or (exc_type is not None and issubclass(exc_type, KeyboardInterrupt)):
+            self.interrupted.set()
+            # Workers still dying hold the pipe, and Beam's clean-up threads here write to descriptor 2 until
+            # this process ends: all of it goes nowhere. `saved` stays open as `terminal` for the caller's line.
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 2)
+            os.close(devnull)
+            return
         os.dup2(self.saved, 2)  # the pipe's last writer here closes; the thread drains what is left and ends
         if self.thread is not None:
             self.thread.join(timeout=5)
         os.close(self.saved)
+        self.saved = -1

@@ -1,22 +1,132 @@
-"""How a command ends when it is stopped from outside, met as a user meets it: a reader that closes the pipe
-(`| head -1`) gets nothing on standard error and status 141 (console/endings.py says why 141). Runs are made from
-the demo crawl; nothing here reads the shared data."""
+"""How a command ends when it is stopped from outside, met as a user meets it: Ctrl-C typed on a terminal (here a
+pseudo-terminal that is the command's controlling terminal, so the byte 0x03 makes the kernel send SIGINT to the
+whole foreground process group, Beam's SDK workers and their extraction children included) shows one line and
+exits 130; a reader that closes the pipe (`| head -1`) gets nothing on standard error and status 141
+(console/endings.py says why 141). Runs are made from the demo crawl; nothing here reads the shared data."""
 
 from __future__ import annotations
 
+import fcntl
 import os
+import pty
+import re
+import select
+import signal
 import subprocess
 import sys
+import termios
+import time
 from pathlib import Path
 
 import pyarrow.parquet as pq
 import pytest
 
 import run_pipeline
-from console.endings import BROKEN_PIPE
+from console.endings import BROKEN_PIPE, INTERRUPTED, RESUME
 from tests.test_pipeline import IN_MEMORY, run
 
 TOKENMILL = [sys.executable, "-m", "tokenmill_cli"]
+ONE_LINE = f"tokenmill: {RESUME}"
+PROGRESS = "tokenmill: read "  # the live progress line, redrawn in place (console/progress.py)
+
+
+def _controlling_terminal() -> None:  # in the child, after setsid: the pty on stdin becomes its terminal
+    fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+
+def type_ctrl_c(argv: list[str], when, deadline: float = 300.0) -> tuple[int, bytes, int]:
+    """Run `tokenmill argv` on a pseudo-terminal of its own and type Ctrl-C once `when(shown, seconds)` holds;
+    (exit status, every byte the terminal showed, the session id: the command's pid)."""
+    master, terminal = pty.openpty()
+    proc = subprocess.Popen([*TOKENMILL, *argv], stdin=terminal, stdout=terminal, stderr=terminal,
+                            cwd=run_pipeline.CHECKOUT, start_new_session=True, preexec_fn=_controlling_terminal)
+    os.close(terminal)
+    shown, start, typed = b"", time.monotonic(), False
+    try:
+        while True:
+            elapsed = time.monotonic() - start
+            assert elapsed < deadline, f"still running after {deadline} s: {shown[-2000:]!r}"
+            if not typed and when(shown, elapsed):
+                os.write(master, b"\x03")
+                typed = True
+            if select.select([master], [], [], 0.05)[0]:
+                try:
+                    chunk = os.read(master, 65536)
+                except OSError:  # EIO: every process holding the terminal has ended
+                    chunk = b""
+                if not chunk:
+                    break
+                shown += chunk
+        assert typed, f"the command ended before Ctrl-C was typed: {shown[-2000:]!r}"
+        return proc.wait(timeout=60), shown, proc.pid
+    finally:
+        os.close(master)
+        if proc.poll() is None:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+
+
+def visible(shown: bytes) -> tuple[list[str], list[str]]:
+    """(the lines a user reads, the progress line's redraws): the terminal's echo of Ctrl-C (^C) removed, each
+    line and each redraw (carriage return, erase to end of line) taken apart."""
+    pieces = [p for p in re.split(r"\r\n|\r|\n|\x1b\[K", shown.decode("utf-8", "replace").replace("^C", "")) if p]
+    return [p for p in pieces if not p.startswith(PROGRESS)], [p for p in pieces if p.startswith(PROGRESS)]
+
+
+def still_running(session: int, wait: float = 20.0) -> list[str]:
+    """Processes of the command's session (its workers, their children) still alive after up to `wait` s."""
+    end = time.monotonic() + wait
+    while True:
+        ps = subprocess.run(["ps", "-s", str(session), "-o", "stat=,args="], capture_output=True, text=True)
+        alive = [line for line in ps.stdout.splitlines() if line.strip() and not line.lstrip().startswith("Z")]
+        if not alive or time.monotonic() > end:
+            return alive
+        time.sleep(0.2)
+
+
+def run_argv(demo_crawl: list[str], out: Path, *extra: str) -> list[str]:
+    # Beam's multi_processing runner (the default) with two workers: the processes a terminal's Ctrl-C reaches.
+    return ["run", "--input", *demo_crawl, "--output", str(out), "--direct_num_workers=2", *extra]
+
+
+@pytest.mark.parametrize("after", [0.3, 1.5], ids=["while-beam-is-imported", "while-the-run-is-prepared"])
+def test_ctrl_c_during_start_up_shows_one_line_and_exits_130(demo_crawl, tmp_path, after):
+    code, shown, session = type_ctrl_c(run_argv(demo_crawl, tmp_path / "out"), lambda _s, seconds: seconds > after)
+    lines, _progress = visible(shown)
+    assert (code, lines) == (INTERRUPTED, [ONE_LINE]), shown[-3000:]
+    assert still_running(session) == []
+
+
+def test_ctrl_c_in_mid_run_shows_one_line_and_the_same_command_resumes(demo_crawl, tmp_path):
+    """Before: 160-255 lines (each worker's and extraction child's KeyboardInterrupt traceback, grpc errors,
+    'Worker subprocess exited with return code -2') and then the one line."""
+    argv = run_argv(demo_crawl, tmp_path / "out")
+    code, shown, session = type_ctrl_c(argv, lambda s, _seconds: PROGRESS.encode() in s)
+    lines, progress = visible(shown)
+    assert progress, "Ctrl-C was typed once the progress line showed: the workers were reading"
+    assert (code, lines) == (INTERRUPTED, [ONE_LINE]), shown[-3000:]
+    assert still_running(session) == []
+    assert (tmp_path / "out" / "_started.json").exists()  # what the line promises: the rerun resumes it
+    again = subprocess.run([*TOKENMILL, *argv], cwd=run_pipeline.CHECKOUT, capture_output=True, text=True)
+    assert again.returncode == 0, again.stderr
+    assert again.stdout.startswith("tokenmill: 18 records, 8 kept") and again.stderr == ""
+
+
+def test_ctrl_c_in_mid_run_with_verbose_shows_the_workers_own_lines_then_the_one_line(demo_crawl, tmp_path):
+    code, shown, _session = type_ctrl_c(run_argv(demo_crawl, tmp_path / "out", "--verbose"),
+                                         lambda s, _seconds: PROGRESS.encode() in s)
+    lines, _progress = visible(shown)
+    assert code == INTERRUPTED and lines[-1] == ONE_LINE
+    assert "KeyboardInterrupt" in lines and len(lines) > 10  # what the quiet console keeps back
+
+
+def test_ctrl_c_in_any_other_command_is_one_line_and_130():
+    """`tokenmill decode` waiting for token ids on the terminal: KeyboardInterrupt's traceback before."""
+    code, shown, _session = type_ctrl_c(["decode", "--tokenizer", "cl100k_base"], lambda _s, seconds: seconds > 1.5)
+    assert (code, visible(shown)[0]) == (INTERRUPTED, ["tokenmill: interrupted"]), shown[-3000:]
+
+
+# --- a reader that closes the pipe ------------------------------------------------------------------------------
 
 
 @pytest.fixture(scope="module")

@@ -532,12 +532,13 @@ def test_user_mistakes_are_one_line_and_exit_2_before_anything_is_written(demo_c
     assert not out.exists()
 
 
-def test_ctrl_c_says_how_to_resume(monkeypatch, capsys):
+def test_ctrl_c_says_how_to_resume(capfd):
     def interrupted(argv, console_fd=None):
         raise KeyboardInterrupt
 
     assert run_pipeline.main([], command=interrupted) == 130
-    assert capsys.readouterr().err.strip() == "tokenmill: interrupted; rerun the same command to resume"
+    # Written to the real standard error, which QuietStderr kept aside (descriptor 2 goes nowhere after Ctrl-C).
+    assert capfd.readouterr().err.strip() == "tokenmill: interrupted; rerun the same command to resume"
 
 
 def test_the_console_shows_tokenmills_lines_only_unless_verbose_and_quiet_only_the_summary(demo_crawl, tmp_path):
