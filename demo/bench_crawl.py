@@ -10,7 +10,10 @@ records, 404s, redirects, images and PDFs beside the HTML, and among the pages
   near     - an earlier page with a small edit (a sentence changed, a paragraph dropped, a line added)
   short    - a page of one or two sentences (Gopher's minimum length drops it)
   menu     - a page of link names without punctuation (FineWeb's and C4's line rules drop it)
-  repeat   - one paragraph said over and over (Gopher's repetition rules drop it)
+  repeat   - one paragraph said over and over (Gopher's repetition rules and FineWeb's duplicate lines drop it)
+  echo     - paragraphs that reuse each other's sentences, no two lines alike (Gopher's duplicate n-gram rules
+             drop it; FineWeb's and C4's line rules keep it)
+  code     - an article with a line of code in curly brackets (C4's bracket rule drops it; Gopher keeps it)
   foreign  - a German or French article from the demo crawl, each once (a recipe keeping English drops it)
 
 truth.jsonl has one row per HTML response: record id, URL, family (the page it derives from), kind. Two
@@ -30,7 +33,8 @@ from demo.prose import Prose
 from demo.warc_writer import WarcWriter
 
 # Shares of the HTML pages by kind; the rest are new articles.
-KIND_SHARES = {"exact": 0.07, "near": 0.08, "short": 0.04, "menu": 0.03, "repeat": 0.03, "foreign": 0.02}
+KIND_SHARES = {"exact": 0.07, "near": 0.08, "short": 0.04, "menu": 0.03, "repeat": 0.03, "echo": 0.03,
+               "code": 0.03, "foreign": 0.02}
 
 
 def _near_copy(paragraphs: list[str], prose: Prose, rng: random.Random) -> list[str]:
@@ -87,6 +91,13 @@ def build_bench_crawl(out_dir: str, docs: int = 300, shards: int = 2, seed: int 
                 title, paragraphs = prose.title(), [prose.sentence()]
             elif kind == "menu":
                 title, paragraphs = prose.title(), ["\n".join(prose.words(rng.randint(12, 30)))]
+            elif kind == "echo":
+                title, said = prose.title(), [prose.sentence() for _ in range(6)]
+                paragraphs = [" ".join(said[(k + j) % 6] for j in range(4)) for k in range(rng.randint(6, 9))]
+            elif kind == "code":
+                title, paragraphs = prose.title(), prose.paragraphs()
+                paragraphs.insert(1, f'The settings file reads {{"{prose.words(1)[0].lower()}": {rng.randint(1, 9)}}} '
+                                     "and nothing else.")
             elif kind == "repeat":
                 title, line = prose.title(), prose.paragraph()
                 paragraphs = [line] * rng.randint(8, 15)
