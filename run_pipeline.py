@@ -26,7 +26,7 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from outputs.run_files import read_json, write_input_list, write_json  # noqa: E402
+from outputs.run_files import FAILED, read_json, write_input_list, write_json  # noqa: E402
 from outputs.staging import STAGING, remove_staging, staging_dir  # noqa: E402
 from pipelines.build import build_pipeline, build_select_pipeline, write_against_list  # noqa: E402
 from pipelines.decontaminate import DecontaminationPlan  # noqa: E402
@@ -322,10 +322,6 @@ INPUTS_FILE = "_inputs.txt"
 # Written when a run starts and removed when it finishes: what an interrupted run was asked to do.
 STARTED = "_started.json"
 
-# Written, before STARTED is removed, into the folder of a run that ended in an error (exit 1: it read no
-# record, more file or record errors than allowed, or the pipeline raised). Its outputs stay for stats and
-# inspect, but it is no finished run: the next run into the folder replaces it without --overwrite.
-FAILED = "_failed.json"
 
 
 def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:

@@ -13,7 +13,23 @@ from typing import Any
 from outputs.parquet_parts import PartInfo
 from schemas import SCHEMA_VERSION
 from schemas.records import DOC_ID_SCHEME, REASON_INTERNAL_ERROR, STAGE_KEPT, STAGES
-from storage.files import filesystems, read_bytes, write_bytes
+from storage.files import exists, filesystems, read_bytes, write_bytes
+
+# Written, before _started.json is removed, into the folder of a run that ended in an error (exit 1: it read no
+# record, more file or record errors than allowed, or the pipeline raised). Its outputs stay for stats and
+# inspect, but it is no finished run: the next run into the folder replaces it without --overwrite, `stats`
+# says so, and `release` and `mix` refuse it.
+FAILED = "_failed.json"
+
+
+def run_failure(root: str) -> str | None:
+    """Why the run in `root` failed (its last error line, the one that failed it), or None for a run that did not
+    fail."""
+    path = f"{root.rstrip('/')}/{FAILED}"
+    if not exists(path):
+        return None
+    errors = read_json(path).get("errors") or ["(no error recorded)"]
+    return str(errors[-1])
 
 
 def tokenmill_version() -> str:

@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from outputs.reading import open_run
-from outputs.run_files import read_json, tokenmill_version
+from outputs.run_files import read_json, run_failure, tokenmill_version
 from schemas.records import STAGES, doc_id_scheme
 from schemas.tables import DEDUP_INDEX_SCHEMA
 from storage.files import copy, exists, is_local, join, match, open_read, open_stream, size, write_bytes
@@ -114,6 +114,10 @@ def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any
     run_dir, target = run_dir.rstrip("/"), target.rstrip("/")
     run = open_run(run_dir)
     stats = read_json(f"{run_dir}/stats.json")
+    failure = run_failure(run_dir)
+    if failure is not None:  # what it kept is what could be read before it failed: not a dataset to publish
+        raise ReleaseError(f"{run_dir}: the run ended in an error ({failure}): run it again to the end before "
+                           "releasing it")
     if not run["totals"]["documents"]:  # a release of nothing would pass verify and feed a mixture no token
         raise ReleaseError(f"{run_dir}: the run kept no document (of {stats.get('records', 0):,} records read): "
                            "nothing to release")

@@ -23,6 +23,12 @@ NOTE = "tokenmill: note: skipped {n} file(s) in the input folder(s) not named as
        ".wet.gz), e.g. {example}"
 
 
+def command(cwd: Path, *args: str) -> subprocess.CompletedProcess:
+    """A tokenmill command that runs no pipeline (no runner flags)."""
+    return subprocess.run([sys.executable, "-m", "tokenmill_cli", *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=600)
+
+
 def tokenmill(cwd: Path, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "tokenmill_cli", *args, *IN_MEMORY], cwd=cwd, capture_output=True,
                           text=True, timeout=600)
@@ -114,6 +120,20 @@ def test_a_listed_file_that_is_not_there_is_a_file_error_as_help_says(crawl_fold
     assert err[2].startswith("tokenmill: error: 1 of 3 input files could not be read to the end (--max-file-errors 0 "
                              "allows 0)")
     assert json.loads((tmp_path / "out" / "stats.json").read_text())["records"] == 18
+    # What it kept is what could be read before it failed: stats says it failed; release and mix refuse it.
+    error = ("1 of 3 input files could not be read to the end (--max-file-errors 0 allows 0); the outputs hold what "
+             "was read")
+    stats = command(tmp_path, "stats", "out")
+    assert stats.returncode == 0 and stats.stdout.splitlines()[1].startswith(
+        f"this run ended in an error and is not finished: {error}")
+    release = command(tmp_path, "release", "out", "--name", "web", "--version", "1", "--to", "rel")
+    assert (release.returncode, release.stderr.splitlines()) == (2, [
+        f"tokenmill: out: the run ended in an error ({error}): run it again to the end before releasing it"])
+    assert not (tmp_path / "rel").exists()
+    (tmp_path / "mix.toml").write_text('name = "m"\ntotal_tokens = 1000\n[[sources]]\npath = "out"\nweight = 1.0\n')
+    mix = command(tmp_path, "mix", "mix.toml", "--to", "mixes/m")
+    assert mix.returncode == 2 and mix.stderr.splitlines() == [
+        f"tokenmill: mix.toml: sources[0] (out): the run there ended in an error ({error}): run it again to the end"]
     # The failed run does not block the folder: the same list with a tolerance runs into it.
     tolerant = tokenmill(tmp_path, "run", "--input-list", "paths.txt", "--output", "out", "--max-file-errors", "0.5")
     assert tolerant.returncode == 0, tolerant.stderr

@@ -89,6 +89,11 @@ def cmd_stats(argv: list[str]) -> int:
     from schemas.records import STAGES
 
     say(run_summary(stats))
+    from outputs.run_files import run_failure
+
+    failure = run_failure(args.run)
+    if failure is not None:
+        say(f"this run ended in an error and is not finished: {failure} (the same command runs it again)")
     seconds = stats.get("stage_seconds", {})
     rows = []
     for stage in [st for st in STAGES if st in stats["stages"]]:
