@@ -581,6 +581,7 @@ def test_the_pipelines_text_scores_as_stock_trafilatura_with_the_same_settings(t
     from bench.common import gold_pages as gold_set
     from bench.extract_fidelity import compare
 
+    shared_path("data", "scrapinghub_aeb")  # gold_set reads it: skipped without it (failed under CI)
     result = compare(gold_set("scrapinghub_aeb")[-40:], tmp_path, ["--direct_num_workers=2"])
     assert set(result) == {"default", "comments, recall"}
     for r in result.values():

@@ -41,7 +41,8 @@ def test_under_ci_the_same_test_fails(tmp_path):
 
 
 def test_tests_reach_the_shared_folder_only_through_shared_path():
-    """A test that opened ../shared itself would error on a fresh clone instead of skipping."""
+    """A test that opened ../shared itself would error on a fresh clone instead of skipping; so would one that
+    calls a bench/common.py reader of it without asking shared_path for the same folder first."""
     offenders = []
     for path in sorted((REPO / "tests").rglob("*.py")):
         if path.name == "conftest.py":
@@ -49,4 +50,10 @@ def test_tests_reach_the_shared_folder_only_through_shared_path():
         for n, line in enumerate(path.read_text().splitlines(), 1):
             if re.search(r"TOKENMILL_SHARED|\bSHARED\b|/ \"shared\"", line) and path.name != "test_fresh_clone.py":
                 offenders.append(f"{path.relative_to(REPO)}:{n}: {line.strip()}")
+        text = path.read_text()
+        for block in text.split("\ndef ")[1:]:
+            if re.search(r"from bench\.common import .*\b(gold_pages|bench_crawl)\b", block) and (
+                    "shared_path(" not in block):
+                offenders.append(f"{path.relative_to(REPO)}: def {block.split('(')[0]} reads shared data through "
+                                 "bench/common.py without shared_path")
     assert not offenders, offenders
