@@ -75,8 +75,9 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--input", action="extend", nargs="+", default=[],
                     help="WARC/WET files, globs, folders or comma-separated lists (several values, repeatable). Any "
                     "Beam FileSystems path. A folder, with or without a trailing /, means the files in it named as "
-                    f"crawls ({', '.join(CRAWL_SUFFIXES)}); the others (a README.md) are skipped with a note. A "
-                    "file or glob is read whatever its name.")
+                    f"crawls ({', '.join(CRAWL_SUFFIXES)}); the others (a README.md) are skipped with a note, and "
+                    "subfolders are not read (add 'crawl/**/*.warc.gz' for theirs). A file or glob is read whatever "
+                    "its name.")
     ap.add_argument("--input-list", action="append", default=[], metavar="FILE",
                     help="a file naming input files, one path a line (# comments; any FileSystems path, and so "
                     "is the file): for crawls of many files, e.g. Common Crawl's warc.paths with the bucket "
@@ -297,12 +298,21 @@ def expand_inputs(patterns: list[str]) -> tuple[dict[str, int], list[str]]:
                 if not matches:
                     raise UsageError(f"input '{pattern}' matches no file")
             else:
-                matches = [m for m in listed if m.path.lower().endswith(CRAWL_SUFFIXES)]
-                others = sorted(m.path for m in listed if m not in matches)
+                # One pass: a store's folder may list 90,000 objects (a membership test per object was n^2).
+                # A key ending in / is a store's folder marker, not a file.
+                matches, others = [], []
+                for m in listed:
+                    if m.path.lower().endswith(CRAWL_SUFFIXES):
+                        matches.append(m)
+                    elif not m.path.endswith("/"):
+                        others.append(m.path)
+                if not listed:
+                    raise UsageError(f"input '{pattern}' matches no file (no such folder, or an empty one)")
                 if not matches:
-                    example = f"; {len(others)} other file(s), e.g. {others[0]}" if others else ""
+                    example = f"; {len(others)} other file(s), e.g. {sorted(others)[0]}" if others else ""
                     raise UsageError(f"input folder '{pattern}' holds no crawl file (no name ends in "
-                                     f"{', '.join(CRAWL_SUFFIXES)}{example})")
+                                     f"{', '.join(CRAWL_SUFFIXES)}; subfolders are not read: add "
+                                     f"'{pattern.rstrip('/')}/**/*.warc.gz' for theirs{example})")
                 skipped += others
             sizes.update((m.path, m.size_in_bytes) for m in matches)
     return dict(sorted(sizes.items())), sorted(set(skipped) - set(sizes))

@@ -71,7 +71,12 @@ def test_a_folder_without_a_crawl_file_is_refused_before_anything_is_written(tmp
     done = tokenmill(tmp_path, "run", "--input", "notes", "--output", "out")
     assert done.returncode == 2
     assert done.stderr.splitlines() == ["tokenmill: input folder 'notes' holds no crawl file (no name ends in .warc, "
-                                        ".warc.gz, .wet, .wet.gz; 1 other file(s), e.g. notes/README.md)"]
+                                        ".warc.gz, .wet, .wet.gz; subfolders are not read: add 'notes/**/*.warc.gz' "
+                                        "for theirs; 1 other file(s), e.g. notes/README.md)"]
+    assert not (tmp_path / "out").exists()
+    missing = tokenmill(tmp_path, "run", "--input", "crawl_typo/", "--output", "out")
+    assert (missing.returncode, missing.stderr.splitlines()) == (2, [
+        "tokenmill: input 'crawl_typo/' matches no file (no such folder, or an empty one)"])
     assert not (tmp_path / "out").exists()
 
 
