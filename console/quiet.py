@@ -13,9 +13,10 @@ the signal is sent `QuietStderr` shows nothing more (those lines are what `--ver
 has unwound, file descriptor 2 stays away from the terminal for the rest of the process (`terminal` is where the
 caller's one line goes). The forwarding thread cannot wait for Python's handler, which runs in the main thread
 when that thread next gets a CPU: it sees the signal pending (`signal.sigpending`) until the kernel hands it to
-the main thread, then delivered (Python's C-level handler writes it to a pipe given to `signal.set_wakeup_fd`).
-Between the two the main thread may still wait for a CPU while the workers print, so every line is held
-`HOLD_SECONDS` before it is shown.
+a thread, then delivered (Python's C-level handler writes it to a pipe given to `signal.set_wakeup_fd`). Linux's
+sigpending reports only the signals the asking thread blocks, so the forwarding thread blocks SIGINT (which also
+keeps the kernel from handing it the signal). The pending window can still open a moment after a worker that
+got the same signal printed, so every line is held `HOLD_SECONDS` before it is shown.
 """
 
 from __future__ import annotations
@@ -130,6 +131,8 @@ class QuietStderr:
             pass
 
     def _forward(self, read_end: int) -> None:
+        # Blocked here, a SIGINT sent to the process shows in this thread's sigpending until another thread takes it.
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         wake = self._wake_read
         held: deque[tuple[float, bytes]] = deque()  # (when it may be shown, line)
         pending = b""
