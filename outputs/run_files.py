@@ -18,7 +18,7 @@ from storage.files import exists, filesystems, read_bytes, write_bytes
 # Written, before _started.json is removed, into the folder of a run that ended in an error (exit 1: it read no
 # record, more file or record errors than allowed, or the pipeline raised). Its outputs stay for stats and
 # inspect, but it is no finished run: the next run into the folder replaces it without --overwrite, `stats`
-# says so, and `release` and `mix` refuse it.
+# says so, and `release`, `mix` and `select` refuse it.
 FAILED = "_failed.json"
 
 

@@ -139,6 +139,10 @@ def test_a_listed_file_that_is_not_there_is_a_file_error_as_help_says(crawl_fold
     mix = command(tmp_path, "mix", "mix.toml", "--to", "mixes/m")
     assert mix.returncode == 2 and mix.stderr.splitlines() == [
         f"tokenmill: mix.toml: sources[0] (out): the run there ended in an error ({error}): run it again to the end"]
+    select = tokenmill(tmp_path, "select", "out", "--output", "sel")  # its output would be a finished run
+    assert (select.returncode, select.stderr.splitlines()) == (2, [
+        f"tokenmill: out: the run ended in an error ({error}): run it again to the end before selecting from it"])
+    assert not (tmp_path / "sel").exists()
     # The failed run does not block the folder: the same list with a tolerance runs into it.
     tolerant = tokenmill(tmp_path, "run", "--input-list", "paths.txt", "--output", "out", "--max-file-errors", "0.5")
     assert tolerant.returncode == 0, tolerant.stderr
