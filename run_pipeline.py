@@ -578,10 +578,10 @@ def _execute(beam_args: list[str], output: str, build, progress=None, *, started
             result.wait_until_finish()
     except Exception as exc:
         remove_staging(output)  # nothing was written from it; a rerun starts afresh
-        with contextlib.suppress(Exception):  # the run's own error is the one to report
-            write_json(f"{output}/{FAILED}", {"errors": [str(exc).strip().splitlines()[0] if str(exc).strip()
-                                                         else type(exc).__name__]})
         stated = _STATED_FAILURES.search(str(exc))
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        with contextlib.suppress(Exception):  # the run's own error is the one to report
+            write_json(f"{output}/{FAILED}", {"errors": [stated.group(1) if stated else first]})
         if stated:
             raise RunFailed(stated.group(1)) from exc
         raise

@@ -385,6 +385,8 @@ def test_rounds_are_measured_and_an_unconverged_run_fails_before_writing(tmp_pat
     assert not (tmp_path / "short" / "_staging").exists()
     assert not list((tmp_path / "short").rglob("*.parquet"))
     assert not (tmp_path / "short" / "stats.json").exists()
+    failed = json.loads((tmp_path / "short" / "_failed.json").read_text())["errors"]  # the line, not Beam's wrapper
+    assert len(failed) == 1 and failed[0].startswith(f"near dedup did not converge in {used - 1} rounds"), failed
 
 
 def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it(tmp_path):

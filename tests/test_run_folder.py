@@ -131,6 +131,8 @@ def test_a_listed_file_that_is_not_there_is_a_file_error_as_help_says(crawl_fold
     stats = command(tmp_path, "stats", "out")
     assert stats.returncode == 0 and stats.stdout.splitlines()[1].startswith(
         f"this run ended in an error and is not finished: {error}")
+    as_json = json.loads(command(tmp_path, "stats", "out", "--json").stdout)
+    assert as_json["failed"] == error and "failed" not in json.loads((tmp_path / "out" / "stats.json").read_text())
     release = command(tmp_path, "release", "out", "--name", "web", "--version", "1", "--to", "rel")
     assert (release.returncode, release.stderr.splitlines()) == (2, [
         f"tokenmill: out: the run ended in an error ({error}): run it again to the end before releasing it"])

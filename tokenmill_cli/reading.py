@@ -82,16 +82,16 @@ def cmd_stats(argv: list[str]) -> int:
         say(f"tokenmill: {args.run}: partial output, no stats.json", file=sys.stderr)
         return 2
     stats = read_json(f"{args.run.rstrip('/')}/stats.json")
-    if args.json:
-        print(json.dumps(stats, sort_keys=True))
+    from outputs.run_files import run_failure
+
+    failure = run_failure(args.run)
+    if args.json:  # `failed`: the error line that failed the run (_failed.json), so a script can tell
+        print(json.dumps({**stats, **({"failed": failure} if failure is not None else {})}, sort_keys=True))
         return 0
     from console.numbers import count, run_summary, secs, table
     from schemas.records import STAGES
 
     say(run_summary(stats))
-    from outputs.run_files import run_failure
-
-    failure = run_failure(args.run)
     if failure is not None:
         say(f"this run ended in an error and is not finished: {failure} (the same command runs it again)")
     seconds = stats.get("stage_seconds", {})
