@@ -839,6 +839,13 @@ def main(argv: list[str] | None = None, command=None) -> int:
         else:
             sys.stderr.write(line)
         return INTERRUPTED
+    except Exception:
+        # Beam's clean-up can turn the Ctrl-C into another error while it unwinds; standard error is silenced
+        # from the interrupt on, so without this the user would see nothing and exit 1.
+        if quiet is not None and quiet.interrupted.is_set():
+            os.write(quiet.terminal, f"tokenmill: {RESUME}\n".encode())
+            return INTERRUPTED
+        raise
     finally:
         _command_started = None
     print(f"tokenmill: {run_summary(stats)}")  # the same figures, in the same style, as `tokenmill stats`

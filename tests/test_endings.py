@@ -120,6 +120,24 @@ def test_ctrl_c_in_mid_run_with_verbose_shows_the_workers_own_lines_then_the_one
     assert "KeyboardInterrupt" in lines and len(lines) > 10  # what the quiet console keeps back
 
 
+def test_an_error_the_interrupt_turns_into_is_still_the_one_line_and_130(capfd):
+    """Beam's clean-up can raise another error while a Ctrl-C unwinds the run; standard error is silenced from
+    the interrupt on, so it ended with exit 1 and nothing shown. The run here is a stand-in that does just that,
+    under the real QuietStderr, with a real SIGINT."""
+
+    def interrupted_run(argv, console_fd=None):
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(5)
+        except KeyboardInterrupt:
+            os.write(2, b"Traceback (most recent call last): ... grpc._channel._InactiveRpcError\n")  # as workers do
+            raise RuntimeError("the runner's channel closed while it stopped") from None
+        raise AssertionError("no SIGINT arrived")
+
+    assert run_pipeline.main([], command=interrupted_run) == INTERRUPTED
+    assert capfd.readouterr().err == f"tokenmill: {RESUME}\n"
+
+
 def test_ctrl_c_in_any_other_command_is_one_line_and_130():
     """`tokenmill decode` waiting for token ids on the terminal: KeyboardInterrupt's traceback before."""
     code, shown, _session = type_ctrl_c(["decode", "--tokenizer", "cl100k_base"], lambda _s, seconds: seconds > 1.5)
