@@ -36,6 +36,18 @@ def _same_file(a: int, b: int) -> bool:
     return (sa.st_dev, sa.st_ino) == (sb.st_dev, sb.st_ino)
 
 
+def _reader_gone(fd: int) -> bool:
+    """Whether `fd` is a pipe whose reader has closed it (poll reports POLLERR on its write end)."""
+    import select
+
+    try:
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return any(events & select.POLLERR for _, events in poller.poll(0))
+    except (OSError, ValueError):
+        return False
+
+
 def discard_output() -> None:
     """Point standard output, and standard error when it is the same file, at /dev/null (after EPIPE)."""
     both = _same_file(1, 2)
@@ -53,7 +65,14 @@ def finish(command: Callable[[], int], interrupted: str = "interrupted") -> int:
     BROKEN_PIPE quietly, Ctrl-C one line `tokenmill: <interrupted>` and INTERRUPTED."""
     code = None
     try:
-        code = command()
+        try:
+            code = command()
+        except SystemExit as exc:  # argparse's --help and errors
+            code = exc.code if isinstance(exc.code, int) else (0 if exc.code is None else 1)
+            if exc.code is not None and not isinstance(exc.code, int):
+                print(exc.code, file=sys.stderr)
+            if _reader_gone(1):  # argparse swallows the OSError of a write into a closed pipe
+                raise BrokenPipeError from None
         sys.stdout.flush()  # here, not in the interpreter's shutdown, where a closed pipe cannot be caught
     except BrokenPipeError:
         discard_output()

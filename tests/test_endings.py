@@ -184,6 +184,7 @@ COMMANDS = {
     "report": ["report", "{a}", "-o", "{root}/report.html"],
     "verify": ["verify", "{root}/rel"],
     "help": ["--help"],
+    "a command's --help": ["inspect", "--help"],  # argparse prints, then raises SystemExit
     "version": ["--version"],
     "run": ["run", "--input", "{crawl}", "--output", "{root}/run-into-a-closed-pipe", "--overwrite", *IN_MEMORY],
 }
