@@ -130,7 +130,7 @@ def unknown_flags(beam_args: list[str]) -> list[str]:
 _ALIASES = {"--recipe": "--config", "--inputs": "--input", "--output-dir": "--output"}
 
 
-def check_flags(beam_args: list[str], ours: argparse.ArgumentParser) -> None:
+def check_flags(beam_args: list[str], ours: ArgumentParser) -> None:
     """UsageError naming the first argument neither tokenmill nor Beam knows."""
     unknown = unknown_flags(beam_args)
     if not unknown:
@@ -140,8 +140,7 @@ def check_flags(beam_args: list[str], ours: argparse.ArgumentParser) -> None:
         raise UsageError(f"unexpected argument '{first}' (several inputs: --input a.warc.gz b.warc.gz, or quote "
                          "a glob so the shell leaves it alone: --input 'crawl/*.warc.gz')")
     name = first.split("=", 1)[0]
-    known = [s for action in ours._actions for s in action.option_strings if s.startswith("--")]
-    close = _ALIASES.get(name) or closest_flag(name, known)
+    close = _ALIASES.get(name) or closest_flag(name, ours.flags())
     hint = f"; did you mean {close}?" if close else " (tokenmill run --help lists tokenmill's own flags)"
     raise UsageError(f"unknown flag {name}: neither tokenmill nor Beam knows it{hint}")
 
@@ -614,7 +613,7 @@ def drop_warnings(stats: dict[str, Any], share: float) -> list[str]:
     return out
 
 
-def parse_args(ap: argparse.ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
+def parse_args(ap: ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     """(tokenmill's arguments, Beam's flags) of a command that runs a pipeline, after the checks every such
     command makes before it touches a file: no flag nobody knows, a runner that can start. Then Beam's
     FileSystems gets the run's options (s3 endpoint and credentials, GCP project): the driver matches inputs

@@ -7,7 +7,7 @@ import sys
 from console.safe import ArgumentParser, say, shown
 
 
-def count(value: str) -> int:
+def sample_count(value: str) -> int:
     """argparse type of --sample: a whole number, 0 or more (-1 once showed all but one of the matches)."""
     import argparse
 
@@ -22,7 +22,7 @@ def count(value: str) -> int:
 
 def sample_flags(ap: ArgumentParser, what: str) -> None:
     """--sample and --seed, as inspect and diff take them."""
-    ap.add_argument("--sample", type=count, default=5, metavar="N",
+    ap.add_argument("--sample", type=sample_count, default=5, metavar="N",
                     help=f"how many {what} to show, chosen by a seeded hash of their ids (default %(default)s; "
                     "0 prints only the count; to see every one give a number at least that large)")
     ap.add_argument("--seed", type=int, default=1,
