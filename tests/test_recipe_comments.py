@@ -17,8 +17,7 @@ import pyarrow.parquet as pq
 import pytest
 
 from schemas.recipe import RecipeError, builtin_recipes, filter_lists, load_recipe, recipe_from_dict
-
-IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
+from tests.test_pipeline import IN_MEMORY
 
 
 def comment_examples() -> list[tuple[str, str]]:

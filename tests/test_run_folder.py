@@ -18,7 +18,8 @@ from pathlib import Path
 
 import pytest
 
-IN_MEMORY = ["--runner=DirectRunner", "--direct_running_mode=in_memory"]
+from tests.test_pipeline import IN_MEMORY
+
 NOTE = "tokenmill: note: skipped {n} file(s) in the input folder(s) not named as a crawl (.warc, .warc.gz, .wet, " \
        ".wet.gz), e.g. {example}"
 
