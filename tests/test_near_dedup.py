@@ -387,6 +387,11 @@ def test_rounds_are_measured_and_an_unconverged_run_fails_before_writing(tmp_pat
     assert not (tmp_path / "short" / "stats.json").exists()
     failed = json.loads((tmp_path / "short" / "_failed.json").read_text())["errors"]  # the line, not Beam's wrapper
     assert len(failed) == 1 and failed[0].startswith(f"near dedup did not converge in {used - 1} rounds"), failed
+    import tokenmill_cli
+
+    assert tokenmill_cli.main(["stats", str(tmp_path / "short")]) == 2
+    assert capsys.readouterr().err == (f"tokenmill: {tmp_path / 'short'}: the run ended in an error before writing "
+                                       f"its outputs ({failed[0]}); the same command runs it again\n")
 
 
 def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it(tmp_path):
