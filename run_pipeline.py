@@ -385,9 +385,10 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
                              "choose another directory")
         if not overwrite and not failed and FileSystems.exists(f"{output}/{STARTED}"):
             differ = _differences(read_json(f"{output}/{STARTED}"), now)
+            note = f"note: running the interrupted run in {output} again from the start"
             if differ:
                 raise UsageError(f"output directory {output} holds an interrupted run of another kind ("
-                                 f"{'; '.join(differ)}); rerun its own command to resume it, give --overwrite to "
+                                 f"{'; '.join(differ)}); rerun its own command to run it again, give --overwrite to "
                                  "replace it, or choose another directory")
         old = [
             m.path

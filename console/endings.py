@@ -12,7 +12,7 @@ Standard output (and standard error, when it is the same pipe) then points at /d
 final flush has nowhere to fail. SIGPIPE itself stays ignored (Python's default): with its default action a
 socket to a store closing under a write would kill the process.
 
-Ctrl-C: 130 (128 + SIGINT) and one line, `tokenmill: interrupted` (a run's own says how to resume).
+Ctrl-C: 130 (128 + SIGINT) and one line, `tokenmill: interrupted` (a run's own says how to run it again).
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ INTERRUPTED = 130  # 128 + SIGINT
 BROKEN_PIPE = 141  # 128 + SIGPIPE
 
 # What a pipeline command says when it is interrupted: its output folder holds what it did (_started.json).
-RESUME = "interrupted; rerun the same command to resume"
+RESUME = "interrupted; the same command runs it again from the start"
 
 
 def _same_file(a: int, b: int) -> bool:

@@ -109,7 +109,7 @@ def test_ctrl_c_during_start_up_shows_one_line_and_exits_130(demo_crawl, tmp_pat
     assert still_running(session) == []
 
 
-def test_ctrl_c_in_mid_run_shows_one_line_and_the_same_command_resumes(demo_crawl, tmp_path):
+def test_ctrl_c_in_mid_run_shows_one_line_and_the_same_command_runs_it_again(demo_crawl, tmp_path):
     """Before: 160-255 lines (each worker's and extraction child's KeyboardInterrupt traceback, grpc errors,
     'Worker subprocess exited with return code -2') and then the one line."""
     argv = run_argv(demo_crawl, tmp_path / "out")
@@ -118,10 +118,11 @@ def test_ctrl_c_in_mid_run_shows_one_line_and_the_same_command_resumes(demo_craw
     assert progress, "Ctrl-C was typed once the progress line showed: the workers were reading"
     assert (code, lines) == (INTERRUPTED, [ONE_LINE]), shown[-3000:]
     assert still_running(session) == []
-    assert (tmp_path / "out" / "_started.json").exists()  # what the line promises: the rerun resumes it
+    assert (tmp_path / "out" / "_started.json").exists()  # what the line promises: the same command runs it again
     again = subprocess.run([*TOKENMILL, *argv], cwd=run_pipeline.CHECKOUT, capture_output=True, text=True)
     assert again.returncode == 0, again.stderr
-    assert again.stdout.startswith("tokenmill: 18 records, 8 kept") and again.stderr == ""
+    assert again.stdout.startswith("tokenmill: 18 records, 8 kept")
+    assert again.stderr == f"tokenmill: note: running the interrupted run in {tmp_path / 'out'} again from the start\n"
 
 
 def test_ctrl_c_in_mid_run_with_verbose_shows_the_workers_own_lines_then_the_one_line(demo_crawl, tmp_path):

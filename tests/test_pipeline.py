@@ -281,6 +281,8 @@ def test_an_interrupted_run_resumes_only_with_its_own_recipe_and_inputs(demo_cra
     assert "inputs: 0 file(s) new, 1 missing" in capsys.readouterr().err
     assert (out / "shards" / "part-00000-000.parquet").read_bytes() == b"half-written"
     assert run_pipeline.main(argv) == 0
+    assert capsys.readouterr().err.splitlines() == [
+        f"tokenmill: note: running the interrupted run in {out} again from the start"]
     assert json.loads((out / "stats.json").read_text())["records"] == 18
 
 
@@ -538,7 +540,7 @@ def test_ctrl_c_says_how_to_resume(capfd):
 
     assert run_pipeline.main([], command=interrupted) == 130
     # Written to the real standard error, which QuietStderr kept aside (descriptor 2 goes nowhere after Ctrl-C).
-    assert capfd.readouterr().err.strip() == "tokenmill: interrupted; rerun the same command to resume"
+    assert capfd.readouterr().err.strip() == "tokenmill: interrupted; the same command runs it again from the start"
 
 
 def test_the_console_shows_tokenmills_lines_only_unless_verbose_and_quiet_only_the_summary(demo_crawl, tmp_path):
