@@ -225,3 +225,22 @@ def test_the_iterabledataset_example_is_in_one_place_and_the_other_points_to_it(
     assert example in body
     assert "module docstring shows" not in readme
     assert f'`TokenBatches` in the next section,\n"{section}"' in readme
+
+
+@pytest.mark.parametrize(("ids", "says"), [
+    (["abc"], "tokenmill: not a token id: 'abc' (ids are whole numbers from 0, separated by spaces or commas)"),
+    (["9906", "1.5"], "tokenmill: not a token id: '1.5' (ids are whole numbers from 0, separated by spaces or commas)"),
+    (["--", "-5"], "tokenmill: not a token id: '-5' (ids are whole numbers from 0, separated by spaces or commas)"),
+    (["999999999"], "tokenmill: token id 999999999 is not in cl100k_base (its ids run from 0 to 100276)"),
+])
+def test_decode_refuses_what_is_not_a_token_id(ids, says):
+    """`decode abc` printed an empty line and `decode 9906 1.5` decoded ids 1 and 5, both with exit 0: the digits
+    were taken out of whatever was given."""
+    done = tokenmill("decode", "--tokenizer", "cl100k_base", *ids)
+    assert (done.returncode, done.stdout, done.stderr.splitlines()) == (2, "", [says])
+
+
+def test_decode_takes_ids_as_a_json_list_or_separated_by_commas():
+    for ids in (["9906,1917"], ["[9906, 1917]"], ["9906", "1917"]):
+        done = tokenmill("decode", "--tokenizer", "cl100k_base", *ids)
+        assert (done.returncode, done.stdout) == (0, "Hello world\n"), (ids, done.stderr)

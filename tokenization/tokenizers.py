@@ -138,6 +138,13 @@ class Tokenizer:
             out.append(np.asarray(ids, dtype="<u4").tobytes())
         return out
 
+    @property
+    def vocab_size(self) -> int:
+        """Ids run from 0 to this minus one (special tokens included)."""
+        if self._tiktoken is not None:
+            return self._tiktoken.n_vocab
+        return self._hf.get_vocab_size(with_added_tokens=True)
+
     def decode(self, tokens: Sequence[int]) -> str:
         if self._tiktoken is not None:
             return self._tiktoken.decode(list(tokens))

@@ -271,9 +271,22 @@ def cmd_decode(argv: list[str]) -> int:
             return 2
         name = json.loads(read_bytes(path))["tokenizer"]["name"]
     raw = " ".join(args.ids) if args.ids else sys.stdin.read()
+    # Ids separated by spaces, commas or newlines; a JSON list ([9906, 1917]) works too. Anything else is
+    # refused: a regex that took the digits out of '1.5' or 'abc' decoded ids nobody gave, or nothing, with exit 0.
+    words = [w for w in re.split(r"[\s,\[\]]+", raw) if w]
+    bad = next((w for w in words if not w.isascii() or not w.isdigit()), None)
+    if bad is not None:
+        say(f"tokenmill: not a token id: '{bad}' (ids are whole numbers from 0, separated by spaces or commas)",
+            file=sys.stderr)
+        return 2
     try:
-        ids = [int(t) for t in re.findall(r"-?\d+", raw)]
         tokenizer = Tokenizer(name, append_eos=False)
+        ids = [int(w) for w in words]
+        outside = next((i for i in ids if i >= tokenizer.vocab_size), None)
+        if outside is not None:
+            say(f"tokenmill: token id {outside} is not in {name} (its ids run from 0 to {tokenizer.vocab_size - 1})",
+                file=sys.stderr)
+            return 2
         text = tokenizer.decode(ids)
     except (ValueError, KeyError, OverflowError) as exc:
         say(f"tokenmill: cannot decode with {name}: {exc}", file=sys.stderr)
