@@ -103,7 +103,8 @@ def test_stats_prints_the_phases_and_aligned_columns_with_a_language_precheck_ro
     wall_end = table[0].index("wall") + len("wall")
     for t in table[1:]:
         assert re.search(r"\d+\.\d s", t) and t[:wall_end].endswith(" s"), t
-    assert "12 rounds: " in table[5]
+    # Every round the graph holds runs; the row says how many the clustering needed (stats.json rounds_used).
+    assert re.search(r"12 rounds run \(\d+ needed to converge\): ", table[5]), table[5]
     assert lines[start + 11].startswith("worker time is summed over the worker processes, not wall time")
     printed = [float(re.search(r"(\d+\.\d) s", t).group(1)) for t in table[1:]]
     wall = float(re.search(r"(\d+\.\d) s", lines[start]).group(1))

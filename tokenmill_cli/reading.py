@@ -159,7 +159,10 @@ def timing_lines(stats: dict) -> list[str]:
         else:
             rows.append([phase_label(p["phase"]), secs(p["seconds"]), PHASES.get(p["phase"], "")])
     if rounds:
-        rows[rows.index(None)] = ["near dedup: rounds", secs(sum(rounds)), f"{len(rounds)} rounds: "
+        # The job graph holds every round max_rounds allows; those after convergence run on an empty graph.
+        used = (stats.get("near_dedup") or {}).get("rounds_used")
+        needed = f" ({used} needed to converge)" if used is not None and used < len(rounds) else ""
+        rows[rows.index(None)] = ["near dedup: rounds", secs(sum(rounds)), f"{len(rounds)} rounds run{needed}: "
                                   + " ".join(f"{r:.1f}" for r in rounds) + " s"]
     rows.append(["other", secs(timing["other_seconds"]), OTHER])
     lines = [f"time: {secs(timing['wall_seconds'])} wall from the command's start, in phases as measured:"]
