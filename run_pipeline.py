@@ -26,7 +26,14 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from outputs.run_files import FAILED, read_json, run_failure, write_input_list, write_json  # noqa: E402
+from outputs.run_files import (  # noqa: E402
+    FAILED,
+    FIX_AND_RERUN,
+    read_json,
+    run_failure,
+    write_input_list,
+    write_json,
+)
 from outputs.staging import STAGING, remove_staging, staging_dir  # noqa: E402
 from pipelines.build import build_pipeline, build_select_pipeline, write_against_list  # noqa: E402
 from pipelines.decontaminate import DecontaminationPlan  # noqa: E402
@@ -712,8 +719,8 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
                          "run its crawl again with --keep-scored")
     failure = run_failure(source)
     if failure is not None:  # its output would be a finished run: release and mix would take what it could read
-        raise UsageError(f"{source}: the run ended in an error ({failure}): run it again to the end before "
-                         "selecting from it")
+        raise UsageError(f"{source}: the run ended in an error, so nothing is selected from it: {failure}; "
+                         f"{FIX_AND_RERUN}")
     if not FileSystems.match([f"{source}/scored/*.parquet"])[0].metadata_list:
         raise UsageError(f"{source} has no scored/ documents: run it with --keep-scored")
     recipe = load_recipe(args.config)

@@ -18,7 +18,7 @@ from mixing.folder import MIXTURE_KIND
 from mixing.plan import SourceDocs
 from mixing.spec import MixSpec, SourceSpec, SpecError
 from mixing.where import WhereError, parse_where
-from outputs.run_files import run_failure
+from outputs.run_files import FIX_AND_RERUN, run_failure
 from schemas.tables import shard_schema
 from storage.files import exists, is_local, join, open_read, read_bytes
 from storage.paths import UnsafePathError, check_entries
@@ -57,7 +57,7 @@ def open_source(spec: SourceSpec, index: int) -> Source:
         kind, entries = "run", manifest["shards"]
         failure = run_failure(path)
         if failure is not None:
-            raise SpecError(f"{where}: the run there ended in an error ({failure}): run it again to the end")
+            raise SpecError(f"{where}: the run there ended in an error: {failure}; {FIX_AND_RERUN}")
     else:
         raise SpecError(f"{where}: manifest.json is not a tokenmill release's or run's")
     try:  # the plan and the reader open these files by their listed paths

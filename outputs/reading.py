@@ -14,7 +14,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from outputs.run_files import read_json, run_failure
+from outputs.run_files import FIX_AND_RERUN, read_json, run_failure
 from schemas import SCHEMA_VERSION
 from storage.files import exists, match
 from storage.files import open_read as open_for_reading
@@ -46,8 +46,8 @@ def open_manifest(root: str) -> dict[str, Any]:
     if not exists(f"{root}/manifest.json"):
         failure = run_failure(root)
         if failure is not None:  # the pipeline raised: nothing was written but the marker
-            raise OutputDirError(f"{root}: the run ended in an error before writing its outputs ({failure}); the "
-                                 "same command runs it again")
+            raise OutputDirError(f"{root}: the run ended in an error before writing its outputs: {failure}; "
+                                 f"{FIX_AND_RERUN}")
         raise OutputDirError(f"{root}: not a tokenmill output directory (no manifest.json); is the run finished?")
     manifest = read_json(f"{root}/manifest.json")
     if manifest.get("kind") == "mixture":

@@ -22,6 +22,10 @@ from storage.files import exists, filesystems, read_bytes, write_bytes
 FAILED = "_failed.json"
 
 
+# What every command that meets a failed run tells the user to do (rerunning alone repeats most errors).
+FIX_AND_RERUN = "fix its cause and run it again"
+
+
 def run_failure(root: str) -> str | None:
     """Why the run in `root` failed (its last error line, the one that failed it), or None for a run that did not
     fail."""

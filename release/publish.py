@@ -19,7 +19,7 @@ from typing import Any
 import pyarrow.parquet as pq
 
 from outputs.reading import open_run
-from outputs.run_files import read_json, run_failure, tokenmill_version
+from outputs.run_files import FIX_AND_RERUN, read_json, run_failure, tokenmill_version
 from schemas.records import STAGES, doc_id_scheme
 from schemas.tables import DEDUP_INDEX_SCHEMA
 from storage.files import copy, exists, is_local, join, match, open_read, open_stream, size, write_bytes
@@ -116,8 +116,8 @@ def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any
     stats = read_json(f"{run_dir}/stats.json")
     failure = run_failure(run_dir)
     if failure is not None:  # what it kept is what could be read before it failed: not a dataset to publish
-        raise ReleaseError(f"{run_dir}: the run ended in an error ({failure}): run it again to the end before "
-                           "releasing it")
+        raise ReleaseError(f"{run_dir}: the run ended in an error, so it is not released: {failure}; "
+                           f"{FIX_AND_RERUN}")
     if not run["totals"]["documents"]:  # a release of nothing would pass verify and feed a mixture no token
         raise ReleaseError(f"{run_dir}: the run kept no document (of {stats.get('records', 0):,} records read): "
                            "nothing to release")

@@ -391,7 +391,7 @@ def test_rounds_are_measured_and_an_unconverged_run_fails_before_writing(tmp_pat
 
     assert tokenmill_cli.main(["stats", str(tmp_path / "short")]) == 2
     assert capsys.readouterr().err == (f"tokenmill: {tmp_path / 'short'}: the run ended in an error before writing "
-                                       f"its outputs ({failed[0]}); the same command runs it again\n")
+                                       f"its outputs: {failed[0]}; fix its cause and run it again\n")
 
 
 def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it(tmp_path):

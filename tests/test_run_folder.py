@@ -131,20 +131,22 @@ def test_a_listed_file_that_is_not_there_is_a_file_error_as_help_says(crawl_fold
              "was read")
     stats = command(tmp_path, "stats", "out")
     assert stats.returncode == 0 and stats.stdout.splitlines()[1].startswith(
-        f"this run ended in an error and is not finished: {error}")
+        f"this run ended in an error and is not finished: {error}; fix its cause and run it again")
     as_json = json.loads(command(tmp_path, "stats", "out", "--json").stdout)
     assert as_json["failed"] == error and "failed" not in json.loads((tmp_path / "out" / "stats.json").read_text())
     release = command(tmp_path, "release", "out", "--name", "web", "--version", "1", "--to", "rel")
     assert (release.returncode, release.stderr.splitlines()) == (2, [
-        f"tokenmill: out: the run ended in an error ({error}): run it again to the end before releasing it"])
+        f"tokenmill: out: the run ended in an error, so it is not released: {error}; fix its cause and run it again"])
     assert not (tmp_path / "rel").exists()
     (tmp_path / "mix.toml").write_text('name = "m"\ntotal_tokens = 1000\n[[sources]]\npath = "out"\nweight = 1.0\n')
     mix = command(tmp_path, "mix", "mix.toml", "--to", "mixes/m")
     assert mix.returncode == 2 and mix.stderr.splitlines() == [
-        f"tokenmill: mix.toml: sources[0] (out): the run there ended in an error ({error}): run it again to the end"]
+        f"tokenmill: mix.toml: sources[0] (out): the run there ended in an error: {error}; fix its cause and run it "
+        "again"]
     select = tokenmill(tmp_path, "select", "out", "--output", "sel")  # its output would be a finished run
     assert (select.returncode, select.stderr.splitlines()) == (2, [
-        f"tokenmill: out: the run ended in an error ({error}): run it again to the end before selecting from it"])
+        f"tokenmill: out: the run ended in an error, so nothing is selected from it: {error}; fix its cause and run "
+        "it again"])
     assert not (tmp_path / "sel").exists()
     # The failed run does not block the folder: the same list with a tolerance runs into it.
     tolerant = tokenmill(tmp_path, "run", "--input-list", "paths.txt", "--output", "out", "--max-file-errors", "0.5")

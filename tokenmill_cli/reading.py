@@ -82,7 +82,7 @@ def cmd_stats(argv: list[str]) -> int:
         say(f"tokenmill: {args.run}: partial output, no stats.json", file=sys.stderr)
         return 2
     stats = read_json(f"{args.run.rstrip('/')}/stats.json")
-    from outputs.run_files import run_failure
+    from outputs.run_files import FIX_AND_RERUN, run_failure
 
     failure = run_failure(args.run)
     if args.json:  # `failed`: the error line that failed the run (_failed.json), so a script can tell
@@ -93,7 +93,7 @@ def cmd_stats(argv: list[str]) -> int:
 
     say(run_summary(stats))
     if failure is not None:
-        say(f"this run ended in an error and is not finished: {failure} (the same command runs it again)")
+        say(f"this run ended in an error and is not finished: {failure}; {FIX_AND_RERUN}")
     seconds = stats.get("stage_seconds", {})
     rows = []
     for stage in [st for st in STAGES if st in stats["stages"]]:
