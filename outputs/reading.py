@@ -6,6 +6,7 @@ paths (storage.files opens local files directly and the others through FileSyste
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
 from typing import Any
 
@@ -16,7 +17,7 @@ import xxhash
 
 from outputs.run_files import FIX_AND_RERUN, read_json, run_failure
 from schemas import SCHEMA_VERSION
-from storage.files import exists, match
+from storage.files import exists, is_local, match
 from storage.files import open_read as open_for_reading
 from storage.paths import UnsafePathError, check_entries
 
@@ -48,6 +49,11 @@ def open_manifest(root: str) -> dict[str, Any]:
         if failure is not None:  # the pipeline raised: nothing was written but the marker
             raise OutputDirError(f"{root}: the run ended in an error before writing its outputs: {failure}; "
                                  f"{FIX_AND_RERUN}")
+        if exists(f"{root}/_started.json"):  # run_pipeline.STARTED: written when a run starts, removed when it ends
+            raise OutputDirError(f"{root}: holds a run that was interrupted or is still running (no manifest.json "
+                                 "yet); the same command runs it again from the start")
+        if is_local(root) and not os.path.exists(root):
+            raise OutputDirError(f"{root}: no such folder")
         raise OutputDirError(f"{root}: not a tokenmill output directory (no manifest.json); is the run finished?")
     manifest = read_json(f"{root}/manifest.json")
     if manifest.get("kind") == "mixture":

@@ -70,6 +70,14 @@ def test_inspect_kept_decodes_tokens_and_id_shows_history(runs, capsys):
 def test_inspect_refuses_missing_or_partial_output(runs, tmp_path, capsys):
     assert tokenmill_cli.main(["inspect", str(tmp_path)]) == 2
     assert "not a tokenmill output directory" in capsys.readouterr().err
+    assert tokenmill_cli.main(["stats", str(tmp_path / "typo")]) == 2
+    assert capsys.readouterr().err == f"tokenmill: {tmp_path / 'typo'}: no such folder\n"
+    (tmp_path / "running").mkdir()
+    (tmp_path / "running" / "_started.json").write_text("{}")
+    assert tokenmill_cli.main(["stats", str(tmp_path / "running")]) == 2
+    assert capsys.readouterr().err == (f"tokenmill: {tmp_path / 'running'}: holds a run that was interrupted or is "
+                                       "still running (no manifest.json yet); the same command runs it again from "
+                                       "the start\n")
     partial = tmp_path / "partial"
     partial.mkdir()
     (partial / "manifest.json").write_text((runs / "fw" / "manifest.json").read_text())

@@ -147,7 +147,7 @@ def test_error_lines_quoting_what_the_user_typed_are_escaped(hostile, tmp_path):
     cases = [
         (["stats", str(hostile / "a"), f"extra{CLEAR}"], "unrecognized arguments: extra\\x1b[2J"),
         ([f"stats{TITLE}"], "unknown command 'stats\\x1b]0;pwned\\x07'"),
-        (["inspect", str(tmp_path / f"nope{HOSTILE}")], f"nope{HOSTILE_SHOWN}: not a tokenmill output directory"),
+        (["inspect", str(tmp_path / f"nope{HOSTILE}")], f"nope{HOSTILE_SHOWN}: no such folder"),
         (["inspect", str(hostile / "a"), "--min-score", f"x{CLEAR}"], "invalid float value: 'x\\x1b[2J'"),
         (["verify", str(tmp_path / f"nope{HOSTILE}")], f"nope{HOSTILE_SHOWN}: not a release"),
     ]
