@@ -608,8 +608,12 @@ def _recipe_table(name_or_path: str, seen: tuple[str, ...] = ()) -> tuple[dict[s
     builtin = builtin_recipes()
     path = str(builtin[name_or_path]) if name_or_path in builtin else name_or_path
     if not is_file(path):
+        import difflib
+
+        close = difflib.get_close_matches(name_or_path, list(builtin), n=1)
+        hint = f"; did you mean '{close[0]}'?" if close else ""
         raise RecipeError(
-            f"recipe '{name_or_path}' is neither a file nor a built-in recipe ({', '.join(builtin)})"
+            f"recipe '{name_or_path}' is neither a file nor a built-in recipe ({', '.join(builtin)}){hint}"
         )
     key = str(Path(path).resolve()) if is_local(path) else path
     if key in seen:

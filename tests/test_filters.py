@@ -550,3 +550,5 @@ def test_recipes_show_prints_the_resolved_recipe(tmp_path, capsys):
     assert shown["filters"]["c4"]["min_words_per_line"] == 5 and "tokenizer" in shown
     assert tokenmill_cli.main(["recipes", "--show", "nope"]) == 2
     assert capsys.readouterr().err.startswith("tokenmill: recipe 'nope' is neither a file nor a built-in recipe")
+    assert tokenmill_cli.main(["recipes", "--show", "finweb"]) == 2  # a slip: the closest name
+    assert capsys.readouterr().err.rstrip().endswith("; did you mean 'fineweb'?")
