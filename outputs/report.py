@@ -11,7 +11,7 @@ import numpy as np
 
 from console.safe import shown
 from outputs.reading import open_run, read_ledger, sample_rows
-from outputs.run_files import read_json
+from outputs.run_files import FIX_AND_RERUN, read_json, run_failure
 from schemas.records import REASON_CONTAMINATED, STAGES
 
 CSS = """
@@ -20,6 +20,7 @@ h1{font-size:1.6rem}h2{font-size:1.2rem;margin-top:2rem;border-bottom:1px solid 
 table{border-collapse:collapse;font-size:.9rem}td,th{padding:.25rem .6rem;border-bottom:1px solid #eee;text-align:left}
 .num{text-align:right}.doc{background:#f7f7f9;border-left:3px solid #c55;padding:.5rem .8rem;margin:.5rem 0;
 font-size:.85rem}.doc .meta{color:#666}.grid{display:flex;flex-wrap:wrap;gap:1.5rem}svg text{font-size:11px}
+.failed{background:#fdecea;border-left:3px solid #c00;padding:.5rem .8rem}
 """
 
 
@@ -197,9 +198,19 @@ def build_report(run_dir: str, samples_per_reason: int = 3, seed: int = 1) -> st
         )
         samples.append(f"<h3>{_h(key)}</h3>{docs}")
     title = f"tokenmill run report: {_h(run_dir)}"
+    # A failed run's outputs hold what could be read before it failed: said first, as `stats` says it.
+    failure = run_failure(run_dir)
+    unread = stats.get("read", {}).get("file_errors", [])
+    warning = (f'<p class="failed"><b>This run ended in an error and is not finished:</b> {_h(failure)}; '
+               f"{FIX_AND_RERUN}.</p>" if failure is not None else "")
+    if unread:
+        warning += ("<p><b>Files not read to the end:</b></p><ul>" + "".join(
+            f"<li>{_h(e.get('file', ''))} at byte {e.get('offset', 0):,}: {_h(e.get('error', ''))}</li>"
+            for e in unread[:20]) + (f"<li>and {len(unread) - 20:,} more</li>" if len(unread) > 20 else "") + "</ul>")
     return f"""<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><title>{title}</title>
 <style>{CSS}</style></head><body>
 <h1>{title}</h1>
+{warning}
 <p>{stats['records']:,} input records &rarr; {stats['kept']:,} kept documents, {stats['tokens']:,} tokens
 ({_h(manifest['tokenizer']['name'])}); recipe <b>{_h(manifest['recipe']['name'])}</b>
 (sha256 {manifest['recipe_sha256'][:12]}); {len(manifest['shards'])} shards.</p>

@@ -10,6 +10,7 @@ Only the demo crawl and files written here: no shared data.
 
 from __future__ import annotations
 
+import html
 import json
 import shutil
 import subprocess
@@ -134,6 +135,12 @@ def test_a_listed_file_that_is_not_there_is_a_file_error_as_help_says(crawl_fold
         f"this run ended in an error and is not finished: {error}; fix its cause and run it again")
     as_json = json.loads(command(tmp_path, "stats", "out", "--json").stdout)
     assert as_json["failed"] == error and "failed" not in json.loads((tmp_path / "out" / "stats.json").read_text())
+    report = command(tmp_path, "report", "out", "-o", "report.html")
+    assert report.returncode == 0, report.stderr
+    page = (tmp_path / "report.html").read_text()
+    assert (f"<b>This run ended in an error and is not finished:</b> {html.escape(error)}; fix its cause and run it "
+            "again.") in page
+    assert "<li>crawl/demo-2.warc.gz at byte 0: cannot open" in page
     release = command(tmp_path, "release", "out", "--name", "web", "--version", "1", "--to", "rel")
     assert (release.returncode, release.stderr.splitlines()) == (2, [
         f"tokenmill: out: the run ended in an error, so it is not released: {error}; fix its cause and run it again"])
