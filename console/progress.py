@@ -69,7 +69,9 @@ def render(counts: dict[str, int], total_bytes: int, elapsed: float) -> str:
     done = min(counts.get("bytes", 0), total_bytes) if total_bytes else counts.get("bytes", 0)
     records = counts.get("records", 0)
     share = f" ({done / total_bytes:.0%})" if total_bytes else ""
-    line = (f"read {done / 1e6:,.1f} of {total_bytes / 1e6:,.1f} MB{share}, {records:,} records, "
+    # kB under a megabyte: the demo crawl read 'read 0.0 of 0.0 MB (96%)'.
+    unit, scale = ("MB", 1e6) if max(total_bytes, done) >= 1e6 else ("kB", 1e3)
+    line = (f"read {done / scale:,.1f} of {total_bytes / scale:,.1f} {unit}{share}, {records:,} records, "
             f"{counts.get('kept', 0):,} past the filters, {records / max(elapsed, 1e-9):,.0f} records/s")
     if done and total_bytes and done < total_bytes:
         left = int(elapsed * (total_bytes - done) / done)

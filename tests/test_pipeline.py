@@ -586,6 +586,7 @@ def test_progress_line_counts_bytes_records_and_what_passed_the_filters(bench_cr
     assert render({"bytes": 12_000_000, "records": 1204, "kept": 310}, 48_000_000, 12.5) == (
         "read 12.0 of 48.0 MB (25%), 1,204 records, 310 past the filters, 96 records/s, 0:37 left")
     assert render({"bytes": 48_000_000, "records": 4000}, 48_000_000, 50).endswith("records/s")
+    assert render({"bytes": 41_200, "records": 17}, 43_000, 1.0).startswith("read 41.2 of 43.0 kB (96%), 17 records")
     master, terminal = pty.openpty()
     files = [str(p) for p in sorted(bench_crawl_300.glob("*.warc.gz"))]
     stats = run_pipeline.run([a for f in files for a in ("--input", f)] + ["--output", str(tmp_path / "o"),
@@ -604,7 +605,8 @@ def test_progress_line_counts_bytes_records_and_what_passed_the_filters(bench_cr
     assert lines, shown[:200]
     total = sum(os.path.getsize(f) for f in files)
     last = lines[-1]
-    assert f"of {total / 1e6:,.1f} MB" in last and "records" in last and "past the filters" in last
+    of = f"of {total / 1e6:,.1f} MB" if total >= 1e6 else f"of {total / 1e3:,.1f} kB"
+    assert of in last and "records" in last and "past the filters" in last
     assert int(last.split(" records,")[0].rsplit(" ", 1)[-1].replace(",", "")) <= stats["records"]
     assert shown.endswith(b"\r\x1b[K")
 
