@@ -154,6 +154,31 @@ def test_a_valid_stage_and_reason_select_and_sample_zero_prints_the_count_only(d
     assert done.returncode == 0 and done.stderr == "0 matching documents, showing 0 (seed 1)\n"
 
 
+@pytest.mark.parametrize(("flags", "says"), [
+    (["--kept", "--stage", "filters"], "--kept with --stage filters matches nothing: a kept document's stage is "
+                                       "'kept'"),
+    (["--dropped", "--stage", "kept"], "--dropped with --stage kept matches nothing: a dropped document names the "
+                                      "stage that dropped it"),
+    (["--kept", "--reason", "gopher_short_doc"],
+     "a kept document's reason is empty or 'contaminated' (flagged by decontamination): --reason gopher_short_doc "
+     "matches no kept document"),
+    (["--stage", "filters", "--reason", "exact_duplicate"], "stage filters never gives reason exact_duplicate (it is "
+                                                            "given at exact_dedup)"),
+])
+def test_inspect_refuses_filters_that_contradict_each_other(demo_run, flags, says):
+    """They printed '0 matching documents', as if the run had none."""
+    _, out = demo_run
+    done = tokenmill("inspect", str(out), *flags)
+    assert (done.returncode, done.stdout, done.stderr) == (2, "", f"tokenmill: {says}\n")
+
+
+def test_inspect_id_says_it_takes_a_whole_id(demo_run):
+    _, out = demo_run
+    done = tokenmill("inspect", str(out), "--id", "51dd")
+    assert (done.returncode, done.stderr) == (1, f"tokenmill: no document 51dd in {out} (--id takes a whole id: 32 "
+                                                 "hex digits, as the ledger has it)\n")
+
+
 def test_release_refuses_a_run_that_kept_no_document(tmp_path):
     """A crawl of one 404 page runs (one record, dropped at read) and its release is refused in one line,
     nothing written."""

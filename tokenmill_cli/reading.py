@@ -337,6 +337,27 @@ def inspect_parser() -> ArgumentParser:
     return ap
 
 
+def _asks_for_nothing(args) -> str | None:
+    """Why a combination of --kept/--dropped, --stage and --reason can match no row of any run, or None: such a
+    filter printed '0 matching documents' as if the run had none."""
+    from schemas.records import DROP_REASONS, REASON_CONTAMINATED, REASON_INTERNAL_ERROR, STAGE_KEPT
+
+    if args.kept and args.stage not in (None, STAGE_KEPT):
+        return f"--kept with --stage {args.stage} matches nothing: a kept document's stage is '{STAGE_KEPT}'"
+    if args.dropped and args.stage == STAGE_KEPT:
+        return (f"--dropped with --stage {STAGE_KEPT} matches nothing: a dropped document names the stage that "
+                "dropped it")
+    kept = args.kept or args.stage == STAGE_KEPT
+    if kept and args.reason not in (None, REASON_CONTAMINATED):
+        return (f"a kept document's reason is empty or '{REASON_CONTAMINATED}' (flagged by decontamination): "
+                f"--reason {args.reason} matches no kept document")
+    if args.stage not in (None, STAGE_KEPT) and args.reason not in (None, REASON_INTERNAL_ERROR) and (
+            args.reason not in DROP_REASONS.get(args.stage, ())):
+        at = [stage for stage, reasons in DROP_REASONS.items() if args.reason in reasons]
+        return f"stage {args.stage} never gives reason {args.reason} (it is given at {', '.join(at)})"
+    return None
+
+
 def cmd_inspect(argv: list[str]) -> int:
     import json
 
@@ -349,7 +370,8 @@ def cmd_inspect(argv: list[str]) -> int:
     if args.id:
         rows = list(history(args.run, manifest, args.id))
         if not rows:
-            say(f"tokenmill: no document {args.id} in {args.run}", file=sys.stderr)
+            whole = "" if len(args.id) == 32 else " (--id takes a whole id: 32 hex digits, as the ledger has it)"
+            say(f"tokenmill: no document {args.id} in {args.run}{whole}", file=sys.stderr)
             return 1
         shard = next((r for r in rows if r["kind"] == "shard"), None)
         kept_text = _shard_text(manifest)(shard["tokens"]) if shard is not None else None
@@ -362,6 +384,10 @@ def cmd_inspect(argv: list[str]) -> int:
             else:
                 say(f"  shard row: {row['token_count']} tokens, cluster_size {row['cluster_size']}")
         return 0
+    nothing = _asks_for_nothing(args)
+    if nothing:
+        say(f"tokenmill: {nothing}", file=sys.stderr)
+        return 2
     expr = doc_filter(dropped=True if args.dropped else (False if args.kept else None), stage=args.stage,
                       reason=args.reason, lang=args.lang, topic=args.topic, score_min=args.min_score,
                       score_max=args.max_score)
