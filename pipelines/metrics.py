@@ -5,6 +5,7 @@ instants the run's phases start and end (`mark`, read back by outputs/timing.py)
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from contextlib import contextmanager
 
 from apache_beam.metrics import Metrics
@@ -25,6 +26,16 @@ def mark(name: str) -> None:
 _MARKS: dict[str, object] = {}  # Beam's delegating distributions: each update goes to the running bundle's
 
 
+@contextmanager
+def _timed(add: Callable[[int], None]):
+    """Time the block (wall clock, microseconds) and hand it to `add`, also when the block raises."""
+    start = time.perf_counter()
+    try:
+        yield
+    finally:
+        add(int((time.perf_counter() - start) * 1e6))
+
+
 class SetupTime:
     """A step's setup (models loaded, the extraction child started), in worker seconds: `setup/<stage>/time_us`.
     Timed in `setup` and reported by `report` in the first bundle: an update made in setup has no bundle to
@@ -34,13 +45,11 @@ class SetupTime:
         self.stage = stage
         self.micros = 0
 
-    @contextmanager
     def timed(self):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.micros += int((time.perf_counter() - start) * 1e6)
+        return _timed(self._add)
+
+    def _add(self, micros: int) -> None:
+        self.micros += micros
 
     def report(self) -> None:
         if self.micros:
@@ -64,10 +73,5 @@ class StageCounters:
             counter = self._dropped[reason] = Metrics.counter(NAMESPACE, f"{self.stage}/dropped/{reason}")
         counter.inc()
 
-    @contextmanager
     def timed(self):
-        start = time.perf_counter()
-        try:
-            yield
-        finally:
-            self.micros.inc(int((time.perf_counter() - start) * 1e6))
+        return _timed(self.micros.inc)
