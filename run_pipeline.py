@@ -273,19 +273,23 @@ def _match(pattern: str) -> list[Any]:
         raise UsageError(f"cannot read input '{pattern}': {exc}") from exc
 
 
-def _folder(pattern: str) -> list[Any] | None:
-    """What Beam lists in `pattern` taken as a folder (its path with a trailing /), or None when it names no
-    folder: a local directory with or without the slash, or a path ending in / (on a store, where a folder is
-    a key prefix, also a plain path that names no object but holds some)."""
+def _listing(pattern: str) -> tuple[list[Any], bool]:
+    """(what Beam lists for `pattern`, whether it named a folder), one match per pattern where one answers it.
+    A folder is a local directory with or without the slash, a path ending in /, or on a store (where a folder
+    is a key prefix) a plain path that names no object but holds some; it is listed as its path with a
+    trailing /."""
     from storage.files import is_local
 
-    if any(c in pattern for c in "*?["):
-        return None
-    if pattern.endswith("/") or (is_local(pattern) and os.path.isdir(pattern)):
-        return _match(pattern.rstrip("/") + "/")
-    if not is_local(pattern) and not _match(pattern):
-        return _match(pattern + "/") or None
-    return None
+    if not any(c in pattern for c in "*?["):
+        if pattern.endswith("/") or (is_local(pattern) and os.path.isdir(pattern)):
+            return _match(pattern.rstrip("/") + "/"), True
+        if not is_local(pattern):
+            matches = _match(pattern)
+            if matches:
+                return matches, False
+            listed = _match(pattern + "/")
+            return listed, bool(listed)
+    return _match(pattern), False
 
 
 def expand_inputs(patterns: list[str]) -> tuple[dict[str, int], list[str]]:
@@ -298,9 +302,9 @@ def expand_inputs(patterns: list[str]) -> tuple[dict[str, int], list[str]]:
     skipped: list[str] = []
     for raw in patterns:
         for pattern in filter(None, (p.strip() for p in raw.split(","))):
-            listed = _folder(pattern)
-            if listed is None:
-                matches = _match(pattern)
+            listed, folder = _listing(pattern)
+            if not folder:
+                matches = listed
                 if not matches:
                     raise UsageError(f"input '{pattern}' matches no file")
             else:

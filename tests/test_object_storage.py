@@ -332,3 +332,25 @@ def test_an_input_list_in_the_store_names_the_crawl(s3, demo_crawl, tmp_path, ca
         assert run_pipeline.main([*args, "--output", str(tmp_path / "x"), *IN_MEMORY]) == 2
         err = capsys.readouterr().err.strip().splitlines()
         assert len(err) == 1 and message in err[0], err
+
+
+def test_a_folder_on_a_store_means_its_crawl_files_with_or_without_the_slash(s3, demo_crawl):
+    """On a store a folder is a key prefix: `s3://b/crawl` names no object but holds some. With or without the
+    slash it means the crawl files under it (one listing), a README.md beside them is left out, a file's own
+    path is that file, and a prefix holding nothing matches no file."""
+    import run_pipeline
+    from storage.files import configure
+
+    endpoint, client = s3
+    configure(_s3_flags(endpoint))
+    client.create_bucket(Bucket="folders")
+    for path in demo_crawl:
+        client.upload_file(path, "folders", f"crawl/{Path(path).name}")
+    client.put_object(Bucket="folders", Key="crawl/README.md", Body=b"about this crawl\n")
+    files = [f"s3://folders/crawl/{Path(p).name}" for p in demo_crawl]
+    for given in ("s3://folders/crawl", "s3://folders/crawl/"):
+        sizes, skipped = run_pipeline.expand_inputs([given])
+        assert list(sizes) == files and skipped == ["s3://folders/crawl/README.md"], given
+    assert list(run_pipeline.expand_inputs([files[0]])[0]) == files[:1]
+    with pytest.raises(run_pipeline.UsageError, match="matches no file"):
+        run_pipeline.expand_inputs(["s3://folders/nothing"])
