@@ -29,6 +29,7 @@ from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 from outputs.run_files import (  # noqa: E402
     FAILED,
     FIX_AND_RERUN,
+    STARTED,
     read_json,
     run_failure,
     write_input_list,
@@ -339,8 +340,6 @@ def skipped_note(skipped: list[str]) -> str:
 # reads this list, and a runner may run that step again after a first attempt got that far.
 INPUTS_FILE = "_inputs.txt"
 
-# Written when a run starts and removed when it finishes: what an interrupted run was asked to do.
-STARTED = "_started.json"
 
 
 

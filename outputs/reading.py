@@ -15,7 +15,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 import xxhash
 
-from outputs.run_files import FIX_AND_RERUN, read_json, run_failure
+from outputs.run_files import FIX_AND_RERUN, STARTED, read_json, run_failure
 from schemas import SCHEMA_VERSION
 from storage.files import exists, is_local, match
 from storage.files import open_read as open_for_reading
@@ -49,7 +49,7 @@ def open_manifest(root: str) -> dict[str, Any]:
         if failure is not None:  # the pipeline raised: nothing was written but the marker
             raise OutputDirError(f"{root}: the run ended in an error before writing its outputs: {failure}; "
                                  f"{FIX_AND_RERUN}")
-        if exists(f"{root}/_started.json"):  # run_pipeline.STARTED: written when a run starts, removed when it ends
+        if exists(f"{root}/{STARTED}"):
             raise OutputDirError(f"{root}: holds a run that was interrupted or is still running (no manifest.json "
                                  "yet); the same command runs it again from the start")
         if is_local(root) and not os.path.exists(root):

@@ -15,7 +15,11 @@ from schemas import SCHEMA_VERSION
 from schemas.records import DOC_ID_SCHEME, REASON_INTERNAL_ERROR, STAGE_KEPT, STAGES
 from storage.files import exists, filesystems, read_bytes, write_bytes
 
-# Written, before _started.json is removed, into the folder of a run that ended in an error (exit 1: it read no
+# Written when a run starts and removed when it finishes: what an interrupted run was asked to do (a folder
+# holding it and no manifest.json holds a run that was interrupted or is still running).
+STARTED = "_started.json"
+
+# Written, before STARTED is removed, into the folder of a run that ended in an error (exit 1: it read no
 # record, more file or record errors than allowed, or the pipeline raised). Its outputs stay for stats and
 # inspect, but it is no finished run: the next run into the folder replaces it without --overwrite, `stats`
 # says so, and `release`, `mix` and `select` refuse it.
