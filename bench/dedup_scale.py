@@ -42,7 +42,7 @@ import json, sys, time
 sys.path.insert(0, sys.argv[1])
 import apache_beam as beam
 import numpy as np
-from apache_beam.options.pipeline_options import PipelineOptions
+from run_pipeline import make_pipeline
 from pipelines.near_dedup import ClusterSignatures, _bucket_keys
 from schemas.recipe import NearDedupConfig
 
@@ -68,10 +68,9 @@ def make(start):
         out.append((f"{i:012d}", "", (float("inf"), f"{i:012d}"), base))  # (doc id, scope, rank, signature)
     return out
 
-opts = PipelineOptions(["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
-                        f"--direct_num_workers={workers}"])
+opts = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
 start = time.perf_counter()
-with beam.Pipeline(options=opts) as p:
+with make_pipeline(opts) as p:
     signed = p | beam.Create(list(range(0, n, chunk))) | beam.Reshuffle() | beam.FlatMap(make)
     if mode == "baseline":  # the band shuffle alone: what any LSH over these signatures makes Beam hold
         cluster = (signed | beam.FlatMap(_bucket_keys, cfg=cfg) | beam.GroupByKey()
@@ -110,10 +109,9 @@ def make(start):
                         text=" ".join(text))
         yield ("000000000000", size), ref
 
-opts = PipelineOptions(["--runner=FnApiRunner", "--direct_running_mode=multi_processing",
-                        f"--direct_num_workers={workers}"])
+opts = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", f"--direct_num_workers={workers}"]
 start = time.perf_counter()
-with beam.Pipeline(options=opts) as p:
+with make_pipeline(opts) as p:
     out = (p | beam.Create(list(range(0, size, 1000))) | beam.Reshuffle() | beam.FlatMap(make)
            | beam.FlatMap(_salted, max_group=max_group) | beam.GroupByKey()
            | beam.ParDo(_Confirm(recipe)).with_outputs("ledger", "sizes", "survivor", main="kept"))

@@ -287,13 +287,14 @@ def _zigzag_path(n: int = 64) -> list[tuple[str, str]]:
 
 def _components_on_beam(edges, max_rounds: int, max_group: int, out: Path) -> tuple[list, list]:
     import apache_beam as beam
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
     from pipelines.near_dedup import ConnectedComponents
 
     def dump(rows, name):
         (out / f"{name}.json").write_text(json.dumps(sorted(rows)))
 
-    with beam.Pipeline("FnApiRunner") as p:
+    with beam.Pipeline(runner=FnApiRunner()) as p:
         roots, story = p | beam.Create(edges) | ConnectedComponents(max_rounds, max_group)
         roots | "Roots" >> beam.combiners.ToList() | "DumpRoots" >> beam.Map(dump, "roots")
         story | "Story" >> beam.combiners.ToList() | "DumpStory" >> beam.Map(dump, "story")
@@ -399,6 +400,7 @@ def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it(tmp_pat
     A and C are checked against B by exact shingle Jaccard, their texts read back from the staging file. A
     document with no score ranks after scored ones."""
     import apache_beam as beam
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.testing.util import assert_that, equal_to
 
     from dedup.components import survivor_key
@@ -437,7 +439,7 @@ def test_survivor_is_highest_quality_and_chains_are_confirmed_against_it(tmp_pat
                                doc("z", other, 0.5)]))
     stage.finish_bundle()
     refs[0].cluster_size = 2  # a already stands for an exact duplicate
-    with beam.Pipeline("FnApiRunner") as p:
+    with beam.Pipeline(runner=FnApiRunner()) as p:
         survivors, dropped, _ = p | beam.Create(refs) | NearDedup(recipe)
         # b survives (best score) and stands for itself and c; a is in the component but not a duplicate of b.
         assert_that(survivors | beam.Map(lambda r: (r.doc_id, r.cluster_id, r.cluster_size, r.text)),
@@ -452,6 +454,7 @@ def test_near_dedup_survivor_follows_the_recipes_rule(tmp_path, rule, survivor):
     """Without quality scores the survivor of a near-duplicate pair is the smaller id ("smallest_id") or the
     copy first in the crawl ("first_seen": here c, at the smaller offset of the same file)."""
     import apache_beam as beam
+    from apache_beam.runners.portability.fn_api_runner import FnApiRunner
     from apache_beam.testing.util import assert_that, equal_to
 
     from pipelines.near_dedup import NearDedup
@@ -474,7 +477,7 @@ def test_near_dedup_survivor_follows_the_recipes_rule(tmp_path, rule, survivor):
     stage.start_bundle()
     refs = list(stage.process([doc("b", 900, words), doc("c", 100, words[:390] + ["river"] * 10)]))
     stage.finish_bundle()
-    with beam.Pipeline("FnApiRunner") as p:
+    with beam.Pipeline(runner=FnApiRunner()) as p:
         survivors, dropped, _ = p | beam.Create(refs) | NearDedup(recipe)
         assert_that(survivors | beam.Map(lambda r: r.doc_id), equal_to([survivor]), label="Survivor")
         assert_that(dropped | beam.Map(lambda d: d.ref.cluster_id), equal_to([survivor]), label="Dropped")
