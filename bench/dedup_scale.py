@@ -87,7 +87,7 @@ CONFIRM_CHILD = r"""
 import json, sys, time, random
 sys.path.insert(0, sys.argv[1])
 import apache_beam as beam
-from apache_beam.options.pipeline_options import PipelineOptions
+from run_pipeline import make_pipeline
 from pipelines.near_dedup import _Confirm, _salted
 from schemas.recipe import Recipe
 from schemas.records import StagedRef
