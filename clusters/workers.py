@@ -1,0 +1,70 @@
+"""The Python side of a cluster: an EXTERNAL pool of Beam SDK workers, run from tokenmill's built wheel installed
+in a virtual environment of its own (no checkout on its path, as on a cluster's worker machine), each worker
+booted by `tokenmill-worker-boot` (harness/boot.py) so it gets the run's options."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+from clusters.cache import CHECKOUT, locked
+from clusters.procs import Service, free_port
+
+
+def built_wheel() -> Path:
+    """tokenmill's wheel: .ci/dist's (what .ci/run builds) or built now into the engine cache."""
+    found = sorted((CHECKOUT / ".ci" / "dist").glob("tokenmill-*.whl"))
+    if found:
+        return found[-1]
+    with locked("wheel") as root:
+        dist = root / "dist"
+        subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                        str(dist), str(CHECKOUT)], check=True)
+        return sorted(dist.glob("tokenmill-*.whl"))[-1]
+
+
+def worker_venv(wheel: Path) -> Path:
+    """A virtual environment holding `wheel` with the aws extra, made once per wheel's content. Dependencies come
+    from .ci/worker-deps (the wheels .ci/run downloads for workers) when it is there, else from the index."""
+    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:16]
+    with locked("venv") as root:
+        venv = root / f"workers-{digest}"
+        if (venv / ".installed").exists():
+            return venv
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--only-binary=:all:"]
+        deps = CHECKOUT / ".ci" / "worker-deps"
+        if deps.is_dir() and any(deps.iterdir()):
+            pip += ["--no-index", "--find-links", str(deps)]
+        subprocess.run([*pip, f"{wheel}[aws]"], check=True)
+        (venv / ".installed").write_text(f"{wheel.name}\n")
+        return venv
+
+
+class WorkerPool(Service):
+    """`worker_pool_main` from the worker environment, started in `work` with a clean environment: PATH has the
+    venv first and PYTHONPATH is unset, so nothing of the checkout is importable."""
+
+    def __init__(self, venv: Path, work: Path) -> None:
+        self.port = free_port()
+        self.venv = venv
+        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+        env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
+        work.mkdir(parents=True, exist_ok=True)
+        super().__init__("SDK worker pool", [
+            str(venv / "bin" / "python"), "-m", "apache_beam.runners.worker.worker_pool_main",
+            f"--service_port={self.port}", f"--container_executable={venv / 'bin' / 'tokenmill-worker-boot'}"],
+            work / "worker-pool.log", env=env, cwd=work)
+        self.wait_for_port(self.port)
+
+    @property
+    def endpoint(self) -> str:
+        """What --environment_config takes with --environment_type=EXTERNAL."""
+        return f"localhost:{self.port}"
+
+
+def start_worker_pool(work: Path) -> WorkerPool:
+    return WorkerPool(worker_venv(built_wheel()), work)
