@@ -30,6 +30,15 @@ class ReleaseError(ValueError):
     pass
 
 
+def created_time() -> str:
+    """The release's creation time: now, or SOURCE_DATE_EPOCH's when set (the reproducible-builds convention,
+    https://reproducible-builds.org/specs/source-date-epoch/): the same run released twice then gives the same
+    manifest, and the runs deduplicated against it (which record its manifest_sha256) the same manifests too."""
+    epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
+    when = _dt.datetime.fromtimestamp(int(epoch), _dt.UTC) if epoch.isdigit() else _dt.datetime.now(_dt.UTC)
+    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def file_sha256(path: str) -> str:
     """sha256 of a file on any store, streamed."""
     h = hashlib.sha256()
@@ -152,7 +161,7 @@ def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any
     documents = run["totals"]["documents"]
     manifest = {
         "name": name, "version": version, "schema_version": run["schema_version"],
-        "created": _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ"),
+        "created": created_time(),
         "tokenmill_version": tokenmill_version(), "tokenizer": run["tokenizer"], "doc_id": doc_id_scheme(run),
         "recipe": run["recipe"],
         "recipe_sha256": run["recipe_sha256"], "inputs": run["inputs"], "score_columns": run["score_columns"],
