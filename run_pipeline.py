@@ -12,6 +12,7 @@ import os
 import re
 import sys
 import time
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from console.endings import INTERRUPTED, RESUME, finish
@@ -26,6 +27,7 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
+from jobs.remote import local_path_problem, remote_workers  # noqa: E402
 from outputs.run_files import (  # noqa: E402
     FAILED,
     FIX_AND_RERUN,
@@ -100,6 +102,7 @@ def parser() -> argparse.ArgumentParser:
     ap.add_argument("--overwrite", action="store_true",
                     help="replace a finished run, or an interrupted run of another recipe or inputs, in --output "
                     "(a run that ended in an error is replaced without it)")
+    shared_filesystem_flag(ap)
     ap.add_argument("--max-file-errors", type=float, default=0.0, metavar="FRACTION",
                     help="share of input files that may fail to be read to the end before the run exits non-zero "
                     "(default 0: any file error fails the run; the outputs hold what could be read either way)")
@@ -166,6 +169,35 @@ def check_paths(recipe: Recipe) -> None:
                 raise UsageError(f"{key} = '{path}': no word list (<lang>.txt) there")
         elif not FileSystems.exists(path):
             raise UsageError(f"{key} = '{path}': no such file")
+
+
+def shared_filesystem_flag(ap: argparse.ArgumentParser) -> None:
+    ap.add_argument("--shared-filesystem", action="store_true",
+                    help="the run's local paths (inputs, output, the recipe's lists, models, tokenizer and "
+                    "releases) are on a filesystem mounted at the same place on every worker. Without it a runner "
+                    "whose workers are not on this machine (DataflowRunner; FlinkRunner or SparkRunner with a "
+                    "cluster master; PortableRunner with a --job_endpoint; containers of "
+                    "--environment_type=DOCKER; never --environment_type=LOOPBACK) refuses a local path before it "
+                    "starts; with it, such paths must be absolute")
+
+
+def worker_paths(recipe: Recipe) -> list[tuple[str, str]]:
+    """(recipe key, path) of every file or folder of the recipe a worker opens: the filters' lists, the language
+    and classifier models and a tokenizer.json (loaded in their steps' DoFn.setup: pipelines/documents.py,
+    classify.py, source_parts.py; the driver reads a tokenizer.json too) and the releases of [dedup] against (the
+    workers read their dedup index: pipelines/against_releases.read_index_file). Not the benchmark files of
+    [decontamination]: only the driver reads them, to build the index it writes into the output's _staging/
+    (decontamination_index), which is what the workers open. Nor the recipe file: the driver reads it and the
+    workers get the Recipe itself, pickled inside their steps."""
+    return [*list_paths(recipe), *(("dedup.against", path) for path in recipe.dedup.against)]
+
+
+def check_worker_paths(remote: str | None, shared: bool, named: list[tuple[str, str]]) -> None:
+    """UsageError for the first of `named` ((flag or recipe key, path)) that the run's workers cannot open:
+    a local path when they are `remote` (jobs.remote.remote_workers), unless `shared` (--shared-filesystem)."""
+    for what, path in named:
+        if problem := local_path_problem(what, path, remote, shared):
+            raise UsageError(problem)
 
 
 def decontamination_index(recipe: Recipe, output: str, quiet: bool = False
@@ -236,13 +268,16 @@ def prepare_run(recipe: Recipe, output: str, info: dict[str, Any], quiet: bool, 
     return decontamination, against
 
 
-def listed_inputs(list_files: list[str]) -> tuple[dict[str, int | None], list[str]]:
+def listed_inputs(list_files: list[str], check: Callable[[str, str], None] | None = None
+                  ) -> tuple[dict[str, int | None], list[str]]:
     """({path: size or None}, the local paths that are not there) from --input-list files. Lines with glob
     characters are matched; plain paths are taken as written (sizes only for local ones: 90,000 requests to a
     store would hold the driver for minutes before the run starts, and the run reports a file it cannot open
     anyway). A listed file that is not there is a file error of the run, on a local disk as on a store: a list
     of many files with a few missing is what --max-file-errors is for, and one rule for every store is the one
-    a user can predict; the local ones, known at no cost, are also returned for a warning before the run."""
+    a user can predict; the local ones, known at no cost, are also returned for a warning before the run.
+    `check(list file, path)` is called on every line before it is used (check_worker_paths: a list file is read
+    by the driver only, the paths it names by the workers)."""
     from outputs.run_files import read_input_list
     from storage.files import is_local
 
@@ -256,6 +291,8 @@ def listed_inputs(list_files: list[str]) -> tuple[dict[str, int | None], list[st
         if not lines:
             raise UsageError(f"--input-list {list_file} names no file")
         for line in lines:
+            if check is not None:
+                check(list_file, line)
             if any(c in line for c in "*?["):
                 out.update(expand_inputs([line])[0])
             elif is_local(line) and os.path.isfile(line):
@@ -293,6 +330,12 @@ def _listing(pattern: str) -> tuple[list[Any], bool]:
     return _match(pattern), False
 
 
+def input_patterns(raws: list[str]) -> Iterator[str]:
+    """The patterns of --input values: each value split at commas, blanks dropped."""
+    for raw in raws:
+        yield from filter(None, (p.strip() for p in raw.split(",")))
+
+
 def expand_inputs(patterns: list[str]) -> tuple[dict[str, int], list[str]]:
     """Globs, comma lists and folders -> ({file path: size in bytes}, sorted by path, each file once; the files
     left out of folders). A folder, with or without a trailing /, means the files in it whose names end in one
@@ -301,31 +344,30 @@ def expand_inputs(patterns: list[str]) -> tuple[dict[str, int], list[str]]:
     total), so no file is asked twice."""
     sizes: dict[str, int] = {}
     skipped: list[str] = []
-    for raw in patterns:
-        for pattern in filter(None, (p.strip() for p in raw.split(","))):
-            listed, folder = _listing(pattern)
-            if not folder:
-                matches = listed
-                if not matches:
-                    raise UsageError(f"input '{pattern}' matches no file")
-            else:
-                # One pass: a store's folder may list 90,000 objects (a membership test per object was n^2).
-                # A key ending in / is a store's folder marker, not a file.
-                matches, others = [], []
-                for m in listed:
-                    if m.path.lower().endswith(CRAWL_SUFFIXES):
-                        matches.append(m)
-                    elif not m.path.endswith("/"):
-                        others.append(m.path)
-                if not listed:
-                    raise UsageError(f"input '{pattern}' matches no file (no such folder, or an empty one)")
-                if not matches:
-                    example = f"; {len(others)} other file(s), e.g. {sorted(others)[0]}" if others else ""
-                    raise UsageError(f"input folder '{pattern}' holds no crawl file (no name ends in "
-                                     f"{', '.join(CRAWL_SUFFIXES)}; subfolders are not read: add "
-                                     f"'{pattern.rstrip('/')}/**/*.warc.gz' for theirs{example})")
-                skipped += others
-            sizes.update((m.path, m.size_in_bytes) for m in matches)
+    for pattern in input_patterns(patterns):
+        listed, folder = _listing(pattern)
+        if not folder:
+            matches = listed
+            if not matches:
+                raise UsageError(f"input '{pattern}' matches no file")
+        else:
+            # One pass: a store's folder may list 90,000 objects (a membership test per object was n^2).
+            # A key ending in / is a store's folder marker, not a file.
+            matches, others = [], []
+            for m in listed:
+                if m.path.lower().endswith(CRAWL_SUFFIXES):
+                    matches.append(m)
+                elif not m.path.endswith("/"):
+                    others.append(m.path)
+            if not listed:
+                raise UsageError(f"input '{pattern}' matches no file (no such folder, or an empty one)")
+            if not matches:
+                example = f"; {len(others)} other file(s), e.g. {sorted(others)[0]}" if others else ""
+                raise UsageError(f"input folder '{pattern}' holds no crawl file (no name ends in "
+                                 f"{', '.join(CRAWL_SUFFIXES)}; subfolders are not read: add "
+                                 f"'{pattern.rstrip('/')}/**/*.warc.gz' for theirs{example})")
+            skipped += others
+        sizes.update((m.path, m.size_in_bytes) for m in matches)
     return dict(sorted(sizes.items())), sorted(set(skipped) - set(sizes))
 
 
@@ -651,10 +693,14 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     check_fraction("--max-record-errors", args.max_record_errors, "the records")
     if not args.input and not args.input_list:
         raise UsageError("no input: give --input FILES_OR_GLOBS or --input-list FILE")
-    recipe = load_recipe(args.config)
+    remote, shared = remote_workers(beam_args), args.shared_filesystem
+    recipe = load_recipe(args.config)  # a local --config suits any runner: only this driver reads it
+    check_worker_paths(remote, shared, [("--output", args.output), *(("--input", p) for p in input_patterns(
+        args.input)), *worker_paths(recipe)])
     check_paths(recipe)
     expanded, skipped = expand_inputs(args.input)
-    listed, missing = listed_inputs(args.input_list)
+    listed, missing = listed_inputs(args.input_list, check=lambda list_file, path: check_worker_paths(
+        remote, shared, [(f"--input-list {list_file}: the path", path)]))
     sizes: dict[str, int | None] = {**expanded, **listed}
     inputs = sorted(sizes)
     if skipped and not args.quiet:
@@ -703,6 +749,7 @@ def select_parser() -> argparse.ArgumentParser:
                     "TOML file (default: the built-in 'default' recipe)")
     ap.add_argument("--output", required=True, metavar="DIR", help="output directory (local, gs://, s3://)")
     ap.add_argument("--overwrite", action="store_true", help="replace a finished run in --output")
+    shared_filesystem_flag(ap)
     record_errors_flag(ap)
     console_flags(ap)
     return ap
@@ -713,6 +760,8 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     started = _started()
     args, beam_args = parse_args(select_parser(), argv)
     check_fraction("--max-record-errors", args.max_record_errors, "the records")
+    remote, shared = remote_workers(beam_args), args.shared_filesystem
+    check_worker_paths(remote, shared, [("the source run", args.source), ("--output", args.output)])
     source = args.source.rstrip("/")
     if not FileSystems.exists(f"{source}/manifest.json"):
         raise UsageError(f"{source} is not a tokenmill run (no manifest.json)")
@@ -726,7 +775,8 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
                          f"{FIX_AND_RERUN}")
     if not FileSystems.match([f"{source}/scored/*.parquet"])[0].metadata_list:
         raise UsageError(f"{source} has no scored/ documents: run it with --keep-scored")
-    recipe = load_recipe(args.config)
+    recipe = load_recipe(args.config)  # read by this driver only, as in run()
+    check_worker_paths(remote, shared, worker_paths(recipe))
     check_paths(recipe)
     before = manifest["recipe"]
     now = recipe.to_dict()

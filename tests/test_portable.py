@@ -69,7 +69,9 @@ def test_portable_loopback_matches_direct(job_service, demo_crawl, reference, tm
 
 def test_portable_external_worker_pool_with_built_wheel(job_service, demo_crawl, reference, tmp_path: Path):
     """The packaging path a cluster uses: a built wheel staged with --extra_package, work done by an
-    external SDK worker pool process."""
+    external SDK worker pool process. That process runs on this machine, so the crawl and output folders are a
+    filesystem it shares: --shared-filesystem says so (a job service's workers may be anywhere:
+    jobs/remote.py)."""
     repo = Path(__file__).resolve().parents[1]
     dist = tmp_path / "dist"
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--no-build-isolation", "-q", "-w", str(dist),
@@ -79,7 +81,7 @@ def test_portable_external_worker_pool_with_built_wheel(job_service, demo_crawl,
     try:
         run(demo_crawl, tmp_path / "out", "--runner=PortableRunner", f"--job_endpoint={job_service}",
             "--environment_type=EXTERNAL", f"--environment_config=localhost:{pool_port}",
-            f"--extra_package={wheel}")
+            f"--extra_package={wheel}", "--shared-filesystem")
     finally:
         pool.kill()
         pool.wait()
