@@ -27,7 +27,8 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from jobs.remote import local_path_problem, remote_workers  # noqa: E402
+from jobs.record import KeepInterrupts, cancel, job_record, pin_job_port, still_running  # noqa: E402
+from jobs.remote import local_path_problem, remote_workers, runner_kind  # noqa: E402
 from outputs.run_files import (  # noqa: E402
     FAILED,
     FIX_AND_RERUN,
@@ -63,6 +64,12 @@ class UsageError(Exception):
 
 class RunFailed(Exception):
     """The pipeline stopped on a condition the run states in one line (near dedup did not converge): exit 1."""
+
+
+class JobLeftRunning(KeyboardInterrupt):
+    """Ctrl-C while the driver waited for a job its runner could not cancel: exit 130 as for any Ctrl-C, with a
+    line saying the job runs on (and its id) instead of the one that says the same command runs it again (a
+    rerun is refused while the job runs: prepare_output)."""
 
 
 # Failures raised inside the pipeline whose message is the one line to print; the runner wraps them.
@@ -405,11 +412,13 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
                    overwrite: bool = False, command: str = "run") -> str | None:
     """Make `output` ready for this run, or refuse with a UsageError before anything is touched.
 
-    Refused: a directory holding files that are not a tokenmill run; a finished run (manifest.json) unless
-    `overwrite`; an interrupted run (STARTED, no manifest) of another recipe, other inputs or another command
-    unless `overwrite`. An interrupted run of the same command is cleared and run again from the start, which
-    gives the output an uninterrupted run gives. A run that ended in an error (FAILED) is cleared whatever it
-    was asked: the console line to say so is returned. Then STARTED records this run."""
+    Refused: a directory holding files that are not a tokenmill run; a folder a job is still writing (STARTED
+    names a job its job service says has not ended: jobs.record.still_running), even with `overwrite`; a
+    finished run (manifest.json) unless `overwrite`; an interrupted run (STARTED, no manifest) of another recipe,
+    other inputs or another command unless `overwrite`. An interrupted run of the same command is cleared and
+    run again from the start, which gives the output an uninterrupted run gives. A run that ended in an error
+    (FAILED) is cleared whatever it was asked: the console line to say so is returned. Then STARTED records this
+    run."""
     output = output.rstrip("/")
     now = {"command": command, "recipe_name": recipe.name if recipe else "", "inputs": list(inputs or []),
            "recipe_sha256": recipe.sha256() if recipe else ""}
@@ -430,13 +439,19 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
                 "choose an empty or new directory"
             )
         failed = FileSystems.exists(f"{output}/{FAILED}")
+        started = read_json(f"{output}/{STARTED}") if FileSystems.exists(f"{output}/{STARTED}") else None
+        job = (started or {}).get("job")
+        if job and not failed and (state := still_running(job)):  # FAILED: its driver saw the job end
+            raise UsageError(f"output directory {output} is being written by job {job['id']} ({job['runner']} at "
+                             f"{job['endpoint']}), which is {state}: wait for it to end or cancel it there, then run "
+                             "again")
         if failed:
             note = f"note: replacing the run in {output}, which ended in an error"
         if not overwrite and not failed and FileSystems.exists(f"{output}/manifest.json"):
             raise UsageError(f"output directory {output} holds a finished run; give --overwrite to replace it, or "
                              "choose another directory")
-        if not overwrite and not failed and FileSystems.exists(f"{output}/{STARTED}"):
-            differ = _differences(read_json(f"{output}/{STARTED}"), now)
+        if not overwrite and not failed and started is not None:
+            differ = _differences(started, now)
             note = f"note: running the interrupted run in {output} again from the start"
             if differ:
                 raise UsageError(f"output directory {output} holds an interrupted run of another kind ("
@@ -615,10 +630,14 @@ def _execute(beam_args: list[str], output: str, build, progress=None, *, started
     meanwhile), add timings to stats.json: `wall_seconds` from the process's start, `stage_seconds` (worker
     seconds per stage) and `timing` (the wall time's phases, outputs/timing.py). `judge(stats)` gives the run's
     (lines, fails) problems (`problems`): a run that fails, or raises, gets FAILED before STARTED goes, so at no
-    moment is it a finished run."""
+    moment is it a finished run.
+
+    A run submitted as a job (a job service's, Dataflow's: `p.run()` returns before it ends) is recorded in
+    STARTED (`job`: runner, id, endpoint; jobs/record.py) before the driver waits, so that a rerun can ask whether
+    it still runs. Ctrl-C while waiting cancels it; where the runner cannot, JobLeftRunning says so."""
     import contextlib
 
-    beam_args = local_runner(beam_args)
+    beam_args = pin_job_port(local_runner(beam_args))
     tune_malloc()
     pin_worker_code()
     p = make_pipeline(beam_args)
@@ -626,8 +645,14 @@ def _execute(beam_args: list[str], output: str, build, progress=None, *, started
     try:
         with progress or contextlib.nullcontext():
             submitted = time.time()
-            result = p.run()
-            result.wait_until_finish()
+            with KeepInterrupts():
+                result = p.run()
+            job = None
+            try:
+                job = record_job(output, result, beam_args)
+                result.wait_until_finish()
+            except KeyboardInterrupt:
+                raise stop_job(result, job) from None
     except Exception as exc:
         remove_staging(output)  # nothing was written from it; a rerun starts afresh
         stated = _STATED_FAILURES.search(str(exc))
@@ -652,6 +677,34 @@ def _execute(beam_args: list[str], output: str, build, progress=None, *, started
     # Ended: the manifest says what the run did and which files it read; FAILED, if there, that it failed.
     FileSystems.delete([f"{output}/{STARTED}", f"{output}/{INPUTS_FILE}"])
     return stats
+
+
+def stop_job(result: Any, job: dict[str, Any] | None) -> KeyboardInterrupt:
+    """What a Ctrl-C while the driver waited for `result` ends with, once the job is cancelled: KeyboardInterrupt
+    (the usual line), or JobLeftRunning naming the job when its runner could not cancel it. A run that is no job
+    (`job` None) has ended by the time it could be waited for."""
+    if job is None or (why := cancel(result)) is None:
+        return KeyboardInterrupt()
+    where = f"at {job['endpoint']}" if job.get("endpoint") else f"on {job['runner']}"
+    return JobLeftRunning(f"interrupted, but job {job['id']} {where} could not be cancelled ({why}) and keeps "
+                          "running: stop it there, then the same command runs it again from the start")
+
+
+def record_job(output: str, result: Any, beam_args: list[str]) -> dict[str, Any] | None:
+    """Add the job `result` is (jobs.record.job_record) to the output's STARTED, and return it; None for a run
+    that is no job (Beam's local runners, whose p.run() returns when the run has ended). A job service's run
+    whose id cannot be read (Beam renamed the private name it is kept in) gets a warning: a rerun could not
+    tell whether it still runs."""
+    options = PipelineOptions(beam_args)
+    name = runner_name(options)
+    job = job_record(result, beam_args, name)
+    if job is None:
+        if runner_kind(options) in ("dataflow", "flink", "spark", "portable"):
+            print(f"tokenmill: warning: {name} gave no job id (jobs/record.py: job_id); {output}/{STARTED} records "
+                  "none, so a rerun cannot ask whether this job still runs", file=sys.stderr)
+        return None
+    write_json(f"{output}/{STARTED}", {**read_json(f"{output}/{STARTED}"), "job": job})
+    return job
 
 
 def drop_warnings(stats: dict[str, Any], share: float) -> list[str]:
@@ -892,8 +945,8 @@ def main(argv: list[str] | None = None, command=None) -> int:
     except RunFailed as exc:
         print(f"tokenmill: error: {shown(str(exc))}", file=sys.stderr)
         return 1
-    except KeyboardInterrupt:  # the workers got the same Ctrl-C; what they printed stays in --verbose's output
-        line = f"tokenmill: {RESUME}\n"
+    except KeyboardInterrupt as exc:  # the workers got the same Ctrl-C; what they printed is in --verbose's output
+        line = f"tokenmill: {shown(str(exc)) if isinstance(exc, JobLeftRunning) else RESUME}\n"
         if quiet is not None and quiet.interrupted.is_set():
             os.write(quiet.terminal, line.encode())
         else:
