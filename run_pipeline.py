@@ -414,11 +414,12 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
 
     Refused: a directory holding files that are not a tokenmill run; a folder a job is still writing (STARTED
     names a job its job service says has not ended: jobs.record.still_running), even with `overwrite`; a
-    finished run (manifest.json) unless `overwrite`; an interrupted run (STARTED, no manifest) of another recipe,
+    finished run (manifest.json, no STARTED) unless `overwrite`; an interrupted run (STARTED) of another recipe,
     other inputs or another command unless `overwrite`. An interrupted run of the same command is cleared and
-    run again from the start, which gives the output an uninterrupted run gives. A run that ended in an error
-    (FAILED) is cleared whatever it was asked: the console line to say so is returned. Then STARTED records this
-    run."""
+    run again from the start, which gives the output an uninterrupted run gives; STARTED beside a manifest.json
+    is such a run too (its driver stopped after the pipeline's final step had written the manifest, before it
+    removed STARTED). A run that ended in an error (FAILED) is cleared whatever it was asked: the console line
+    to say so is returned. Then STARTED records this run."""
     output = output.rstrip("/")
     now = {"command": command, "recipe_name": recipe.name if recipe else "", "inputs": list(inputs or []),
            "recipe_sha256": recipe.sha256() if recipe else ""}
@@ -447,7 +448,7 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
                              "again")
         if failed:
             note = f"note: replacing the run in {output}, which ended in an error"
-        if not overwrite and not failed and FileSystems.exists(f"{output}/manifest.json"):
+        if not overwrite and not failed and started is None and FileSystems.exists(f"{output}/manifest.json"):
             raise UsageError(f"output directory {output} holds a finished run; give --overwrite to replace it, or "
                              "choose another directory")
         if not overwrite and not failed and started is not None:
@@ -630,7 +631,7 @@ def _execute(beam_args: list[str], output: str, build, progress=None, *, started
     meanwhile), add timings to stats.json: `wall_seconds` from the process's start, `stage_seconds` (worker
     seconds per stage) and `timing` (the wall time's phases, outputs/timing.py). `judge(stats)` gives the run's
     (lines, fails) problems (`problems`): a run that fails, or raises, gets FAILED before STARTED goes, so at no
-    moment is it a finished run.
+    moment is it a finished run; one that raises loses the manifest.json its final step may have written.
 
     A run submitted as a job (a job service's, Dataflow's: `p.run()` returns before it ends) is recorded in
     STARTED (`job`: runner, id, endpoint; jobs/record.py) before the driver waits, so that a rerun can ask whether
@@ -655,6 +656,11 @@ def _execute(beam_args: list[str], output: str, build, progress=None, *, started
                 raise stop_job(result, job) from None
     except Exception as exc:
         remove_staging(output)  # nothing was written from it; a rerun starts afresh
+        # The final step writes manifest.json, then stats.json: a job that failed after the first (in that step, or
+        # as the runner ended it) must not leave what reads as a finished run.
+        with contextlib.suppress(Exception):
+            if FileSystems.exists(f"{output}/manifest.json"):
+                FileSystems.delete([f"{output}/manifest.json"])
         stated = _STATED_FAILURES.search(str(exc))
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         with contextlib.suppress(Exception):  # the run's own error is the one to report
@@ -826,6 +832,9 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     if failure is not None:  # its output would be a finished run: release and mix would take what it could read
         raise UsageError(f"{source}: the run ended in an error, so nothing is selected from it: {failure}; "
                          f"{FIX_AND_RERUN}")
+    if FileSystems.exists(f"{source}/{STARTED}"):  # manifest written, run not ended (outputs.reading.open_manifest)
+        raise UsageError(f"{source} holds a run that was interrupted or is still running: run its own command again "
+                         "to finish it first")
     if not FileSystems.match([f"{source}/scored/*.parquet"])[0].metadata_list:
         raise UsageError(f"{source} has no scored/ documents: run it with --keep-scored")
     recipe = load_recipe(args.config)  # read by this driver only, as in run()

@@ -55,6 +55,12 @@ def open_manifest(root: str) -> dict[str, Any]:
         if is_local(root) and not os.path.exists(root):
             raise OutputDirError(f"{root}: no such folder")
         raise OutputDirError(f"{root}: not a tokenmill output directory (no manifest.json); is the run finished?")
+    if exists(f"{root}/{STARTED}") and run_failure(root) is None:
+        # Its driver removes STARTED only after the run's final step (which writes the manifest) has succeeded:
+        # a driver stopped in between leaves both, and the run may still be finishing. A rerun treats it as
+        # interrupted too (run_pipeline.prepare_output).
+        raise OutputDirError(f"{root}: holds a run that was interrupted or is still running (its manifest.json is "
+                             "written, but the run has not ended); the same command runs it again from the start")
     manifest = read_json(f"{root}/manifest.json")
     if manifest.get("kind") == "mixture":
         raise OutputDirError(f"{root} is a mixture, not a run's output folder: `tokenmill stats {root}` and "

@@ -1,5 +1,5 @@
 """A run submitted as a job (jobs/record.py): recorded in _started.json once submitted, cancelled by Ctrl-C, a rerun
-refused while it still runs.
+refused while it still runs, and no manifest.json left by a job that failed after its final step wrote one.
 
 The jobs are real: Beam's own Python job service (as in tests/test_portable.py) runs them, reached by the
 PortableRunner with --job_endpoint, and the command runs as a user runs it (`python -m tokenmill_cli run`, its
@@ -33,7 +33,7 @@ from jobs.record import (
     still_running,
 )
 from schemas.recipe import load_recipe
-from tests.test_pipeline import IN_MEMORY
+from tests.test_pipeline import IN_MEMORY, run
 from tests.test_portable import _start
 
 TOKENMILL = [sys.executable, "-m", "tokenmill_cli"]
@@ -155,6 +155,56 @@ def test_a_job_whose_service_is_gone_or_has_ended_does_not_hold_the_folder(job_s
     (out / "_started.json").write_text(json.dumps({**started, "job": gone}))
     assert run_pipeline.prepare_output(str(out), recipe=load_recipe(None), inputs=sorted(demo_crawl)) == (
         f"note: running the interrupted run in {out} again from the start")
+
+
+def test_a_job_that_fails_after_the_final_step_wrote_the_manifest_leaves_none(demo_crawl, tmp_path, monkeypatch,
+                                                                              capsys):
+    """The final step writes manifest.json, then stats.json. Here stats.json cannot be written (its temporary
+    name is taken by a folder, made once the output is prepared: no hook in the pipeline), so the job fails
+    after the manifest was written. It used to stay, and the folder read as a finished run; now the run leaves
+    _failed.json and no manifest, and once the cause is gone the same command replaces it."""
+    out = tmp_path / "out"
+    prepare = run_pipeline.prepare_output
+
+    def prepare_then_block_stats(output: str, **kw):
+        note = prepare(output, **kw)
+        os.makedirs(f"{output}/stats.json.tmp")
+        return note
+
+    monkeypatch.setattr(run_pipeline, "prepare_output", prepare_then_block_stats)
+    with pytest.raises(Exception, match="stats.json.tmp"):
+        run(demo_crawl, out, *IN_MEMORY)
+    assert not (out / "manifest.json").exists()
+    assert "stats.json.tmp" in json.loads((out / "_failed.json").read_text())["errors"][0]
+    monkeypatch.setattr(run_pipeline, "prepare_output", prepare)
+    (out / "stats.json.tmp").rmdir()
+    argv = ["--input", *demo_crawl, "--output", str(out), *IN_MEMORY]
+    assert run_pipeline.main(argv) == 0
+    assert capsys.readouterr().err == f"tokenmill: note: replacing the run in {out}, which ended in an error\n"
+    assert (out / "manifest.json").exists() and not (out / "_failed.json").exists()
+
+
+def test_a_run_stopped_after_its_final_step_is_an_interrupted_run_not_a_finished_one(demo_crawl, tmp_path, capsys):
+    """A driver killed after the final step wrote manifest.json, before it removed _started.json, leaves both. A
+    rerun refused it as a finished run, and stats read it as one; both now call it interrupted."""
+    import tokenmill_cli
+
+    out = tmp_path / "out"
+    run(demo_crawl, out, *IN_MEMORY)
+    started = {"command": "run", "recipe_name": "default", "recipe_sha256": load_recipe(None).sha256(),
+               "inputs": sorted(demo_crawl)}
+    (out / "_started.json").write_text(json.dumps(started))
+    assert tokenmill_cli.main(["stats", str(out)]) == 2
+    assert capsys.readouterr().err == (f"tokenmill: {out}: holds a run that was interrupted or is still running (its "
+                                       "manifest.json is written, but the run has not ended); the same command runs "
+                                       "it again from the start\n")
+    assert run_pipeline.main([str(out), "--output", str(tmp_path / "selected"), *IN_MEMORY],
+                             command=run_pipeline.select) == 2
+    assert capsys.readouterr().err == (f"tokenmill: {out} holds a run that was interrupted or is still running: run "
+                                       "its own command again to finish it first\n")
+    assert run_pipeline.main(["--input", *demo_crawl, "--output", str(out), *IN_MEMORY]) == 0
+    assert capsys.readouterr().err == f"tokenmill: note: running the interrupted run in {out} again from the start\n"
+    assert not (out / "_started.json").exists()
 
 
 def test_a_job_its_runner_cannot_cancel_is_named_as_still_running(capfd):
