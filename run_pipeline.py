@@ -40,6 +40,7 @@ from outputs.run_files import (  # noqa: E402
 )
 from outputs.staging import STAGING, remove_staging, staging_dir  # noqa: E402
 from pipelines.build import build_pipeline, build_select_pipeline, write_against_list  # noqa: E402
+from pipelines.dataflow import GRAPH_LIMIT_BYTES, REQUEST_LIMIT_BYTES, harness_threads, is_dataflow  # noqa: E402
 from pipelines.decontaminate import DecontaminationPlan  # noqa: E402
 from pipelines.metrics import NAMESPACE  # noqa: E402
 from pipelines.worker import _MALLOPT, ARROW_POOL, MALLOC_ARENAS, MALLOC_THRESHOLD, set_mallopt  # noqa: E402, F401
@@ -87,7 +88,9 @@ def parser() -> argparse.ArgumentParser:
         "runs locally on all cores.",
         epilog="examples:\n  tokenmill run --input 'crawl/*.warc.gz' --output out --config fineweb\n"
         "  tokenmill run --input-list warc.paths --output gs://bucket/out \\\n"
-        "      --runner=DataflowRunner --project=P --region=R\n"
+        "      --runner=DataflowRunner --project=P --region=R --temp_location=gs://bucket/tmp \\\n"
+        "      --machine_type=n1-standard-4 --extra_package=dist/tokenmill-0.1.0-py3-none-any.whl\n"
+        "      (--dry_run=True --dataflow_job_file=job.json: build the job request offline, submit nothing)\n"
         "  tokenmill stats out   (then: inspect, diff, report, release)")
     ap.add_argument("--input", action="extend", nargs="+", default=[],
                     help="WARC/WET files, globs, folders or comma-separated lists (several values, repeatable). Any "
@@ -260,13 +263,16 @@ def write_decontamination_index(plan: DecontaminationPlan | None, data: bytes) -
         write_bytes(plan.index_path, data)
 
 
-def prepare_run(recipe: Recipe, output: str, info: dict[str, Any], quiet: bool, **prepare: Any
+def prepare_run(recipe: Recipe, output: str, info: dict[str, Any], quiet: bool, dry: bool = False, **prepare: Any
                 ) -> tuple[DecontaminationPlan | None, list[dict[str, Any]]]:
     """What `run` and `select` do before their pipeline, in this order: build the decontamination index and check
     the releases of [dedup] against (a UsageError touches nothing), prepare the output folder (`prepare_output`
-    with `prepare`), then write the index and the release list into its _staging/."""
+    with `prepare`), then write the index and the release list into its _staging/. A `dry` run (`is_dry_run`)
+    stops after the checks: it writes nothing."""
     decontamination, index = decontamination_index(recipe, output, quiet)
     against = releases_against(recipe, info)
+    if dry:
+        return decontamination, against
     note = prepare_output(output, recipe=recipe, **prepare)
     if note and not quiet:
         print(f"tokenmill: {shown(note)}", file=sys.stderr)
@@ -486,13 +492,53 @@ def runner_name(options: PipelineOptions) -> str:
 
 
 def check_runner(beam_args: list[str]) -> None:
-    """UsageError for a runner that cannot start as asked: Beam's PortableRunner without a job service."""
-    from apache_beam.options.pipeline_options import PortableOptions
+    """UsageError for a runner that cannot start as asked: Beam's PortableRunner without a job service; a
+    --dry_run (`is_dry_run`) on a runner other than Dataflow's, or without a gs:// --temp_location or
+    --staging_location."""
+    from apache_beam.options.pipeline_options import GoogleCloudOptions, PortableOptions
+    from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
 
     options = PipelineOptions(beam_args)
     if runner_name(options) == "PortableRunner" and not options.view_as(PortableOptions).job_endpoint:
         raise UsageError("--runner=PortableRunner needs --job_endpoint=HOST:PORT (a running Beam job service); "
                          "or name the engine: --runner=FlinkRunner or --runner=SparkRunner")
+    if not is_dry_run(beam_args):
+        return
+    if not is_dataflow(runner_name(options)):
+        # Only the DataflowRunner reads --dry_run; any other would run the job, on an output left unprepared.
+        raise UsageError("--dry_run builds a Dataflow job request without submitting it: give "
+                         "--runner=DataflowRunner, or leave --dry_run out to run")
+    # With neither a valid gs:// path, Beam's option check asks Cloud Storage for a default bucket, even in a
+    # dry run (offline, it waits two minutes for the name lookups to fail).
+    cloud, validator = options.view_as(GoogleCloudOptions), PipelineOptionsValidator(options, None)
+    if all(validator.validate_gcs_path(cloud, name) for name in ("temp_location", "staging_location")):
+        raise UsageError("a --dry_run needs --temp_location=gs://BUCKET/DIR (where the job would be staged): "
+                         "without it Beam asks Cloud Storage for a default bucket, and a dry run stays offline")
+
+
+def is_dry_run(beam_args: list[str]) -> bool:
+    """Whether Beam's --dry_run is given: the DataflowRunner then builds the job and submits nothing, and the
+    driver writes nothing (the output folder is not prepared; `_dry_run` says what the job would be). Beam
+    takes any non-empty value as true (--dry_run=False too), and so does this."""
+    from apache_beam.options.pipeline_options import TestOptions
+
+    return bool(PipelineOptions(beam_args).view_as(TestOptions).dry_run)
+
+
+def dataflow_threads(beam_args: list[str], quiet: bool) -> list[str]:
+    """`beam_args` with the worker harness threads a Dataflow run needs (pipelines/dataflow.py:
+    `harness_threads`: the machine type's vCPUs unless the user set the flag), printing the note of a machine
+    type that does not say them. Other runners' arguments are returned as they are."""
+    from apache_beam.options.pipeline_options import DebugOptions, WorkerOptions
+
+    options = PipelineOptions(beam_args)
+    if not is_dataflow(runner_name(options)):
+        return beam_args
+    added, note = harness_threads(options.view_as(WorkerOptions).machine_type,
+                                  options.view_as(DebugOptions).number_of_worker_harness_threads)
+    if note and not quiet:
+        print(f"tokenmill: {shown(note)}", file=sys.stderr)
+    return [*beam_args, *added]
 
 
 def run_metrics(result: beam.runners.runner.PipelineResult
@@ -643,6 +689,8 @@ def _execute(beam_args: list[str], output: str, build, progress=None, *, started
     pin_worker_code()
     p = make_pipeline(beam_args)
     build(p)
+    if is_dry_run(beam_args):
+        return {DRY_RUN: _dry_run(p, output)}
     try:
         with progress or contextlib.nullcontext():
             submitted = time.time()
@@ -713,6 +761,38 @@ def record_job(output: str, result: Any, beam_args: list[str]) -> dict[str, Any]
     return job
 
 
+# The key of what `run` and `select` return for a --dry_run, in place of stats.json's content.
+DRY_RUN = "dry_run"
+
+
+def _dry_run(p: beam.Pipeline, output: str) -> dict[str, Any]:
+    """Run the built pipeline on the DataflowRunner with --dry_run (nothing is submitted) and build the request
+    it would have sent, offline (pipelines/dataflow.py: `job_request`; Beam 2.62 writes no --dataflow_job_file
+    in a dry run, so it is written here). Returns the output folder (untouched), the job file (or None) and
+    the `DataflowRequest`, for `dry_run_summary` and for callers that check the request."""
+    from apache_beam.options.pipeline_options import DebugOptions
+
+    from pipelines.dataflow import job_request
+
+    request = job_request(p.run())
+    job_file = p.options.view_as(DebugOptions).dataflow_job_file
+    if job_file:
+        write_bytes(job_file, request.body)
+    return {"output": output, "job_file": job_file, "request": request}
+
+
+def dry_run_summary(dry: dict[str, Any]) -> str:
+    """The console line of a dry run: the sizes against Dataflow's limits, the staged files, the threads."""
+    request = dry["request"]
+    threads = request.threads()
+    said = f"{threads} harness threads per worker" if threads else "harness threads: Dataflow's choice"
+    written = f"; the request is in {dry['job_file']}" if dry["job_file"] else ""
+    return (f"dry run: nothing submitted, nothing written to {dry['output']}. Dataflow job request "
+            f"{len(request.body):,} bytes (limit {REQUEST_LIMIT_BYTES // 1_000_000} MB), pipeline "
+            f"{len(request.pipeline):,} bytes (job graph limit {GRAPH_LIMIT_BYTES // 1_000_000} MB); staged: "
+            f"{', '.join(request.staged_names())}; {said}{written}")
+
+
 def drop_warnings(stats: dict[str, Any], share: float) -> list[str]:
     """One line per stage that dropped more than `share` of its input, naming the main reason."""
     out = []
@@ -727,12 +807,14 @@ def drop_warnings(stats: dict[str, Any], share: float) -> list[str]:
 
 def parse_args(ap: ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     """(tokenmill's arguments, Beam's flags) of a command that runs a pipeline, after the checks every such
-    command makes before it touches a file: no flag nobody knows, a runner that can start. Then Beam's
-    FileSystems gets the run's options (s3 endpoint and credentials, GCP project): the driver matches inputs
-    and prepares the output before the pipeline runs, and the workers get the same options from the runner."""
+    command makes before it touches a file: no flag nobody knows, a runner that can start; a Dataflow run gets
+    its worker harness threads (`dataflow_threads`). Then Beam's FileSystems gets the run's options (s3
+    endpoint and credentials, GCP project): the driver matches inputs and prepares the output before the
+    pipeline runs, and the workers get the same options from the runner."""
     args, beam_args = ap.parse_known_args(argv)
     check_flags(beam_args, ap)
     check_runner(beam_args)
+    beam_args = dataflow_threads(beam_args, args.quiet)
     configure_store(beam_args)
     return args, beam_args
 
@@ -744,8 +826,9 @@ def is_local(beam_args: list[str]) -> bool:
 
 
 def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
-    """Run the pipeline; returns stats.json's content. Raises UsageError / RecipeError on bad input. With
-    `console_fd` (a terminal) a local run draws its progress line there."""
+    """Run the pipeline; returns stats.json's content, or for a --dry_run {DRY_RUN: what `_dry_run` returns}.
+    Raises UsageError / RecipeError on bad input. With `console_fd` (a terminal) a local run draws its progress
+    line there."""
     started = _started()
     args, beam_args = parse_args(parser(), argv)
     check_fraction("--max-file-errors", args.max_file_errors, "the input files")
@@ -769,9 +852,12 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
               f"{shown(missing[0])}: each is a file error of the run (--max-file-errors)", file=sys.stderr)
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
-    decontamination, against = prepare_run(recipe, output, info, args.quiet, inputs=inputs, overwrite=args.overwrite)
+    dry = is_dry_run(beam_args)
+    decontamination, against = prepare_run(recipe, output, info, args.quiet, dry=dry, inputs=inputs,
+                                           overwrite=args.overwrite)
     inputs_file = f"{output}/{INPUTS_FILE}"
-    write_input_list(inputs_file, inputs)
+    if not dry:
+        write_input_list(inputs_file, inputs)
     progress = None
     if console_fd is not None and is_local(beam_args):
         from console.progress import ProgressLine
@@ -781,6 +867,8 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
         p, inputs_file=inputs_file, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
         progress=progress is not None, decontamination=decontamination, against=against), progress, started=started,
         judge=lambda stats: problems(stats, args.max_record_errors, args.max_file_errors))
+    if DRY_RUN in stats:
+        return stats
     if not args.quiet:
         for line in drop_warnings(stats, recipe.output.warn_drop_share):
             print(f"tokenmill: {shown(line)}", file=sys.stderr)
@@ -852,10 +940,12 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     source_stats = read_json(f"{source}/stats.json")
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
-    decontamination, against = prepare_run(recipe, output, info, args.quiet, inputs=[source],
+    dry = is_dry_run(beam_args)
+    decontamination, against = prepare_run(recipe, output, info, args.quiet, dry=dry, inputs=[source],
                                            overwrite=args.overwrite, command="select")
     inputs_file = f"{output}/{INPUTS_FILE}"
-    write_input_list(inputs_file, manifest["inputs"])
+    if not dry:
+        write_input_list(inputs_file, manifest["inputs"])
     return _execute(beam_args, output, lambda p: build_select_pipeline(
         p, source=source, source_manifest=manifest, source_stats=source_stats, output=output, recipe=recipe,
         tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination, against=against),
@@ -970,6 +1060,9 @@ def main(argv: list[str] | None = None, command=None) -> int:
         raise
     finally:
         _command_started = None
+    if DRY_RUN in stats:
+        print(f"tokenmill: {shown(dry_run_summary(stats[DRY_RUN]))}")
+        return 0
     print(f"tokenmill: {run_summary(stats)}")  # the same figures, in the same style, as `tokenmill stats`
     # The run's own parser reads the limits (select's arguments parse with it too: --output is the one it needs).
     limit, _ = parser().parse_known_args(sys.argv[1:] if argv is None else argv)
