@@ -22,7 +22,8 @@ from jobs.remote import local_path_problem, remote_workers
 from schemas.recipe import load_recipe
 
 TOKENMILL = [sys.executable, "-m", "tokenmill_cli"]
-DATAFLOW = ["--runner=DataflowRunner", "--project=p", "--region=r"]
+# A machine type, as the README's Dataflow command gives one (without it a note on worker threads comes first).
+DATAFLOW = ["--runner=DataflowRunner", "--project=p", "--region=r", "--machine_type=n1-standard-4"]
 FLINK_CLUSTER = ["--runner=FlinkRunner", "--flink_master=flink.example:8081"]
 
 
