@@ -39,6 +39,8 @@ rest: {{address: 127.0.0.1, bind-address: 127.0.0.1, port: {rest}}}
 blob: {{server: {{port: "{blob}"}}}}
 parallelism: {{default: {slots}}}
 io: {{tmp: {{dirs: {tmp}}}}}
+pekko: {{ask: {{timeout: 120 s}}}}
+heartbeat: {{timeout: 120000}}
 """
 
 

@@ -4,34 +4,45 @@ booted by `tokenmill-worker-boot` (harness/boot.py) so it gets the run's options
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 from clusters.cache import CHECKOUT, locked
 from clusters.procs import Service, free_port
 
 
+@functools.cache
 def built_wheel() -> Path:
-    """tokenmill's wheel: .ci/dist's (what .ci/run builds) or built now into the engine cache."""
-    found = sorted((CHECKOUT / ".ci" / "dist").glob("tokenmill-*.whl"))
-    if found:
-        return found[-1]
+    """tokenmill's wheel, built from this checkout once per process (a wheel in .ci/dist may be older than the
+    code under test)."""
     with locked("wheel") as root:
         dist = root / "dist"
+        for old in dist.glob("tokenmill-*.whl"):
+            old.unlink()
         subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
-                        str(dist), str(CHECKOUT)], check=True)
+                        str(dist), str(CHECKOUT)], check=True, capture_output=True)
         return sorted(dist.glob("tokenmill-*.whl"))[-1]
+
+
+def _content_digest(wheel: Path) -> str:
+    """The wheel's files and their bytes, not the zip's timestamps: the same code gives the same environment."""
+    digest = hashlib.sha256()
+    with zipfile.ZipFile(wheel) as z:
+        for name in sorted(z.namelist()):
+            digest.update(name.encode() + b"\0" + z.read(name))
+    return digest.hexdigest()[:16]
 
 
 def worker_venv(wheel: Path) -> Path:
     """A virtual environment holding `wheel` with the aws extra, made once per wheel's content. Dependencies come
     from .ci/worker-deps (the wheels .ci/run downloads for workers) when it is there, else from the index."""
-    digest = hashlib.sha256(wheel.read_bytes()).hexdigest()[:16]
     with locked("venv") as root:
-        venv = root / f"workers-{digest}"
+        venv = root / f"workers-{_content_digest(wheel)}"
         if (venv / ".installed").exists():
             return venv
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
