@@ -525,6 +525,33 @@ def is_dry_run(beam_args: list[str]) -> bool:
     return bool(PipelineOptions(beam_args).view_as(TestOptions).dry_run)
 
 
+# What a FlinkRunner run without --streaming is told (flink_streaming): docs/scaling.md has the figures.
+FLINK_STREAMING_NOTE = ("note: FlinkRunner runs tokenmill in streaming mode (--streaming added): Flink's batch "
+                        "(DataSet) optimizer does not finish planning its pipeline; the output is the same")
+
+
+def flink_streaming(beam_args: list[str], quiet: bool) -> list[str]:
+    """`beam_args` with --streaming for a FlinkRunner run that has none, and a note saying so.
+
+    Why: Beam 2.62's portable Flink runner translates a batch pipeline into Flink's DataSet API, whose optimizer
+    (org.apache.flink.optimizer.Optimizer.compile) enumerates the plans of branches that join again. tokenmill's
+    pipeline branches at every stage (kept, dropped, ledger rows) and joins those branches in dedup, near dedup's
+    rounds and the final step: on the 300-page fineweb run the job server was still in compile() after 13 minutes of
+    CPU, and the command timed out at 15 minutes without a job on the cluster (Flink 1.19.3, 2026-12-07), while the
+    demo's default recipe planned in seconds. In streaming mode the runner builds a DataStream job, which Flink does
+    not optimize; the bounded input ends, and every window, side input and GroupByKey closes at the end of the input
+    as in batch. The output is byte-identical to the local runner's (tests/test_engines.py). Flink's
+    useDataStreamForBatch option would say the same, but the portable runner of Beam 2.62 does not read it."""
+    from apache_beam.options.pipeline_options import StandardOptions
+
+    options = PipelineOptions(beam_args)
+    if runner_kind(options) != "flink" or options.view_as(StandardOptions).streaming:
+        return beam_args
+    if not quiet:
+        print(f"tokenmill: {FLINK_STREAMING_NOTE}", file=sys.stderr)
+    return [*beam_args, "--streaming"]
+
+
 def dataflow_threads(beam_args: list[str], quiet: bool) -> list[str]:
     """`beam_args` with the worker harness threads a Dataflow run needs (pipelines/dataflow.py:
     `harness_threads`: the machine type's vCPUs unless the user set the flag), printing the note of a machine
@@ -808,13 +835,13 @@ def drop_warnings(stats: dict[str, Any], share: float) -> list[str]:
 def parse_args(ap: ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
     """(tokenmill's arguments, Beam's flags) of a command that runs a pipeline, after the checks every such
     command makes before it touches a file: no flag nobody knows, a runner that can start; a Dataflow run gets
-    its worker harness threads (`dataflow_threads`). Then Beam's FileSystems gets the run's options (s3
-    endpoint and credentials, GCP project): the driver matches inputs and prepares the output before the
-    pipeline runs, and the workers get the same options from the runner."""
+    its worker harness threads (`dataflow_threads`), a Flink run streaming mode (`flink_streaming`). Then Beam's
+    FileSystems gets the run's options (s3 endpoint and credentials, GCP project): the driver matches inputs and
+    prepares the output before the pipeline runs, and the workers get the same options from the runner."""
     args, beam_args = ap.parse_known_args(argv)
     check_flags(beam_args, ap)
     check_runner(beam_args)
-    beam_args = dataflow_threads(beam_args, args.quiet)
+    beam_args = flink_streaming(dataflow_threads(beam_args, args.quiet), args.quiet)
     configure_store(beam_args)
     return args, beam_args
 
