@@ -449,9 +449,10 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
         started = read_json(f"{output}/{STARTED}") if FileSystems.exists(f"{output}/{STARTED}") else None
         job = (started or {}).get("job")
         if job and not failed and (state := still_running(job)):  # FAILED: its driver saw the job end
-            raise UsageError(f"output directory {output} is being written by job {job['id']} ({job['runner']} at "
-                             f"{job['endpoint']}), which is {state}: wait for it to end or cancel it there, then run "
-                             "again")
+            where = (f"Flink at {job['flink_master']}" if job.get("flink_master")
+                     else f"{job['runner']} at {job['endpoint']}")
+            raise UsageError(f"output directory {output} is being written by job {job['id']} ({where}), which is "
+                             f"{state}: wait for it to end or cancel it there, then run again")
         if failed:
             note = f"note: replacing the run in {output}, which ended in an error"
         if not overwrite and not failed and started is None and FileSystems.exists(f"{output}/manifest.json"):

@@ -105,6 +105,9 @@ def job_record(result: Any, beam_args: list[str], runner: str) -> dict[str, Any]
         return None
     options = PipelineOptions(beam_args)
     record: dict[str, Any] = {"runner": runner, "id": identifier, "endpoint": job_endpoint(options)}
+    master = (options.view_as(FlinkRunnerOptions).flink_master or "").strip()
+    if runner_kind(options) == "flink" and master not in ("", *LOCAL_FLINK_MASTERS):
+        record["flink_master"] = master
     if runner_kind(options) == "dataflow":
         cloud = options.view_as(GoogleCloudOptions)
         record.update(project=cloud.project, region=cloud.region)
@@ -129,13 +132,49 @@ def job_state(endpoint: str, identifier: str, timeout: float = STATE_TIMEOUT_SEC
     return beam_job_api_pb2.JobState.Enum.Name(response.state)
 
 
+# Flink job states (REST /jobs/overview) after which a job writes nothing more.
+FLINK_ENDED = ("FINISHED", "FAILED", "CANCELED")
+
+
+def flink_state(master: str, identifier: str, timeout: float = STATE_TIMEOUT_SECONDS) -> str | None:
+    """The state Flink's REST API at `master` gives the cluster job of Beam job `identifier`, or None when it
+    cannot say. Beam's Flink job server names the cluster job after the Beam job: the id is that name, an
+    underscore and a UUID ("BeamApp-root-1207062240-d110c3f9_9913fe96-..."), so the name is the id up to its last
+    underscore. Of several such jobs (a resubmission), any that has not ended is the answer."""
+    import json
+    import urllib.request
+
+    name = identifier.rsplit("_", 1)[0]
+    base = master if "://" in master else f"http://{master}"
+    try:
+        with urllib.request.urlopen(f"{base.rstrip('/')}/jobs/overview", timeout=timeout) as reply:
+            jobs = json.load(reply).get("jobs", [])
+    except (OSError, ValueError):
+        return None
+    states = [str(j.get("state")) for j in jobs if isinstance(j, dict) and j.get("name") == name]
+    running = [s for s in states if s not in FLINK_ENDED]
+    return running[0] if running else (states[0] if states else None)
+
+
 def still_running(record: dict[str, Any] | None) -> str | None:
     """The state of the job `record` (from `_started.json`) names if it has not ended, else None: None too for a
-    job no job service can be asked about (a local run, Dataflow) or whose service does not answer."""
-    if not record or not record.get("endpoint") or not record.get("id"):
+    job nobody can be asked about (a local run, Dataflow) or whose service does not answer.
+
+    A FlinkRunner job is also asked of the Flink cluster (`flink_state`): the job server that FlinkRunner
+    starts lives in the driver's process group and ends with it, while the job goes on on the cluster and keeps
+    writing into the output (found with a real Flink 1.19 cluster: a driver killed mid-run, then a rerun that
+    would have cleared the folder under the running job)."""
+    if not record or not record.get("id"):
         return None
-    state = job_state(str(record["endpoint"]), str(record["id"]))
-    return state if state is not None and state not in (*ENDED, "UNSPECIFIED") else None
+    if record.get("endpoint"):
+        state = job_state(str(record["endpoint"]), str(record["id"]))
+        if state is not None and state not in (*ENDED, "UNSPECIFIED"):
+            return state
+    if record.get("flink_master"):
+        state = flink_state(str(record["flink_master"]), str(record["id"]))
+        if state is not None and state not in FLINK_ENDED:
+            return state
+    return None
 
 
 def cancel(result: Any) -> str | None:
