@@ -11,6 +11,10 @@ from pathlib import Path
 from clusters.dists import FLINK_VERSION, flink_home
 from clusters.procs import Service, free_port
 
+# pekko.ask.timeout 120 s (Flink's default 10 s) and heartbeat.timeout 120 s (default 50 s): a streaming job's
+# operators are all deployed at once, and on a busy 2-core machine the TaskManager missed the default ask
+# (AskTimeoutException on RemoteRpcInvocation, found 2026-12-07). The TaskManager's 3 GB: the network memory
+# below plus Flink's defaults for the rest; the Python workers run outside it (the EXTERNAL pool).
 # What Flink 1.19's default config.yaml gives every JVM on Java 17 (env.java.opts.all): Flink and Kryo reach into
 # these JDK packages.
 JAVA17_OPENS = [
@@ -67,6 +71,16 @@ class FlinkCluster:
             s.stop()
 
 
+def _slots(cluster: FlinkCluster) -> int:
+    """The slots registered so far; 0 while the REST endpoint answers with an error (before leader election)."""
+    import urllib.error
+
+    try:
+        return int(cluster.overview().get("slots-total", 0))
+    except (urllib.error.URLError, OSError, ValueError):
+        return 0
+
+
 def _resource_flags(home: Path, conf: Path, what: str) -> tuple[list[str], list[str]]:
     """(JVM flags, -D dynamic properties) that Flink's scripts pass to a JobManager or TaskManager (`what`: JM/TM)."""
     cp = f"{home / 'bin' / 'bash-java-utils.jar'}:{home / 'lib'}/*"
@@ -109,7 +123,7 @@ def start_flink(work: Path, slots: int = 2, tm_memory: str = "3072m") -> FlinkCl
             if what == "JM":
                 cluster.services[-1].wait_for_port(cluster.rest_port)
         deadline = time.monotonic() + 120
-        while cluster.overview().get("slots-total", 0) < slots:
+        while _slots(cluster) < slots:
             if time.monotonic() > deadline:
                 raise TimeoutError(f"Flink's TaskManager did not register {slots} slots: {cluster.services[-1].tail()}")
             if cluster.services[-1].proc.poll() is not None:

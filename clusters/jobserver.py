@@ -8,9 +8,10 @@ resolves the module's dependencies into a folder, and a small launcher jar names
 Class-Path, with the driver class as Main-Class. Beam's Python FlinkRunner and SparkRunner start it as they start
 the shaded jar (`java -jar JAR --job-port ...`) when given `--flink_job_server_jar` / `--spark_job_server_jar`.
 
-The Spark runner's POM leaves Spark itself to the cluster ("provided"): the launcher puts the jars of the
-cluster's own Spark (clusters/spark.py) first, so driver and cluster speak the same Spark, and leaves out the
-module's copies of libraries that Spark ships too."""
+The Spark runner's POM leaves Spark itself to the cluster ("provided"): the launcher adds the jars of the
+cluster's own Spark (clusters/spark.py), so driver and cluster speak the same Spark, and where the module and
+Spark both ship a library it keeps the newer copy. These are Beam 2.62.0's job-server classes on a class path
+made here, not Beam's shaded jar."""
 
 from __future__ import annotations
 
@@ -81,12 +82,14 @@ def launcher(engine: str, cluster_jars: list[Path] = ()) -> Path:
     Preconditions.checkState)."""
     artifact, main = MODULES[engine]
     lib = resolve(engine)
-    chosen: dict[str, Path] = {}
-    for jar in [*sorted(lib.glob("*.jar")), *cluster_jars]:
-        name = _artifact_name(jar.name)
-        if name not in chosen or _version(jar.name) > _version(chosen[name].name):
-            chosen[name] = jar
-    jars = sorted(chosen.values(), key=lambda p: (p.parent != lib, p.name))
+    own = sorted(lib.glob("*.jar"))
+    theirs = {_artifact_name(p.name): p for p in cluster_jars}
+    # Only a library in both sets is decided, by its version; within one set every jar stays (two jars of one
+    # name without their versions can be different artifacts: hive-shims-0.23 and hive-shims, netty's per-OS).
+    keep_own = [p for p in own if _artifact_name(p.name) not in theirs
+                or _version(p.name) > _version(theirs[_artifact_name(p.name)].name)]
+    kept = {_artifact_name(p.name) for p in keep_own}
+    jars = [*keep_own, *(p for p in cluster_jars if _artifact_name(p.name) not in kept)]
     out = lib.parent / f"launcher-{_digest([*jars, *ADD_OPENS])}.jar"
     if out.exists():
         return out

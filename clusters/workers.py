@@ -41,15 +41,19 @@ def _content_digest(wheel: Path) -> str:
 def worker_venv(wheel: Path) -> Path:
     """A virtual environment holding `wheel` with the aws extra, made once per wheel's content. Dependencies come
     from .ci/worker-deps (the wheels .ci/run downloads for workers) when it is there, else from the index."""
+    deps = sorted(p.name for p in (CHECKOUT / ".ci" / "worker-deps").glob("*.whl"))
+    key = hashlib.sha256(f"{_content_digest(wheel)}\n{chr(10).join(deps)}".encode()).hexdigest()[:16]
     with locked("venv") as root:
-        venv = root / f"workers-{_content_digest(wheel)}"
+        venv = root / f"workers-{key}"
         if (venv / ".installed").exists():
             return venv
         subprocess.run([sys.executable, "-m", "venv", "--clear", str(venv)], check=True)
-        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q", "--only-binary=:all:"]
+        pip = [str(venv / "bin" / "python"), "-m", "pip", "install", "-q"]
         deps = CHECKOUT / ".ci" / "worker-deps"
         if deps.is_dir() and any(deps.iterdir()):
-            pip += ["--no-index", "--find-links", str(deps)]
+            pip += ["--only-binary=:all:", "--no-index", "--find-links", str(deps)]
+        else:  # from the index: Beam 2.62's crcmod, dill and docopt are source distributions (no compiler needed)
+            pip += ["--prefer-binary"]
         subprocess.run([*pip, f"{wheel}[aws]"], check=True)
         (venv / ".installed").write_text(f"{wheel.name}\n")
         return venv
@@ -62,14 +66,20 @@ class WorkerPool(Service):
     def __init__(self, venv: Path, work: Path) -> None:
         self.port = free_port()
         self.venv = venv
-        env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME")}
+        # No AWS_* either: the workers must get the store's settings from the run's options (harness/boot.py).
+        env = {k: v for k, v in os.environ.items()
+               if k not in ("PYTHONPATH", "VIRTUAL_ENV", "PYTHONHOME") and not k.startswith("AWS_")}
         env["PATH"] = f"{venv / 'bin'}{os.pathsep}{env.get('PATH', '')}"
         work.mkdir(parents=True, exist_ok=True)
         super().__init__("SDK worker pool", [
             str(venv / "bin" / "python"), "-m", "apache_beam.runners.worker.worker_pool_main",
             f"--service_port={self.port}", f"--container_executable={venv / 'bin' / 'tokenmill-worker-boot'}"],
             work / "worker-pool.log", env=env, cwd=work)
-        self.wait_for_port(self.port)
+        try:
+            self.wait_for_port(self.port)
+        except BaseException:
+            self.stop()
+            raise
 
     @property
     def endpoint(self) -> str:

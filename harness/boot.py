@@ -68,6 +68,9 @@ def main(argv: list[str] | None = None) -> int:
     args, _unknown = parser().parse_known_args(argv)
     info = provision(args.provision_endpoint, args.id)
     env = worker_environment(info, args, dict(os.environ))
+    # Beam 2.62's pool starts this program with stdout a pipe it never reads (worker_pool_main.StartWorker):
+    # the worker would block once it filled it. Its standard error goes where the pool's goes.
+    os.dup2(2, 1)
     os.execve(sys.executable, [sys.executable, "-m", "apache_beam.runners.worker.sdk_worker_main"], env)
     return 0  # not reached
 
