@@ -37,11 +37,12 @@ ROLES = ("driver", "job server", "engine JVMs", "SDK workers", "extraction child
 
 
 def role_of(cmdline: str) -> str | None:
+    java = os.path.basename(cmdline.split(" ", 1)[0]) == "java"  # Spark's scripts start $JAVA_HOME/bin/java
     if "tokenmill_cli" in cmdline:
         return "driver"
-    if "launcher-" in cmdline and cmdline.startswith("java"):
+    if "launcher-" in cmdline and java:
         return "job server"
-    if cmdline.startswith("java") and ("org.apache.flink" in cmdline or "org.apache.spark" in cmdline):
+    if java and ("org.apache.flink" in cmdline or "org.apache.spark" in cmdline):
         return "engine JVMs"
     if "moto.server" in cmdline:
         return "store"

@@ -29,7 +29,7 @@ pytestmark = pytest.mark.engines
 ENGINES = ["flink", "spark"]
 BUCKETS = ("crawl", "tools", "out", "releases")
 # The files a run or release writes that must match across runners (stats.json holds timings; _* are run state).
-COMPARED = re.compile(r"(^|/)(shards|ledger|dedup_index)/.*\.parquet$|(^|/)manifest\.json$|(^|/)release\.json$")
+COMPARED = re.compile(r"(^|/)(shards|ledger|dedup_index|scored)/.*\.parquet$|(^|/)manifest\.json$")
 
 
 def _need(tool: str) -> None:
@@ -122,20 +122,24 @@ def world(store, bench_crawl_300, tmp_path_factory):
             "select": "s3://tools/recipes/select.toml"}
 
 
-def tokenmill(env: dict[str, str], *args: str, timeout: float = 900) -> str:
+def tokenmill(env: dict[str, str], *args: str, timeout: float = 900, expect: int = 0) -> str:
     """`tokenmill ARGS` as a user runs it (its output into a file: a job server's log can be long); fails the
-    test with the output's tail if it fails. Returns the output."""
+    test with the output's tail unless it exits `expect`. Returns the output. A command that times out is killed
+    with its process group (the job server its runner started)."""
     import tempfile
 
     with tempfile.TemporaryFile("w+") as log:
+        proc = subprocess.Popen([sys.executable, "-m", "tokenmill_cli", *args], cwd=REPO, env=env, stdout=log,
+                                stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, start_new_session=True)
         try:
-            code = subprocess.run([sys.executable, "-m", "tokenmill_cli", *args], cwd=REPO, env=env, stdout=log,
-                                  stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL, timeout=timeout).returncode
+            code: int | str = proc.wait(timeout)
         except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
             code = "timed out"
         log.seek(0)
         text = log.read()
-    assert code == 0, f"tokenmill {' '.join(args[:3])}: exit {code}\n{text[-4000:]}"
+    assert code == expect, f"tokenmill {' '.join(args[:3])}: exit {code}\n{text[-4000:]}"
     return text
 
 
@@ -205,8 +209,9 @@ def local(store, world) -> dict:
 
 
 @pytest.fixture(scope="module", params=ENGINES)
-def engine(request, tmp_path_factory):
-    """(name, runner flags, cluster) of a started engine and its worker pool; stopped after its tests."""
+def engine(request, local, tmp_path_factory):
+    """(name, runner flags, cluster) of a started engine and its worker pool; stopped after its tests, and on any
+    failure to start. `local` first: the local runner's scenario runs with no cluster beside it."""
     _need("java")
     _need("mvn")
     from clusters.jobserver import launcher
@@ -214,24 +219,28 @@ def engine(request, tmp_path_factory):
 
     name = request.param
     work = tmp_path_factory.mktemp(name)
+    if name == "flink":
+        from clusters.flink import start_flink as start
+
+        jar = ["--runner=FlinkRunner", "--flink_version=1.19", f"--flink_job_server_jar={launcher('flink')}"]
+    else:
+        from clusters.dists import spark_home
+        from clusters.spark import start_spark as start
+
+        jar = ["--runner=SparkRunner", "--spark_version=3",
+               f"--spark_job_server_jar={launcher('spark', sorted((spark_home() / 'jars').glob('*.jar')))}"]
     pool = start_worker_pool(work / "pool")
     try:
-        if name == "flink":
-            from clusters.flink import start_flink
-
-            cluster = start_flink(work)
-            flags = ["--runner=FlinkRunner", f"--flink_master={cluster.master}", "--flink_version=1.19",
-                     f"--flink_job_server_jar={launcher('flink')}"]
-        else:
-            from clusters.spark import start_spark
-
-            cluster = start_spark(work)
-            flags = ["--runner=SparkRunner", f"--spark_master_url={cluster.master_url}", "--spark_version=3",
-                     f"--spark_job_server_jar={launcher('spark', cluster.jars())}"]
-        flags += ["--environment_type=EXTERNAL", f"--environment_config={pool.endpoint}", "--parallelism=2"]
+        cluster = start(work)
         try:
+            master = (f"--flink_master={cluster.master}" if name == "flink"
+                      else f"--spark_master_url={cluster.master_url}")
+            flags = [*jar, master, "--environment_type=EXTERNAL", f"--environment_config={pool.endpoint}",
+                     "--parallelism=2"]
             yield name, flags, cluster
         finally:
+            if name == "flink":
+                _cancel_flink_jobs(cluster)
             cluster.stop()
     finally:
         pool.stop()
@@ -241,7 +250,7 @@ def _differences(ours: dict[str, bytes], theirs: dict[str, bytes]) -> list[str]:
     return sorted(k for k in ours.keys() | theirs.keys() if ours.get(k) != theirs.get(k))
 
 
-def test_the_whole_product_on_the_engine_writes_what_the_local_runner_writes(engine, store, world, local):
+def test_the_whole_product_on_the_engine_writes_what_the_local_runner_writes(local, engine, store, world):
     name, flags, _cluster = engine
     result = scenario(store, world, flags)
     want = {k: v for k, v in local["files"].items() if not k.startswith("out/killed/")}
@@ -259,37 +268,57 @@ def test_the_whole_product_on_the_engine_writes_what_the_local_runner_writes(eng
     print(f"\n{name}: scenario {result['seconds']:.1f} s, local runner {local['seconds']:.1f} s")
 
 
-def _job_running(name: str, cluster) -> bool:
+def _jobs(name: str, cluster) -> dict[str, str]:
+    """{job or application id: state} of what the cluster has run or runs."""
+    import urllib.request
+
     if name == "flink":
-        return cluster.overview().get("jobs-running", 0) > 0
-    return bool(cluster.status().get("activeapps"))
+        with urllib.request.urlopen(f"http://{cluster.master}/jobs/overview", timeout=10) as r:
+            return {j["jid"]: j["state"] for j in json.load(r)["jobs"]}
+    status = cluster.status()
+    return {**{a["id"]: "RUNNING" for a in status.get("activeapps", [])},
+            **{a["id"]: a.get("state", "FINISHED") for a in status.get("completedapps", [])}}
 
 
-def test_a_job_killed_mid_run_and_rerun_ends_byte_identical(engine, store, world, local):
-    """The driver (and with it the job server) is killed while the job runs on the cluster, as a lost laptop or
-    a killed CI step would; then the same command runs again. The cluster's job is cancelled by its operator
-    (Flink: REST cancel; Spark: the app dies with its driver, the job server)."""
+def _started(client, key: str) -> dict:
+    try:
+        return json.loads(client.get_object(Bucket="out", Key=f"{key}/_started.json")["Body"].read())
+    except client.exceptions.NoSuchKey:
+        return {}
+
+
+def test_a_job_killed_mid_run_and_rerun_ends_byte_identical(local, engine, store, world):
+    """The driver (and with it the job server) is SIGKILLed while its job runs on the cluster, as a lost laptop
+    or a killed CI step would. On Flink the cluster job goes on: the same command is refused while it runs
+    (`_started.json` names the job, and the cluster is asked), then the job is cancelled there, as its operator
+    would. On Spark the application ends with its driver (the job server). Then the same command runs again and
+    ends byte-identical to the local runner's run."""
     name, flags, cluster = engine
     endpoint, client, env = store
     empty(client)
     args = killed_args([*flags, *s3_flags(endpoint)])
+    before = set(_jobs(name, cluster))
     proc = subprocess.Popen([sys.executable, "-m", "tokenmill_cli", *args], cwd=REPO, env=env,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True)
     try:
         deadline = time.monotonic() + 300
-        while not _job_running(name, cluster):
+        while not (job := _started(client, "killed").get("job")) or not any(
+                state == "RUNNING" for jid, state in _jobs(name, cluster).items() if jid not in before):
             assert proc.poll() is None, f"the run ended ({proc.returncode}) before its job ran"
-            assert time.monotonic() < deadline, "no job started on the cluster"
+            assert time.monotonic() < deadline, "no new job ran on the cluster"
             time.sleep(0.5)
         time.sleep(5)  # into the job: workers started, files being read
         assert proc.poll() is None, "the run ended before it could be killed: kill it sooner"
     finally:
         os.killpg(proc.pid, signal.SIGKILL)
         proc.wait()
+    assert job["id"] and job["runner"] == flags[0].split("=")[1], job
     if name == "flink":
+        said = tokenmill(env, *args, expect=2)
+        assert f"being written by job {job['id']} (Flink at {cluster.master})" in said, said
         _cancel_flink_jobs(cluster)
     deadline = time.monotonic() + 120
-    while _job_running(name, cluster):
+    while any(state == "RUNNING" for jid, state in _jobs(name, cluster).items() if jid not in before):
         assert time.monotonic() < deadline, "the killed job still runs on the cluster"
         time.sleep(0.5)
     listed = {o["Key"] for o in client.list_objects_v2(Bucket="out").get("Contents", [])}
@@ -302,11 +331,12 @@ def test_a_job_killed_mid_run_and_rerun_ends_byte_identical(engine, store, world
 
 
 def _cancel_flink_jobs(cluster) -> None:
+    """Cancel every job of the Flink cluster that has not ended (as its operator would, through Flink's REST)."""
     import urllib.request
 
-    with urllib.request.urlopen(f"http://{cluster.master}/jobs", timeout=10) as r:
+    with urllib.request.urlopen(f"http://{cluster.master}/jobs/overview", timeout=10) as r:
         jobs = json.load(r)["jobs"]
     for job in jobs:
-        if job["status"] == "RUNNING":
-            req = urllib.request.Request(f"http://{cluster.master}/jobs/{job['id']}?mode=cancel", method="PATCH")
+        if job["state"] not in ("FINISHED", "FAILED", "CANCELED", "CANCELLING"):
+            req = urllib.request.Request(f"http://{cluster.master}/jobs/{job['jid']}?mode=cancel", method="PATCH")
             urllib.request.urlopen(req, timeout=10).close()
