@@ -35,8 +35,11 @@ def created_time() -> str:
     https://reproducible-builds.org/specs/source-date-epoch/): the same run released twice then gives the same
     manifest, and the runs deduplicated against it (which record its manifest_sha256) the same manifests too."""
     epoch = os.environ.get("SOURCE_DATE_EPOCH", "").strip()
-    when = _dt.datetime.fromtimestamp(int(epoch), _dt.UTC) if epoch.isdigit() else _dt.datetime.now(_dt.UTC)
-    return when.strftime("%Y-%m-%dT%H:%M:%SZ")
+    if not epoch:
+        return _dt.datetime.now(_dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if not epoch.isdigit():  # the spec: a malformed value is an error, not "now"
+        raise ReleaseError(f"SOURCE_DATE_EPOCH={epoch!r} is not a count of seconds since 1970")
+    return _dt.datetime.fromtimestamp(int(epoch), _dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def file_sha256(path: str) -> str:
