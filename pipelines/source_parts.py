@@ -89,8 +89,9 @@ def part_path(output_root: str, folder: str, index: tuple[int, int], chunk: int,
 # Tokens of staged Documents the per-file writer reads back at a time (a piece). A shard row group goes to
 # Arrow's Parquet writer in such pieces: the writer builds the levels and dictionary indices of a list column
 # for all it is given at once, and a 2,000-document row group (~2.3 M tokens) given whole took its memory pool
-# to 47 MiB, in pieces to ~19 MiB. The row groups and every page are the same (tests/test_outputs.py); the
-# footer's level histograms can differ, as Arrow miscounts them when one call passes 16,384 levels
+# to 47 MiB, in pieces to ~19 MiB. The row groups and every page are the same (write_part checks for a full
+# page after every level: outputs/parquet_parts.WRITE_BATCH_LEVELS; tests/test_outputs.py); on pyarrow >= 17
+# the footer's level histograms can differ, as Arrow miscounts them when one call passes 16,384 levels
 # (apache/arrow#50778), so they depend on the pieces. The kept ledger rows are made piece by piece as well.
 PIECE_TOKENS = 1 << 18
 
@@ -322,11 +323,7 @@ class WriteSourceParts(beam.DoFn):
         Arrow table, whatever the size of the input file."""
         for group in _slices(chunk, self.recipe.output.row_group_rows):
             pieces = self._read_back(_runs_of_tokens(group, PIECE_TOKENS))
-            table = pa.concat_tables([shard_table(docs, self.columns) for docs in pieces])
-            # Only the token column goes in pieces: a string column's data pages are cut where the writer's
-            # batches end, so its bytes would depend on the pieces.
-            yield pa.table([c if name == "tokens" else c.combine_chunks() for name, c in zip(
-                table.column_names, table.columns, strict=True)], schema=table.schema)
+            yield pa.concat_tables([shard_table(docs, self.columns) for docs in pieces])
 
     def _kept_rows(self, refs: list[StagedRef], mix: dict[tuple[str, str], list[int]]) -> Iterator[LedgerRow]:
         """Kept ledger rows, read back from staging a second time (~0.06 ms per document) rather than held for
