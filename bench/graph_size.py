@@ -20,11 +20,9 @@ from console.quiet import drop_import_warning  # noqa: E402
 
 drop_import_warning()
 
-import apache_beam as beam  # noqa: E402
-from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
-
 from outputs.run_files import write_input_list  # noqa: E402
 from pipelines.build import build_pipeline  # noqa: E402
+from run_pipeline import local_runner, make_pipeline  # noqa: E402
 from schemas.recipe import load_recipe  # noqa: E402
 from tokenization.tokenizers import describe_tokenizer  # noqa: E402
 
@@ -40,7 +38,9 @@ def graph_bytes(files: int, config: str) -> int:
     with tempfile.TemporaryDirectory() as tmp:
         inputs_file = f"{tmp}/inputs.txt"
         write_input_list(inputs_file, cc_paths(files))
-        p = beam.Pipeline(options=PipelineOptions(["--runner=FnApiRunner"]))
+        # The runner is built as a run builds it: Beam 2.62 knows no runner named 'FnApiRunner' (it came with
+        # 2.68), so beam.Pipeline(options=['--runner=FnApiRunner']) raised 'Unexpected pipeline runner'.
+        p = make_pipeline(local_runner([]))
         build_pipeline(p, inputs_file=inputs_file, output=f"{tmp}/out", recipe=recipe,
                        tokenizer_info=describe_tokenizer(recipe.tokenizer.name, recipe.tokenizer.append_eos))
         return len(p.to_runner_api().SerializeToString())
