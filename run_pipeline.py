@@ -719,12 +719,12 @@ def _execute(beam_args: list[str], output: str, build, progress=None, *, started
     build(p)
     if is_dry_run(beam_args):
         return {DRY_RUN: _dry_run(p, output)}
+    job = None
     try:
         with progress or contextlib.nullcontext():
             submitted = time.time()
             with KeepInterrupts():
                 result = p.run()
-            job = None
             try:
                 job = record_job(output, result, beam_args)
                 result.wait_until_finish()
@@ -743,6 +743,12 @@ def _execute(beam_args: list[str], output: str, build, progress=None, *, started
             write_json(f"{output}/{FAILED}", {"errors": [stated.group(1) if stated else first]})
         if stated:
             raise RunFailed(stated.group(1)) from exc
+        if job is not None:
+            # A job on a cluster failed there: the driver's traceback is Beam's polling loop and says nothing;
+            # the runner's first line says what failed (on Flink 1.19: "Insufficient number of network
+            # buffers", found 2026-12-07), the engine's log the rest.
+            raise RunFailed(f"job {job['id']} failed on {job['runner']}: {first} (the engine's log has the rest; "
+                            f"--verbose shows the runner's)") from exc
         raise
 
     stats = read_json(f"{output}/stats.json")
