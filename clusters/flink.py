@@ -9,7 +9,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clusters.dists import FLINK_VERSION, flink_home
-from clusters.procs import Service, free_port
+from clusters.procs import Service, free_port, get_json
 
 # pekko.ask.timeout 120 s (Flink's default 10 s) and heartbeat.timeout 120 s (default 50 s): a streaming job's
 # operators are all deployed at once, and on a busy 2-core machine the TaskManager missed the default ask
@@ -60,11 +60,7 @@ class FlinkCluster:
         return f"127.0.0.1:{self.rest_port}"
 
     def overview(self) -> dict:
-        import json
-        import urllib.request
-
-        with urllib.request.urlopen(f"http://{self.master}/overview", timeout=10) as r:
-            return json.load(r)
+        return get_json(f"http://{self.master}/overview")
 
     def stop(self) -> None:
         for s in reversed(self.services):

@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from clusters.dists import SPARK_VERSION, spark_home
-from clusters.procs import Service, free_port
+from clusters.procs import Service, free_port, get_json
 
 
 @dataclass
@@ -27,11 +27,7 @@ class SparkCluster:
         return f"spark://127.0.0.1:{self.port}"
 
     def status(self) -> dict:
-        import json
-        import urllib.request
-
-        with urllib.request.urlopen(f"http://127.0.0.1:{self.ui_port}/json/", timeout=10) as r:
-            return json.load(r)
+        return get_json(f"http://127.0.0.1:{self.ui_port}/json/")
 
     def jars(self) -> list[Path]:
         """The cluster's Spark jars, for the job server's class path (clusters.jobserver.launcher)."""

@@ -44,6 +44,22 @@ def require_chromium() -> str:
         pytest.skip(f"{exc}: the report is not rendered here (under CI this fails)")
 
 
+@pytest.fixture(scope="module")
+def job_service(tmp_path_factory):
+    """HOST:PORT of Beam's own Python job service on loopback (tests/test_portable.py, tests/test_job_life.py)."""
+    from clusters.procs import Service, free_port
+
+    port = free_port()
+    service = Service("Beam's Python job service", [
+        sys.executable, "-m", "apache_beam.runners.portability.local_job_service_main", f"--port={port}"],
+        tmp_path_factory.mktemp("job_service") / "job_service.log")
+    try:
+        service.wait_for_port(port)
+        yield f"localhost:{port}"
+    finally:
+        service.stop()
+
+
 @pytest.fixture(scope="session")
 def warc_samples() -> Path:
     return shared_path("data", "warc_samples")

@@ -34,17 +34,8 @@ from jobs.record import (
 )
 from schemas.recipe import load_recipe
 from tests.test_pipeline import IN_MEMORY, run
-from tests.test_portable import _start
 
 TOKENMILL = [sys.executable, "-m", "tokenmill_cli"]
-
-
-@pytest.fixture(scope="module")
-def job_service():
-    proc, port = _start("apache_beam.runners.portability.local_job_service_main", "--port")
-    yield f"localhost:{port}"
-    proc.kill()
-    proc.wait()
 
 
 def _argv(crawl: Path, out: Path, endpoint: str) -> list[str]:

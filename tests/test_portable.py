@@ -47,14 +47,6 @@ def _start(module: str, port_flag: str) -> tuple[subprocess.Popen, int]:
 
 
 @pytest.fixture(scope="module")
-def job_service():
-    proc, port = _start("apache_beam.runners.portability.local_job_service_main", "--port")
-    yield f"localhost:{port}"
-    proc.kill()
-    proc.wait()
-
-
-@pytest.fixture(scope="module")
 def reference(demo_crawl, tmp_path_factory) -> dict[str, bytes]:
     out = tmp_path_factory.mktemp("ref")
     run(demo_crawl, out, *IN_MEMORY)
