@@ -531,8 +531,8 @@ FLINK_STREAMING_NOTE = ("note: FlinkRunner runs tokenmill in streaming mode (--s
                         "(DataSet) optimizer does not finish planning its pipeline; the output is the same")
 
 
-def flink_streaming(beam_args: list[str], quiet: bool) -> list[str]:
-    """`beam_args` with --streaming for a FlinkRunner run that has none, and a note saying so.
+def flink_streaming(beam_args: list[str]) -> tuple[list[str], str | None]:
+    """(`beam_args` with --streaming for a FlinkRunner run that has none, the note saying so).
 
     Why: Beam 2.62's portable Flink runner translates a batch pipeline into Flink's DataSet API, whose optimizer
     (org.apache.flink.optimizer.Optimizer.compile) enumerates the plans of branches that join again. tokenmill's
@@ -547,26 +547,22 @@ def flink_streaming(beam_args: list[str], quiet: bool) -> list[str]:
 
     options = PipelineOptions(beam_args)
     if runner_kind(options) != "flink" or options.view_as(StandardOptions).streaming:
-        return beam_args
-    if not quiet:
-        print(f"tokenmill: {FLINK_STREAMING_NOTE}", file=sys.stderr)
-    return [*beam_args, "--streaming"]
+        return beam_args, None
+    return [*beam_args, "--streaming"], FLINK_STREAMING_NOTE
 
 
-def dataflow_threads(beam_args: list[str], quiet: bool) -> list[str]:
-    """`beam_args` with the worker harness threads a Dataflow run needs (pipelines/dataflow.py:
-    `harness_threads`: the machine type's vCPUs unless the user set the flag), printing the note of a machine
-    type that does not say them. Other runners' arguments are returned as they are."""
+def dataflow_threads(beam_args: list[str]) -> tuple[list[str], str | None]:
+    """(`beam_args` with the worker harness threads a Dataflow run needs (pipelines/dataflow.py:
+    `harness_threads`: the machine type's vCPUs unless the user set the flag), the note of a machine type that
+    does not say them). Other runners' arguments are returned as they are."""
     from apache_beam.options.pipeline_options import DebugOptions, WorkerOptions
 
     options = PipelineOptions(beam_args)
     if not is_dataflow(runner_name(options)):
-        return beam_args
+        return beam_args, None
     added, note = harness_threads(options.view_as(WorkerOptions).machine_type,
                                   options.view_as(DebugOptions).number_of_worker_harness_threads)
-    if note and not quiet:
-        print(f"tokenmill: {shown(note)}", file=sys.stderr)
-    return [*beam_args, *added]
+    return [*beam_args, *added], note
 
 
 def run_metrics(result: beam.runners.runner.PipelineResult
@@ -839,18 +835,28 @@ def drop_warnings(stats: dict[str, Any], share: float) -> list[str]:
     return out
 
 
-def parse_args(ap: ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str]]:
-    """(tokenmill's arguments, Beam's flags) of a command that runs a pipeline, after the checks every such
-    command makes before it touches a file: no flag nobody knows, a runner that can start; a Dataflow run gets
-    its worker harness threads (`dataflow_threads`), a Flink run streaming mode (`flink_streaming`). Then Beam's
-    FileSystems gets the run's options (s3 endpoint and credentials, GCP project): the driver matches inputs and
-    prepares the output before the pipeline runs, and the workers get the same options from the runner."""
+def parse_args(ap: ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str], list[str]]:
+    """(tokenmill's arguments, Beam's flags, notes) of a command that runs a pipeline, after the checks every
+    such command makes before it touches a file: no flag nobody knows, a runner that can start; a Dataflow run
+    gets its worker harness threads (`dataflow_threads`), a Flink run streaming mode (`flink_streaming`), each
+    with its note, which the command prints (`say_notes`) once its paths passed their checks: a refused command
+    says one line. Then Beam's FileSystems gets the run's options (s3 endpoint and credentials, GCP project): the
+    driver matches inputs and prepares the output before the pipeline runs, and the workers get the same options
+    from the runner."""
     args, beam_args = ap.parse_known_args(argv)
     check_flags(beam_args, ap)
     check_runner(beam_args)
-    beam_args = flink_streaming(dataflow_threads(beam_args, args.quiet), args.quiet)
+    beam_args, threads_note = dataflow_threads(beam_args)
+    beam_args, streaming_note = flink_streaming(beam_args)
     configure_store(beam_args)
-    return args, beam_args
+    return args, beam_args, [n for n in (threads_note, streaming_note) if n]
+
+
+def say_notes(notes: list[str], quiet: bool) -> None:
+    """Print `parse_args`'s notes, one line each, unless --quiet."""
+    if not quiet:
+        for note in notes:
+            print(f"tokenmill: {shown(note)}", file=sys.stderr)
 
 
 def is_local(beam_args: list[str]) -> bool:
@@ -864,7 +870,7 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     Raises UsageError / RecipeError on bad input. With `console_fd` (a terminal) a local run draws its progress
     line there."""
     started = _started()
-    args, beam_args = parse_args(parser(), argv)
+    args, beam_args, notes = parse_args(parser(), argv)
     check_fraction("--max-file-errors", args.max_file_errors, "the input files")
     check_fraction("--max-record-errors", args.max_record_errors, "the records")
     if not args.input and not args.input_list:
@@ -874,6 +880,7 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     check_worker_paths(remote, shared, [("--output", args.output), *(("--input", p) for p in input_patterns(
         args.input)), *worker_paths(recipe)])
     check_paths(recipe)
+    say_notes(notes, args.quiet)
     expanded, skipped = expand_inputs(args.input)
     listed, missing = listed_inputs(args.input_list, check=lambda list_file, path: check_worker_paths(
         remote, shared, [(f"--input-list {list_file}: the path", path)]))
@@ -939,7 +946,7 @@ def select_parser() -> argparse.ArgumentParser:
 def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
     """`tokenmill select SRC --config R --output OUT`: another recipe over a --keep-scored run."""
     started = _started()
-    args, beam_args = parse_args(select_parser(), argv)
+    args, beam_args, notes = parse_args(select_parser(), argv)
     check_fraction("--max-record-errors", args.max_record_errors, "the records")
     remote, shared = remote_workers(beam_args), args.shared_filesystem
     check_worker_paths(remote, shared, [("the source run", args.source), ("--output", args.output)])
@@ -962,6 +969,7 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     recipe = load_recipe(args.config)  # read by this driver only, as in run()
     check_worker_paths(remote, shared, worker_paths(recipe))
     check_paths(recipe)
+    say_notes(notes, args.quiet)
     before = manifest["recipe"]
     now = recipe.to_dict()
     for section in _FIXED_BEFORE_FILTERS:

@@ -245,7 +245,7 @@ def test_harness_threads_follow_the_machine_unless_the_user_set_them():
 
 
 def test_other_runners_get_no_harness_thread_flag():
-    assert run_pipeline.dataflow_threads(["--runner=FlinkRunner", "--machine_type=n1-standard-4"], quiet=True) == [
-        "--runner=FlinkRunner", "--machine_type=n1-standard-4"]
-    assert run_pipeline.dataflow_threads(["--runner=dataflow", "--machine_type=n1-standard-4"], quiet=True)[-1] == (
+    assert run_pipeline.dataflow_threads(["--runner=FlinkRunner", "--machine_type=n1-standard-4"]) == ([
+        "--runner=FlinkRunner", "--machine_type=n1-standard-4"], None)
+    assert run_pipeline.dataflow_threads(["--runner=dataflow", "--machine_type=n1-standard-4"])[0][-1] == (
         "--number_of_worker_harness_threads=4")

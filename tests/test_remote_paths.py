@@ -193,3 +193,10 @@ def test_workers_in_other_processes_never_open_the_recipe_the_input_list_or_the_
     assert not bench.exists() and stats["records"] == 18
     assert stats["decontamination"]["sources"][0]["path"] == str(bench)
     assert (tmp_path / "out" / "manifest.json").exists()
+
+
+def test_a_flink_run_gets_streaming_mode_and_a_note_saying_so_other_runners_nothing():
+    assert run_pipeline.flink_streaming([*FLINK_CLUSTER]) == ([*FLINK_CLUSTER, "--streaming"],
+                                                              run_pipeline.FLINK_STREAMING_NOTE)
+    assert run_pipeline.flink_streaming([*FLINK_CLUSTER, "--streaming"]) == ([*FLINK_CLUSTER, "--streaming"], None)
+    assert run_pipeline.flink_streaming(["--runner=SparkRunner"]) == (["--runner=SparkRunner"], None)
