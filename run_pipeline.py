@@ -551,6 +551,28 @@ def flink_streaming(beam_args: list[str]) -> tuple[list[str], str | None]:
     return [*beam_args, "--streaming"], FLINK_STREAMING_NOTE
 
 
+# How long a Spark executor keeps its SDK workers once a stage's tasks are done (--environment_cache_millis):
+# long enough to reach the job's next stage, short enough not to hold idle workers on a shared cluster.
+SPARK_ENVIRONMENT_CACHE_MS = 60_000
+
+
+def spark_environment_cache(beam_args: list[str]) -> list[str]:
+    """`beam_args` with --environment_cache_millis for a SparkRunner run that does not set it.
+
+    Why: Beam's portable Spark runner runs every stage as Spark tasks that each take the job's SDK environment
+    from a reference-counted cache in the executor and give it back when done. With Beam's default of 0 the
+    environment is released the moment the count drops to zero, between one stage and the next, so each stage
+    starts new SDK workers, which import tokenmill again and load lid.176, the classifiers and the tokenizer
+    again (beam-runners-java-fn-execution 2.62.0: ReferenceCountingExecutableStageContextFactory.scheduleRelease;
+    the Spark runner's release is asynchronous, after the TTL). A TTL keeps the workers of one job through its
+    stages. It changes no output; the figures are in docs/scaling.md. Flink keeps its operators, and with them
+    their environment, for the whole job."""
+    if runner_kind(PipelineOptions(beam_args)) != "spark" or any(
+            a.split("=")[0] == "--environment_cache_millis" for a in beam_args):
+        return beam_args
+    return [*beam_args, f"--environment_cache_millis={SPARK_ENVIRONMENT_CACHE_MS}"]
+
+
 def dataflow_threads(beam_args: list[str]) -> tuple[list[str], str | None]:
     """(`beam_args` with the worker harness threads a Dataflow run needs (pipelines/dataflow.py:
     `harness_threads`: the machine type's vCPUs unless the user set the flag), the note of a machine type that
@@ -847,7 +869,7 @@ def parse_args(ap: ArgumentParser, argv: list[str] | None) -> tuple[argparse.Nam
     check_flags(beam_args, ap)
     check_runner(beam_args)
     beam_args, threads_note = dataflow_threads(beam_args)
-    beam_args, streaming_note = flink_streaming(beam_args)
+    beam_args, streaming_note = flink_streaming(spark_environment_cache(beam_args))
     configure_store(beam_args)
     return args, beam_args, [n for n in (threads_note, streaming_note) if n]
 

@@ -200,3 +200,13 @@ def test_a_flink_run_gets_streaming_mode_and_a_note_saying_so_other_runners_noth
                                                               run_pipeline.FLINK_STREAMING_NOTE)
     assert run_pipeline.flink_streaming([*FLINK_CLUSTER, "--streaming"]) == ([*FLINK_CLUSTER, "--streaming"], None)
     assert run_pipeline.flink_streaming(["--runner=SparkRunner"]) == (["--runner=SparkRunner"], None)
+
+
+def test_a_spark_run_keeps_its_sdk_workers_between_stages_unless_the_user_says_otherwise():
+    spark = ["--runner=SparkRunner", "--spark_master_url=spark://spark.example:7077"]
+    assert run_pipeline.spark_environment_cache(spark) == [
+        *spark, f"--environment_cache_millis={run_pipeline.SPARK_ENVIRONMENT_CACHE_MS}"]
+    for given in (["--environment_cache_millis=0"], ["--environment_cache_millis", "5"]):
+        assert run_pipeline.spark_environment_cache([*spark, *given]) == [*spark, *given]
+    assert run_pipeline.spark_environment_cache(FLINK_CLUSTER) == FLINK_CLUSTER
+    assert run_pipeline.spark_environment_cache([]) == []
