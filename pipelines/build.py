@@ -376,7 +376,8 @@ def build_pipeline(
     The input files are read from `inputs_file` (outputs.run_files.write_input_list, one path a line) by the
     pipeline itself: the paths built into the graph (a Create, the shard-name index, the finalize step's
     argument) made it grow with the crawl, 262 KB for 10 files and 1.19 MB for 100,000 Common Crawl paths
-    (`python bench/graph_size.py` at 1303cc7); now 271 KB for either. The Reshuffle spreads the files over
+    (`python bench/graph_size.py` at 1303cc7); now one size for either (271 KB then; 799 KB on Beam 2.62 at
+    400bdbd, whose graph is larger for every crawl). The Reshuffle spreads the files over
     the workers; without it the runner fuses every file's reading into the one worker that read the list."""
     progress_dir = staging_dir(output) if progress else None
     read = (
