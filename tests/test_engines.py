@@ -41,8 +41,28 @@ def _need(tool: str) -> None:
         pytest.skip(f"{tool} is not on PATH: the engine tests need Java 17 and Maven")
 
 
+# Every JVM of these tests (Flink's, Spark's, the job servers the runners start) lives for minutes on 2 cores:
+# C2's compiler threads and a parallel collector cost more CPU there than they return. C1 only and the serial
+# collector cut the JVMs' CPU on `bench/engines.py --engines flink,spark` at 400bdbd (2026-12-07, other work
+# beside it): job server 19.2 -> 7.8 s (Flink) and 29.4 -> 15.5 s (Spark), cluster JVMs 76.1 -> 46.8 s and
+# 34.1 -> 20.5 s, outputs identical. A test setting, not tokenmill's: a user's job servers run as their Java runs.
+QUICK_JVMS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+
+
 @pytest.fixture(scope="module")
-def store(tmp_path_factory):
+def quick_jvms():
+    """JAVA_TOOL_OPTIONS for the module (every JVM reads it: the clusters' and the job servers'), restored after."""
+    before = os.environ.get("JAVA_TOOL_OPTIONS")
+    os.environ["JAVA_TOOL_OPTIONS"] = f"{before} {QUICK_JVMS}" if before else QUICK_JVMS
+    yield
+    if before is None:
+        os.environ.pop("JAVA_TOOL_OPTIONS", None)
+    else:
+        os.environ["JAVA_TOOL_OPTIONS"] = before
+
+
+@pytest.fixture(scope="module")
+def store(quick_jvms, tmp_path_factory):
     """(endpoint, boto3 client, environment for commands) of a moto S3 server on loopback."""
     boto3 = pytest.importorskip("boto3")
     port = free_port()
