@@ -174,3 +174,27 @@ def test_select_stages_files_per_input_file_not_per_document(tmp_path, monkeypat
     assert stats["stages"]["filters"]["in"] == 200
     # documents: one file per input file; ledger rows: the source's early rows and the filters' drops, per file
     assert 0 < made["docs"] <= len(inputs) and 0 < made["ledger"] <= 2 * len(inputs), made
+
+
+def test_select_reads_a_run_made_before_scored_parts_were_per_file(scored_run, tmp_path):
+    """A --keep-scored run made before 2026-12-07 has scored/part-NNNNN.parquet (documents of every input file in
+    each part) and no `scored` entry in its manifest: select lists scored/ and writes the same bytes."""
+    import shutil
+
+    import pyarrow as pa
+
+    root, _ = scored_run
+    old = tmp_path / "old"
+    shutil.copytree(root / "first", old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["scored"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    parts = sorted((old / "scored").glob("*.parquet"))
+    table = pa.concat_tables([pq.read_table(p) for p in parts]).sort_by("doc_id")
+    for p in parts:
+        p.unlink()
+    pq.write_table(table, old / "scored" / "part-00000.parquet")
+    for source, out in ((root / "first", tmp_path / "new-sel"), (old, tmp_path / "old-sel")):
+        run_pipeline.select([str(source), "--config", "gopher", "--output", str(out), *IN_MEMORY])
+    new_files, old_files = file_bytes(tmp_path / "new-sel"), file_bytes(tmp_path / "old-sel")
+    assert new_files and new_files == old_files
