@@ -48,6 +48,7 @@ from schemas.recipe import Recipe, RecipeError, list_paths, load_recipe  # noqa:
 from schemas.records import DOC_ID_SCHEME, doc_id_scheme  # noqa: E402
 from storage.files import configure as configure_store  # noqa: E402
 from storage.files import write_bytes  # noqa: E402
+from storage.paths import check_entries  # noqa: E402
 from tokenization.tokenizers import describe_tokenizer  # noqa: E402
 
 DEFAULT_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
@@ -119,8 +120,8 @@ def parser() -> argparse.ArgumentParser:
     record_errors_flag(ap)
     console_flags(ap)
     ap.add_argument("--keep-scored", action="store_true",
-                    help="also write every extracted document with its text and signals to scored/ "
-                    "(for tokenmill select)")
+                    help="also write every extracted document with its text and signals to scored/, per "
+                    "input file (for tokenmill select, which filters the text again)")
     return ap
 
 
@@ -988,6 +989,9 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
                          "to finish it first")
     if not FileSystems.match([f"{source}/scored/*.parquet"])[0].metadata_list:
         raise UsageError(f"{source} has no scored/ documents: run it with --keep-scored")
+    # The workers read the parts these lists name (pipelines/build.py: scored_files): refused here, in one line.
+    check_entries(manifest["ledger"], f"{source}/manifest.json ledger")
+    check_entries(manifest.get("scored", []), f"{source}/manifest.json scored")
     recipe = load_recipe(args.config)  # read by this driver only, as in run()
     check_worker_paths(remote, shared, worker_paths(recipe))
     check_paths(recipe)

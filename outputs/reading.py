@@ -80,7 +80,7 @@ def check_run_paths(root: str, manifest: dict[str, Any]) -> None:
     """Every part the run's manifest lists is a relative path inside `root` (storage.paths): a tampered
     `../x` or absolute path is refused before inspect reads it or release copies it. Raises OutputDirError."""
     try:
-        for key in ("shards", "ledger"):
+        for key in ("shards", "ledger", "scored"):
             check_entries(manifest.get(key) or [], f"{root}/manifest.json {key}")
         check_entries((manifest.get("dedup_index") or {}).get("parts") or [], f"{root}/manifest.json dedup_index")
     except UnsafePathError as exc:

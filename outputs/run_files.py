@@ -101,15 +101,18 @@ def build_manifest(
     snapshots: dict[str, str] | None = None,
     dedup_index: Iterable[PartInfo] = (),
     dedup_settings: dict[str, Any] | None = None,
+    scored: Iterable[PartInfo] | None = None,
 ) -> dict[str, Any]:
-    """`snapshots`: each input file's (by its name in the run, ingest.warc.source_name) crawl snapshot, where it
+    """`scored`: the parts of scored/ of a --keep-scored run (None for a run without it: no `scored` entry), listed
+    like the shards, with rows, bytes and sha256, so `select` reads what the run wrote and verify can check it.
+    `snapshots`: each input file's (by its name in the run, ingest.warc.source_name) crawl snapshot, where it
     has one. `dedup_index`: the parts of dedup_index/ (the kept documents' dedup keys, for releases to carry)
     and `dedup_settings` what they were made with. `doc_id` names the scheme of the ids in every part
     (schemas.records.DOC_ID_SCHEME)."""
     shard_entries = [part_entry(s, output_root) for s in sorted(shards, key=lambda s: s.path)]
     ledger_entries = [part_entry(s, output_root) for s in sorted(ledger_parts, key=lambda s: s.path)]
     index_entries = [part_entry(s, output_root) for s in sorted(dedup_index, key=lambda s: s.path)]
-    return {
+    manifest = {
         "schema_version": SCHEMA_VERSION,
         "tokenmill_version": tokenmill_version(),
         "tokenizer": tokenizer,
@@ -128,6 +131,9 @@ def build_manifest(
         "ledger": ledger_entries,
         "dedup_index": {"parts": index_entries, "settings": dedup_settings or {}},
     }
+    if scored is not None:
+        manifest["scored"] = [part_entry(s, output_root) for s in sorted(scored, key=lambda s: s.path)]
+    return manifest
 
 
 def write_json(path: str, data: dict[str, Any]) -> None:

@@ -4,9 +4,10 @@
         ─FilterDocuments─▶ kept Documents ─Decontaminate─▶ ─ScoreClassifiers─▶ ─StageDocuments─▶ StagedRefs
         (each Document waits whole in _staging/) ─DecideClassifiers─▶ ─ExactDedup─▶ ─NearDedup─▶ survivors
     drops before staging ─StageLedgerRows─▶ _staging/ ; drops after it ─▶ LateDrops (ref + decision)
-    per input file: survivors + LateDrops + staged rows ─WriteSourceParts─▶ shards/, ledger/ parts
+    (--keep-scored) documents as extracted, with all signals ─StageLedgerRows("scored-")─▶ _staging/
+    per input file: survivors + LateDrops + staged rows (+ staged scored documents) ─WriteSourceParts─▶
+        shards/, ledger/ (+ scored/) parts
     part infos + (stage, reason) counts ─Finalize─▶ manifest.json, stats.json (and _staging/ removed)
-    (--keep-scored) documents as extracted, with all signals ─WriteParts─▶ scored/
 
 `tokenmill select` starts the same tail from scored/ instead of the crawl (build_select_pipeline).
 No shuffle carries a Document: the classifier cut and the dedup shuffles move StagedRefs (~0.3 KB; ids,
@@ -58,33 +59,29 @@ from pipelines.documents import (
 )
 from pipelines.metrics import mark
 from pipelines.near_dedup import NearDedup, near_dedup_stats
-from pipelines.sinks import WriteParts
 from pipelines.source_parts import (
     COUNTS,
     ERROR_EXAMPLES,
     INDEX_PARTS,
     LEDGER_PARTS,
     MIX,
+    SCORED_PARTS,
     SHARD_PARTS,
     WriteSourceParts,
 )
 from pipelines.staging import StageDocuments, StageLedgerRows, settled
 from schemas.recipe import Recipe
 from schemas.records import STAGE_EXTRACT, STAGE_LANGUAGE_PRECHECK, STAGE_READ, STAGE_URL
-from schemas.tables import (
-    SCORED_SCHEMA,
-    document_from_scored,
-    ledger_row_from_dict,
-    scored_table,
-)
+from schemas.tables import document_from_scored, ledger_row_from_dict
+from storage.paths import inside
 
 # Ledger stages decided before the filters; `select` carries these rows over unchanged.
 PRE_FILTER_STAGES = (STAGE_READ, STAGE_URL, STAGE_LANGUAGE_PRECHECK, STAGE_EXTRACT)
 
 
 # What the finalize step reads, as (kind, value) pairs in one side input.
-SUMMARY_KINDS = ("shards", "ledger_parts", "ledger_counts", "skipped", "file_errors", "mix", "near_dedup",
-                 "extraction", "snapshots", "decontamination", "dedup_index", "against", "error_examples")
+SUMMARY_KINDS = ("shards", "ledger_parts", "scored_parts", "ledger_counts", "skipped", "file_errors", "mix",
+                 "near_dedup", "extraction", "snapshots", "decontamination", "dedup_index", "against", "error_examples")
 
 
 def against_list_path(output: str) -> str:
@@ -129,6 +126,7 @@ def _finalize(
     summary: list[tuple[str, Any]],
     decontamination: DecontaminationPlan | None = None,
     against: list[dict[str, Any]] | None = None,
+    keep_scored: bool = False,
 ) -> None:
     mark(MARK_FINALIZING)
     inputs = read_input_list(inputs_file)
@@ -149,6 +147,7 @@ def _finalize(
         snapshots=dict(by_kind["snapshots"]),
         dedup_index=by_kind["dedup_index"],
         dedup_settings=dedup_settings(recipe, tokenizer_info),
+        scored=by_kind["scored_parts"] if keep_scored else None,
     )
     if against:  # lineage: the releases this run's documents were deduplicated against
         manifest["dedup_against"] = [{k: r[k] for k in ("name", "version", "path", "manifest_sha256", "doc_id")}
@@ -184,18 +183,6 @@ def _finalize(
         stats["near_dedup"] = near_dedup_stats(recipe.dedup.near, by_kind["near_dedup"], by_kind["snapshots"])
     write_json(f"{output}/stats.json", stats)
     remove_staging(output)  # every step that reads it has finished: its outputs are this step's side inputs
-
-
-def _write_parts(pcoll, label: str, *, output: str, folder: str, recipe: Recipe, **kw):
-    out_cfg = recipe.output
-    return pcoll | label >> WriteParts(
-        output_root=output,
-        folder=folder,
-        row_group_rows=out_cfg.row_group_rows,
-        zstd_level=out_cfg.zstd_level,
-        seed=out_cfg.seed,
-        **kw,
-    )
 
 
 def _filter_to_outputs(
@@ -295,6 +282,13 @@ def _filter_to_outputs(
             lambda f: ((name, i) for i, (name, _path) in enumerate(named_inputs(read_input_list(f)))))
     )
     late_drops = (late or [p | "NoLateDrops" >> beam.Create([])]) | "LateDrops" >> beam.Flatten()
+    # --keep-scored: each document as extracted waits in _staging/ like the early ledger rows, and is written to
+    # its input file's scored/ parts by WriteSourceParts; only (source, staging file) pairs are shuffled, never
+    # the text (a GroupByKey by part carried every document whole before 2026-12-07).
+    scored_files = (
+        filtered[SCORED] | "StageScored" >> beam.ParDo(StageLedgerRows(output, "scored-")) if keep_scored
+        else p | "NoScored" >> beam.Create([])
+    )
     written = (
         {
             "survivors": survivors | "SurvivorsBySource" >> beam.Map(lambda r: (r.source, settled(r))),
@@ -302,18 +296,14 @@ def _filter_to_outputs(
                 lambda d: (d.ref.source, d._replace(ref=settled(d.ref)))
             ),
             "early": staged_early,
+            "scored": scored_files,
         }
         | "GroupBySource" >> beam.CoGroupByKey()
         | "WriteSourceParts" >> beam.ParDo(WriteSourceParts(recipe, output, columns), source_index).with_outputs(
-            SHARD_PARTS, LEDGER_PARTS, COUNTS, MIX, INDEX_PARTS, ERROR_EXAMPLES
+            SHARD_PARTS, LEDGER_PARTS, SCORED_PARTS, COUNTS, MIX, INDEX_PARTS, ERROR_EXAMPLES
         )
     )
     shard_infos, ledger_infos = written[SHARD_PARTS], written[LEDGER_PARTS]
-    if keep_scored:
-        _write_parts(
-            filtered[SCORED], "WriteScored", output=output, folder="scored", recipe=recipe, schema=SCORED_SCHEMA,
-            to_table=scored_table, size_of=lambda d: 1, target_per_part=recipe.output.ledger_rows_per_part,
-        )
     mix = written[MIX] | "MixTotals" >> beam.CombinePerKey(
         lambda values: tuple(map(sum, zip(*values, strict=True))) or (0, 0)
     )
@@ -329,7 +319,8 @@ def _filter_to_outputs(
         [
             stream | f"Tag{kind}" >> beam.Map(lambda value, kind=kind: (kind, value))
             for kind, stream in (
-                ("shards", shard_infos), ("ledger_parts", ledger_infos), ("ledger_counts", ledger_counts),
+                ("shards", shard_infos), ("ledger_parts", ledger_infos), ("scored_parts", written[SCORED_PARTS]),
+                ("ledger_counts", ledger_counts),
                 ("skipped", skipped), ("file_errors", file_errors), ("mix", mix), ("near_dedup", near_story),
                 ("extraction", extraction), ("snapshots", snapshots), ("decontamination", found),
                 ("dedup_index", written[INDEX_PARTS]), ("against", matched_counts),
@@ -354,6 +345,7 @@ def _filter_to_outputs(
             summary=beam.pvalue.AsSingleton(summary),
             decontamination=decontamination,
             against=against,
+            keep_scored=keep_scored,
         )
     )
 
@@ -408,6 +400,21 @@ def _parquet_rows(path: str):
             yield from batch.to_pylist()
 
 
+def scored_files(source: str) -> list[str]:
+    """The scored/ parts of a --keep-scored run: those its manifest lists (since 2026-12-07, one or more per input
+    file, each file's documents together), else, for an earlier run, every part in scored/ (there a part held
+    documents of every input file, so select staged nearly one file per document; rerun the crawl to avoid it)."""
+    manifest = read_json(f"{source}/manifest.json")
+    if "scored" in manifest:
+        return [f"{source}/{inside(e['path'], f'{source}/manifest.json scored')}" for e in manifest["scored"]]
+    return sorted(m.path for m in FileSystems.match([f"{source}/scored/*.parquet"])[0].metadata_list)
+
+
+def _ledger_files(source: str) -> list[str]:
+    return [f"{source}/{inside(e['path'], f'{source}/manifest.json ledger')}"
+            for e in read_json(f"{source}/manifest.json")["ledger"]]
+
+
 def _source_snapshots(source: str) -> Iterator[tuple[str, str]]:
     manifest = read_json(f"{source}/manifest.json")
     if "snapshots" in manifest:
@@ -431,18 +438,25 @@ def build_select_pipeline(
     against: list[dict[str, Any]] | None = None,
 ) -> None:
     """Another recipe over a --keep-scored run: scored/ documents through the shared tail; the source's
-    read/url/extract ledger rows carried over unchanged (the recipe must agree on those stages)."""
-    scored_files = sorted(m.path for m in FileSystems.match([f"{source}/scored/*.parquet"])[0].metadata_list)
-    ledger_files = [f"{source}/{e['path']}" for e in source_manifest["ledger"]]
+    read/url/extract ledger rows carried over unchanged (the recipe must agree on those stages).
+
+    The part lists are read by the pipeline from the source's manifest (not built into the job graph, which would
+    grow with the run) and spread over the workers; each part is read whole by one worker, so the documents
+    reach the staging steps file by file (scored parts are per input file) and a bundle writes one staging
+    file per input file it reads, not one per document (pipelines/staging.py: OpenFiles)."""
     docs = (
         p
-        | "ScoredFiles" >> beam.Create(scored_files)
+        | "ScoredSource" >> beam.Create([source])
+        | "ScoredFiles" >> beam.FlatMap(scored_files)
+        | "SpreadScoredFiles" >> beam.Reshuffle()
         | "ReadScored" >> beam.FlatMap(_parquet_rows)
         | "ToDocuments" >> beam.Map(document_from_scored)
     )
     early = (
         p
-        | "SourceLedgerFiles" >> beam.Create(ledger_files)
+        | "LedgerSource" >> beam.Create([source])
+        | "SourceLedgerFiles" >> beam.FlatMap(_ledger_files)
+        | "SpreadLedgerFiles" >> beam.Reshuffle()
         | "ReadSourceLedger" >> beam.FlatMap(_parquet_rows)
         | "PreFilterRows" >> beam.Filter(lambda r: r["stage"] in PRE_FILTER_STAGES)
         | "ToLedgerRows" >> beam.Map(ledger_row_from_dict)

@@ -1,5 +1,5 @@
-"""The main sink: everything about one input file meets here and is written here, its shards and its
-ledger part(s), read back from staging (outputs/staging.py) in pieces.
+"""The main sink: everything about one input file meets here and is written here, its shards, its
+ledger part(s) and, with --keep-scored, its scored part(s), read back from staging (outputs/staging.py) in pieces.
 """
 
 from __future__ import annotations
@@ -36,8 +36,10 @@ from schemas.records import (
 from schemas.tables import (
     DEDUP_INDEX_SCHEMA,
     LEDGER_SCHEMA,
+    SCORED_SCHEMA,
     dedup_index_table,
     ledger_table,
+    scored_table,
     shard_schema,
     shard_table,
 )
@@ -46,6 +48,7 @@ from tokenization.tokenizers import Tokenizer
 
 SHARD_PARTS = "shard_parts"
 LEDGER_PARTS = "ledger_parts"
+SCORED_PARTS = "scored_parts"
 INDEX_PARTS = "index_parts"
 COUNTS = "counts"
 MIX = "mix"
@@ -149,12 +152,14 @@ class WriteSourceParts(beam.DoFn):
     "language" or "topic", summed over the file's kept documents.
 
     In: (source, {"survivors": StagedRefs, "late": LateDrops (classifier cut, dedup), "early": staging files
-    of the ledger rows decided before staging}). Survivors are sorted by doc id and cut into shards of at most
-    `shard_target_tokens` (a document is never split), ledger rows into parts of at most
-    `ledger_rows_per_part`, all named by the file's index among the run's inputs: the layout depends only on
-    the inputs and the recipe, never on bundling. The survivors are tokenized first (`_tokenized`), then their
-    Documents are read back in pieces of PIECE_TOKENS, once for the shards and once for the kept ledger rows;
-    the late drops' one by one."""
+    of the ledger rows decided before staging, "scored": with --keep-scored, staging files of the file's
+    documents as extracted}). The scored documents go to `scored/part-<file>-<k>` (SCORED_PARTS), sorted by doc
+    id in parts of at most `ledger_rows_per_part` rows, so `select` reads them back file by file. Survivors
+    are sorted by doc id and cut into shards of at most `shard_target_tokens` (a document is never split),
+    ledger rows into parts of at most `ledger_rows_per_part`, all named by the file's index among the run's
+    inputs: the layout depends only on the inputs and the recipe, never on bundling. The survivors are
+    tokenized first (`_tokenized`), then their Documents are read back in pieces of PIECE_TOKENS, once for the
+    shards and once for the kept ledger rows; the late drops' one by one."""
 
     def __init__(self, recipe: Recipe, output_root: str, columns: list[str]) -> None:
         self.recipe = recipe
@@ -187,8 +192,11 @@ class WriteSourceParts(beam.DoFn):
         refs = list(parts["survivors"])  # one input file's survivors; _tokenized puts them in doc-id order
         late = list(parts["late"])
         early = sorted(parts["early"])
-        local = _LocalStaging([r.staged for r in refs] + [d.ref.staged for d in late] + early)
+        scored = sorted(parts.get("scored", ()))
+        local = _LocalStaging([r.staged for r in refs] + [d.ref.staged for d in late] + early + scored)
         try:
+            if scored:
+                yield from self._write_scored(index, [local.path(p) for p in scored])
             refs = self._tokenized([dataclasses.replace(r, staged=local.path(r.staged)) for r in refs], local.folder)
             late = [d._replace(ref=dataclasses.replace(d.ref, staged=local.path(d.ref.staged))) for d in late]
             failed = os.path.join(local.folder, FAILED_FILE)  # rows of survivors that made a step raise
@@ -255,6 +263,22 @@ class WriteSourceParts(beam.DoFn):
         signature = self.hasher.signatures([shingle_hashes(doc.text, near.ngram)])[0]
         return (doc.doc_id, exact_key(doc.text), band_keys(signature, near.bands, near.rows),
                 signature.astype("<u8").tobytes())
+
+    def _write_scored(self, index: tuple[int, int], files: list[str]) -> Iterator:
+        """scored/part-<file>-<k>: the file's documents as extracted, with every signal, sorted by doc id; held a
+        row group at a time like the ledger (outputs/parquet_parts.write_sorted_parts)."""
+        out = self.recipe.output
+
+        def documents() -> Iterator[Document]:
+            for path in files:
+                yield from read_staged(path)
+
+        for info in write_sorted_parts(
+            documents(), path_of=lambda k, n: part_path(self.output_root, "scored", index, k, n),
+            max_rows=out.ledger_rows_per_part, schema=SCORED_SCHEMA, key=lambda d: d.doc_id, to_table=scored_table,
+            row_group_rows=out.row_group_rows, zstd_level=out.zstd_level, spill_rows=out.row_group_rows,
+        ):
+            yield beam.pvalue.TaggedOutput(SCORED_PARTS, info)
 
     def _write_index(self, index: tuple[int, int], rows_file: str) -> Iterator:
         """dedup_index/part-<file>-<k>: the file's kept documents' index rows, sorted by doc id."""

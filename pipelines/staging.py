@@ -5,8 +5,9 @@ about one input file meets at the end and is written there.
         MinHash signature, classifier values); the whole Document with its tokens in
         _staging/docs-<source>-<attempt>.stage
     early ledger rows ─StageLedgerRows─▶ (source, staging file); rows in _staging/ledger-<source>-<attempt>.stage
+    (--keep-scored) documents as extracted ─StageLedgerRows("scored-")─▶ (source, staging file)
     per input file: survivors' refs + LateDrops (classifier cut, dedup) + early staging files
-        ─WriteSourceParts─▶ shards/part-<file>-<k>.parquet and ledger/part-<file>-<k>.parquet
+        ─WriteSourceParts─▶ shards/, ledger/ (and scored/) part-<file>-<k>.parquet
 
 Why: the local runner (FnApiRunner) keeps every shuffle in its driver and hands a worker whole partitions,
 so what the shuffles carry per document is what its memory peaks grow with. A StagedRef takes ~0.3 KB in a
@@ -103,13 +104,16 @@ class StageDocuments(beam.DoFn):
 
 class StageLedgerRows(beam.DoFn):
     """Ledger rows decided in the per-file stage (read ... filters) -> (source, staging file), once per source
-    and bundle; the rows wait in the file for that source's ledger part (WriteSourceParts)."""
+    and bundle; the rows wait in the file for that source's ledger part (WriteSourceParts). With the prefix
+    "scored-", --keep-scored's documents as extracted wait the same way for the source's scored/ parts: only the
+    (source, file) pairs go through the shuffle, never their text."""
 
-    def __init__(self, output_root: str) -> None:
+    def __init__(self, output_root: str, prefix: str = "ledger-") -> None:
         self.output_root = output_root
+        self.prefix = prefix
 
     def start_bundle(self) -> None:
-        self.files = OpenFiles(self.output_root, "ledger-")
+        self.files = OpenFiles(self.output_root, self.prefix)
 
     def process(self, row: LedgerRow) -> Iterator[tuple[str, str]]:
         file, new = self.files.get(row.source)

@@ -150,8 +150,9 @@ def shard_table(docs: list[Document], score_columns: list[str]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=schema)
 
 
-# out/scored/part-NNNNN.parquet (with --keep-scored): every document that reached the filters, with the text
-# as extracted (before any modifier) and every signal this run's filters computed. `tokenmill select` runs
+# out/scored/part-<file>-<k>.parquet (with --keep-scored, per input file, sorted by doc id): every document that
+# reached the filters, with the text as extracted (before any modifier) and every signal this run's filters
+# computed. `tokenmill select` runs
 # another recipe's filters, dedup and tokenizer on it without re-reading the crawl or re-extracting.
 SCORED_SCHEMA = pa.schema(
     [

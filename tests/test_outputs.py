@@ -237,7 +237,6 @@ def test_part_names_sort_as_their_numbers_for_any_count():
     """A run of 100,001 input files numbers its files with six digits, a file cut into 1,001 parts its parts with
     four: the names of every part of the run sort as (file, part) do, so a reader that sorts a listing reads
     them in order. Up to 10^5 files and 10^3 parts a file the names are those of before."""
-    from pipelines.sinks import part_path as scored_path
     from pipelines.source_parts import part_name
 
     files = 100_001
@@ -248,5 +247,3 @@ def test_part_names_sort_as_their_numbers_for_any_count():
     assert parts[(100_000, 0)] == "part-100000-0000" and parts[(5, 11)] == "part-000005-011"
     assert sorted(parts, key=parts.get) == sorted(parts)
     assert part_name(3, 2, 4, 7) == "part-00003-004" and part_name(99_999, 100_000, 999, 1_000) == "part-99999-999"
-    scored = [scored_path("out", "scored", i, files) for i in range(files)]
-    assert scored[-1] == "out/scored/part-100000.parquet" and sorted(scored) == scored

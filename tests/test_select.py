@@ -121,3 +121,80 @@ def test_the_readmes_select_example_works_as_written(demo_crawl, tmp_path):
     assert manifest["recipe"]["filters"]["fineweb"]["line_punct_thr"] == 0.2
     assert manifest["recipe"]["tokenizer"]["name"] == "o200k_base"
     assert 0 < second["kept"] <= first["kept"]
+
+
+def test_scored_parts_are_per_input_file_and_listed_in_the_manifest(scored_run):
+    """--keep-scored writes scored/part-<file>-<k>, each input file's documents sorted by doc id (select then reads
+    them file by file), and the manifest lists every part with its rows, bytes and sha256: the finalize step
+    waited for them."""
+    import hashlib
+
+    root, inputs = scored_run
+    run_dir = root / "first"
+    manifest = json.loads((run_dir / "manifest.json").read_text())
+    on_disk = sorted(p.relative_to(run_dir).as_posix() for p in (run_dir / "scored").iterdir())
+    assert [e["path"] for e in manifest["scored"]] == on_disk
+    assert on_disk == [f"scored/part-{i:05d}-000.parquet" for i in range(len(inputs))]
+    for entry in manifest["scored"]:
+        data = (run_dir / entry["path"]).read_bytes()
+        assert (entry["bytes"], entry["sha256"]) == (len(data), hashlib.sha256(data).hexdigest())
+        table = pq.read_table(run_dir / entry["path"], columns=["doc_id", "source"])
+        assert entry["rows"] == table.num_rows > 0
+        assert len(set(table.column("source").to_pylist())) == 1
+        ids = table.column("doc_id").to_pylist()
+        assert ids == sorted(ids)
+    runs_without = json.loads((root / "first" / "stats.json").read_text())
+    assert sum(e["rows"] for e in manifest["scored"]) == runs_without["stages"]["filters"]["in"]
+
+
+def test_select_stages_files_per_input_file_not_per_document(tmp_path, monkeypatch):
+    """select reads scored/ part by part, so the staging writers (at most two files open, a new file when the
+    source changes) make one file per input file and bundle, not one per document. With scored parts spread by
+    a hash of the doc id (before 2026-12-07) this select wrote 105 document and 24 ledger staging files for the
+    200 documents of 5 input files (two input files stay open together, so it takes more than two)."""
+    from collections import Counter
+
+    import outputs.staging as staging
+    from demo.bench_crawl import build_bench_crawl
+
+    build_bench_crawl(str(tmp_path / "crawl"), docs=200, shards=5, seed=1)
+    inputs = [str(p) for p in sorted((tmp_path / "crawl").glob("*.warc.gz"))]
+    run(inputs, tmp_path / "first", "--keep-scored", *IN_MEMORY)
+    made: Counter[str] = Counter()
+    original = staging.StagingFile.__init__
+
+    def counting(self, path: str) -> None:
+        if f"/{staging.STAGING}/" in path:
+            made[path.rsplit("/", 1)[-1].split("-")[0]] += 1
+        original(self, path)
+
+    monkeypatch.setattr(staging.StagingFile, "__init__", counting)  # the in-memory runner runs DoFns here
+    stats = run_pipeline.select([str(tmp_path / "first"), "--config", "gopher", "--output", str(tmp_path / "sel"),
+                                 *IN_MEMORY])
+    assert stats["stages"]["filters"]["in"] == 200
+    # documents: one file per input file; ledger rows: the source's early rows and the filters' drops, per file
+    assert 0 < made["docs"] <= len(inputs) and 0 < made["ledger"] <= 2 * len(inputs), made
+
+
+def test_select_reads_a_run_made_before_scored_parts_were_per_file(scored_run, tmp_path):
+    """A --keep-scored run made before 2026-12-07 has scored/part-NNNNN.parquet (documents of every input file in
+    each part) and no `scored` entry in its manifest: select lists scored/ and writes the same bytes."""
+    import shutil
+
+    import pyarrow as pa
+
+    root, _ = scored_run
+    old = tmp_path / "old"
+    shutil.copytree(root / "first", old)
+    manifest = json.loads((old / "manifest.json").read_text())
+    del manifest["scored"]
+    (old / "manifest.json").write_text(json.dumps(manifest))
+    parts = sorted((old / "scored").glob("*.parquet"))
+    table = pa.concat_tables([pq.read_table(p) for p in parts]).sort_by("doc_id")
+    for p in parts:
+        p.unlink()
+    pq.write_table(table, old / "scored" / "part-00000.parquet")
+    for source, out in ((root / "first", tmp_path / "new-sel"), (old, tmp_path / "old-sel")):
+        run_pipeline.select([str(source), "--config", "gopher", "--output", str(out), *IN_MEMORY])
+    new_files, old_files = file_bytes(tmp_path / "new-sel"), file_bytes(tmp_path / "old-sel")
+    assert new_files and new_files == old_files
