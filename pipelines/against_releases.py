@@ -26,9 +26,9 @@ from dedup.minhash import band_keys, check_values, estimated_jaccard
 from pipelines.documents import LEDGER
 from pipelines.metrics import StageCounters
 from pipelines.worker import apply_worker_settings
+from release.against import checked_index_file
 from schemas.recipe import Recipe
 from schemas.records import REASON_DUPLICATE_OF_RELEASE, STAGE_NEAR_DEDUP, Decision, LateDrop, StagedRef
-from storage.files import open_read
 
 MATCHED = "matched"  # side output of exact dedup and of NearAgainstReleases: ((release name, "exact" | "near"), 1)
 
@@ -42,13 +42,15 @@ class ReleasedDoc(NamedTuple):
     check: bytes | None  # dedup.minhash.check_values of its signature
 
 
-def read_index_file(item: tuple[str, str], near: bool) -> Iterator[ReleasedDoc]:
-    """(release name, index file) -> its rows; the band keys and signature are read only for near dedup."""
+def read_index_file(item: tuple[str, str, str, str], near: bool) -> Iterator[ReleasedDoc]:
+    """(release name, release path, index file in it, its manifest sha256) -> its rows, once the file's bytes
+    match the sha256 (release.against.checked_index_file; IndexFileError fails the run in one line naming
+    the file); the band keys and signature are read only for near dedup."""
     import pyarrow.parquet as pq
 
-    name, path = item
+    name, release, entry, sha256 = item
     columns = ["doc_id", "exact_key"] + (["band_keys", "signature"] if near else [])
-    with open_read(path) as stream:
+    with checked_index_file(release, entry, sha256) as path, open(path, "rb") as stream:
         for batch in pq.ParquetFile(stream).iter_batches(batch_size=10_000, columns=columns):
             for row in batch.to_pylist():
                 sig = row.get("signature")
