@@ -19,7 +19,9 @@ Two synthetic releases (manifest.json and dedup_index/ files as `tokenmill relea
    make it 1.4 x 10^7 on this machine's local runner); the bucket holds --docs members either way.
 
 --checkout OLD runs the same children with another checkout's code (e.g. `git archive b218113 | tar -x -C OLD`),
-on the same synthetic releases: before and after, one table.
+on the same synthetic releases: before and after, one table. --baseline adds the template's index read with
+its exact and band keys shuffled (Reshuffle) and no key grouped: what the local runner's processes hold to move
+them, whatever the stages do with them (the local runner keeps every shuffle in its driver).
 """
 
 from __future__ import annotations
@@ -86,10 +88,16 @@ opts = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--dir
 with make_pipeline(opts) as p:
     released = (p | "Files" >> beam.Create(items) | beam.Reshuffle()
                 | beam.FlatMap(read_index_file, near=True))
-    exact = p | "Refs" >> beam.Create(refs) | ExactDedup(recipe, released)
-    kept, _ledger, near = exact.survivors | NearAgainstReleases(recipe, released)
-    ((exact[MATCHED], near) | beam.Flatten() | beam.CombinePerKey(sum) | beam.combiners.ToList()
-     | beam.Map(lambda c, path=result_path: open(path, "w").write(json.dumps(sorted(c)))))
+    if sys.argv[5] == "baseline":  # the index read and its band and exact keys shuffled, no key grouped
+        ((released | beam.FlatMap(lambda d: [(d.exact_key, d.ref)] + [((b, k), (d.ref, d.check))
+                                                                     for b, k in enumerate(d.band_keys)])
+          | "ShuffleKeys" >> beam.Reshuffle() | beam.combiners.Count.Globally())
+         | beam.Map(lambda c, path=result_path: open(path, "w").write(json.dumps(c))))
+    else:
+        exact = p | "Refs" >> beam.Create(refs) | ExactDedup(recipe, released)
+        kept, _ledger, near = exact.survivors | NearAgainstReleases(recipe, released)
+        ((exact[MATCHED], near) | beam.Flatten() | beam.CombinePerKey(sum) | beam.combiners.ToList()
+         | beam.Map(lambda c, path=result_path: open(path, "w").write(json.dumps(sorted(c)))))
 """
 
 
@@ -166,6 +174,9 @@ def main() -> None:
     ap.add_argument("--files", type=int, default=10)
     ap.add_argument("--bands", type=int, default=2, help="bands of the hot template's MinHash (8 rows each)")
     ap.add_argument("--keep", help="keep the synthetic releases here (and reuse them)")
+    ap.add_argument("--baseline", action="store_true",
+                    help="also run the template's index read with its keys shuffled and no key grouped: what the "
+                    "local runner holds for moving them, whatever the stage does")
     ap.add_argument("--checkout", action="append", default=[], help="another checkout to run too")
     args = ap.parse_args()
     root = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="against-scale-"))
@@ -189,11 +200,19 @@ def main() -> None:
         result = root / "matched.json"
         result.unlink(missing_ok=True)
         twall, troles = run_sampled([sys.executable, "-c", TEMPLATE_CHILD, str(checkout),
-                                     str(_recipe(root, template, args.bands)), str(template), str(result)])
+                                     str(_recipe(root, template, args.bands)), str(template), str(result), "stage"])
         matched = json.loads(result.read_text())
         print(f"{str(checkout)[-28:]:<28s} {wall:10.1f} {startup['prepare_seconds']:9.1f} "
               f"{roles['driver']['peak_rss_mib']:10.0f} | {twall:10.1f} {troles['driver']['peak_rss_mib']:10.0f} "
               f"{troles['sdk_workers']['peak_rss_mib']:10.0f}  {matched}")
+    if args.baseline:
+        result.unlink(missing_ok=True)
+        twall, troles = run_sampled([sys.executable, "-c", TEMPLATE_CHILD, str(REPO),
+                                     str(_recipe(root, template, args.bands)), str(template), str(result),
+                                     "baseline"])
+        print(f"{'baseline (keys shuffled)':<28s} {'':>10s} {'':>9s} {'':>10s} | {twall:10.1f} "
+              f"{troles['driver']['peak_rss_mib']:10.0f} {troles['sdk_workers']['peak_rss_mib']:10.0f}  "
+              f"{json.loads(result.read_text()):,} keys")
 
 
 if __name__ == "__main__":

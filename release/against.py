@@ -41,7 +41,8 @@ def open_against(path: str, recipe: Recipe, tokenizer: dict[str, Any]) -> dict[s
     it can serve this run's exact and near dedup; `files` are the index files' manifest entries ({path, sha256,
     ...}, paths relative to the release). Only manifest.json is read: each index file is checked against its
     sha256 by the worker that reads it (`checked_index_file`), since hashing them here held the driver for
-    as long as reading the whole index takes (bench/against_scale.py prints both).
+    as long as reading the whole index takes (~1 s per GB from a warm local disk, plus the download from a
+    store: bench/against_scale.py, docs/scaling.md).
 
     A release whose ids are of another scheme (`doc_id`: schemas.records.doc_id_scheme, older releases'
     64-bit ids) is used all the same: matching is on text keys (exact keys, MinHash band keys), never on ids,
