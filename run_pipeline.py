@@ -65,7 +65,8 @@ class UsageError(Exception):
 
 
 class RunFailed(Exception):
-    """The pipeline stopped on a condition the run states in one line (near dedup did not converge): exit 1."""
+    """The pipeline stopped on a condition the run states in one line (near dedup did not converge, a released
+    index file missing or failing its checksum): exit 1."""
 
 
 class JobLeftRunning(KeyboardInterrupt):
@@ -75,7 +76,11 @@ class JobLeftRunning(KeyboardInterrupt):
 
 
 # Failures raised inside the pipeline whose message is the one line to print; the runner wraps them.
-_STATED_FAILURES = re.compile(r"(near dedup did not converge in \d+ rounds[^\n\[]*?)\s*(?:\[while running|\n|$)")
+# (pipelines.near_dedup.NotConverged; release.against.IndexFileError, whose release path may hold a "[").
+_STATED_FAILURES = re.compile(
+    r"(near dedup did not converge in \d+ rounds[^\n\[]*?"
+    r"|dedup\.against: [^\n]*? (?:fails its sha256 checksum|is missing) \(tokenmill verify [^\n]*?\))"
+    r"\s*(?:\[while running|\n|$)")
 
 
 def parser() -> argparse.ArgumentParser:

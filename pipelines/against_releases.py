@@ -3,11 +3,15 @@ band keys and signatures; release/publish.py carries it) joins this run's refs i
 with the engine, not with one worker's memory. A run document that an indexed document already covers is
 dropped with reason duplicate_of_release and cluster_id "<release name>:<doc_id>"; released files are only read.
 
-    index files ─ReadReleasedIndex─▶ ReleasedDoc
-        exact: (exact key) CoGroupByKey with the run's refs, inside ExactDedup (pipelines/dedup.py)
-        near:  (band, band key) GroupByKey of run and released members ─▶ candidate (run doc, released doc,
-               estimated Jaccard) ─best per run doc─▶ CoGroupByKey with the refs ─▶ drops | the rest on to
-               the run's own near dedup
+    index files ─ReadReleasedIndex (each checked against its manifest sha256 as it is read)─▶ ReleasedDoc
+        exact: (exact key) the smallest released ref per key by a combiner, then one GroupByKey with the run's
+               refs, inside ExactDedup (pipelines/dedup.py): a key's group is the run's copies and at most one
+               released ref, however many copies of a template the releases hold
+        near:  (band, band key) members of both sides counted per bucket by a combiner; a bucket with more
+               than dedup.near.max_group members on a side is split in salted groups of at most ~max_group
+               per side (as within-run near dedup bounds its groups); GroupByKey of run and released members
+               ─▶ candidate (run doc, released doc, estimated Jaccard) ─best per run doc─▶ CoGroupByKey with
+               the refs ─▶ drops | the rest on to the run's own near dedup
 
 Matching against releases is global: a crawl's copy of a page released from another snapshot is still a copy,
 whatever `dedup.near.scope` says for dedup within the run.
@@ -16,19 +20,21 @@ whatever `dedup.near.scope` says for dedup within the run.
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Iterable, Iterator
 from typing import NamedTuple
 
 import apache_beam as beam
 import numpy as np
+import xxhash
 
 from dedup.minhash import band_keys, check_values, estimated_jaccard
 from pipelines.documents import LEDGER
 from pipelines.metrics import StageCounters
 from pipelines.worker import apply_worker_settings
+from release.against import checked_index_file
 from schemas.recipe import Recipe
 from schemas.records import REASON_DUPLICATE_OF_RELEASE, STAGE_NEAR_DEDUP, Decision, LateDrop, StagedRef
-from storage.files import open_read
 
 MATCHED = "matched"  # side output of exact dedup and of NearAgainstReleases: ((release name, "exact" | "near"), 1)
 
@@ -42,13 +48,15 @@ class ReleasedDoc(NamedTuple):
     check: bytes | None  # dedup.minhash.check_values of its signature
 
 
-def read_index_file(item: tuple[str, str], near: bool) -> Iterator[ReleasedDoc]:
-    """(release name, index file) -> its rows; the band keys and signature are read only for near dedup."""
+def read_index_file(item: tuple[str, str, str, str], near: bool) -> Iterator[ReleasedDoc]:
+    """(release name, release path, index file in it, its manifest sha256) -> its rows, once the file's bytes
+    match the sha256 (release.against.checked_index_file; IndexFileError fails the run in one line naming
+    the file); the band keys and signature are read only for near dedup."""
     import pyarrow.parquet as pq
 
-    name, path = item
+    name, release, entry, sha256 = item
     columns = ["doc_id", "exact_key"] + (["band_keys", "signature"] if near else [])
-    with open_read(path) as stream:
+    with checked_index_file(release, entry, sha256) as path, open(path, "rb") as stream:
         for batch in pq.ParquetFile(stream).iter_batches(batch_size=10_000, columns=columns):
             for row in batch.to_pylist():
                 sig = row.get("signature")
@@ -72,10 +80,55 @@ def _bands_of_released(doc: ReleasedDoc) -> Iterator:
         yield (band, key), (True, doc.ref, doc.check)
 
 
+def _sides(member) -> tuple[int, int]:
+    """A bucket member -> (released members, run members) it counts for."""
+    return (1, 0) if member[0] else (0, 1)
+
+
+def _sum_sides(counts: Iterable[tuple[int, int]]) -> tuple[int, int]:
+    released = run = 0
+    for r, n in counts:
+        released += r
+        run += n
+    return released, run
+
+
+def _splits(counts: tuple[int, int], max_group: int) -> tuple[int, int]:
+    """A hot bucket's (released, run) member counts -> the salts of each side: (0, 0) when a side is empty (no
+    pair to compare), else ceil(count / max_group) each."""
+    released, run = counts
+    if not released or not run:
+        return 0, 0
+    return math.ceil(released / max_group), math.ceil(run / max_group)
+
+
+def _salted_member(item, hot: dict) -> Iterator:
+    """((band, key), member) -> ((band, key, i, j), member). A bucket within dedup.near.max_group on both sides
+    is one group (0, 0); a hot one (`hot`: its salts per side) is a grid: a released member goes to row i (by a
+    hash of its ref) of every column, a run member to column j (by a hash of its id) of every row, so each pair
+    meets in exactly one group and a group holds about max_group members of each side. A hot bucket with one
+    side empty yields nothing."""
+    (band, key), member = item
+    split = hot.get((band, key))
+    if split is None:
+        yield (band, key, 0, 0), member
+        return
+    rows, columns = split
+    if not rows:
+        return
+    salt = xxhash.xxh64_intdigest(member[1].encode())
+    if member[0]:
+        for j in range(columns):
+            yield (band, key, salt % rows, j), member
+    else:
+        for i in range(rows):
+            yield (band, key, i, salt % columns), member
+
+
 def _bucket_matches(element, threshold: float) -> Iterator[tuple[str, tuple[float, str]]]:
-    """A band bucket's run members against its released members: (run doc, (estimated Jaccard, released ref)) for
-    every pair at or above `threshold`. The released members are held (a template's bucket holds many), the run
-    members streamed."""
+    """A (salted) band bucket's run members against its released members: (run doc, (estimated Jaccard, released
+    ref)) for every pair at or above `threshold`. The released members are held (at most ~dedup.near.max_group:
+    _salted_member), the run members streamed."""
     _key, members = element
     released = [(ref, check) for is_released, ref, check in members if is_released]
     if not released:
@@ -134,12 +187,25 @@ class NearAgainstReleases(beam.PTransform):
     def expand(self, refs):
         cfg = self.recipe.dedup.near
         threshold = cfg.confirm_threshold or cfg.threshold
-        best = (
+        members = (
             (
                 refs | "RunBands" >> beam.FlatMap(_bands_of_ref, bands=cfg.bands, rows=cfg.rows),
                 self.released | "ReleasedBands" >> beam.FlatMap(_bands_of_released),
             )
             | "AllBands" >> beam.Flatten()
+        )
+        # The buckets with more than max_group members on a side, and their salts: at most
+        # 2 x (bucket members) / max_group entries, the bound the run's own near dedup puts on its hubs.
+        hot = (
+            members
+            | "BucketSides" >> beam.MapTuple(lambda bucket, member: (bucket, _sides(member)))
+            | "CountBucketSides" >> beam.CombinePerKey(_sum_sides)
+            | "HotBuckets" >> beam.Filter(lambda kv: max(kv[1]) > cfg.max_group)
+            | "HotBucketSalts" >> beam.MapTuple(lambda bucket, counts: (bucket, _splits(counts, cfg.max_group)))
+        )
+        best = (
+            members
+            | "SaltBuckets" >> beam.FlatMap(_salted_member, beam.pvalue.AsDict(hot))
             | "GroupReleasedBuckets" >> beam.GroupByKey()
             | "BucketMatches" >> beam.FlatMap(_bucket_matches, threshold=threshold)
             | "BestRelease" >> beam.CombinePerKey(_best)

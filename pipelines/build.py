@@ -85,20 +85,22 @@ SUMMARY_KINDS = ("shards", "ledger_parts", "scored_parts", "ledger_counts", "ski
 
 
 def against_list_path(output: str) -> str:
-    """Where the driver lists the released index files to read ([dedup] against), one "name<TAB>path" a line:
-    read by the pipeline, so the job graph does not grow with a release's files."""
+    """Where the driver lists the released index files to read ([dedup] against), one JSON list [release name,
+    release path, index file path in the release, its manifest sha256] a line: read by the pipeline, so the job
+    graph does not grow with a release's files. Written from the manifests alone (release/against.py)."""
     return f"{staging_dir(output)}/dedup-against.txt"
 
 
 def write_against_list(output: str, against: list[dict[str, Any]]) -> None:
     if against:
-        write_input_list(against_list_path(output), [f"{r['name']}\t{f}" for r in against for f in r["files"]])
+        write_input_list(against_list_path(output), [json.dumps([r["name"], r["path"], f["path"], f["sha256"]])
+                                                     for r in against for f in r["files"]])
 
 
-def read_against_list(path: str) -> Iterator[tuple[str, str]]:
+def read_against_list(path: str) -> Iterator[tuple[str, str, str, str]]:
     for line in read_input_list(path):
-        name, file = line.split("\t", 1)
-        yield name, file
+        name, release, entry, sha256 = json.loads(line)
+        yield name, release, entry, sha256
 
 
 def dedup_settings(recipe: Recipe, tokenizer_info: dict[str, Any]) -> dict[str, Any]:

@@ -47,18 +47,33 @@ class _SplitGroup(beam.DoFn):
         yield replace(survivor, cluster_size=size, cluster_id=keep if size > 1 else "")
 
 
+class _RunSide:
+    """The run's refs of a key group of (is released, ref or released ref) values: iterable again and again, as
+    _SplitGroup's two passes need, without copying the group."""
+
+    def __init__(self, group: Iterable[tuple[bool, object]]) -> None:
+        self.group = group
+
+    def __iter__(self) -> Iterator[StagedRef]:
+        return (value for is_released, value in self.group if not is_released)
+
+
 class _SplitWithReleased(_SplitGroup):
     """A key group with released documents (pipelines/against_releases.py): every run document in it is an exact
-    copy of a released one (the smallest released ref names it); without, the run's own survivor rule."""
+    copy of a released one (the smallest released ref names it); without, the run's own survivor rule.
 
-    def process(self, element: tuple[str, dict[str, Iterable]]) -> Iterator:
-        key, grouped = element
-        released = min(grouped["released"], default=None)
+    The group is (is released, value) pairs from one GroupByKey, walked in passes, never made a list: Beam's
+    Python CoGroupByKey, used here until 2026-12-07, built each side's list, so a key's 10^6 run copies were
+    one list on one worker (the released side is one ref per key since then: ExactDedup's combiner)."""
+
+    def process(self, element: tuple[str, Iterable[tuple[bool, object]]]) -> Iterator:
+        key, group = element
+        released = min((value for is_released, value in group if is_released), default=None)
         if released is None:
-            yield from super().process((key, grouped["run"]))
+            yield from super().process((key, _RunSide(group)))
             return
         name = release_name(released)
-        for ref in grouped["run"]:
+        for ref in _RunSide(group):
             self.counters.inp.inc()
             self.counters.dropped(REASON_DUPLICATE_OF_RELEASE)
             yield beam.pvalue.TaggedOutput(MATCHED, ((name, "exact"), 1))
@@ -85,10 +100,20 @@ class ExactDedup(beam.PTransform):
                 | "GroupByText" >> beam.GroupByKey()
                 | "PickSurvivor" >> beam.ParDo(_SplitGroup(self.recipe)).with_outputs(LEDGER, main="survivors")
             )
-        released = self.released | "ReleasedKeys" >> beam.Map(lambda d: (d.exact_key, d.ref))
+        # One released ref per key, the smallest (the one a copy cites), combined where the index is read: a
+        # template released 10^6 times reaches the group as one value.
+        released = (
+            self.released
+            | "ReleasedKeys" >> beam.Map(lambda d: (d.exact_key, d.ref))
+            | "SmallestReleased" >> beam.CombinePerKey(min)
+        )
         return (
-            {"run": keyed, "released": released}
-            | "GroupByTextWithReleased" >> beam.CoGroupByKey()
+            (
+                keyed | "TagRun" >> beam.MapTuple(lambda key, ref: (key, (False, ref))),
+                released | "TagReleased" >> beam.MapTuple(lambda key, ref: (key, (True, ref))),
+            )
+            | "RunAndReleased" >> beam.Flatten()
+            | "GroupByTextWithReleased" >> beam.GroupByKey()
             | "PickSurvivor" >> beam.ParDo(_SplitWithReleased(self.recipe)).with_outputs(
                 LEDGER, MATCHED, main="survivors")
         )

@@ -186,6 +186,8 @@ def _broken(root: Path, tmp_path: Path, how: str) -> Path:
     elif how == "checksum":
         part = copy / manifest["dedup_index"]["files"][0]["path"]
         part.write_bytes(part.read_bytes() + b"x")
+    elif how == "missing-file":
+        (copy / manifest["dedup_index"]["files"][0]["path"]).unlink()
     (copy / "manifest.json").write_text(json.dumps(manifest))
     return copy
 
@@ -196,7 +198,6 @@ def _broken(root: Path, tmp_path: Path, how: str) -> Path:
     ("no-index", "the release carries no dedup index"),
     ("tokenizer", "its tokens are o200k_base"),
     ("minhash", "its MinHash index was made with"),
-    ("checksum", "fails its sha256 checksum"),
 ])
 def test_a_release_the_run_cannot_use_stops_it_at_start(chain, demo_crawl, tmp_path, capsys, how, says):
     root = chain["root"]
@@ -212,3 +213,21 @@ def test_a_release_the_run_cannot_use_stops_it_at_start(chain, demo_crawl, tmp_p
     assert len(err) == 1 and err[0].startswith(f"tokenmill: dedup.against: {target}: "), err
     assert says in err[0], err[0]
     assert not out.exists()
+
+
+@pytest.mark.parametrize(("how", "says"), [("checksum", "fails its sha256 checksum"), ("missing-file", "is missing")])
+def test_a_damaged_index_file_fails_the_run_in_one_line_naming_it(chain, demo_crawl, tmp_path, capsys, how, says):
+    """The driver reads only the release's manifest (issue 35: hashing every index file held it for as long as
+    reading the whole index takes); the worker reading an index file checks it against the manifest's sha256.
+    A file that is missing or differs is the release's fault: the run fails (exit 1) in one line naming it,
+    and leaves no manifest.json."""
+    target = _broken(chain["root"], tmp_path, how)
+    entry = json.loads((target / "manifest.json").read_text())["dedup_index"]["files"][0]["path"]
+    out = tmp_path / "o"
+    argv = ["--input", demo_crawl[1], "--output", str(out), "--config",
+            str(write_recipe(tmp_path, how, [target])), *IN_MEMORY]
+    capsys.readouterr()
+    assert run_pipeline.main(argv) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == [f"tokenmill: error: dedup.against: {target}: {entry} {says} (tokenmill verify {target})"], err
+    assert not (out / "manifest.json").exists()
