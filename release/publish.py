@@ -22,6 +22,7 @@ import pyarrow.parquet as pq
 
 from outputs.reading import open_run
 from outputs.run_files import FIX_AND_RERUN, read_json, run_failure, tokenmill_version
+from release.reader import row_group_tokens
 from schemas.records import STAGES, doc_id_scheme
 from schemas.tables import DEDUP_INDEX_SCHEMA
 from storage.files import copy, exists, is_local, join, match, open_read, open_stream, write_bytes
@@ -93,6 +94,12 @@ def files_under(folder: str) -> list[tuple[str, int]]:
                 out.append((os.path.relpath(full, folder).replace(os.sep, "/"), os.path.getsize(full)))
         return sorted(out)
     return [(path.removeprefix(f"{folder}/"), n) for path, n in match(f"{folder}/**")]
+
+
+def footer_tokens(path: str) -> list[int]:
+    """A shard's tokens per row group, from its footer (release.reader.row_group_tokens)."""
+    with open_read(path) as stream:
+        return row_group_tokens(pq.ParquetFile(stream).metadata, path)
 
 
 def check_release_paths(target: str, manifest: dict) -> None:
@@ -194,6 +201,11 @@ def release(run_dir: str, name: str, version: str, target: str, threads: int = T
     done = list(in_parallel(copied, run["shards"] + run_index["parts"], threads))
     shards = len(run["shards"])
     files = [f | {"tokens": entry.get("tokens", 0)} for f, entry in zip(done[:shards], run["shards"], strict=True)]
+    # Each shard's tokens per row group, from its footer: a training rank deals row groups from the manifest
+    # alone and opens only the files it reads (release/reader.py).
+    for f, counts in zip(files, in_parallel(lambda f: footer_tokens(join(build, f["path"])), files, threads),
+                         strict=True):
+        f["row_group_tokens"] = counts
     index_files = done[shards:]
     documents = run["totals"]["documents"]
     manifest = {
@@ -260,7 +272,15 @@ def verify(target: str, threads: int = THREADS) -> list[str]:
         if meta.metadata.num_rows != entry["rows"]:
             found.append(f"{entry['path']}: {meta.metadata.num_rows} rows != {entry['rows']}")
         if not set(wanted) <= set(meta.schema_arrow.names):
-            found.append(f"{entry['path']}: not a tokenmill {kind} schema")
+            return found + [f"{entry['path']}: not a tokenmill {kind} schema"]
+        if "row_group_tokens" in entry:  # releases since 2026-12-07: what a reader deals its row groups by
+            try:
+                counts = row_group_tokens(meta.metadata, entry["path"])
+            except ValueError as exc:
+                counts = str(exc)
+            if counts != entry["row_group_tokens"]:
+                found.append(f"{entry['path']}: tokens per row group {counts} != the manifest's "
+                             f"{entry['row_group_tokens']}")
         return found
 
     # Each entry knows its kind: looking it up in the index's list inside the loop was a scan per file.
