@@ -36,7 +36,7 @@ class ReleaseError(ValueError):
 # Files copied or hashed at once by `release` and `verify`. Their work is waiting on the store and sha256,
 # and hashlib releases the GIL while it hashes more than 2,047 bytes (the hashlib documentation), so threads
 # overlap both; 8 keeps a store's round trips (tens of ms each on S3 or GCS) from idling a few cores while
-# holding 8 MiB of read buffers. `python bench/release_copy.py` (Dec 2026) gives the figures.
+# holding 8 MiB of read buffers. `python bench/release_copy.py` gives figures (docs/scaling.md).
 THREADS = 8
 
 _T = TypeVar("_T")
