@@ -5,12 +5,12 @@ component sizes, and a few sampled dropped documents per reason."""
 from __future__ import annotations
 
 import html
-from collections import Counter
 
 import numpy as np
 
 from console.safe import shown
-from outputs.reading import open_run, read_ledger, sample_rows
+from outputs.ledger_figures import Histogram, ledger_figures, part_batches, part_rows
+from outputs.reading import open_run
 from outputs.run_files import FIX_AND_RERUN, read_json, run_failure
 from schemas.records import REASON_CONTAMINATED, STAGES
 
@@ -64,15 +64,13 @@ def _ticks(peak: int, count: int = 4) -> list[int]:
     return [int(step * i) for i in range(int(np.ceil(peak / step)) + 1)]
 
 
-def _histogram(title: str, values: list[float], bins: int = 20, color: str = "#3a9d6e", log: bool = False,
-               x_label: str = "") -> str:
-    """Bars of document counts over `bins` equal ranges of the values (of log10 of them with `log`), with a y axis
-    of counts and an x axis of values."""
-    values = [v for v in values if v is not None and v == v]
-    if not values:
+def _histogram(title: str, histogram: Histogram, color: str = "#3a9d6e", x_label: str = "") -> str:
+    """Bars of document counts over the histogram's equal ranges of the values (of log10 of them with its `log`),
+    with a y axis of counts and an x axis of values."""
+    if histogram.result() is None:
         return f"<p>{_h(title)}: no data</p>"
-    data = np.log10(np.maximum(values, 1)) if log else np.asarray(values)
-    counts, edges = np.histogram(data, bins=bins)
+    counts, edges = histogram.result()
+    bins, log = histogram.bins, histogram.log
     ticks = _ticks(int(counts.max()))
     top = ticks[-1] or 1
     left = int(len(f"{top:,}") * CHAR_PX) + 16
@@ -155,20 +153,20 @@ items of fewer than {decon['min_item_words']} words are left out. Index: {index.
 def build_report(run_dir: str, samples_per_reason: int = 3, seed: int = 1) -> str:
     manifest = open_run(run_dir)
     stats = read_json(f"{run_dir.rstrip('/')}/stats.json")
-    ledger = read_ledger(run_dir, manifest)
-    rows = ledger.select(["kept", "stage", "reason", "language_score", "token_count", "scores"]).to_pylist()
+    # Read a batch at a time, never whole (outputs/ledger_figures.py): a snapshot's ledger has ~3 B rows.
+    figures = ledger_figures(part_batches(run_dir, manifest["ledger"]), samples_per_reason, seed,
+                             read_rows=part_rows(run_dir, manifest["ledger"]))
     stages = [s for s in STAGES if s in stats["stages"]]
     funnel = _bar_chart("Documents remaining after each stage", ["input records"] + stages,
                         [stats["records"]] + [stats["stages"][s]["out"] for s in stages])
-    reasons = Counter(f"{r['stage']}: {r['reason']}" for r in rows if not r["kept"])
-    top = reasons.most_common(15)
-    dropped_chart = _bar_chart("Dropped documents by reason (top 15)", [k for k, _ in top], [v for _, v in top], "#c55")
-    lang = _histogram("Language score (every document with text)", [r["language_score"] for r in rows],
+    top = list(figures.samples)
+    dropped_chart = _bar_chart("Dropped documents by reason (top 15)", top, [figures.dropped_by_reason[k] for k in top],
+                               "#c55")
+    lang = _histogram("Language score (every document with text)", figures.language,
                       x_label="lid.176 score of the top language")
-    quality = [s["value"] for r in rows for s in (r["scores"] or []) if s["name"] == "quality_score"]
-    quality_chart = _histogram("Quality score", quality, color="#8a5cc2", x_label="quality_score") if quality else ""
-    tokens = _histogram("Tokens per kept document", [r["token_count"] for r in rows if r["kept"]], log=True,
-                        color="#d08a2e", x_label="tokens")
+    quality_chart = (_histogram("Quality score", figures.quality, color="#8a5cc2", x_label="quality_score")
+                     if figures.quality_entries else "")
+    tokens = _histogram("Tokens per kept document", figures.tokens, color="#d08a2e", x_label="tokens")
     topic_mix = stats.get("kept_by_topic") or {}
     topic_chart = _bar_chart("Kept tokens by topic", list(topic_mix), [v["tokens"] for v in topic_mix.values()],
                              "#2e8bd0") if topic_mix else ""
@@ -181,13 +179,8 @@ def build_report(run_dir: str, samples_per_reason: int = 3, seed: int = 1) -> st
         for s in stages
     )
     samples = []
-    import pyarrow.compute as pc
-
-    for key, _count in top:
-        stage, reason = key.split(": ", 1)
-        table = ledger.filter((pc.field("stage") == stage) & (pc.field("reason") == reason))
-        with_text = table.filter(pc.field("text").is_valid())
-        picked = sample_rows(with_text if with_text.num_rows else table, samples_per_reason, seed)
+    for key, picked in figures.samples.items():
+        reason = key.split(": ", 1)[-1]
         shows_detail = reason == REASON_CONTAMINATED  # the detail quotes the matched passage
         docs = "".join(
             f'<div class="doc"><div class="meta">{_h(r["url"] or "")} &middot; {_h(r["doc_id"])}'

@@ -14,20 +14,46 @@ import hashlib
 import json
 import os
 import shutil
-from typing import Any
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
 
 import pyarrow.parquet as pq
 
 from outputs.reading import open_run
 from outputs.run_files import FIX_AND_RERUN, read_json, run_failure, tokenmill_version
+from release.reader import row_group_tokens
 from schemas.records import STAGES, doc_id_scheme
 from schemas.tables import DEDUP_INDEX_SCHEMA
-from storage.files import copy, exists, is_local, join, match, open_read, open_stream, size, write_bytes
+from storage.files import copy, exists, is_local, join, match, open_read, open_stream, write_bytes
 from storage.paths import UnsafePathError, check_entries
 
 
 class ReleaseError(ValueError):
     pass
+
+
+# Files copied or hashed at once by `release` and `verify`. Their work is waiting on the store and sha256,
+# and hashlib releases the GIL while it hashes more than 2,047 bytes (the hashlib documentation), so threads
+# overlap both; 8 keeps a store's round trips (tens of ms each on S3 or GCS) from idling a few cores while
+# holding 8 MiB of read buffers. `python bench/release_copy.py` gives figures (docs/scaling.md).
+THREADS = 8
+
+_T = TypeVar("_T")
+_R = TypeVar("_R")
+
+
+def in_parallel(work: Callable[[_T], _R], items: Iterable[_T], threads: int = THREADS) -> Iterator[_R]:
+    """work(item) for every item on at most `threads` threads, the results in the items' order; the first
+    exception in that order is raised, and the work not yet started is cancelled."""
+    with ThreadPoolExecutor(max_workers=threads) as pool:
+        futures = [pool.submit(work, item) for item in items]
+        try:
+            for future in futures:
+                yield future.result()
+        finally:
+            for future in futures:
+                future.cancel()
 
 
 def created_time() -> str:
@@ -44,11 +70,17 @@ def created_time() -> str:
 
 def file_sha256(path: str) -> str:
     """sha256 of a file on any store, streamed."""
-    h = hashlib.sha256()
+    return sha256_and_size(path)[0]
+
+
+def sha256_and_size(path: str) -> tuple[str, int]:
+    """(sha256, bytes) of a file on any store, streamed: the size counted as it is read, not asked again."""
+    h, n = hashlib.sha256(), 0
     with open_stream(path) as f:
         for chunk in iter(lambda: f.read(1 << 20), b""):
             h.update(chunk)
-    return h.hexdigest()
+            n += len(chunk)
+    return h.hexdigest(), n
 
 
 def files_under(folder: str) -> list[tuple[str, int]]:
@@ -62,6 +94,12 @@ def files_under(folder: str) -> list[tuple[str, int]]:
                 out.append((os.path.relpath(full, folder).replace(os.sep, "/"), os.path.getsize(full)))
         return sorted(out)
     return [(path.removeprefix(f"{folder}/"), n) for path, n in match(f"{folder}/**")]
+
+
+def footer_tokens(path: str) -> list[int]:
+    """A shard's tokens per row group, from its footer (release.reader.row_group_tokens)."""
+    with open_read(path) as stream:
+        return row_group_tokens(pq.ParquetFile(stream).metadata, path)
 
 
 def check_release_paths(target: str, manifest: dict) -> None:
@@ -118,8 +156,9 @@ def _card(name: str, version: str, manifest: dict, stats: dict) -> str:
     return "\n".join(lines)
 
 
-def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any]:
-    """Copy the run's shards to `target` (any store), checking each copy's sha256 against the run's manifest;
+def release(run_dir: str, name: str, version: str, target: str, threads: int = THREADS) -> dict[str, Any]:
+    """Copy the run's shards to `target` (any store), checking each copy's sha256 against the run's manifest
+    (`threads` files at a time, THREADS);
     then README.md, then manifest.json, whose presence marks the release complete. Locally the release is
     built beside `target` and renamed into place, and its files are made read-only; on object storage, where
     there is no rename, the manifest is written last."""
@@ -151,16 +190,23 @@ def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any
         shutil.rmtree(build, ignore_errors=True)
     def copied(entry: dict) -> dict:
         src, dst = f"{run_dir}/{entry['path']}", join(build, entry["path"])
-        copy(src, dst)
-        digest = file_sha256(dst)
+        copy(src, dst)  # within one object store a server-side copy: the read-back below is the one transfer
+        digest, n = sha256_and_size(dst)
         if digest != entry["sha256"]:
             raise ReleaseError(f"{src}: sha256 {digest} differs from the run manifest")
-        return {"path": entry["path"], "bytes": size(dst), "sha256": digest, "rows": entry["rows"]}
+        return {"path": entry["path"], "bytes": n, "sha256": digest, "rows": entry["rows"]}
 
-    files = [copied(entry) | {"tokens": entry.get("tokens", 0)} for entry in run["shards"]]
     # The dedup index (runs before 2026-12-06 have none): a later run deduplicates against the release with it.
     run_index = run.get("dedup_index", {"parts": [], "settings": {}})
-    index_files = [copied(entry) for entry in run_index["parts"]]
+    done = list(in_parallel(copied, run["shards"] + run_index["parts"], threads))
+    shards = len(run["shards"])
+    files = [f | {"tokens": entry.get("tokens", 0)} for f, entry in zip(done[:shards], run["shards"], strict=True)]
+    # Each shard's tokens per row group, from its footer: a training rank deals row groups from the manifest
+    # alone and opens only the files it reads (release/reader.py).
+    for f, counts in zip(files, in_parallel(lambda f: footer_tokens(join(build, f["path"])), files, threads),
+                         strict=True):
+        f["row_group_tokens"] = counts
+    index_files = done[shards:]
     documents = run["totals"]["documents"]
     manifest = {
         "name": name, "version": version, "schema_version": run["schema_version"],
@@ -189,9 +235,10 @@ def release(run_dir: str, name: str, version: str, target: str) -> dict[str, Any
     return manifest
 
 
-def verify(target: str) -> list[str]:
+def verify(target: str, threads: int = THREADS) -> list[str]:
     """Problems found (empty when the release is intact): checksums, sizes, rows and schema of every listed
-    file, and every file the manifest does not list. Raises ReleaseError when `target` is not a release."""
+    file (`threads` at a time, THREADS), and every file the manifest does not list. Raises ReleaseError when
+    `target` is not a release."""
     target = target.rstrip("/")
     path = join(target, "manifest.json")
     if not exists(path):
@@ -209,22 +256,36 @@ def verify(target: str) -> list[str]:
     present = dict(files_under(target))  # one listing, not a request per file
     for rel in sorted(set(present) - listed):
         problems.append(f"{rel}: not listed in the manifest (a reader of shards/*.parquet would read it)")
-    for entry in manifest["files"] + index["files"]:
+
+    def check(item: tuple[dict, str, list[str]]) -> list[str]:
+        entry, kind, wanted = item
         f = join(target, entry["path"])
         if entry["path"] not in present:
-            problems.append(f"{entry['path']}: missing")
-            continue
+            return [f"{entry['path']}: missing"]
+        found = []
         if present[entry["path"]] != entry["bytes"]:
-            problems.append(f"{entry['path']}: size {present[entry['path']]} != {entry['bytes']}")
+            found.append(f"{entry['path']}: size {present[entry['path']]} != {entry['bytes']}")
         if file_sha256(f) != entry["sha256"]:
-            problems.append(f"{entry['path']}: sha256 mismatch")
-            continue
+            return found + [f"{entry['path']}: sha256 mismatch"]
         with open_read(f) as stream:
             meta = pq.ParquetFile(stream)
         if meta.metadata.num_rows != entry["rows"]:
-            problems.append(f"{entry['path']}: {meta.metadata.num_rows} rows != {entry['rows']}")
-        kind, wanted = ("dedup index", DEDUP_INDEX_SCHEMA.names) if entry in index["files"] else ("shard", [
-            "doc_id", "tokens"])
+            found.append(f"{entry['path']}: {meta.metadata.num_rows} rows != {entry['rows']}")
         if not set(wanted) <= set(meta.schema_arrow.names):
-            problems.append(f"{entry['path']}: not a tokenmill {kind} schema")
+            return found + [f"{entry['path']}: not a tokenmill {kind} schema"]
+        if "row_group_tokens" in entry:  # releases since 2026-12-07: what a reader deals its row groups by
+            try:
+                counts = row_group_tokens(meta.metadata, entry["path"])
+            except ValueError as exc:
+                counts = str(exc)
+            if counts != entry["row_group_tokens"]:
+                found.append(f"{entry['path']}: tokens per row group {counts} != the manifest's "
+                             f"{entry['row_group_tokens']}")
+        return found
+
+    # Each entry knows its kind: looking it up in the index's list inside the loop was a scan per file.
+    items = [(e, "shard", ["doc_id", "tokens"]) for e in manifest["files"]] + [
+        (e, "dedup index", DEDUP_INDEX_SCHEMA.names) for e in index["files"]]
+    for found in in_parallel(check, items, threads):
+        problems += found
     return problems

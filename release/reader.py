@@ -9,7 +9,11 @@ document already ends with its end-of-text token), cut into sequences of seq_len
 shifted targets). Ranks never share a document. Every rank yields the same number of sequences, the smallest
 any rank's stream fills, so data-parallel steps stay in lockstep; a rank's surplus and its tail are dropped.
 The counts come from the shard footers alone: a row group's token count is the `tokens` column chunk's
-number of values, so no rank reads another's tokens to know them.
+number of values, so no rank reads another's tokens to know them. A release records them in its manifest
+(`row_group_tokens` of each file, since 2026-12-07), so a rank opens no footer to start and reads only the
+files of the row groups it owns, when it reaches them (issue 35: 10^5 shards' footers on every one of
+10^3 ranks were 10^8 requests before the first step); a run's folder, or a release made before, has its
+footers read at the start, every one of them on every rank.
 
 Resumable without replay: `state_dict()` after any step holds the rank's position (row group, row, token);
 `load_state_dict()` on a new reader starts there, reading nothing before it, and iteration continues with
@@ -29,11 +33,12 @@ from collections.abc import Iterator
 import numpy as np
 import pyarrow.parquet as pq
 
+from console.safe import shown
 from storage.files import exists, join, match, open_read, read_bytes
 from storage.paths import check_entries
 
 
-def _row_group_tokens(meta: pq.FileMetaData, path: str) -> list[int]:
+def row_group_tokens(meta: pq.FileMetaData, path: str) -> list[int]:
     """Tokens per row group from the footer: the list column's leaf values. An empty token list would count
     as one (null) value; the shard schema's rows always hold at least one token, and a chunk whose
     statistics show nulls is refused rather than miscounted."""
@@ -68,14 +73,19 @@ class PackedReader:
         if not 0 <= rank < world_size:
             raise ValueError(f"rank {rank} outside world_size {world_size}")
         self.path = path.rstrip("/")
-        self.files = self._files(self.path)
+        self.files, counts = self._listing(self.path)
         self.seq_len, self.seed, self.rank, self.world_size = seq_len, seed, rank, world_size
-        # Every (file, row group) with its tokens, from the footers: one small read per file.
+        self.footer_reads = 0  # footers opened to learn the counts (0 for a release that records them)
+        # Every (file, row group) with its tokens: from the release's manifest, else from the footers (one
+        # small read per file).
         self.row_groups: list[tuple[int, int, int]] = []
         for fi, f in enumerate(self.files):
-            with open_read(f) as stream:
-                meta = pq.ParquetFile(stream).metadata
-            self.row_groups += [(fi, g, n) for g, n in enumerate(_row_group_tokens(meta, f))]
+            if counts is None:
+                with open_read(f) as stream:
+                    meta = pq.ParquetFile(stream).metadata
+                self.footer_reads += 1
+            self.row_groups += [(fi, g, n) for g, n in enumerate(
+                row_group_tokens(meta, f) if counts is None else counts[fi])]
         self.read_log: list[tuple[int, int]] = []  # (file, row group) this reader has read, in order
         self._set_epoch(epoch)
 
@@ -83,6 +93,7 @@ class PackedReader:
         self.epoch = epoch
         order = np.random.default_rng([self.seed, epoch]).permutation(len(self.row_groups))
         self.owned = [self.row_groups[i][:2] for i in order[self.rank :: self.world_size]]
+        self._owned_tokens = [self.row_groups[i][2] for i in order[self.rank :: self.world_size]]
         n = self.seq_len + 1
         per_rank = [sum(self.row_groups[i][2] for i in order[r :: self.world_size]) for r in range(self.world_size)]
         self.sequences = min(t // n for t in per_rank)  # every rank yields this many this epoch
@@ -99,18 +110,34 @@ class PackedReader:
 
     @staticmethod
     def _files(path: str) -> list[str]:
-        """The shard files to read. Raises FileNotFoundError where there is no release, run or shard file, and
-        storage.paths.UnsafePathError (a ValueError) where the manifest lists a path outside `path`."""
+        """The shard files to read (PackedReader._listing)."""
+        return PackedReader._listing(path)[0]
+
+    @staticmethod
+    def _listing(path: str) -> tuple[list[str], list[list[int]] | None]:
+        """(the shard files to read, each one's tokens per row group when a release's manifest records them for
+        every file, else None). Raises FileNotFoundError where there is no release, run or shard file, and
+        storage.paths.UnsafePathError (a ValueError) where the manifest lists a path outside `path` or a count
+        that is not one."""
         manifest = join(path, "manifest.json")
         if exists(manifest):
             data = json.loads(read_bytes(manifest))
             listed = data.get("files") or data.get("shards") or []
             check_entries(listed, f"{manifest} {'files' if data.get('files') else 'shards'}")  # UnsafePathError
-            return [join(path, e["path"]) for e in listed if e["path"].endswith(".parquet")]
+            listed = [e for e in listed if e["path"].endswith(".parquet")]
+            counts = [e.get("row_group_tokens") for e in listed]
+            if not listed or any(c is None for c in counts):
+                counts = None  # a run, or a release made before 2026-12-07: the footers say
+            else:
+                for e, c in zip(listed, counts, strict=True):
+                    if not isinstance(c, list) or not all(type(n) is int and n >= 0 for n in c):
+                        raise ValueError(f"{manifest}: {shown(e['path'])}: row_group_tokens is not a list of "
+                                         "token counts")
+            return [join(path, e["path"]) for e in listed], counts
         found = match(join(path, "shards", "*.parquet")) or match(join(path, "*.parquet"))
         if not found:
             raise FileNotFoundError(f"{path}: no release or run here (no manifest.json, no shards/*.parquet)")
-        return [p for p, _size in found]
+        return [p for p, _size in found], None
 
     def _documents(self) -> Iterator[tuple[tuple[int, int, int], np.ndarray]]:
         """((position of the document's first token yielded), its remaining tokens) from the saved position
@@ -123,6 +150,10 @@ class PackedReader:
             self.read_log.append((fi, g))
             column = table.column("tokens").combine_chunks()
             offsets = column.offsets.to_numpy()
+            if int(offsets[-1] - offsets[0]) != self._owned_tokens[k]:
+                # The counts dealt the sequences: a rank short of them would leave the others' steps waiting.
+                raise ValueError(f"{self.files[fi]}: row group {g} holds {int(offsets[-1] - offsets[0]):,} tokens, "
+                                 f"the manifest says {self._owned_tokens[k]:,}")
             values = column.values.to_numpy(zero_copy_only=False).astype(np.uint32, copy=False)
             rows = np.random.default_rng([self.seed, self.epoch, fi, g]).permutation(len(column))
             first = start_row if k == start_rg else 0
