@@ -46,7 +46,9 @@ def _need(tool: str) -> None:
 # collector cut the JVMs' CPU on `bench/engines.py --engines flink,spark` at 400bdbd (2026-12-07, other work
 # beside it): job server 19.2 -> 7.8 s (Flink) and 29.4 -> 15.5 s (Spark), cluster JVMs 76.1 -> 46.8 s and
 # 34.1 -> 20.5 s, outputs identical. A test setting, not tokenmill's: a user's job servers run as their Java runs.
-QUICK_JVMS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC"
+# -Xss16m: with C1's larger frames, Flink's JobManager overflowed its stack deserializing the submitted job of
+# the run against a release (JobSubmitHandler, StackOverflowError, 2026-12-07 after the against-release salting).
+QUICK_JVMS = "-XX:TieredStopAtLevel=1 -XX:+UseSerialGC -Xss16m"
 
 
 @pytest.fixture(scope="module")
