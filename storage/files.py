@@ -17,6 +17,7 @@ import sys
 import tempfile
 from typing import Any, BinaryIO
 
+from storage import s3_clients
 from storage.retry import RetryingReader, retrying
 
 _configured = False
@@ -33,6 +34,7 @@ def configure(flags: list[str]) -> None:
 
     _configured = True
     FileSystems.set_options(PipelineOptions(flags))
+    s3_clients.install()
 
 
 def _in_beam_worker() -> bool:
@@ -52,6 +54,7 @@ def filesystems() -> Any:
 
     if not _configured and not _in_beam_worker():
         configure([])
+    s3_clients.install()  # one boto3 client per process, not per s3:// operation (storage/s3_clients.py)
     return FileSystems
 
 

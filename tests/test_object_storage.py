@@ -354,3 +354,46 @@ def test_a_folder_on_a_store_means_its_crawl_files_with_or_without_the_slash(s3,
     assert list(run_pipeline.expand_inputs([files[0]])[0]) == files[:1]
     with pytest.raises(run_pipeline.UsageError, match="matches no file"):
         run_pipeline.expand_inputs(["s3://folders/nothing"])
+
+
+def test_s3_operations_share_one_boto3_client_and_files_read_apart(s3, monkeypatch):
+    """Beam 2.62 builds a boto3 session and client for every s3:// operation (~0.1 s of CPU each);
+    storage/s3_clients.py gives a process one client per store settings. Two files read in turns by two
+    threads still read their own bytes: each open keeps its own download stream."""
+    import threading
+
+    import boto3.session
+
+    from storage import files, s3_clients
+
+    endpoint, client = s3
+    client.create_bucket(Bucket="shared-client")
+    bodies = {name: bytes(range(256)) * 4096 + name.encode() for name in ("a", "b")}  # 1 MiB each
+    for name, body in bodies.items():
+        client.put_object(Bucket="shared-client", Key=name, Body=body)
+    files.configure(_s3_flags(endpoint))
+    assert s3_clients.install()
+    made = []
+    real = boto3.session.Session.client
+    monkeypatch.setattr(boto3.session.Session, "client", lambda self, *a, **k: made.append(k) or real(self, *a, **k))
+    fs = files.filesystems()
+    with fs.open("s3://shared-client/a") as fa, fs.open("s3://shared-client/b") as fb:
+        got = {"a": b"", "b": b""}
+        while len(got["a"]) < len(bodies["a"]) or len(got["b"]) < len(bodies["b"]):
+            got["a"] += fa.read(100_003)
+            got["b"] += fb.read(77_777)
+    assert got == bodies
+    read = {}
+
+    def whole(name: str) -> None:
+        with fs.open(f"s3://shared-client/{name}") as f:
+            read[name] = b"".join(iter(lambda: f.read(65_536), b""))
+
+    threads = [threading.Thread(target=whole, args=(n,)) for n in ("a", "b") * 4]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert read == bodies
+    assert fs.exists("s3://shared-client/a") and not fs.exists("s3://shared-client/c")
+    assert len(made) <= 1, f"{len(made)} boto3 clients for one store's settings"
