@@ -1,7 +1,7 @@
 """What `tokenmill mix` holds and takes, by source size: the planner's peak RSS and wall time on synthetic
 releases of 10^6, 10^7 (and, if given, 10^8) documents, and whether two checkouts write the same mixture.
 
-    python bench/mix_scale.py [--docs 1000000 10000000] [--keep DIR] [--checkout OLD ...]
+    python bench/mix_scale.py [--docs 1000000 10000000] [--keep DIR] [--checkout OLD ...] [--rows-cache-bytes N]
 
 Synthetic releases, as small as the planner allows: a release manifest and shard files holding only the
 columns the plan reads (token_count, cluster_size, language, topic; no tokens), row groups of 2,000 rows
@@ -14,7 +14,8 @@ interleaving: every part of the planner).
 Each checkout's `python -m tokenmill_cli mix` runs as a fresh process, one at a time; its peak RSS is the
 child's ru_maxrss (os.wait4), its time the wall clock around it. With --checkout OLD (e.g. `git archive
 <commit> | tar -x -C OLD`) OLD runs first, then this checkout, and the bench compares every plan file's bytes
-and the manifests (apart from `created`): "same mixture" or the first difference.
+and the manifests (apart from `created`): "same mixture" or the first difference. --rows-cache-bytes 0 runs
+this checkout with no rows cache (mixing.sources.ROWS_CACHE_BYTES): the path a source past the cache takes.
 """
 
 from __future__ import annotations
@@ -80,11 +81,15 @@ def synthetic_release(folder: Path, name: str, docs: int, seed: int) -> int:
     return pool
 
 
-def run_mix(checkout: Path, spec: Path, target: Path) -> tuple[float, int]:
-    """(wall seconds, peak RSS bytes) of `tokenmill mix` from `checkout` in a fresh process."""
+def run_mix(checkout: Path, spec: Path, target: Path, cache_bytes: int | None = None) -> tuple[float, int]:
+    """(wall seconds, peak RSS bytes) of `tokenmill mix` from `checkout` in a fresh process (with
+    mixing.sources.ROWS_CACHE_BYTES set to `cache_bytes` when given)."""
+    argv = ["mix", str(spec), "--to", str(target)]
+    command = [sys.executable, "-m", "tokenmill_cli", *argv] if cache_bytes is None else [
+        sys.executable, "-c", f"import sys, mixing.sources, tokenmill_cli; mixing.sources.ROWS_CACHE_BYTES = "
+        f"{cache_bytes}; sys.exit(tokenmill_cli.main({argv!r}))"]
     start = time.perf_counter()
-    child = subprocess.Popen([sys.executable, "-m", "tokenmill_cli", "mix", str(spec), "--to", str(target)],
-                             cwd=checkout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    child = subprocess.Popen(command, cwd=checkout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
     seconds = time.perf_counter() - start
     out, err = child.stdout.read().decode(), child.stderr.read().decode()
@@ -114,6 +119,8 @@ def main() -> int:
     ap.add_argument("--docs", type=int, nargs="+", default=[1_000_000, 10_000_000])
     ap.add_argument("--keep", type=Path, help="work here and keep the releases (reused when present)")
     ap.add_argument("--checkout", type=Path, action="append", default=[], help="another checkout to run first")
+    ap.add_argument("--rows-cache-bytes", type=int, help="this checkout's mixing.sources.ROWS_CACHE_BYTES "
+                    "(0: every row group's rows read again from the shards when the plan is written)")
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="tm-mixscale-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -140,7 +147,7 @@ def main() -> int:
             for i, checkout in enumerate(checkouts):
                 target = root / f"mix-{i}"
                 shutil.rmtree(target, ignore_errors=True)
-                seconds, rss = run_mix(checkout, spec, target)
+                seconds, rss = run_mix(checkout, spec, target, args.rows_cache_bytes if checkout == REPO else None)
                 manifest = json.loads((target / "manifest.json").read_text())
                 plan = manifest["plan"]
                 print(f"{n:>11,} docs  {str(checkout):<28s} mix {seconds:7.1f} s  peak RSS {rss / 2**20:8,.0f} MiB  "
