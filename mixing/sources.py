@@ -31,8 +31,9 @@ from storage.paths import UnsafePathError, check_entries
 META_COLUMNS = ["token_count", "cluster_size", "language", "topic"]
 # The scan keeps each row group's selected rows and copies (2 + 1 bytes a document in most sources) until
 # they take this much, so writing the plan reads those row groups' columns no more; the rest are read again
-# from the shards, which made `mix` 2.5x slower at 10^7 documents (bench/mix_scale.py, 2026-12-07). 256 MiB:
-# ~85 M selected documents, while the process stays within a few hundred MB whatever the source's size.
+# from the shards, which costs: `python bench/mix_scale.py --rows-cache-bytes 0` at 6f69510, 10^7 documents
+# 12.8 -> 28.5 s, 10^8 114.9 -> 390.9 s. 256 MiB holds ~85 M selected documents' rows; peak RSS at 10^8 was
+# 724 MiB with the cache, 421 MiB without.
 ROWS_CACHE_BYTES = 256 << 20
 
 
@@ -153,7 +154,7 @@ def _narrow(values: np.ndarray) -> np.ndarray:
 class SourceScan:
     """A source's selected documents read a row group at a time: `groups()` sums every row group for the
     plan (mixing.plan.SourceGroups), `load` reads a row group's documents again when the plan needs its rows.
-    Nothing here holds a column of the whole source (issue 35: 10^8 documents planned in a few hundred MB,
+    Nothing here holds a column of the whole source (issue 35: 10^8 documents planned in 724 MiB peak RSS,
     bench/mix_scale.py)."""
 
     def __init__(self, source: Source, threads: int = 8, cache_left: list[int] | None = None) -> None:
