@@ -11,11 +11,12 @@ documents, `where = "language = 'en'"`, FineWeb-2's repeat table, weight 0.7) wi
 documents, weight 0.3), total_tokens set so web runs 1.5 epochs (whole epochs, a partial one, copies,
 interleaving: every part of the planner).
 
-Each checkout's `python -m tokenmill_cli mix` runs as a fresh process, one at a time; its peak RSS is the
-child's ru_maxrss (os.wait4), its time the wall clock around it. With --checkout OLD (e.g. `git archive
-<commit> | tar -x -C OLD`) OLD runs first, then this checkout, and the bench compares every plan file's bytes
-and the manifests (apart from `created`): "same mixture" or the first difference. --rows-cache-bytes 0 runs
-this checkout with no rows cache (mixing.sources.ROWS_CACHE_BYTES): the path a source past the cache takes.
+Each checkout's `python -m tokenmill_cli mix`, then `verify` of the mixture it wrote, runs as a fresh process,
+one at a time; its peak RSS is the child's ru_maxrss (os.wait4), its time the wall clock around it. With
+--checkout OLD (e.g. `git archive <commit> | tar -x -C OLD`) OLD runs first, then this checkout, and the
+bench compares every plan file's bytes and the manifests (apart from `created`): "same mixture" or the first
+difference. --rows-cache-bytes 0 runs this checkout's mix with no rows cache (mixing.sources.ROWS_CACHE_BYTES):
+the path a source past the cache takes.
 """
 
 from __future__ import annotations
@@ -88,6 +89,11 @@ def run_mix(checkout: Path, spec: Path, target: Path, cache_bytes: int | None = 
     command = [sys.executable, "-m", "tokenmill_cli", *argv] if cache_bytes is None else [
         sys.executable, "-c", f"import sys, mixing.sources, tokenmill_cli; mixing.sources.ROWS_CACHE_BYTES = "
         f"{cache_bytes}; sys.exit(tokenmill_cli.main({argv!r}))"]
+    return run_child(command, checkout)
+
+
+def run_child(command: list[str], checkout: Path) -> tuple[float, int]:
+    """(wall seconds, peak RSS bytes) of `command` run from `checkout` in a fresh process."""
     start = time.perf_counter()
     child = subprocess.Popen(command, cwd=checkout, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     _, status, usage = os.wait4(child.pid, 0)
@@ -95,7 +101,7 @@ def run_mix(checkout: Path, spec: Path, target: Path, cache_bytes: int | None = 
     out, err = child.stdout.read().decode(), child.stderr.read().decode()
     child.returncode = os.waitstatus_to_exitcode(status)
     if child.returncode:
-        raise SystemExit(f"mix from {checkout} failed ({child.returncode}): {out}{err}")
+        raise SystemExit(f"{command[-4:]} from {checkout} failed ({child.returncode}): {out}{err}")
     return seconds, usage.ru_maxrss * 1024
 
 
@@ -153,6 +159,8 @@ def main() -> int:
                 print(f"{n:>11,} docs  {str(checkout):<28s} mix {seconds:7.1f} s  peak RSS {rss / 2**20:8,.0f} MiB  "
                       f"({plan['units']:,} units, {plan['entries']:,} entries, plan "
                       f"{sum(f['bytes'] for f in plan['files']) / 2**20:,.1f} MiB in {len(plan['files'])} files)")
+                seconds, rss = run_child([sys.executable, "-m", "tokenmill_cli", "verify", str(target)], checkout)
+                print(f"{'':>16s} {'':<28s} verify {seconds:4.1f} s  peak RSS {rss / 2**20:8,.0f} MiB")
                 done.append(target)
             for other in done[:-1]:
                 diff = difference(other, done[-1])

@@ -62,6 +62,9 @@ def check_mixture_paths(target: str, manifest: dict) -> None:
 # Units per row group of a plan file: the plan's format since it was written (as 10,000 rows per row group by
 # pq.write_table); a row group's rows are held whole while written, so its pages are the whole table's.
 PLAN_ROW_GROUP_UNITS = 10_000
+# Units whose rows verify reads at once (Arrow decodes a batch, not the row group: reading a whole plan row group
+# of 22 M entries peaked at 513 MiB RSS, batches of 1,000 units at 160 MiB; bench/mix_scale.py's 10^7 plan).
+VERIFY_BATCH_UNITS = 1_000
 
 
 def plan_table(units: Units, a: int, b: int, rows: np.ndarray) -> pa.Table:
@@ -178,9 +181,10 @@ def verify_mixture(target: str, manifest: dict) -> list[str]:
                 problems.append(f"source {s['label']}: {f['path']}: size {sizes[full]} != {f['bytes']}")
     if problems:
         return problems
-    plan = read_plan(target, manifest)
-    src, fil, grp = (plan.column(c).to_numpy() for c in ("source", "file", "row_group"))
-    rows = plan.column("rows")
+    # The units' small columns first (a few numbers per unit), then the rows VERIFY_BATCH_UNITS units at a time:
+    # what verify holds does not grow with the plan's entries (246 M at 10^8 documents in bench/mix_scale.py).
+    plan = read_plan(target, manifest, columns=["source", "file", "tokens"])
+    src, fil = (plan.column(c).to_numpy() for c in ("source", "file"))
     tokens = int(plan.column("tokens").to_numpy().sum())
     if tokens != manifest["plan"]["tokens"]:
         problems.append(f"plan: {tokens:,} tokens, the manifest says {manifest['plan']['tokens']:,}")
@@ -195,13 +199,22 @@ def verify_mixture(target: str, manifest: dict) -> list[str]:
             footers[si, fi] = pq.ParquetFile(stream).metadata
     if problems:
         return problems
-    lengths = pc.list_value_length(rows).to_numpy()
-    flat = pc.list_flatten(rows).to_numpy()
-    top = np.maximum.reduceat(flat, np.cumsum(lengths) - lengths) if len(flat) else np.zeros(len(src), np.int64)
-    for u in range(len(src)):
-        meta = footers[int(src[u]), int(fil[u])]
-        if grp[u] >= meta.num_row_groups or top[u] >= meta.row_group(int(grp[u])).num_rows:
-            problems.append(f"plan unit {u}: row group {grp[u]} / row {top[u]} beyond "
-                            f"{manifest['sources'][src[u]]['files'][fil[u]]['path']}")
-            break
+    first = 0  # the batch's first unit
+    for f in manifest["plan"]["files"]:
+        with open_read(join(target, f["path"])) as stream:
+            batches = pq.ParquetFile(stream).iter_batches(VERIFY_BATCH_UNITS, columns=[
+                "source", "file", "row_group", "rows"])
+            for part in batches:
+                src, fil, grp = (part.column(c).to_numpy() for c in ("source", "file", "row_group"))
+                rows = part.column("rows")
+                lengths = pc.list_value_length(rows).to_numpy()
+                flat = pc.list_flatten(rows).to_numpy()
+                top = np.maximum.reduceat(flat, np.cumsum(lengths) - lengths) if len(flat) else np.zeros(
+                    len(src), np.int64)
+                for u in range(len(src)):
+                    meta = footers[int(src[u]), int(fil[u])]
+                    if grp[u] >= meta.num_row_groups or top[u] >= meta.row_group(int(grp[u])).num_rows:
+                        return [f"plan unit {first + u}: row group {grp[u]} / row {top[u]} beyond "
+                                f"{manifest['sources'][src[u]]['files'][fil[u]]['path']}"]
+                first += len(src)
     return problems

@@ -464,3 +464,32 @@ def test_the_plan_is_streamed_a_row_group_at_a_time_as_the_whole_table_was_writt
     with pytest.raises(PlanError, match="changed while mixing"):
         unit_rows(units, 0, 10, lambda wanted: [groups[k][:-1] if len(groups[k]) else np.zeros(1, np.int32)
                                                 for k in wanted])
+
+
+def test_verify_finds_a_row_beyond_its_row_group(mixed, tmp_path, monkeypatch):
+    """verify reads the plan's rows VERIFY_BATCH_UNITS units at a time (7 here, so the last unit is in a later
+    batch); a unit naming a row its row group lacks (the plan file's checksum made to match) is found and named
+    by its place in the plan."""
+    import mixing.folder
+    from mixing.folder import parquet_bytes, verify_mixture
+
+    monkeypatch.setattr(mixing.folder, "VERIFY_BATCH_UNITS", 7)
+    root, _ = mixed
+    copy = tmp_path / "m"
+    shutil.copytree(root / "m", copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert verify_mixture(str(copy), manifest) == []
+    entry = manifest["plan"]["files"][-1]
+    table = pq.read_table(copy / entry["path"])
+    rows = table.column("rows").to_pylist()
+    last = len(rows) - 1
+    rows[last] = rows[last][:-1] + [10**6]
+    table = table.set_column(table.schema.get_field_index("rows"), "rows", pa.array(rows, pa.list_(pa.int32())))
+    data = parquet_bytes(table)
+    (copy / entry["path"]).write_bytes(data)
+    entry.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    units = manifest["plan"]["units"]
+    assert units > 7
+    assert verify_mixture(str(copy), manifest) == [
+        f"plan unit {units - 1}: row group {table.column('row_group')[last].as_py()} / row 1000000 beyond "
+        f"{manifest['sources'][table.column('source')[last].as_py()]['files'][table.column('file')[last].as_py()]['path']}"]
