@@ -2,6 +2,7 @@
 releases of 10^6, 10^7 (and, if given, 10^8) documents, and whether two checkouts write the same mixture.
 
     python bench/mix_scale.py [--docs 1000000 10000000] [--keep DIR] [--checkout OLD ...] [--rows-cache-bytes N]
+        [--old-verify-only]
 
 Synthetic releases, as small as the planner allows: a release manifest and shard files holding only the
 columns the plan reads (token_count, cluster_size, language, topic; no tokens), row groups of 2,000 rows
@@ -16,7 +17,8 @@ one at a time; its peak RSS is the child's ru_maxrss (os.wait4), its time the wa
 --checkout OLD (e.g. `git archive <commit> | tar -x -C OLD`) OLD runs first, then this checkout, and the
 bench compares every plan file's bytes and the manifests (apart from `created`): "same mixture" or the first
 difference. --rows-cache-bytes 0 runs this checkout's mix with no rows cache (mixing.sources.ROWS_CACHE_BYTES):
-the path a source past the cache takes.
+the path a source past the cache takes. --old-verify-only: the --checkout ones do not mix, they verify this
+checkout's mixture (at 10^8 documents the mix at bd2d4b3 would need ~11 GiB).
 """
 
 from __future__ import annotations
@@ -127,6 +129,8 @@ def main() -> int:
     ap.add_argument("--checkout", type=Path, action="append", default=[], help="another checkout to run first")
     ap.add_argument("--rows-cache-bytes", type=int, help="this checkout's mixing.sources.ROWS_CACHE_BYTES "
                     "(0: every row group's rows read again from the shards when the plan is written)")
+    ap.add_argument("--old-verify-only", action="store_true", help="the --checkout ones only verify this "
+                    "checkout's mixture (for sizes their mix cannot hold)")
     args = ap.parse_args()
     work = args.keep or Path(tempfile.mkdtemp(prefix="tm-mixscale-"))
     work.mkdir(parents=True, exist_ok=True)
@@ -151,6 +155,8 @@ def main() -> int:
                             + f'[[sources]]\npath = "{root / "books"}"\nweight = 0.3\n')
             done = []
             for i, checkout in enumerate(checkouts):
+                if args.old_verify_only and checkout != REPO:
+                    continue
                 target = root / f"mix-{i}"
                 shutil.rmtree(target, ignore_errors=True)
                 seconds, rss = run_mix(checkout, spec, target, args.rows_cache_bytes if checkout == REPO else None)
@@ -159,8 +165,9 @@ def main() -> int:
                 print(f"{n:>11,} docs  {str(checkout):<28s} mix {seconds:7.1f} s  peak RSS {rss / 2**20:8,.0f} MiB  "
                       f"({plan['units']:,} units, {plan['entries']:,} entries, plan "
                       f"{sum(f['bytes'] for f in plan['files']) / 2**20:,.1f} MiB in {len(plan['files'])} files)")
-                seconds, rss = run_child([sys.executable, "-m", "tokenmill_cli", "verify", str(target)], checkout)
-                print(f"{'':>16s} {'':<28s} verify {seconds:4.1f} s  peak RSS {rss / 2**20:8,.0f} MiB")
+                for verifier in checkouts if args.old_verify_only else [checkout]:
+                    seconds, rss = run_child([sys.executable, "-m", "tokenmill_cli", "verify", str(target)], verifier)
+                    print(f"{'':>16s} {str(verifier):<28s} verify {seconds:4.1f} s  peak RSS {rss / 2**20:8,.0f} MiB")
                 done.append(target)
             for other in done[:-1]:
                 diff = difference(other, done[-1])
