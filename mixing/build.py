@@ -4,16 +4,15 @@ folder (mixing.folder) with its manifest: per source what it gives and how often
 from __future__ import annotations
 
 import datetime as _dt
-import hashlib
 import json
 import os
 import shutil
 from collections import Counter
 from typing import Any
 
-from mixing.folder import MIXTURE_KIND, mixture_manifest, parquet_bytes, plan_tables, verify_mixture
+from mixing.folder import MIXTURE_KIND, mixture_manifest, verify_mixture, write_plan
 from mixing.plan import PlanError, SourcePlan, plan_mixture
-from mixing.sources import Source, open_sources, read_docs
+from mixing.sources import Source, mixture_loader, open_sources, scan_sources
 from mixing.spec import MixSpec, SpecError
 from outputs.run_files import tokenmill_version
 from storage.files import is_local, join, match, write_bytes
@@ -54,11 +53,11 @@ def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
         return existing
     if local and os.path.exists(target) and os.listdir(target) or not local and match(f"{target}/**"):
         raise SpecError(f"{target} is not empty: a mixture is written into a new folder")
-    docs = []
-    for s in sources:
-        docs.append(read_docs(s))
-        log(f"  {s.label}: {len(docs[-1].tokens):,} documents selected of "
-            f"{sum(f['rows'] for f in s.files):,}, {int(docs[-1].tokens.sum()):,} tokens")
+    scans, docs = scan_sources(sources), []
+    for s, scan in zip(sources, scans, strict=True):
+        docs.append(scan.groups())
+        log(f"  {s.label}: {docs[-1].documents:,} documents selected of "
+            f"{sum(f['rows'] for f in s.files):,}, {docs[-1].selected_tokens:,} tokens")
     try:
         units, plans = plan_mixture(docs, [s.weight for s in spec.sources], spec.total_tokens, spec.seed,
                                     spec.window_tokens)
@@ -77,13 +76,10 @@ def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
     build = target + ".tmp-mix" if local else target
     if local:
         shutil.rmtree(build, ignore_errors=True)
-    plan_files = []
-    for k, table in enumerate(plan_tables(units)):
-        data = parquet_bytes(table)
-        rel = f"plan/part-{k:05d}.parquet"
-        write_bytes(join(build, rel), data)
-        plan_files.append({"path": rel, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                           "rows": table.num_rows})
+    try:
+        plan_files = write_plan(build, units, mixture_loader(scans))
+    except PlanError as exc:
+        raise SpecError(f"{target}: {exc.args[0]}") from None
     manifest = {
         "kind": MIXTURE_KIND, "name": spec.name, "seed": spec.seed, "total_tokens": spec.total_tokens,
         "warn_epochs": spec.warn_epochs, "window_tokens": spec.window_tokens, "spec": spec.raw,
@@ -91,7 +87,7 @@ def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
         "tokenizer": sources[0].manifest["tokenizer"],
         "sources": [_source_entry(s, p, total) for s, p in zip(sources, plans, strict=True)],
         "plan": {"files": plan_files, "units": int(len(units.tokens)), "windows": int(units.window.max()) + 1,
-                 "entries": int(len(units.rows)), "tokens": total},
+                 "entries": sum(p.entries for p in plans), "tokens": total},
         "composition": {
             "by_source": {s.label: p.planned_tokens for s, p in zip(sources, plans, strict=True)},
             # manifest.json is written with sorted keys: an order given here would not survive

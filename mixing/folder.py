@@ -13,6 +13,7 @@ through the plan (mixing/reader.py).
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 
@@ -21,9 +22,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from mixing.plan import Units
+from mixing.plan import Units, unit_rows
 from release.publish import file_sha256, files_under
-from storage.files import exists, join, match, open_read, read_bytes
+from storage.files import create, exists, join, match, open_read, read_bytes
 from storage.paths import check_entries
 
 MIXTURE_KIND = "mixture"
@@ -58,27 +59,75 @@ def check_mixture_paths(target: str, manifest: dict) -> None:
         check_entries(s.get("files") or [], f"{target}/manifest.json sources[{i}].files")
 
 
-def plan_tables(units: Units) -> list[pa.Table]:
-    tables = []
-    ends = np.cumsum(units.count)  # unit u's rows end here in units.rows
-    for a in range(0, max(len(units.tokens), 1), PLAN_PART_UNITS):
-        b = min(a + PLAN_PART_UNITS, len(units.tokens))
-        first = int(ends[a - 1]) if a else 0
-        offsets = np.concatenate([[0], ends[a:b] - first]).astype(np.int32)
-        rows = units.rows[first: first + offsets[-1]]
-        tables.append(pa.Table.from_arrays([
-            pa.array(units.window[a:b], pa.int32()), pa.array(units.source[a:b], pa.int32()),
-            pa.array(units.file[a:b], pa.int32()), pa.array(units.row_group[a:b], pa.int32()),
-            pa.array(units.epoch[a:b], pa.int32()),
-            pa.array(units.tokens[a:b], pa.int64()), pa.array(units.take[a:b], pa.int64()),
-            pa.ListArray.from_arrays(pa.array(offsets), pa.array(rows, pa.int32())),
-        ], schema=PLAN_SCHEMA))
-    return tables
+# Units per row group of a plan file: the plan's format since it was written (as 10,000 rows per row group by
+# pq.write_table); a row group's rows are held whole while written, so its pages are the whole table's.
+PLAN_ROW_GROUP_UNITS = 10_000
+# Units whose rows verify reads at once (Arrow decodes a batch, not the row group: reading a whole plan row group
+# of 22 M entries peaked at 513 MiB RSS, batches of 1,000 units at 160 MiB; bench/mix_scale.py's 10^7 plan).
+VERIFY_BATCH_UNITS = 1_000
+
+
+def plan_table(units: Units, a: int, b: int, rows: np.ndarray) -> pa.Table:
+    """Units [a, b) as plan rows, `rows` their rows laid end to end."""
+    offsets = np.concatenate([[0], np.cumsum(units.count[a:b])]).astype(np.int32)
+    return pa.Table.from_arrays([
+        pa.array(units.window[a:b], pa.int32()), pa.array(units.source[a:b], pa.int32()),
+        pa.array(units.file[a:b], pa.int32()), pa.array(units.row_group[a:b], pa.int32()),
+        pa.array(units.epoch[a:b], pa.int32()),
+        pa.array(units.tokens[a:b], pa.int64()), pa.array(units.take[a:b], pa.int64()),
+        pa.ListArray.from_arrays(pa.array(offsets), pa.array(rows, pa.int32())),
+    ], schema=PLAN_SCHEMA)
+
+
+class _Hashed:
+    """A file being written, its sha256 and size counted as the bytes pass."""
+
+    def __init__(self, stream) -> None:
+        self.stream, self.sha256, self.bytes, self.closed = stream, hashlib.sha256(), 0, False
+
+    def write(self, data) -> int:
+        data = bytes(data)
+        self.sha256.update(data)
+        self.bytes += len(data)
+        self.stream.write(data)
+        return len(data)
+
+    def tell(self) -> int:
+        return self.bytes
+
+    def flush(self) -> None:
+        pass
+
+    def close(self) -> None:
+        self.closed = True
+
+
+def write_plan(target: str, units: Units, load) -> list[dict]:
+    """plan/part-NNNNN.parquet under `target`, PLAN_PART_UNITS units a file, each file streamed to its store
+    a row group (PLAN_ROW_GROUP_UNITS units) at a time, the rows of only that row group in memory
+    (mixing.plan.unit_rows with `load`): the same bytes as a whole part written by `parquet_bytes`. Returns
+    the files' manifest entries."""
+    files = []
+    n = len(units.tokens)
+    for k, a in enumerate(range(0, max(n, 1), PLAN_PART_UNITS)):
+        b = min(a + PLAN_PART_UNITS, n)
+        rel = f"plan/part-{k:05d}.parquet"
+        with create(join(target, rel)) as raw:
+            sink = _Hashed(raw)
+            if a == b:  # no unit: what parquet_bytes writes for an empty table
+                sink.write(parquet_bytes(plan_table(units, a, b, np.zeros(0, np.int32))))
+            else:
+                with pq.ParquetWriter(sink, PLAN_SCHEMA, compression="zstd") as writer:
+                    for c in range(a, b, PLAN_ROW_GROUP_UNITS):
+                        d = min(c + PLAN_ROW_GROUP_UNITS, b)
+                        writer.write_table(plan_table(units, c, d, unit_rows(units, c, d, load)))
+        files.append({"path": rel, "bytes": sink.bytes, "sha256": sink.sha256.hexdigest(), "rows": b - a})
+    return files
 
 
 def parquet_bytes(table: pa.Table) -> bytes:
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd", row_group_size=10_000)
+    pq.write_table(table, sink, compression="zstd", row_group_size=PLAN_ROW_GROUP_UNITS)
     return sink.getvalue().to_pybytes()
 
 
@@ -132,9 +181,10 @@ def verify_mixture(target: str, manifest: dict) -> list[str]:
                 problems.append(f"source {s['label']}: {f['path']}: size {sizes[full]} != {f['bytes']}")
     if problems:
         return problems
-    plan = read_plan(target, manifest)
-    src, fil, grp = (plan.column(c).to_numpy() for c in ("source", "file", "row_group"))
-    rows = plan.column("rows")
+    # The units' small columns first (a few numbers per unit), then the rows VERIFY_BATCH_UNITS units at a time:
+    # what verify holds does not grow with the plan's entries (246 M at 10^8 documents in bench/mix_scale.py).
+    plan = read_plan(target, manifest, columns=["source", "file", "tokens"])
+    src, fil = (plan.column(c).to_numpy() for c in ("source", "file"))
     tokens = int(plan.column("tokens").to_numpy().sum())
     if tokens != manifest["plan"]["tokens"]:
         problems.append(f"plan: {tokens:,} tokens, the manifest says {manifest['plan']['tokens']:,}")
@@ -149,13 +199,22 @@ def verify_mixture(target: str, manifest: dict) -> list[str]:
             footers[si, fi] = pq.ParquetFile(stream).metadata
     if problems:
         return problems
-    lengths = pc.list_value_length(rows).to_numpy()
-    flat = pc.list_flatten(rows).to_numpy()
-    top = np.maximum.reduceat(flat, np.cumsum(lengths) - lengths) if len(flat) else np.zeros(len(src), np.int64)
-    for u in range(len(src)):
-        meta = footers[int(src[u]), int(fil[u])]
-        if grp[u] >= meta.num_row_groups or top[u] >= meta.row_group(int(grp[u])).num_rows:
-            problems.append(f"plan unit {u}: row group {grp[u]} / row {top[u]} beyond "
-                            f"{manifest['sources'][src[u]]['files'][fil[u]]['path']}")
-            break
+    first = 0  # the batch's first unit
+    for f in manifest["plan"]["files"]:
+        with open_read(join(target, f["path"])) as stream:
+            batches = pq.ParquetFile(stream).iter_batches(VERIFY_BATCH_UNITS, columns=[
+                "source", "file", "row_group", "rows"])
+            for part in batches:
+                src, fil, grp = (part.column(c).to_numpy() for c in ("source", "file", "row_group"))
+                rows = part.column("rows")
+                lengths = pc.list_value_length(rows).to_numpy()
+                flat = pc.list_flatten(rows).to_numpy()
+                top = np.maximum.reduceat(flat, np.cumsum(lengths) - lengths) if len(flat) else np.zeros(
+                    len(src), np.int64)
+                for u in range(len(src)):
+                    meta = footers[int(src[u]), int(fil[u])]
+                    if grp[u] >= meta.num_row_groups or top[u] >= meta.row_group(int(grp[u])).num_rows:
+                        return [f"plan unit {first + u}: row group {grp[u]} / row {top[u]} beyond "
+                                f"{manifest['sources'][src[u]]['files'][fil[u]]['path']}"]
+                first += len(src)
     return problems

@@ -7,6 +7,7 @@ import hashlib
 import json
 import os
 import shutil
+import tomllib
 from collections import Counter
 
 import numpy as np
@@ -403,3 +404,92 @@ def test_the_readmes_path_works_as_written(demo_crawl, tmp_path):
     assert [s["label"] for s in manifest["sources"]] == ["web-1.0.0", "books-1.0.0"]
     assert manifest["plan"]["tokens"] == 20_000 and (tmp_path / "m1.html").stat().st_size > 2_000
     assert len(list(PackedReader(str(tmp_path / "mixes" / "m1"), 2048))) == 20_000 // 2049
+
+
+def test_rows_read_again_from_the_shards_give_the_same_mixture(mixed, releases, tmp_path, monkeypatch):
+    """The scan keeps each row group's rows while they fit mixing.sources.ROWS_CACHE_BYTES and reads the rest
+    again from the shards when the plan is written: no cache, a cache that ends part way through the first
+    source, and the default write the same plan bytes and manifest."""
+    import mixing.sources
+
+    root, total = mixed
+    expected = json.loads((root / "m" / "manifest.json").read_text())
+    for budget in (0, 300):
+        monkeypatch.setattr(mixing.sources, "ROWS_CACHE_BYTES", budget)
+        out = tmp_path / f"m{budget}"
+        assert tokenmill_cli.main(["mix", str(root / "mix.toml"), "--to", str(out)]) == 0
+        manifest = json.loads((out / "manifest.json").read_text())
+        assert [f["sha256"] for f in manifest["plan"]["files"]] == [f["sha256"] for f in expected["plan"]["files"]]
+        for key in ("plan", "sources", "composition", "warnings"):
+            assert manifest[key] == expected[key], key
+    spec = parse_spec(tomllib.loads((root / "mix.toml").read_text()))
+    scan = mixing.sources.scan_sources(mixing.sources.open_sources(spec), cache_bytes=300)[0]
+    groups = scan.groups()
+    assert 0 < len(scan.rows_cache) < len(groups.tokens), "the cache ends part way through web"
+
+
+def test_the_plan_is_streamed_a_row_group_at_a_time_as_the_whole_table_was_written(tmp_path):
+    """write_plan hands Arrow one plan row group (10,000 units) at a time, its rows fetched LOAD_UNITS units
+    at a time; the file is the bytes pq.write_table wrote for the whole part before 2026-12-07."""
+    from mixing.folder import parquet_bytes, plan_table, write_plan
+    from mixing.plan import PlanError, Units, unit_rows
+
+    rng = np.random.default_rng(7)
+    groups = {(int(s), int(f), int(g)): rng.integers(0, 2_000, rng.integers(0, 40)).astype(np.int32)
+              for s, f, g in zip(rng.integers(0, 2, 3_000), rng.integers(0, 30, 3_000), rng.integers(0, 90, 3_000),
+                                 strict=True)}
+    keys = list(groups)
+    n = 25_000
+    picked = [keys[k] for k in rng.integers(0, len(keys), n)]
+    special = {5: np.array([3, 1], np.int32), 24_999: np.array([9], np.int32)}
+    rows = [special.get(u, groups[k]) for u, k in enumerate(picked)]
+    units = Units(source=np.array([k[0] for k in picked], np.int32), file=np.array([k[1] for k in picked], np.int32),
+                  row_group=np.array([k[2] for k in picked], np.int32), epoch=np.zeros(n, np.int32),
+                  window=(np.arange(n) // 700).astype(np.int32), tokens=rng.integers(1, 10**6, n),
+                  take=np.zeros(n, np.int64), count=np.array([len(r) for r in rows], np.int64), special=special)
+    asked = []
+
+    def load(wanted):
+        asked.append(len(wanted))
+        return [groups[k] for k in wanted]
+
+    files = write_plan(str(tmp_path), units, load)
+    whole = parquet_bytes(plan_table(units, 0, n, np.concatenate(rows)))
+    data = (tmp_path / "plan" / "part-00000.parquet").read_bytes()
+    assert data == whole and pq.ParquetFile(tmp_path / "plan" / "part-00000.parquet").num_row_groups == 3
+    assert files == [{"path": "plan/part-00000.parquet", "bytes": len(whole),
+                      "sha256": hashlib.sha256(whole).hexdigest(), "rows": n}]
+    assert max(asked) <= 32
+    # A row group that no longer holds the entries it was planned with stops the mix.
+    with pytest.raises(PlanError, match="changed while mixing"):
+        unit_rows(units, 0, 10, lambda wanted: [groups[k][:-1] if len(groups[k]) else np.zeros(1, np.int32)
+                                                for k in wanted])
+
+
+def test_verify_finds_a_row_beyond_its_row_group(mixed, tmp_path, monkeypatch):
+    """verify reads the plan's rows VERIFY_BATCH_UNITS units at a time (7 here, so the last unit is in a later
+    batch); a unit naming a row its row group lacks (the plan file's checksum made to match) is found and named
+    by its place in the plan."""
+    import mixing.folder
+    from mixing.folder import parquet_bytes, verify_mixture
+
+    monkeypatch.setattr(mixing.folder, "VERIFY_BATCH_UNITS", 7)
+    root, _ = mixed
+    copy = tmp_path / "m"
+    shutil.copytree(root / "m", copy)
+    manifest = json.loads((copy / "manifest.json").read_text())
+    assert verify_mixture(str(copy), manifest) == []
+    entry = manifest["plan"]["files"][-1]
+    table = pq.read_table(copy / entry["path"])
+    rows = table.column("rows").to_pylist()
+    last = len(rows) - 1
+    rows[last] = rows[last][:-1] + [10**6]
+    table = table.set_column(table.schema.get_field_index("rows"), "rows", pa.array(rows, pa.list_(pa.int32())))
+    data = parquet_bytes(table)
+    (copy / entry["path"]).write_bytes(data)
+    entry.update(bytes=len(data), sha256=hashlib.sha256(data).hexdigest())
+    units = manifest["plan"]["units"]
+    assert units > 7
+    assert verify_mixture(str(copy), manifest) == [
+        f"plan unit {units - 1}: row group {table.column('row_group')[last].as_py()} / row 1000000 beyond "
+        f"{manifest['sources'][table.column('source')[last].as_py()]['files'][table.column('file')[last].as_py()]['path']}"]
