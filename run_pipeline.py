@@ -1020,7 +1020,7 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     if not dry:
         write_input_list(inputs_file, manifest["inputs"])
     return _execute(beam_args, output, lambda p: build_select_pipeline(
-        p, source=source, source_manifest=manifest, source_stats=source_stats, output=output, recipe=recipe,
+        p, source=source, source_stats=source_stats, output=output, recipe=recipe,
         tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination, against=against),
         started=started, judge=lambda stats: problems(stats, args.max_record_errors))
 

@@ -430,7 +430,6 @@ def build_select_pipeline(
     p: beam.Pipeline,
     *,
     source: str,
-    source_manifest: dict[str, Any],
     source_stats: dict[str, Any],
     output: str,
     recipe: Recipe,
