@@ -18,7 +18,7 @@ from typing import Any
 from console.endings import INTERRUPTED, RESUME, finish
 from console.numbers import run_summary
 from console.quiet import QuietStderr, drop_import_warning
-from console.safe import ArgumentParser, closest_flag, shown
+from console.safe import ArgumentParser, shown
 from outputs.timing import process_started, wall_timing
 
 drop_import_warning()  # before Apache Beam is imported: it logs a bigquery/apitools warning as it loads
@@ -28,6 +28,17 @@ from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from driver.errors import JobLeftRunning, RunFailed, UsageError  # noqa: E402
+from driver.flags import (  # noqa: E402, F401
+    MAX_RECORD_ERRORS,
+    check_flags,
+    check_fraction,
+    console_flags,
+    parse_args,
+    record_errors_flag,
+    say_notes,
+    shared_filesystem_flag,
+    unknown_flags,
+)
 from driver.runner import (  # noqa: E402, F401 - tests, bench/ and tokenmill_cli/ use these names from here
     CHECKOUT,
     DEFAULT_RUNNER_ARGS,
@@ -65,7 +76,6 @@ from pipelines.metrics import NAMESPACE  # noqa: E402
 from pipelines.worker import _MALLOPT, ARROW_POOL, MALLOC_ARENAS, MALLOC_THRESHOLD, set_mallopt  # noqa: E402, F401
 from schemas.recipe import Recipe, RecipeError, list_paths, load_recipe  # noqa: E402
 from schemas.records import DOC_ID_SCHEME, doc_id_scheme  # noqa: E402
-from storage.files import configure as configure_store  # noqa: E402
 from storage.files import write_bytes  # noqa: E402
 from storage.paths import check_entries  # noqa: E402
 from tokenization.tokenizers import describe_tokenizer  # noqa: E402
@@ -132,48 +142,6 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def unknown_flags(beam_args: list[str]) -> list[str]:
-    """The arguments among `beam_args` that no Beam PipelineOptions class knows (flags and stray values).
-
-    Beam's own parsing drops them with a log line and runs on, so a mistyped tokenmill flag (--keep-scord) or
-    a wrong one (--recipe) silently ran the default recipe. Asks Beam's parser itself, through the public
-    `add_extra_args_fn` hook, so every options class Beam and its extras define is known."""
-    import logging
-
-    unknown: list[str] = []
-
-    def probe(parser: argparse.ArgumentParser) -> None:
-        unknown.extend(parser.parse_known_args(beam_args)[1])
-
-    log = logging.getLogger("apache_beam.options.pipeline_options")
-    level = log.level
-    log.setLevel(logging.ERROR)  # its own "Discarding unparseable args" line
-    try:
-        PipelineOptions(beam_args).get_all_options(add_extra_args_fn=probe)
-    finally:
-        log.setLevel(level)
-    return unknown
-
-
-# Names other tools give what tokenmill calls otherwise.
-_ALIASES = {"--recipe": "--config", "--inputs": "--input", "--output-dir": "--output"}
-
-
-def check_flags(beam_args: list[str], ours: ArgumentParser) -> None:
-    """UsageError naming the first argument neither tokenmill nor Beam knows."""
-    unknown = unknown_flags(beam_args)
-    if not unknown:
-        return
-    first = next((a for a in unknown if a.startswith("-")), unknown[0])
-    if not first.startswith("-"):
-        raise UsageError(f"unexpected argument '{first}' (several inputs: --input a.warc.gz b.warc.gz, or quote "
-                         "a glob so the shell leaves it alone: --input 'crawl/*.warc.gz')")
-    name = first.split("=", 1)[0]
-    close = _ALIASES.get(name) or closest_flag(name, ours.flags())
-    hint = f"; did you mean {close}?" if close else " (tokenmill run --help lists tokenmill's own flags)"
-    raise UsageError(f"unknown flag {name}: neither tokenmill nor Beam knows it{hint}")
-
-
 def check_paths(recipe: Recipe) -> None:
     """UsageError naming the first list, model or tokenizer path of the recipe that is not there: a filter
     without its list kept every page and said nothing."""
@@ -187,16 +155,6 @@ def check_paths(recipe: Recipe) -> None:
                 raise UsageError(f"{key} = '{path}': no word list (<lang>.txt) there")
         elif not FileSystems.exists(path):
             raise UsageError(f"{key} = '{path}': no such file")
-
-
-def shared_filesystem_flag(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--shared-filesystem", action="store_true",
-                    help="the run's local paths (inputs, output, the recipe's lists, models, tokenizer and "
-                    "releases) are on a filesystem mounted at the same place on every worker. Without it a runner "
-                    "whose workers are not on this machine (DataflowRunner; FlinkRunner or SparkRunner with a "
-                    "cluster master; PortableRunner with a --job_endpoint; containers of "
-                    "--environment_type=DOCKER; never --environment_type=LOOPBACK) refuses a local path before it "
-                    "starts; with it, such paths must be absolute")
 
 
 def worker_paths(recipe: Recipe) -> list[tuple[str, str]]:
@@ -681,30 +639,6 @@ def drop_warnings(stats: dict[str, Any], share: float) -> list[str]:
     return out
 
 
-def parse_args(ap: ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str], list[str]]:
-    """(tokenmill's arguments, Beam's flags, notes) of a command that runs a pipeline, after the checks every
-    such command makes before it touches a file: no flag nobody knows, a runner that can start; a Dataflow run
-    gets its worker harness threads (`dataflow_threads`), a Flink run streaming mode (`flink_streaming`), each
-    with its note, which the command prints (`say_notes`) once its paths passed their checks: a refused command
-    says one line. Then Beam's FileSystems gets the run's options (s3 endpoint and credentials, GCP project): the
-    driver matches inputs and prepares the output before the pipeline runs, and the workers get the same options
-    from the runner."""
-    args, beam_args = ap.parse_known_args(argv)
-    check_flags(beam_args, ap)
-    check_runner(beam_args)
-    beam_args, threads_note = dataflow_threads(beam_args)
-    beam_args, streaming_note = flink_streaming(spark_environment_cache(beam_args))
-    configure_store(beam_args)
-    return args, beam_args, [n for n in (threads_note, streaming_note) if n]
-
-
-def say_notes(notes: list[str], quiet: bool) -> None:
-    """Print `parse_args`'s notes, one line each, unless --quiet."""
-    if not quiet:
-        for note in notes:
-            print(f"tokenmill: {shown(note)}", file=sys.stderr)
-
-
 def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
     """Run the pipeline; returns stats.json's content, or for a --dry_run {DRY_RUN: what `_dry_run` returns}.
     Raises UsageError / RecipeError on bad input. With `console_fd` (a terminal) a local run draws its progress
@@ -837,11 +771,6 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
         started=started, judge=lambda stats: problems(stats, args.max_record_errors))
 
 
-def check_fraction(flag: str, value: float, of: str) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise UsageError(f"{flag} {value:g}: a fraction of {of}, in [0, 1]")
-
-
 def input_problems(stats: dict[str, Any], max_file_errors: float) -> tuple[list[str], bool]:
     """Console lines for the input files a run could not read to the end, and whether they fail the run: more
     than `max_file_errors` of the files failed, or no record was read at all."""
@@ -857,19 +786,6 @@ def input_problems(stats: dict[str, Any], max_file_errors: float) -> tuple[list[
                      f"{max_file_errors:g} allows {int(max_file_errors * files)}); the outputs hold what was read")
         fails = True
     return lines, fails
-
-
-# One record in 10,000. A step that raises on a record is a bug or a hostile record, never a judgement on the
-# text: the 2,500-page bench crawl and ../shared's WARC samples give none, so a larger share means a fault
-# worth stopping for, while a 3-billion-record snapshot still finishes past up to 300,000 of them.
-MAX_RECORD_ERRORS = 1e-4
-
-
-def record_errors_flag(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--max-record-errors", type=float, default=MAX_RECORD_ERRORS, metavar="FRACTION",
-                    help="share of records that may make a step raise (each becomes a ledger row with reason "
-                    f"internal_error) before the run exits 1 (default {MAX_RECORD_ERRORS:g}, one in 10,000: a "
-                    "clean crawl gives none; the outputs are complete either way)")
 
 
 def record_problems(stats: dict[str, Any], max_record_errors: float) -> tuple[list[str], bool]:
@@ -898,13 +814,6 @@ def problems(stats: dict[str, Any], max_record_errors: float, max_file_errors: f
     if max_file_errors is not None:
         out.append(input_problems(stats, max_file_errors))
     return out
-
-
-def console_flags(ap: argparse.ArgumentParser) -> None:
-    """--verbose and --quiet, for the commands that run a pipeline."""
-    ap.add_argument("--verbose", action="store_true", help="show Beam's and the workers' own logging (and, after "
-                    "Ctrl-C, what each worker prints as it stops)")
-    ap.add_argument("--quiet", action="store_true", help="print only the summary and errors")
 
 
 def main(argv: list[str] | None = None, command=None) -> int:
