@@ -12,7 +12,6 @@ import os
 import re
 import sys
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from console.endings import INTERRUPTED, RESUME, finish
@@ -27,6 +26,7 @@ import apache_beam as beam  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
+from driver.checks import check_paths, check_worker_paths, tokenizer_info, worker_paths  # noqa: E402
 from driver.errors import JobLeftRunning, RunFailed, UsageError  # noqa: E402
 from driver.flags import (  # noqa: E402, F401
     MAX_RECORD_ERRORS,
@@ -38,6 +38,14 @@ from driver.flags import (  # noqa: E402, F401
     say_notes,
     shared_filesystem_flag,
     unknown_flags,
+)
+from driver.inputs import (  # noqa: E402, F401
+    CRAWL_SUFFIXES,
+    INPUTS_FILE,
+    expand_inputs,
+    input_patterns,
+    listed_inputs,
+    skipped_note,
 )
 from driver.runner import (  # noqa: E402, F401 - tests, bench/ and tokenmill_cli/ use these names from here
     CHECKOUT,
@@ -58,7 +66,7 @@ from driver.runner import (  # noqa: E402, F401 - tests, bench/ and tokenmill_cl
     worker_options,
 )
 from jobs.record import KeepInterrupts, cancel, job_record, pin_job_port, still_running  # noqa: E402
-from jobs.remote import local_path_problem, remote_workers, runner_kind  # noqa: E402
+from jobs.remote import remote_workers, runner_kind  # noqa: E402
 from outputs.run_files import (  # noqa: E402
     FAILED,
     FIX_AND_RERUN,
@@ -74,18 +82,10 @@ from pipelines.dataflow import GRAPH_LIMIT_BYTES, REQUEST_LIMIT_BYTES  # noqa: E
 from pipelines.decontaminate import DecontaminationPlan  # noqa: E402
 from pipelines.metrics import NAMESPACE  # noqa: E402
 from pipelines.worker import _MALLOPT, ARROW_POOL, MALLOC_ARENAS, MALLOC_THRESHOLD, set_mallopt  # noqa: E402, F401
-from schemas.recipe import Recipe, RecipeError, list_paths, load_recipe  # noqa: E402
+from schemas.recipe import Recipe, RecipeError, load_recipe  # noqa: E402
 from schemas.records import DOC_ID_SCHEME, doc_id_scheme  # noqa: E402
 from storage.files import write_bytes  # noqa: E402
 from storage.paths import check_entries  # noqa: E402
-from tokenization.tokenizers import describe_tokenizer  # noqa: E402
-
-# The names of the files a folder given as --input holds that are read as crawls (compared lower-cased; Common
-# Crawl's WET files end in .warc.wet.gz). Decided by name, not by content: it costs no read (a store's folder of
-# 90,000 objects is not opened one by one before the run) and the same folder always gives the same inputs. A
-# file or a glob named explicitly is read whatever its name.
-CRAWL_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
-
 
 # Failures raised inside the pipeline whose message is the one line to print; the runner wraps them.
 # (pipelines.near_dedup.NotConverged; release.against.IndexFileError, whose release path may hold a "[").
@@ -140,40 +140,6 @@ def parser() -> argparse.ArgumentParser:
                     help="also write every extracted document with its text and signals to scored/, per "
                     "input file (for tokenmill select, which filters the text again)")
     return ap
-
-
-def check_paths(recipe: Recipe) -> None:
-    """UsageError naming the first list, model or tokenizer path of the recipe that is not there: a filter
-    without its list kept every page and said nothing."""
-    for key, path in list_paths(recipe):
-        if key == "filters.bad_words.lists_dir":
-            try:
-                lists = FileSystems.match([f"{path.rstrip('/')}/*.txt"])[0].metadata_list
-            except Exception:  # noqa: BLE001 - a folder that cannot be listed holds no list
-                lists = []
-            if not lists:
-                raise UsageError(f"{key} = '{path}': no word list (<lang>.txt) there")
-        elif not FileSystems.exists(path):
-            raise UsageError(f"{key} = '{path}': no such file")
-
-
-def worker_paths(recipe: Recipe) -> list[tuple[str, str]]:
-    """(recipe key, path) of every file or folder of the recipe a worker opens: the filters' lists, the language
-    and classifier models and a tokenizer.json (loaded in their steps' DoFn.setup: pipelines/documents.py,
-    classify.py, source_parts.py; the driver reads a tokenizer.json too) and the releases of [dedup] against (the
-    workers read their dedup index: pipelines/against_releases.read_index_file). Not the benchmark files of
-    [decontamination]: only the driver reads them, to build the index it writes into the output's _staging/
-    (decontamination_index), which is what the workers open. Nor the recipe file: the driver reads it and the
-    workers get the Recipe itself, pickled inside their steps."""
-    return [*list_paths(recipe), *(("dedup.against", path) for path in recipe.dedup.against)]
-
-
-def check_worker_paths(remote: str | None, shared: bool, named: list[tuple[str, str]]) -> None:
-    """UsageError for the first of `named` ((flag or recipe key, path)) that the run's workers cannot open:
-    a local path when they are `remote` (jobs.remote.remote_workers), unless `shared` (--shared-filesystem)."""
-    for what, path in named:
-        if problem := local_path_problem(what, path, remote, shared):
-            raise UsageError(problem)
 
 
 def decontamination_index(recipe: Recipe, output: str, quiet: bool = False
@@ -245,121 +211,6 @@ def prepare_run(recipe: Recipe, output: str, info: dict[str, Any], quiet: bool, 
     write_decontamination_index(decontamination, index)
     write_against_list(output, against)
     return decontamination, against
-
-
-def listed_inputs(list_files: list[str], check: Callable[[str, str], None] | None = None
-                  ) -> tuple[dict[str, int | None], list[str]]:
-    """({path: size or None}, the local paths that are not there) from --input-list files. Lines with glob
-    characters are matched; plain paths are taken as written (sizes only for local ones: 90,000 requests to a
-    store would hold the driver for minutes before the run starts, and the run reports a file it cannot open
-    anyway). A listed file that is not there is a file error of the run, on a local disk as on a store: a list
-    of many files with a few missing is what --max-file-errors is for, and one rule for every store is the one
-    a user can predict; the local ones, known at no cost, are also returned for a warning before the run.
-    `check(list file, path)` is called on every line before it is used (check_worker_paths: a list file is read
-    by the driver only, the paths it names by the workers)."""
-    from outputs.run_files import read_input_list
-    from storage.files import is_local
-
-    out: dict[str, int | None] = {}
-    missing: list[str] = []
-    for list_file in list_files:
-        try:
-            lines = read_input_list(list_file)
-        except Exception as exc:  # noqa: BLE001 - missing, unreadable, not UTF-8
-            raise UsageError(f"cannot read --input-list {list_file}: {exc}") from exc
-        if not lines:
-            raise UsageError(f"--input-list {list_file} names no file")
-        for line in lines:
-            if check is not None:
-                check(list_file, line)
-            if any(c in line for c in "*?["):
-                out.update(expand_inputs([line])[0])
-            elif is_local(line) and os.path.isfile(line):
-                out[line] = os.path.getsize(line)
-            else:
-                out[line] = None
-                if is_local(line) and not os.path.exists(line):
-                    missing.append(line)
-    return out, sorted(set(missing))
-
-
-def _match(pattern: str) -> list[Any]:
-    try:
-        return FileSystems.match([pattern])[0].metadata_list
-    except Exception as exc:  # noqa: BLE001
-        raise UsageError(f"cannot read input '{pattern}': {exc}") from exc
-
-
-def _listing(pattern: str) -> tuple[list[Any], bool]:
-    """(what Beam lists for `pattern`, whether it named a folder), one match per pattern where one answers it.
-    A folder is a local directory with or without the slash, a path ending in /, or on a store (where a folder
-    is a key prefix) a plain path that names no object but holds some; it is listed as its path with a
-    trailing /."""
-    from storage.files import is_local
-
-    if not any(c in pattern for c in "*?["):
-        if pattern.endswith("/") or (is_local(pattern) and os.path.isdir(pattern)):
-            return _match(pattern.rstrip("/") + "/"), True
-        if not is_local(pattern):
-            matches = _match(pattern)
-            if matches:
-                return matches, False
-            listed = _match(pattern + "/")
-            return listed, bool(listed)
-    return _match(pattern), False
-
-
-def input_patterns(raws: list[str]) -> Iterator[str]:
-    """The patterns of --input values: each value split at commas, blanks dropped."""
-    for raw in raws:
-        yield from filter(None, (p.strip() for p in raw.split(",")))
-
-
-def expand_inputs(patterns: list[str]) -> tuple[dict[str, int], list[str]]:
-    """Globs, comma lists and folders -> ({file path: size in bytes}, sorted by path, each file once; the files
-    left out of folders). A folder, with or without a trailing /, means the files in it whose names end in one
-    of CRAWL_SUFFIXES; the others (a README.md, notes) are left out, not read as crawls. A pattern matching
-    nothing, or a folder without a crawl file, is an error. The sizes come with the match (the progress line's
-    total), so no file is asked twice."""
-    sizes: dict[str, int] = {}
-    skipped: list[str] = []
-    for pattern in input_patterns(patterns):
-        listed, folder = _listing(pattern)
-        if not folder:
-            matches = listed
-            if not matches:
-                raise UsageError(f"input '{pattern}' matches no file")
-        else:
-            # One pass: a store's folder may list 90,000 objects (a membership test per object was n^2).
-            # A key ending in / is a store's folder marker, not a file.
-            matches, others = [], []
-            for m in listed:
-                if m.path.lower().endswith(CRAWL_SUFFIXES):
-                    matches.append(m)
-                elif not m.path.endswith("/"):
-                    others.append(m.path)
-            if not listed:
-                raise UsageError(f"input '{pattern}' matches no file (no such folder, or an empty one)")
-            if not matches:
-                example = f"; {len(others)} other file(s), e.g. {sorted(others)[0]}" if others else ""
-                raise UsageError(f"input folder '{pattern}' holds no crawl file (no name ends in "
-                                 f"{', '.join(CRAWL_SUFFIXES)}; subfolders are not read: add "
-                                 f"'{pattern.rstrip('/')}/**/*.warc.gz' for theirs{example})")
-            skipped += others
-        sizes.update((m.path, m.size_in_bytes) for m in matches)
-    return dict(sorted(sizes.items())), sorted(set(skipped) - set(sizes))
-
-
-def skipped_note(skipped: list[str]) -> str:
-    """The one console line naming the files input folders held that are not read as crawls."""
-    return (f"note: skipped {len(skipped)} file(s) in the input folder(s) not named as a crawl ("
-            f"{', '.join(CRAWL_SUFFIXES)}), e.g. {skipped[0]}")
-
-
-# The run's input files, one a line, written by the driver and read by the pipeline (pipelines/build.py);
-# removed by the driver when the run has finished. Not in _staging/: the finalize step removes _staging/ and
-# reads this list, and a runner may run that step again after a first attempt got that far.
-INPUTS_FILE = "_inputs.txt"
 
 
 def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
@@ -440,13 +291,6 @@ def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[st
         remove_staging(output)  # a killed run's staging files
     write_json(f"{output}/{STARTED}", now)
     return note
-
-
-def tokenizer_info(recipe: Recipe) -> dict[str, Any]:
-    try:
-        return describe_tokenizer(recipe.tokenizer.name, recipe.tokenizer.append_eos)
-    except ValueError as exc:  # an unknown name, or a tokenizer.json without an end-of-text token
-        raise UsageError(f"tokenizer.name = '{recipe.tokenizer.name}': {exc}") from exc
 
 
 def run_metrics(result: beam.runners.runner.PipelineResult
