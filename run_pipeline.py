@@ -27,6 +27,7 @@ from apache_beam.io.filesystems import FileSystems  # noqa: E402
 from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
 from driver.checks import check_paths, check_worker_paths, tokenizer_info, worker_paths  # noqa: E402
+from driver.decontamination import decontamination_index, write_decontamination_index  # noqa: E402
 from driver.errors import JobLeftRunning, RunFailed, UsageError  # noqa: E402
 from driver.flags import (  # noqa: E402, F401
     MAX_RECORD_ERRORS,
@@ -47,6 +48,8 @@ from driver.inputs import (  # noqa: E402, F401
     listed_inputs,
     skipped_note,
 )
+from driver.output_folder import prepare_output  # noqa: E402
+from driver.releases import releases_against  # noqa: E402
 from driver.runner import (  # noqa: E402, F401 - tests, bench/ and tokenmill_cli/ use these names from here
     CHECKOUT,
     DEFAULT_RUNNER_ARGS,
@@ -65,7 +68,7 @@ from driver.runner import (  # noqa: E402, F401 - tests, bench/ and tokenmill_cl
     tune_malloc,
     worker_options,
 )
-from jobs.record import KeepInterrupts, cancel, job_record, pin_job_port, still_running  # noqa: E402
+from jobs.record import KeepInterrupts, cancel, job_record, pin_job_port  # noqa: E402
 from jobs.remote import remote_workers, runner_kind  # noqa: E402
 from outputs.run_files import (  # noqa: E402
     FAILED,
@@ -76,7 +79,7 @@ from outputs.run_files import (  # noqa: E402
     write_input_list,
     write_json,
 )
-from outputs.staging import STAGING, remove_staging, staging_dir  # noqa: E402
+from outputs.staging import STAGING, remove_staging  # noqa: E402
 from pipelines.build import build_pipeline, build_select_pipeline, write_against_list  # noqa: E402
 from pipelines.dataflow import GRAPH_LIMIT_BYTES, REQUEST_LIMIT_BYTES  # noqa: E402
 from pipelines.decontaminate import DecontaminationPlan  # noqa: E402
@@ -142,59 +145,6 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def decontamination_index(recipe: Recipe, output: str, quiet: bool = False
-                          ) -> tuple[DecontaminationPlan | None, bytes]:
-    """The benchmark n-gram index of an enabled [decontamination], built here once for the whole run (before
-    anything is written: a source that cannot be used is a UsageError naming the file), and the plan the
-    pipeline gets: where the index will be (the run's _staging/, written by `write_decontamination_index`
-    once the output is prepared) and what each benchmark file gave. Plain Python and numpy: the driver loads
-    no compiled kernel."""
-    cfg = recipe.decontamination
-    if not cfg.enabled:
-        return None, b""
-    from dataclasses import asdict
-
-    from decontamination.index import build_index
-    from decontamination.sources import SourceError
-
-    start = time.perf_counter()
-    try:
-        index, summaries = build_index(cfg.sources, cfg.text_fields, ngram=cfg.ngram,
-                                       min_item_words=cfg.min_item_words, min_matches=cfg.min_matches)
-    except SourceError as exc:
-        raise UsageError(str(exc)) from exc
-    data = index.to_bytes()
-    seconds = time.perf_counter() - start
-    items, short = sum(s.indexed for s in summaries), sum(s.too_short for s in summaries)
-    plan = DecontaminationPlan(
-        index_path=f"{staging_dir(output)}/decontamination-index.npz",
-        sources=[asdict(s) for s in summaries],
-        index={"items": items, "ngrams": int(len(index.hashes)), "bytes": index.nbytes,
-               "lengths": index.lengths.tolist(), "build_seconds": round(seconds, 3)},
-    )
-    if not quiet:
-        print(f"tokenmill: decontamination: {len(summaries)} benchmark file(s), {items:,} items indexed ({short:,} "
-              f"under {cfg.min_item_words} words left out), {len(index.hashes):,} n-grams, "
-              f"{index.nbytes / 2**20:.1f} MiB, in {seconds:.1f} s", file=sys.stderr)
-    return plan, data
-
-
-def releases_against(recipe: Recipe, tokenizer: dict[str, Any]) -> list[dict[str, Any]]:
-    """The releases of [dedup] against, each checked before anything is written (release/against.py): one line
-    naming the release and what is wrong, exit 2."""
-    from release.against import AgainstError, open_against
-
-    try:
-        return [open_against(path, recipe, tokenizer) for path in recipe.dedup.against]
-    except AgainstError as exc:
-        raise UsageError(str(exc)) from exc
-
-
-def write_decontamination_index(plan: DecontaminationPlan | None, data: bytes) -> None:
-    if plan is not None:
-        write_bytes(plan.index_path, data)
-
-
 def prepare_run(recipe: Recipe, output: str, info: dict[str, Any], quiet: bool, dry: bool = False, **prepare: Any
                 ) -> tuple[DecontaminationPlan | None, list[dict[str, Any]]]:
     """What `run` and `select` do before their pipeline, in this order: build the decontamination index and check
@@ -211,86 +161,6 @@ def prepare_run(recipe: Recipe, output: str, info: dict[str, Any], quiet: bool, 
     write_decontamination_index(decontamination, index)
     write_against_list(output, against)
     return decontamination, against
-
-
-def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """What differs between the run recorded in STARTED and this one, in words."""
-    out = []
-    if before.get("recipe_sha256") != now["recipe_sha256"]:
-        out.append(f"recipe '{before.get('recipe_name')}' (sha256 {str(before.get('recipe_sha256'))[:12]}) there, "
-                   f"'{now['recipe_name']}' ({now['recipe_sha256'][:12]}) now")
-    gone, new = sorted(set(before.get("inputs", [])) - set(now["inputs"])), sorted(set(now["inputs"]) - set(
-        before.get("inputs", [])))
-    if gone or new:
-        example = (new or gone)[0]
-        out.append(f"inputs: {len(new)} file(s) new, {len(gone)} missing (e.g. {example})")
-    if before.get("command", "run") != now["command"]:
-        out.append(f"'tokenmill {before.get('command')}' there, '{now['command']}' now")
-    return out
-
-
-def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[str] | None = None,
-                   overwrite: bool = False, command: str = "run") -> str | None:
-    """Make `output` ready for this run, or refuse with a UsageError before anything is touched.
-
-    Refused: a directory holding files that are not a tokenmill run; a folder a job is still writing (STARTED
-    names a job its job service says has not ended: jobs.record.still_running), even with `overwrite`; a
-    finished run (manifest.json, no STARTED) unless `overwrite`; an interrupted run (STARTED) of another recipe,
-    other inputs or another command unless `overwrite`. An interrupted run of the same command is cleared and
-    run again from the start, which gives the output an uninterrupted run gives; STARTED beside a manifest.json
-    is such a run too (its driver stopped after the pipeline's final step had written the manifest, before it
-    removed STARTED). A run that ended in an error (FAILED) is cleared whatever it was asked: the console line
-    to say so is returned. Then STARTED records this run."""
-    output = output.rstrip("/")
-    now = {"command": command, "recipe_name": recipe.name if recipe else "", "inputs": list(inputs or []),
-           "recipe_sha256": recipe.sha256() if recipe else ""}
-    # On object storage a folder is only a key prefix: FileSystems.exists(folder) is false for a folder full of
-    # objects, so what the folder holds is asked of the objects themselves.
-    try:
-        entries = [m.path for m in FileSystems.match([f"{output}/*"])[0].metadata_list]
-    except Exception:  # noqa: BLE001 - a prefix with nothing under it, on stores that raise for that
-        entries = []
-    note = None
-    if entries or FileSystems.exists(output):
-        ours = {"manifest.json", "stats.json", "shards", "ledger", "scored", "dedup_index", STAGING, STARTED,
-                INPUTS_FILE, FAILED}
-        foreign = [e for e in entries if e.rstrip("/").rsplit("/", 1)[-1] not in ours]
-        if foreign:
-            raise UsageError(
-                f"output directory {output} holds files that are not a tokenmill run (e.g. {foreign[0]}); "
-                "choose an empty or new directory"
-            )
-        failed = FileSystems.exists(f"{output}/{FAILED}")
-        started = read_json(f"{output}/{STARTED}") if FileSystems.exists(f"{output}/{STARTED}") else None
-        job = (started or {}).get("job")
-        if job and not failed and (state := still_running(job)):  # FAILED: its driver saw the job end
-            where = (f"Flink at {job['flink_master']}" if job.get("flink_master")
-                     else f"{job['runner']} at {job['endpoint']}")
-            raise UsageError(f"output directory {output} is being written by job {job['id']} ({where}), which is "
-                             f"{state}: wait for it to end or cancel it there, then run again")
-        if failed:
-            note = f"note: replacing the run in {output}, which ended in an error"
-        if not overwrite and not failed and started is None and FileSystems.exists(f"{output}/manifest.json"):
-            raise UsageError(f"output directory {output} holds a finished run; give --overwrite to replace it, or "
-                             "choose another directory")
-        if not overwrite and not failed and started is not None:
-            differ = _differences(started, now)
-            note = f"note: running the interrupted run in {output} again from the start"
-            if differ:
-                raise UsageError(f"output directory {output} holds an interrupted run of another kind ("
-                                 f"{'; '.join(differ)}); rerun its own command to run it again, give --overwrite to "
-                                 "replace it, or choose another directory")
-        old = [
-            m.path
-            for result in FileSystems.match([f"{output}/{d}/*" for d in ("shards", "ledger", "scored", "dedup_index")])
-            for m in result.metadata_list
-        ]
-        old += [f"{output}/{n}" for n in ("manifest.json", "stats.json", FAILED) if FileSystems.exists(f"{output}/{n}")]
-        if old:
-            FileSystems.delete(sorted(set(old)))
-        remove_staging(output)  # a killed run's staging files
-    write_json(f"{output}/{STARTED}", now)
-    return note
 
 
 def run_metrics(result: beam.runners.runner.PipelineResult
