@@ -2,14 +2,19 @@
 
 tokenmill's own flags are parsed here; every other flag goes to Beam's PipelineOptions unchanged, so the
 same command runs on DataflowRunner, FlinkRunner, SparkRunner or PortableRunner. Without --runner it runs
-locally in multi_processing mode on all cores, on Beam's FnApiRunner (see `local_runner`).
+locally in multi_processing mode on all cores, on Beam's FnApiRunner (see `driver.runner.local_runner`).
+
+This file is the run's story: the flags, the recipe and the paths it names checked, the inputs expanded, the
+decontamination index built and the releases checked, the output folder prepared (`prepare_run`), the pipeline
+built (pipelines/build.py) and run as a job (`driver.job.execute`), and what the console says at the end
+(`main`). How each step is done lives in `driver/`, one concern a module (driver/__init__.py names them); the
+names tests, bench/ and tokenmill_cli/ use are still importable from here.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import time
 from typing import Any
@@ -18,14 +23,14 @@ from console.endings import INTERRUPTED, RESUME, finish
 from console.numbers import run_summary
 from console.quiet import QuietStderr, drop_import_warning
 from console.safe import ArgumentParser, shown
-from outputs.timing import process_started, wall_timing
+from outputs.timing import process_started
 
 drop_import_warning()  # before Apache Beam is imported: it logs a bigquery/apitools warning as it loads
 
-import apache_beam as beam  # noqa: E402
 from apache_beam.io.filesystems import FileSystems  # noqa: E402
-from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
+# The driver's steps (driver/). Names imported but not used here stay importable as run_pipeline.<name>, which
+# tests, bench/ and tokenmill_cli/ use.
 from driver.checks import check_paths, check_worker_paths, tokenizer_info, worker_paths  # noqa: E402
 from driver.decontamination import decontamination_index, write_decontamination_index  # noqa: E402
 from driver.errors import JobLeftRunning, RunFailed, UsageError  # noqa: E402
@@ -48,7 +53,18 @@ from driver.inputs import (  # noqa: E402, F401
     listed_inputs,
     skipped_note,
 )
+from driver.job import (  # noqa: E402, F401
+    _STATED_FAILURES,
+    DRY_RUN,
+    dry_run,
+    dry_run_summary,
+    execute,
+    record_job,
+    run_metrics,
+    stop_job,
+)
 from driver.output_folder import prepare_output  # noqa: E402
+from driver.problems import drop_warnings, input_problems, problems, record_problems  # noqa: E402, F401
 from driver.releases import releases_against  # noqa: E402
 from driver.runner import (  # noqa: E402, F401 - tests, bench/ and tokenmill_cli/ use these names from here
     CHECKOUT,
@@ -68,34 +84,21 @@ from driver.runner import (  # noqa: E402, F401 - tests, bench/ and tokenmill_cl
     tune_malloc,
     worker_options,
 )
-from jobs.record import KeepInterrupts, cancel, job_record, pin_job_port  # noqa: E402
-from jobs.remote import remote_workers, runner_kind  # noqa: E402
+from jobs.remote import remote_workers  # noqa: E402
 from outputs.run_files import (  # noqa: E402
-    FAILED,
     FIX_AND_RERUN,
     STARTED,
     read_json,
     run_failure,
     write_input_list,
-    write_json,
 )
-from outputs.staging import STAGING, remove_staging  # noqa: E402
+from outputs.staging import STAGING  # noqa: E402
 from pipelines.build import build_pipeline, build_select_pipeline, write_against_list  # noqa: E402
-from pipelines.dataflow import GRAPH_LIMIT_BYTES, REQUEST_LIMIT_BYTES  # noqa: E402
 from pipelines.decontaminate import DecontaminationPlan  # noqa: E402
-from pipelines.metrics import NAMESPACE  # noqa: E402
 from pipelines.worker import _MALLOPT, ARROW_POOL, MALLOC_ARENAS, MALLOC_THRESHOLD, set_mallopt  # noqa: E402, F401
 from schemas.recipe import Recipe, RecipeError, load_recipe  # noqa: E402
 from schemas.records import DOC_ID_SCHEME, doc_id_scheme  # noqa: E402
-from storage.files import write_bytes  # noqa: E402
 from storage.paths import check_entries  # noqa: E402
-
-# Failures raised inside the pipeline whose message is the one line to print; the runner wraps them.
-# (pipelines.near_dedup.NotConverged; release.against.IndexFileError, whose release path may hold a "[").
-_STATED_FAILURES = re.compile(
-    r"(near dedup did not converge in \d+ rounds[^\n\[]*?"
-    r"|dedup\.against: [^\n]*? (?:fails its sha256 checksum|is missing) \(tokenmill verify [^\n]*?\))"
-    r"\s*(?:\[while running|\n|$)")
 
 
 def parser() -> argparse.ArgumentParser:
@@ -155,44 +158,12 @@ def prepare_run(recipe: Recipe, output: str, info: dict[str, Any], quiet: bool, 
     against = releases_against(recipe, info)
     if dry:
         return decontamination, against
-    note = prepare_output(output, recipe=recipe, **prepare)
+    note = prepare_output(output, recipe=recipe, **prepare)  # this module's name: tests patch run_pipeline's
     if note and not quiet:
         print(f"tokenmill: {shown(note)}", file=sys.stderr)
     write_decontamination_index(decontamination, index)
     write_against_list(output, against)
     return decontamination, against
-
-
-def run_metrics(result: beam.runners.runner.PipelineResult
-                ) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[float, float]]]:
-    """From the workers' metrics: worker seconds per stage (`<stage>/time_us`, the time inside the stage's own
-    steps summed over every worker process: wall time, except extraction's, which is trafilatura's CPU time in
-    its child plus decoding), worker seconds per step's setup (`setup/<stage>/time_us`: models, tokenizer,
-    the extraction child) and the phases' marks ({mark: (first, last)} in epoch seconds). Empty where a
-    runner reports no metrics to the driver."""
-    from outputs.timing import distribution_marks
-    from pipelines.metrics import MARK_PREFIX
-
-    try:
-        found = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))
-    except Exception:  # noqa: BLE001 - some runners do not report metrics to the driver
-        return {}, {}, {}
-    seconds: dict[str, float] = {}
-    setup: dict[str, float] = {}
-    for c in found["counters"]:
-        name = c.key.metric.name
-        if name.endswith("/time_us"):
-            value = (c.committed if c.committed is not None else c.attempted) / 1e6
-            into, stage = (setup, name.removeprefix("setup/")) if name.startswith("setup/") else (seconds, name)
-            stage = stage.removesuffix("/time_us")
-            into[stage] = into.get(stage, 0) + value
-    marks = []
-    for d in found["distributions"]:
-        name = d.key.metric.name
-        value = d.committed if d.committed is not None else d.attempted
-        if name.startswith(MARK_PREFIX) and value is not None and value.count:
-            marks.append((name.removeprefix(MARK_PREFIX), value.min, value.max))
-    return dict(sorted(seconds.items())), dict(sorted(setup.items())), distribution_marks(marks)
 
 
 # When the command's clock started: main() sets the process's start (imports count: the user waited for them);
@@ -213,148 +184,8 @@ def _is_the_command() -> bool:
         os.path.basename(os.path.dirname(script)) == "tokenmill_cli")
 
 
-def _execute(beam_args: list[str], output: str, build, progress=None, *, started: float, judge=None
-             ) -> dict[str, Any]:
-    """Build with `build(pipeline)`, run on the chosen runner (drawing `progress`, a console.progress.ProgressLine,
-    meanwhile), add timings to stats.json: `wall_seconds` from the process's start, `stage_seconds` (worker
-    seconds per stage) and `timing` (the wall time's phases, outputs/timing.py). `judge(stats)` gives the run's
-    (lines, fails) problems (`problems`): a run that fails, or raises, gets FAILED before STARTED goes, so at no
-    moment is it a finished run; one that raises loses the manifest.json its final step may have written.
-
-    A run submitted as a job (a job service's, Dataflow's: `p.run()` returns before it ends) is recorded in
-    STARTED (`job`: runner, id, endpoint; jobs/record.py) before the driver waits, so that a rerun can ask whether
-    it still runs. Ctrl-C while waiting cancels it; where the runner cannot, JobLeftRunning says so."""
-    import contextlib
-
-    beam_args = pin_job_port(local_runner(beam_args))
-    tune_malloc()
-    pin_worker_code()
-    p = make_pipeline(beam_args)
-    build(p)
-    if is_dry_run(beam_args):
-        return {DRY_RUN: _dry_run(p, output)}
-    job = None
-    try:
-        with progress or contextlib.nullcontext():
-            submitted = time.time()
-            with KeepInterrupts():
-                result = p.run()
-            try:
-                job = record_job(output, result, beam_args)
-                result.wait_until_finish()
-            except KeyboardInterrupt:
-                raise stop_job(result, job) from None
-    except Exception as exc:
-        remove_staging(output)  # nothing was written from it; a rerun starts afresh
-        # The final step writes manifest.json, then stats.json: a job that failed after the first (in that step, or
-        # as the runner ended it) must not leave what reads as a finished run.
-        with contextlib.suppress(Exception):
-            if FileSystems.exists(f"{output}/manifest.json"):
-                FileSystems.delete([f"{output}/manifest.json"])
-        stated = _STATED_FAILURES.search(str(exc))
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        with contextlib.suppress(Exception):  # the run's own error is the one to report
-            write_json(f"{output}/{FAILED}", {"errors": [stated.group(1) if stated else first]})
-        if stated:
-            raise RunFailed(stated.group(1)) from exc
-        if job is not None:
-            # A job on a cluster failed there: the driver's traceback is Beam's polling loop and says nothing;
-            # the runner's first line says what failed (on Flink 1.19: "Insufficient number of network
-            # buffers", found 2026-12-07), the engine's log the rest.
-            raise RunFailed(f"job {job['id']} failed on {job['runner']}: {first} (the engine's log has the rest; "
-                            f"--verbose shows the runner's)") from exc
-        raise
-
-    stats = read_json(f"{output}/stats.json")
-    stage, setup, marks = run_metrics(result)
-    stats["stage_seconds"] = {k: round(v, 3) for k, v in stage.items()}
-    timing = wall_timing(started=started, submitted=submitted, ended=time.time(), marks=marks)
-    timing["setup_seconds"] = {k: round(v, 3) for k, v in setup.items()}
-    stats["timing"] = timing
-    stats["wall_seconds"] = timing["wall_seconds"]
-    write_json(f"{output}/stats.json", stats)
-    errors = [line for lines, fails in (judge(stats) if judge else []) if fails for line in lines]
-    if errors:
-        write_json(f"{output}/{FAILED}", {"errors": errors})
-    # Ended: the manifest says what the run did and which files it read; FAILED, if there, that it failed.
-    FileSystems.delete([f"{output}/{STARTED}", f"{output}/{INPUTS_FILE}"])
-    return stats
-
-
-def stop_job(result: Any, job: dict[str, Any] | None) -> KeyboardInterrupt:
-    """What a Ctrl-C while the driver waited for `result` ends with, once the job is cancelled: KeyboardInterrupt
-    (the usual line), or JobLeftRunning naming the job when its runner could not cancel it. A run that is no job
-    (`job` None) has ended by the time it could be waited for."""
-    if job is None or (why := cancel(result)) is None:
-        return KeyboardInterrupt()
-    where = f"at {job['endpoint']}" if job.get("endpoint") else f"on {job['runner']}"
-    return JobLeftRunning(f"interrupted, but job {job['id']} {where} could not be cancelled ({why}) and keeps "
-                          "running: stop it there, then the same command runs it again from the start")
-
-
-def record_job(output: str, result: Any, beam_args: list[str]) -> dict[str, Any] | None:
-    """Add the job `result` is (jobs.record.job_record) to the output's STARTED, and return it; None for a run
-    that is no job (Beam's local runners, whose p.run() returns when the run has ended). A job service's run
-    whose id cannot be read (Beam renamed the private name it is kept in) gets a warning: a rerun could not
-    tell whether it still runs."""
-    options = PipelineOptions(beam_args)
-    name = runner_name(options)
-    job = job_record(result, beam_args, name)
-    if job is None:
-        if runner_kind(options) in ("dataflow", "flink", "spark", "portable"):
-            print(f"tokenmill: warning: {name} gave no job id (jobs/record.py: job_id); {output}/{STARTED} records "
-                  "none, so a rerun cannot ask whether this job still runs", file=sys.stderr)
-        return None
-    write_json(f"{output}/{STARTED}", {**read_json(f"{output}/{STARTED}"), "job": job})
-    return job
-
-
-# The key of what `run` and `select` return for a --dry_run, in place of stats.json's content.
-DRY_RUN = "dry_run"
-
-
-def _dry_run(p: beam.Pipeline, output: str) -> dict[str, Any]:
-    """Run the built pipeline on the DataflowRunner with --dry_run (nothing is submitted) and build the request
-    it would have sent, offline (pipelines/dataflow.py: `job_request`; Beam 2.62 writes no --dataflow_job_file
-    in a dry run, so it is written here). Returns the output folder (untouched), the job file (or None) and
-    the `DataflowRequest`, for `dry_run_summary` and for callers that check the request."""
-    from apache_beam.options.pipeline_options import DebugOptions
-
-    from pipelines.dataflow import job_request
-
-    request = job_request(p.run())
-    job_file = p.options.view_as(DebugOptions).dataflow_job_file
-    if job_file:
-        write_bytes(job_file, request.body)
-    return {"output": output, "job_file": job_file, "request": request}
-
-
-def dry_run_summary(dry: dict[str, Any]) -> str:
-    """The console line of a dry run: the sizes against Dataflow's limits, the staged files, the threads."""
-    request = dry["request"]
-    threads = request.threads()
-    said = f"{threads} harness threads per worker" if threads else "harness threads: Dataflow's choice"
-    written = f"; the request is in {dry['job_file']}" if dry["job_file"] else ""
-    return (f"dry run: nothing submitted, nothing written to {dry['output']}. Dataflow job request "
-            f"{len(request.body):,} bytes (limit {REQUEST_LIMIT_BYTES // 1_000_000} MB), pipeline "
-            f"{len(request.pipeline):,} bytes (job graph limit {GRAPH_LIMIT_BYTES // 1_000_000} MB); staged: "
-            f"{', '.join(request.staged_names())}; {said}{written}")
-
-
-def drop_warnings(stats: dict[str, Any], share: float) -> list[str]:
-    """One line per stage that dropped more than `share` of its input, naming the main reason."""
-    out = []
-    for stage, s in stats["stages"].items():
-        dropped = sum(s["dropped"].values())
-        if s["in"] and dropped / s["in"] > share:
-            reason, n = max(s["dropped"].items(), key=lambda kv: kv[1])
-            out.append(f"warning: stage '{stage}' dropped {dropped} of {s['in']} documents "
-                       f"({dropped / s['in']:.1%}), mostly '{reason}' ({n}): check its recipe and dependencies")
-    return out
-
-
 def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
-    """Run the pipeline; returns stats.json's content, or for a --dry_run {DRY_RUN: what `_dry_run` returns}.
+    """Run the pipeline; returns stats.json's content, or for a --dry_run {DRY_RUN: what `driver.job.dry_run` returns}.
     Raises UsageError / RecipeError on bad input. With `console_fd` (a terminal) a local run draws its progress
     line there."""
     started = _started()
@@ -392,7 +223,7 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
         from console.progress import ProgressLine
 
         progress = ProgressLine(f"{output}/{STAGING}", sum(n or 0 for n in sizes.values()), console_fd)
-    stats = _execute(beam_args, output, lambda p: build_pipeline(
+    stats = execute(beam_args, output, lambda p: build_pipeline(
         p, inputs_file=inputs_file, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
         progress=progress is not None, decontamination=decontamination, against=against), progress, started=started,
         judge=lambda stats: problems(stats, args.max_record_errors, args.max_file_errors))
@@ -479,55 +310,10 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     inputs_file = f"{output}/{INPUTS_FILE}"
     if not dry:
         write_input_list(inputs_file, manifest["inputs"])
-    return _execute(beam_args, output, lambda p: build_select_pipeline(
+    return execute(beam_args, output, lambda p: build_select_pipeline(
         p, source=source, source_stats=source_stats, output=output, recipe=recipe,
         tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination, against=against),
         started=started, judge=lambda stats: problems(stats, args.max_record_errors))
-
-
-def input_problems(stats: dict[str, Any], max_file_errors: float) -> tuple[list[str], bool]:
-    """Console lines for the input files a run could not read to the end, and whether they fail the run: more
-    than `max_file_errors` of the files failed, or no record was read at all."""
-    read = stats.get("read", {})
-    errors = read.get("file_errors", [])
-    lines = [f"could not read {e['file']} to the end: at byte {e['offset']}: {e['error']}" for e in errors]
-    files, failed = read.get("files", 0), len({e["file"] for e in errors})
-    fails = False
-    if not stats.get("records"):
-        return [*lines, f"read no record from {files} input file(s): is this a WARC/WET crawl?"], True
-    if failed and failed > max_file_errors * files:
-        lines.append(f"{failed} of {files} input files could not be read to the end (--max-file-errors "
-                     f"{max_file_errors:g} allows {int(max_file_errors * files)}); the outputs hold what was read")
-        fails = True
-    return lines, fails
-
-
-def record_problems(stats: dict[str, Any], max_record_errors: float) -> tuple[list[str], bool]:
-    """Console lines for the records a step raised on (stats.json `internal_errors`), and whether they fail the
-    run: more than `max_record_errors` of the records."""
-    errors = stats.get("internal_errors") or {}
-    failed = sum(e["records"] for e in errors.values())
-    if not failed:
-        return [], False
-    stage, worst = max(errors.items(), key=lambda item: (item[1]["records"], item[0]))
-    records = stats.get("records", 0)
-    fails = failed > max_record_errors * records
-    line = (f"{failed} of {records} records made a step raise ({stage}: {worst['records']}, e.g. record "
-            f"{worst['example']}); each is a ledger row with reason internal_error (tokenmill inspect OUT "
-            f"--reason internal_error)")
-    if fails:
-        line += f"; --max-record-errors {max_record_errors:g} allows {int(max_record_errors * records)}"
-    return [line], fails
-
-
-def problems(stats: dict[str, Any], max_record_errors: float, max_file_errors: float | None = None
-             ) -> list[tuple[list[str], bool]]:
-    """(console lines, whether they fail the run) for the records a step raised on and, for a run that read
-    input files (`max_file_errors` given: not select), the files it could not read."""
-    out = [record_problems(stats, max_record_errors)]
-    if max_file_errors is not None:
-        out.append(input_problems(stats, max_file_errors))
-    return out
 
 
 def main(argv: list[str] | None = None, command=None) -> int:

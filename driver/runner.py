@@ -54,7 +54,7 @@ def check_runner(beam_args: list[str]) -> None:
 
 def is_dry_run(beam_args: list[str]) -> bool:
     """Whether Beam's --dry_run is given: the DataflowRunner then builds the job and submits nothing, and the
-    driver writes nothing (the output folder is not prepared; `_dry_run` says what the job would be). Beam
+    driver writes nothing (the output folder is not prepared; `driver.job.dry_run` says what the job would be). Beam
     takes any non-empty value as true (--dry_run=False too), and so does this."""
     from apache_beam.options.pipeline_options import TestOptions
 
