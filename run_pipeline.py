@@ -90,10 +90,11 @@ from outputs.run_files import (  # noqa: E402
     STARTED,
     read_json,
     run_failure,
+    write_against_list,
     write_input_list,
 )
 from outputs.staging import STAGING  # noqa: E402
-from pipelines.build import build_pipeline, build_select_pipeline, write_against_list  # noqa: E402
+from pipelines.build import build_pipeline, build_select_pipeline  # noqa: E402
 from pipelines.decontaminate import DecontaminationPlan  # noqa: E402
 from pipelines.worker import _MALLOPT, ARROW_POOL, MALLOC_ARENAS, MALLOC_THRESHOLD, set_mallopt  # noqa: E402, F401
 from schemas.recipe import Recipe, RecipeError, load_recipe  # noqa: E402
