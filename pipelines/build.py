@@ -49,7 +49,7 @@ from pipelines.documents import (
     ReadWarcFiles,
     named_inputs,
 )
-from pipelines.metrics import mark
+from pipelines.metrics import mark, sum_pairs
 from pipelines.near_dedup import NearDedup, near_dedup_stats
 from pipelines.source_parts import (
     COUNTS,
@@ -228,9 +228,7 @@ def _filter_to_outputs(
         )
     )
     shard_infos, ledger_infos = written[SHARD_PARTS], written[LEDGER_PARTS]
-    mix = written[MIX] | "MixTotals" >> beam.CombinePerKey(
-        lambda values: tuple(map(sum, zip(*values, strict=True))) or (0, 0)
-    )
+    mix = written[MIX] | "MixTotals" >> beam.CombinePerKey(sum_pairs)  # (documents, tokens) per mix column value
     ledger_counts = (
         written[COUNTS]
         | "StageReasonCounts" >> beam.FlatMap(lambda counts: counts.items())

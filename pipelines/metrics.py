@@ -27,9 +27,10 @@ _MARKS: dict[str, object] = {}  # Beam's delegating distributions: each update g
 
 
 def sum_pairs(pairs: Iterable[tuple[int, int]]) -> tuple[int, int]:
-    """Pairs of counts summed element-wise: the combiner of two tallies, near dedup's graph state (directed
-    edges, nodes breaking the star shape) and a released band bucket's sides (released, run members). One
-    function for both since 2026-12-07 (they were `_totals` and `_sum_sides`, the same loop)."""
+    """Pairs of counts summed element-wise: the combiner of near dedup's graph state (directed edges, nodes
+    breaking the star shape), a released band bucket's sides (released, run members) and the kept documents and
+    tokens per mix column value. One function for the three since 2026-12-07 (they were near_dedup._totals,
+    against_releases._sum_sides and a lambda in pipelines/build.py)."""
     first = second = 0
     for a, b in pairs:
         first += a
