@@ -27,7 +27,6 @@ from outputs.timing import process_started
 
 drop_import_warning()  # before Apache Beam is imported: it logs a bigquery/apitools warning as it loads
 
-from apache_beam.io.filesystems import FileSystems  # noqa: E402
 
 # The driver's steps (driver/). Names imported but not used here stay importable as run_pipeline.<name>, which
 # tests, bench/ and tokenmill_cli/ use.
@@ -84,12 +83,11 @@ from driver.runner import (  # noqa: E402, F401 - tests, bench/ and tokenmill_cl
     tune_malloc,
     worker_options,
 )
+from driver.select_source import _FIXED_BEFORE_FILTERS, check_fixed_before_filters, checked_source  # noqa: E402, F401
 from jobs.remote import remote_workers  # noqa: E402
-from outputs.run_files import (  # noqa: E402
-    FIX_AND_RERUN,
+from outputs.run_files import (  # noqa: E402, F401 - STARTED: tests name the file by run_pipeline's name
     STARTED,
     read_json,
-    run_failure,
     write_against_list,
     write_input_list,
 )
@@ -98,8 +96,6 @@ from pipelines.build import build_pipeline, build_select_pipeline  # noqa: E402
 from pipelines.decontaminate import DecontaminationPlan  # noqa: E402
 from pipelines.worker import _MALLOPT, ARROW_POOL, MALLOC_ARENAS, MALLOC_THRESHOLD, set_mallopt  # noqa: E402, F401
 from schemas.recipe import Recipe, RecipeError, load_recipe  # noqa: E402
-from schemas.records import DOC_ID_SCHEME, doc_id_scheme  # noqa: E402
-from storage.paths import check_entries  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -238,10 +234,6 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     return stats
 
 
-# Recipe sections that decide what reaches the filters; `select` can only change what comes after.
-_FIXED_BEFORE_FILTERS = ("read", "extract", "language")
-
-
 def select_parser() -> argparse.ArgumentParser:
     ap = ArgumentParser(
         prog="tokenmill select",
@@ -271,37 +263,12 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     remote, shared = remote_workers(beam_args), args.shared_filesystem
     check_worker_paths(remote, shared, [("the source run", args.source), ("--output", args.output)])
     source = args.source.rstrip("/")
-    if not FileSystems.exists(f"{source}/manifest.json"):
-        raise UsageError(f"{source} is not a tokenmill run (no manifest.json)")
-    manifest = read_json(f"{source}/manifest.json")
-    if doc_id_scheme(manifest) != DOC_ID_SCHEME:  # its scored/ rows hold ids and file names of that scheme
-        raise UsageError(f"{source} has doc ids {doc_id_scheme(manifest)}, this tokenmill makes {DOC_ID_SCHEME}: "
-                         "run its crawl again with --keep-scored")
-    failure = run_failure(source)
-    if failure is not None:  # its output would be a finished run: release and mix would take what it could read
-        raise UsageError(f"{source}: the run ended in an error, so nothing is selected from it: {failure}; "
-                         f"{FIX_AND_RERUN}")
-    if FileSystems.exists(f"{source}/{STARTED}"):  # manifest written, run not ended (outputs.reading.open_manifest)
-        raise UsageError(f"{source} holds a run that was interrupted or is still running: run its own command again "
-                         "to finish it first")
-    if not FileSystems.match([f"{source}/scored/*.parquet"])[0].metadata_list:
-        raise UsageError(f"{source} has no scored/ documents: run it with --keep-scored")
-    # The workers read the parts these lists name (pipelines/build.py: scored_files): refused here, in one line.
-    check_entries(manifest["ledger"], f"{source}/manifest.json ledger")
-    check_entries(manifest.get("scored", []), f"{source}/manifest.json scored")
+    manifest = checked_source(source)
     recipe = load_recipe(args.config)  # read by this driver only, as in run()
     check_worker_paths(remote, shared, worker_paths(recipe))
     check_paths(recipe)
     say_notes(notes, args.quiet)
-    before = manifest["recipe"]
-    now = recipe.to_dict()
-    for section in _FIXED_BEFORE_FILTERS:
-        if before[section] != now[section]:
-            raise RecipeError(f"select cannot change [{section}]: it decides what was extracted; rerun the crawl")
-    uses_url = "url" in before["filters"]["order"] or "url" in now["filters"]["order"]
-    if uses_url and (before["filters"]["url"] != now["filters"]["url"]
-                     or ("url" in before["filters"]["order"]) != ("url" in now["filters"]["order"])):
-        raise RecipeError("select cannot change the URL filter: it runs before extraction; rerun the crawl")
+    check_fixed_before_filters(manifest["recipe"], recipe.to_dict())
     source_stats = read_json(f"{source}/stats.json")
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)

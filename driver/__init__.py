@@ -7,5 +7,6 @@ settings: the local runner, Flink's streaming mode, Spark's environment cache, D
 the workers' PYTHONPATH and provision info), `decontamination.py` (the benchmark index, built once per run),
 `releases.py` (the releases of [dedup] against, checked), `output_folder.py` (the output folder's states),
 `job.py` (running the built pipeline as a job: metrics, stats.json's timings, failures, Ctrl-C, dry runs),
-`problems.py` (what the console says of a finished run's errors). Plain functions; only the driver imports
+`problems.py` (what the console says of a finished run's errors), `select_source.py` (the run `tokenmill select`
+reads, checked, and what its recipe may not change). Plain functions; only the driver imports
 this package (split from run_pipeline.py on 2026-12-07, issue 35)."""
