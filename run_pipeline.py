@@ -2,85 +2,100 @@
 
 tokenmill's own flags are parsed here; every other flag goes to Beam's PipelineOptions unchanged, so the
 same command runs on DataflowRunner, FlinkRunner, SparkRunner or PortableRunner. Without --runner it runs
-locally in multi_processing mode on all cores, on Beam's FnApiRunner (see `local_runner`).
+locally in multi_processing mode on all cores, on Beam's FnApiRunner (see `driver.runner.local_runner`).
+
+This file is the run's story: the flags, the recipe and the paths it names checked, the inputs expanded, the
+decontamination index built and the releases checked, the output folder prepared (`prepare_run`), the pipeline
+built (pipelines/build.py) and run as a job (`driver.job.execute`), and what the console says at the end
+(`main`). How each step is done lives in `driver/`, one concern a module (driver/__init__.py names them); the
+names tests, bench/ and tokenmill_cli/ use are still importable from here.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import time
-from collections.abc import Callable, Iterator
 from typing import Any
 
 from console.endings import INTERRUPTED, RESUME, finish
 from console.numbers import run_summary
 from console.quiet import QuietStderr, drop_import_warning
-from console.safe import ArgumentParser, closest_flag, shown
-from outputs.timing import process_started, wall_timing
+from console.safe import ArgumentParser, shown
+from outputs.timing import process_started
 
 drop_import_warning()  # before Apache Beam is imported: it logs a bigquery/apitools warning as it loads
 
-import apache_beam as beam  # noqa: E402
-from apache_beam.io.filesystems import FileSystems  # noqa: E402
-from apache_beam.options.pipeline_options import PipelineOptions  # noqa: E402
 
-from jobs.record import KeepInterrupts, cancel, job_record, pin_job_port, still_running  # noqa: E402
-from jobs.remote import local_path_problem, remote_workers, runner_kind  # noqa: E402
-from outputs.run_files import (  # noqa: E402
-    FAILED,
-    FIX_AND_RERUN,
+# The driver's steps (driver/). Names imported but not used here stay importable as run_pipeline.<name>, which
+# tests, bench/ and tokenmill_cli/ use.
+from driver.checks import check_paths, check_worker_paths, tokenizer_info, worker_paths  # noqa: E402
+from driver.decontamination import decontamination_index, write_decontamination_index  # noqa: E402
+from driver.errors import JobLeftRunning, RunFailed, UsageError  # noqa: E402
+from driver.flags import (  # noqa: E402, F401
+    MAX_RECORD_ERRORS,
+    check_flags,
+    check_fraction,
+    console_flags,
+    parse_args,
+    record_errors_flag,
+    say_notes,
+    shared_filesystem_flag,
+    unknown_flags,
+)
+from driver.inputs import (  # noqa: E402, F401
+    CRAWL_SUFFIXES,
+    INPUTS_FILE,
+    expand_inputs,
+    input_patterns,
+    listed_inputs,
+    skipped_note,
+)
+from driver.job import (  # noqa: E402, F401
+    _STATED_FAILURES,
+    DRY_RUN,
+    dry_run,
+    dry_run_summary,
+    execute,
+    record_job,
+    run_metrics,
+    stop_job,
+)
+from driver.output_folder import prepare_output  # noqa: E402
+from driver.problems import drop_warnings, input_problems, problems, record_problems  # noqa: E402, F401
+from driver.releases import releases_against  # noqa: E402
+from driver.runner import (  # noqa: E402, F401 - tests, bench/ and tokenmill_cli/ use these names from here
+    CHECKOUT,
+    DEFAULT_RUNNER_ARGS,
+    FLINK_STREAMING_NOTE,
+    SPARK_ENVIRONMENT_CACHE_MS,
+    check_runner,
+    dataflow_threads,
+    flink_streaming,
+    is_dry_run,
+    is_local,
+    local_runner,
+    make_pipeline,
+    pin_worker_code,
+    runner_name,
+    spark_environment_cache,
+    tune_malloc,
+    worker_options,
+)
+from driver.select_source import _FIXED_BEFORE_FILTERS, check_fixed_before_filters, checked_source  # noqa: E402, F401
+from jobs.remote import remote_workers  # noqa: E402
+from outputs.run_files import (  # noqa: E402, F401 - STARTED: tests name the file by run_pipeline's name
     STARTED,
     read_json,
-    run_failure,
+    write_against_list,
     write_input_list,
-    write_json,
 )
-from outputs.staging import STAGING, remove_staging, staging_dir  # noqa: E402
-from pipelines.build import build_pipeline, build_select_pipeline, write_against_list  # noqa: E402
-from pipelines.dataflow import GRAPH_LIMIT_BYTES, REQUEST_LIMIT_BYTES, harness_threads, is_dataflow  # noqa: E402
+from outputs.staging import STAGING  # noqa: E402
+from pipelines.build import build_pipeline, build_select_pipeline  # noqa: E402
 from pipelines.decontaminate import DecontaminationPlan  # noqa: E402
-from pipelines.metrics import NAMESPACE  # noqa: E402
 from pipelines.worker import _MALLOPT, ARROW_POOL, MALLOC_ARENAS, MALLOC_THRESHOLD, set_mallopt  # noqa: E402, F401
-from schemas.recipe import Recipe, RecipeError, list_paths, load_recipe  # noqa: E402
-from schemas.records import DOC_ID_SCHEME, doc_id_scheme  # noqa: E402
-from storage.files import configure as configure_store  # noqa: E402
-from storage.files import write_bytes  # noqa: E402
-from storage.paths import check_entries  # noqa: E402
-from tokenization.tokenizers import describe_tokenizer  # noqa: E402
-
-DEFAULT_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
-
-# The names of the files a folder given as --input holds that are read as crawls (compared lower-cased; Common
-# Crawl's WET files end in .warc.wet.gz). Decided by name, not by content: it costs no read (a store's folder of
-# 90,000 objects is not opened one by one before the run) and the same folder always gives the same inputs. A
-# file or a glob named explicitly is read whatever its name.
-CRAWL_SUFFIXES = (".warc", ".warc.gz", ".wet", ".wet.gz")
-
-
-class UsageError(Exception):
-    """Bad command-line input: reported as one line, exit code 2."""
-
-
-class RunFailed(Exception):
-    """The pipeline stopped on a condition the run states in one line (near dedup did not converge, a released
-    index file missing or failing its checksum): exit 1."""
-
-
-class JobLeftRunning(KeyboardInterrupt):
-    """Ctrl-C while the driver waited for a job its runner could not cancel: exit 130 as for any Ctrl-C, with a
-    line saying the job runs on (and its id) instead of the one that says the same command runs it again (a
-    rerun is refused while the job runs: prepare_output)."""
-
-
-# Failures raised inside the pipeline whose message is the one line to print; the runner wraps them.
-# (pipelines.near_dedup.NotConverged; release.against.IndexFileError, whose release path may hold a "[").
-_STATED_FAILURES = re.compile(
-    r"(near dedup did not converge in \d+ rounds[^\n\[]*?"
-    r"|dedup\.against: [^\n]*? (?:fails its sha256 checksum|is missing) \(tokenmill verify [^\n]*?\))"
-    r"\s*(?:\[while running|\n|$)")
+from schemas.recipe import Recipe, RecipeError, load_recipe  # noqa: E402
 
 
 def parser() -> argparse.ArgumentParser:
@@ -130,145 +145,6 @@ def parser() -> argparse.ArgumentParser:
     return ap
 
 
-def unknown_flags(beam_args: list[str]) -> list[str]:
-    """The arguments among `beam_args` that no Beam PipelineOptions class knows (flags and stray values).
-
-    Beam's own parsing drops them with a log line and runs on, so a mistyped tokenmill flag (--keep-scord) or
-    a wrong one (--recipe) silently ran the default recipe. Asks Beam's parser itself, through the public
-    `add_extra_args_fn` hook, so every options class Beam and its extras define is known."""
-    import logging
-
-    unknown: list[str] = []
-
-    def probe(parser: argparse.ArgumentParser) -> None:
-        unknown.extend(parser.parse_known_args(beam_args)[1])
-
-    log = logging.getLogger("apache_beam.options.pipeline_options")
-    level = log.level
-    log.setLevel(logging.ERROR)  # its own "Discarding unparseable args" line
-    try:
-        PipelineOptions(beam_args).get_all_options(add_extra_args_fn=probe)
-    finally:
-        log.setLevel(level)
-    return unknown
-
-
-# Names other tools give what tokenmill calls otherwise.
-_ALIASES = {"--recipe": "--config", "--inputs": "--input", "--output-dir": "--output"}
-
-
-def check_flags(beam_args: list[str], ours: ArgumentParser) -> None:
-    """UsageError naming the first argument neither tokenmill nor Beam knows."""
-    unknown = unknown_flags(beam_args)
-    if not unknown:
-        return
-    first = next((a for a in unknown if a.startswith("-")), unknown[0])
-    if not first.startswith("-"):
-        raise UsageError(f"unexpected argument '{first}' (several inputs: --input a.warc.gz b.warc.gz, or quote "
-                         "a glob so the shell leaves it alone: --input 'crawl/*.warc.gz')")
-    name = first.split("=", 1)[0]
-    close = _ALIASES.get(name) or closest_flag(name, ours.flags())
-    hint = f"; did you mean {close}?" if close else " (tokenmill run --help lists tokenmill's own flags)"
-    raise UsageError(f"unknown flag {name}: neither tokenmill nor Beam knows it{hint}")
-
-
-def check_paths(recipe: Recipe) -> None:
-    """UsageError naming the first list, model or tokenizer path of the recipe that is not there: a filter
-    without its list kept every page and said nothing."""
-    for key, path in list_paths(recipe):
-        if key == "filters.bad_words.lists_dir":
-            try:
-                lists = FileSystems.match([f"{path.rstrip('/')}/*.txt"])[0].metadata_list
-            except Exception:  # noqa: BLE001 - a folder that cannot be listed holds no list
-                lists = []
-            if not lists:
-                raise UsageError(f"{key} = '{path}': no word list (<lang>.txt) there")
-        elif not FileSystems.exists(path):
-            raise UsageError(f"{key} = '{path}': no such file")
-
-
-def shared_filesystem_flag(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--shared-filesystem", action="store_true",
-                    help="the run's local paths (inputs, output, the recipe's lists, models, tokenizer and "
-                    "releases) are on a filesystem mounted at the same place on every worker. Without it a runner "
-                    "whose workers are not on this machine (DataflowRunner; FlinkRunner or SparkRunner with a "
-                    "cluster master; PortableRunner with a --job_endpoint; containers of "
-                    "--environment_type=DOCKER; never --environment_type=LOOPBACK) refuses a local path before it "
-                    "starts; with it, such paths must be absolute")
-
-
-def worker_paths(recipe: Recipe) -> list[tuple[str, str]]:
-    """(recipe key, path) of every file or folder of the recipe a worker opens: the filters' lists, the language
-    and classifier models and a tokenizer.json (loaded in their steps' DoFn.setup: pipelines/documents.py,
-    classify.py, source_parts.py; the driver reads a tokenizer.json too) and the releases of [dedup] against (the
-    workers read their dedup index: pipelines/against_releases.read_index_file). Not the benchmark files of
-    [decontamination]: only the driver reads them, to build the index it writes into the output's _staging/
-    (decontamination_index), which is what the workers open. Nor the recipe file: the driver reads it and the
-    workers get the Recipe itself, pickled inside their steps."""
-    return [*list_paths(recipe), *(("dedup.against", path) for path in recipe.dedup.against)]
-
-
-def check_worker_paths(remote: str | None, shared: bool, named: list[tuple[str, str]]) -> None:
-    """UsageError for the first of `named` ((flag or recipe key, path)) that the run's workers cannot open:
-    a local path when they are `remote` (jobs.remote.remote_workers), unless `shared` (--shared-filesystem)."""
-    for what, path in named:
-        if problem := local_path_problem(what, path, remote, shared):
-            raise UsageError(problem)
-
-
-def decontamination_index(recipe: Recipe, output: str, quiet: bool = False
-                          ) -> tuple[DecontaminationPlan | None, bytes]:
-    """The benchmark n-gram index of an enabled [decontamination], built here once for the whole run (before
-    anything is written: a source that cannot be used is a UsageError naming the file), and the plan the
-    pipeline gets: where the index will be (the run's _staging/, written by `write_decontamination_index`
-    once the output is prepared) and what each benchmark file gave. Plain Python and numpy: the driver loads
-    no compiled kernel."""
-    cfg = recipe.decontamination
-    if not cfg.enabled:
-        return None, b""
-    from dataclasses import asdict
-
-    from decontamination.index import build_index
-    from decontamination.sources import SourceError
-
-    start = time.perf_counter()
-    try:
-        index, summaries = build_index(cfg.sources, cfg.text_fields, ngram=cfg.ngram,
-                                       min_item_words=cfg.min_item_words, min_matches=cfg.min_matches)
-    except SourceError as exc:
-        raise UsageError(str(exc)) from exc
-    data = index.to_bytes()
-    seconds = time.perf_counter() - start
-    items, short = sum(s.indexed for s in summaries), sum(s.too_short for s in summaries)
-    plan = DecontaminationPlan(
-        index_path=f"{staging_dir(output)}/decontamination-index.npz",
-        sources=[asdict(s) for s in summaries],
-        index={"items": items, "ngrams": int(len(index.hashes)), "bytes": index.nbytes,
-               "lengths": index.lengths.tolist(), "build_seconds": round(seconds, 3)},
-    )
-    if not quiet:
-        print(f"tokenmill: decontamination: {len(summaries)} benchmark file(s), {items:,} items indexed ({short:,} "
-              f"under {cfg.min_item_words} words left out), {len(index.hashes):,} n-grams, "
-              f"{index.nbytes / 2**20:.1f} MiB, in {seconds:.1f} s", file=sys.stderr)
-    return plan, data
-
-
-def releases_against(recipe: Recipe, tokenizer: dict[str, Any]) -> list[dict[str, Any]]:
-    """The releases of [dedup] against, each checked before anything is written (release/against.py): one line
-    naming the release and what is wrong, exit 2."""
-    from release.against import AgainstError, open_against
-
-    try:
-        return [open_against(path, recipe, tokenizer) for path in recipe.dedup.against]
-    except AgainstError as exc:
-        raise UsageError(str(exc)) from exc
-
-
-def write_decontamination_index(plan: DecontaminationPlan | None, data: bytes) -> None:
-    if plan is not None:
-        write_bytes(plan.index_path, data)
-
-
 def prepare_run(recipe: Recipe, output: str, info: dict[str, Any], quiet: bool, dry: bool = False, **prepare: Any
                 ) -> tuple[DecontaminationPlan | None, list[dict[str, Any]]]:
     """What `run` and `select` do before their pipeline, in this order: build the decontamination index and check
@@ -279,430 +155,12 @@ def prepare_run(recipe: Recipe, output: str, info: dict[str, Any], quiet: bool, 
     against = releases_against(recipe, info)
     if dry:
         return decontamination, against
-    note = prepare_output(output, recipe=recipe, **prepare)
+    note = prepare_output(output, recipe=recipe, **prepare)  # this module's name: tests patch run_pipeline's
     if note and not quiet:
         print(f"tokenmill: {shown(note)}", file=sys.stderr)
     write_decontamination_index(decontamination, index)
     write_against_list(output, against)
     return decontamination, against
-
-
-def listed_inputs(list_files: list[str], check: Callable[[str, str], None] | None = None
-                  ) -> tuple[dict[str, int | None], list[str]]:
-    """({path: size or None}, the local paths that are not there) from --input-list files. Lines with glob
-    characters are matched; plain paths are taken as written (sizes only for local ones: 90,000 requests to a
-    store would hold the driver for minutes before the run starts, and the run reports a file it cannot open
-    anyway). A listed file that is not there is a file error of the run, on a local disk as on a store: a list
-    of many files with a few missing is what --max-file-errors is for, and one rule for every store is the one
-    a user can predict; the local ones, known at no cost, are also returned for a warning before the run.
-    `check(list file, path)` is called on every line before it is used (check_worker_paths: a list file is read
-    by the driver only, the paths it names by the workers)."""
-    from outputs.run_files import read_input_list
-    from storage.files import is_local
-
-    out: dict[str, int | None] = {}
-    missing: list[str] = []
-    for list_file in list_files:
-        try:
-            lines = read_input_list(list_file)
-        except Exception as exc:  # noqa: BLE001 - missing, unreadable, not UTF-8
-            raise UsageError(f"cannot read --input-list {list_file}: {exc}") from exc
-        if not lines:
-            raise UsageError(f"--input-list {list_file} names no file")
-        for line in lines:
-            if check is not None:
-                check(list_file, line)
-            if any(c in line for c in "*?["):
-                out.update(expand_inputs([line])[0])
-            elif is_local(line) and os.path.isfile(line):
-                out[line] = os.path.getsize(line)
-            else:
-                out[line] = None
-                if is_local(line) and not os.path.exists(line):
-                    missing.append(line)
-    return out, sorted(set(missing))
-
-
-def _match(pattern: str) -> list[Any]:
-    try:
-        return FileSystems.match([pattern])[0].metadata_list
-    except Exception as exc:  # noqa: BLE001
-        raise UsageError(f"cannot read input '{pattern}': {exc}") from exc
-
-
-def _listing(pattern: str) -> tuple[list[Any], bool]:
-    """(what Beam lists for `pattern`, whether it named a folder), one match per pattern where one answers it.
-    A folder is a local directory with or without the slash, a path ending in /, or on a store (where a folder
-    is a key prefix) a plain path that names no object but holds some; it is listed as its path with a
-    trailing /."""
-    from storage.files import is_local
-
-    if not any(c in pattern for c in "*?["):
-        if pattern.endswith("/") or (is_local(pattern) and os.path.isdir(pattern)):
-            return _match(pattern.rstrip("/") + "/"), True
-        if not is_local(pattern):
-            matches = _match(pattern)
-            if matches:
-                return matches, False
-            listed = _match(pattern + "/")
-            return listed, bool(listed)
-    return _match(pattern), False
-
-
-def input_patterns(raws: list[str]) -> Iterator[str]:
-    """The patterns of --input values: each value split at commas, blanks dropped."""
-    for raw in raws:
-        yield from filter(None, (p.strip() for p in raw.split(",")))
-
-
-def expand_inputs(patterns: list[str]) -> tuple[dict[str, int], list[str]]:
-    """Globs, comma lists and folders -> ({file path: size in bytes}, sorted by path, each file once; the files
-    left out of folders). A folder, with or without a trailing /, means the files in it whose names end in one
-    of CRAWL_SUFFIXES; the others (a README.md, notes) are left out, not read as crawls. A pattern matching
-    nothing, or a folder without a crawl file, is an error. The sizes come with the match (the progress line's
-    total), so no file is asked twice."""
-    sizes: dict[str, int] = {}
-    skipped: list[str] = []
-    for pattern in input_patterns(patterns):
-        listed, folder = _listing(pattern)
-        if not folder:
-            matches = listed
-            if not matches:
-                raise UsageError(f"input '{pattern}' matches no file")
-        else:
-            # One pass: a store's folder may list 90,000 objects (a membership test per object was n^2).
-            # A key ending in / is a store's folder marker, not a file.
-            matches, others = [], []
-            for m in listed:
-                if m.path.lower().endswith(CRAWL_SUFFIXES):
-                    matches.append(m)
-                elif not m.path.endswith("/"):
-                    others.append(m.path)
-            if not listed:
-                raise UsageError(f"input '{pattern}' matches no file (no such folder, or an empty one)")
-            if not matches:
-                example = f"; {len(others)} other file(s), e.g. {sorted(others)[0]}" if others else ""
-                raise UsageError(f"input folder '{pattern}' holds no crawl file (no name ends in "
-                                 f"{', '.join(CRAWL_SUFFIXES)}; subfolders are not read: add "
-                                 f"'{pattern.rstrip('/')}/**/*.warc.gz' for theirs{example})")
-            skipped += others
-        sizes.update((m.path, m.size_in_bytes) for m in matches)
-    return dict(sorted(sizes.items())), sorted(set(skipped) - set(sizes))
-
-
-def skipped_note(skipped: list[str]) -> str:
-    """The one console line naming the files input folders held that are not read as crawls."""
-    return (f"note: skipped {len(skipped)} file(s) in the input folder(s) not named as a crawl ("
-            f"{', '.join(CRAWL_SUFFIXES)}), e.g. {skipped[0]}")
-
-
-# The run's input files, one a line, written by the driver and read by the pipeline (pipelines/build.py);
-# removed by the driver when the run has finished. Not in _staging/: the finalize step removes _staging/ and
-# reads this list, and a runner may run that step again after a first attempt got that far.
-INPUTS_FILE = "_inputs.txt"
-
-
-
-
-def _differences(before: dict[str, Any], now: dict[str, Any]) -> list[str]:
-    """What differs between the run recorded in STARTED and this one, in words."""
-    out = []
-    if before.get("recipe_sha256") != now["recipe_sha256"]:
-        out.append(f"recipe '{before.get('recipe_name')}' (sha256 {str(before.get('recipe_sha256'))[:12]}) there, "
-                   f"'{now['recipe_name']}' ({now['recipe_sha256'][:12]}) now")
-    gone, new = sorted(set(before.get("inputs", [])) - set(now["inputs"])), sorted(set(now["inputs"]) - set(
-        before.get("inputs", [])))
-    if gone or new:
-        example = (new or gone)[0]
-        out.append(f"inputs: {len(new)} file(s) new, {len(gone)} missing (e.g. {example})")
-    if before.get("command", "run") != now["command"]:
-        out.append(f"'tokenmill {before.get('command')}' there, '{now['command']}' now")
-    return out
-
-
-def prepare_output(output: str, *, recipe: Recipe | None = None, inputs: list[str] | None = None,
-                   overwrite: bool = False, command: str = "run") -> str | None:
-    """Make `output` ready for this run, or refuse with a UsageError before anything is touched.
-
-    Refused: a directory holding files that are not a tokenmill run; a folder a job is still writing (STARTED
-    names a job its job service says has not ended: jobs.record.still_running), even with `overwrite`; a
-    finished run (manifest.json, no STARTED) unless `overwrite`; an interrupted run (STARTED) of another recipe,
-    other inputs or another command unless `overwrite`. An interrupted run of the same command is cleared and
-    run again from the start, which gives the output an uninterrupted run gives; STARTED beside a manifest.json
-    is such a run too (its driver stopped after the pipeline's final step had written the manifest, before it
-    removed STARTED). A run that ended in an error (FAILED) is cleared whatever it was asked: the console line
-    to say so is returned. Then STARTED records this run."""
-    output = output.rstrip("/")
-    now = {"command": command, "recipe_name": recipe.name if recipe else "", "inputs": list(inputs or []),
-           "recipe_sha256": recipe.sha256() if recipe else ""}
-    # On object storage a folder is only a key prefix: FileSystems.exists(folder) is false for a folder full of
-    # objects, so what the folder holds is asked of the objects themselves.
-    try:
-        entries = [m.path for m in FileSystems.match([f"{output}/*"])[0].metadata_list]
-    except Exception:  # noqa: BLE001 - a prefix with nothing under it, on stores that raise for that
-        entries = []
-    note = None
-    if entries or FileSystems.exists(output):
-        ours = {"manifest.json", "stats.json", "shards", "ledger", "scored", "dedup_index", STAGING, STARTED,
-                INPUTS_FILE, FAILED}
-        foreign = [e for e in entries if e.rstrip("/").rsplit("/", 1)[-1] not in ours]
-        if foreign:
-            raise UsageError(
-                f"output directory {output} holds files that are not a tokenmill run (e.g. {foreign[0]}); "
-                "choose an empty or new directory"
-            )
-        failed = FileSystems.exists(f"{output}/{FAILED}")
-        started = read_json(f"{output}/{STARTED}") if FileSystems.exists(f"{output}/{STARTED}") else None
-        job = (started or {}).get("job")
-        if job and not failed and (state := still_running(job)):  # FAILED: its driver saw the job end
-            where = (f"Flink at {job['flink_master']}" if job.get("flink_master")
-                     else f"{job['runner']} at {job['endpoint']}")
-            raise UsageError(f"output directory {output} is being written by job {job['id']} ({where}), which is "
-                             f"{state}: wait for it to end or cancel it there, then run again")
-        if failed:
-            note = f"note: replacing the run in {output}, which ended in an error"
-        if not overwrite and not failed and started is None and FileSystems.exists(f"{output}/manifest.json"):
-            raise UsageError(f"output directory {output} holds a finished run; give --overwrite to replace it, or "
-                             "choose another directory")
-        if not overwrite and not failed and started is not None:
-            differ = _differences(started, now)
-            note = f"note: running the interrupted run in {output} again from the start"
-            if differ:
-                raise UsageError(f"output directory {output} holds an interrupted run of another kind ("
-                                 f"{'; '.join(differ)}); rerun its own command to run it again, give --overwrite to "
-                                 "replace it, or choose another directory")
-        old = [
-            m.path
-            for result in FileSystems.match([f"{output}/{d}/*" for d in ("shards", "ledger", "scored", "dedup_index")])
-            for m in result.metadata_list
-        ]
-        old += [f"{output}/{n}" for n in ("manifest.json", "stats.json", FAILED) if FileSystems.exists(f"{output}/{n}")]
-        if old:
-            FileSystems.delete(sorted(set(old)))
-        remove_staging(output)  # a killed run's staging files
-    write_json(f"{output}/{STARTED}", now)
-    return note
-
-
-def tokenizer_info(recipe: Recipe) -> dict[str, Any]:
-    try:
-        return describe_tokenizer(recipe.tokenizer.name, recipe.tokenizer.append_eos)
-    except ValueError as exc:  # an unknown name, or a tokenizer.json without an end-of-text token
-        raise UsageError(f"tokenizer.name = '{recipe.tokenizer.name}': {exc}") from exc
-
-
-def runner_name(options: PipelineOptions) -> str:
-    """The runner's class name as --runner gave it, without a module path ("" when none is given)."""
-    from apache_beam.options.pipeline_options import StandardOptions
-
-    return str(options.view_as(StandardOptions).runner or "").rsplit(".", 1)[-1]
-
-
-def check_runner(beam_args: list[str]) -> None:
-    """UsageError for a runner that cannot start as asked: Beam's PortableRunner without a job service; a
-    --dry_run (`is_dry_run`) on a runner other than Dataflow's, or without a gs:// --temp_location or
-    --staging_location."""
-    from apache_beam.options.pipeline_options import GoogleCloudOptions, PortableOptions
-    from apache_beam.options.pipeline_options_validator import PipelineOptionsValidator
-
-    options = PipelineOptions(beam_args)
-    if runner_name(options) == "PortableRunner" and not options.view_as(PortableOptions).job_endpoint:
-        raise UsageError("--runner=PortableRunner needs --job_endpoint=HOST:PORT (a running Beam job service); "
-                         "or name the engine: --runner=FlinkRunner or --runner=SparkRunner")
-    if not is_dry_run(beam_args):
-        return
-    if not is_dataflow(runner_name(options)):
-        # Only the DataflowRunner reads --dry_run; any other would run the job, on an output left unprepared.
-        raise UsageError("--dry_run builds a Dataflow job request without submitting it: give "
-                         "--runner=DataflowRunner, or leave --dry_run out to run")
-    # With neither a valid gs:// path, Beam's option check asks Cloud Storage for a default bucket, even in a
-    # dry run (offline, it waits two minutes for the name lookups to fail).
-    cloud, validator = options.view_as(GoogleCloudOptions), PipelineOptionsValidator(options, None)
-    if all(validator.validate_gcs_path(cloud, name) for name in ("temp_location", "staging_location")):
-        raise UsageError("a --dry_run needs --temp_location=gs://BUCKET/DIR (where the job would be staged): "
-                         "without it Beam asks Cloud Storage for a default bucket, and a dry run stays offline")
-
-
-def is_dry_run(beam_args: list[str]) -> bool:
-    """Whether Beam's --dry_run is given: the DataflowRunner then builds the job and submits nothing, and the
-    driver writes nothing (the output folder is not prepared; `_dry_run` says what the job would be). Beam
-    takes any non-empty value as true (--dry_run=False too), and so does this."""
-    from apache_beam.options.pipeline_options import TestOptions
-
-    return bool(PipelineOptions(beam_args).view_as(TestOptions).dry_run)
-
-
-# What a FlinkRunner run without --streaming is told (flink_streaming): docs/scaling.md has the figures.
-FLINK_STREAMING_NOTE = ("note: FlinkRunner runs tokenmill in streaming mode (--streaming added): Flink's batch "
-                        "(DataSet) optimizer does not finish planning its pipeline; the output is the same")
-
-
-def flink_streaming(beam_args: list[str]) -> tuple[list[str], str | None]:
-    """(`beam_args` with --streaming for a FlinkRunner run that has none, the note saying so).
-
-    Why: Beam 2.62's portable Flink runner translates a batch pipeline into Flink's DataSet API, whose optimizer
-    (org.apache.flink.optimizer.Optimizer.compile) enumerates the plans of branches that join again. tokenmill's
-    pipeline branches at every stage (kept, dropped, ledger rows) and joins those branches in dedup, near dedup's
-    rounds and the final step: on the 300-page fineweb run the job server was still in compile() after 13 minutes of
-    CPU, and the command timed out at 15 minutes without a job on the cluster (Flink 1.19.3, 2026-12-07), while the
-    demo's default recipe planned in seconds. In streaming mode the runner builds a DataStream job, which Flink does
-    not optimize; the bounded input ends, and every window, side input and GroupByKey closes at the end of the input
-    as in batch. The output is byte-identical to the local runner's (tests/test_engines.py). Flink's
-    useDataStreamForBatch option would say the same, but the portable runner of Beam 2.62 does not read it."""
-    from apache_beam.options.pipeline_options import StandardOptions
-
-    options = PipelineOptions(beam_args)
-    if runner_kind(options) != "flink" or options.view_as(StandardOptions).streaming:
-        return beam_args, None
-    return [*beam_args, "--streaming"], FLINK_STREAMING_NOTE
-
-
-# How long a Spark executor keeps its SDK workers once a stage's tasks are done (--environment_cache_millis):
-# long enough to reach the job's next stage, short enough not to hold idle workers on a shared cluster.
-SPARK_ENVIRONMENT_CACHE_MS = 60_000
-
-
-def spark_environment_cache(beam_args: list[str]) -> list[str]:
-    """`beam_args` with --environment_cache_millis for a SparkRunner run that does not set it.
-
-    Why: Beam's portable Spark runner runs every stage as Spark tasks that each take the job's SDK environment
-    from a reference-counted cache in the executor and give it back when done. With Beam's default of 0 the
-    environment is released the moment the count drops to zero, between one stage and the next, so each stage
-    starts new SDK workers, which import tokenmill again and load lid.176, the classifiers and the tokenizer
-    again (beam-runners-java-fn-execution 2.62.0: ReferenceCountingExecutableStageContextFactory.scheduleRelease;
-    the Spark runner's release is asynchronous, after the TTL). A TTL keeps the workers of one job through its
-    stages. It changes no output; the figures are in docs/scaling.md. Flink keeps its operators, and with them
-    their environment, for the whole job."""
-    if runner_kind(PipelineOptions(beam_args)) != "spark" or any(
-            a.split("=")[0] == "--environment_cache_millis" for a in beam_args):
-        return beam_args
-    return [*beam_args, f"--environment_cache_millis={SPARK_ENVIRONMENT_CACHE_MS}"]
-
-
-def dataflow_threads(beam_args: list[str]) -> tuple[list[str], str | None]:
-    """(`beam_args` with the worker harness threads a Dataflow run needs (pipelines/dataflow.py:
-    `harness_threads`: the machine type's vCPUs unless the user set the flag), the note of a machine type that
-    does not say them). Other runners' arguments are returned as they are."""
-    from apache_beam.options.pipeline_options import DebugOptions, WorkerOptions
-
-    options = PipelineOptions(beam_args)
-    if not is_dataflow(runner_name(options)):
-        return beam_args, None
-    added, note = harness_threads(options.view_as(WorkerOptions).machine_type,
-                                  options.view_as(DebugOptions).number_of_worker_harness_threads)
-    return [*beam_args, *added], note
-
-
-def run_metrics(result: beam.runners.runner.PipelineResult
-                ) -> tuple[dict[str, float], dict[str, float], dict[str, tuple[float, float]]]:
-    """From the workers' metrics: worker seconds per stage (`<stage>/time_us`, the time inside the stage's own
-    steps summed over every worker process: wall time, except extraction's, which is trafilatura's CPU time in
-    its child plus decoding), worker seconds per step's setup (`setup/<stage>/time_us`: models, tokenizer,
-    the extraction child) and the phases' marks ({mark: (first, last)} in epoch seconds). Empty where a
-    runner reports no metrics to the driver."""
-    from outputs.timing import distribution_marks
-    from pipelines.metrics import MARK_PREFIX
-
-    try:
-        found = result.metrics().query(beam.metrics.MetricsFilter().with_namespace(NAMESPACE))
-    except Exception:  # noqa: BLE001 - some runners do not report metrics to the driver
-        return {}, {}, {}
-    seconds: dict[str, float] = {}
-    setup: dict[str, float] = {}
-    for c in found["counters"]:
-        name = c.key.metric.name
-        if name.endswith("/time_us"):
-            value = (c.committed if c.committed is not None else c.attempted) / 1e6
-            into, stage = (setup, name.removeprefix("setup/")) if name.startswith("setup/") else (seconds, name)
-            stage = stage.removesuffix("/time_us")
-            into[stage] = into.get(stage, 0) + value
-    marks = []
-    for d in found["distributions"]:
-        name = d.key.metric.name
-        value = d.committed if d.committed is not None else d.attempted
-        if name.startswith(MARK_PREFIX) and value is not None and value.count:
-            marks.append((name.removeprefix(MARK_PREFIX), value.min, value.max))
-    return dict(sorted(seconds.items())), dict(sorted(setup.items())), distribution_marks(marks)
-
-
-def tune_malloc() -> None:
-    """Cap glibc's malloc arenas and fix its mmap and trim thresholds (pipelines/worker.py says why): for this
-    process now (mallopt) and for the processes it starts (environment, read by glibc at their start); and
-    have their pyarrow allocate from glibc. A no-op where libc is not glibc; a value the user set in the
-    environment wins. Workers a remote runner starts do not see this environment: they apply the same
-    settings to themselves in their first DoFn's setup (pipelines.worker.apply_worker_settings)."""
-    for name, default, _param in _MALLOPT:
-        os.environ.setdefault(name, default)
-    os.environ.setdefault(*ARROW_POOL)
-    set_mallopt()
-
-
-CHECKOUT = os.path.dirname(os.path.abspath(__file__))
-
-
-def pin_worker_code() -> None:
-    """Make the processes this run starts import this checkout's tokenmill, the same code as this driver.
-
-    Why: the FnApiRunner's SDK workers are new interpreters (`python -m ...sdk_worker_main`); they find
-    tokenmill's packages on sys.path, not next to the driver's script. With tokenmill installed from another
-    checkout (an editable install elsewhere, a git worktree of an older commit for a benchmark), the driver
-    ran this code and the workers the other: a silent mix that once made an A/B benchmark compare a commit
-    with itself. This checkout goes first on PYTHONPATH, which the workers inherit (the extraction children
-    get their worker's sys.path from multiprocessing). Only for a source checkout (pyproject.toml beside this
-    file): an installed copy is the one the workers find anyway."""
-    if not os.path.isfile(os.path.join(CHECKOUT, "pyproject.toml")):
-        return
-    rest = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p and p != CHECKOUT]
-    os.environ["PYTHONPATH"] = os.pathsep.join([CHECKOUT, *rest])
-
-
-def local_runner(beam_args: list[str]) -> list[str]:
-    """Beam flags with the local runner pinned: no --runner means DEFAULT_RUNNER_ARGS, and DirectRunner means
-    FnApiRunner. Since Beam 2.68 the DirectRunner first tries Prism, which it downloads from GitHub at run
-    time (offline, it falls back after the failed download); the FnApiRunner is the local batch runner the
-    DirectRunner chose before, and the one Beam's release notes say to pin. It honours the --direct_* flags.
-    Ask for Prism by name (--runner=PrismRunner) if you want it."""
-    runner = [i for i, a in enumerate(beam_args) if a == "--runner" or a.startswith("--runner=")]
-    if not runner:
-        return DEFAULT_RUNNER_ARGS + beam_args
-    args = list(beam_args)
-    for i in runner:
-        if args[i] == "--runner" and i + 1 < len(args) and args[i + 1] == "DirectRunner":
-            args[i + 1] = "FnApiRunner"
-        elif args[i] == "--runner=DirectRunner":
-            args[i] = "--runner=FnApiRunner"
-    return args
-
-
-def worker_options(options: PipelineOptions) -> Any:
-    """The run's options as the provision info Beam's local SDK workers read them from.
-
-    Why: the FnApiRunner starts its multi_processing workers with PIPELINE_OPTIONS taken from its provision
-    info, which is empty unless the runner is given one. The workers then built Beam's FileSystems without the
-    run's --s3_* endpoint and credentials (or GCP project) and failed on the first s3:// read with 'Unable to
-    locate credentials', while the driver, which had them, matched the inputs fine. Remote runners ship the
-    options themselves. Integers travel as strings, as Beam's portable runner sends them (a protobuf Struct
-    would make them floats)."""
-    from apache_beam.portability.api import beam_provision_api_pb2
-    from apache_beam.runners.portability.fn_api_runner.fn_runner import ExtendedProvisionInfo
-    from google.protobuf import json_format, struct_pb2
-
-    values = {k: str(v) if isinstance(v, int) and not isinstance(v, bool) else v
-              for k, v in options.get_all_options(drop_default=True).items() if v is not None}
-    struct = json_format.ParseDict({"options": values}, struct_pb2.Struct())
-    return ExtendedProvisionInfo(beam_provision_api_pb2.ProvisionInfo(
-        retrieval_token="unused-retrieval-token", pipeline_options=struct))
-
-
-def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
-    """A Pipeline on the runner `beam_args` name (after `local_runner`); Beam's local runner is built here so
-    its SDK workers get the run's options (`worker_options`)."""
-    options = PipelineOptions(beam_args)
-    if runner_name(options) == "FnApiRunner":
-        from apache_beam.runners.portability.fn_api_runner import FnApiRunner
-
-        return beam.Pipeline(runner=FnApiRunner(provision_info=worker_options(options)), options=options)
-    return beam.Pipeline(options=options)
 
 
 # When the command's clock started: main() sets the process's start (imports count: the user waited for them);
@@ -723,178 +181,8 @@ def _is_the_command() -> bool:
         os.path.basename(os.path.dirname(script)) == "tokenmill_cli")
 
 
-def _execute(beam_args: list[str], output: str, build, progress=None, *, started: float, judge=None
-             ) -> dict[str, Any]:
-    """Build with `build(pipeline)`, run on the chosen runner (drawing `progress`, a console.progress.ProgressLine,
-    meanwhile), add timings to stats.json: `wall_seconds` from the process's start, `stage_seconds` (worker
-    seconds per stage) and `timing` (the wall time's phases, outputs/timing.py). `judge(stats)` gives the run's
-    (lines, fails) problems (`problems`): a run that fails, or raises, gets FAILED before STARTED goes, so at no
-    moment is it a finished run; one that raises loses the manifest.json its final step may have written.
-
-    A run submitted as a job (a job service's, Dataflow's: `p.run()` returns before it ends) is recorded in
-    STARTED (`job`: runner, id, endpoint; jobs/record.py) before the driver waits, so that a rerun can ask whether
-    it still runs. Ctrl-C while waiting cancels it; where the runner cannot, JobLeftRunning says so."""
-    import contextlib
-
-    beam_args = pin_job_port(local_runner(beam_args))
-    tune_malloc()
-    pin_worker_code()
-    p = make_pipeline(beam_args)
-    build(p)
-    if is_dry_run(beam_args):
-        return {DRY_RUN: _dry_run(p, output)}
-    job = None
-    try:
-        with progress or contextlib.nullcontext():
-            submitted = time.time()
-            with KeepInterrupts():
-                result = p.run()
-            try:
-                job = record_job(output, result, beam_args)
-                result.wait_until_finish()
-            except KeyboardInterrupt:
-                raise stop_job(result, job) from None
-    except Exception as exc:
-        remove_staging(output)  # nothing was written from it; a rerun starts afresh
-        # The final step writes manifest.json, then stats.json: a job that failed after the first (in that step, or
-        # as the runner ended it) must not leave what reads as a finished run.
-        with contextlib.suppress(Exception):
-            if FileSystems.exists(f"{output}/manifest.json"):
-                FileSystems.delete([f"{output}/manifest.json"])
-        stated = _STATED_FAILURES.search(str(exc))
-        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-        with contextlib.suppress(Exception):  # the run's own error is the one to report
-            write_json(f"{output}/{FAILED}", {"errors": [stated.group(1) if stated else first]})
-        if stated:
-            raise RunFailed(stated.group(1)) from exc
-        if job is not None:
-            # A job on a cluster failed there: the driver's traceback is Beam's polling loop and says nothing;
-            # the runner's first line says what failed (on Flink 1.19: "Insufficient number of network
-            # buffers", found 2026-12-07), the engine's log the rest.
-            raise RunFailed(f"job {job['id']} failed on {job['runner']}: {first} (the engine's log has the rest; "
-                            f"--verbose shows the runner's)") from exc
-        raise
-
-    stats = read_json(f"{output}/stats.json")
-    stage, setup, marks = run_metrics(result)
-    stats["stage_seconds"] = {k: round(v, 3) for k, v in stage.items()}
-    timing = wall_timing(started=started, submitted=submitted, ended=time.time(), marks=marks)
-    timing["setup_seconds"] = {k: round(v, 3) for k, v in setup.items()}
-    stats["timing"] = timing
-    stats["wall_seconds"] = timing["wall_seconds"]
-    write_json(f"{output}/stats.json", stats)
-    errors = [line for lines, fails in (judge(stats) if judge else []) if fails for line in lines]
-    if errors:
-        write_json(f"{output}/{FAILED}", {"errors": errors})
-    # Ended: the manifest says what the run did and which files it read; FAILED, if there, that it failed.
-    FileSystems.delete([f"{output}/{STARTED}", f"{output}/{INPUTS_FILE}"])
-    return stats
-
-
-def stop_job(result: Any, job: dict[str, Any] | None) -> KeyboardInterrupt:
-    """What a Ctrl-C while the driver waited for `result` ends with, once the job is cancelled: KeyboardInterrupt
-    (the usual line), or JobLeftRunning naming the job when its runner could not cancel it. A run that is no job
-    (`job` None) has ended by the time it could be waited for."""
-    if job is None or (why := cancel(result)) is None:
-        return KeyboardInterrupt()
-    where = f"at {job['endpoint']}" if job.get("endpoint") else f"on {job['runner']}"
-    return JobLeftRunning(f"interrupted, but job {job['id']} {where} could not be cancelled ({why}) and keeps "
-                          "running: stop it there, then the same command runs it again from the start")
-
-
-def record_job(output: str, result: Any, beam_args: list[str]) -> dict[str, Any] | None:
-    """Add the job `result` is (jobs.record.job_record) to the output's STARTED, and return it; None for a run
-    that is no job (Beam's local runners, whose p.run() returns when the run has ended). A job service's run
-    whose id cannot be read (Beam renamed the private name it is kept in) gets a warning: a rerun could not
-    tell whether it still runs."""
-    options = PipelineOptions(beam_args)
-    name = runner_name(options)
-    job = job_record(result, beam_args, name)
-    if job is None:
-        if runner_kind(options) in ("dataflow", "flink", "spark", "portable"):
-            print(f"tokenmill: warning: {name} gave no job id (jobs/record.py: job_id); {output}/{STARTED} records "
-                  "none, so a rerun cannot ask whether this job still runs", file=sys.stderr)
-        return None
-    write_json(f"{output}/{STARTED}", {**read_json(f"{output}/{STARTED}"), "job": job})
-    return job
-
-
-# The key of what `run` and `select` return for a --dry_run, in place of stats.json's content.
-DRY_RUN = "dry_run"
-
-
-def _dry_run(p: beam.Pipeline, output: str) -> dict[str, Any]:
-    """Run the built pipeline on the DataflowRunner with --dry_run (nothing is submitted) and build the request
-    it would have sent, offline (pipelines/dataflow.py: `job_request`; Beam 2.62 writes no --dataflow_job_file
-    in a dry run, so it is written here). Returns the output folder (untouched), the job file (or None) and
-    the `DataflowRequest`, for `dry_run_summary` and for callers that check the request."""
-    from apache_beam.options.pipeline_options import DebugOptions
-
-    from pipelines.dataflow import job_request
-
-    request = job_request(p.run())
-    job_file = p.options.view_as(DebugOptions).dataflow_job_file
-    if job_file:
-        write_bytes(job_file, request.body)
-    return {"output": output, "job_file": job_file, "request": request}
-
-
-def dry_run_summary(dry: dict[str, Any]) -> str:
-    """The console line of a dry run: the sizes against Dataflow's limits, the staged files, the threads."""
-    request = dry["request"]
-    threads = request.threads()
-    said = f"{threads} harness threads per worker" if threads else "harness threads: Dataflow's choice"
-    written = f"; the request is in {dry['job_file']}" if dry["job_file"] else ""
-    return (f"dry run: nothing submitted, nothing written to {dry['output']}. Dataflow job request "
-            f"{len(request.body):,} bytes (limit {REQUEST_LIMIT_BYTES // 1_000_000} MB), pipeline "
-            f"{len(request.pipeline):,} bytes (job graph limit {GRAPH_LIMIT_BYTES // 1_000_000} MB); staged: "
-            f"{', '.join(request.staged_names())}; {said}{written}")
-
-
-def drop_warnings(stats: dict[str, Any], share: float) -> list[str]:
-    """One line per stage that dropped more than `share` of its input, naming the main reason."""
-    out = []
-    for stage, s in stats["stages"].items():
-        dropped = sum(s["dropped"].values())
-        if s["in"] and dropped / s["in"] > share:
-            reason, n = max(s["dropped"].items(), key=lambda kv: kv[1])
-            out.append(f"warning: stage '{stage}' dropped {dropped} of {s['in']} documents "
-                       f"({dropped / s['in']:.1%}), mostly '{reason}' ({n}): check its recipe and dependencies")
-    return out
-
-
-def parse_args(ap: ArgumentParser, argv: list[str] | None) -> tuple[argparse.Namespace, list[str], list[str]]:
-    """(tokenmill's arguments, Beam's flags, notes) of a command that runs a pipeline, after the checks every
-    such command makes before it touches a file: no flag nobody knows, a runner that can start; a Dataflow run
-    gets its worker harness threads (`dataflow_threads`), a Flink run streaming mode (`flink_streaming`), each
-    with its note, which the command prints (`say_notes`) once its paths passed their checks: a refused command
-    says one line. Then Beam's FileSystems gets the run's options (s3 endpoint and credentials, GCP project): the
-    driver matches inputs and prepares the output before the pipeline runs, and the workers get the same options
-    from the runner."""
-    args, beam_args = ap.parse_known_args(argv)
-    check_flags(beam_args, ap)
-    check_runner(beam_args)
-    beam_args, threads_note = dataflow_threads(beam_args)
-    beam_args, streaming_note = flink_streaming(spark_environment_cache(beam_args))
-    configure_store(beam_args)
-    return args, beam_args, [n for n in (threads_note, streaming_note) if n]
-
-
-def say_notes(notes: list[str], quiet: bool) -> None:
-    """Print `parse_args`'s notes, one line each, unless --quiet."""
-    if not quiet:
-        for note in notes:
-            print(f"tokenmill: {shown(note)}", file=sys.stderr)
-
-
-def is_local(beam_args: list[str]) -> bool:
-    """Whether the run uses Beam's local runner (the one whose workers share this machine)."""
-    return runner_name(PipelineOptions(local_runner(beam_args))) in (
-        "FnApiRunner", "BundleBasedDirectRunner", "SwitchingDirectRunner")
-
-
 def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[str, Any]:
-    """Run the pipeline; returns stats.json's content, or for a --dry_run {DRY_RUN: what `_dry_run` returns}.
+    """Run the pipeline; returns stats.json's content, or for a --dry_run {DRY_RUN: what `driver.job.dry_run` returns}.
     Raises UsageError / RecipeError on bad input. With `console_fd` (a terminal) a local run draws its progress
     line there."""
     started = _started()
@@ -932,7 +220,7 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
         from console.progress import ProgressLine
 
         progress = ProgressLine(f"{output}/{STAGING}", sum(n or 0 for n in sizes.values()), console_fd)
-    stats = _execute(beam_args, output, lambda p: build_pipeline(
+    stats = execute(beam_args, output, lambda p: build_pipeline(
         p, inputs_file=inputs_file, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
         progress=progress is not None, decontamination=decontamination, against=against), progress, started=started,
         judge=lambda stats: problems(stats, args.max_record_errors, args.max_file_errors))
@@ -944,10 +232,6 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
         if warning := stats.get("extract", {}).get("warning"):
             print(f"tokenmill: warning: {warning}", file=sys.stderr)
     return stats
-
-
-# Recipe sections that decide what reaches the filters; `select` can only change what comes after.
-_FIXED_BEFORE_FILTERS = ("read", "extract", "language")
 
 
 def select_parser() -> argparse.ArgumentParser:
@@ -979,37 +263,12 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     remote, shared = remote_workers(beam_args), args.shared_filesystem
     check_worker_paths(remote, shared, [("the source run", args.source), ("--output", args.output)])
     source = args.source.rstrip("/")
-    if not FileSystems.exists(f"{source}/manifest.json"):
-        raise UsageError(f"{source} is not a tokenmill run (no manifest.json)")
-    manifest = read_json(f"{source}/manifest.json")
-    if doc_id_scheme(manifest) != DOC_ID_SCHEME:  # its scored/ rows hold ids and file names of that scheme
-        raise UsageError(f"{source} has doc ids {doc_id_scheme(manifest)}, this tokenmill makes {DOC_ID_SCHEME}: "
-                         "run its crawl again with --keep-scored")
-    failure = run_failure(source)
-    if failure is not None:  # its output would be a finished run: release and mix would take what it could read
-        raise UsageError(f"{source}: the run ended in an error, so nothing is selected from it: {failure}; "
-                         f"{FIX_AND_RERUN}")
-    if FileSystems.exists(f"{source}/{STARTED}"):  # manifest written, run not ended (outputs.reading.open_manifest)
-        raise UsageError(f"{source} holds a run that was interrupted or is still running: run its own command again "
-                         "to finish it first")
-    if not FileSystems.match([f"{source}/scored/*.parquet"])[0].metadata_list:
-        raise UsageError(f"{source} has no scored/ documents: run it with --keep-scored")
-    # The workers read the parts these lists name (pipelines/build.py: scored_files): refused here, in one line.
-    check_entries(manifest["ledger"], f"{source}/manifest.json ledger")
-    check_entries(manifest.get("scored", []), f"{source}/manifest.json scored")
+    manifest = checked_source(source)
     recipe = load_recipe(args.config)  # read by this driver only, as in run()
     check_worker_paths(remote, shared, worker_paths(recipe))
     check_paths(recipe)
     say_notes(notes, args.quiet)
-    before = manifest["recipe"]
-    now = recipe.to_dict()
-    for section in _FIXED_BEFORE_FILTERS:
-        if before[section] != now[section]:
-            raise RecipeError(f"select cannot change [{section}]: it decides what was extracted; rerun the crawl")
-    uses_url = "url" in before["filters"]["order"] or "url" in now["filters"]["order"]
-    if uses_url and (before["filters"]["url"] != now["filters"]["url"]
-                     or ("url" in before["filters"]["order"]) != ("url" in now["filters"]["order"])):
-        raise RecipeError("select cannot change the URL filter: it runs before extraction; rerun the crawl")
+    check_fixed_before_filters(manifest["recipe"], recipe.to_dict())
     source_stats = read_json(f"{source}/stats.json")
     output = args.output.rstrip("/")
     info = tokenizer_info(recipe)
@@ -1019,80 +278,10 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     inputs_file = f"{output}/{INPUTS_FILE}"
     if not dry:
         write_input_list(inputs_file, manifest["inputs"])
-    return _execute(beam_args, output, lambda p: build_select_pipeline(
-        p, source=source, source_manifest=manifest, source_stats=source_stats, output=output, recipe=recipe,
+    return execute(beam_args, output, lambda p: build_select_pipeline(
+        p, source=source, source_stats=source_stats, output=output, recipe=recipe,
         tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination, against=against),
         started=started, judge=lambda stats: problems(stats, args.max_record_errors))
-
-
-def check_fraction(flag: str, value: float, of: str) -> None:
-    if not 0.0 <= value <= 1.0:
-        raise UsageError(f"{flag} {value:g}: a fraction of {of}, in [0, 1]")
-
-
-def input_problems(stats: dict[str, Any], max_file_errors: float) -> tuple[list[str], bool]:
-    """Console lines for the input files a run could not read to the end, and whether they fail the run: more
-    than `max_file_errors` of the files failed, or no record was read at all."""
-    read = stats.get("read", {})
-    errors = read.get("file_errors", [])
-    lines = [f"could not read {e['file']} to the end: at byte {e['offset']}: {e['error']}" for e in errors]
-    files, failed = read.get("files", 0), len({e["file"] for e in errors})
-    fails = False
-    if not stats.get("records"):
-        return [*lines, f"read no record from {files} input file(s): is this a WARC/WET crawl?"], True
-    if failed and failed > max_file_errors * files:
-        lines.append(f"{failed} of {files} input files could not be read to the end (--max-file-errors "
-                     f"{max_file_errors:g} allows {int(max_file_errors * files)}); the outputs hold what was read")
-        fails = True
-    return lines, fails
-
-
-# One record in 10,000. A step that raises on a record is a bug or a hostile record, never a judgement on the
-# text: the 2,500-page bench crawl and ../shared's WARC samples give none, so a larger share means a fault
-# worth stopping for, while a 3-billion-record snapshot still finishes past up to 300,000 of them.
-MAX_RECORD_ERRORS = 1e-4
-
-
-def record_errors_flag(ap: argparse.ArgumentParser) -> None:
-    ap.add_argument("--max-record-errors", type=float, default=MAX_RECORD_ERRORS, metavar="FRACTION",
-                    help="share of records that may make a step raise (each becomes a ledger row with reason "
-                    f"internal_error) before the run exits 1 (default {MAX_RECORD_ERRORS:g}, one in 10,000: a "
-                    "clean crawl gives none; the outputs are complete either way)")
-
-
-def record_problems(stats: dict[str, Any], max_record_errors: float) -> tuple[list[str], bool]:
-    """Console lines for the records a step raised on (stats.json `internal_errors`), and whether they fail the
-    run: more than `max_record_errors` of the records."""
-    errors = stats.get("internal_errors") or {}
-    failed = sum(e["records"] for e in errors.values())
-    if not failed:
-        return [], False
-    stage, worst = max(errors.items(), key=lambda item: (item[1]["records"], item[0]))
-    records = stats.get("records", 0)
-    fails = failed > max_record_errors * records
-    line = (f"{failed} of {records} records made a step raise ({stage}: {worst['records']}, e.g. record "
-            f"{worst['example']}); each is a ledger row with reason internal_error (tokenmill inspect OUT "
-            f"--reason internal_error)")
-    if fails:
-        line += f"; --max-record-errors {max_record_errors:g} allows {int(max_record_errors * records)}"
-    return [line], fails
-
-
-def problems(stats: dict[str, Any], max_record_errors: float, max_file_errors: float | None = None
-             ) -> list[tuple[list[str], bool]]:
-    """(console lines, whether they fail the run) for the records a step raised on and, for a run that read
-    input files (`max_file_errors` given: not select), the files it could not read."""
-    out = [record_problems(stats, max_record_errors)]
-    if max_file_errors is not None:
-        out.append(input_problems(stats, max_file_errors))
-    return out
-
-
-def console_flags(ap: argparse.ArgumentParser) -> None:
-    """--verbose and --quiet, for the commands that run a pipeline."""
-    ap.add_argument("--verbose", action="store_true", help="show Beam's and the workers' own logging (and, after "
-                    "Ctrl-C, what each worker prints as it stops)")
-    ap.add_argument("--quiet", action="store_true", help="print only the summary and errors")
 
 
 def main(argv: list[str] | None = None, command=None) -> int:

@@ -105,7 +105,7 @@ def main() -> int:
         for s in manifest["sources"]:
             print(f"  {s['label']}: {s['planned_tokens']:,} tokens, {s['epochs']:.2f} epochs, copies {s['copies']}")
 
-        from release.reader import PackedReader
+        from training.reader import PackedReader
 
         for rank, world, batch in ((0, 1, 0), (0, 1, 8), (0, 8, 0)):
             start = time.perf_counter()

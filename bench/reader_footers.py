@@ -28,7 +28,7 @@ def main() -> None:
     sys.path.insert(0, str(args.checkout.resolve()))
     import pyarrow.parquet as pq
 
-    from release.reader import PackedReader
+    from training.reader import PackedReader
 
     opened = [0]
     original = pq.ParquetFile

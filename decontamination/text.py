@@ -21,16 +21,16 @@ import numpy as np
 import xxhash
 
 from dedup.minhash import ngram_hashes, word_hashes
+from normalization.text import normalize_for_decontamination
 
 # The n-gram combination of dedup.minhash (h = h * _GRAM_MUL xor w), repeated here in numpy for the driver.
 GRAM_MUL = np.uint64(0x9E3779B97F4A7C15)
-_PUNCT = re.compile(r"[^\w\s]|_")
 _WORD = re.compile(r"[^\W_]+")
 
 
-def normalized_words(text: str) -> list[str]:
-    """The words decontamination compares: NFKC, lower case, punctuation and whitespace as separators."""
-    return _PUNCT.sub(" ", unicodedata.normalize("NFKC", text).lower()).split()
+# The words decontamination compares (normalization/text.py says how they differ from dedup's and the
+# classifiers'); named here as the index and its tests know it.
+normalized_words = normalize_for_decontamination
 
 
 def item_word_hashes(text: str) -> np.ndarray:

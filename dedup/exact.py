@@ -1,21 +1,18 @@
 """Exact deduplication: documents whose normalized text is identical share a key; one survives.
 
 Normalization folds what does not change the content for training (Unicode compatibility forms, case,
-runs of whitespace), so the same article served with different indentation counts as one.
+runs of whitespace), so the same article served with different indentation counts as one
+(normalization/text.py: normalize_for_exact, which says how it differs from the other three).
 """
 
 from __future__ import annotations
 
-import unicodedata
-
 import xxhash
+
+from normalization.text import normalize_for_exact
 
 # What exact_key is, as a dedup index records it: a release's keys match this run's only under the same one.
 EXACT_KEY_DEFINITION = "xxh3_128 of NFKC, lower-cased, whitespace-folded text (dedup.exact.exact_key)"
-
-
-def normalize_for_exact(text: str) -> str:
-    return " ".join(unicodedata.normalize("NFKC", text).lower().split())
 
 
 def exact_key(text: str) -> str:

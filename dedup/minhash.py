@@ -19,6 +19,8 @@ from types import ModuleType
 import numpy as np
 import xxhash
 
+from normalization.text import normalize_for_minhash  # noqa: F401 - the reference definition, named here too
+
 
 def _kernels() -> ModuleType:
     """dedup.minhash_kernels, imported on first use: it loads numba (~0.25 s of CPU), which the driver, importing
@@ -28,16 +30,7 @@ def _kernels() -> ModuleType:
     return minhash_kernels
 
 
-_PUNCT = re.compile(r"[^\w\s]|_")
-_DIGIT = re.compile(r"\d")
 _U64 = np.uint64
-
-
-def normalize_for_minhash(text: str) -> str:
-    """NFKC, lower case, punctuation removed, digits folded to 0, whitespace collapsed."""
-    text = unicodedata.normalize("NFKC", text).lower()
-    text = _DIGIT.sub("0", _PUNCT.sub(" ", text))
-    return " ".join(text.split())
 
 
 _GRAM_MUL = _U64(0x9E3779B97F4A7C15)
@@ -77,7 +70,7 @@ def all_code_points() -> str:
     return np.arange(0x110000, dtype=np.uint32).tobytes().decode("utf-32-le", "surrogatepass")
 
 
-# What normalize_for_minhash keeps of a lower-cased character: _PUNCT and whitespace become spaces, so a
+# What normalize_for_minhash keeps of a lower-cased character: NON_WORD and whitespace become spaces, so a
 # character stays in a word exactly when it is a word character other than "_" (whitespace never is one).
 _KEPT_RUN = re.compile(r"[^\W_]+")
 _DIGIT_RUN = re.compile(r"\d+")

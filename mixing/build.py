@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import datetime as _dt
 import json
-import os
-import shutil
 from collections import Counter
 from typing import Any
 
@@ -15,7 +13,8 @@ from mixing.plan import PlanError, SourcePlan, plan_mixture
 from mixing.sources import Source, mixture_loader, open_sources, scan_sources
 from mixing.spec import MixSpec, SpecError
 from outputs.run_files import tokenmill_version
-from storage.files import is_local, join, match, write_bytes
+from storage.files import join, write_bytes
+from storage.folders import build_folder, holds_files, into_place
 
 
 def _source_entry(s: Source, plan: SourcePlan, total: int) -> dict[str, Any]:
@@ -40,7 +39,6 @@ def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
     holds this very mixture (same spec, same sources) it is verified and its manifest returned, nothing
     written."""
     target = target.rstrip("/")
-    local = is_local(target)
     sources = open_sources(spec)
     existing = mixture_manifest(target)
     if existing is not None:  # the same mix again (a retried script) is a checked no-op
@@ -51,7 +49,7 @@ def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
         if problems:
             raise SpecError(f"{target}: the mixture there is damaged: {problems[0]}")
         return existing
-    if local and os.path.exists(target) and os.listdir(target) or not local and match(f"{target}/**"):
+    if holds_files(target):
         raise SpecError(f"{target} is not empty: a mixture is written into a new folder")
     scans, docs = scan_sources(sources), []
     for s, scan in zip(sources, scans, strict=True):
@@ -73,9 +71,7 @@ def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
     for p in plans:
         for e, t in enumerate(p.tokens_by_epoch):
             by_epoch[e] += t
-    build = target + ".tmp-mix" if local else target
-    if local:
-        shutil.rmtree(build, ignore_errors=True)
+    build = build_folder(target, "mix")
     try:
         plan_files = write_plan(build, units, mixture_loader(scans))
     except PlanError as exc:
@@ -98,8 +94,5 @@ def mix(spec: MixSpec, target: str, log=print) -> dict[str, Any]:
         "warnings": warnings,
     }
     write_bytes(join(build, "manifest.json"), json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
-    if local:
-        if os.path.exists(target):
-            os.rmdir(target)
-        os.rename(build, target)
+    into_place(build, target)
     return manifest

@@ -1,5 +1,5 @@
 """Packed sequences from a mixture: `PackedReader(mix_dir, seq_len, rank=, world_size=)` returns a
-MixtureReader (release/reader.py dispatches on the folder's manifest).
+MixtureReader (training/reader.py dispatches on the folder's manifest).
 
 The stream: the plan's units in order, window by window; within a window the documents (one per planned
 entry: a document, a copy, an epoch) in an order seeded by the mixture's seed and the window; each document

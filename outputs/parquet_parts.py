@@ -244,7 +244,7 @@ def write_part(
         # Arrow's allocator keeps what a written part used for its next allocations instead of handing it
         # back. With mimalloc (the pyarrow wheels' default) a worker writing one input file's parts after
         # another kept 27-38 MiB more after each such bundle at 25,000 pages (1-19 MiB with this); a run picks
-        # glibc instead (run_pipeline.tune_malloc), where this trims the heap. ~1 ms per part.
+        # glibc instead (driver.runner.tune_malloc), where this trims the heap. ~1 ms per part.
         pa.default_memory_pool().release_unused()
 
 

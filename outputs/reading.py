@@ -58,7 +58,7 @@ def open_manifest(root: str) -> dict[str, Any]:
     if exists(f"{root}/{STARTED}") and run_failure(root) is None:
         # Its driver removes STARTED only after the run's final step (which writes the manifest) has succeeded:
         # a driver stopped in between leaves both, and the run may still be finishing. A rerun treats it as
-        # interrupted too (run_pipeline.prepare_output).
+        # interrupted too (driver.output_folder.prepare_output).
         raise OutputDirError(f"{root}: holds a run that was interrupted or is still running (its manifest.json is "
                              "written, but the run has not ended); the same command runs it again from the start")
     manifest = read_json(f"{root}/manifest.json")

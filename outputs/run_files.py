@@ -7,10 +7,11 @@ The funnel in stats.json is derived from ledger counts in stage order, so it alw
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from typing import Any
 
 from outputs.parquet_parts import PartInfo
+from outputs.staging import staging_dir
 from schemas import SCHEMA_VERSION
 from schemas.records import DOC_ID_SCHEME, REASON_INTERNAL_ERROR, STAGE_KEPT, STAGES
 from storage.files import exists, filesystems, read_bytes, write_bytes
@@ -176,3 +177,24 @@ def inputs_root(paths: list[str]) -> str:
 
 def read_json(path: str) -> dict[str, Any]:
     return json.loads(read_bytes(path).decode("utf-8"))
+
+
+# The releases of [dedup] against, handed from the driver to the pipeline (moved from pipelines/build.py on
+# 2026-12-07, issue 35).
+def against_list_path(output: str) -> str:
+    """Where the driver lists the released index files to read ([dedup] against), one JSON list [release name,
+    release path, index file path in the release, its manifest sha256] a line: read by the pipeline, so the job
+    graph does not grow with a release's files. Written from the manifests alone (release/against.py)."""
+    return f"{staging_dir(output)}/dedup-against.txt"
+
+
+def write_against_list(output: str, against: list[dict[str, Any]]) -> None:
+    if against:
+        write_input_list(against_list_path(output), [json.dumps([r["name"], r["path"], f["path"], f["sha256"]])
+                                                     for r in against for f in r["files"]])
+
+
+def read_against_list(path: str) -> Iterator[tuple[str, str, str, str]]:
+    for line in read_input_list(path):
+        name, release, entry, sha256 = json.loads(line)
+        yield name, release, entry, sha256

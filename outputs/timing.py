@@ -6,7 +6,7 @@ finalizing) was nowhere. Every phase here is an interval between two measured in
 machine that measured them (the driver's, or a worker's: the same clock on the local runner; a remote
 runner's workers are as far off as their clocks are). Nothing is estimated: what no phase covers is `other`.
 
-Pure: the driver gathers the instants (run_pipeline._execute, from Beam distributions pipelines.metrics.mark
+Pure: the driver gathers the instants (driver/job.py: execute, from Beam distributions pipelines.metrics.mark
 records on the workers) and this turns them into the section.
 """
 

@@ -30,7 +30,7 @@ import xxhash
 
 from dedup.minhash import band_keys, check_values, estimated_jaccard
 from pipelines.documents import LEDGER
-from pipelines.metrics import StageCounters
+from pipelines.metrics import StageCounters, sum_pairs
 from pipelines.worker import apply_worker_settings
 from release.against import checked_index_file
 from schemas.recipe import Recipe
@@ -83,14 +83,6 @@ def _bands_of_released(doc: ReleasedDoc) -> Iterator:
 def _sides(member) -> tuple[int, int]:
     """A bucket member -> (released members, run members) it counts for."""
     return (1, 0) if member[0] else (0, 1)
-
-
-def _sum_sides(counts: Iterable[tuple[int, int]]) -> tuple[int, int]:
-    released = run = 0
-    for r, n in counts:
-        released += r
-        run += n
-    return released, run
 
 
 def _splits(counts: tuple[int, int], max_group: int) -> tuple[int, int]:
@@ -199,7 +191,7 @@ class NearAgainstReleases(beam.PTransform):
         hot = (
             members
             | "BucketSides" >> beam.MapTuple(lambda bucket, member: (bucket, _sides(member)))
-            | "CountBucketSides" >> beam.CombinePerKey(_sum_sides)
+            | "CountBucketSides" >> beam.CombinePerKey(sum_pairs)
             | "HotBuckets" >> beam.Filter(lambda kv: max(kv[1]) > cfg.max_group)
             | "HotBucketSalts" >> beam.MapTuple(lambda bucket, counts: (bucket, _splits(counts, cfg.max_group)))
         )

@@ -26,19 +26,11 @@ import apache_beam as beam
 import pyarrow.parquet as pq
 from apache_beam.io.filesystems import FileSystems
 
-from dedup.exact import EXACT_KEY_DEFINITION
 from filters.registry import score_columns
 from ingest.speedups import summarize as extraction_summary
 from ingest.warc import snapshot_from_path
-from outputs.run_files import (
-    build_manifest,
-    funnel,
-    internal_errors,
-    read_input_list,
-    read_json,
-    write_input_list,
-    write_json,
-)
+from outputs.finalize import by_kind, write_manifest, write_stats
+from outputs.run_files import against_list_path, read_against_list, read_input_list, read_json
 from outputs.staging import remove_staging, staging_dir
 from outputs.timing import MARK_FINALIZING
 from pipelines.against_releases import MATCHED, NearAgainstReleases, against_stats, read_index_file
@@ -57,7 +49,7 @@ from pipelines.documents import (
     ReadWarcFiles,
     named_inputs,
 )
-from pipelines.metrics import mark
+from pipelines.metrics import mark, sum_pairs
 from pipelines.near_dedup import NearDedup, near_dedup_stats
 from pipelines.source_parts import (
     COUNTS,
@@ -79,43 +71,6 @@ from storage.paths import inside
 PRE_FILTER_STAGES = (STAGE_READ, STAGE_URL, STAGE_LANGUAGE_PRECHECK, STAGE_EXTRACT)
 
 
-# What the finalize step reads, as (kind, value) pairs in one side input.
-SUMMARY_KINDS = ("shards", "ledger_parts", "scored_parts", "ledger_counts", "skipped", "file_errors", "mix",
-                 "near_dedup", "extraction", "snapshots", "decontamination", "dedup_index", "against", "error_examples")
-
-
-def against_list_path(output: str) -> str:
-    """Where the driver lists the released index files to read ([dedup] against), one JSON list [release name,
-    release path, index file path in the release, its manifest sha256] a line: read by the pipeline, so the job
-    graph does not grow with a release's files. Written from the manifests alone (release/against.py)."""
-    return f"{staging_dir(output)}/dedup-against.txt"
-
-
-def write_against_list(output: str, against: list[dict[str, Any]]) -> None:
-    if against:
-        write_input_list(against_list_path(output), [json.dumps([r["name"], r["path"], f["path"], f["sha256"]])
-                                                     for r in against for f in r["files"]])
-
-
-def read_against_list(path: str) -> Iterator[tuple[str, str, str, str]]:
-    for line in read_input_list(path):
-        name, release, entry, sha256 = json.loads(line)
-        yield name, release, entry, sha256
-
-
-def dedup_settings(recipe: Recipe, tokenizer_info: dict[str, Any]) -> dict[str, Any]:
-    """What a dedup index was made with: a later run can match against it only with the same exact-key definition
-    and MinHash (n-gram, bands, rows, seed). The tokenizer is named because a release's tokens are only
-    comparable under it."""
-    near = recipe.dedup.near
-    return {
-        "exact_key": EXACT_KEY_DEFINITION,
-        "minhash": {"ngram": near.ngram, "bands": near.bands, "rows": near.rows, "seed": near.seed,
-                    "scheme": "datasketch affine64 over XXH64 word 5-grams (dedup.minhash)"} if near.enabled else None,
-        "tokenizer_vocab_sha256": tokenizer_info.get("vocab_sha256"),
-    }
-
-
 def _finalize(
     _: Any,
     *,
@@ -130,60 +85,27 @@ def _finalize(
     against: list[dict[str, Any]] | None = None,
     keep_scored: bool = False,
 ) -> None:
+    """The last step: manifest.json, then stats.json (outputs/finalize.py), with the sections the stages sum up
+    themselves; then _staging/ goes."""
     mark(MARK_FINALIZING)
     inputs = read_input_list(inputs_file)
-    by_kind: dict[str, list] = {kind: [] for kind in SUMMARY_KINDS}
-    for kind, value in summary:
-        by_kind[kind].append(value)
-    shards, ledger_parts, ledger_counts = by_kind["shards"], by_kind["ledger_parts"], by_kind["ledger_counts"]
-    skipped, file_errors, mix = by_kind["skipped"], by_kind["file_errors"], by_kind["mix"]
-    manifest = build_manifest(
-        output_root=output,
-        shards=shards,
-        ledger_parts=ledger_parts,
-        score_columns=columns,
-        recipe=recipe.to_dict(),
-        recipe_sha256=recipe.sha256(),
-        tokenizer=tokenizer_info,
-        inputs=inputs,
-        snapshots=dict(by_kind["snapshots"]),
-        dedup_index=by_kind["dedup_index"],
-        dedup_settings=dedup_settings(recipe, tokenizer_info),
-        scored=by_kind["scored_parts"] if keep_scored else None,
-    )
-    if against:  # lineage: the releases this run's documents were deduplicated against
-        manifest["dedup_against"] = [{k: r[k] for k in ("name", "version", "path", "manifest_sha256", "doc_id")}
-                                     for r in against]
-    if decontamination is not None:  # which benchmark files, byte for byte, the run was checked against
-        manifest["decontamination"] = {
-            "action": recipe.decontamination.action,
-            "sources": [{"path": s["path"], "sha256": s["sha256"]} for s in decontamination.sources],
-        }
-    write_json(f"{output}/manifest.json", manifest)
-    stats = funnel(dict(ledger_counts))
-    stats["read"] = read_stats or {
-        "files": len(inputs),
-        "skipped_record_types": dict(sorted(skipped)),
-        "file_errors": [{"file": f, "offset": o, "error": e} for f, o, e in sorted(file_errors)],
-    }
-    stats["tokens"] = manifest["totals"]["tokens"]
-    errors = internal_errors(dict(ledger_counts), dict(by_kind["error_examples"]))
-    if errors:
-        stats["internal_errors"] = errors
-    for (kind, value), (docs, tokens) in sorted(mix):
-        if kind == "topic" and not value:
-            continue
-        stats.setdefault(f"kept_by_{kind}", {})[value] = {"documents": docs, "tokens": tokens}
-    setups = [json.loads(s) for s in sorted(set(by_kind["extraction"]))]
+    kinds = by_kind(summary)
+    manifest = write_manifest(
+        output=output, recipe=recipe, inputs=inputs, tokenizer_info=tokenizer_info, columns=columns, kinds=kinds,
+        against=against, decontamination_sources=decontamination.sources if decontamination is not None else None,
+        keep_scored=keep_scored)
+    sections: dict[str, Any] = {}
+    setups = [json.loads(s) for s in sorted(set(kinds["extraction"]))]
     if setups:  # a select run extracts nothing
-        stats["extract"] = extraction_summary(setups)
+        sections["extract"] = extraction_summary(setups)
     if against:
-        stats["dedup_against"] = against_stats(against, by_kind["against"])
+        sections["dedup_against"] = against_stats(against, kinds["against"])
     if decontamination is not None:
-        stats["decontamination"] = decontamination_stats(recipe, decontamination, by_kind["decontamination"])
+        sections["decontamination"] = decontamination_stats(recipe, decontamination, kinds["decontamination"])
     if recipe.dedup.near.enabled:
-        stats["near_dedup"] = near_dedup_stats(recipe.dedup.near, by_kind["near_dedup"], by_kind["snapshots"])
-    write_json(f"{output}/stats.json", stats)
+        sections["near_dedup"] = near_dedup_stats(recipe.dedup.near, kinds["near_dedup"], kinds["snapshots"])
+    write_stats(output=output, inputs=inputs, manifest=manifest, kinds=kinds, read_stats=read_stats,
+                sections=sections)
     remove_staging(output)  # every step that reads it has finished: its outputs are this step's side inputs
 
 
@@ -306,9 +228,7 @@ def _filter_to_outputs(
         )
     )
     shard_infos, ledger_infos = written[SHARD_PARTS], written[LEDGER_PARTS]
-    mix = written[MIX] | "MixTotals" >> beam.CombinePerKey(
-        lambda values: tuple(map(sum, zip(*values, strict=True))) or (0, 0)
-    )
+    mix = written[MIX] | "MixTotals" >> beam.CombinePerKey(sum_pairs)  # (documents, tokens) per mix column value
     ledger_counts = (
         written[COUNTS]
         | "StageReasonCounts" >> beam.FlatMap(lambda counts: counts.items())
@@ -430,7 +350,6 @@ def build_select_pipeline(
     p: beam.Pipeline,
     *,
     source: str,
-    source_manifest: dict[str, Any],
     source_stats: dict[str, Any],
     output: str,
     recipe: Recipe,

@@ -5,7 +5,7 @@ instants the run's phases start and end (`mark`, read back by outputs/timing.py)
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import contextmanager
 
 from apache_beam.metrics import Metrics
@@ -24,6 +24,18 @@ def mark(name: str) -> None:
 
 
 _MARKS: dict[str, object] = {}  # Beam's delegating distributions: each update goes to the running bundle's
+
+
+def sum_pairs(pairs: Iterable[tuple[int, int]]) -> tuple[int, int]:
+    """Pairs of counts summed element-wise: the combiner of near dedup's graph state (directed edges, nodes
+    breaking the star shape), a released band bucket's sides (released, run members) and the kept documents and
+    tokens per mix column value. One function for the three since 2026-12-07 (they were near_dedup._totals,
+    against_releases._sum_sides and a lambda in pipelines/build.py)."""
+    first = second = 0
+    for a, b in pairs:
+        first += a
+        second += b
+    return first, second
 
 
 @contextmanager

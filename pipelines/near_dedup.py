@@ -35,7 +35,7 @@ from dedup.minhash import band_keys, check_values, hashed_jaccard, shingle_hashe
 from outputs.staging import read_staged_docs
 from outputs.timing import MARK_BUCKETS, MARK_CONFIRM_END, MARK_FINAL, MARK_ROUND
 from pipelines.documents import LEDGER
-from pipelines.metrics import NAMESPACE, StageCounters, mark
+from pipelines.metrics import NAMESPACE, StageCounters, mark, sum_pairs
 from pipelines.staging import settled
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import NearDedupConfig, Recipe
@@ -89,15 +89,6 @@ class _NeighborsFn(beam.CombineFn):
         return acc
 
 
-def _totals(values: Iterable[tuple[int, int]]) -> tuple[int, int]:
-    """(directed edges, nodes breaking the star shape), summed."""
-    edges = broken = 0
-    for e, b in values:
-        edges += e
-        broken += b
-    return edges, broken
-
-
 def _undirected(totals: tuple[int, int], at: str) -> tuple[int, int]:
     mark(at)  # the graph's state is known: a round starts (outputs/timing.py)
     directed, broken = totals
@@ -110,7 +101,7 @@ def _graph_state(neighbors, label: str, at: str):
     return (
         neighbors
         | f"{label}Tally" >> beam.MapTuple(lambda node, nb: (nb.count, int(breaks_star(node, nb))))
-        | f"{label}Totals" >> beam.CombineGlobally(_totals)
+        | f"{label}Totals" >> beam.CombineGlobally(sum_pairs)
         | f"{label}Undirected" >> beam.Map(_undirected, at)
     )
 

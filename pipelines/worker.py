@@ -1,6 +1,6 @@
 """Settings every worker process applies to itself, once, in its first DoFn's setup.
 
-Why here and not only in the driver: `run_pipeline.tune_malloc` sets glibc's malloc parameters and Arrow's
+Why here and not only in the driver: `driver.runner.tune_malloc` sets glibc's malloc parameters and Arrow's
 memory pool in the driver's environment, which the local runner's worker processes inherit. Dataflow, Flink
 and Spark start their workers from their own environment, so the worker memory figures in docs/scaling.md
 did not carry over to them. `apply_worker_settings` gives a worker the same settings wherever it runs: glibc's

@@ -30,7 +30,7 @@ class AgainstError(ValueError):
 class IndexFileError(RuntimeError):
     """A released index file that is missing or fails its manifest's sha256, found by the worker reading it. The
     release's fault, not a record's: the run fails, and its message is the line the run prints
-    (run_pipeline._STATED_FAILURES)."""
+    (driver.job._STATED_FAILURES)."""
 
 
 MINHASH_KEYS = ("ngram", "bands", "rows", "seed")

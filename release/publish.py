@@ -13,7 +13,6 @@ import datetime as _dt
 import hashlib
 import json
 import os
-import shutil
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any, TypeVar
@@ -26,6 +25,7 @@ from release.reader import row_group_tokens
 from schemas.records import STAGES, doc_id_scheme
 from schemas.tables import DEDUP_INDEX_SCHEMA
 from storage.files import copy, exists, is_local, join, match, open_read, open_stream, write_bytes
+from storage.folders import build_folder, holds_files, into_place
 from storage.paths import UnsafePathError, check_entries
 
 
@@ -182,12 +182,9 @@ def release(run_dir: str, name: str, version: str, target: str, threads: int = T
         if problems:
             raise ReleaseError(f"{target}: the release there is damaged: {problems[0]}")
         return existing
-    local = is_local(target)
-    if local and os.path.exists(target) and os.listdir(target) or not local and files_under(target):
+    if holds_files(target):
         raise ReleaseError(f"{target} is not empty")
-    build = target + ".tmp-release" if local else target
-    if local:
-        shutil.rmtree(build, ignore_errors=True)
+    build = build_folder(target, "release")
     def copied(entry: dict) -> dict:
         src, dst = f"{run_dir}/{entry['path']}", join(build, entry["path"])
         copy(src, dst)  # within one object store a server-side copy: the read-back below is the one transfer
@@ -225,13 +222,7 @@ def release(run_dir: str, name: str, version: str, target: str, threads: int = T
     }
     write_bytes(join(build, "README.md"), _card(name, version, run, stats).encode("utf-8"))
     write_bytes(join(build, "manifest.json"), json.dumps(manifest, indent=2, sort_keys=True).encode("utf-8"))
-    if local:
-        if os.path.exists(target):
-            os.rmdir(target)
-        os.rename(build, target)
-        for root, _dirs, names in os.walk(target):  # immutable: read-only files
-            for n in names:
-                os.chmod(os.path.join(root, n), 0o444)
+    into_place(build, target, read_only=True)  # immutable: read-only files
     return manifest
 
 

@@ -20,8 +20,9 @@ Resumable without replay: `state_dict()` after any step holds the rank's positio
 exactly the sequences that would have come next.
 
 `batches(batch_size)` yields the same stream as (batch_size, seq_len + 1) arrays. A mixture folder (`tokenmill
-mix`) is read by mixing/reader.py's MixtureReader, which `PackedReader(mix_dir, ...)` returns. A PyTorch
-`IterableDataset` around either (`TokenBatches`): README.md, "From a crawl to a training loop".
+mix`) is read by mixing/reader.py's MixtureReader, which training/reader.py's `PackedReader(mix_dir, ...)`
+returns (that module dispatches, so that release/ does not import mixing/). A PyTorch `IterableDataset` around
+either (`TokenBatches`): README.md, "From a crawl to a training loop".
 """
 
 from __future__ import annotations
@@ -57,16 +58,8 @@ def row_group_tokens(meta: pq.FileMetaData, path: str) -> list[int]:
 
 
 class PackedReader:
-    def __new__(cls, path: str, *args, **kwargs) -> PackedReader:
-        """A mixture folder (`tokenmill mix`) is read by mixing.reader.MixtureReader, a PackedReader."""
-        if cls is PackedReader:
-            from mixing.folder import mixture_manifest
-
-            if mixture_manifest(path) is not None:
-                from mixing.reader import MixtureReader
-
-                return super().__new__(MixtureReader)
-        return super().__new__(cls)
+    """A release's or run's packed sequences. A mixture folder is read by training.reader.PackedReader, which
+    returns mixing.reader.MixtureReader for one (this module imports nothing of mixing/)."""
 
     def __init__(self, path: str, seq_len: int, *, seed: int = 0, rank: int = 0, world_size: int = 1,
                  epoch: int = 0) -> None:
@@ -122,6 +115,9 @@ class PackedReader:
         manifest = join(path, "manifest.json")
         if exists(manifest):
             data = json.loads(read_bytes(manifest))
+            if "kind" in data:  # a folder of another kind (a mixture): no release or run, read another way
+                raise ValueError(f"{path} holds a {shown(str(data['kind']))}, not a release or run: open it with "
+                                 "training.reader.PackedReader")
             listed = data.get("files") or data.get("shards") or []
             check_entries(listed, f"{manifest} {'files' if data.get('files') else 'shards'}")  # UnsafePathError
             listed = [e for e in listed if e["path"].endswith(".parquet")]

@@ -569,7 +569,7 @@ def filter_lists(recipe: Recipe) -> list[tuple[str, str, str]]:
 def list_paths(recipe: Recipe, section: str = "") -> list[tuple[str, str]]:
     """(recipe key, path) of every file or folder the recipe's active parts read: the lists of the filters in
     filters.order, the language and classifier models, a tokenizer.json. `section` keeps only keys under it.
-    The run checks each exists before it starts (run_pipeline.check_paths)."""
+    The run checks each exists before it starts (driver.checks.check_paths)."""
     out = [(key, path) for name, key, path in filter_lists(recipe) if name in recipe.filters.order]
     if recipe.language.model_path:
         out.append(("language.model_path", recipe.language.model_path))

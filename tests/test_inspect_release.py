@@ -13,8 +13,8 @@ import pytest
 
 import run_pipeline
 import tokenmill_cli
-from release.reader import PackedReader
 from tests.test_pipeline import IN_MEMORY, run
+from training.reader import PackedReader
 
 
 def test_stats_prints_the_funnel_in_stage_order(runs, capsys):

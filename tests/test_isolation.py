@@ -12,6 +12,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 import pytest
 
+import driver.job
 import run_pipeline
 from demo.crawl import ARTICLES, page
 from demo.warc_writer import WarcWriter
@@ -147,7 +148,7 @@ def runs(tmp_path_factory):
     counters = {}
     with pytest.MonkeyPatch.context() as mp:
         inject(mp)
-        metrics = run_pipeline.run_metrics
+        metrics = driver.job.run_metrics
 
         def keep_counters(result):
             from apache_beam.metrics import MetricsFilter
@@ -156,7 +157,7 @@ def runs(tmp_path_factory):
                 counters[c.key.metric.name] = counters.get(c.key.metric.name, 0) + (c.committed or c.attempted or 0)
             return metrics(result)
 
-        mp.setattr(run_pipeline, "run_metrics", keep_counters)
+        mp.setattr(driver.job, "run_metrics", keep_counters)  # execute() calls it from there
         faulty = run(crawl, root / "faulty", "--config", config, "--max-record-errors", "1", *IN_MEMORY)
     return {"root": root, "clean": clean, "faulty": faulty, "counters": counters}
 

@@ -12,9 +12,9 @@ import shutil
 import pytest
 
 import tokenmill_cli
-from release.reader import PackedReader
 from storage.paths import UnsafePathError, inside, unsafe_reason
 from tests.test_pipeline import IN_MEMORY, run
+from training.reader import PackedReader
 
 BAD = ["../escape.parquet", "/tmp/tokenmill-abs/escape.parquet", "s3://other/x", "shards/../../x",
        "shards\\..\\..\\x", "shards/x\x00.parquet", "shards//x.parquet", "./shards/x.parquet", "C:/x.parquet",

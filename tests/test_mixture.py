@@ -20,8 +20,8 @@ from mixing.plan import targets
 from mixing.spec import SourceSpec, SpecError, parse_spec
 from mixing.where import WhereError, parse_where
 from release.publish import release
-from release.reader import PackedReader
 from schemas.tables import shard_schema
+from training.reader import PackedReader
 
 FINEWEB2 = {1: 1, 2: 2, 3: 3, 5: 5, 100: 8, 1000: 1}  # FineWeb-2's rehydration table
 
@@ -111,6 +111,12 @@ def test_the_stream_holds_each_document_as_often_as_planned(mixed, releases):
     seq = 512
     reader = PackedReader(str(root / "m"), seq)
     assert type(reader).__name__ == "MixtureReader"
+    # release/reader.py reads releases and runs only (it imports nothing of mixing/): a mixture is refused there
+    # in one line, not read as a folder without shards.
+    from release.reader import PackedReader as ReleaseReader
+
+    with pytest.raises(ValueError, match=r"holds a mixture, not a release or run: open it with training\.reader"):
+        ReleaseReader(str(root / "m"), seq)
     sequences, quarters = [], []
     for s in reader:
         sequences.append(s)

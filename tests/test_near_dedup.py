@@ -90,7 +90,9 @@ def test_class_table_is_normalize_for_minhash_per_character():
     import re
 
     from dedup import minhash_kernels as k
-    from dedup.minhash import _DIGIT, _PUNCT, _code_points, all_code_points, char_tables
+    from dedup.minhash import _code_points, all_code_points, char_tables
+    from normalization.text import DIGIT as _DIGIT
+    from normalization.text import NON_WORD as _PUNCT
 
     everything = all_code_points()
     assert everything == "".join(map(chr, range(0x110000)))

@@ -100,7 +100,7 @@ def test_every_command_reads_and_writes_object_storage(s3, demo_crawl, tmp_path,
     import tokenmill_cli
     from classifiers.language import packaged_lid_model
     from demo.prose import labeled_paragraphs
-    from release.reader import PackedReader
+    from training.reader import PackedReader
 
     endpoint, client = s3
     for name, value in {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "test",

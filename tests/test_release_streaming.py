@@ -16,8 +16,8 @@ import pyarrow.parquet as pq
 import pytest
 
 from release.publish import in_parallel, verify
-from release.reader import PackedReader
 from schemas.tables import DEDUP_INDEX_SCHEMA
+from training.reader import PackedReader
 
 
 def test_in_parallel_keeps_order_bounds_threads_and_raises_the_first_error_in_order():
