@@ -6,7 +6,7 @@
     drops before staging ─StageLedgerRows─▶ _staging/ ; drops after it ─▶ LateDrops (ref + decision)
     (--keep-scored) documents as extracted, with all signals ─StageLedgerRows("scored-")─▶ _staging/
     per input file: survivors + LateDrops + staged rows (+ staged scored documents) ─WriteSourceParts─▶
-        shards/, ledger/ (+ scored/) parts
+        ledger/ (+ scored/) parts, a shard piece in _staging/ ─CutShards (pipelines/recut.py)─▶ shards/
     part infos + (stage, reason) counts ─Finalize─▶ manifest.json, stats.json (and _staging/ removed)
 
 `tokenmill select` starts the same tail from scored/ instead of the crawl (build_select_pipeline).
@@ -59,6 +59,7 @@ from pipelines.documents import (
 )
 from pipelines.metrics import mark
 from pipelines.near_dedup import NearDedup, near_dedup_stats
+from pipelines.recut import cut_shards
 from pipelines.source_parts import (
     COUNTS,
     ERROR_EXAMPLES,
@@ -305,7 +306,9 @@ def _filter_to_outputs(
             SHARD_PARTS, LEDGER_PARTS, SCORED_PARTS, COUNTS, MIX, INDEX_PARTS, ERROR_EXAMPLES
         )
     )
-    shard_infos, ledger_infos = written[SHARD_PARTS], written[LEDGER_PARTS]
+    # Shards are cut across input files from the per-file pieces (pipelines/recut.py, since issue 35).
+    shard_infos = written[SHARD_PARTS] | "CutShards" >> cut_shards(recipe, output, columns)
+    ledger_infos = written[LEDGER_PARTS]
     mix = written[MIX] | "MixTotals" >> beam.CombinePerKey(
         lambda values: tuple(map(sum, zip(*values, strict=True))) or (0, 0)
     )

@@ -17,7 +17,8 @@ import pyarrow as pa
 from dedup.exact import exact_key
 from dedup.minhash import MinHasher, band_keys, shingle_hashes
 from outputs.parquet_parts import write_part, write_sorted_parts
-from outputs.staging import StagingFile, read_refs, read_staged
+from outputs.part_plan import Piece
+from outputs.staging import StagingFile, read_refs, read_staged, staging_dir
 from outputs.timing import MARK_WRITING_END, MARK_WRITING_START
 from pipelines.documents import kept_ledger_row
 from pipelines.isolation import ENVIRONMENT_ERRORS, batch_or_each, dropped_row, internal_error
@@ -89,6 +90,13 @@ def part_path(output_root: str, folder: str, index: tuple[int, int], chunk: int,
     return f"{output_root.rstrip('/')}/{folder}/{part_name(*index, chunk, chunks)}.parquet"
 
 
+def piece_path(output_root: str, kind: str, index: tuple[int, int], chunk: int, chunks: int) -> str:
+    """_staging/piece-<kind>-<file>-<k>.parquet: a per-file part waiting to be cut into the run's parts
+    (pipelines/recut.py). Flat in _staging/, which the finalize step removes by listing `_staging/*`; named by
+    (file, chunk) alone, so a retried bundle writes the same piece over it."""
+    return f"{staging_dir(output_root)}/piece-{kind}-{part_name(*index, chunk, chunks)}.parquet"
+
+
 # Tokens of staged Documents the per-file writer reads back at a time (a piece). A shard row group goes to
 # Arrow's Parquet writer in such pieces: the writer builds the levels and dictionary indices of a list column
 # for all it is given at once, and a 2,000-document row group (~2.3 M tokens) given whole took its memory pool
@@ -147,7 +155,7 @@ class _LocalStaging:
 
 
 class WriteSourceParts(beam.DoFn):
-    """One input file's outcome -> its shards and its ledger part(s); PartInfos on SHARD_PARTS and
+    """One input file's outcome -> its shard piece and its ledger part(s); a Piece on SHARD_PARTS, PartInfos on
     LEDGER_PARTS, {(stage, reason): rows} on COUNTS and ((kind, value), (documents, tokens)) on MIX, kind
     "language" or "topic", summed over the file's kept documents.
 
@@ -155,9 +163,10 @@ class WriteSourceParts(beam.DoFn):
     of the ledger rows decided before staging, "scored": with --keep-scored, staging files of the file's
     documents as extracted}). The scored documents go to `scored/part-<file>-<k>` (SCORED_PARTS), sorted by doc
     id in parts of at most `ledger_rows_per_part` rows, so `select` reads them back file by file. Survivors
-    are sorted by doc id and cut into shards of at most `shard_target_tokens` (a document is never split),
-    ledger rows into parts of at most `ledger_rows_per_part`, all named by the file's index among the run's
-    inputs: the layout depends only on the inputs and the recipe, never on bundling. The survivors are
+    are sorted by doc id and written as one piece to _staging/ (`piece_path`; a Piece on SHARD_PARTS), which
+    pipelines/recut.py cuts with the other files' pieces into the run's shards of `shard_tokens`; ledger rows
+    go into parts of at most `ledger_rows_per_part`, named by the file's index among the run's inputs: the
+    layout depends only on the inputs and the recipe, never on bundling. The survivors are
     tokenized first (`_tokenized`), then their Documents are read back in pieces of PIECE_TOKENS, once for the
     shards and once for the kept ledger rows; the late drops' one by one."""
 
@@ -294,13 +303,11 @@ class WriteSourceParts(beam.DoFn):
     def _write(self, index: tuple[int, int], refs: list[StagedRef], late: list[LateDrop],
                early: list[str]) -> Iterator:
         out = self.recipe.output
-        chunks = list(_runs_of_tokens(refs, out.shard_target_tokens))  # cut before writing: their count names them
-        for chunk_index, chunk in enumerate(chunks):
-            info = write_part(
-                self._row_groups(chunk), part_path(self.output_root, "shards", index, chunk_index, len(chunks)),
-                self.schema, out.row_group_rows, out.zstd_level, count_tokens,
-            )
-            yield beam.pvalue.TaggedOutput(SHARD_PARTS, info)
+        if refs:  # the file's kept documents, one piece in staging; pipelines/recut.py cuts the run's shards
+            path = piece_path(self.output_root, "shards", index, 0, 1)
+            info = write_part(self._row_groups(refs), path, self.schema, out.row_group_rows, out.zstd_level,
+                              count_tokens)
+            yield beam.pvalue.TaggedOutput(SHARD_PARTS, Piece(index[0], 0, path, info.rows, info.tokens))
         counts: Counter[tuple[str, str]] = Counter()
         mix: dict[tuple[str, str], list[int]] = {}
 
