@@ -4,6 +4,9 @@
     each piece ─(its measure column read, or its row count)─▶ (raw part, RowRange) per part it touches
     ─GroupByKey on the raw part─▶ a part's few ranges ─WriteCutPart─▶ <folder>/part-<n>.parquet (PartInfo)
 
+Shards are cut by tokens (the pieces' token_count column), ledger/, dedup_index/ and scored/ by rows: all four
+follow one layout, part-<n> in input order, so a part's number says where its rows stand in the run.
+
 What one process holds: the plan (one record per piece, as many as input files, like the run's input list),
 the sorted raw part numbers (one int per output part), one piece's measure column, and one row group while a
 part is written. The staged pieces are removed with _staging/ by the finalize step, after the manifest.
@@ -19,10 +22,10 @@ import pyarrow as pa
 
 from outputs.parquet_parts import PartInfo, read_column, read_row_range, rebatch, write_part
 from outputs.part_plan import Piece, RowRange, dense_index, part_name, piece_starts, row_ranges
-from pipelines.source_parts import count_tokens
+from pipelines.source_parts import INDEX_PARTS, LEDGER_PARTS, SCORED_PARTS, SHARD_PARTS, count_tokens
 from pipelines.worker import apply_worker_settings
 from schemas.recipe import Recipe
-from schemas.tables import shard_schema
+from schemas.tables import DEDUP_INDEX_SCHEMA, LEDGER_SCHEMA, SCORED_SCHEMA, shard_schema
 
 
 def _ranges(piece: Piece, starts: dict[tuple[int, int], int], target: int, column: str | None
@@ -102,10 +105,21 @@ class CutParts(beam.PTransform):
         )
 
 
-def cut_shards(recipe: Recipe, output_root: str, columns: list[str]) -> CutParts:
-    """shards/part-<n>.parquet: the run's kept documents in input order (input file, then doc id), cut every
-    `output.shard_tokens` tokens (± one document's)."""
+def cut_pieces(written: Any, recipe: Recipe, output_root: str, columns: list[str]) -> dict[str, Any]:
+    """{tag: PartInfos} of the four kinds of pieces WriteSourceParts stages, each cut across input files in input
+    order (input file, then doc id): shards/ every `output.shard_tokens` tokens (± one document's); ledger/,
+    dedup_index/ and scored/ every `output.ledger_rows_per_part` rows."""
     out = recipe.output
-    return CutParts(output_root, "shards", schema=shard_schema(columns), target=out.shard_tokens,
-                    column="token_count", row_group_rows=out.row_group_rows, zstd_level=out.zstd_level,
-                    count_tokens=count_tokens)
+    common = dict(row_group_rows=out.row_group_rows, zstd_level=out.zstd_level)
+    rows = dict(target=out.ledger_rows_per_part, column=None, **common)
+    return {
+        SHARD_PARTS: written[SHARD_PARTS] | "CutShards" >> CutParts(
+            output_root, "shards", schema=shard_schema(columns), target=out.shard_tokens, column="token_count",
+            count_tokens=count_tokens, **common),
+        LEDGER_PARTS: written[LEDGER_PARTS] | "CutLedger" >> CutParts(
+            output_root, "ledger", schema=LEDGER_SCHEMA, **rows),
+        INDEX_PARTS: written[INDEX_PARTS] | "CutDedupIndex" >> CutParts(
+            output_root, "dedup_index", schema=DEDUP_INDEX_SCHEMA, **rows),
+        SCORED_PARTS: written[SCORED_PARTS] | "CutScored" >> CutParts(
+            output_root, "scored", schema=SCORED_SCHEMA, **rows),
+    }

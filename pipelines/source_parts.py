@@ -9,7 +9,8 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
@@ -83,11 +84,6 @@ def part_name(file: int, files: int, chunk: int, chunks: int) -> str:
 
 def _width(count: int, least: int) -> int:
     return max(least, len(str(max(count, 1) - 1)))
-
-
-def part_path(output_root: str, folder: str, index: tuple[int, int], chunk: int, chunks: int) -> str:
-    """folder/part-<file>-<k>.parquet of part `chunk` of `chunks` of the input file at index (file, files)."""
-    return f"{output_root.rstrip('/')}/{folder}/{part_name(*index, chunk, chunks)}.parquet"
 
 
 def piece_path(output_root: str, kind: str, index: tuple[int, int], chunk: int, chunks: int) -> str:
@@ -273,32 +269,35 @@ class WriteSourceParts(beam.DoFn):
         return (doc.doc_id, exact_key(doc.text), band_keys(signature, near.bands, near.rows),
                 signature.astype("<u8").tobytes())
 
-    def _write_scored(self, index: tuple[int, int], files: list[str]) -> Iterator:
-        """scored/part-<file>-<k>: the file's documents as extracted, with every signal, sorted by doc id; held a
-        row group at a time like the ledger (outputs/parquet_parts.write_sorted_parts)."""
+    def _pieces(self, tag: str, kind: str, index: tuple[int, int], items: Iterable, schema: pa.Schema,
+                key: Callable[[Any], str], to_table: Callable[[list], pa.Table]) -> Iterator:
+        """The file's rows of one kind sorted by `key` (in runs of `row_group_rows`, outputs/parquet_parts.py) into
+        pieces in _staging/ of at most `ledger_rows_per_part` rows; a Piece each on `tag`, for pipelines/recut.py
+        to cut with the other files' pieces into the run's parts of `ledger_rows_per_part` rows."""
         out = self.recipe.output
+        infos = write_sorted_parts(
+            items, path_of=lambda k, n: piece_path(self.output_root, kind, index, k, n),
+            max_rows=out.ledger_rows_per_part, schema=schema, key=key, to_table=to_table,
+            row_group_rows=out.row_group_rows, zstd_level=out.zstd_level, spill_rows=out.row_group_rows,
+        )
+        for chunk, info in enumerate(infos):  # in part order: write_sorted_parts names part k of n in turn
+            yield beam.pvalue.TaggedOutput(tag, Piece(index[0], chunk, info.path, info.rows, info.rows))
+
+    def _write_scored(self, index: tuple[int, int], files: list[str]) -> Iterator:
+        """The file's scored pieces (scored/ once cut): its documents as extracted, with every signal, sorted by doc
+        id; held a row group at a time like the ledger (outputs/parquet_parts.write_sorted_parts)."""
 
         def documents() -> Iterator[Document]:
             for path in files:
                 yield from read_staged(path)
 
-        for info in write_sorted_parts(
-            documents(), path_of=lambda k, n: part_path(self.output_root, "scored", index, k, n),
-            max_rows=out.ledger_rows_per_part, schema=SCORED_SCHEMA, key=lambda d: d.doc_id, to_table=scored_table,
-            row_group_rows=out.row_group_rows, zstd_level=out.zstd_level, spill_rows=out.row_group_rows,
-        ):
-            yield beam.pvalue.TaggedOutput(SCORED_PARTS, info)
+        yield from self._pieces(SCORED_PARTS, "scored", index, documents(), SCORED_SCHEMA, lambda d: d.doc_id,
+                                scored_table)
 
     def _write_index(self, index: tuple[int, int], rows_file: str) -> Iterator:
-        """dedup_index/part-<file>-<k>: the file's kept documents' index rows, sorted by doc id."""
-        out = self.recipe.output
-        for info in write_sorted_parts(
-            read_staged(rows_file), path_of=lambda k, n: part_path(self.output_root, "dedup_index", index, k, n),
-            max_rows=out.ledger_rows_per_part, schema=DEDUP_INDEX_SCHEMA, key=lambda r: r[0],
-            to_table=dedup_index_table, row_group_rows=out.row_group_rows, zstd_level=out.zstd_level,
-            spill_rows=out.row_group_rows,
-        ):
-            yield beam.pvalue.TaggedOutput(INDEX_PARTS, info)
+        """The file's dedup index pieces (dedup_index/ once cut): its kept documents' index rows, sorted by doc id."""
+        yield from self._pieces(INDEX_PARTS, "dedup_index", index, read_staged(rows_file), DEDUP_INDEX_SCHEMA,
+                                lambda r: r[0], dedup_index_table)
 
     def _write(self, index: tuple[int, int], refs: list[StagedRef], late: list[LateDrop],
                early: list[str]) -> Iterator:
@@ -327,12 +326,8 @@ class WriteSourceParts(beam.DoFn):
                 yield row
 
         # Sorted in runs of one row group's rows, like everything this step holds (outputs/parquet_parts.py).
-        for info in write_sorted_parts(
-            counted(ledger_rows()), path_of=lambda k, n: part_path(self.output_root, "ledger", index, k, n),
-            max_rows=out.ledger_rows_per_part, schema=LEDGER_SCHEMA, key=lambda r: r.doc_id, to_table=ledger_table,
-            row_group_rows=out.row_group_rows, zstd_level=out.zstd_level, spill_rows=out.row_group_rows,
-        ):
-            yield beam.pvalue.TaggedOutput(LEDGER_PARTS, info)
+        yield from self._pieces(LEDGER_PARTS, "ledger", index, counted(ledger_rows()), LEDGER_SCHEMA,
+                                lambda r: r.doc_id, ledger_table)
         yield beam.pvalue.TaggedOutput(COUNTS, dict(counts))
         for stage, doc_id in sorted(examples.items()):
             yield beam.pvalue.TaggedOutput(ERROR_EXAMPLES, (stage, doc_id))

@@ -84,7 +84,7 @@ def test_demo_crawl_funnel_and_contract(demo_run, demo_crawl):
     assert [s["path"] for s in manifest["shards"]] == ["shards/part-00000.parquet"]
     assert sum(s["rows"] for s in manifest["shards"]) == 8
     assert pq.ParquetFile(out / manifest["shards"][0]["path"]).metadata.row_group(0).column(0).compression == "ZSTD"
-    assert [e["path"] for e in manifest["ledger"]] == ["ledger/part-00000-000.parquet", "ledger/part-00001-000.parquet"]
+    assert [e["path"] for e in manifest["ledger"]] == ["ledger/part-00000.parquet"]
     assert not (out / "_staging").exists()
 
 
@@ -112,11 +112,11 @@ def test_files_of_one_base_name_in_two_folders_are_two_sources(demo_run, demo_cr
         assert r["doc_id"] == xxhash.xxh3_128_hexdigest(f"{r['source']}\x00{r['warc_record_id']}".encode())
         assert len(r["doc_id"]) == 32 and int(r["doc_id"], 16) >= 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [e["path"] for e in manifest["ledger"]] == ["ledger/part-00000-000.parquet", "ledger/part-00001-000.parquet"]
-    for index, folder in enumerate("ab"):  # each file's ledger part holds its rows alone, all of them
-        part = pq.read_table(out / "ledger" / f"part-{index:05d}-000.parquet", columns=["source"])
-        assert set(part.column("source").to_pylist()) == {f"{folder}/part-0.warc.gz"}
-    assert part.num_rows == sum(r["source"] == "b/part-0.warc.gz" for r in rows)
+    assert [e["path"] for e in manifest["ledger"]] == ["ledger/part-00000.parquet"]
+    # Parts are cut across input files, in input order: a's rows, then b's, each sorted by doc id.
+    part = pq.read_table(out / "ledger" / "part-00000.parquet", columns=["source", "doc_id"]).to_pylist()
+    assert [(r["source"], r["doc_id"]) for r in part] == sorted((r["source"], r["doc_id"]) for r in rows)
+    assert {r["source"] for r in part} == {"a/part-0.warc.gz", "b/part-0.warc.gz"}
     assert [e["path"] for e in manifest["shards"]] == ["shards/part-00000.parquet"]
     assert manifest["doc_id"] == DOC_ID_SCHEME == "xxh3_128(source, WARC-Record-ID)"
     for entry in manifest["shards"] + manifest["ledger"] + manifest["dedup_index"]["parts"]:
