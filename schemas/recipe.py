@@ -385,7 +385,8 @@ class OutputConfig:
     # docs/hub/datasets-webdataset), and object stores serve such objects in parallel ranged parts (boto3's
     # TransferConfig switches to multipart above 8 MiB) where ~90,000 small objects cost a request each.
     shard_tokens: int = 1 << 27
-    # Most ledger rows per ledger part; each input file has its own parts (ledger/part-<file>-<k>).
+    # Rows per part of ledger/, dedup_index/ and scored/: cut across input files in input order like the shards
+    # (part-<n>, the last one fewer; pipelines/recut.py).
     ledger_rows_per_part: int = 1_000_000
     # Rows per Parquet row group: the unit the writers hold in memory and readers skip over.
     row_group_rows: int = 2_000
