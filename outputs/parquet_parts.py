@@ -252,3 +252,48 @@ def write_sorted_part(items: Iterable[T], *, path: str, **kwargs: Any) -> PartIn
     """Write `items` to `path` (any Beam FileSystems path) as one zstd Parquet part sorted by `key`
     (write_sorted_parts' other arguments)."""
     return write_sorted_parts(items, path_of=lambda _k, _n: path, max_rows=sys.maxsize, **kwargs)[0]
+
+
+def read_row_range(path: str, first: int, end: int, columns: list[str] | None = None) -> Iterator[pa.Table]:
+    """Rows [first, end) of the Parquet file at `path` (any Beam FileSystems path), one of its row groups at a
+    time, so what is held is one row group however large the range."""
+    from storage.files import filesystems
+
+    with filesystems().open(path) as f:
+        parquet = pq.ParquetFile(f)
+        at = 0
+        for group in range(parquet.num_row_groups):
+            rows = parquet.metadata.row_group(group).num_rows
+            if at < end and at + rows > first:
+                table = parquet.read_row_group(group, columns=columns)
+                lo = max(first, at)
+                yield table.slice(lo - at, min(end, at + rows) - lo)
+            at += rows
+            if at >= end:
+                break
+
+
+def read_column(path: str, column: str) -> pa.Array:
+    """One column of the Parquet file at `path`, whole (a piece's token_count column: one int a row)."""
+    from storage.files import filesystems
+
+    with filesystems().open(path) as f:
+        return pq.ParquetFile(f).read(columns=[column]).column(column).combine_chunks()
+
+
+def rebatch(tables: Iterable[pa.Table], rows: int) -> Iterator[pa.Table]:
+    """The rows of `tables`, in order, as tables of exactly `rows` rows (the last may be shorter): a part's row
+    groups start every `rows` rows of the part, however its rows were read."""
+    held: list[pa.Table] = []
+    count = 0
+    for table in tables:
+        while table.num_rows:
+            take = min(table.num_rows, rows - count)
+            held.append(table.slice(0, take))
+            count += take
+            table = table.slice(take)
+            if count == rows:
+                yield pa.concat_tables(held)
+                held, count = [], 0
+    if count:
+        yield pa.concat_tables(held)

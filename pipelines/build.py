@@ -6,7 +6,8 @@
     drops before staging ─StageLedgerRows─▶ _staging/ ; drops after it ─▶ LateDrops (ref + decision)
     (--keep-scored) documents as extracted, with all signals ─StageLedgerRows("scored-")─▶ _staging/
     per input file: survivors + LateDrops + staged rows (+ staged scored documents) ─WriteSourceParts─▶
-        shards/, ledger/ (+ scored/) parts
+        its shard, ledger, dedup index (+ scored) pieces in _staging/ ─Cut* (pipelines/recut.py)─▶ shards/,
+        ledger/, dedup_index/ (+ scored/), each cut across input files
     part infos + (stage, reason) counts ─Finalize─▶ manifest.json, stats.json (and _staging/ removed)
 
 `tokenmill select` starts the same tail from scored/ instead of the crawl (build_select_pipeline).
@@ -51,6 +52,7 @@ from pipelines.documents import (
 )
 from pipelines.metrics import mark, sum_pairs
 from pipelines.near_dedup import NearDedup, near_dedup_stats
+from pipelines.recut import cut_pieces
 from pipelines.source_parts import (
     COUNTS,
     ERROR_EXAMPLES,
@@ -227,7 +229,9 @@ def _filter_to_outputs(
             SHARD_PARTS, LEDGER_PARTS, SCORED_PARTS, COUNTS, MIX, INDEX_PARTS, ERROR_EXAMPLES
         )
     )
-    shard_infos, ledger_infos = written[SHARD_PARTS], written[LEDGER_PARTS]
+    # The per-file pieces are cut across input files into the run's parts (pipelines/recut.py, issue 35).
+    cut = cut_pieces(written, recipe, output, columns)
+    shard_infos, ledger_infos = cut[SHARD_PARTS], cut[LEDGER_PARTS]
     mix = written[MIX] | "MixTotals" >> beam.CombinePerKey(sum_pairs)  # (documents, tokens) per mix column value
     ledger_counts = (
         written[COUNTS]
@@ -241,11 +245,11 @@ def _filter_to_outputs(
         [
             stream | f"Tag{kind}" >> beam.Map(lambda value, kind=kind: (kind, value))
             for kind, stream in (
-                ("shards", shard_infos), ("ledger_parts", ledger_infos), ("scored_parts", written[SCORED_PARTS]),
+                ("shards", shard_infos), ("ledger_parts", ledger_infos), ("scored_parts", cut[SCORED_PARTS]),
                 ("ledger_counts", ledger_counts),
                 ("skipped", skipped), ("file_errors", file_errors), ("mix", mix), ("near_dedup", near_story),
                 ("extraction", extraction), ("snapshots", snapshots), ("decontamination", found),
-                ("dedup_index", written[INDEX_PARTS]), ("against", matched_counts),
+                ("dedup_index", cut[INDEX_PARTS]), ("against", matched_counts),
                 ("error_examples", written[ERROR_EXAMPLES] | "ErrorExample" >> beam.CombinePerKey(min)),
             )
         ]

@@ -9,7 +9,8 @@ import os
 import shutil
 import tempfile
 from collections import Counter
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
+from typing import Any
 
 import apache_beam as beam
 import pyarrow as pa
@@ -17,7 +18,8 @@ import pyarrow as pa
 from dedup.exact import exact_key
 from dedup.minhash import MinHasher, band_keys, shingle_hashes
 from outputs.parquet_parts import write_part, write_sorted_parts
-from outputs.staging import StagingFile, read_refs, read_staged
+from outputs.part_plan import Piece
+from outputs.staging import StagingFile, read_refs, read_staged, staging_dir
 from outputs.timing import MARK_WRITING_END, MARK_WRITING_START
 from pipelines.documents import kept_ledger_row
 from pipelines.isolation import ENVIRONMENT_ERRORS, batch_or_each, dropped_row, internal_error
@@ -84,9 +86,11 @@ def _width(count: int, least: int) -> int:
     return max(least, len(str(max(count, 1) - 1)))
 
 
-def part_path(output_root: str, folder: str, index: tuple[int, int], chunk: int, chunks: int) -> str:
-    """folder/part-<file>-<k>.parquet of part `chunk` of `chunks` of the input file at index (file, files)."""
-    return f"{output_root.rstrip('/')}/{folder}/{part_name(*index, chunk, chunks)}.parquet"
+def piece_path(output_root: str, kind: str, index: tuple[int, int], chunk: int, chunks: int) -> str:
+    """_staging/piece-<kind>-<file>-<k>.parquet: a per-file part waiting to be cut into the run's parts
+    (pipelines/recut.py). Flat in _staging/, which the finalize step removes by listing `_staging/*`; named by
+    (file, chunk) alone, so a retried bundle writes the same piece over it."""
+    return f"{staging_dir(output_root)}/piece-{kind}-{part_name(*index, chunk, chunks)}.parquet"
 
 
 # Tokens of staged Documents the per-file writer reads back at a time (a piece). A shard row group goes to
@@ -147,7 +151,7 @@ class _LocalStaging:
 
 
 class WriteSourceParts(beam.DoFn):
-    """One input file's outcome -> its shards and its ledger part(s); PartInfos on SHARD_PARTS and
+    """One input file's outcome -> its shard piece and its ledger part(s); a Piece on SHARD_PARTS, PartInfos on
     LEDGER_PARTS, {(stage, reason): rows} on COUNTS and ((kind, value), (documents, tokens)) on MIX, kind
     "language" or "topic", summed over the file's kept documents.
 
@@ -155,9 +159,10 @@ class WriteSourceParts(beam.DoFn):
     of the ledger rows decided before staging, "scored": with --keep-scored, staging files of the file's
     documents as extracted}). The scored documents go to `scored/part-<file>-<k>` (SCORED_PARTS), sorted by doc
     id in parts of at most `ledger_rows_per_part` rows, so `select` reads them back file by file. Survivors
-    are sorted by doc id and cut into shards of at most `shard_target_tokens` (a document is never split),
-    ledger rows into parts of at most `ledger_rows_per_part`, all named by the file's index among the run's
-    inputs: the layout depends only on the inputs and the recipe, never on bundling. The survivors are
+    are sorted by doc id and written as one piece to _staging/ (`piece_path`; a Piece on SHARD_PARTS), which
+    pipelines/recut.py cuts with the other files' pieces into the run's shards of `shard_tokens`; ledger rows
+    go into parts of at most `ledger_rows_per_part`, named by the file's index among the run's inputs: the
+    layout depends only on the inputs and the recipe, never on bundling. The survivors are
     tokenized first (`_tokenized`), then their Documents are read back in pieces of PIECE_TOKENS, once for the
     shards and once for the kept ledger rows; the late drops' one by one."""
 
@@ -264,43 +269,44 @@ class WriteSourceParts(beam.DoFn):
         return (doc.doc_id, exact_key(doc.text), band_keys(signature, near.bands, near.rows),
                 signature.astype("<u8").tobytes())
 
-    def _write_scored(self, index: tuple[int, int], files: list[str]) -> Iterator:
-        """scored/part-<file>-<k>: the file's documents as extracted, with every signal, sorted by doc id; held a
-        row group at a time like the ledger (outputs/parquet_parts.write_sorted_parts)."""
+    def _pieces(self, tag: str, kind: str, index: tuple[int, int], items: Iterable, schema: pa.Schema,
+                key: Callable[[Any], str], to_table: Callable[[list], pa.Table]) -> Iterator:
+        """The file's rows of one kind sorted by `key` (in runs of `row_group_rows`, outputs/parquet_parts.py) into
+        pieces in _staging/ of at most `ledger_rows_per_part` rows; a Piece each on `tag`, for pipelines/recut.py
+        to cut with the other files' pieces into the run's parts of `ledger_rows_per_part` rows."""
         out = self.recipe.output
+        infos = write_sorted_parts(
+            items, path_of=lambda k, n: piece_path(self.output_root, kind, index, k, n),
+            max_rows=out.ledger_rows_per_part, schema=schema, key=key, to_table=to_table,
+            row_group_rows=out.row_group_rows, zstd_level=out.zstd_level, spill_rows=out.row_group_rows,
+        )
+        for chunk, info in enumerate(infos):  # in part order: write_sorted_parts names part k of n in turn
+            yield beam.pvalue.TaggedOutput(tag, Piece(index[0], chunk, info.path, info.rows, info.rows))
+
+    def _write_scored(self, index: tuple[int, int], files: list[str]) -> Iterator:
+        """The file's scored pieces (scored/ once cut): its documents as extracted, with every signal, sorted by doc
+        id; held a row group at a time like the ledger (outputs/parquet_parts.write_sorted_parts)."""
 
         def documents() -> Iterator[Document]:
             for path in files:
                 yield from read_staged(path)
 
-        for info in write_sorted_parts(
-            documents(), path_of=lambda k, n: part_path(self.output_root, "scored", index, k, n),
-            max_rows=out.ledger_rows_per_part, schema=SCORED_SCHEMA, key=lambda d: d.doc_id, to_table=scored_table,
-            row_group_rows=out.row_group_rows, zstd_level=out.zstd_level, spill_rows=out.row_group_rows,
-        ):
-            yield beam.pvalue.TaggedOutput(SCORED_PARTS, info)
+        yield from self._pieces(SCORED_PARTS, "scored", index, documents(), SCORED_SCHEMA, lambda d: d.doc_id,
+                                scored_table)
 
     def _write_index(self, index: tuple[int, int], rows_file: str) -> Iterator:
-        """dedup_index/part-<file>-<k>: the file's kept documents' index rows, sorted by doc id."""
-        out = self.recipe.output
-        for info in write_sorted_parts(
-            read_staged(rows_file), path_of=lambda k, n: part_path(self.output_root, "dedup_index", index, k, n),
-            max_rows=out.ledger_rows_per_part, schema=DEDUP_INDEX_SCHEMA, key=lambda r: r[0],
-            to_table=dedup_index_table, row_group_rows=out.row_group_rows, zstd_level=out.zstd_level,
-            spill_rows=out.row_group_rows,
-        ):
-            yield beam.pvalue.TaggedOutput(INDEX_PARTS, info)
+        """The file's dedup index pieces (dedup_index/ once cut): its kept documents' index rows, sorted by doc id."""
+        yield from self._pieces(INDEX_PARTS, "dedup_index", index, read_staged(rows_file), DEDUP_INDEX_SCHEMA,
+                                lambda r: r[0], dedup_index_table)
 
     def _write(self, index: tuple[int, int], refs: list[StagedRef], late: list[LateDrop],
                early: list[str]) -> Iterator:
         out = self.recipe.output
-        chunks = list(_runs_of_tokens(refs, out.shard_target_tokens))  # cut before writing: their count names them
-        for chunk_index, chunk in enumerate(chunks):
-            info = write_part(
-                self._row_groups(chunk), part_path(self.output_root, "shards", index, chunk_index, len(chunks)),
-                self.schema, out.row_group_rows, out.zstd_level, count_tokens,
-            )
-            yield beam.pvalue.TaggedOutput(SHARD_PARTS, info)
+        if refs:  # the file's kept documents, one piece in staging; pipelines/recut.py cuts the run's shards
+            path = piece_path(self.output_root, "shards", index, 0, 1)
+            info = write_part(self._row_groups(refs), path, self.schema, out.row_group_rows, out.zstd_level,
+                              count_tokens)
+            yield beam.pvalue.TaggedOutput(SHARD_PARTS, Piece(index[0], 0, path, info.rows, info.tokens))
         counts: Counter[tuple[str, str]] = Counter()
         mix: dict[tuple[str, str], list[int]] = {}
 
@@ -320,12 +326,8 @@ class WriteSourceParts(beam.DoFn):
                 yield row
 
         # Sorted in runs of one row group's rows, like everything this step holds (outputs/parquet_parts.py).
-        for info in write_sorted_parts(
-            counted(ledger_rows()), path_of=lambda k, n: part_path(self.output_root, "ledger", index, k, n),
-            max_rows=out.ledger_rows_per_part, schema=LEDGER_SCHEMA, key=lambda r: r.doc_id, to_table=ledger_table,
-            row_group_rows=out.row_group_rows, zstd_level=out.zstd_level, spill_rows=out.row_group_rows,
-        ):
-            yield beam.pvalue.TaggedOutput(LEDGER_PARTS, info)
+        yield from self._pieces(LEDGER_PARTS, "ledger", index, counted(ledger_rows()), LEDGER_SCHEMA,
+                                lambda r: r.doc_id, ledger_table)
         yield beam.pvalue.TaggedOutput(COUNTS, dict(counts))
         for stage, doc_id in sorted(examples.items()):
             yield beam.pvalue.TaggedOutput(ERROR_EXAMPLES, (stage, doc_id))

@@ -7,7 +7,7 @@ about one input file meets at the end and is written there.
     early ledger rows ─StageLedgerRows─▶ (source, staging file); rows in _staging/ledger-<source>-<attempt>.stage
     (--keep-scored) documents as extracted ─StageLedgerRows("scored-")─▶ (source, staging file)
     per input file: survivors' refs + LateDrops (classifier cut, dedup) + early staging files
-        ─WriteSourceParts─▶ shards/, ledger/ (and scored/) part-<file>-<k>.parquet
+        ─WriteSourceParts─▶ ledger/ (and scored/) part-<file>-<k>.parquet, shard pieces ─CutShards─▶ shards/part-<n>
 
 Why: the local runner (FnApiRunner) keeps every shuffle in its driver and hands a worker whole partitions,
 so what the shuffles carry per document is what its memory peaks grow with. A StagedRef takes ~0.3 KB in a

@@ -375,11 +375,18 @@ class TokenizerConfig:
 
 @dataclass
 class OutputConfig:
-    # Most tokens per shard. Each input file's kept documents go to its own shards (shards/part-<file>-<k>),
-    # cut at this size; a Common Crawl WARC file keeps ~10-20 M tokens, so one shard per file is the norm.
-    # 100 M tokens is ~400 MB of uint32 ids before zstd, a size training loaders stream well.
-    shard_target_tokens: int = 100_000_000
-    # Most ledger rows per ledger part; each input file has its own parts (ledger/part-<file>-<k>).
+    # Tokens per shard: the run's kept documents, in input order, are cut across input files (shards/part-<n>;
+    # pipelines/recut.py), a document starting at global token s going to shard floor(s / shard_tokens), so a
+    # shard holds shard_tokens ± one document's tokens and the shard count follows the tokens, not the files
+    # (cut per file, a Common Crawl WARC's ~7 M kept tokens made a snapshot ~90,000 small shards; issue 35).
+    # 2^27 ≈ 134 M tokens: 512 MiB of uint32 ids before zstd, a few hundred MB on disk, in the range training
+    # readers and object stores are built for: MosaicML streaming's MDSWriter cuts shards at 64 MiB
+    # (size_limit = 1 << 26, docs.mosaicml.com streaming), WebDataset shards are "often ~1GB" (huggingface.co
+    # docs/hub/datasets-webdataset), and object stores serve such objects in parallel ranged parts (boto3's
+    # TransferConfig switches to multipart above 8 MiB) where ~90,000 small objects cost a request each.
+    shard_tokens: int = 1 << 27
+    # Rows per part of ledger/, dedup_index/ and scored/: cut across input files in input order like the shards
+    # (part-<n>, the last one fewer; pipelines/recut.py).
     ledger_rows_per_part: int = 1_000_000
     # Rows per Parquet row group: the unit the writers hold in memory and readers skip over.
     row_group_rows: int = 2_000
@@ -450,7 +457,7 @@ _CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("decontamination.min_item_words", lambda v: v >= 2, "must be >= 2"),
     ("decontamination.min_matches", lambda v: v >= 1, "must be >= 1"),
     ("decontamination.action", lambda v: v in ("drop", "flag"), "must be 'drop' or 'flag'"),
-    ("output.shard_target_tokens", lambda v: v > 0, "must be > 0"),
+    ("output.shard_tokens", lambda v: v > 0, "must be > 0"),
     ("output.ledger_rows_per_part", lambda v: v > 0, "must be > 0"),
     ("output.row_group_rows", lambda v: v > 0, "must be > 0"),
     ("output.zstd_level", lambda v: 1 <= v <= 22, "must be in 1..22"),
@@ -477,11 +484,21 @@ def _check_type(path: str, value: Any, hint: Any) -> Any:
     raise RecipeError(f"{path}: unsupported type {hint!r}")
 
 
+# Keys a recipe may still carry from before a rename: one line naming the new key, never "unknown key".
+RENAMED_KEYS = {"output.shard_target_tokens": "output.shard_tokens"}
+RENAMED_WHY = {
+    "output.shard_target_tokens": "shards are now cut across input files every shard_tokens tokens (default "
+    "2^27), no longer per input file; rename the key (its value counts the same tokens)",
+}
+
+
 def _merge(path: str, obj: Any, overrides: dict[str, Any]) -> None:
     hints = typing.get_type_hints(type(obj))
     names = {f.name for f in dataclasses.fields(obj)}
     for key, value in overrides.items():
         where = f"{path}.{key}" if path else key
+        if where in RENAMED_KEYS:
+            raise RecipeError(f"recipe key '{where}' is now '{RENAMED_KEYS[where]}': {RENAMED_WHY[where]}")
         if key not in names:
             raise RecipeError(f"unknown recipe key '{where}' (known: {', '.join(sorted(names))})")
         hint = hints[key]

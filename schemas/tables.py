@@ -1,11 +1,13 @@
 """Arrow schemas of the output files and the conversions into them.
 
-out/shards/part-<file>-<k>.parquet: one row per kept document (SHARD_BASE_FIELDS + one float64 column per
-    signal a stage recorded, named in the manifest) -- what training jobs read.
+out/shards/part-<n>.parquet: one row per kept document (SHARD_BASE_FIELDS + one float64 column per
+    signal a stage recorded, named in the manifest) -- what training jobs read; cut across input files every
+    output.shard_tokens tokens, in input order (input file, then doc_id): pipelines/recut.py.
 out/ledger/part-<file>-<k>.parquet: one row per content record of the input (LEDGER_SCHEMA) -- what the inspect
     CLI and audits read.
-Both are zstd-compressed and sorted by doc_id, so reruns are byte-identical. Every doc_id column carries its id
-scheme in its field metadata (DOC_ID_FIELD), as the manifest does in its `doc_id` entry.
+Both are zstd-compressed and in a fixed order (a ledger part by doc_id), so reruns are byte-identical. Every
+doc_id column carries its id scheme in its field metadata (DOC_ID_FIELD), as the manifest does in its `doc_id`
+entry.
 """
 
 from __future__ import annotations

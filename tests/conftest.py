@@ -117,7 +117,7 @@ def runs(bench_crawl_300, tmp_path_factory) -> Path:
     run(inputs, root / "default", "--config", "default", *IN_MEMORY)
     sample_all = root / "fw.toml"
     sample_all.write_text('[filters]\norder = ["language", "gopher_quality", "fineweb"]\n'
-                          "[output]\ndropped_text_sample_rate = 1.0\nshard_target_tokens = 30000\n"
+                          "[output]\ndropped_text_sample_rate = 1.0\nshard_tokens = 30000\n"
                           "[dedup.near]\nenabled = true\n")
     run(inputs, root / "fw", "--config", str(sample_all), *IN_MEMORY)
     return root

@@ -61,9 +61,13 @@ def test_demo_crawl_funnel_and_contract(demo_run, demo_crawl):
     kept = shards(out)
     assert stats["kept"] == len(kept) == 8
     assert {d["language"] for d in kept} == {"en", "de", "fr"}
-    for path in sorted((out / "shards").glob("*.parquet")):  # one shard per input file here, sorted by doc id
-        ids = pq.read_table(path, columns=["doc_id"]).column("doc_id").to_pylist()
-        assert ids == sorted(ids)
+    # One shard (8 documents < shard_tokens), in input order: the first file's documents, then the second's,
+    # each file's sorted by doc id.
+    (shard,) = sorted((out / "shards").glob("*.parquet"))
+    rows_of = pq.read_table(shard, columns=["doc_id"]).column("doc_id").to_pylist()
+    sources = {r["doc_id"]: r["source"] for r in rows}
+    order = sorted(rows_of, key=lambda d: (sorted(set(sources.values())).index(sources[d]), d))
+    assert rows_of == order and len({sources[d] for d in rows_of}) == 2
     assert all(d["tokens"][-1] == 100257 and d["token_count"] == len(d["tokens"]) for d in kept)
     assert all(d["title"] and d["published_date"] == "2025-03-14" for d in kept)
     by_id = {r["doc_id"]: r for r in rows}
@@ -76,11 +80,11 @@ def test_demo_crawl_funnel_and_contract(demo_run, demo_crawl):
     assert manifest["totals"] == {"documents": 8, "tokens": sum(d["token_count"] for d in kept), "ledger_rows": 18}
     assert manifest["tokenizer"]["name"] == "cl100k_base" and manifest["tokenizer"]["eos_id"] == 100257
     assert manifest["recipe"]["name"] == "default" and len(manifest["recipe_sha256"]) == 64
-    # Shards are named by input file (its index among the inputs) and cut at shard_target_tokens.
-    assert [s["path"] for s in manifest["shards"]] == ["shards/part-00000-000.parquet", "shards/part-00001-000.parquet"]
+    # Shards are cut across input files every shard_tokens tokens and numbered.
+    assert [s["path"] for s in manifest["shards"]] == ["shards/part-00000.parquet"]
     assert sum(s["rows"] for s in manifest["shards"]) == 8
     assert pq.ParquetFile(out / manifest["shards"][0]["path"]).metadata.row_group(0).column(0).compression == "ZSTD"
-    assert [e["path"] for e in manifest["ledger"]] == ["ledger/part-00000-000.parquet", "ledger/part-00001-000.parquet"]
+    assert [e["path"] for e in manifest["ledger"]] == ["ledger/part-00000.parquet"]
     assert not (out / "_staging").exists()
 
 
@@ -108,12 +112,12 @@ def test_files_of_one_base_name_in_two_folders_are_two_sources(demo_run, demo_cr
         assert r["doc_id"] == xxhash.xxh3_128_hexdigest(f"{r['source']}\x00{r['warc_record_id']}".encode())
         assert len(r["doc_id"]) == 32 and int(r["doc_id"], 16) >= 0
     manifest = json.loads((out / "manifest.json").read_text())
-    assert [e["path"] for e in manifest["ledger"]] == ["ledger/part-00000-000.parquet", "ledger/part-00001-000.parquet"]
-    for index, folder in enumerate("ab"):  # each file's ledger part holds its rows alone, all of them
-        part = pq.read_table(out / "ledger" / f"part-{index:05d}-000.parquet", columns=["source"])
-        assert set(part.column("source").to_pylist()) == {f"{folder}/part-0.warc.gz"}
-    assert part.num_rows == sum(r["source"] == "b/part-0.warc.gz" for r in rows)
-    assert [e["path"] for e in manifest["shards"]] == ["shards/part-00000-000.parquet", "shards/part-00001-000.parquet"]
+    assert [e["path"] for e in manifest["ledger"]] == ["ledger/part-00000.parquet"]
+    # Parts are cut across input files, in input order: a's rows, then b's, each sorted by doc id.
+    part = pq.read_table(out / "ledger" / "part-00000.parquet", columns=["source", "doc_id"]).to_pylist()
+    assert [(r["source"], r["doc_id"]) for r in part] == sorted((r["source"], r["doc_id"]) for r in rows)
+    assert {r["source"] for r in part} == {"a/part-0.warc.gz", "b/part-0.warc.gz"}
+    assert [e["path"] for e in manifest["shards"]] == ["shards/part-00000.parquet"]
     assert manifest["doc_id"] == DOC_ID_SCHEME == "xxh3_128(source, WARC-Record-ID)"
     for entry in manifest["shards"] + manifest["ledger"] + manifest["dedup_index"]["parts"]:
         field = pq.read_schema(out / entry["path"]).field("doc_id")
@@ -171,7 +175,7 @@ def test_recipe_keep_rule_and_small_shards(demo_crawl, tmp_path, precheck):
     recipe.write_text(
         'name = "english"\n[filters.language]\nkeep = ["en"]\nmin_score = 0.5\n'
         f"precheck_margin = {0.02 if precheck else 0}\n"
-        "[output]\nshard_target_tokens = 300\nledger_rows_per_part = 5\n"
+        "[output]\nshard_tokens = 300\nledger_rows_per_part = 5\n"
     )
     stats = run(demo_crawl, tmp_path / "out", "--config", str(recipe), *IN_MEMORY)
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
@@ -252,7 +256,7 @@ def test_a_finished_run_is_refused_unless_overwrite_and_stays_byte_identical(dem
     shutil.copytree(finished, out)
     before = file_bytes(out) | {"stats.json": (out / "stats.json").read_bytes()}
     recipe = tmp_path / "one.toml"
-    recipe.write_text("[output]\nshard_target_tokens = 100000000\n")
+    recipe.write_text("[output]\nshard_tokens = 100000000\n")
     argv = ["--input", demo_crawl[0], "--output", str(out), "--config", str(recipe), *IN_MEMORY]
     assert run_pipeline.main(argv) == 2
     err = capsys.readouterr().err.strip().splitlines()
@@ -522,15 +526,19 @@ def test_the_survivor_rule_picks_which_copy_of_a_duplicate_stays(demo_crawl, tmp
 @pytest.mark.parametrize(("argv", "says"), [
     (["--runner=PortableRunner"], "--runner=PortableRunner needs --job_endpoint=HOST:PORT"),
     (["--config", "{tok}"], "tokenizer.name = 'gpt5': tokenizer 'gpt5' is neither one of cl100k_base, o200k_base"),
+    (["--config", "{old}"], "{old}: recipe key 'output.shard_target_tokens' is now 'output.shard_tokens': shards "
+                            "are now cut across input files"),
 ])
 def test_user_mistakes_are_one_line_and_exit_2_before_anything_is_written(demo_crawl, tmp_path, capsys, argv, says):
     tok = tmp_path / "tok.toml"
     tok.write_text('[tokenizer]\nname = "gpt5"\n')
+    old = tmp_path / "old.toml"  # a recipe written before shards were cut across input files
+    old.write_text("[output]\nshard_target_tokens = 100000000\n")
     out = tmp_path / "o"
-    argv = [a.format(tok=tok) for a in argv]
+    argv = [a.format(tok=tok, old=old) for a in argv]
     assert run_pipeline.main(["--input", demo_crawl[0], "--output", str(out), *argv]) == 2
     err = capsys.readouterr().err.strip().splitlines()
-    assert len(err) == 1 and err[0].startswith(f"tokenmill: {says}")
+    assert len(err) == 1 and err[0].startswith(f"tokenmill: {says.format(old=old)}")
     assert not out.exists()
 
 
