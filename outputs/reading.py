@@ -17,6 +17,7 @@ import xxhash
 
 from outputs.run_files import FIX_AND_RERUN, STARTED, read_json, run_failure
 from schemas import SCHEMA_VERSION
+from schemas.tables import LEDGER_SCHEMA, shard_schema
 from storage.files import exists, is_local, match
 from storage.files import open_read as open_for_reading
 from storage.paths import UnsafePathError, check_entries
@@ -87,7 +88,14 @@ def check_run_paths(root: str, manifest: dict[str, Any]) -> None:
         raise OutputDirError(str(exc)) from None
 
 
-def _read(root: str, entries: list[dict], columns: list[str] | None = None, filter_=None) -> pa.Table:
+def _read(root: str, entries: list[dict], columns: list[str] | None = None, filter_=None,
+          schema: pa.Schema | None = None) -> pa.Table:
+    """The parts' rows (the columns asked for, the rows the filter keeps). A run with no parts of a kind (a
+    crawl with no content record has no ledger part since parts are cut across input files, bdc7f72) reads as
+    an empty table of `schema`, so `inspect` and `diff` find their columns."""
+    if not entries and schema is not None:
+        return (schema if columns is None else pa.schema([
+            schema.field(c) if c in schema.names else pa.field(c, pa.float64()) for c in columns])).empty_table()
     tables = []
     for e in entries:
         with open_for_reading(f"{root.rstrip('/')}/{e['path']}") as f:
@@ -98,11 +106,11 @@ def _read(root: str, entries: list[dict], columns: list[str] | None = None, filt
 
 
 def read_ledger(root: str, manifest: dict, columns: list[str] | None = None, filter_=None) -> pa.Table:
-    return _read(root, manifest["ledger"], columns, filter_)
+    return _read(root, manifest["ledger"], columns, filter_, LEDGER_SCHEMA)
 
 
 def read_shards(root: str, manifest: dict, columns: list[str] | None = None, filter_=None) -> pa.Table:
-    return _read(root, manifest["shards"], columns, filter_)
+    return _read(root, manifest["shards"], columns, filter_, shard_schema([]))
 
 
 def _sample_rank(seed: int, doc_id: str) -> int:

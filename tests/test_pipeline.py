@@ -629,3 +629,29 @@ def test_the_job_graph_does_not_grow_with_the_input_list():
 
     small, large = graph_bytes(10, "fineweb"), graph_bytes(100_000, "fineweb")
     assert abs(large - small) < 1_000 and large < 1 << 20, (small, large)
+
+
+def test_a_crawl_without_content_records_is_a_run_every_reading_command_reads(tmp_path, capsys):
+    """A WARC of warcinfo, request and metadata records only: no ledger row, no shard, no index row, so since
+    parts are cut across input files (bdc7f72) the run has no part of any kind; stats, inspect and diff read it
+    as empty tables with their columns instead of failing on a missing doc_id."""
+    import tokenmill_cli
+    from demo.warc_writer import WarcWriter
+
+    warc = tmp_path / "nothing.warc.gz"
+    with open(warc, "wb") as raw:
+        w = WarcWriter(raw, seed="nothing")
+        w.warcinfo()
+        w.request("https://example.com/")
+        w.metadata("https://example.com/", "fetchTimeMs: 12")
+    stats = run([str(warc)], tmp_path / "out", *IN_MEMORY)
+    assert stats["kept"] == 0, stats
+    manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
+    assert manifest["ledger"] == [] and manifest["shards"] == [], manifest
+    out = str(tmp_path / "out")
+    capsys.readouterr()
+    for argv in (["stats", out], ["inspect", out, "--json"], ["inspect", out, "--kept", "--sample", "2"],
+                 ["diff", out, out]):
+        assert tokenmill_cli.main(argv) == 0, argv
+    said = capsys.readouterr()
+    assert "Traceback" not in said.err, said.err
