@@ -210,6 +210,10 @@ def _cut(groups: Iterable[pa.Table], max_rows: int) -> Iterator[tuple[int, pa.Ta
 WRITE_BATCH_LEVELS = 1
 
 
+# A part is written under `<path>.tmp-<pid>` and renamed into place (write_part).
+TMP_INFIX = ".tmp-"
+
+
 def write_part(
     tables: Iterable[pa.Table], path: str, schema: pa.Schema, row_group_rows: int, zstd_level: int,
     count_tokens: Callable[[pa.Table], int] | None,
@@ -220,7 +224,7 @@ def write_part(
     from storage.files import filesystems
 
     FileSystems = filesystems()  # noqa: N806 - the class, as Beam names it
-    tmp_path = f"{path}.tmp-{os.getpid()}"
+    tmp_path = f"{path}{TMP_INFIX}{os.getpid()}"
     try:
         sink = _HashingWriter(FileSystems.create(tmp_path))
         tokens = rows = 0
@@ -246,6 +250,21 @@ def write_part(
         # another kept 27-38 MiB more after each such bundle at 25,000 pages (1-19 MiB with this); a run picks
         # glibc instead (driver.runner.tune_malloc), where this trims the heap. ~1 ms per part.
         pa.default_memory_pool().release_unused()
+
+
+def remove_partial_parts(output_root: str, folders: Iterable[str]) -> list[str]:
+    """Delete what a writer killed mid-part left (`<part>.tmp-<pid>`: its `finally` never ran) in the run's part
+    folders; returns the paths removed. Run by the finalize step, when every part has been written: a retried
+    bundle wrote its parts again under their own names, so such a file is never one the manifest lists, and
+    the output folder is left as a run that was never retried leaves it."""
+    from storage.files import filesystems
+
+    FileSystems = filesystems()  # noqa: N806 - the class, as Beam names it
+    patterns = [f"{output_root.rstrip('/')}/{folder}/*{TMP_INFIX}*" for folder in folders]
+    stray = sorted(m.path for result in FileSystems.match(patterns) for m in result.metadata_list)
+    if stray:
+        FileSystems.delete(stray)
+    return stray
 
 
 def write_sorted_part(items: Iterable[T], *, path: str, **kwargs: Any) -> PartInfo:

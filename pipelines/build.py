@@ -31,6 +31,7 @@ from filters.registry import score_columns
 from ingest.speedups import summarize as extraction_summary
 from ingest.warc import snapshot_from_path
 from outputs.finalize import by_kind, write_manifest, write_stats
+from outputs.parquet_parts import remove_partial_parts
 from outputs.run_files import against_list_path, read_against_list, read_input_list, read_json
 from outputs.staging import remove_staging, staging_dir
 from outputs.timing import MARK_FINALIZING
@@ -108,6 +109,7 @@ def _finalize(
         sections["near_dedup"] = near_dedup_stats(recipe.dedup.near, kinds["near_dedup"], kinds["snapshots"])
     write_stats(output=output, inputs=inputs, manifest=manifest, kinds=kinds, read_stats=read_stats,
                 sections=sections)
+    remove_partial_parts(output, ("shards", "ledger", "dedup_index", "scored"))  # a killed attempt's temp files
     remove_staging(output)  # every step that reads it has finished: its outputs are this step's side inputs
 
 

@@ -247,3 +247,19 @@ def test_part_names_sort_as_their_numbers_for_any_count():
     assert parts[(100_000, 0)] == "part-100000-0000" and parts[(5, 11)] == "part-000005-011"
     assert sorted(parts, key=parts.get) == sorted(parts)
     assert part_name(3, 2, 4, 7) == "part-00003-004" and part_name(99_999, 100_000, 999, 1_000) == "part-99999-999"
+
+
+def test_the_finalize_step_removes_what_a_killed_part_writer_left(tmp_path):
+    """write_part writes `<part>.tmp-<pid>` and renames it; a worker killed in between leaves the temp file,
+    and its retry writes the part again. remove_partial_parts (the finalize step) takes the leftovers only."""
+    from outputs.parquet_parts import remove_partial_parts
+
+    for name in ("shards/part-00000.parquet", "shards/part-00001.parquet.tmp-4242", "ledger/part-00000.parquet",
+                 "ledger/part-00000.parquet.tmp-7", "notes/x.tmp-1"):
+        (tmp_path / name).parent.mkdir(parents=True, exist_ok=True)
+        (tmp_path / name).write_bytes(b"x")
+    removed = remove_partial_parts(str(tmp_path), ("shards", "ledger", "dedup_index", "scored"))
+    assert [p.rsplit("/", 2)[-2:] for p in removed] == [["ledger", "part-00000.parquet.tmp-7"],
+                                                        ["shards", "part-00001.parquet.tmp-4242"]]
+    left = sorted(str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*") if p.is_file())
+    assert left == ["ledger/part-00000.parquet", "notes/x.tmp-1", "shards/part-00000.parquet"]
