@@ -140,8 +140,9 @@ def parser() -> argparse.ArgumentParser:
     record_errors_flag(ap)
     console_flags(ap)
     ap.add_argument("--keep-scored", action="store_true",
-                    help="also write every extracted document with its text and signals to scored/, per "
-                    "input file (for tokenmill select, which filters the text again)")
+                    help="also write every extracted document with its text and signals to scored/, cut across input "
+                    "files in input order every [output] ledger_rows_per_part rows (for tokenmill select, which "
+                    "filters the text again)")
     return ap
 
 

@@ -3,11 +3,12 @@
     python bench/report_memory.py [--rows 1000000 10000000] [--keep DIR] [--checkout PATH]
 
 Each ledger is made once under --keep (`synthetic_run`): parts of 1,000,000 rows in row groups of 2,000,
-sorted by doc id, as the pipeline writes them; 25 % kept, the rest dropped over 12 (stage, reason) pairs;
-every row has a language score and half a `quality_score`; 2 % of dropped rows carry a 1,000-character text
-(the sampled texts). The report runs in its own process on it; the figure is that process's peak RSS.
-`--checkout` runs another checkout's `tokenmill report` (an older commit, for a before/after). Issue 35's
-goal: the peak at 10^7 rows within 10 % of the peak at 10^6.
+sorted by doc id (as the pipeline orders one input file's rows; a run's parts are in input order, file then
+doc id); 25 % kept, the rest dropped over 12 (stage, reason) pairs; every row has a language score and half a
+`quality_score`; 2 % of dropped rows carry a 1,000-character text (the sampled texts). The report runs in its
+own process on it; the figure is that process's peak RSS. `--checkout` runs another checkout's `tokenmill
+report` (an older commit, for a before/after). Issue 35's goal: the peak at 10^7 rows within 10 % of the peak
+at 10^6.
 """
 
 from __future__ import annotations

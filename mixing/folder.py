@@ -7,8 +7,9 @@ and `verify` of a mixture.
     plan/part-NNNNN.parquet  one row per unit in stream order: window, source, file, row_group, epoch, tokens,
                              take (0, or the one row's tokens kept), rows (the row group's rows to read)
 
-The folder holds no tokens: `release/reader.py: PackedReader(mix_dir, ...)` reads the sources' shards
-through the plan (mixing/reader.py).
+The folder holds no tokens: `training/reader.py: PackedReader(mix_dir, ...)` returns mixing/reader.py's
+MixtureReader, which reads the sources' shards through the plan (release.reader.PackedReader refuses a mixture
+folder since 2026-12-07).
 """
 
 from __future__ import annotations

@@ -7,6 +7,10 @@ a k-way merge of the (memory-mapped) spills. A part that fits one buffer skips t
 
 The part is written under a temporary name and renamed into place, so a retried bundle never leaves a half
 file behind, and its sha256 is computed while writing.
+
+The per-file writer writes its pieces in _staging/ this way (pipelines/source_parts.py); the run's parts are cut
+from them across input files, in input order, with read_row_range, rebatch and write_part (pipelines/recut.py,
+since bdc7f72 and 3cfa022, 2026-12-07).
 """
 
 from __future__ import annotations

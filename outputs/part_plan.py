@@ -27,7 +27,7 @@ import numpy as np
 
 @dataclass(frozen=True, order=True)
 class Piece:
-    """One per-file part waiting in staging: its place in the run's order (file index, chunk), its path, its
+    """One per-file piece waiting in staging: its place in the run's order (file index, chunk), its path, its
     rows and its measure (tokens for shards, rows for the ledger and the other row-cut parts)."""
 
     file: int

@@ -149,7 +149,8 @@ def write_json(path: str, data: dict[str, Any]) -> None:
 
 
 def write_input_list(path: str, inputs: list[str]) -> None:
-    """The run's input files, one path a line, in index order (a file's index names its shard parts)."""
+    """The run's input files, one path a line, in index order (a file's index is its place in the input order
+    the parts are cut across input files in, pipelines/recut.py, and names its pieces in _staging/)."""
     if any("\n" in p for p in inputs):
         raise ValueError("an input path holds a line break")
     write_bytes(path, "".join(f"{p}\n" for p in inputs).encode("utf-8"))

@@ -6,15 +6,15 @@
     drops before staging ─StageLedgerRows─▶ _staging/ ; drops after it ─▶ LateDrops (ref + decision)
     (--keep-scored) documents as extracted, with all signals ─StageLedgerRows("scored-")─▶ _staging/
     per input file: survivors + LateDrops + staged rows (+ staged scored documents) ─WriteSourceParts─▶
-        its shard, ledger, dedup index (+ scored) pieces in _staging/ ─Cut* (pipelines/recut.py)─▶ shards/,
-        ledger/, dedup_index/ (+ scored/), each cut across input files
+        its shard, ledger, dedup index (+ scored) pieces in _staging/ ─CutParts (pipelines/recut.py)─▶ shards/,
+        ledger/, dedup_index/ (+ scored/), each cut across input files in input order
     part infos + (stage, reason) counts ─Finalize─▶ manifest.json, stats.json (and _staging/ removed)
 
 `tokenmill select` starts the same tail from scored/ instead of the crawl (build_select_pipeline).
 No shuffle carries a Document: the classifier cut and the dedup shuffles move StagedRefs (~0.3 KB; ids,
 staging offset, exact key, MinHash signature, classifier values), near dedup reads the text of clustered
-documents back from their staging files, and each input file's shards and ledger part are written from its
-staging files (pipelines/staging.py).
+documents back from their staging files, and each input file's pieces are written from its staging files
+(pipelines/staging.py), then cut into the run's parts (pipelines/recut.py).
 """
 
 from __future__ import annotations
@@ -138,7 +138,7 @@ def _filter_to_outputs(
     filtered = docs | "Filter" >> beam.ParDo(FilterDocuments(recipe, keep_scored, progress_dir)).with_outputs(
         LEDGER, SCORED, main="kept"
     )
-    # Rows decided in the per-file stage wait in _staging/ for their input file's ledger part. Each output is
+    # Rows decided in the per-file stage wait in _staging/ for their input file's ledger pieces. Each output is
     # staged where it is made and only the (source, file) pairs are flattened: the FnApiRunner materializes
     # every multi-input Flatten in its driver, so flattening the rows first held all of them there.
     staged = [
@@ -201,8 +201,9 @@ def _filter_to_outputs(
         | "SumReleaseMatches" >> beam.CombinePerKey(sum)
     )
 
-    # Everything about one input file meets in one place: its shards and ledger part(s) are written there,
-    # named by the file's index among the inputs (Document.source is its name in the run, named_inputs).
+    # Everything about one input file meets in one place: its shard, ledger and dedup index pieces are written there
+    # to _staging/, named by the file's index among the inputs (Document.source is its name in the run,
+    # named_inputs), which orders the cut across files below.
     source_index = beam.pvalue.AsDict(
         p
         | "InputListForIndex" >> beam.Create([inputs_file])
@@ -211,8 +212,9 @@ def _filter_to_outputs(
     )
     late_drops = (late or [p | "NoLateDrops" >> beam.Create([])]) | "LateDrops" >> beam.Flatten()
     # --keep-scored: each document as extracted waits in _staging/ like the early ledger rows, and is written to
-    # its input file's scored/ parts by WriteSourceParts; only (source, staging file) pairs are shuffled, never
-    # the text (a GroupByKey by part carried every document whole before 2026-12-07).
+    # its input file's scored pieces by WriteSourceParts, cut into scored/ parts with the others; only (source,
+    # staging file) pairs are shuffled, never the text (a GroupByKey by part carried every document whole before
+    # fc95cbc, 2026-12-07).
     scored_files = (
         filtered[SCORED] | "StageScored" >> beam.ParDo(StageLedgerRows(output, "scored-")) if keep_scored
         else p | "NoScored" >> beam.Create([])
@@ -329,9 +331,10 @@ def _parquet_rows(path: str):
 
 
 def scored_files(source: str) -> list[str]:
-    """The scored/ parts of a --keep-scored run: those its manifest lists (since 2026-12-07, one or more per input
-    file, each file's documents together), else, for an earlier run, every part in scored/ (there a part held
-    documents of every input file, so select staged nearly one file per document; rerun the crawl to avoid it)."""
+    """The scored/ parts of a --keep-scored run: those its manifest lists (since fc95cbc, 2026-12-07; since
+    3cfa022 cut across input files in input order, so each file's documents are together), else, for an earlier
+    run, every part in scored/ (there a part held documents of every input file, so select staged nearly one file
+    per document; rerun the crawl to avoid it)."""
     manifest = read_json(f"{source}/manifest.json")
     if "scored" in manifest:
         return [f"{source}/{inside(e['path'], f'{source}/manifest.json scored')}" for e in manifest["scored"]]
@@ -369,8 +372,9 @@ def build_select_pipeline(
 
     The part lists are read by the pipeline from the source's manifest (not built into the job graph, which would
     grow with the run) and spread over the workers; each part is read whole by one worker, so the documents
-    reach the staging steps file by file (scored parts are per input file) and a bundle writes one staging
-    file per input file it reads, not one per document (pipelines/staging.py: OpenFiles)."""
+    reach the staging steps file by file (a scored part holds consecutive input files' documents, each file's
+    together) and a bundle writes one staging file per input file it reads, not one per document
+    (pipelines/staging.py: OpenFiles)."""
     docs = (
         p
         | "ScoredSource" >> beam.Create([source])

@@ -1,6 +1,6 @@
 """Re-cut per-file pieces into the run's global parts (the plan: outputs/part_plan.py), thin Beam wiring.
 
-    (kind, Piece) for each per-file part in _staging/ ─ToList─▶ the plan: each piece's global start, per kind
+    (kind, Piece) for each per-file piece in _staging/ ─ToList─▶ the plan: each piece's global start, per kind
     each piece ─(its measure column read, or its row count)─▶ ((kind, raw part), RowRange) per part it touches
     ─GroupByKey─▶ a part's few ranges ─WriteCutPart─▶ <folder>/part-<n>.parquet (PartInfo, tagged by kind)
 

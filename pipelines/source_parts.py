@@ -1,5 +1,7 @@
-"""The main sink: everything about one input file meets here and is written here, its shards, its
-ledger part(s) and, with --keep-scored, its scored part(s), read back from staging (outputs/staging.py) in pieces.
+"""The per-file writer: everything about one input file meets here and is written to _staging/ as pieces, its
+kept documents (one shard piece), its ledger rows, its dedup index rows and, with --keep-scored, its scored
+documents, read back from staging (outputs/staging.py) a few at a time. pipelines/recut.py then cuts every file's
+pieces into the run's parts, across input files (since bdc7f72 and 3cfa022, 2026-12-07).
 """
 
 from __future__ import annotations
@@ -74,11 +76,11 @@ def count_tokens(table: pa.Table) -> int:
 
 
 def part_name(file: int, files: int, chunk: int, chunks: int) -> str:
-    """`part-<file>-<k>`: the input file's index among the run's `files` and the part's among the file's `chunks`,
-    each zero-padded to the digits of the largest one (at least 5 and 3: a run of up to 10^5 files with up to
-    10^3 parts a file keeps the names it had). The file number has one width in a run and the part number one
-    width in a file, so names sort as (file, part) do, for any count: with 100,001 files the first is
-    part-000000-000, as wide as part-100000-000."""
+    """`part-<file>-<k>`, a piece's name in _staging/ (`piece_path`): the input file's index among the run's
+    `files` and the piece's among the file's `chunks`, each zero-padded to the digits of the largest one (at
+    least 5 and 3, the widths of the per-file parts until 3cfa022). The file number has one width in a run
+    and the piece number one width in a file, so names sort as (file, piece) do, for any count: with 100,001
+    files the first is part-000000-000, as wide as part-100000-000."""
     return f"part-{file:0{_width(files, 5)}d}-{chunk:0{_width(chunks, 3)}d}"
 
 
@@ -87,9 +89,10 @@ def _width(count: int, least: int) -> int:
 
 
 def piece_path(output_root: str, kind: str, index: tuple[int, int], chunk: int, chunks: int) -> str:
-    """_staging/piece-<kind>-<file>-<k>.parquet: a per-file part waiting to be cut into the run's parts
-    (pipelines/recut.py). Flat in _staging/, which the finalize step removes by listing `_staging/*`; named by
-    (file, chunk) alone, so a retried bundle writes the same piece over it."""
+    """_staging/piece-<kind>-part-<file>-<k>.parquet (`part_name`; kind shards, ledger, dedup_index or scored): a
+    per-file piece waiting to be cut into the run's parts (pipelines/recut.py). Flat in _staging/, which the
+    finalize step removes by listing `_staging/*`; named by (file, chunk) alone, so a retried bundle writes the
+    same piece over it."""
     return f"{staging_dir(output_root)}/piece-{kind}-{part_name(*index, chunk, chunks)}.parquet"
 
 
@@ -151,20 +154,23 @@ class _LocalStaging:
 
 
 class WriteSourceParts(beam.DoFn):
-    """One input file's outcome -> its shard piece and its ledger part(s); a Piece on SHARD_PARTS, PartInfos on
-    LEDGER_PARTS, {(stage, reason): rows} on COUNTS and ((kind, value), (documents, tokens)) on MIX, kind
-    "language" or "topic", summed over the file's kept documents.
+    """One input file's outcome -> its pieces in _staging/ (`piece_path`), a Piece each on SHARD_PARTS,
+    LEDGER_PARTS, INDEX_PARTS or SCORED_PARTS; {(stage, reason): rows} on COUNTS, (stage, smallest doc id) of
+    internal errors on ERROR_EXAMPLES and ((kind, value), (documents, tokens)) on MIX, kind "language" or
+    "topic", summed over the file's kept documents.
 
     In: (source, {"survivors": StagedRefs, "late": LateDrops (classifier cut, dedup), "early": staging files
     of the ledger rows decided before staging, "scored": with --keep-scored, staging files of the file's
-    documents as extracted}). The scored documents go to `scored/part-<file>-<k>` (SCORED_PARTS), sorted by doc
-    id in parts of at most `ledger_rows_per_part` rows, so `select` reads them back file by file. Survivors
-    are sorted by doc id and written as one piece to _staging/ (`piece_path`; a Piece on SHARD_PARTS), which
-    pipelines/recut.py cuts with the other files' pieces into the run's shards of `shard_tokens`; ledger rows
-    go into parts of at most `ledger_rows_per_part`, named by the file's index among the run's inputs: the
-    layout depends only on the inputs and the recipe, never on bundling. The survivors are
-    tokenized first (`_tokenized`), then their Documents are read back in pieces of PIECE_TOKENS, once for the
-    shards and once for the kept ledger rows; the late drops' one by one."""
+    documents as extracted}). Survivors are sorted by doc id and written as one shard piece; the ledger rows,
+    the dedup index rows and the scored documents are sorted by doc id into pieces of at most
+    `ledger_rows_per_part` rows. Pieces are named by the file's index among the run's inputs and their number
+    in the file, and pipelines/recut.py cuts all files' pieces in that order (input file, then doc id) into the
+    run's parts: shards/ every `shard_tokens` tokens, ledger/, dedup_index/ and scored/ every
+    `ledger_rows_per_part` rows (since bdc7f72 and 3cfa022, 2026-12-07; before, each file had its own parts).
+    So the layout depends only on the inputs and the recipe, never on bundling, and a scored part holds
+    consecutive input files' documents, each file's together, for `select` to read back file by file. The
+    survivors are tokenized first (`_tokenized`), then their Documents are read back in pieces of PIECE_TOKENS,
+    once for the shards and once for the kept ledger rows; the late drops' one by one."""
 
     def __init__(self, recipe: Recipe, output_root: str, columns: list[str]) -> None:
         self.recipe = recipe
@@ -193,7 +199,7 @@ class WriteSourceParts(beam.DoFn):
         from the run's input list (not built into the job graph, which would grow with a 90,000-file crawl)."""
         mark(MARK_WRITING_START)
         source, parts = element
-        index = source_index[source], len(source_index)  # (file, files): the parts' names (part_name)
+        index = source_index[source], len(source_index)  # (file, files): the pieces' names (part_name)
         refs = list(parts["survivors"])  # one input file's survivors; _tokenized puts them in doc-id order
         late = list(parts["late"])
         early = sorted(parts["early"])

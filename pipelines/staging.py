@@ -1,13 +1,15 @@
 """Staging: documents wait in files while small references to them go through the shuffles; everything
-about one input file meets at the end and is written there.
+about one input file meets at the end and is written there as pieces, which are then cut into the run's parts.
 
-    scored Documents ─StageDocuments─▶ StagedRefs (ids, staging file and offset, token count, exact key,
-        MinHash signature, classifier values); the whole Document with its tokens in
-        _staging/docs-<source>-<attempt>.stage
+    scored Documents ─StageDocuments─▶ StagedRefs (ids, staging file and offset, exact key, MinHash
+        signature, classifier values); the whole Document, untokenized (only survivors are tokenized, by the
+        per-file writer), in _staging/docs-<source>-<attempt>.stage
     early ledger rows ─StageLedgerRows─▶ (source, staging file); rows in _staging/ledger-<source>-<attempt>.stage
     (--keep-scored) documents as extracted ─StageLedgerRows("scored-")─▶ (source, staging file)
     per input file: survivors' refs + LateDrops (classifier cut, dedup) + early staging files
-        ─WriteSourceParts─▶ ledger/ (and scored/) part-<file>-<k>.parquet, shard pieces ─CutShards─▶ shards/part-<n>
+        ─WriteSourceParts─▶ the file's shard, ledger, dedup_index (and scored) pieces in _staging/
+    all files' pieces ─CutParts─▶ shards/, ledger/, dedup_index/ (and scored/) part-<n>.parquet, cut across input
+        files in input order (pipelines/recut.py; since bdc7f72 and 3cfa022, 2026-12-07)
 
 Why: the local runner (FnApiRunner) keeps every shuffle in its driver and hands a worker whole partitions,
 so what the shuffles carry per document is what its memory peaks grow with. A StagedRef takes ~0.3 KB in a

@@ -222,7 +222,7 @@ class StagedRef:
     source: str
     staged: str  # staging file
     staged_at: int  # byte offset of the document's frame in it
-    token_count: int  # 0 until the per-file writer tokenizes the survivors; it then cuts shards by tokens
+    token_count: int  # 0 until the per-file writer tokenizes the survivors; it then reads them back by tokens
     exact_key: str  # dedup.exact.exact_key of the text
     signature: bytes = b""  # MinHash values as little-endian uint64 (near dedup only)
     quality: float | None = None  # scores["quality_score"] when the quality classifier ran
@@ -257,7 +257,7 @@ class Decision:
 
 class LateDrop(NamedTuple):
     """A document dropped after staging (classifier cut, dedup). Its ledger row is built where its input
-    file's ledger part is written, from the staged Document with the ref's cluster fields."""
+    file's ledger pieces are written, from the staged Document with the ref's cluster fields."""
 
     ref: StagedRef
     decision: Decision

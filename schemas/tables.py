@@ -3,11 +3,11 @@
 out/shards/part-<n>.parquet: one row per kept document (SHARD_BASE_FIELDS + one float64 column per
     signal a stage recorded, named in the manifest) -- what training jobs read; cut across input files every
     output.shard_tokens tokens, in input order (input file, then doc_id): pipelines/recut.py.
-out/ledger/part-<file>-<k>.parquet: one row per content record of the input (LEDGER_SCHEMA) -- what the inspect
-    CLI and audits read.
-Both are zstd-compressed and in a fixed order (a ledger part by doc_id), so reruns are byte-identical. Every
-doc_id column carries its id scheme in its field metadata (DOC_ID_FIELD), as the manifest does in its `doc_id`
-entry.
+out/ledger/part-<n>.parquet: one row per content record of the input (LEDGER_SCHEMA) -- what the inspect
+    CLI and audits read; cut across input files every output.ledger_rows_per_part rows, in input order.
+Both are zstd-compressed and in a fixed order (input order: input file, then doc_id), so reruns are
+byte-identical. Every doc_id column carries its id scheme in its field metadata (DOC_ID_FIELD), as the manifest
+does in its `doc_id` entry.
 """
 
 from __future__ import annotations
@@ -69,9 +69,10 @@ LEDGER_SCHEMA = pa.schema(
 )
 
 
-# out/dedup_index/part-<file>-<k>.parquet: one row per kept document, what a later run needs to deduplicate
+# out/dedup_index/part-<n>.parquet: one row per kept document, what a later run needs to deduplicate
 # against this one once it is released ([dedup] against): the exact key, and with near dedup the MinHash band
-# keys (the LSH join) and the signature (the candidates' check). Sorted by doc_id, like the shards.
+# keys (the LSH join) and the signature (the candidates' check). Cut across input files every
+# output.ledger_rows_per_part rows, in input order (input file, then doc_id), like the shards.
 DEDUP_INDEX_SCHEMA = pa.schema(
     [
         DOC_ID_FIELD,
@@ -152,10 +153,10 @@ def shard_table(docs: list[Document], score_columns: list[str]) -> pa.Table:
     return pa.Table.from_pydict(columns, schema=schema)
 
 
-# out/scored/part-<file>-<k>.parquet (with --keep-scored, per input file, sorted by doc id): every document that
-# reached the filters, with the text as extracted (before any modifier) and every signal this run's filters
-# computed. `tokenmill select` runs
-# another recipe's filters, dedup and tokenizer on it without re-reading the crawl or re-extracting.
+# out/scored/part-<n>.parquet (with --keep-scored; cut across input files every output.ledger_rows_per_part rows,
+# in input order: input file, then doc_id): every document that reached the filters, with the text as extracted
+# (before any modifier) and every signal this run's filters computed. `tokenmill select` runs another recipe's
+# filters, dedup and tokenizer on it without re-reading the crawl or re-extracting.
 SCORED_SCHEMA = pa.schema(
     [
         DOC_ID_FIELD,
