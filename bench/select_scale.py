@@ -7,8 +7,10 @@ salad, a quarter of the documents too short for gopher_quality), then runs selec
 a worker runs them, and prints one line per step:
 
 - `keep-scored write`: the documents through StageLedgerRows("scored-") (one bundle per input file, as the read
-  step's bundles are) and WriteSourceParts._write_scored (scored/part-<file>-<k>, the manifest's entries): the
-  path a --keep-scored run's scored documents take since 2026-12-07, with no shuffle carrying their text;
+  step's bundles are), WriteSourceParts._write_scored (each input file's scored pieces in _staging/) and the
+  cut of pipelines/recut.py (scored/part-<n>, every ledger_rows_per_part rows in input order, since 3cfa022;
+  the manifest's entries): the path a --keep-scored run's scored documents take since 2026-12-07, with no
+  shuffle carrying their text;
 - `select staging`: the scored parts read as build_select_pipeline reads them (scored_files, one bundle per
   part, document_from_scored), FilterDocuments with `order = ["gopher_quality"]`, its drops through
   StageLedgerRows and the kept documents in batches of `tokenizer.batch_size` through StageDocuments: the
@@ -77,6 +79,26 @@ def _documents(n: int, files: int):
             )
 
 
+def _cut_scored(root: str, recipe, pieces: list) -> list:
+    """The files' scored pieces cut into scored/part-<n> as pipelines/recut.py's steps do (the plan, the row
+    ranges grouped by part, one part written at a time), in this process: the PartInfos the manifest lists."""
+    from pipelines.recut import PartSpec, _plan, _ranges, _raw_parts, _WriteCutPart
+    from pipelines.source_parts import SCORED_PARTS
+    from schemas.tables import SCORED_SCHEMA
+
+    out = recipe.output
+    specs = {SCORED_PARTS: PartSpec("scored", SCORED_SCHEMA, out.ledger_rows_per_part, None)}
+    tagged = [(SCORED_PARTS, piece) for piece in pieces]
+    starts = _plan(tagged)
+    groups: dict = {}
+    for element in tagged:
+        for key, rows in _ranges(element, starts, specs):
+            groups.setdefault(key, []).append(rows)
+    raw_parts = _raw_parts(list(groups))
+    writer = _WriteCutPart(root, specs, out.row_group_rows, out.zstd_level)
+    return [o.value for key in sorted(groups) for o in writer.process((key, groups[key]), raw_parts)]
+
+
 def _write_run(root: str, n: int, files: int, hashed: bool) -> dict:
     """A --keep-scored run's scored/ parts and the manifest entries select reads."""
     from outputs.parquet_parts import write_sorted_parts
@@ -117,7 +139,8 @@ def _write_run(root: str, n: int, files: int, hashed: bool) -> dict:
                 stage.start_bundle()
             staged.extend(stage.process(doc))
         flush()
-        objects = len(os.listdir(staging_dir(root)))
+        objects = len(os.listdir(staging_dir(root))) - len(infos)  # the staging files, not the scored pieces
+        infos = _cut_scored(root, recipe, infos)
         manifest["scored"] = [part_entry(info, root) for info in infos]
         shutil.rmtree(staging_dir(root))
     with open(f"{root}/manifest.json", "w") as out:
