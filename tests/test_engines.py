@@ -348,7 +348,10 @@ def test_a_job_killed_mid_run_and_rerun_ends_byte_identical(local, engine, store
     tokenmill(env, *args)
     rerun = bucket_bytes(client, ("out",))
     want = {k: v for k, v in local["files"].items() if k.startswith("out/killed/")}
-    assert len(want) >= 5, sorted(want)
+    # The manifest and at least one part of shards/, ledger/ and dedup_index/ (parts cut across input files
+    # since 3cfa022: the 300-page crawl's are one each).
+    assert len(want) >= 4 and {k.split("/")[2] for k in want} >= {"manifest.json", "shards", "ledger", "dedup_index"}, \
+        sorted(want)
     assert not _differences(rerun, want), _differences(rerun, want)
 
 
