@@ -14,7 +14,6 @@ folder since 2026-12-07).
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 
@@ -24,6 +23,7 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from mixing.plan import Units, unit_rows
+from outputs.parquet_parts import HashingWriter
 from release.publish import file_sha256, files_under
 from storage.files import create, exists, join, match, open_read, read_bytes
 from storage.paths import check_entries
@@ -80,29 +80,6 @@ def plan_table(units: Units, a: int, b: int, rows: np.ndarray) -> pa.Table:
     ], schema=PLAN_SCHEMA)
 
 
-class _Hashed:
-    """A file being written, its sha256 and size counted as the bytes pass."""
-
-    def __init__(self, stream) -> None:
-        self.stream, self.sha256, self.bytes, self.closed = stream, hashlib.sha256(), 0, False
-
-    def write(self, data) -> int:
-        data = bytes(data)
-        self.sha256.update(data)
-        self.bytes += len(data)
-        self.stream.write(data)
-        return len(data)
-
-    def tell(self) -> int:
-        return self.bytes
-
-    def flush(self) -> None:
-        pass
-
-    def close(self) -> None:
-        self.closed = True
-
-
 def write_plan(target: str, units: Units, load) -> list[dict]:
     """plan/part-NNNNN.parquet under `target`, PLAN_PART_UNITS units a file, each file streamed to its store
     a row group (PLAN_ROW_GROUP_UNITS units) at a time, the rows of only that row group in memory
@@ -114,7 +91,7 @@ def write_plan(target: str, units: Units, load) -> list[dict]:
         b = min(a + PLAN_PART_UNITS, n)
         rel = f"plan/part-{k:05d}.parquet"
         with create(join(target, rel)) as raw:
-            sink = _Hashed(raw)
+            sink = HashingWriter(raw, close_raw=False)  # the `with` closes the file
             if a == b:  # no unit: what parquet_bytes writes for an empty table
                 sink.write(parquet_bytes(plan_table(units, a, b, np.zeros(0, np.int32))))
             else:
@@ -122,7 +99,7 @@ def write_plan(target: str, units: Units, load) -> list[dict]:
                     for c in range(a, b, PLAN_ROW_GROUP_UNITS):
                         d = min(c + PLAN_ROW_GROUP_UNITS, b)
                         writer.write_table(plan_table(units, c, d, unit_rows(units, c, d, load)))
-        files.append({"path": rel, "bytes": sink.bytes, "sha256": sink.sha256.hexdigest(), "rows": b - a})
+        files.append({"path": rel, "bytes": sink.size, "sha256": sink.hexdigest, "rows": b - a})
     return files
 
 

@@ -46,11 +46,14 @@ class PartInfo:
     tokens: int = 0
 
 
-class _HashingWriter:
-    """File-like wrapper that hashes and counts what passes through to the underlying stream."""
+class HashingWriter:
+    """File-like wrapper that hashes and counts what passes through to the underlying stream (a part here, a
+    mixture's plan file in mixing/folder.py). With `close_raw=False` closing it leaves the stream open for the
+    `with` block that opened it (pyarrow's ParquetWriter closes the sink it was given)."""
 
-    def __init__(self, raw: Any) -> None:
+    def __init__(self, raw: Any, close_raw: bool = True) -> None:
         self._raw = raw
+        self._close_raw = close_raw
         self._sha = hashlib.sha256()
         self.size = 0
         self.closed = False
@@ -70,7 +73,8 @@ class _HashingWriter:
 
     def close(self) -> None:
         if not self.closed:
-            self._raw.close()
+            if self._close_raw:
+                self._raw.close()
             self.closed = True
 
     def writable(self) -> bool:
@@ -230,7 +234,7 @@ def write_part(
     FileSystems = filesystems()  # noqa: N806 - the class, as Beam names it
     tmp_path = f"{path}{TMP_INFIX}{os.getpid()}"
     try:
-        sink = _HashingWriter(FileSystems.create(tmp_path))
+        sink = HashingWriter(FileSystems.create(tmp_path))
         tokens = rows = 0
         writer = pq.ParquetWriter(sink, schema, compression="zstd", compression_level=zstd_level,
                                   write_statistics=True, write_batch_size=WRITE_BATCH_LEVELS)
