@@ -11,7 +11,7 @@ import hashlib
 import json
 import os
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -169,10 +169,24 @@ class SourceScan:
         self.rows_cache: dict[tuple[int, int], tuple[np.ndarray, np.ndarray]] = {}
         self.cache_left = [ROWS_CACHE_BYTES] if cache_left is None else cache_left
 
+    def _copies(self, table: pa.Table) -> np.ndarray:
+        """Each selected row's copies in the mixture (from its cluster_size, the source's `copies` rule)."""
+        return _copies(self.source, table.column("cluster_size").fill_null(1).to_numpy().astype(np.int64))
+
     def _docs(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tokens = table.column("token_count").to_numpy().astype(np.int64)
-        cluster = table.column("cluster_size").fill_null(1).to_numpy().astype(np.int64)
-        return table.column("__row").to_numpy().astype(np.int32), tokens, _copies(self.source, cluster)
+        return table.column("__row").to_numpy().astype(np.int32), tokens, self._copies(table)
+
+    def _read_groups(self, fi: int, row_groups: list[int], columns: list[str]) -> Iterator[tuple[int, pa.Table]]:
+        """(g, its selected rows' `columns`) for row groups the scan saw in file `fi`, the file opened once;
+        a row group no longer there stops the mix (the file changed since the scan)."""
+        path = self.source.files[fi]["path"]
+        with open_read(join(self.source.path, path)) as stream:
+            pf = pq.ParquetFile(stream)
+            for g in row_groups:
+                if g >= pf.metadata.num_row_groups:
+                    raise PlanError(f"{path}: no row group {g}: it changed while mixing")
+                yield g, _filtered(pf, g, columns, self.expr)
 
     def _scan_file(self, fi: int) -> list[_Group]:
         out = []
@@ -238,22 +252,17 @@ class SourceScan:
 
     def _load_file(self, fi: int, row_groups: list[int]) -> list[GroupDocs]:
         out = []
-        with open_read(join(self.source.path, self.source.files[fi]["path"])) as stream:
-            pf = pq.ParquetFile(stream)
-            for g in row_groups:
-                if g >= pf.metadata.num_row_groups:
-                    raise PlanError(f"{self.source.files[fi]['path']}: no row group {g}: it changed while mixing")
-                table = _filtered(pf, g, self.columns, self.expr)
-                row, tokens, copies = self._docs(table)
-                codes = []
-                for name, known in (("language", self.languages), ("topic", self.topics)):
-                    labels, local = _labels(table.column(name))
-                    if any(label not in known for label in labels):
-                        raise PlanError(f"{self.source.files[fi]['path']} row group {g}: a {name} the scan did not "
-                                        "see: it changed while mixing")
-                    codes.append(np.array([known[label] for label in labels], np.int32)[local]
-                                 if len(local) else np.zeros(0, np.int32))
-                out.append(GroupDocs(row=row, tokens=tokens, copies=copies, language=codes[0], topic=codes[1]))
+        for g, table in self._read_groups(fi, row_groups, self.columns):
+            row, tokens, copies = self._docs(table)
+            codes = []
+            for name, known in (("language", self.languages), ("topic", self.topics)):
+                labels, local = _labels(table.column(name))
+                if any(label not in known for label in labels):
+                    raise PlanError(f"{self.source.files[fi]['path']} row group {g}: a {name} the scan did not "
+                                    "see: it changed while mixing")
+                codes.append(np.array([known[label] for label in labels], np.int32)[local]
+                             if len(local) else np.zeros(0, np.int32))
+            out.append(GroupDocs(row=row, tokens=tokens, copies=copies, language=codes[0], topic=codes[1]))
         return out
 
     def load(self, fi: int, g: int) -> GroupDocs:
@@ -261,16 +270,8 @@ class SourceScan:
         return self._load_file(fi, [g])[0]
 
     def _rows_file(self, fi: int, row_groups: list[int]) -> list[np.ndarray]:
-        out = []
-        with open_read(join(self.source.path, self.source.files[fi]["path"])) as stream:
-            pf = pq.ParquetFile(stream)
-            for g in row_groups:
-                if g >= pf.metadata.num_row_groups:
-                    raise PlanError(f"{self.source.files[fi]['path']}: no row group {g}: it changed while mixing")
-                table = _filtered(pf, g, self.rows_columns, self.expr)
-                cluster = table.column("cluster_size").fill_null(1).to_numpy().astype(np.int64)
-                out.append(entry_rows(table.column("__row").to_numpy(), _copies(self.source, cluster)))
-        return out
+        return [entry_rows(table.column("__row").to_numpy(), self._copies(table))
+                for _g, table in self._read_groups(fi, row_groups, self.rows_columns)]
 
     def load_rows(self, keys: list[tuple[int, int]]) -> list[np.ndarray]:
         """The entries' rows (mixing.plan.entry_rows) of (file, row_group)s, in the order asked: from the scan's
