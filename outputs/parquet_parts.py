@@ -282,11 +282,12 @@ def write_sorted_part(items: Iterable[T], *, path: str, **kwargs: Any) -> PartIn
 
 
 def read_row_range(path: str, first: int, end: int, columns: list[str] | None = None) -> Iterator[pa.Table]:
-    """Rows [first, end) of the Parquet file at `path` (any Beam FileSystems path), one of its row groups at a
+    """Rows [first, end) of the Parquet file at `path` (any store: storage.files.open_read, whose open a
+    transient store error retries, as every other read of a run's files), one of its row groups at a
     time, so what is held is one row group however large the range."""
-    from storage.files import filesystems
+    from storage.files import open_read
 
-    with filesystems().open(path) as f:
+    with open_read(path) as f:
         parquet = pq.ParquetFile(f)
         at = 0
         for group in range(parquet.num_row_groups):
@@ -302,9 +303,9 @@ def read_row_range(path: str, first: int, end: int, columns: list[str] | None = 
 
 def read_column(path: str, column: str) -> pa.Array:
     """One column of the Parquet file at `path`, whole (a piece's token_count column: one int a row)."""
-    from storage.files import filesystems
+    from storage.files import open_read
 
-    with filesystems().open(path) as f:
+    with open_read(path) as f:
         return pq.ParquetFile(f).read(columns=[column]).column(column).combine_chunks()
 
 
