@@ -30,6 +30,7 @@ drop_import_warning()  # before Apache Beam is imported: it logs a bigquery/apit
 
 # The driver's steps (driver/). Names imported but not used here stay importable as run_pipeline.<name>, which
 # tests, bench/ and tokenmill_cli/ use.
+from dedup.components import rounds_to_unroll  # noqa: E402
 from driver.checks import check_paths, check_worker_paths, tokenizer_info, worker_paths  # noqa: E402
 from driver.decontamination import decontamination_index, write_decontamination_index  # noqa: E402
 from driver.errors import JobLeftRunning, RunFailed, UsageError  # noqa: E402
@@ -221,9 +222,14 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
         from console.progress import ProgressLine
 
         progress = ProgressLine(f"{output}/{STAGING}", sum(n or 0 for n in sizes.values()), console_fd)
+    near = recipe.dedup.near
+    # The job graph is fixed before the run: a small crawl's needs no unrolled near-dedup round.
+    rounds = rounds_to_unroll(near.max_rounds, near.small_input_bytes,
+                              None if None in sizes.values() else sum(n or 0 for n in sizes.values()))
     stats = execute(beam_args, output, lambda p: build_pipeline(
         p, inputs_file=inputs_file, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
-        progress=progress is not None, decontamination=decontamination, against=against), progress, started=started,
+        progress=progress is not None, decontamination=decontamination, against=against, rounds=rounds), progress,
+        started=started,
         judge=lambda stats: problems(stats, args.max_record_errors, args.max_file_errors))
     if DRY_RUN in stats:
         return stats
@@ -279,9 +285,14 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     inputs_file = f"{output}/{INPUTS_FILE}"
     if not dry:
         write_input_list(inputs_file, manifest["inputs"])
+    near = recipe.dedup.near
+    # What select reads is the source's scored/ parts, whose sizes its manifest lists.
+    rounds = rounds_to_unroll(near.max_rounds, near.small_input_bytes,
+                              sum(int(part["bytes"]) for part in manifest.get("scored", [])))
     return execute(beam_args, output, lambda p: build_select_pipeline(
         p, source=source, source_stats=source_stats, output=output, recipe=recipe,
-        tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination, against=against),
+        tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination, against=against,
+        rounds=rounds),
         started=started, judge=lambda stats: problems(stats, args.max_record_errors))
 
 

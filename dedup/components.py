@@ -132,6 +132,41 @@ def star_root(node: str, neighbors: Iterable[str]) -> tuple[str, str]:
     return node, min(set(neighbors) | {node})
 
 
+def rounds_to_unroll(max_rounds: int, small_input_bytes: int, input_bytes: int | None) -> int:
+    """How many large-star/small-star rounds a run's graph holds: none for inputs of at most
+    `small_input_bytes` (dedup.near.small_input_bytes; `input_bytes` None = not all sizes known), else
+    `max_rounds`. The graph is fixed before the run starts, so the choice rests on what the driver knows then."""
+    if input_bytes is not None and small_input_bytes > 0 and input_bytes <= small_input_bytes:
+        return 0
+    return max_rounds
+
+
+def components_in_one_group(edges: Iterable[Edge]) -> dict[str, str]:
+    """node -> the smallest id of its component, for a graph held whole (union-find, each root the smaller id).
+
+    Why: the rounds cost a run the same few tenths of a second whether or not they shuffle anything, and a
+    graph of at most dedup.near.max_group edges (every run of a small crawl, pipelines/near_dedup.py) is
+    finished here in one group instead. The component id is the one the rounds give (`closed_min` of a star is
+    its smallest id), so the outputs are the same either way."""
+    parent: dict[str, str] = {}
+
+    def root(node: str) -> str:
+        top = node
+        while parent[top] != top:
+            top = parent[top]
+        while parent[node] != top:  # path compression: later lookups take one step
+            parent[node], node = top, parent[node]
+        return top
+
+    for u, v in edges:
+        parent.setdefault(u, u)
+        parent.setdefault(v, v)
+        a, b = root(u), root(v)
+        if a != b:
+            parent[max(a, b)] = min(a, b)
+    return {node: root(node) for node in parent}
+
+
 def survivor_key(doc_id: str, quality: float | None, order: tuple = ()) -> tuple:
     """Sort key of a cluster member: the smallest key survives. Highest quality score first (members without a
     score rank after every scored one), then `order` (dedup.exact.survivor_order; the smallest doc id when

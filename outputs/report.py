@@ -115,10 +115,11 @@ def _near_dedup_section(near: dict | None) -> str:
     rows = "".join(f"<tr><td class=num>{r['round']}</td><td class=num>{r['edges']:,}</td>"
                    f"<td class=num>{r['not_in_star']:,}</td></tr>" for r in rounds)
     snapshots = ", ".join(f"{_h(k)} ({v} files)" for k, v in near.get("snapshots", {}).items())
-    state = "converged" if near.get("converged") else "did NOT converge"
+    state = ("converged" if near.get("converged") else "finished in one group" if near.get("finished_in_one_group")
+             else "did NOT converge")
     return f"""<h2>Near dedup</h2>
 <p>Scope <b>{_h(near.get('scope', 'all'))}</b>{': ' + snapshots if snapshots else ''}.
-{near.get('rounds_used', 0)} of at most {near.get('max_rounds', 0)} rounds, {state};
+{near.get('rounds_used', 0)} of {near.get('rounds_unrolled', near.get('max_rounds', 0))} rounds, {state};
 {near.get('final_edges', 0):,} edges in the final stars.</p>
 <div class="grid">{chart}{sizes}</div>
 <table><tr><th>round</th><th>edges</th><th>nodes not yet in a star</th></tr>{rows}</table>"""

@@ -131,6 +131,7 @@ def _filter_to_outputs(
     progress_dir: str | None = None,
     decontamination: DecontaminationPlan | None = None,
     against: list[dict[str, Any]] | None = None,
+    rounds: int | None = None,
 ) -> None:
     """The shared tail: filters -> decontamination -> classifiers -> exact and near dedup -> tokenize -> shards,
     ledger, manifest, stats (+ scored)."""
@@ -193,7 +194,7 @@ def _filter_to_outputs(
                 recipe, released)
             late.append(released_ledger)
             matched.append(near_matched)
-        survivors, near_ledger, near_story = survivors | "NearDedup" >> NearDedup(recipe, snapshots)
+        survivors, near_ledger, near_story = survivors | "NearDedup" >> NearDedup(recipe, snapshots, rounds)
         late.append(near_ledger)
     matched_counts = (
         (matched or [p | "NoReleaseMatches" >> beam.Create([])])
@@ -291,9 +292,11 @@ def build_pipeline(
     progress: bool = False,
     decontamination: DecontaminationPlan | None = None,
     against: list[dict[str, Any]] | None = None,
+    rounds: int | None = None,
 ) -> None:
     """The full run: WARC/WET files to shards, ledger, manifest, stats. With `progress` the read and filter steps
     keep running counts in _staging/ for the driver's progress line (console/progress.py; local runs only).
+    `rounds`: the near-dedup rounds the graph holds (dedup.components.rounds_to_unroll; None: max_rounds).
 
     The input files are read from `inputs_file` (outputs.run_files.write_input_list, one path a line) by the
     pipeline itself: the paths built into the graph (a Create, the shard-name index, the finalize step's
@@ -320,7 +323,7 @@ def build_pipeline(
         skipped=read[SKIPPED] | "CountSkipped" >> beam.combiners.Count.PerElement(),
         file_errors=read[FILE_ERRORS],
         extraction=extracted[EXTRACTION] | "DistinctSetups" >> beam.Distinct(), snapshots=read[SNAPSHOTS],
-        progress_dir=progress_dir, decontamination=decontamination, against=against,
+        progress_dir=progress_dir, decontamination=decontamination, against=against, rounds=rounds,
     )
 
 
@@ -366,6 +369,7 @@ def build_select_pipeline(
     inputs_file: str,
     decontamination: DecontaminationPlan | None = None,
     against: list[dict[str, Any]] | None = None,
+    rounds: int | None = None,
 ) -> None:
     """Another recipe over a --keep-scored run: scored/ documents through the shared tail; the source's
     read/url/extract ledger rows carried over unchanged (the recipe must agree on those stages).
@@ -403,5 +407,5 @@ def build_select_pipeline(
         p, docs, early, output=output, recipe=recipe, inputs_file=inputs_file,
         tokenizer_info=tokenizer_info, keep_scored=False, read_stats=source_stats["read"],
         skipped=empty, file_errors=p | "NoErrors" >> beam.Create([]), extraction=p | "NoExtraction" >> beam.Create([]),
-        snapshots=snapshots, decontamination=decontamination, against=against,
+        snapshots=snapshots, decontamination=decontamination, against=against, rounds=rounds,
     )

@@ -23,6 +23,7 @@ from dedup.components import (
     both_directions,
     breaks_star,
     closed_min,
+    components_in_one_group,
     large_star,
     large_star_edge,
     merge_neighbors,
@@ -177,16 +178,34 @@ def _count_edge(edge):
     return edge
 
 
-def _roots(item: tuple[str, Neighbors], final_state, max_rounds: int) -> tuple[str, str]:
-    """(node, component id) once the graph is stars; fails the run first if it is not (NotConverged), before
-    any document is joined or written."""
-    if final_state[1]:
+def _roots(item: tuple[str, Neighbors], final_state, rounds: int, max_group: int) -> Iterator[tuple[str, str]]:
+    """(node, component id) once the graph is stars. A graph that is not, but small enough to be finished in
+    one group (`_finish_key`), gets its roots there; a larger one fails the run first (NotConverged), before any
+    document is joined or written."""
+    edges, broken = final_state
+    if not broken:
+        node, nb = item
+        yield node, closed_min(node, nb)
+    elif edges > max_group:
         raise NotConverged(
-            f"near dedup did not converge in {max_rounds} rounds: {final_state[1]} of the LSH graph's nodes are "
-            "not yet in a star; raise dedup.near.max_rounds"
+            f"near dedup did not converge in {rounds} rounds: {broken} of the LSH graph's nodes are not yet in "
+            f"a star and its {edges} edges are more than dedup.near.max_group ({max_group}) can finish in one "
+            "group; raise dedup.near.max_rounds"
+            + (", or set dedup.near.small_input_bytes = 0 (a run of small inputs unrolls no round)"
+               if rounds == 0 else "")
         )
-    node, nb = item
-    return node, closed_min(node, nb)
+
+
+def _finish_key(edge: tuple[str, str], final_state, max_group: int) -> Iterator:
+    """Every edge (once) of a graph the rounds left unconverged that has at most max_group edges, to one group."""
+    edges, broken = final_state
+    if broken and edges <= max_group and edge[0] < edge[1]:
+        yield None, edge
+
+
+def _finished(_key: None, edges: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str]]:
+    mark(MARK_FINAL)
+    yield from sorted(components_in_one_group(edges).items())
 
 
 class _MinRankFn(beam.CombineFn):
@@ -242,9 +261,10 @@ class ClusterSignatures(beam.PTransform):
     produce nothing. The survivor is the member of smallest rank: the highest quality score, then the recipe's
     survivor rule (dedup.components.survivor_key)."""
 
-    def __init__(self, cfg: NearDedupConfig) -> None:
+    def __init__(self, cfg: NearDedupConfig, rounds: int | None = None) -> None:
         super().__init__()
         self.cfg = cfg
+        self.rounds = rounds
 
     def expand(self, signed):
         cfg = self.cfg
@@ -256,7 +276,7 @@ class ClusterSignatures(beam.PTransform):
                 lambda k, members: star_edges(members, cfg.threshold, cfg.verify, band=k[1]))
             | "CountEdges" >> beam.Map(_count_edge)
         )
-        roots, rounds = edges | "Components" >> ConnectedComponents(cfg.max_rounds, cfg.max_group)
+        roots, rounds = edges | "Components" >> ConnectedComponents(cfg.max_rounds, cfg.max_group, self.rounds)
         rank = signed | "Rank" >> beam.Map(lambda s: (s[0], s[2]))
         by_root = (
             {"root": roots, "rank": rank}
@@ -296,29 +316,37 @@ class ConnectedComponents(beam.PTransform):
     """Undirected edges (u, v) -> ((node, component id) for every node with an edge, the rounds' records:
     ("round", i, edges, nodes not in a star) per round and ("final", edges, nodes not in a star)).
 
-    Up to `max_rounds` large-star/small-star rounds (_round); each starts by asking whether the graph is
-    already stars, and if so its edges, and every later round's, skip the shuffles. Fails with NotConverged,
-    before any output, when the graph is not stars after the last round."""
+    `rounds` large-star/small-star rounds (_round; dedup.components.rounds_to_unroll chooses none for a small
+    run, else dedup.near.max_rounds); each starts by asking whether the graph is already stars, and if so its
+    edges, and every later round's, skip the shuffles. A graph that is not stars after the last round is
+    finished in one group (dedup.components.components_in_one_group) when it has at most `max_group` edges;
+    a larger one fails with NotConverged, before any output. Either way a component's id is its smallest node."""
 
-    def __init__(self, max_rounds: int, max_group: int) -> None:
+    def __init__(self, max_rounds: int, max_group: int, rounds: int | None = None) -> None:
         super().__init__()
         self.max_rounds = max_rounds
         self.max_group = max_group
+        self.rounds = max_rounds if rounds is None else rounds
 
     def expand(self, edges):
         edges = edges | "BothDirections" >> beam.FlatMap(both_directions)
         done, states = [], []
-        for i in range(self.max_rounds):
+        for i in range(self.rounds):
             edges, converged, state = _round(edges, f"Round{i:02d}", self.max_group, MARK_ROUND.format(i))
             done.append(converged)
             states.append(state | f"Round{i:02d}Record" >> beam.Map(lambda s, i=i: ("round", i, *s)))
-        final = (
-            (*done, edges) | "FinalEdges" >> beam.Flatten()
-            | "FinalNeighbors" >> beam.CombinePerKey(_NeighborsFn())
-        )
+        every = (*done, edges) | "FinalEdges" >> beam.Flatten()
+        final = every | "FinalNeighbors" >> beam.CombinePerKey(_NeighborsFn())
         final_state = _graph_state(final, "Final", MARK_FINAL)
-        roots = final | "Roots" >> beam.Map(
-            _roots, beam.pvalue.AsSingleton(final_state), max_rounds=self.max_rounds)
+        stars = final | "Roots" >> beam.FlatMap(
+            _roots, beam.pvalue.AsSingleton(final_state), rounds=self.rounds, max_group=self.max_group)
+        finished = (
+            every
+            | "FinishKey" >> beam.FlatMap(_finish_key, beam.pvalue.AsSingleton(final_state), self.max_group)
+            | "FinishGroup" >> beam.GroupByKey()
+            | "Finish" >> beam.FlatMapTuple(_finished)
+        )
+        roots = (stars, finished) | "AllRoots" >> beam.Flatten()
         final_record = final_state | "FinalRecord" >> beam.Map(lambda s: ("final", *s))
         return roots, (*states, final_record) | "Rounds" >> beam.Flatten()
 
@@ -409,17 +437,18 @@ class NearDedup(beam.PTransform):
     (per-round edges, component sizes). `snapshots` ((file base name, snapshot) pairs) scopes a per-snapshot
     dedup."""
 
-    def __init__(self, recipe: Recipe, snapshots=None) -> None:
+    def __init__(self, recipe: Recipe, snapshots=None, rounds: int | None = None) -> None:
         super().__init__()
         self.recipe = recipe
         self.snapshots = snapshots
+        self.rounds = rounds  # ConnectedComponents: None = dedup.near.max_rounds
 
     def expand(self, refs):
         cfg = self.recipe.dedup.near
         snapshots = self.snapshots if self.snapshots is not None else refs.pipeline | "NoSnapshots" >> beam.Create([])
         signed = refs | "Sign" >> beam.Map(_signed, cfg=cfg, rule=self.recipe.dedup.survivor,
                                            snapshots=beam.pvalue.AsDict(snapshots))
-        cluster, story = signed | "Cluster" >> ClusterSignatures(cfg)
+        cluster, story = signed | "Cluster" >> ClusterSignatures(cfg, self.rounds)
         routed = (
             # The signature (~0.9 KB) and exact key were read by Sign and ExactDedup: the join does not carry them.
             {"doc": refs | "KeyDocs" >> beam.Map(lambda r: (r.doc_id, settled(r))),
@@ -477,7 +506,8 @@ class RestoreText(beam.DoFn):
 def near_dedup_stats(cfg: NearDedupConfig, story: Iterable[tuple], snapshots: Iterable[tuple[str, str]]) -> dict:
     """stats.json's near_dedup section from ClusterSignatures' records, as measured on the data: the rounds that
     stepped (a round whose input was already stars shuffles nothing), the edges and the nodes not yet in a
-    star entering each, whether the final graph is stars, the LSH components by size (before confirmation),
+    star entering each, whether the final graph is stars (else it was finished in one group), the LSH components
+    by size (before confirmation),
     and with scope "snapshot" the input files per snapshot."""
     rounds, components, final = [], {}, (0, 0)
     for record in story:
@@ -492,8 +522,12 @@ def near_dedup_stats(cfg: NearDedupConfig, story: Iterable[tuple], snapshots: It
     out = {
         "scope": cfg.scope,
         "max_rounds": cfg.max_rounds,
+        # The rounds the job graph held: none for a small run (dedup.components.rounds_to_unroll).
+        "rounds_unrolled": len(rounds),
         "rounds_used": len(stepped),
         "converged": final[1] == 0,
+        # Not stars after the rounds, and small enough to be finished in one group (ConnectedComponents).
+        "finished_in_one_group": final[1] > 0,
         "rounds": stepped,
         "final_edges": final[0],
         "components": dict(sorted(components.items(), key=lambda kv: int(kv[0].split("-")[0]))),

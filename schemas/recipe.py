@@ -312,6 +312,15 @@ class NearDedupConfig:
     # near_dedup.rounds_used); the run fails before writing anything if it has not converged after this many.
     # Kiveris et al. (SoCC 2014) bound the rounds by O(log^2 n); random-id graphs converge in a handful.
     max_rounds: int = 12
+    # A run whose input files total at most this many bytes (their listed sizes; a run whose sizes are not all
+    # known counts as larger) unrolls none of the rounds: its LSH graph is finished in one group when it holds at
+    # most max_group edges. Each unrolled round cost a run ~0.35 s of wall time whether or not it had work
+    # (12 rounds: 13.3 s against 9.2-9.9 s with one, 24-record fineweb run, `tokenmill run` at 8e36f4e,
+    # 2026-12-07). 64 MiB is ~2,900 Common Crawl pages (the bench crawl's 22 KB a page,
+    # ../shared/tools/make_bench_warc.py), whose graph had ~150 edges per 2,000 documents (docs/dedup.md): far
+    # below max_group. A small run whose graph is larger after all fails before writing, with this key in its
+    # line; 0 unrolls max_rounds for every run.
+    small_input_bytes: int = 64 * 2**20
     # The most values one key group holds in one worker (LSH-graph neighbors, component members, documents
     # with their texts in one confirmation group). Larger hubs and components are spread: combiners, a side
     # input of the few large ones, salted groups. An engineering bound, not a quality threshold: 10,000
@@ -451,6 +460,7 @@ _CHECKS: list[tuple[str, typing.Callable[[Any], bool], str]] = [
     ("dedup.near.confirm_threshold", lambda v: 0.0 <= v <= 1.0, "must be in [0, 1]"),
     ("dedup.near.scope", lambda v: v in ("all", "snapshot"), "must be 'all' or 'snapshot'"),
     ("dedup.near.max_rounds", lambda v: 1 <= v <= 64, "must be in 1..64"),
+    ("dedup.near.small_input_bytes", lambda v: v >= 0, "must be >= 0"),
     ("dedup.near.max_group", lambda v: v >= 2, "must be >= 2"),
     ("dedup.survivor", lambda v: v in ("smallest_id", "first_seen"), "must be 'smallest_id' or 'first_seen'"),
     ("decontamination.ngram", lambda v: v >= 2, "must be >= 2"),

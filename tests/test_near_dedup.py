@@ -323,12 +323,46 @@ def test_component_rounds_stop_once_converged(max_group, tmp_path):
     assert ["final", len(edges), 0] in story
 
 
-def test_component_rounds_that_do_not_converge_fail_before_any_output(tmp_path):
+def test_a_graph_left_unconverged_is_finished_in_one_group_when_small_and_fails_before_any_output_when_not(
+        tmp_path):
+    """The 64-node zig-zag path needs more than 2 rounds: after 2 its 63 edges are finished in one group
+    (max_group 10,000), with the components the rounds give; with max_group 8 they are too many for one
+    group and the run fails before any root is written. With no round at all the one group does everything."""
     from pipelines.near_dedup import NotConverged
 
-    with pytest.raises(NotConverged, match="did not converge in 2 rounds"):
-        _components_on_beam(_zigzag_path(), 2, 10_000, tmp_path)
+    edges = _zigzag_path()
+    ids = {n for e in edges for n in e}
+    for rounds in (2, 0):
+        roots, story = _components_on_beam(edges, rounds, 10_000, tmp_path)
+        assert roots == sorted([n, min(ids)] for n in ids)
+        final = next(r for r in story if r[0] == "final")
+        assert final[2] > 0  # not stars after the rounds: the one group finished it
+        assert len([r for r in story if r[0] == "round"]) == rounds
+    (tmp_path / "roots.json").unlink()
+    with pytest.raises(NotConverged, match=r"did not converge in 2 rounds: .* edges are more than "
+                                           r"dedup.near.max_group \(8\)"):
+        _components_on_beam(edges, 2, 8, tmp_path)
     assert not (tmp_path / "roots.json").exists()
+
+
+def test_one_group_components_and_the_rounds_a_run_unrolls():
+    """The pure cores: union-find gives every node its component's smallest id, as the rounds' reference does,
+    on random graphs; a run of small inputs unrolls no round, a larger one or one of unknown size max_rounds."""
+    import random
+
+    from dedup.components import components_in_one_group, connected_components_local, rounds_to_unroll
+
+    rng = random.Random(7)
+    for _ in range(300):
+        ids = [f"{rng.randrange(1000):03d}" for _ in range(rng.randint(2, 40))]
+        edges = [(a, b) for a, b in ((rng.choice(ids), rng.choice(ids)) for _ in range(rng.randint(1, 60)))
+                 if a != b]
+        assert components_in_one_group(edges) == connected_components_local(edges)
+    assert components_in_one_group(_zigzag_path()) == connected_components_local(_zigzag_path())
+    assert rounds_to_unroll(12, 64 << 20, 64 << 20) == 0
+    assert rounds_to_unroll(12, 64 << 20, (64 << 20) + 1) == 12
+    assert rounds_to_unroll(12, 64 << 20, None) == 12
+    assert rounds_to_unroll(12, 0, 1) == 12
 
 
 def _chain_crawl(out: Path, pages: int = 40, words: int = 400, step: int = 40) -> Path:
@@ -368,10 +402,12 @@ def test_rounds_are_measured_and_an_unconverged_run_fails_before_writing(tmp_pat
     shard or ledger part is written, and leaves no _staging/ behind."""
     crawl = _chain_crawl(tmp_path)
     recipe = tmp_path / "near.toml"
-    recipe.write_text("[dedup.near]\nenabled = true\n")
+    # A crawl this small unrolls no round unless told to (dedup.near.small_input_bytes = 0).
+    recipe.write_text("[dedup.near]\nenabled = true\nsmall_input_bytes = 0\n")
     stats = run([str(crawl)], tmp_path / "out", "--config", str(recipe), *IN_MEMORY)
     near = stats["near_dedup"]
-    assert near["converged"] and near["max_rounds"] == 12
+    assert near["converged"] and near["max_rounds"] == near["rounds_unrolled"] == 12
+    assert not near["finished_in_one_group"]
     used = near["rounds_used"]
     assert 2 <= used < 12, near
     assert [r["round"] for r in near["rounds"]] == list(range(1, used + 1))
@@ -379,7 +415,22 @@ def test_rounds_are_measured_and_an_unconverged_run_fails_before_writing(tmp_pat
     assert near["rounds"][0]["edges"] >= near["final_edges"] >= 25, near
     assert sum(near["components"].values()) >= 5 and set(near["components"]) <= {"2", "3-10", "11-100"}, near
 
-    recipe.write_text(f"[dedup.near]\nenabled = true\nmax_rounds = {used - 1}\n")
+    # The same crawl as a small run: no round, the chain finished in one group, every output the same bytes.
+    recipe.write_text("[dedup.near]\nenabled = true\n")
+    small = run([str(crawl)], tmp_path / "small", "--config", str(recipe), *IN_MEMORY)["near_dedup"]
+    assert small["rounds_unrolled"] == 0 and small["finished_in_one_group"] and not small["converged"], small
+    assert small["components"] == near["components"]
+    parts = [{k: v for k, v in file_bytes(tmp_path / name).items() if k != "manifest.json"}
+             for name in ("out", "small")]
+    assert parts[0] == parts[1] and any(k.startswith("shards/") for k in parts[0])
+    manifests = [json.loads((tmp_path / name / "manifest.json").read_text()) for name in ("out", "small")]
+    for m in manifests:
+        del m["recipe"], m["recipe_sha256"]  # the recipes differ in small_input_bytes
+    assert manifests[0] == manifests[1]
+
+    # One round fewer than the chain needs, and too many edges to finish in one group: the run stops.
+    recipe.write_text(f"[dedup.near]\nenabled = true\nmax_rounds = {used - 1}\nsmall_input_bytes = 0\n"
+                      f"max_group = {near['final_edges'] - 1}\n")
     capsys.readouterr()
     code = main(["--input", str(crawl), "--output", str(tmp_path / "short"), "--config", str(recipe), *IN_MEMORY])
     assert code == 1

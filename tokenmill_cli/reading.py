@@ -135,8 +135,10 @@ def cmd_stats(argv: list[str]) -> int:
     if near and "rounds_used" in near:  # runs before 2026-12-06 recorded only the configured rounds
         edges = " ".join(f"{r['edges']:,}" for r in near["rounds"])
         comps = ", ".join(f"{k}: {v:,}" for k, v in near["components"].items())
-        say(f"near dedup ({near['scope']}): {near['rounds_used']} of {near['max_rounds']} rounds, "
-            f"{'converged' if near['converged'] else 'NOT converged'}; edges per round {edges or '-'}; "
+        state = ("converged" if near["converged"] else "finished in one group"
+                 if near.get("finished_in_one_group") else "NOT converged")
+        say(f"near dedup ({near['scope']}): {near['rounds_used']} of "
+            f"{near.get('rounds_unrolled', near['max_rounds'])} rounds, {state}; edges per round {edges or '-'}; "
             f"components by size {comps or '-'}")
     return 0
 
@@ -159,7 +161,8 @@ def timing_lines(stats: dict) -> list[str]:
         else:
             rows.append([phase_label(p["phase"]), secs(p["seconds"]), PHASES.get(p["phase"], "")])
     if rounds:
-        # The job graph holds every round max_rounds allows; those after convergence run on an empty graph.
+        # The job graph holds every round it unrolled (max_rounds, or none for a small run); those after
+        # convergence run on an empty graph.
         used = (stats.get("near_dedup") or {}).get("rounds_used")
         needed = f" ({used} needed to converge)" if used is not None and used < len(rounds) else ""
         rows[rows.index(None)] = ["near dedup: rounds", secs(sum(rounds)), f"{len(rounds)} rounds run{needed}: "
