@@ -2,7 +2,8 @@
 
 tokenmill's own flags are parsed here; every other flag goes to Beam's PipelineOptions unchanged, so the
 same command runs on DataflowRunner, FlinkRunner, SparkRunner or PortableRunner. Without --runner it runs
-locally in multi_processing mode on all cores, on Beam's FnApiRunner (see `driver.runner.local_runner`).
+locally in multi_processing mode on all cores (inputs of at most 4 MiB in one process), on Beam's FnApiRunner
+(see `driver.runner.local_runner`).
 
 This file is the run's story: the flags, the recipe and the paths it names checked, the inputs expanded, the
 decontamination index built and the releases checked, the output folder prepared (`prepare_run`), the pipeline
@@ -70,6 +71,7 @@ from driver.runner import (  # noqa: E402, F401 - tests, bench/ and tokenmill_cl
     CHECKOUT,
     DEFAULT_RUNNER_ARGS,
     FLINK_STREAMING_NOTE,
+    IN_PROCESS_BYTES,
     SPARK_ENVIRONMENT_CACHE_MS,
     check_runner,
     dataflow_threads,
@@ -222,15 +224,14 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
         from console.progress import ProgressLine
 
         progress = ProgressLine(f"{output}/{STAGING}", sum(n or 0 for n in sizes.values()), console_fd)
-    near = recipe.dedup.near
+    near, input_bytes = recipe.dedup.near, None if None in sizes.values() else sum(n or 0 for n in sizes.values())
     # The job graph is fixed before the run: a small crawl's needs no unrolled near-dedup round.
-    rounds = rounds_to_unroll(near.max_rounds, near.small_input_bytes,
-                              None if None in sizes.values() else sum(n or 0 for n in sizes.values()))
+    rounds = rounds_to_unroll(near.max_rounds, near.small_input_bytes, input_bytes)
     stats = execute(beam_args, output, lambda p: build_pipeline(
         p, inputs_file=inputs_file, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
         progress=progress is not None, decontamination=decontamination, against=against, rounds=rounds), progress,
         started=started,
-        judge=lambda stats: problems(stats, args.max_record_errors, args.max_file_errors))
+        judge=lambda stats: problems(stats, args.max_record_errors, args.max_file_errors), input_bytes=input_bytes)
     if DRY_RUN in stats:
         return stats
     if not args.quiet:
@@ -285,15 +286,14 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     inputs_file = f"{output}/{INPUTS_FILE}"
     if not dry:
         write_input_list(inputs_file, manifest["inputs"])
-    near = recipe.dedup.near
+    near, scored_bytes = recipe.dedup.near, sum(int(part["bytes"]) for part in manifest.get("scored", []))
     # What select reads is the source's scored/ parts, whose sizes its manifest lists.
-    rounds = rounds_to_unroll(near.max_rounds, near.small_input_bytes,
-                              sum(int(part["bytes"]) for part in manifest.get("scored", [])))
+    rounds = rounds_to_unroll(near.max_rounds, near.small_input_bytes, scored_bytes)
     return execute(beam_args, output, lambda p: build_select_pipeline(
         p, source=source, source_stats=source_stats, output=output, recipe=recipe,
         tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination, against=against,
         rounds=rounds),
-        started=started, judge=lambda stats: problems(stats, args.max_record_errors))
+        started=started, judge=lambda stats: problems(stats, args.max_record_errors), input_bytes=scored_bytes)
 
 
 def main(argv: list[str] | None = None, command=None) -> int:

@@ -66,21 +66,38 @@ def run_metrics(result: beam.runners.runner.PipelineResult
     return dict(sorted(seconds.items())), dict(sorted(setup.items())), distribution_marks(marks)
 
 
-def execute(beam_args: list[str], output: str, build, progress=None, *, started: float, judge=None
-            ) -> dict[str, Any]:
+def _interrupt_in(exc: BaseException) -> bool:
+    """Whether a KeyboardInterrupt is in `exc`'s chain (its causes and the exceptions it was raised while
+    handling): Beam's DoFnRunner wraps what a step raises (common.DoFnRunner._reraise_augmented, Beam 2.62)."""
+    seen: set[int] = set()
+    stack: list[BaseException | None] = [exc]
+    while stack:
+        e = stack.pop()
+        if e is None or id(e) in seen:
+            continue
+        if isinstance(e, KeyboardInterrupt):
+            return True
+        seen.add(id(e))
+        stack += [e.__cause__, e.__context__]
+    return False
+
+
+def execute(beam_args: list[str], output: str, build, progress=None, *, started: float, judge=None,
+            input_bytes: int | None = None) -> dict[str, Any]:
     """Build with `build(pipeline)`, run on the chosen runner (drawing `progress`, a console.progress.ProgressLine,
     meanwhile), add timings to stats.json: `wall_seconds` from the process's start, `stage_seconds` (worker
     seconds per stage) and `timing` (the wall time's phases, outputs/timing.py). `judge(stats)` gives the run's
     (lines, fails) problems (driver/problems.py: `problems`): a run that fails, or raises, gets FAILED before
     STARTED goes, so at no moment is it a finished run; one that raises loses the manifest.json its final step
-    may have written.
+    may have written. `input_bytes` (the inputs' total size, None if not known) picks the local runner's mode
+    (driver/runner.py: `local_runner`).
 
     A run submitted as a job (a job service's, Dataflow's: `p.run()` returns before it ends) is recorded in
     STARTED (`job`: runner, id, endpoint; jobs/record.py) before the driver waits, so that a rerun can ask whether
     it still runs. Ctrl-C while waiting cancels it; where the runner cannot, JobLeftRunning says so."""
     import contextlib
 
-    beam_args = pin_job_port(local_runner(beam_args))
+    beam_args = pin_job_port(local_runner(beam_args, input_bytes))
     tune_malloc()
     pin_worker_code()
     p = make_pipeline(beam_args)
@@ -99,6 +116,10 @@ def execute(beam_args: list[str], output: str, build, progress=None, *, started:
             except KeyboardInterrupt:
                 raise stop_job(result, job) from None
     except Exception as exc:
+        if _interrupt_in(exc):
+            # Workers in this process (in_memory): Beam re-raises a Ctrl-C met in a step as a RuntimeError. It
+            # is the interrupt it was, not a failed run: the same command runs it again.
+            raise KeyboardInterrupt from exc
         remove_staging(output)  # nothing was written from it; a rerun starts afresh
         # The final step writes manifest.json, then stats.json: a job that failed after the first (in that step, or
         # as the runner ended it) must not leave what reads as a finished run.

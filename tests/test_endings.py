@@ -109,10 +109,12 @@ def test_ctrl_c_during_start_up_shows_one_line_and_exits_130(demo_crawl, tmp_pat
     assert still_running(session) == []
 
 
-def test_ctrl_c_in_mid_run_shows_one_line_and_the_same_command_runs_it_again(demo_crawl, tmp_path):
+@pytest.mark.parametrize("workers", [["--direct_num_workers=2"], []], ids=["worker-processes", "in-process"])
+def test_ctrl_c_in_mid_run_shows_one_line_and_the_same_command_runs_it_again(demo_crawl, tmp_path, workers):
     """Before: 160-255 lines (each worker's and extraction child's KeyboardInterrupt traceback, grpc errors,
-    'Worker subprocess exited with return code -2') and then the one line."""
-    argv = run_argv(demo_crawl, tmp_path / "out")
+    'Worker subprocess exited with return code -2') and then the one line. Without a --direct_* flag the
+    demo crawl, a small input, runs in the driver's process (driver/runner.py: IN_PROCESS_BYTES)."""
+    argv = [a for a in run_argv(demo_crawl, tmp_path / "out") if a != "--direct_num_workers=2"] + workers
     code, shown, session = type_ctrl_c(argv, lambda s, _seconds: PROGRESS.encode() in s)
     lines, progress = visible(shown)
     assert progress, "Ctrl-C was typed once the progress line showed: the workers were reading"

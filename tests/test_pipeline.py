@@ -414,6 +414,14 @@ def test_workers_import_the_drivers_checkout(monkeypatch):
 def test_the_local_runner_is_pinned_so_nothing_is_downloaded():
     """Beam's DirectRunner tries Prism first and downloads it at run time; tokenmill runs FnApiRunner instead."""
     assert run_pipeline.local_runner([]) == run_pipeline.DEFAULT_RUNNER_ARGS
+    # Small inputs run in one process, unless a --direct_* flag says otherwise; unknown sizes count as large.
+    small = run_pipeline.IN_PROCESS_BYTES
+    assert run_pipeline.local_runner([], small) == ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
+    assert run_pipeline.local_runner([], small + 1) == run_pipeline.local_runner([], None) == \
+        run_pipeline.DEFAULT_RUNNER_ARGS
+    assert run_pipeline.local_runner(["--direct_num_workers=2"], small) == [
+        *run_pipeline.DEFAULT_RUNNER_ARGS, "--direct_num_workers=2"]
+    assert run_pipeline.local_runner(["--runner=DirectRunner"], small) == ["--runner=FnApiRunner"]
     assert run_pipeline.local_runner(["--runner=DirectRunner", "--direct_num_workers=2"]) == [
         "--runner=FnApiRunner", "--direct_num_workers=2"]
     assert run_pipeline.local_runner(["--runner", "DirectRunner"]) == ["--runner", "FnApiRunner"]
