@@ -596,3 +596,26 @@ def test_component_size_buckets():
 
     assert [_size_bucket(n) for n in (2, 3, 10, 11, 100, 101, 10**6)] == [
         "2", "3-10", "3-10", "11-100", "11-100", "101-1000", "100001-1000000"]
+
+
+def test_a_small_fineweb_run_writes_what_a_large_runs_graph_and_runner_mode_write(bench_crawl_300, tmp_path):
+    """The fixed cost a small run no longer pays changes no byte: the 300-page bench crawl under `fineweb` as a
+    user runs it (no runner flag: one process, no near-dedup round unrolled) and as a large crawl's run goes
+    (worker processes, dedup.near.max_rounds rounds unrolled) keep the same documents and write the same
+    shards, ledger, dedup index and manifest (but for the one recipe value that differs)."""
+    inputs = [str(p) for p in sorted(bench_crawl_300.glob("*.warc.gz"))]
+    small = run(inputs, tmp_path / "small", "--config", "fineweb")
+    recipe = tmp_path / "large.toml"
+    recipe.write_text('base = "fineweb"\n[dedup.near]\nsmall_input_bytes = 0\n')
+    large = run(inputs, tmp_path / "large", "--config", str(recipe), "--direct_num_workers=2")
+    assert (small["near_dedup"]["rounds_unrolled"], large["near_dedup"]["rounds_unrolled"]) == (0, 12)
+    assert small["kept"] == large["kept"] > 0 and small["near_dedup"]["components"], small["near_dedup"]
+    parts = [{k: v for k, v in file_bytes(tmp_path / name).items() if k != "manifest.json"}
+             for name in ("small", "large")]
+    assert parts[0] == parts[1] and any(k.startswith("shards/") for k in parts[0])
+    manifests = [json.loads((tmp_path / name / "manifest.json").read_text()) for name in ("small", "large")]
+    assert manifests[0]["recipe"]["dedup"]["near"].pop("small_input_bytes") == 64 << 20
+    assert manifests[1]["recipe"]["dedup"]["near"].pop("small_input_bytes") == 0
+    for m in manifests:
+        del m["recipe_sha256"], m["recipe"]["name"], m["recipe"]["description"]  # a file's recipe, not a built-in
+    assert manifests[0] == manifests[1]
