@@ -83,8 +83,9 @@ if __name__ == "__main__":  # the executor starts worker processes that import t
 '''
 
 
-def ensure_peer(venv: Path, version: str) -> Path:
-    """The peer's interpreter, installing datatrove `version` with its processing extras on first use."""
+def ensure_peer(venv: Path, version: str, trafilatura: str | None = None) -> Path:
+    """The peer's interpreter, installing datatrove `version` with its processing extras on first use; with
+    `trafilatura` (a version), that trafilatura release in place of the one datatrove's extras bring."""
     python = venv / "bin" / "python"
     if not python.exists():
         subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
@@ -92,7 +93,21 @@ def ensure_peer(venv: Path, version: str) -> Path:
         # which its trafilatura cannot import and every page silently becomes a 1-second timeout.
         subprocess.run([str(python), "-m", "pip", "install", "-q", f"datatrove[processing]=={version}", "spacy",
                         "lxml_html_clean", "faust-cchardet", "python-magic", "warcio", "orjson"], check=True)
+        if trafilatura:
+            # datatrove 0.10.1's extras ask for trafilatura < 2, so pip refuses both in one resolve: installed
+            # over it (pip warns of the conflict; datatrove's extractor calls trafilatura.extract, which 2.x keeps).
+            subprocess.run([str(python), "-m", "pip", "install", "-q", f"trafilatura=={trafilatura}"], check=True)
     return python
+
+
+def our_trafilatura() -> str:
+    """The trafilatura release tokenmill pins (pyproject.toml), for running the peer on the same extractor."""
+    import re
+
+    pins = re.findall(r'"trafilatura==([^"]+)"', (Path(__file__).resolve().parents[1] / "pyproject.toml").read_text())
+    if len(pins) != 1:
+        raise SystemExit("bench/peer.py: pyproject.toml does not pin one trafilatura release")
+    return pins[0]
 
 
 def run_peer(python: Path, crawl: Path, out: Path, removed: bool = False) -> dict[str, float]:

@@ -1,6 +1,15 @@
-"""End-to-end throughput and per-stage cost on a realistic crawl.
+"""End-to-end throughput and per-stage cost on a realistic crawl; where a run's wall time goes, by size.
 
     python bench/throughput.py [--docs 2500] [--shards 4] [--workers 0] [--keep DIR]
+    python bench/throughput.py --breakdown [--sizes 24 300 2500 25000] [--config fineweb] [--keep DIR]
+
+--breakdown: for each size (24 = the demo crawl, demo/crawl.py, 24 WARC records; any other = a crawl of that
+many pages from ../shared/tools/make_bench_warc.py) one run as a user runs it (`run_pipeline.py`, no runner
+flag), and a table of where its wall time went: the driver's imports (`python -c "import run_pipeline"`, timed
+apart) and its job graph (build_pipeline on an empty Pipeline, timed apart), the rest of the driver's start-up,
+then stats.json's phases (the workers' start, the records, near dedup's buckets, rounds and confirmation, the
+writer, finalizing, what no phase covers: the runner's scheduling) and each stage's worker CPU seconds; last the
+extraction floor (bench/extract_floor.py) and the run as a multiple of it. One sitting, nothing else running.
 
 1. Builds a crawl with ../shared/tools/make_bench_warc.py (real pages, planted duplicates, non-HTML).
 2. Runs the full pipeline (DirectRunner, multi_processing) in a child process: documents/s end to end,
@@ -113,8 +122,92 @@ def pct(values: list[float], q: float) -> float:
     return values[min(len(values) - 1, int(q * len(values)))] if values else float("nan")
 
 
+def breakdown_crawl(root: Path, size: int) -> Path:
+    """The crawl of one size: the demo crawl for 24, a make_bench_warc crawl (4 files) otherwise."""
+    crawl = root / f"crawl-{size}"
+    if size == 24:
+        if not list(crawl.glob("*.warc.gz")):
+            from demo.crawl import build_demo_crawl
+
+            build_demo_crawl(str(crawl))
+        return crawl
+    return bench_crawl(crawl, size, 4)
+
+
+def driver_parts(crawl: Path, recipe_name: str) -> tuple[float, float]:
+    """(seconds to import run_pipeline in a fresh interpreter, seconds to build the run's job graph here)."""
+    import subprocess
+
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", "import run_pipeline"], cwd=REPO, check=True, capture_output=True)
+    imports = time.perf_counter() - start
+    import apache_beam as beam
+
+    from dedup.components import rounds_to_unroll
+    from pipelines.build import build_pipeline
+    from run_pipeline import tokenizer_info
+
+    recipe = load_recipe(recipe_name)
+    files = sorted(crawl.glob("*.warc.gz"))
+    near = recipe.dedup.near
+    rounds = rounds_to_unroll(near.max_rounds, near.small_input_bytes, sum(f.stat().st_size for f in files))
+    with tempfile.TemporaryDirectory() as tmp:
+        start = time.perf_counter()
+        build_pipeline(beam.Pipeline(), inputs_file=f"{tmp}/inputs.txt", output=f"{tmp}/out", recipe=recipe,
+                       tokenizer_info=tokenizer_info(recipe), rounds=rounds)
+        return imports, time.perf_counter() - start
+
+
+def breakdown(sizes: list[int], root: Path, recipe_name: str) -> None:
+    from bench.extract_floor import floor
+
+    columns: dict[int, dict[str, str]] = {}
+    for size in sizes:
+        crawl = breakdown_crawl(root, size)
+        out = root / f"out-{size}"
+        wall, _roles = run_sampled([sys.executable, str(REPO / "run_pipeline.py"), "--input", f"{crawl}/*.warc.gz",
+                                    "--output", str(out), "--config", recipe_name, "--overwrite"])
+        stats = json.loads((out / "stats.json").read_text())
+        imports, graph = driver_parts(crawl, recipe_name)
+        phases = {p["phase"]: p["seconds"] for p in stats["timing"]["phases"]}
+        rounds = [v for k, v in phases.items() if k.startswith("near_dedup_round_")]
+        f = floor(crawl, recipe_name)
+        col = {
+            "documents (HTML pages past triage)": f"{stats['stages']['read']['out']:,}",
+            "kept": f"{stats['kept']:,}",
+            "command wall (s)": f"{wall:.1f}",
+            "  driver: imports": f"{imports:.2f}",
+            "  driver: job graph": f"{graph:.2f}",
+            "  driver: the rest (recipe, inputs, output folder)": f"{phases['startup_driver'] - imports - graph:.2f}",
+            "  workers' start (runner, processes, models)": f"{phases.get('startup_workers', 0):.2f}",
+            "  records (read to staging)": f"{phases.get('records', 0):.2f}",
+            "  near dedup: buckets": f"{phases.get('near_dedup_buckets', 0):.2f}",
+            "  near dedup: rounds (count)": f"{sum(rounds):.2f} ({len(rounds)})",
+            "  near dedup: confirm": f"{phases.get('near_dedup_confirm', 0):.2f}",
+            "  per-file writer and cut": f"{phases.get('writing', 0):.2f}",
+            "  finalizing (manifest, stats, shutdown)": f"{phases.get('finalizing', 0):.2f}",
+            "  runner between phases (other)": f"{stats['timing']['other_seconds']:.2f}",
+            "  after stats.json (exit)": f"{wall - stats['timing']['wall_seconds']:.2f}",
+        }
+        col.update({f"CPU: {k}": f"{v:.2f}" for k, v in sorted(stats["stage_seconds"].items())})
+        col.update({f"CPU: set-up {k}": f"{v:.2f}" for k, v in sorted(stats["timing"]["setup_seconds"].items())})
+        col["floor: stock trafilatura CPU s (pages)"] = f"{f['cpu_seconds']:.1f} ({f['pages']:,})"
+        col[f"floor on {f['cores']} cores (s); run / floor"] = (
+            f"{f['floor_seconds']:.1f}; {wall / max(f['floor_seconds'], 1e-9):.1f}x")
+        columns[size] = col
+    rows = list(dict.fromkeys(k for c in columns.values() for k in c))
+    print(f"recipe {recipe_name}, {os.cpu_count()} cores, `python bench/throughput.py --breakdown --sizes "
+          f"{' '.join(map(str, sizes))}`")
+    print("| | " + " | ".join(f"{s:,} docs" for s in sizes) + " |")
+    print("|---|" + "---|" * len(sizes))
+    for r in rows:
+        print(f"| {r.strip()} | " + " | ".join(columns[s].get(r, "-") for s in sizes) + " |")
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--breakdown", action="store_true", help="where the wall time goes, at each of --sizes")
+    ap.add_argument("--sizes", type=int, nargs="+", default=[24, 300, 2500, 25000])
     ap.add_argument("--docs", type=int, default=2500)
     ap.add_argument("--shards", type=int, default=4)
     ap.add_argument("--workers", type=int, default=0, help="DirectRunner workers (0 = all cores)")
@@ -124,6 +217,9 @@ def main() -> int:
     args = ap.parse_args()
 
     root = Path(args.keep or tempfile.mkdtemp(prefix="tokenmill-bench-"))
+    if args.breakdown:
+        breakdown(args.sizes, root, args.config)
+        return 0
     crawl, out = root / "crawl", root / "out"
     bench_crawl(crawl, args.docs, args.shards)
     stats = run_pipeline(crawl, out, args.workers, args.config)
