@@ -143,18 +143,23 @@ def driver_parts(crawl: Path, recipe_name: str) -> tuple[float, float]:
     imports = time.perf_counter() - start
     import apache_beam as beam
 
-    from dedup.components import rounds_to_unroll
     from pipelines.build import build_pipeline
     from run_pipeline import tokenizer_info
 
     recipe = load_recipe(recipe_name)
     files = sorted(crawl.glob("*.warc.gz"))
-    near = recipe.dedup.near
-    rounds = rounds_to_unroll(near.max_rounds, near.small_input_bytes, sum(f.stat().st_size for f in files))
+    near, extra = recipe.dedup.near, {}
+    try:
+        from dedup.components import rounds_to_unroll
+    except ImportError:  # a checkout before 9056346 unrolled max_rounds for every run (--checkout comparisons)
+        pass
+    else:
+        extra["rounds"] = rounds_to_unroll(near.max_rounds, near.small_input_bytes,
+                                           sum(f.stat().st_size for f in files))
     with tempfile.TemporaryDirectory() as tmp:
         start = time.perf_counter()
         build_pipeline(beam.Pipeline(), inputs_file=f"{tmp}/inputs.txt", output=f"{tmp}/out", recipe=recipe,
-                       tokenizer_info=tokenizer_info(recipe), rounds=rounds)
+                       tokenizer_info=tokenizer_info(recipe), **extra)
         return imports, time.perf_counter() - start
 
 
