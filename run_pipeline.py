@@ -86,7 +86,12 @@ from driver.runner import (  # noqa: E402, F401 - tests, bench/ and tokenmill_cl
     tune_malloc,
     worker_options,
 )
-from driver.select_source import _FIXED_BEFORE_FILTERS, check_fixed_before_filters, checked_source  # noqa: E402, F401
+from driver.select_source import (  # noqa: E402, F401
+    _FIXED_BEFORE_FILTERS,
+    check_fixed_before_filters,
+    checked_source,
+    scored_bytes,
+)
 from jobs.remote import remote_workers  # noqa: E402
 from outputs.run_files import (  # noqa: E402, F401 - STARTED: tests name the file by run_pipeline's name
     STARTED,
@@ -286,14 +291,13 @@ def select(argv: list[str] | None = None, console_fd: int | None = None) -> dict
     inputs_file = f"{output}/{INPUTS_FILE}"
     if not dry:
         write_input_list(inputs_file, manifest["inputs"])
-    near, scored_bytes = recipe.dedup.near, sum(int(part["bytes"]) for part in manifest.get("scored", []))
-    # What select reads is the source's scored/ parts, whose sizes its manifest lists.
-    rounds = rounds_to_unroll(near.max_rounds, near.small_input_bytes, scored_bytes)
+    near, source_bytes = recipe.dedup.near, scored_bytes(manifest)  # what select reads: the scored/ parts
+    rounds = rounds_to_unroll(near.max_rounds, near.small_input_bytes, source_bytes)
     return execute(beam_args, output, lambda p: build_select_pipeline(
         p, source=source, source_stats=source_stats, output=output, recipe=recipe,
         tokenizer_info=info, inputs_file=inputs_file, decontamination=decontamination, against=against,
         rounds=rounds),
-        started=started, judge=lambda stats: problems(stats, args.max_record_errors), input_bytes=scored_bytes)
+        started=started, judge=lambda stats: problems(stats, args.max_record_errors), input_bytes=source_bytes)
 
 
 def main(argv: list[str] | None = None, command=None) -> int:

@@ -109,6 +109,7 @@ def main() -> int:
     from bench.extract_floor import floor
 
     f = floor(crawl, "fineweb")
+    f["floor_seconds"] = max(f["floor_seconds"], 1e-9)  # a crawl with no page to extract
     mean = sum(walls) / len(walls)
     print(f"extraction floor: stock trafilatura {f['version']} on the {f['pages']} pages past the precheck: "
           f"{f['cpu_seconds']:.1f} CPU s ({f['ms_per_page']:.1f} ms a page) / {f['cores']} cores = "

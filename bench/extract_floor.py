@@ -6,7 +6,7 @@ Every page that passes triage and the language precheck (the cheap-first cascade
 must go through trafilatura; no change outside extraction can make a run cheaper than that. This selects those
 pages with tokenmill's own read, decode and precheck, then times `trafilatura.extract` on each of them in a
 child process that imports trafilatura as released (none of ingest/'s speedups, nothing of tokenmill on its
-path), with the recipe's options (favor_precision, include_comments, include_tables), one core, CPU time
+path), with the recipe's options (favor_precision, comments, tables, deduplicate, fast, metadata), one core, CPU time
 (time.process_time, so another process on the machine does not count). Prints pages, CPU seconds, ms per page
 and the floor of a run on N cores (CPU seconds / cores). bench/throughput.py and bench/compare_peer.py divide a
 run's wall time by it.
@@ -80,7 +80,8 @@ def stock_cpu(pages: list[tuple[str, str]], recipe_name: str, python: str = sys.
 
     ex = load_recipe(recipe_name).extract
     options = {"favor_precision": ex.favor_precision, "include_comments": ex.include_comments,
-               "include_tables": ex.include_tables}
+               "include_tables": ex.include_tables, "deduplicate": ex.deduplicate, "fast": ex.fast,
+               "with_metadata": ex.with_metadata}
     with tempfile.TemporaryDirectory() as tmp:
         pages_file, script = Path(tmp, "pages.jsonl"), Path(tmp, "stock.py")
         with open(pages_file, "w", encoding="utf-8") as f:

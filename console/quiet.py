@@ -47,10 +47,6 @@ MAX_LINE = 1 << 16
 # driver's signal handler ran. 0.25 s is several times that, and no one reads a console line sooner.
 HOLD_SECONDS = 0.25
 
-# Once the run is over, how long the pipe may stay silent before forwarding stops although a process still
-# holds it open (QuietStderr.__exit__). Every process that wrote has written by then; this is read time only.
-CLOSING_GRACE = 0.1
-
 
 class ApitoolsFilter(logging.Filter):
     """Drops Beam's import-time 'apitools not found' warning (logged to the root logger as Beam is imported)."""
@@ -83,6 +79,23 @@ def drop_import_warning() -> None:
     os.environ["PYTHONWARNINGS"] = ",".join([*given, *(w for w in ours if w not in given)])
 
 
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker now, while file descriptor 2 is still the real standard error.
+
+    Why: the tracker is a process that lives until this one exits. Started later, by the first extraction child
+    of a run whose worker is in this process (direct_running_mode=in_memory, driver/runner.py), it inherited
+    the pipe, and `__exit__`, which waits for the pipe's last writer to close it, waited its full 5 s after
+    every such run (24-record run: 5.1 s to stats.json, 10.7 s to exit). `ensure_running` is what
+    multiprocessing calls itself before it starts a child; the module is not in Python's documentation, so a
+    Python without it starts nothing here."""
+    try:
+        from multiprocessing import resource_tracker
+
+        resource_tracker.ensure_running()
+    except (ImportError, AttributeError, OSError):
+        pass
+
+
 class QuietStderr:
     """Context manager: file descriptor 2 (this process's and its children's standard error) filtered, and
     silenced from a Ctrl-C (SIGINT) on: `interrupted` is set then, and `terminal` is the descriptor of the real
@@ -93,7 +106,6 @@ class QuietStderr:
         self.saved = -1
         self.thread: threading.Thread | None = None
         self.interrupted = threading.Event()
-        self._closing = threading.Event()  # the run is over: stop once nothing more comes for CLOSING_GRACE
         self._wake_read = self._wake_write = -1
         self._old_wakeup = -1
 
@@ -104,6 +116,7 @@ class QuietStderr:
 
     def __enter__(self) -> QuietStderr:
         sys.stderr.flush()
+        _start_resource_tracker()
         read_end, write_end = os.pipe()
         self.saved = os.dup(2)
         os.dup2(write_end, 2)
@@ -164,15 +177,10 @@ class QuietStderr:
                 while held and held[0][0] <= now:
                     self._emit(held.popleft()[1])
                 watched = [read_end] + ([self._wake_read] if self._wake_read >= 0 else [])
-                wait = max(0.0, held[0][0] - now) if held else None
-                if self._closing.is_set():
-                    wait = min(wait, CLOSING_GRACE) if wait is not None else CLOSING_GRACE
-                ready = select.select(watched, [], [], wait)[0]
+                ready = select.select(watched, [], [], max(0.0, held[0][0] - now) if held else None)[0]
                 if self._wake_read in ready:
                     self._check_wake()
                 if read_end not in ready:
-                    if self._closing.is_set() and not ready and not held:
-                        break  # the run is over and nothing more came: a process still holding the pipe is idle
                     continue
                 chunk = os.read(read_end, 65536)
                 if not chunk:
@@ -208,10 +216,6 @@ class QuietStderr:
             os.close(devnull)
             return
         os.dup2(self.saved, 2)  # the pipe's last writer here closes; the thread drains what is left and ends
-        # A process that outlives the run may hold the pipe: multiprocessing's resource tracker, which the
-        # extraction child's start leaves in this process when the workers run here (direct_running_mode
-        # in_memory), lives until this process exits. Waiting for its end of the pipe cost 5 s a run.
-        self._closing.set()
         if self.thread is not None:
             self.thread.join(timeout=5)
         os.close(self.saved)

@@ -41,6 +41,19 @@ def checked_source(source: str) -> dict[str, Any]:
     return manifest
 
 
+def scored_bytes(manifest: dict[str, Any]) -> int | None:
+    """The bytes of the scored/ parts the source's manifest lists: what `select` reads, which decides its local
+    runner's mode and its near-dedup rounds as a crawl's size does a run's. None (not known: counted as large)
+    for a manifest without the list (runs before 2026-12-07) or with a size that is not a count of bytes."""
+    parts = manifest.get("scored")
+    if not isinstance(parts, list):
+        return None
+    sizes = [part.get("bytes") if isinstance(part, dict) else None for part in parts]
+    if not all(isinstance(n, int) and not isinstance(n, bool) and n >= 0 for n in sizes):
+        return None
+    return sum(sizes)
+
+
 # Recipe sections that decide what reaches the filters; `select` can only change what comes after.
 _FIXED_BEFORE_FILTERS = ("read", "extract", "language")
 

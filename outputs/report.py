@@ -11,7 +11,7 @@ import numpy as np
 from console.safe import shown
 from outputs.ledger_figures import Histogram, ledger_figures, part_batches, part_rows
 from outputs.reading import open_run
-from outputs.run_files import FIX_AND_RERUN, read_json, run_failure
+from outputs.run_files import FIX_AND_RERUN, near_rounds_line, read_json, run_failure
 from schemas.records import REASON_CONTAMINATED, STAGES
 
 CSS = """
@@ -115,11 +115,9 @@ def _near_dedup_section(near: dict | None) -> str:
     rows = "".join(f"<tr><td class=num>{r['round']}</td><td class=num>{r['edges']:,}</td>"
                    f"<td class=num>{r['not_in_star']:,}</td></tr>" for r in rounds)
     snapshots = ", ".join(f"{_h(k)} ({v} files)" for k, v in near.get("snapshots", {}).items())
-    state = ("converged" if near.get("converged") else "finished in one group" if near.get("finished_in_one_group")
-             else "did NOT converge")
     return f"""<h2>Near dedup</h2>
 <p>Scope <b>{_h(near.get('scope', 'all'))}</b>{': ' + snapshots if snapshots else ''}.
-{near.get('rounds_used', 0)} of {near.get('rounds_unrolled', near.get('max_rounds', 0))} rounds, {state};
+{_h(near_rounds_line(near))};
 {near.get('final_edges', 0):,} edges in the final stars.</p>
 <div class="grid">{chart}{sizes}</div>
 <table><tr><th>round</th><th>edges</th><th>nodes not yet in a star</th></tr>{rows}</table>"""

@@ -199,3 +199,12 @@ def read_against_list(path: str) -> Iterator[tuple[str, str, str, str]]:
     for line in read_input_list(path):
         name, release, entry, sha256 = json.loads(line)
         yield name, release, entry, sha256
+
+
+def near_rounds_line(near: dict) -> str:
+    """'U of R rounds, converged' from stats.json's near_dedup section, as `tokenmill stats` and the report say
+    it: the rounds used of those the job graph held (runs before 2026-12-07 recorded max_rounds only), and
+    whether the rounds left stars, the graph was finished in one group, or neither."""
+    state = ("converged" if near.get("converged") else "finished in one group" if near.get("finished_in_one_group")
+             else "NOT converged")
+    return f"{near.get('rounds_used', 0)} of {near.get('rounds_unrolled', near.get('max_rounds', 0))} rounds, {state}"

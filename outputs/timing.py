@@ -85,7 +85,8 @@ def wall_timing(*, started: float, submitted: float, ended: float,
         ("startup_driver", started, submitted),
         _span("startup_workers", submitted, records_start),
         _span("records", records_start, last.get(MARK_RECORDS_END)),
-        _span("near_dedup_buckets", first.get(MARK_BUCKETS), round_starts[0] if round_starts else None),
+        # Until the first round starts; with no round unrolled (a run of small inputs), until the final graph.
+        _span("near_dedup_buckets", first.get(MARK_BUCKETS), round_starts[0] if round_starts else near_end),
         *[_span(f"near_dedup_round_{i + 1:02d}", s, e)
           for i, (s, e) in enumerate(zip(round_starts, [*round_starts[1:], near_end][:len(round_starts)],
                                          strict=True))],

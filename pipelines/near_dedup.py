@@ -50,7 +50,8 @@ SURVIVOR = "survivor"
 
 
 class NotConverged(RuntimeError):
-    """The components were not stars after dedup.near.max_rounds rounds; raised before anything is written."""
+    """The components were not stars after dedup.near.max_rounds rounds and too many edges were left to finish
+    them in one group; raised before anything is written."""
 
 
 def _signed(ref: StagedRef, cfg: NearDedupConfig, rule: str, snapshots: dict[str, str]) -> tuple:
@@ -178,28 +179,26 @@ def _count_edge(edge):
     return edge
 
 
-def _roots(item: tuple[str, Neighbors], final_state, rounds: int, max_group: int) -> Iterator[tuple[str, str]]:
-    """(node, component id) once the graph is stars. A graph that is not, but small enough to be finished in
-    one group (`_finish_key`), gets its roots there; a larger one fails the run first (NotConverged), before any
-    document is joined or written."""
+def _roots(item: tuple[str, Neighbors], final_state, rounds: int, limit: int | None) -> Iterator[tuple[str, str]]:
+    """(node, component id) once the graph is stars. A graph that is not, but can be finished in one group
+    (`_finish_key`: at most `limit` edges, any number when `limit` is None), gets its roots there; a larger
+    one fails the run first (NotConverged), before any document is joined or written."""
     edges, broken = final_state
     if not broken:
         node, nb = item
         yield node, closed_min(node, nb)
-    elif edges > max_group:
+    elif limit is not None and edges > limit:
         raise NotConverged(
             f"near dedup did not converge in {rounds} rounds: {broken} of the LSH graph's nodes are not yet in "
-            f"a star and its {edges} edges are more than dedup.near.max_group ({max_group}) can finish in one "
+            f"a star and its {edges} edges are more than dedup.near.max_group ({limit}) can finish in one "
             "group; raise dedup.near.max_rounds"
-            + (", or set dedup.near.small_input_bytes = 0 (a run of small inputs unrolls no round)"
-               if rounds == 0 else "")
         )
 
 
-def _finish_key(edge: tuple[str, str], final_state, max_group: int) -> Iterator:
-    """Every edge (once) of a graph the rounds left unconverged that has at most max_group edges, to one group."""
+def _finish_key(edge: tuple[str, str], final_state, limit: int | None) -> Iterator:
+    """Every edge (once) of a graph the rounds left unconverged that can be finished in one group, to it."""
     edges, broken = final_state
-    if broken and edges <= max_group and edge[0] < edge[1]:
+    if broken and (limit is None or edges <= limit) and edge[0] < edge[1]:
         yield None, edge
 
 
@@ -319,8 +318,9 @@ class ConnectedComponents(beam.PTransform):
     `rounds` large-star/small-star rounds (_round; dedup.components.rounds_to_unroll chooses none for a small
     run, else dedup.near.max_rounds); each starts by asking whether the graph is already stars, and if so its
     edges, and every later round's, skip the shuffles. A graph that is not stars after the last round is
-    finished in one group (dedup.components.components_in_one_group) when it has at most `max_group` edges;
-    a larger one fails with NotConverged, before any output. Either way a component's id is its smallest node."""
+    finished in one group (dedup.components.components_in_one_group) when it has at most `max_group` edges,
+    or whatever its size when no round was unrolled; a larger one fails with NotConverged, before any output.
+    Either way a component's id is its smallest node."""
 
     def __init__(self, max_rounds: int, max_group: int, rounds: int | None = None) -> None:
         super().__init__()
@@ -338,11 +338,15 @@ class ConnectedComponents(beam.PTransform):
         every = (*done, edges) | "FinalEdges" >> beam.Flatten()
         final = every | "FinalNeighbors" >> beam.CombinePerKey(_NeighborsFn())
         final_state = _graph_state(final, "Final", MARK_FINAL)
+        # A run that unrolled no round is a run of small inputs (dedup.components.rounds_to_unroll): its one group
+        # takes the whole graph, which those inputs bound (at most bands x documents edges); after rounds, at
+        # most max_group edges, like every other group.
+        limit = self.max_group if self.rounds else None
         stars = final | "Roots" >> beam.FlatMap(
-            _roots, beam.pvalue.AsSingleton(final_state), rounds=self.rounds, max_group=self.max_group)
+            _roots, beam.pvalue.AsSingleton(final_state), rounds=self.rounds, limit=limit)
         finished = (
             every
-            | "FinishKey" >> beam.FlatMap(_finish_key, beam.pvalue.AsSingleton(final_state), self.max_group)
+            | "FinishKey" >> beam.FlatMap(_finish_key, beam.pvalue.AsSingleton(final_state), limit)
             | "FinishGroup" >> beam.GroupByKey()
             | "Finish" >> beam.FlatMapTuple(_finished)
         )

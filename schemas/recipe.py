@@ -309,17 +309,18 @@ class NearDedupConfig:
     # neither share one scope.
     scope: str = "all"
     # Upper bound on large-star/small-star rounds. Rounds stop once the graph has converged (stats.json
-    # near_dedup.rounds_used); the run fails before writing anything if it has not converged after this many.
+    # near_dedup.rounds_used); a graph not converged after this many is finished in one group if it has at most
+    # max_group edges, else the run fails before writing anything.
     # Kiveris et al. (SoCC 2014) bound the rounds by O(log^2 n); random-id graphs converge in a handful.
     max_rounds: int = 12
     # A run whose input files total at most this many bytes (their listed sizes; a run whose sizes are not all
-    # known counts as larger) unrolls none of the rounds: its LSH graph is finished in one group when it holds at
-    # most max_group edges. Each unrolled round cost a run ~0.35 s of wall time whether or not it had work
-    # (12 rounds: 13.3 s against 9.2-9.9 s with one, 24-record fineweb run, `tokenmill run` at 8e36f4e,
-    # 2026-12-07). 64 MiB is ~2,900 Common Crawl pages (the bench crawl's 22 KB a page,
-    # ../shared/tools/make_bench_warc.py), whose graph had ~150 edges per 2,000 documents (docs/dedup.md): far
-    # below max_group. A small run whose graph is larger after all fails before writing, with this key in its
-    # line; 0 unrolls max_rounds for every run.
+    # known counts as larger; `select`: its source's scored/ parts) unrolls none of the rounds: a graph that is
+    # not stars is finished in one group, whatever its size, which these inputs bound (at most bands x
+    # documents edges: ~3,000 Common Crawl pages of WARC at the bench crawl's 22 KB a page,
+    # ../shared/tools/make_bench_warc.py; ~10x as many documents of WET or scored text). Each unrolled round cost
+    # a run ~0.35 s of wall time whether or not it had work (12 rounds: 13.3 s against 9.2-9.9 s with one,
+    # 24-record fineweb run, `tokenmill run` at 8e36f4e, 2026-12-07); the bench crawl's graph had ~150 edges
+    # per 2,000 documents (docs/dedup.md). 0 unrolls max_rounds for every run.
     small_input_bytes: int = 64 * 2**20
     # The most values one key group holds in one worker (LSH-graph neighbors, component members, documents
     # with their texts in one confirmation group). Larger hubs and components are spread: combiners, a side

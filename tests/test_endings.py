@@ -247,3 +247,30 @@ def test_decode_of_a_whole_shard_piped_into_head_prints_its_first_line_and_ends_
     err = decode.stderr.read()
     assert (decode.wait(timeout=120), err) == (BROKEN_PIPE, b"")
     assert first.decode() == text.split("\n", 1)[0] + "\n"
+
+
+def test_the_quiet_console_ends_with_the_run_when_a_child_was_started_inside_it(tmp_path):
+    """A spawned child (as the extraction child is, in a worker that runs in the driver's process) starts
+    multiprocessing's resource tracker, which lives until the process exits. Started inside the quiet console,
+    it held the console's pipe, and leaving the console waited its 5 s timeout for it after every such run. In a
+    fresh interpreter, where no tracker runs yet: the child's line is shown and the console is left at once."""
+    script = (
+        "import multiprocessing, os, sys, time\n"
+        "from console.quiet import QuietStderr\n"
+        "def hello():\n"
+        "    print('from the child', file=sys.stderr, flush=True)\n"
+        "if __name__ == '__main__':\n"
+        "    with QuietStderr():\n"
+        "        p = multiprocessing.get_context('spawn').Process(target=hello)\n"
+        "        p.start(); p.join()\n"
+        "        start = time.monotonic()\n"
+        "    print(f'left after {time.monotonic() - start:.1f} s')\n"
+    )
+    (tmp_path / "child.py").write_text(script)  # spawn imports the parent's __main__ from its file
+    done = subprocess.run([sys.executable, str(tmp_path / "child.py")], cwd=run_pipeline.CHECKOUT,
+                          env=dict(os.environ, PYTHONPATH=run_pipeline.CHECKOUT), capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0, done.stderr
+    assert "from the child" in done.stderr
+    left = float(done.stdout.split()[2])
+    assert left < 2.5, done.stdout  # the console waits at most 5 s for a holder of its pipe

@@ -327,13 +327,14 @@ def test_a_graph_left_unconverged_is_finished_in_one_group_when_small_and_fails_
         tmp_path):
     """The 64-node zig-zag path needs more than 2 rounds: after 2 its 63 edges are finished in one group
     (max_group 10,000), with the components the rounds give; with max_group 8 they are too many for one
-    group and the run fails before any root is written. With no round at all the one group does everything."""
+    group and the run fails before any root is written. With no round at all (a run of small inputs) the one
+    group does everything, max_group or not."""
     from pipelines.near_dedup import NotConverged
 
     edges = _zigzag_path()
     ids = {n for e in edges for n in e}
-    for rounds in (2, 0):
-        roots, story = _components_on_beam(edges, rounds, 10_000, tmp_path)
+    for rounds, max_group in ((2, 10_000), (0, 10_000), (0, 8)):
+        roots, story = _components_on_beam(edges, rounds, max_group, tmp_path)
         assert roots == sorted([n, min(ids)] for n in ids)
         final = next(r for r in story if r[0] == "final")
         assert final[2] > 0  # not stars after the rounds: the one group finished it

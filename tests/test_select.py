@@ -201,3 +201,16 @@ def test_select_reads_a_run_made_before_scored_parts_were_per_file(scored_run, t
         run_pipeline.select([str(source), "--config", "gopher", "--output", str(out), *IN_MEMORY])
     new_files, old_files = file_bytes(tmp_path / "new-sel"), file_bytes(tmp_path / "old-sel")
     assert new_files and new_files == old_files
+
+
+def test_select_sizes_its_source_by_the_scored_parts_its_manifest_lists():
+    """What select reads decides its local runner's mode and near-dedup rounds: the scored/ parts' listed bytes;
+    a manifest without the list (runs before 2026-12-07) or with a size that is not a byte count is not known,
+    which counts as large (never in one process, rounds unrolled)."""
+    from driver.select_source import scored_bytes
+
+    assert scored_bytes({"scored": [{"path": "scored/part-00000.parquet", "bytes": 10}, {"bytes": 5}]}) == 15
+    assert scored_bytes({"scored": []}) == 0
+    for manifest in ({}, {"scored": None}, {"scored": [{"bytes": "10"}]}, {"scored": [{"bytes": -1}]},
+                     {"scored": [{"bytes": True}]}, {"scored": [{}]}, {"scored": ["scored/part-00000.parquet"]}):
+        assert scored_bytes(manifest) is None, manifest

@@ -26,7 +26,7 @@ def tokenmill(*args: str) -> subprocess.CompletedProcess:
 def fineweb_run(demo_crawl, tmp_path_factory) -> tuple[Path, str]:
     """The demo crawl under the fineweb recipe: English only (a language_precheck stage drops the German and
     French pages) and near dedup per snapshot, with its rounds unrolled as a large run's are (a crawl this
-    small unrolls none: test_a_small_run_unrolls_no_round). Returns the output folder and the run's summary
+    small unrolls none: tests/test_near_dedup.py). Returns the output folder and the run's summary
     line."""
     root = tmp_path_factory.mktemp("timing")
     out, recipe = root / "out", root / "fineweb-rounds.toml"
@@ -127,6 +127,11 @@ def test_phases_clip_overlaps_and_leave_the_rest_as_other():
     assert seconds == {"startup_driver": 1, "startup_workers": 2, "records": 3, "near_dedup_buckets": 1,
                        "near_dedup_round_01": 1, "near_dedup_round_02": 2}
     assert timing["wall_seconds"] == 12 and timing["other_seconds"] == 2
+    # A run of small inputs unrolls no round: its buckets last until the final graph is known.
+    no_rounds = {k: v for k, v in marks.items() if not k.startswith(MARK_ROUND.split("{")[0])}
+    seconds = {p["phase"]: p["seconds"] for p in wall_timing(started=t, submitted=t + 1, ended=t + 12,
+                                                             marks=no_rounds)["phases"]}
+    assert seconds == {"startup_driver": 1, "startup_workers": 2, "records": 3, "near_dedup_buckets": 4}
     plain = wall_timing(started=t, submitted=t + 1, ended=t + 4, marks={MARK_RECORDS_START: (t + 2, t + 2)})
     assert [p["phase"] for p in plain["phases"]] == ["startup_driver", "startup_workers"]
     assert plain["other_seconds"] == 2

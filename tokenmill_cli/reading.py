@@ -133,12 +133,11 @@ def cmd_stats(argv: list[str]) -> int:
                 f"found, {s['documents']:,} documents")
     near = stats.get("near_dedup")
     if near and "rounds_used" in near:  # runs before 2026-12-06 recorded only the configured rounds
+        from outputs.run_files import near_rounds_line
+
         edges = " ".join(f"{r['edges']:,}" for r in near["rounds"])
         comps = ", ".join(f"{k}: {v:,}" for k, v in near["components"].items())
-        state = ("converged" if near["converged"] else "finished in one group"
-                 if near.get("finished_in_one_group") else "NOT converged")
-        say(f"near dedup ({near['scope']}): {near['rounds_used']} of "
-            f"{near.get('rounds_unrolled', near['max_rounds'])} rounds, {state}; edges per round {edges or '-'}; "
+        say(f"near dedup ({near['scope']}): {near_rounds_line(near)}; edges per round {edges or '-'}; "
             f"components by size {comps or '-'}")
     return 0
 
