@@ -114,6 +114,12 @@ class GopherRepetitionFilter(Filter):
         "rep_dup_10_gram",
     )
 
+    def prepare(self) -> None:
+        """numba's import and the kernels' load from its cache: ~0.5 s of CPU in each worker process, which the
+        first document paid inside the filters' stage seconds (1.0-1.6 s of a 24-record demo run's 18 documents'
+        `stage_seconds.filters` at 8e36f4e, two workers)."""
+        ngram_stats(["warm", "up", "warm", "up"])
+
     def signals(self, doc: Document) -> dict[str, float]:
         text = doc.text
         chars = max(1, len(text))

@@ -431,6 +431,27 @@ def test_quick_text_stops_early_but_reads_like_the_two_pass_definition():
             assert quick_text(page, max_chars=max_chars) == plain(page, max_chars), page
 
 
+def test_prepare_loads_the_repetition_kernels_before_the_first_document():
+    """A worker's set-up (pipelines.documents.FilterDocuments.setup) prepares the filters: the compiled n-gram
+    kernels are loaded there, not by the first document inside the stage's seconds; building alone loads
+    nothing (the driver builds filters for their names)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from filters.registry import build_filters, prepare_filters\n"
+        "from schemas.recipe import load_recipe\n"
+        "filters = build_filters(load_recipe('fineweb'))\n"
+        "assert 'numba' not in sys.modules\n"
+        "assert prepare_filters(filters) is filters\n"
+        "from filters.repetition_kernels import repetition_stats\n"
+        "print(len(repetition_stats.signatures))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
+
+
 def test_has_alpha_fast_path_equals_the_regex_definition():
     import random
     import re
