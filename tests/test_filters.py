@@ -431,6 +431,37 @@ def test_quick_text_stops_early_but_reads_like_the_two_pass_definition():
             assert quick_text(page, max_chars=max_chars) == plain(page, max_chars), page
 
 
+def test_quick_text_unrolled_pattern_matches_what_the_lazy_one_matched():
+    """quick_text's invisible blocks and comments are written unrolled and possessive; they match the spans the
+    lazy `.*?` pattern (8e36f4e's, kept here as the reference) matched, and quick_text reads the same text, also
+    on hostile markup: blocks and comments never closed, closing tags in odd case or with spaces, near misses
+    ('</scriptx>', '--->'), stray brackets, character references cut by a tag, and the scan limit."""
+    import random
+    import re
+
+    import ingest.extract as extract
+    from ingest.extract import _HIDDEN_OR_TAG, quick_text
+
+    lazy = re.compile(r"<(script|style|noscript|template|svg|textarea)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.S | re.I)
+    rng = random.Random(11)
+    parts = ["<p>", "</p>", "<a href='x'>", "<br/>", "<script>var a = '<b>x</b>';</script>", "<STYLE>p{}</style >",
+             "<!-- <p>hidden</p> -->", "<!---->", "<!-->", "--->", "-->", "-", "--", "&amp;", "&am", "p;", "&#",
+             "<", ">", "<script>", "</script>", "</SCRIPT\n>", "</scriptx>", "</ script>", "<scripts>", "<svg>",
+             "</svg>", "<!--", "<textarea>typed</textarea>", "\u00a0", " \n\t ", "</"]
+    words = ["Haus", "word", "é", "garden", "日本", "x", "&lt;b&gt;", "&nbsp;"]
+    for _ in range(400):
+        size = rng.choice([5, 30, 300, 3000])
+        page = "".join(rng.choice(parts) if rng.random() < 0.6 else rng.choice(words) for _ in range(size))
+        assert [m.span() for m in _HIDDEN_OR_TAG.finditer(page)] == [m.span() for m in lazy.finditer(page)], page
+        for max_chars, scan_chars in ((2000, 300_000), (40, 300_000), (10**6, rng.randrange(len(page) + 1))):
+            text = quick_text(page, max_chars, scan_chars)
+            extract._HIDDEN_OR_TAG = lazy
+            try:
+                assert text == quick_text(page, max_chars, scan_chars), page
+            finally:
+                extract._HIDDEN_OR_TAG = _HIDDEN_OR_TAG
+
+
 def test_prepare_loads_the_repetition_kernels_before_the_first_document():
     """A worker's set-up (pipelines.documents.FilterDocuments.setup) prepares the filters: the compiled n-gram
     kernels are loaded there, not by the first document inside the stage's seconds; building alone loads
