@@ -11,6 +11,10 @@ Word splitting is one regex pass, no model, so all filters together stay within 
   approximation of their mean word length that keeps word counts in the same range as for English text.
   Combining vowel and tone marks stay inside the piece.
 Korean (Hangul) separates words with spaces and is split like English.
+
+No word holds a line break (none of `str.splitlines`' separators is a word character or in the scripts' ranges)
+or white space, so a text's words are its lines' words in order: C4, which drops and strips lines, derives the
+cleaned text's word count from the page's (`remember_word_count`) and FineWeb's `word_count` splits nothing.
 """
 
 from __future__ import annotations
@@ -49,6 +53,37 @@ def split_words(text: str) -> list[str]:
     words = (_WORD if _SPLIT_SCRIPT.search(text) else _PLAIN_WORD).findall(text)
     _last = (text, words)
     return words
+
+
+def cached_words(text: str) -> list[str] | None:
+    """The words of `text` when this very string object was the last one split, else None (nothing is split)."""
+    last = _last
+    return last[1] if last[0] is text else None
+
+
+def count_words(text: str) -> int:
+    """len(split_words(text)), leaving split_words' one-entry cache as it was."""
+    return len((_WORD if _SPLIT_SCRIPT.search(text) else _PLAIN_WORD).findall(text))
+
+
+# A word count a modifier derived for the text it made (filters.c4: the count before, less its removed lines'),
+# so that a filter that only counts (filters.fineweb) splits no text: one entry, like split_words' cache.
+_counted: tuple[str | None, int] = (None, 0)
+
+
+def remember_word_count(text: str, count: int) -> None:
+    """Record that `text` (this string object) has `count` words, as split_words would count them."""
+    global _counted
+    _counted = (text, count)
+
+
+def word_count(text: str) -> int:
+    """len(split_words(text)), from what is known of this very string object when anything is: a count a
+    modifier remembered, or the words of the last split."""
+    counted = _counted  # one read, as in split_words
+    if counted[0] is text:
+        return counted[1]
+    return len(split_words(text))
 
 
 def has_alpha(word: str) -> bool:

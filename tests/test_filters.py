@@ -483,6 +483,24 @@ def test_prepare_loads_the_repetition_kernels_before_the_first_document():
     assert out.stdout.strip() == "1"
 
 
+def test_c4_remembers_the_word_count_of_the_text_it_cleaned():
+    """After the Gophers split a page, C4 derives its cleaned text's word count from the page's and its removed
+    lines' (filters.text.remember_word_count); FineWeb's word_count returns it. It equals a fresh split's, on
+    500 generated pages of every kind of line (citations joined, dropped, odd line breaks, CJK, Thai)."""
+    from filters.text import count_words, word_count
+    from tests.test_perdoc_reference import generated_texts
+
+    c4 = C4Filter(load_recipe("fineweb").filters.c4)
+    derived = 0
+    for text, _ in generated_texts():
+        d = doc(text)
+        split_words(d.text)  # as gopher_repetition and gopher_quality leave it
+        c4.signals(d)
+        assert word_count(d.text) == count_words(d.text) == len(split_words(d.text)), text
+        derived += d.text is not text
+    assert derived > 200
+
+
 def test_has_alpha_fast_path_equals_the_regex_definition():
     import random
     import re
