@@ -11,15 +11,17 @@ from __future__ import annotations
 import itertools
 import re
 from collections import Counter
+from itertools import repeat
 
 import numpy as np
 
 from filters.base import Filter
 from filters.lists import read_stopwords_json
-from filters.text import PARAGRAPH_SPLIT, find_duplicates, has_alpha, split_words
+from filters.text import PARAGRAPH_SPLIT, find_duplicates, split_words, words_with_alpha
 from schemas.records import Document
 
 BULLETS = ("•", "‣", "◦", "⁃", "▪", "●", "-", "*")
+_END_ELLIPSES = ("...", "…")
 # Punctuation as a word tokenizer emits it: a mark not inside a word is its own token ("e-mail" and "don't"
 # stay words), a run of dots is one token.
 _PUNCT_TOKEN = re.compile(r"\.{2,}|…|(?<!\w)[^\w\s]|[^\w\s](?!\w)")
@@ -50,11 +52,13 @@ class GopherQualityFilter(Filter):
         stop_count = len(stop.intersection(map(str.lower, counts)))
         return {
             "gopher_words": float(n),
-            "gopher_avg_word_length": sum(map(len, words)) / n if n else 0.0,
+            "gopher_avg_word_length": len("".join(words)) / n if n else 0.0,  # the characters, by one C call
             "gopher_hash_ratio": text.count("#") / n if n else 0.0,
             "gopher_ellipsis_ratio": (text.count("...") + text.count("…")) / n if n else 0.0,
-            "gopher_bullet_lines_ratio": sum(ln.lstrip().startswith(BULLETS) for ln in lines) / len(lines),
-            "gopher_end_ellipsis_lines_ratio": sum(ln.rstrip().endswith(("...", "…")) for ln in lines) / len(lines),
+            # Lines counted by C-level maps, not a generator per line.
+            "gopher_bullet_lines_ratio": sum(map(str.startswith, map(str.lstrip, lines), repeat(BULLETS))) / len(lines),
+            "gopher_end_ellipsis_lines_ratio":
+                sum(map(str.endswith, map(str.rstrip, lines), repeat(_END_ELLIPSES))) / len(lines),
             "gopher_alpha_words_ratio": self._alpha_ratio(text, counts, n, doc.language),
             "gopher_stop_words": float(stop_count),
         }
@@ -63,7 +67,7 @@ class GopherQualityFilter(Filter):
         tokens = words
         if self.config_for(language).alpha_ratio_counts_punctuation:
             tokens += len(_PUNCT_TOKEN.findall(text))
-        return sum(n for word, n in counts.items() if has_alpha(word)) / tokens if tokens else 0.0
+        return words_with_alpha(counts, words) / tokens if tokens else 0.0
 
     def decide(self, doc: Document, s: dict[str, float]) -> tuple[str, float] | None:
         c = self.config_for(doc.language)

@@ -20,7 +20,7 @@ cleaned text's word count from the page's (`remember_word_count`) and FineWeb's 
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _SEA = "\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff"
@@ -31,9 +31,12 @@ _WORD = re.compile(
 # alternatives cannot match and the excluded ranges are absent, so plain \w is the same class. Most pages
 # have none, and this pattern runs ~25 % faster than _WORD's negated class.
 _SPLIT_SCRIPT = re.compile(rf"[{_CJK}{_SEA}]")
-_PLAIN_WORD = re.compile(r"\w+(?:['\u2019\-]\w+)*")
+# Possessive: nothing follows in the pattern, so a match never gives characters back; ~10 % faster.
+_PLAIN_WORD = re.compile(r"\w++(?:['\u2019\-]\w++)*+")
 _HAS_ALPHA = re.compile(r"[^\W\d_]")
-PARAGRAPH_SPLIT = re.compile(r"\n{2,}")
+# Two or more newlines. Written "\n\n+", a literal prefix the regex engine searches for at C speed: as "\n{2,}"
+# it tested every character (0.054 -> 0.006 ms a bench page, same splits).
+PARAGRAPH_SPLIT = re.compile(r"\n\n+")
 
 
 _last: tuple[str | None, list[str]] = (None, [])
@@ -93,6 +96,19 @@ def has_alpha(word: str) -> bool:
     if word.isascii():
         return word.lower() != word.upper()
     return _HAS_ALPHA.search(word) is not None
+
+
+# A word of the distinct words joined by spaces (no word holds white space) with no letter: every character a
+# non-word, non-space character (a Thai mark, a hyphen), a digit or "_" (has_alpha's complement).
+_NO_LETTER_WORD = re.compile(r" ((?:[^\w\s]|[\d_])++)(?= )")
+
+
+def words_with_alpha(counts: Mapping[str, int], total: int) -> int:
+    """How many of `total` words, counted per distinct word in `counts`, have a letter (has_alpha): `total` less
+    those without one, which one regex scan of the distinct words finds (has_alpha on every distinct word took
+    ~0.07 ms of a bench page at 8e36f4e; tests/test_filters.py compares the two)."""
+    no_letter = _NO_LETTER_WORD.findall(" " + " ".join(counts) + " ")
+    return total - sum(map(counts.__getitem__, no_letter))
 
 
 def find_duplicates(items: Iterable[str]) -> tuple[int, int]:

@@ -501,6 +501,26 @@ def test_c4_remembers_the_word_count_of_the_text_it_cleaned():
     assert derived > 200
 
 
+def test_words_with_alpha_equals_has_alpha_per_word():
+    """Gopher's alpha-word count from one regex scan of the distinct words equals has_alpha asked of each, for
+    the words of generated pages and of hostile ones (digits of other scripts, superscripts, underscores, Thai
+    marks, kana punctuation, apostrophes and hyphens)."""
+    import random
+    from collections import Counter
+
+    from filters.text import has_alpha, words_with_alpha
+    from tests.test_perdoc_reference import generated_texts
+
+    rng = random.Random(5)
+    alphabet = list("ab1_'’-٣²½Ⅻ๑ัภ・゠日x9") + [" ", "\n"]
+    texts = [t for t, _ in generated_texts()]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(200))) for _ in range(2000)]
+    for text in texts:
+        words = split_words(text)
+        counts = Counter(words)
+        assert words_with_alpha(counts, len(words)) == sum(n for w, n in counts.items() if has_alpha(w)), text
+
+
 def test_has_alpha_fast_path_equals_the_regex_definition():
     import random
     import re
