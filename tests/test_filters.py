@@ -521,6 +521,26 @@ def test_words_with_alpha_equals_has_alpha_per_word():
         assert words_with_alpha(counts, len(words)) == sum(n for w, n in counts.items() if has_alpha(w)), text
 
 
+def test_pii_hints_are_found_wherever_the_patterns_match():
+    """PiiFilter skips its patterns on a page without the hint: every match of EMAIL and IPV4 holds one."""
+    import random
+
+    from filters.pii import _EMAIL_HINT, _IPV4_HINT, EMAIL, IPV4
+
+    rng = random.Random(3)
+    alphabet = list("0123456789....@@-_aZ.x ") + ["255", "256", "1.1", "a@b.cd", ".com"]
+    seen = [0, 0]
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 40)))
+        if IPV4.search(text):
+            seen[0] += 1
+            assert _IPV4_HINT.search(text), text
+        if EMAIL.search(text):
+            seen[1] += 1
+            assert _EMAIL_HINT.search(text), text
+    assert min(seen) > 100
+
+
 def test_has_alpha_fast_path_equals_the_regex_definition():
     import random
     import re
