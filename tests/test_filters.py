@@ -541,6 +541,24 @@ def test_pii_hints_are_found_wherever_the_patterns_match():
     assert min(seen) > 100
 
 
+def test_sentences_of_lines_counted_in_one_scan_equal_a_scan_per_line():
+    """C4 counts its kept lines' sentences in one scan of the joined lines; the sum equals count_sentences asked
+    of each line, on lines of marks, closers, spaces (a citation's removal leaves them at either end) and
+    words, and on the kept lines of generated pages."""
+    import random
+
+    from filters.c4 import count_sentences, count_sentences_of_lines
+    from tests.test_perdoc_reference import generated_texts
+
+    rng = random.Random(9)
+    alphabet = [".", "!", "?", "...", '"', "'", "”", "’", ")", "]", " ", "\t", "a", "word", "e.g", "3.5", "\u00a0"]
+    batches = [["".join(rng.choice(alphabet) for _ in range(rng.randrange(12))) for _ in range(rng.randrange(8))]
+               for _ in range(3000)]
+    batches += [[ln.strip() for ln in t.splitlines()] for t, _ in generated_texts()]
+    for lines in batches:
+        assert count_sentences_of_lines(lines, "\n".join(lines)) == sum(map(count_sentences, lines)), lines
+
+
 def test_has_alpha_fast_path_equals_the_regex_definition():
     import random
     import re
