@@ -12,7 +12,7 @@ from __future__ import annotations
 import re
 
 from filters.base import Filter
-from filters.text import cached_words, count_words, remember_word_count
+from filters.text import cached_words, count_words, remember_word_count, split_lines
 from schemas.records import Document
 
 CITATION = re.compile(r"\[\d*]|\[edit]|\[citation needed]")
@@ -62,7 +62,7 @@ class C4Filter(Filter):
         removed = 0
         min_words = c.min_words_per_line
         text = doc.text
-        lines = text.splitlines()
+        lines = split_lines(text)
         lowered = text.lower() if c.filter_lorem_ipsum or c.filter_javascript or c.filter_policy else ""
         phrase_on_page = ((c.filter_lorem_ipsum and "lorem ipsum" in lowered)
                           or (c.filter_javascript and "javascript" in lowered)

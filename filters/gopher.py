@@ -17,7 +17,7 @@ import numpy as np
 
 from filters.base import Filter
 from filters.lists import read_stopwords_json
-from filters.text import PARAGRAPH_SPLIT, find_duplicates, split_words, words_with_alpha
+from filters.text import PARAGRAPH_SPLIT, find_duplicates, split_lines, split_words, words_with_alpha
 from schemas.records import Document
 
 BULLETS = ("•", "‣", "◦", "⁃", "▪", "●", "-", "*")
@@ -44,7 +44,7 @@ class GopherQualityFilter(Filter):
         text = doc.text
         words = split_words(text)
         n = len(words)
-        lines = text.splitlines() or [""]
+        lines = split_lines(text) or [""]
         stop = self._stop_by_lang.get(doc.language, self._default_stop)
         # Per distinct word from here on: a page repeats its words, and Counter builds in C.
         counts = Counter(words)
@@ -129,7 +129,7 @@ class GopherRepetitionFilter(Filter):
         chars = max(1, len(text))
         paragraphs = PARAGRAPH_SPLIT.split(text.strip())
         p_dup, p_chars = find_duplicates(paragraphs)
-        lines = text.splitlines() or [""]
+        lines = split_lines(text) or [""]
         l_dup, l_chars = find_duplicates(lines)
         top, dup = ngram_stats(split_words(text))
         out = {

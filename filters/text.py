@@ -58,6 +58,21 @@ def split_words(text: str) -> list[str]:
     return words
 
 
+_last_lines: tuple[str | None, list[str]] = (None, [])
+
+
+def split_lines(text: str) -> list[str]:
+    """text.splitlines(), the last result reused when the very same string object comes again (Gopher's two
+    filters and C4 each read the page's lines). Callers must not mutate the returned list."""
+    global _last_lines
+    last = _last_lines  # one read, as in split_words
+    if last[0] is text:
+        return last[1]
+    lines = text.splitlines()
+    _last_lines = (text, lines)
+    return lines
+
+
 def cached_words(text: str) -> list[str] | None:
     """The words of `text` when this very string object was the last one split, else None (nothing is split)."""
     last = _last
