@@ -37,7 +37,7 @@ from bench.common import bench_crawl, run_sampled  # noqa: E402
 from classifiers.language import LanguageIdentifier  # noqa: E402
 from dedup.exact import exact_key  # noqa: E402
 from dedup.minhash import MinHasher, shingle_hashes  # noqa: E402
-from filters.registry import build_filters  # noqa: E402
+from filters.registry import build_filters, prepare_filters  # noqa: E402
 from ingest.decode import decode_body  # noqa: E402
 from ingest.extract import extract_main_text, quick_text  # noqa: E402
 from ingest.warc import read_warc, triage  # noqa: E402
@@ -61,7 +61,7 @@ def run_pipeline(crawl: Path, out: Path, workers: int, recipe: str) -> dict:
 def per_stage(crawl: Path, limit: int, recipe_name: str) -> dict[str, list[float]]:
     recipe = load_recipe(recipe_name)
     lid = LanguageIdentifier()
-    filters = [f for f in build_filters(recipe) if f.needs_text]
+    filters = prepare_filters([f for f in build_filters(recipe) if f.needs_text])  # as a worker's set-up does
     tok = Tokenizer(recipe.tokenizer.name)
     hasher = MinHasher(recipe.dedup.near.bands * recipe.dedup.near.rows, recipe.dedup.near.seed)
     hasher.signatures([shingle_hashes("warm up the compiled kernels")])

@@ -42,6 +42,10 @@ class Filter(ABC):
             self._by_language[language] = merged
         return self._by_language[language]
 
+    def prepare(self) -> None:  # noqa: B027 - a hook most filters do not need, not abstract
+        """Load now what the first document would otherwise pay for (a compiled kernel), so that a worker's
+        set-up carries it and a stage's seconds count documents only. Default: nothing to load."""
+
     def signals(self, doc: Document) -> dict[str, float]:
         """Measurements this filter decides on, prefixed with the filter name. Default: none."""
         return {}

@@ -4,7 +4,7 @@ char_dup_ratio, list_ratio."""
 from __future__ import annotations
 
 from filters.base import Filter
-from filters.text import find_duplicates, split_words
+from filters.text import find_duplicates, word_count
 from schemas.records import Document
 
 
@@ -19,7 +19,7 @@ class FineWebFilter(Filter):
         stop_chars = tuple(c.stop_chars)
         non_empty = [ln for ln in lines if ln.strip()]
         chars = len(text) - text.count("\n")
-        words = len(split_words(text))
+        words = word_count(text)  # counted by C4 when it cleaned the text (filters.text.remember_word_count)
         return {
             "fw_line_punct_ratio": sum(ln.endswith(stop_chars) for ln in lines) / len(lines),
             "fw_short_line_ratio": sum(len(ln) <= c.short_line_length for ln in lines) / len(lines),

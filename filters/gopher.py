@@ -10,16 +10,17 @@ from __future__ import annotations
 
 import itertools
 import re
-from collections import Counter
+from itertools import repeat
 
 import numpy as np
 
 from filters.base import Filter
 from filters.lists import read_stopwords_json
-from filters.text import PARAGRAPH_SPLIT, find_duplicates, has_alpha, split_words
+from filters.text import PARAGRAPH_SPLIT, find_duplicates, split_lines, split_words, words_with_alpha
 from schemas.records import Document
 
 BULLETS = ("•", "‣", "◦", "⁃", "▪", "●", "-", "*")
+_END_ELLIPSES = ("...", "…")
 # Punctuation as a word tokenizer emits it: a mark not inside a word is its own token ("e-mail" and "don't"
 # stay words), a run of dots is one token.
 _PUNCT_TOKEN = re.compile(r"\.{2,}|…|(?<!\w)[^\w\s]|[^\w\s](?!\w)")
@@ -42,28 +43,34 @@ class GopherQualityFilter(Filter):
         text = doc.text
         words = split_words(text)
         n = len(words)
-        lines = text.splitlines() or [""]
+        lines = split_lines(text) or [""]
         stop = self._stop_by_lang.get(doc.language, self._default_stop)
-        # Per distinct word from here on: a page repeats its words, and Counter builds in C.
-        counts = Counter(words)
+        # Per distinct word from here on: a page repeats its words. The distinct words and every word's id come
+        # from word_index, which gopher_repetition shares (in the fineweb order it has built them already);
+        # counts per id are one bincount. 8e36f4e built a Counter of the words as well.
+        first, ids = word_index(text, words)
+        per_id = np.bincount(ids.astype(np.intp), minlength=n)
         # Distinct stop words present ("at least two of the following words", Gopher Table A1).
-        stop_count = len(stop.intersection(map(str.lower, counts)))
+        stop_count = len(stop.intersection(map(str.lower, first)))
         return {
             "gopher_words": float(n),
-            "gopher_avg_word_length": sum(map(len, words)) / n if n else 0.0,
+            "gopher_avg_word_length": len("".join(words)) / n if n else 0.0,  # the characters, by one C call
             "gopher_hash_ratio": text.count("#") / n if n else 0.0,
             "gopher_ellipsis_ratio": (text.count("...") + text.count("…")) / n if n else 0.0,
-            "gopher_bullet_lines_ratio": sum(ln.lstrip().startswith(BULLETS) for ln in lines) / len(lines),
-            "gopher_end_ellipsis_lines_ratio": sum(ln.rstrip().endswith(("...", "…")) for ln in lines) / len(lines),
-            "gopher_alpha_words_ratio": self._alpha_ratio(text, counts, n, doc.language),
+            # Lines counted by C-level maps, not a generator per line.
+            "gopher_bullet_lines_ratio": sum(map(str.startswith, map(str.lstrip, lines), repeat(BULLETS))) / len(lines),
+            "gopher_end_ellipsis_lines_ratio":
+                sum(map(str.endswith, map(str.rstrip, lines), repeat(_END_ELLIPSES))) / len(lines),
+            "gopher_alpha_words_ratio": self._alpha_ratio(text, first, per_id, n, doc.language),
             "gopher_stop_words": float(stop_count),
         }
 
-    def _alpha_ratio(self, text: str, counts: Counter[str], words: int, language: str) -> float:
+    def _alpha_ratio(self, text: str, first: dict[str, int], per_id: np.ndarray, words: int, language: str
+                     ) -> float:
         tokens = words
         if self.config_for(language).alpha_ratio_counts_punctuation:
             tokens += len(_PUNCT_TOKEN.findall(text))
-        return sum(n for word, n in counts.items() if has_alpha(word)) / tokens if tokens else 0.0
+        return words_with_alpha(first, lambda w: int(per_id[first[w]]), words) / tokens if tokens else 0.0
 
     def decide(self, doc: Document, s: dict[str, float]) -> tuple[str, float] | None:
         c = self.config_for(doc.language)
@@ -90,16 +97,36 @@ class GopherQualityFilter(Filter):
         return None
 
 
-def ngram_stats(words: list[str]) -> tuple[dict[int, int], dict[int, int]]:
+_index: tuple[str | None, dict[str, int], np.ndarray] = (None, {}, np.zeros(0, dtype=np.uint64))
+
+
+def word_index(text: str, words: list[str]) -> tuple[dict[str, int], np.ndarray]:
+    """Of `words`, the words of `text` (split_words): the distinct words, each with the position of its first
+    occurrence, in order of first occurrence; and every word's id, that position (uint64). Both Gopher filters
+    read them: the last result is reused when the very same text object comes again (one read of the entry, as
+    in filters.text.split_words). Callers must not change what it returns."""
+    global _index
+    last = _index
+    if last[0] is text:
+        return last[1], last[2]
+    first: dict[str, int] = {}
+    ids = np.fromiter(map(first.setdefault, words, itertools.count()), dtype=np.uint64, count=len(words))
+    _index = (text, first, ids)
+    return first, ids
+
+
+def ngram_stats(words: list[str], ids: np.ndarray | None = None) -> tuple[dict[int, int], dict[int, int]]:
     """({n: characters of the most frequent n-gram times its count} for n = 2..4, {n: characters covered by
     repeated n-grams} for n = 5..10), words joined by single spaces (Gopher's definitions; the compiled loops
-    are in filters.repetition_kernels). A word's id is the position of its first occurrence."""
+    are in filters.repetition_kernels). A word's id is the position of its first occurrence (`ids`, from
+    word_index, or computed here)."""
     # Imported here, not with this module: the kernels load numba (~0.25 s of CPU), and the driver imports the
     # filters for their signal names without ever running one.
     from filters.repetition_kernels import DUP_NS, TOP_NS, repetition_stats
 
-    first: dict[str, int] = {}
-    ids = np.fromiter(map(first.setdefault, words, itertools.count()), dtype=np.uint64, count=len(words))
+    if ids is None:
+        first: dict[str, int] = {}
+        ids = np.fromiter(map(first.setdefault, words, itertools.count()), dtype=np.uint64, count=len(words))
     lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     top, dup = repetition_stats(ids, lengths)
     return dict(zip(TOP_NS, top.tolist(), strict=True)), dict(zip(DUP_NS, dup.tolist(), strict=True))
@@ -114,14 +141,21 @@ class GopherRepetitionFilter(Filter):
         "rep_dup_10_gram",
     )
 
+    def prepare(self) -> None:
+        """numba's import and the kernels' load from its cache: ~0.5 s of CPU in each worker process, which the
+        first document paid inside the filters' stage seconds (1.0-1.6 s of a 24-record demo run's 18 documents'
+        `stage_seconds.filters` at 8e36f4e, two workers)."""
+        ngram_stats(["warm", "up", "warm", "up"])
+
     def signals(self, doc: Document) -> dict[str, float]:
         text = doc.text
         chars = max(1, len(text))
         paragraphs = PARAGRAPH_SPLIT.split(text.strip())
         p_dup, p_chars = find_duplicates(paragraphs)
-        lines = text.splitlines() or [""]
+        lines = split_lines(text) or [""]
         l_dup, l_chars = find_duplicates(lines)
-        top, dup = ngram_stats(split_words(text))
+        words = split_words(text)
+        top, dup = ngram_stats(words, word_index(text, words)[1])
         out = {
             "rep_dup_para_frac": p_dup / len(paragraphs),
             "rep_dup_para_char_frac": p_chars / chars,

@@ -27,6 +27,14 @@ def build_filters(recipe: Recipe) -> list[Filter]:
     return [FILTERS[name](getattr(recipe.filters, name)) for name in recipe.filters.order]
 
 
+def prepare_filters(filters: list[Filter]) -> list[Filter]:
+    """`filters`, each with what its first document would load loaded (`Filter.prepare`): called in a worker's
+    set-up, never by the driver, which builds filters only for their names."""
+    for f in filters:
+        f.prepare()
+    return filters
+
+
 def score_columns(recipe: Recipe) -> list[str]:
     """Shard score columns for this recipe: every signal of every enabled filter, in filter order, then the
     decontamination flag's n-gram count, then the classifier scores."""

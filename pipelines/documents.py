@@ -19,7 +19,7 @@ from apache_beam.io.filesystems import FileSystems
 from classifiers.language import LanguageIdentifier
 from console.progress import ProgressFile
 from filters.language import precheck_reason
-from filters.registry import apply_filters, build_filters
+from filters.registry import apply_filters, build_filters, prepare_filters
 from ingest.decode import decode_body
 from ingest.extract import Extracted, Extractor, quick_text
 from ingest.warc import ReadError, SkippedRecord, WarcInfo, read_warc, snapshot_of_file, source_name, triage
@@ -326,7 +326,7 @@ class FilterDocuments(beam.DoFn):
         apply_worker_settings()  # once per process; pipelines/worker.py
         self.setup_time = SetupTime(STAGE_FILTERS)
         with self.setup_time.timed():
-            self.filters = [f for f in build_filters(self.recipe) if f.needs_text]
+            self.filters = prepare_filters([f for f in build_filters(self.recipe) if f.needs_text])
         self.counters = StageCounters(STAGE_FILTERS)
         self.progress = ProgressFile(self.progress_dir, "kept") if self.progress_dir else None
 

@@ -431,6 +431,135 @@ def test_quick_text_stops_early_but_reads_like_the_two_pass_definition():
             assert quick_text(page, max_chars=max_chars) == plain(page, max_chars), page
 
 
+def test_quick_text_unrolled_pattern_matches_what_the_lazy_one_matched():
+    """quick_text's invisible blocks and comments are written unrolled and possessive; they match the spans the
+    lazy `.*?` pattern (8e36f4e's, kept here as the reference) matched, and quick_text reads the same text, also
+    on hostile markup: blocks and comments never closed, closing tags in odd case or with spaces, near misses
+    ('</scriptx>', '--->'), stray brackets, character references cut by a tag, and the scan limit."""
+    import random
+    import re
+
+    import ingest.extract as extract
+    from ingest.extract import _HIDDEN_OR_TAG, quick_text
+
+    lazy = re.compile(r"<(script|style|noscript|template|svg|textarea)\b.*?</\1\s*>|<!--.*?-->|<[^>]*>", re.S | re.I)
+    rng = random.Random(11)
+    parts = ["<p>", "</p>", "<a href='x'>", "<br/>", "<script>var a = '<b>x</b>';</script>", "<STYLE>p{}</style >",
+             "<!-- <p>hidden</p> -->", "<!---->", "<!-->", "--->", "-->", "-", "--", "&amp;", "&am", "p;", "&#",
+             "<", ">", "<script>", "</script>", "</SCRIPT\n>", "</scriptx>", "</ script>", "<scripts>", "<svg>",
+             "</svg>", "<!--", "<textarea>typed</textarea>", "\u00a0", " \n\t ", "</"]
+    words = ["Haus", "word", "é", "garden", "日本", "x", "&lt;b&gt;", "&nbsp;"]
+    for _ in range(400):
+        size = rng.choice([5, 30, 300, 3000])
+        page = "".join(rng.choice(parts) if rng.random() < 0.6 else rng.choice(words) for _ in range(size))
+        assert [m.span() for m in _HIDDEN_OR_TAG.finditer(page)] == [m.span() for m in lazy.finditer(page)], page
+        for max_chars, scan_chars in ((2000, 300_000), (40, 300_000), (10**6, rng.randrange(len(page) + 1))):
+            text = quick_text(page, max_chars, scan_chars)
+            extract._HIDDEN_OR_TAG = lazy
+            try:
+                assert text == quick_text(page, max_chars, scan_chars), page
+            finally:
+                extract._HIDDEN_OR_TAG = _HIDDEN_OR_TAG
+
+
+def test_prepare_loads_the_repetition_kernels_before_the_first_document():
+    """A worker's set-up (pipelines.documents.FilterDocuments.setup) prepares the filters: the compiled n-gram
+    kernels are loaded there, not by the first document inside the stage's seconds; building alone loads
+    nothing (the driver builds filters for their names)."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys\n"
+        "from filters.registry import build_filters, prepare_filters\n"
+        "from schemas.recipe import load_recipe\n"
+        "filters = build_filters(load_recipe('fineweb'))\n"
+        "assert 'numba' not in sys.modules\n"
+        "assert prepare_filters(filters) is filters\n"
+        "from filters.repetition_kernels import repetition_stats\n"
+        "print(len(repetition_stats.signatures))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "1"
+
+
+def test_c4_remembers_the_word_count_of_the_text_it_cleaned():
+    """After the Gophers split a page, C4 derives its cleaned text's word count from the page's and its removed
+    lines' (filters.text.remember_word_count); FineWeb's word_count returns it. It equals a fresh split's, on
+    500 generated pages of every kind of line (citations joined, dropped, odd line breaks, CJK, Thai)."""
+    from filters.text import count_words, word_count
+    from tests.test_perdoc_reference import generated_texts
+
+    c4 = C4Filter(load_recipe("fineweb").filters.c4)
+    derived = 0
+    for text, _ in generated_texts():
+        d = doc(text)
+        split_words(d.text)  # as gopher_repetition and gopher_quality leave it
+        c4.signals(d)
+        assert word_count(d.text) == count_words(d.text) == len(split_words(d.text)), text
+        derived += d.text is not text
+    assert derived > 200
+
+
+def test_words_with_alpha_equals_has_alpha_per_word():
+    """Gopher's alpha-word count from one regex scan of the distinct words equals has_alpha asked of each, for
+    the words of generated pages and of hostile ones (digits of other scripts, superscripts, underscores, Thai
+    marks, kana punctuation, apostrophes and hyphens)."""
+    import random
+    from collections import Counter
+
+    from filters.text import has_alpha, words_with_alpha
+    from tests.test_perdoc_reference import generated_texts
+
+    rng = random.Random(5)
+    alphabet = list("ab1_'’-٣²½Ⅻ๑ัภ・゠日x9") + [" ", "\n"]
+    texts = [t for t, _ in generated_texts()]
+    texts += ["".join(rng.choice(alphabet) for _ in range(rng.randrange(200))) for _ in range(2000)]
+    for text in texts:
+        words = split_words(text)
+        counts = Counter(words)
+        expected = sum(n for w, n in counts.items() if has_alpha(w))
+        assert words_with_alpha(counts, counts.__getitem__, len(words)) == expected, text
+
+
+def test_pii_hints_are_found_wherever_the_patterns_match():
+    """PiiFilter skips its patterns on a page without the hint: every match of EMAIL and IPV4 holds one."""
+    import random
+
+    from filters.pii import _EMAIL_HINT, _IPV4_HINT, EMAIL, IPV4
+
+    rng = random.Random(3)
+    alphabet = list("0123456789....@@-_aZ.x ") + ["255", "256", "1.1", "a@b.cd", ".com"]
+    seen = [0, 0]
+    for _ in range(20000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randrange(1, 40)))
+        if IPV4.search(text):
+            seen[0] += 1
+            assert _IPV4_HINT.search(text), text
+        if EMAIL.search(text):
+            seen[1] += 1
+            assert _EMAIL_HINT.search(text), text
+    assert min(seen) > 100
+
+
+def test_sentences_of_lines_counted_in_one_scan_equal_a_scan_per_line():
+    """C4 counts its kept lines' sentences in one scan of the joined lines; the sum equals count_sentences asked
+    of each line, on lines of marks, closers, spaces (a citation's removal leaves them at either end) and
+    words, and on the kept lines of generated pages."""
+    import random
+
+    from filters.c4 import count_sentences, count_sentences_of_lines
+    from tests.test_perdoc_reference import generated_texts
+
+    rng = random.Random(9)
+    alphabet = [".", "!", "?", "...", '"', "'", "”", "’", ")", "]", " ", "\t", "a", "word", "e.g", "3.5", "\u00a0"]
+    batches = [["".join(rng.choice(alphabet) for _ in range(rng.randrange(12))) for _ in range(rng.randrange(8))]
+               for _ in range(3000)]
+    batches += [[ln.strip() for ln in t.splitlines()] for t, _ in generated_texts()]
+    for lines in batches:
+        assert count_sentences_of_lines(lines, "\n".join(lines)) == sum(map(count_sentences, lines)), lines
+
+
 def test_has_alpha_fast_path_equals_the_regex_definition():
     import random
     import re
