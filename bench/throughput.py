@@ -37,7 +37,13 @@ from bench.common import bench_crawl, run_sampled  # noqa: E402
 from classifiers.language import LanguageIdentifier  # noqa: E402
 from dedup.exact import exact_key  # noqa: E402
 from dedup.minhash import MinHasher, shingle_hashes  # noqa: E402
-from filters.registry import build_filters, prepare_filters  # noqa: E402
+from filters.registry import build_filters  # noqa: E402
+
+try:
+    from filters.registry import prepare_filters
+except ImportError:  # a checkout before fb76d37 prepared nothing (--breakdown on an older tree)
+    def prepare_filters(filters):  # type: ignore[no-redef]
+        return filters
 from ingest.decode import decode_body  # noqa: E402
 from ingest.extract import extract_main_text, quick_text  # noqa: E402
 from ingest.warc import read_warc, triage  # noqa: E402
