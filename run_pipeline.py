@@ -2,7 +2,7 @@
 
 tokenmill's own flags are parsed here; every other flag goes to Beam's PipelineOptions unchanged, so the
 same command runs on DataflowRunner, FlinkRunner, SparkRunner or PortableRunner. Without --runner it runs
-locally in multi_processing mode on all cores (inputs of at most 4 MiB in one process), on Beam's FnApiRunner
+locally in multi_processing mode on all cores (inputs of at most 8 MiB in one process), on Beam's FnApiRunner
 (see `driver.runner.local_runner`).
 
 This file is the run's story: the flags, the recipe and the paths it names checked, the inputs expanded, the

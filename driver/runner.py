@@ -20,13 +20,14 @@ from pipelines.worker import _MALLOPT, ARROW_POOL, set_mallopt
 DEFAULT_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_processing", "--direct_num_workers=0"]
 # A local run given no runner flags whose inputs total at most IN_PROCESS_BYTES runs its one worker in the
 # driver's process (in_memory), not in SDK worker processes on every core. Why: starting the workers (each
-# imports Beam and tokenmill and loads lid.176 and the tokenizer) and stopping them took ~3 s of a run that
-# spends 1-2 s on its records: the 300-page bench crawl's fineweb run (584 KB) took 8.2 s in workers and 6.5 s
-# in process, the 24-record demo 7.6 s and 5.2 s (`tokenmill run`, 2026-12-07). 4 MiB is ~190 Common Crawl
-# pages (22 KB each): their extraction, ~12 ms of CPU a page, is what a second core would share, ~1.1 s,
-# below what starting its worker costs. Only the local runner's execution changes; the outputs are the same
-# bytes in either mode (tests/test_pipeline.py), and any --direct_* flag is taken as given.
-IN_PROCESS_BYTES = 4 * 2**20
+# imports Beam and tokenmill and loads lid.176 and the tokenizer) and stopping them cost ~3 s, more than a
+# small crawl's records take; in process the extraction child still runs beside the worker, on the other core.
+# `tokenmill run --config fineweb`, 2026-12-07: the 24-record demo 7.6 s in workers, 5.2 s in process; the
+# project's 300-page bench crawl (584 KB) 8.2 / 6.5 s; a 300-page make_bench_warc crawl (7.3 MB, Common Crawl
+# pages) 9.6-10.0 / 8.1-8.6 s; the 2,500-page one (57 MB) 24.9 / 30.6 s, where the second worker's share of
+# the records outweighs its start. Only the local runner's execution changes; the outputs are the same bytes in
+# either mode (tests/test_pipeline.py, tests/test_near_dedup.py), and any --direct_* flag is taken as given.
+IN_PROCESS_BYTES = 8 * 2**20
 IN_PROCESS_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
 
 
