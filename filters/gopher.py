@@ -16,7 +16,7 @@ import numpy as np
 
 from filters.base import Filter
 from filters.lists import read_stopwords_json
-from filters.text import PARAGRAPH_SPLIT, find_duplicates, split_lines, split_words, words_with_alpha
+from filters.text import PARAGRAPH_SPLIT, LastText, find_duplicates, split_lines, split_words, words_with_alpha
 from schemas.records import Document
 
 BULLETS = ("•", "‣", "◦", "⁃", "▪", "●", "-", "*")
@@ -97,22 +97,22 @@ class GopherQualityFilter(Filter):
         return None
 
 
-_index: tuple[str | None, dict[str, int], np.ndarray] = (None, {}, np.zeros(0, dtype=np.uint64))
+def word_ids(words: list[str]) -> tuple[dict[str, int], np.ndarray]:
+    """The distinct words, each with the position of its first occurrence, in order of first occurrence; and
+    every word's id, that position (uint64)."""
+    first: dict[str, int] = {}
+    ids = np.fromiter(map(first.setdefault, words, itertools.count()), dtype=np.uint64, count=len(words))
+    return first, ids
+
+
+_index = LastText()
 
 
 def word_index(text: str, words: list[str]) -> tuple[dict[str, int], np.ndarray]:
-    """Of `words`, the words of `text` (split_words): the distinct words, each with the position of its first
-    occurrence, in order of first occurrence; and every word's id, that position (uint64). Both Gopher filters
-    read them: the last result is reused when the very same text object comes again (one read of the entry, as
-    in filters.text.split_words). Callers must not change what it returns."""
-    global _index
-    last = _index
-    if last[0] is text:
-        return last[1], last[2]
-    first: dict[str, int] = {}
-    ids = np.fromiter(map(first.setdefault, words, itertools.count()), dtype=np.uint64, count=len(words))
-    _index = (text, first, ids)
-    return first, ids
+    """word_ids of `words`, the words of `text` (split_words), kept for the last text (filters.text.LastText):
+    both Gopher filters read them. Callers must not change what it returns."""
+    index = _index.get(text)
+    return _index.put(text, word_ids(words)) if index is None else index
 
 
 def ngram_stats(words: list[str], ids: np.ndarray | None = None) -> tuple[dict[int, int], dict[int, int]]:
@@ -125,8 +125,7 @@ def ngram_stats(words: list[str], ids: np.ndarray | None = None) -> tuple[dict[i
     from filters.repetition_kernels import DUP_NS, TOP_NS, repetition_stats
 
     if ids is None:
-        first: dict[str, int] = {}
-        ids = np.fromiter(map(first.setdefault, words, itertools.count()), dtype=np.uint64, count=len(words))
+        ids = word_ids(words)[1]
     lengths = np.fromiter(map(len, words), dtype=np.int64, count=len(words))
     top, dup = repetition_stats(ids, lengths)
     return dict(zip(TOP_NS, top.tolist(), strict=True)), dict(zip(DUP_NS, dup.tolist(), strict=True))

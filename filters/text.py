@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable, Iterable
+from typing import Any
 
 _CJK = "\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff"
 _SEA = "\u0e00-\u0e7f\u0e80-\u0eff\u1000-\u109f\u1780-\u17ff"
@@ -39,44 +40,53 @@ _HAS_ALPHA = re.compile(r"[^\W\d_]")
 PARAGRAPH_SPLIT = re.compile(r"\n\n+")
 
 
-_last: tuple[str | None, list[str]] = (None, [])
+class LastText:
+    """One value derived from a text, kept for the last text object it was derived from.
+
+    Several filters read the same views of a page one after another (its words, its lines, its word ids); each
+    view is computed once and reused while the very same string object comes again (a modifier that changes
+    the text makes a new object). The entry is one (text, value) tuple, read once and replaced whole: the SDK
+    harness runs bundles in threads, and another may replace it meanwhile. Callers must not mutate a value."""
+
+    __slots__ = ("_entry",)
+
+    def __init__(self) -> None:
+        self._entry: tuple[str | None, Any] = (None, None)
+
+    def get(self, text: str) -> Any:
+        """The value kept for this very string object, else None."""
+        entry = self._entry
+        return entry[1] if entry[0] is text else None
+
+    def put(self, text: str, value: Any) -> Any:
+        self._entry = (text, value)
+        return value
+
+
+_words, _lines = LastText(), LastText()
 
 
 def split_words(text: str) -> list[str]:
-    """Words of `text` (no punctuation tokens), for any script; see the module docstring.
-
-    Several filters split the same text one after another; the last result is reused when the very same
-    string object comes again (a modifier that changes the text makes a new object). Callers must not
-    mutate the returned list.
-    """
-    global _last
-    last = _last  # one read: the SDK harness runs bundles in threads, and another may replace it meanwhile
-    if last[0] is text:
-        return last[1]
-    words = (_WORD if _SPLIT_SCRIPT.search(text) else _PLAIN_WORD).findall(text)
-    _last = (text, words)
+    """Words of `text` (no punctuation tokens), for any script; see the module docstring. The last text's
+    words are kept (LastText). Callers must not mutate the returned list."""
+    words = _words.get(text)
+    if words is None:
+        words = _words.put(text, (_WORD if _SPLIT_SCRIPT.search(text) else _PLAIN_WORD).findall(text))
     return words
 
 
-_last_lines: tuple[str | None, list[str]] = (None, [])
-
-
 def split_lines(text: str) -> list[str]:
-    """text.splitlines(), the last result reused when the very same string object comes again (Gopher's two
-    filters and C4 each read the page's lines). Callers must not mutate the returned list."""
-    global _last_lines
-    last = _last_lines  # one read, as in split_words
-    if last[0] is text:
-        return last[1]
-    lines = text.splitlines()
-    _last_lines = (text, lines)
+    """text.splitlines(), the last text's kept (Gopher's two filters and C4 each read the page's lines).
+    Callers must not mutate the returned list."""
+    lines = _lines.get(text)
+    if lines is None:
+        lines = _lines.put(text, text.splitlines())
     return lines
 
 
 def cached_words(text: str) -> list[str] | None:
     """The words of `text` when this very string object was the last one split, else None (nothing is split)."""
-    last = _last
-    return last[1] if last[0] is text else None
+    return _words.get(text)
 
 
 def count_words(text: str) -> int:
@@ -85,23 +95,20 @@ def count_words(text: str) -> int:
 
 
 # A word count a modifier derived for the text it made (filters.c4: the count before, less its removed lines'),
-# so that a filter that only counts (filters.fineweb) splits no text: one entry, like split_words' cache.
-_counted: tuple[str | None, int] = (None, 0)
+# so that a filter that only counts (filters.fineweb) splits no text.
+_counted = LastText()
 
 
 def remember_word_count(text: str, count: int) -> None:
     """Record that `text` (this string object) has `count` words, as split_words would count them."""
-    global _counted
-    _counted = (text, count)
+    _counted.put(text, count)
 
 
 def word_count(text: str) -> int:
     """len(split_words(text)), from what is known of this very string object when anything is: a count a
     modifier remembered, or the words of the last split."""
-    counted = _counted  # one read, as in split_words
-    if counted[0] is text:
-        return counted[1]
-    return len(split_words(text))
+    counted = _counted.get(text)
+    return len(split_words(text)) if counted is None else counted
 
 
 def has_alpha(word: str) -> bool:
