@@ -46,7 +46,7 @@ def pages_to_extract(crawl: Path, recipe_name: str, limit: int | None = None) ->
     """(url, decoded HTML) of every page of the crawl's *.warc.gz (in name order) that reaches extraction under
     the recipe: past triage, and past the language precheck when the recipe runs it."""
     from classifiers.language import LanguageIdentifier
-    from filters.language import precheck_reason
+    from filters.language import precheck_reason, runs_precheck
     from ingest.decode import decode_body
     from ingest.extract import quick_text
     from ingest.warc import read_warc, triage
@@ -55,8 +55,7 @@ def pages_to_extract(crawl: Path, recipe_name: str, limit: int | None = None) ->
 
     recipe = load_recipe(recipe_name)
     lang = recipe.filters.language
-    precheck = "language" in recipe.filters.order and bool(lang.keep) and lang.precheck_margin > 0
-    lid = LanguageIdentifier() if precheck else None
+    lid = LanguageIdentifier() if runs_precheck(recipe) else None
     out: list[tuple[str, str]] = []
     for path in sorted(crawl.glob("*.warc.gz")):
         with open(path, "rb") as f:

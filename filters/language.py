@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from filters.base import Filter
+from schemas.recipe import Recipe
 from schemas.records import Document
 
 
@@ -13,6 +14,13 @@ def precheck_reason(best_kept: float, keep: list[str], margin: float) -> tuple[s
     if keep and margin > 0 and best_kept < margin:
         return "language_not_kept", best_kept
     return None
+
+
+def runs_precheck(recipe: Recipe) -> bool:
+    """Whether a run of `recipe` asks the cascade's question at all: its language filter is in the order, keeps
+    some languages, and its precheck margin is above 0 (0 turns the cascade off)."""
+    lang = recipe.filters.language
+    return "language" in recipe.filters.order and bool(lang.keep) and lang.precheck_margin > 0
 
 
 class LanguageFilter(Filter):

@@ -18,7 +18,7 @@ from apache_beam.io.filesystems import FileSystems
 
 from classifiers.language import LanguageIdentifier
 from console.progress import ProgressFile
-from filters.language import precheck_reason
+from filters.language import precheck_reason, runs_precheck
 from filters.registry import apply_filters, build_filters, prepare_filters
 from ingest.decode import decode_body
 from ingest.extract import Extracted, Extractor, quick_text
@@ -156,9 +156,7 @@ class ExtractDocuments(beam.DoFn):
 
     def __init__(self, recipe: Recipe, precheck: bool = True) -> None:
         self.recipe = recipe
-        lang = recipe.filters.language
-        self.precheck = (precheck and "language" in recipe.filters.order and bool(lang.keep)
-                         and lang.precheck_margin > 0)
+        self.precheck = precheck and runs_precheck(recipe)
 
     def setup(self) -> None:
         apply_worker_settings()  # once per process; pipelines/worker.py
