@@ -224,12 +224,12 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     inputs_file = f"{output}/{INPUTS_FILE}"
     if not dry:
         write_input_list(inputs_file, inputs)
-    progress = None
+    progress, known_bytes = None, sum(n or 0 for n in sizes.values())
     if console_fd is not None and is_local(beam_args):
         from console.progress import ProgressLine
 
-        progress = ProgressLine(f"{output}/{STAGING}", sum(n or 0 for n in sizes.values()), console_fd)
-    near, input_bytes = recipe.dedup.near, None if None in sizes.values() else sum(n or 0 for n in sizes.values())
+        progress = ProgressLine(f"{output}/{STAGING}", known_bytes, console_fd)
+    near, input_bytes = recipe.dedup.near, None if None in sizes.values() else known_bytes
     # The job graph is fixed before the run: a small crawl's needs no unrolled near-dedup round.
     rounds = rounds_to_unroll(near.max_rounds, near.small_input_bytes, input_bytes)
     stats = execute(beam_args, output, lambda p: build_pipeline(

@@ -203,7 +203,6 @@ def _finish_key(edge: tuple[str, str], final_state, limit: int | None) -> Iterat
 
 
 def _finished(_key: None, edges: Iterable[tuple[str, str]]) -> Iterator[tuple[str, str]]:
-    mark(MARK_FINAL)
     yield from sorted(components_in_one_group(edges).items())
 
 
