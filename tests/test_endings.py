@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 import pytest
 
 import run_pipeline
-from console.endings import BROKEN_PIPE, INTERRUPTED, RESUME
+from console.endings import BROKEN_PIPE, INTERRUPTED, RESUME, held_interrupts
 from tests.test_pipeline import IN_MEMORY, run
 
 TOKENMILL = [sys.executable, "-m", "tokenmill_cli"]
@@ -109,6 +109,28 @@ def test_ctrl_c_during_start_up_shows_one_line_and_exits_130(demo_crawl, tmp_pat
     assert still_running(session) == []
 
 
+def test_a_ctrl_c_that_an_import_swallows_still_stops_the_command():
+    """What CI saw on 1243931: the Ctrl-C typed 0.3 s in landed inside a compiled module's collections.abc patch,
+    which catches and prints what is raised in it ("Exception ignored in: <module 'collections.abc'>"), and the
+    run went on to exit 0. The import here does the same with a real SIGINT; held, the interrupt comes after it."""
+
+    def swallowing_import() -> None:
+        try:
+            os.kill(os.getpid(), signal.SIGINT)
+            time.sleep(1)  # the signal is handled here, in the main thread
+        except BaseException:  # noqa: BLE001 - what the compiled module does
+            pass
+
+    handler = signal.getsignal(signal.SIGINT)
+    swallowing_import()  # as it was: nothing reaches the caller
+    with pytest.raises(KeyboardInterrupt):
+        with held_interrupts():
+            swallowing_import()
+    assert signal.getsignal(signal.SIGINT) is handler
+    with held_interrupts():  # no Ctrl-C, no interrupt
+        pass
+
+
 @pytest.mark.parametrize("workers", [["--direct_num_workers=2"], []], ids=["worker-processes", "in-process"])
 def test_ctrl_c_in_mid_run_shows_one_line_and_the_same_command_runs_it_again(demo_crawl, tmp_path, workers):
     """Before: 160-255 lines (each worker's and extraction child's KeyboardInterrupt traceback, grpc errors,
@@ -151,6 +173,29 @@ def test_an_error_the_interrupt_turns_into_is_still_the_one_line_and_130(capfd):
 
     assert run_pipeline.main([], command=interrupted_run) == INTERRUPTED
     assert capfd.readouterr().err == f"tokenmill: {RESUME}\n"
+
+
+def test_a_ctrl_c_while_standard_error_is_swapped_still_gets_its_one_line():
+    """A Ctrl-C that lands inside QuietStderr's set-up, after descriptor 2 became its pipe: the line went into
+    the pipe, which no one forwarded, and the run ended 130 with nothing shown. In a fresh interpreter, whose
+    standard error is a real descriptor (pytest's capture would take sys.stderr's writes before descriptor 2)."""
+    script = (
+        "import os, signal, sys, time\n"
+        "import run_pipeline\n"
+        "from console.quiet import QuietStderr\n"
+        "class CtrlCInSetUp(QuietStderr):\n"
+        "    def _watch_sigint(self):\n"
+        "        super()._watch_sigint()\n"
+        "        os.kill(os.getpid(), signal.SIGINT)\n"
+        "        time.sleep(1)\n"
+        "def command(argv, console_fd=None):\n"
+        "    raise AssertionError('the run started')\n"
+        "run_pipeline.QuietStderr = CtrlCInSetUp\n"
+        "sys.exit(run_pipeline.main([], command=command))\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], cwd=run_pipeline.CHECKOUT, capture_output=True,
+                          text=True, timeout=120)
+    assert (done.returncode, done.stderr) == (INTERRUPTED, f"tokenmill: {RESUME}\n")
 
 
 def test_ctrl_c_in_any_other_command_is_one_line_and_130():
