@@ -20,7 +20,7 @@ import sys
 import time
 from typing import Any
 
-from console.endings import INTERRUPTED, RESUME, finish
+from console.endings import INTERRUPTED, RESUME, finish, leave
 from console.numbers import run_summary
 from console.quiet import QuietStderr, drop_import_warning
 from console.safe import ArgumentParser, shown
@@ -354,4 +354,4 @@ def main(argv: list[str] | None = None, command=None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(finish(main, interrupted=RESUME))
+    leave(finish(main, interrupted=RESUME))

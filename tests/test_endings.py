@@ -319,3 +319,25 @@ def test_the_quiet_console_ends_with_the_run_when_a_child_was_started_inside_it(
     assert "from the child" in done.stderr
     left = float(done.stdout.split()[2])
     assert left < 2.5, done.stdout  # the console waits at most 5 s for a holder of its pipe
+
+
+def test_leaving_does_what_a_normal_exit_does_that_matters(tmp_path):
+    """console/endings.leave skips the interpreter's teardown (0.5-0.7 s with Beam loaded), not what comes before
+    it: a thread pool's queued work finishes, non-daemon threads are joined, atexit handlers run (here one that
+    writes a file, as logging's flushes its handlers), buffered output is flushed, and the status is the one given."""
+    script = (
+        "import atexit, concurrent.futures, pathlib, sys, threading, time\n"
+        "from console.endings import leave\n"
+        "out = pathlib.Path(sys.argv[1])\n"
+        "atexit.register(lambda: (out / 'atexit').write_text('ran'))\n"
+        "pool = concurrent.futures.ThreadPoolExecutor(1)\n"
+        "pool.submit(lambda: (time.sleep(0.3), (out / 'pool').write_text('done')))\n"
+        "threading.Thread(target=lambda: (time.sleep(0.3), (out / 'thread').write_text('joined'))).start()\n"
+        "print('the last line', end='')\n"
+        "leave(3)\n"
+        "print('never')\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script, str(tmp_path)], cwd=run_pipeline.CHECKOUT,
+                          capture_output=True, text=True, timeout=60)
+    assert (done.returncode, done.stdout, done.stderr) == (3, "the last line", "")
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["atexit", "pool", "thread"]

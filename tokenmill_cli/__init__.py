@@ -3,7 +3,6 @@ the command. Only `run`, `select` and `demo` import Apache Beam."""
 
 from __future__ import annotations
 
-import os
 import sys
 from collections.abc import Callable
 
@@ -88,36 +87,18 @@ def _paged(command):
     return run
 
 
-def _exit_before_arrow_tears_down(code: int) -> None:
-    """End the process now, its output flushed, without the interpreter's shutdown: a command that read Parquet
-    sometimes died there of SIGABRT ('terminate called without an active exception', exit -6) after printing
-    everything, when Arrow's thread pool is destroyed with a thread still running (apache/arrow#34314, open;
-    seen with `tokenmill diff` under load). Only for the `tokenmill` command itself, never for `main([...])`
-    called in a process that goes on, and never for the commands that run Beam (its runner cleans up at exit).
-    Every file a command writes is closed by then: they write through `with` blocks."""
-    import logging
-
-    try:
-        sys.stdout.flush()
-        sys.stderr.flush()
-    except OSError:  # a pipe closed by now: finish() said what it had to
-        pass
-    logging.shutdown()
-    os._exit(code)
-
-
 def _ends_as_unix_tools_do(command):
     """`main`, ending quietly when stopped from outside: Ctrl-C gives one line and 130, a reader that closes the
     pipe (`tokenmill inspect RUN | head -1`) nothing and 141 (console/endings.py says why)."""
 
     def run(argv: list[str] | None = None) -> int:
-        from console.endings import RESUME, finish
+        from console.endings import RESUME, finish, leave
 
         name = (sys.argv[1:] if argv is None else argv)[:1]
         beam = name in (["run"], ["select"], ["demo"])
         code = finish(lambda: command(argv), interrupted=RESUME if beam else "interrupted")
-        if argv is None and not beam:
-            _exit_before_arrow_tears_down(code)
+        if argv is None:  # the command's own process: it ends here (console/endings.leave says why this way)
+            leave(code)
         return code
 
     return run
