@@ -75,6 +75,7 @@ from driver.runner import (  # noqa: E402, F401 - tests, bench/ and tokenmill_cl
     SPARK_ENVIRONMENT_CACHE_MS,
     check_runner,
     dataflow_threads,
+    extract_children,
     flink_streaming,
     is_dry_run,
     is_local,
@@ -234,7 +235,8 @@ def run(argv: list[str] | None = None, console_fd: int | None = None) -> dict[st
     rounds = rounds_to_unroll(near.max_rounds, near.small_input_bytes, input_bytes)
     stats = execute(beam_args, output, lambda p: build_pipeline(
         p, inputs_file=inputs_file, output=output, recipe=recipe, tokenizer_info=info, keep_scored=args.keep_scored,
-        progress=progress is not None, decontamination=decontamination, against=against, rounds=rounds), progress,
+        progress=progress is not None, decontamination=decontamination, against=against, rounds=rounds,
+        extract_children=extract_children(beam_args, input_bytes)), progress,
         started=started,
         judge=lambda stats: problems(stats, args.max_record_errors, args.max_file_errors), input_bytes=input_bytes)
     if DRY_RUN in stats:

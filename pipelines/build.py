@@ -293,10 +293,12 @@ def build_pipeline(
     decontamination: DecontaminationPlan | None = None,
     against: list[dict[str, Any]] | None = None,
     rounds: int | None = None,
+    extract_children: int = 1,
 ) -> None:
     """The full run: WARC/WET files to shards, ledger, manifest, stats. With `progress` the read and filter steps
     keep running counts in _staging/ for the driver's progress line (console/progress.py; local runs only).
     `rounds`: the near-dedup rounds the graph holds (dedup.components.rounds_to_unroll; None: max_rounds).
+    `extract_children`: extraction processes per worker (ingest.extract.ExtractorPool; the outputs are the same).
 
     The input files are read from `inputs_file` (outputs.run_files.write_input_list, one path a line) by the
     pipeline itself: the paths built into the graph (a Create, the shard-name index, the finalize step's
@@ -315,7 +317,7 @@ def build_pipeline(
             SKIPPED, FILE_ERRORS, SNAPSHOTS, main="records")
     )
     # --keep-scored wants every page to reach the filters (select may keep other languages): no precheck then.
-    extract = ExtractDocuments(recipe, precheck=not keep_scored)
+    extract = ExtractDocuments(recipe, precheck=not keep_scored, extract_children=extract_children)
     extracted = read.records | "ExtractLang" >> beam.ParDo(extract).with_outputs(LEDGER, EXTRACTION, main="docs")
     _filter_to_outputs(
         p, extracted.docs, extracted[LEDGER], output=output, recipe=recipe, inputs_file=inputs_file,

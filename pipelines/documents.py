@@ -11,6 +11,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import time
+from collections import deque
 from collections.abc import Iterator
 
 import apache_beam as beam
@@ -21,7 +22,7 @@ from console.progress import ProgressFile
 from filters.language import precheck_reason, runs_precheck
 from filters.registry import apply_filters, build_filters, prepare_filters
 from ingest.decode import decode_body
-from ingest.extract import Extracted, Extractor, quick_text
+from ingest.extract import Extracted, ExtractorPool, quick_text
 from ingest.warc import ReadError, SkippedRecord, WarcInfo, read_warc, snapshot_of_file, source_name, triage
 from outputs.run_files import inputs_root
 from outputs.timing import MARK_RECORDS_END, MARK_RECORDS_START
@@ -154,16 +155,17 @@ class ExtractDocuments(beam.DoFn):
     trafilatura call. Language ID of the extracted text runs per document, as soon as its text is back.
     """
 
-    def __init__(self, recipe: Recipe, precheck: bool = True) -> None:
+    def __init__(self, recipe: Recipe, precheck: bool = True, extract_children: int = 1) -> None:
         self.recipe = recipe
         self.precheck = precheck and runs_precheck(recipe)
+        self.extract_children = extract_children  # ingest.extract.ExtractorPool says when more than one
 
     def setup(self) -> None:
         apply_worker_settings()  # once per process; pipelines/worker.py
         self.setup_time = SetupTime(STAGE_EXTRACT)
         with self.setup_time.timed():
             # The child starts in the background; the first extraction (or finish_bundle) waits for it.
-            self.extractor = Extractor(self.recipe.extract, wait=False)
+            self.extractor = ExtractorPool(self.recipe.extract, self.extract_children, wait=False)
             self.lid = LanguageIdentifier(self.recipe.language.model_path, self.recipe.language.max_chars)
             self.url_filters = [f for f in build_filters(self.recipe) if not f.needs_text]
         self.read_c = StageCounters(STAGE_READ)
@@ -273,11 +275,11 @@ class ExtractDocuments(beam.DoFn):
         return decision
 
     def process(self, batch: list[Record]) -> Iterator:
-        # Pipelined with the extraction child: while it extracts one page, this worker prepares the next
-        # records and runs the later stages (yielding a Document runs the fused filters, classifiers and
-        # staging right away) on the page before. Only the last straggling worker of a run has a core to spare
-        # for that; everywhere else both cores are busy either way.
-        in_flight: Record | None = None
+        # Pipelined with the extraction children: while they extract the pages in flight (one a child), this
+        # worker prepares the next records and runs the later stages (yielding a Document runs the fused
+        # filters, classifiers and staging right away) on the page before. Only the last straggling worker of a
+        # run has a core to spare for that; everywhere else both cores are busy either way.
+        in_flight: deque[Record] = deque()
         for record in batch:
             try:
                 prepared = self._prepare(record)
@@ -291,13 +293,17 @@ class ExtractDocuments(beam.DoFn):
             if isinstance(prepared, Extracted):
                 yield from self._finish(record, prepared)
                 continue
-            done = (in_flight, self._collect(in_flight)) if in_flight is not None else None
+            done = None
+            if len(in_flight) == self.extractor.depth:
+                oldest = in_flight.popleft()
+                done = (oldest, self._collect(oldest))
             self.extractor.submit(prepared, record.url)
-            in_flight = record
+            in_flight.append(record)
             if done is not None:
                 yield from self._finish(*done)
-        if in_flight is not None:
-            yield from self._finish(in_flight, self._collect(in_flight))
+        while in_flight:
+            oldest = in_flight.popleft()
+            yield from self._finish(oldest, self._collect(oldest))
         yield from self._report_setup()
 
     def _collect(self, record: Record) -> Extracted | Decision:

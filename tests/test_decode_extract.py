@@ -10,7 +10,14 @@ from dataclasses import replace
 import pytest
 
 from ingest.decode import declared_charsets, decode_body
-from ingest.extract import Extracted, Extractor, ExtractorUnavailable, extract_main_text, head_metadata
+from ingest.extract import (
+    Extracted,
+    Extractor,
+    ExtractorPool,
+    ExtractorUnavailable,
+    extract_main_text,
+    head_metadata,
+)
 from schemas.recipe import ExtractConfig
 from schemas.records import STAGE_EXTRACT, Decision
 from tests.conftest import shared_path
@@ -239,6 +246,40 @@ def test_worker_restarts_after_restart_every_documents():
         assert len(pids) == 3
     finally:
         ex.close()
+
+
+def test_a_pool_of_two_children_gives_each_page_its_own_result_in_the_order_submitted():
+    """ingest.extract.ExtractorPool with two pages in flight: the results come back in submission order, from
+    both children, and a page that hits the CPU-time limit in one child neither delays nor touches the page in
+    the other; the pool refuses a third page in flight (its answer could become another page's)."""
+    pages = ["<p>a</p>", "SLOW page", "<p>c</p>", "BAD page", "<p>e</p>", "<p>f</p>", "<p>g</p>"]
+    pool = ExtractorPool(ExtractConfig(timeout_seconds=0.5), children=2, extract_fn=_slow_or_raising_extract)
+    try:
+        results, in_flight, served_by = [], [], []
+        for page in pages:
+            if len(in_flight) == pool.depth:
+                results.append((in_flight.pop(0), pool.collect()))
+            pool.submit(page, "u")
+            served_by.append(pool._order[-1]._process.pid)
+            in_flight.append(page)
+        with pytest.raises(RuntimeError, match="in flight"):
+            pool.submit("<p>one too many</p>", "u")
+        while in_flight:
+            results.append((in_flight.pop(0), pool.collect()))
+    finally:
+        pool.close()
+    assert [page for page, _ in results] == pages
+    shown = {page: (r.text if isinstance(r, Extracted) else r.reason) for page, r in results}
+    assert shown == {"<p>a</p>": "<P>A</P>", "SLOW page": "extract_timeout", "<p>c</p>": "<P>C</P>",
+                     "BAD page": "extract_error", "<p>e</p>": "<P>E</P>", "<p>f</p>": "<P>F</P>",
+                     "<p>g</p>": "<P>G</P>"}
+    assert len(set(served_by[:2])) == 2  # both children extracted
+
+
+def _slow_or_raising_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
+    if "BAD" in page:
+        raise ValueError("parser exploded")
+    return _slow_extract(page, url, config)
 
 
 def test_fast_mode_reaches_trafilatura_and_still_extracts_the_article(monkeypatch):

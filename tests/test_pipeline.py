@@ -427,6 +427,13 @@ def test_the_local_runner_is_pinned_so_nothing_is_downloaded():
     assert run_pipeline.local_runner(["--runner", "DirectRunner"]) == ["--runner", "FnApiRunner"]
     for other in (["--runner=DataflowRunner", "--project=p"], ["--runner", "PrismRunner"]):
         assert run_pipeline.local_runner(other) == other
+    # Two extraction children for the one worker of a run in one process, one a worker everywhere else.
+    from driver.runner import IN_PROCESS_EXTRACT_CHILDREN
+
+    assert run_pipeline.extract_children([], small) == IN_PROCESS_EXTRACT_CHILDREN == 2
+    for args, size in (([], small + 1), ([], None), (["--direct_num_workers=2"], small),
+                       (["--runner=DirectRunner"], small), (["--runner=FlinkRunner"], small)):
+        assert run_pipeline.extract_children(args, size) == 1, (args, size)
 
 
 def test_the_driver_builds_the_pipeline_without_the_compiled_kernels(tmp_path):
