@@ -63,7 +63,7 @@ def _role_of(pid: int, root: int) -> str | None:
             cmd = f.read()
     except OSError:
         return None
-    if b"sdk_worker_main" in cmd:
+    if b"sdk_worker_main" in cmd or b"harness.local_worker" in cmd:  # Beam's worker main, or tokenmill's around it
         return "sdk_workers"
     if b"spawn_main" in cmd:
         return "extraction_children"

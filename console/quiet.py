@@ -34,9 +34,11 @@ from collections import deque
 from console.endings import held_interrupts
 
 # Lines that say nothing to a user of tokenmill: Beam's INFO logging, its import-time bigquery/apitools warning,
-# the SDK worker's semi_persistent_directory warning, and warcio's three-line "Record not followed by newline".
+# the SDK worker's semi_persistent_directory warning (its logger is __main__ when Beam's worker main is run
+# as a script, its module name under harness/local_worker.py), and warcio's three-line "Record not followed by newline".
 NOISE = re.compile(
-    r"INFO:|WARNING:root:apitools not found|WARNING:__main__:No semi_persistent_directory"
+    r"INFO:|WARNING:root:apitools not found"
+    r"|WARNING:(__main__|apache_beam\.runners\.worker\.sdk_worker_main):No semi_persistent_directory"
     r"|\s*WARNING: Record not followed by newline|\s+Offset: \d+$|\s+Remainder: b"
 )
 

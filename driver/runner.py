@@ -7,6 +7,8 @@ Each says why where it is defined. Moved from run_pipeline.py on 2026-12-07 (iss
 from __future__ import annotations
 
 import os
+import shlex
+import sys
 from typing import Any
 
 import apache_beam as beam
@@ -222,14 +224,43 @@ def worker_options(options: PipelineOptions) -> Any:
         retrieval_token="unused-retrieval-token", pipeline_options=struct))
 
 
-def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
-    """A Pipeline on the runner `beam_args` name (after `local_runner`); Beam's local runner is built here so
-    its SDK workers get the run's options (`worker_options`)."""
-    options = PipelineOptions(beam_args)
-    if runner_name(options) == "FnApiRunner":
+# The command the FnApiRunner starts its multi_processing SDK workers with (Beam 2.62, fn_runner.py), and the
+# one LocalRunner starts them with instead: the same worker, ended without the interpreter's teardown.
+BEAM_WORKER_COMMAND = f"{sys.executable} -m apache_beam.runners.worker.sdk_worker_main"
+LOCAL_WORKER_COMMAND = f"{shlex.quote(sys.executable)} -m harness.local_worker"
+
+
+def local_runner_class() -> type:
+    """LocalRunner, defined on first use (Beam's runner module is imported then)."""
+    global _LOCAL_RUNNER
+    if _LOCAL_RUNNER is None:
+        from apache_beam.portability import python_urns
         from apache_beam.runners.portability.fn_api_runner import FnApiRunner
 
-        return beam.Pipeline(runner=FnApiRunner(provision_info=worker_options(options)), options=options)
+        class LocalRunner(FnApiRunner):
+            """Beam's FnApiRunner whose multi_processing SDK workers run harness/local_worker.py (it says why):
+            the job's environment that names Beam's worker command is given tokenmill's before the runner
+            starts the workers. Any other environment, and a Beam whose command differs, run as they are."""
+
+            def run_via_runner_api(self, pipeline_proto, options):
+                for env in pipeline_proto.components.environments.values():
+                    if env.urn == python_urns.SUBPROCESS_SDK and env.payload == BEAM_WORKER_COMMAND.encode():
+                        env.payload = LOCAL_WORKER_COMMAND.encode()
+                return super().run_via_runner_api(pipeline_proto, options)
+
+        _LOCAL_RUNNER = LocalRunner
+    return _LOCAL_RUNNER
+
+
+_LOCAL_RUNNER: type | None = None
+
+
+def make_pipeline(beam_args: list[str]) -> beam.Pipeline:
+    """A Pipeline on the runner `beam_args` name (after `local_runner`); Beam's local runner is built here so
+    its SDK workers get the run's options (`worker_options`) and end quickly (`local_runner_class`)."""
+    options = PipelineOptions(beam_args)
+    if runner_name(options) == "FnApiRunner":
+        return beam.Pipeline(runner=local_runner_class()(provision_info=worker_options(options)), options=options)
     return beam.Pipeline(options=options)
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 from pathlib import Path
 
 import pyarrow.parquet as pq
@@ -434,6 +435,24 @@ def test_the_local_runner_is_pinned_so_nothing_is_downloaded():
     for args, size in (([], small + 1), ([], None), (["--direct_num_workers=2"], small),
                        (["--runner=DirectRunner"], small), (["--runner=FlinkRunner"], small)):
         assert run_pipeline.extract_children(args, size) == 1, (args, size)
+
+
+def _worker_command(_element) -> str:
+    with open("/proc/self/cmdline", "rb") as f:
+        return f.read().replace(b"\0", b" ").decode().strip()
+
+
+def test_the_local_runners_worker_processes_run_tokenmills_worker_main(tmp_path):
+    """driver/runner.py: LocalRunner gives the multi_processing workers harness/local_worker.py (Beam's worker
+    main, ended without the interpreter's teardown); a worker reports its own command line here."""
+    import apache_beam as beam
+
+    out = tmp_path / "commands"
+    p = run_pipeline.make_pipeline(run_pipeline.local_runner(["--direct_num_workers=1"]))
+    _ = (p | beam.Create([0]) | beam.Map(_worker_command)
+         | beam.io.WriteToText(str(out), shard_name_template=""))
+    p.run().wait_until_finish()
+    assert out.read_text().split() == [sys.executable, "-m", "harness.local_worker"]
 
 
 def test_the_driver_builds_the_pipeline_without_the_compiled_kernels(tmp_path):
