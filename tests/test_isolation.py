@@ -91,16 +91,16 @@ def inject(mp: pytest.MonkeyPatch) -> None:
 
     wrap(documents, "triage", "triage", lambda record, _cfg: record.url.endswith(f"/page-{VICTIM['triage']}"))
     wrap(documents, "decode_body", "decode", lambda body, _ct: _text_has("decode", body))
-    collect = documents.Extractor.collect
+    collect = documents.ExtractorPool.collect
 
-    def collect_and_fail(self):
-        pending = self._pending[0] if self._pending else ""
+    def collect_and_fail(self):  # the oldest page in flight is the one collect() returns
+        oldest = self._order[0]._pending if self._order else None
         result = collect(self)
-        if _text_has("extract", pending):
+        if _text_has("extract", oldest[0] if oldest else ""):
             _raise("extract")
         return result
 
-    mp.setattr(documents.Extractor, "collect", collect_and_fail)
+    mp.setattr(documents.ExtractorPool, "collect", collect_and_fail)
     wrap(documents.LanguageIdentifier, "predict", "language_id",
          lambda _self, texts, *a, **k: any(_text_has("language_id", t) for t in texts))
     wrap(documents, "apply_filters", "filters", lambda _filters, doc, *a: _text_has("filters", doc.text))
