@@ -46,12 +46,20 @@ def pages_to_extract(crawl: Path, recipe_name: str, limit: int | None = None) ->
     """(url, decoded HTML) of every page of the crawl's *.warc.gz (in name order) that reaches extraction under
     the recipe: past triage, and past the language precheck when the recipe runs it."""
     from classifiers.language import LanguageIdentifier
-    from filters.language import precheck_reason, runs_precheck
+    from filters.language import precheck_reason
     from ingest.decode import decode_body
     from ingest.extract import quick_text
     from ingest.warc import read_warc, triage
     from schemas.recipe import load_recipe
     from schemas.records import Record
+
+    try:
+        from filters.language import runs_precheck
+    except ImportError:  # a checkout before 952e528 (throughput.py --breakdown runs there too): its condition
+
+        def runs_precheck(recipe) -> bool:
+            lang = recipe.filters.language
+            return "language" in recipe.filters.order and bool(lang.keep) and lang.precheck_margin > 0
 
     recipe = load_recipe(recipe_name)
     lang = recipe.filters.language
