@@ -20,13 +20,20 @@ import sys
 import time
 from typing import Any
 
-from console.endings import INTERRUPTED, RESUME, finish, leave
+from console.endings import INTERRUPTED, RESUME, finish, held_interrupts, leave
 from console.numbers import run_summary
 from console.quiet import QuietStderr, drop_import_warning
 from console.safe import ArgumentParser, shown
 from outputs.timing import process_started
 
 drop_import_warning()  # before Apache Beam is imported: it logs a bigquery/apitools warning as it loads
+
+# `python run_pipeline.py`: a Ctrl-C while the modules below (Apache Beam among them) are imported is held until
+# `main` starts, then raised inside `finish` (console/endings.held_interrupts says why). `tokenmill run` holds it
+# around its own import of this module (tokenmill_cli/runs.py).
+_IMPORTS_HELD = held_interrupts() if __name__ == "__main__" else None
+if _IMPORTS_HELD is not None:
+    _IMPORTS_HELD.__enter__()
 
 
 # The driver's steps (driver/). Names imported but not used here stay importable as run_pipeline.<name>, which
@@ -355,5 +362,14 @@ def main(argv: list[str] | None = None, command=None) -> int:
     return 1 if failed else 0
 
 
+def _main_after_imports() -> int:
+    """`main`, once a Ctrl-C held during the imports (if any) is raised: inside `finish`, one line and 130."""
+    import importlib
+
+    importlib.import_module("apache_beam.runners.worker.operations")  # as tokenmill_cli/runs.py does, held
+    _IMPORTS_HELD.__exit__(None, None, None)
+    return main()
+
+
 if __name__ == "__main__":
-    leave(finish(main, interrupted=RESUME))
+    leave(finish(_main_after_imports, interrupted=RESUME))

@@ -124,15 +124,19 @@ def leave(code: int) -> None:
     exit -6, apache/arrow#34314). What a normal exit does first is still done, in its order: the threading
     module's shutdown (concurrent.futures' exit hooks, then every non-daemon thread joined), then the atexit
     handlers (logging flushed, multiprocessing's children stopped, a job server Beam started stopped), then
-    standard output and error flushed. Both hooks are private names of the standard library: without either
+    standard output and error flushed; a Ctrl-C while those run leaves the status as it was, as it does in
+    the interpreter's own exit. Both hooks are private names of the standard library: without either
     the process exits the normal way. Only for the command's own process, never for `main([...])` called in a
     process that goes on."""
     shutdown, exit_funcs = getattr(threading, "_shutdown", None), getattr(atexit, "_run_exitfuncs", None)
     if not callable(shutdown) or not callable(exit_funcs) or threading.current_thread() is not threading.main_thread():
         sys.exit(code)
     _flush()
-    shutdown()
-    exit_funcs()
+    for step in (shutdown, exit_funcs):
+        try:
+            step()
+        except KeyboardInterrupt:  # a Ctrl-C after the last line: the interpreter's own exit ignores it too
+            pass
     _flush()
     os._exit(code)
 

@@ -31,10 +31,11 @@ DEFAULT_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=multi_proc
 # either mode (tests/test_pipeline.py, tests/test_near_dedup.py), and any --direct_* flag is taken as given.
 IN_PROCESS_BYTES = 8 * 2**20
 IN_PROCESS_RUNNER_ARGS = ["--runner=FnApiRunner", "--direct_running_mode=in_memory"]
-# Extraction children of that one worker: two, so that one extracts the next page while the worker is still on
-# the one before (ingest.extract.ExtractorPool says why). The 300-page make_bench_warc crawl, fineweb, three runs
-# each way alternating, 2026-12-07: the records phase 3.00-3.15 s with one child, 2.63-2.79 s with two, the
-# same output bytes. Runs in worker processes keep one child a worker: there every core has a worker already.
+# Extraction children of the one worker of a run that local_runner puts in one process: two, so that one
+# extracts the next page while the worker is still on the one before (ingest.extract.ExtractorPool says why).
+# The 300-page make_bench_warc crawl, fineweb, three runs each way alternating, 2026-12-07: the records phase
+# 3.00-3.15 s with one child, 2.63-2.79 s with two, the same output bytes. Runs in worker processes keep one
+# child a worker: there every core has a worker already.
 IN_PROCESS_EXTRACT_CHILDREN = 2
 
 
@@ -173,8 +174,10 @@ def pin_worker_code() -> None:
 
 
 def runs_in_process(beam_args: list[str], input_bytes: int | None) -> bool:
-    """Whether `local_runner` runs these flags' job with its one worker in the driver's process: no runner
-    flag, no --direct_* flag, and inputs known to total at most IN_PROCESS_BYTES."""
+    """Whether `local_runner` itself chooses to run these flags' job with its one worker in the driver's
+    process: no runner flag, no --direct_* flag, and inputs known to total at most IN_PROCESS_BYTES. A job
+    the user's own flags put there (--runner=DirectRunner, --direct_running_mode=in_memory) runs as asked, and
+    `extract_children` gives it one child: flags taken as given, not tuned."""
     if any(a == "--runner" or a.startswith("--runner=") or a.startswith("--direct_") for a in beam_args):
         return False
     return input_bytes is not None and input_bytes <= IN_PROCESS_BYTES

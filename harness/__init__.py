@@ -1,1 +1,2 @@
-"""What runs on a cluster's worker machines beside tokenmill's code: the boot of a Python SDK worker."""
+"""What runs as a Python SDK worker's process beside tokenmill's code: the boot of one on a cluster's worker machines
+(boot.py), and the local runner's worker processes (local_worker.py)."""

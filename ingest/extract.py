@@ -235,8 +235,9 @@ def _not_inherited() -> Iterator[None]:
       workers): the child keeps glibc's own dynamic ones. The fixed ones made trafilatura ~9 % slower (400
       bench pages, three alternating pairs of runs), and the child's memory is bounded by restart_every.
     - The parent's __main__: multiprocessing's spawn runs it again in the child (as __mp_main__) so that
-      functions defined there can be unpickled. In an SDK worker __main__ is Beam's sdk_worker_main, in a
-      local run run_pipeline.py: every extraction child imported Apache Beam, gRPC and the worker harness
+      functions defined there can be unpickled. In an SDK worker __main__ is Beam's sdk_worker_main (or
+      harness/local_worker.py, which runs it, in a local run's worker processes), in a local run in one process
+      run_pipeline.py or the tokenmill command: every extraction child imported Apache Beam, gRPC and the worker harness
       (~0.6-0.9 s of CPU at each start) without ever using them. The child needs only this module and the
       ones its extract function and config come from, which pickle by reference to importable modules (an
       extract function defined in a __main__ script cannot be used)."""
@@ -462,6 +463,16 @@ class ExtractorPool:
     def ensure_ready(self) -> None:
         for extractor in self.extractors:
             extractor.ensure_ready()
+
+    def drop_in_flight(self) -> None:
+        """Forget the pages a caller submitted and never collected (a bundle abandoned half-way): each child
+        that holds one is killed, as Extractor.submit does to its own uncollected page, so no answer to one of
+        them can become a later page's, and the next page goes to the first child again."""
+        for extractor in self._order:
+            extractor._kill()
+            extractor._pending = None
+        self._order.clear()
+        self._turn = 0
 
     def submit(self, page: str, url: str) -> None:
         """Hand one page to the next child; at most `depth` pages may be in flight."""

@@ -164,7 +164,7 @@ class ExtractDocuments(beam.DoFn):
         apply_worker_settings()  # once per process; pipelines/worker.py
         self.setup_time = SetupTime(STAGE_EXTRACT)
         with self.setup_time.timed():
-            # The child starts in the background; the first extraction (or finish_bundle) waits for it.
+            # The children start in the background; the first extraction (or finish_bundle) waits for them.
             self.extractor = ExtractorPool(self.recipe.extract, self.extract_children, wait=False)
             self.lid = LanguageIdentifier(self.recipe.language.model_path, self.recipe.language.max_chars)
             self.url_filters = [f for f in build_filters(self.recipe) if not f.needs_text]
@@ -279,6 +279,7 @@ class ExtractDocuments(beam.DoFn):
         # worker prepares the next records and runs the later stages (yielding a Document runs the fused
         # filters, classifiers and staging right away) on the page before. Only the last straggling worker of a
         # run has a core to spare for that; everywhere else both cores are busy either way.
+        self.extractor.drop_in_flight()  # none, unless a bundle before this one was abandoned in mid-batch
         in_flight: deque[Record] = deque()
         for record in batch:
             try:

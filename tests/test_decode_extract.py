@@ -276,6 +276,25 @@ def test_a_pool_of_two_children_gives_each_page_its_own_result_in_the_order_subm
     assert len(set(served_by[:2])) == 2  # both children extracted
 
 
+def test_pages_an_abandoned_bundle_left_in_the_pool_never_answer_a_later_page():
+    """A bundle abandoned with pages in flight (a later stage raised while ExtractDocuments yielded) left them
+    in the pool: the next page's collect() would have returned an old page's answer. drop_in_flight(), which
+    ExtractDocuments calls as each batch starts, kills the children holding them."""
+    pool = ExtractorPool(ExtractConfig(), children=2, extract_fn=_raising_extract)
+    try:
+        pool.submit("<p>old one</p>", "u")
+        pool.submit("<p>old two</p>", "u")
+        holders = [e._process.pid for e in pool._order]
+        pool.drop_in_flight()
+        pool.submit("<p>new</p>", "u")
+        assert pool.collect().text == "<p>new</p>"
+        assert [e._process.pid for e in pool.extractors if e._process is not None] != holders
+        pool.drop_in_flight()  # nothing in flight: nothing killed
+        assert pool.extract("<p>again</p>", "u").text == "<p>again</p>"
+    finally:
+        pool.close()
+
+
 def _slow_or_raising_extract(page: str, url: str, config: ExtractConfig) -> Extracted:
     if "BAD" in page:
         raise ValueError("parser exploded")

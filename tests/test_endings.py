@@ -46,11 +46,13 @@ def _catches_sigint(pid: int) -> bool:
     return bool(caught & (1 << (signal.SIGINT - 1)))
 
 
-def type_ctrl_c(argv: list[str], when, deadline: float = 300.0) -> tuple[int, bytes, int]:
-    """Run `tokenmill argv` on a pseudo-terminal of its own and type Ctrl-C once `when(shown, seconds)` holds;
-    (exit status, every byte the terminal showed, the session id: the command's pid)."""
+def type_ctrl_c(argv: list[str], when, deadline: float = 300.0,
+                command: list[str] = TOKENMILL) -> tuple[int, bytes, int]:
+    """Run `tokenmill argv` (or `command argv`) on a pseudo-terminal of its own and type Ctrl-C once
+    `when(shown, seconds)` holds; (exit status, every byte the terminal showed, the session id: the command's
+    pid)."""
     master, terminal = pty.openpty()
-    proc = subprocess.Popen([*TOKENMILL, *argv], stdin=terminal, stdout=terminal, stderr=terminal,
+    proc = subprocess.Popen([*command, *argv], stdin=terminal, stdout=terminal, stderr=terminal,
                             cwd=run_pipeline.CHECKOUT, start_new_session=True, preexec_fn=_controlling_terminal)
     os.close(terminal)
     shown, start, typed = b"", time.monotonic(), False
@@ -107,6 +109,14 @@ def test_ctrl_c_during_start_up_shows_one_line_and_exits_130(demo_crawl, tmp_pat
     lines, _progress = visible(shown)
     assert (code, lines) == (INTERRUPTED, [ONE_LINE]), shown[-3000:]
     assert still_running(session) == []
+
+
+def test_ctrl_c_while_run_pipeline_py_imports_beam_shows_one_line_and_exits_130(demo_crawl, tmp_path):
+    """`python run_pipeline.py` imports Beam as the module loads, before `main`: the Ctrl-C is held there too."""
+    argv = run_argv(demo_crawl, tmp_path / "out")[1:]  # run_pipeline.py takes the run's flags without `run`
+    code, shown, _session = type_ctrl_c(argv, lambda _s, seconds: seconds > 0.3,
+                                        command=[sys.executable, str(Path(run_pipeline.CHECKOUT) / "run_pipeline.py")])
+    assert (code, visible(shown)[0]) == (INTERRUPTED, [ONE_LINE]), shown[-3000:]
 
 
 def test_a_ctrl_c_that_an_import_swallows_still_stops_the_command():
