@@ -465,12 +465,9 @@ class ExtractorPool:
             extractor.ensure_ready()
 
     def drop_in_flight(self) -> None:
-        """Forget the pages a caller submitted and never collected (a bundle abandoned half-way): each child
-        that holds one is killed, as Extractor.submit does to its own uncollected page, so no answer to one of
-        them can become a later page's, and the next page goes to the first child again."""
-        for extractor in self._order:
-            extractor._kill()
-            extractor._pending = None
+        """Forget the pages a caller submitted and never collected (a bundle abandoned half-way); the next page
+        goes to the first child again. A child holding one is killed when it is next handed a page
+        (Extractor.submit does that to its own uncollected page), so no answer to one can become a later page's."""
         self._order.clear()
         self._turn = 0
 

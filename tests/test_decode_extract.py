@@ -279,7 +279,8 @@ def test_a_pool_of_two_children_gives_each_page_its_own_result_in_the_order_subm
 def test_pages_an_abandoned_bundle_left_in_the_pool_never_answer_a_later_page():
     """A bundle abandoned with pages in flight (a later stage raised while ExtractDocuments yielded) left them
     in the pool: the next page's collect() would have returned an old page's answer. drop_in_flight(), which
-    ExtractDocuments calls as each batch starts, kills the children holding them."""
+    ExtractDocuments calls as each batch starts, forgets them; a child holding one is killed when it is next
+    handed a page."""
     pool = ExtractorPool(ExtractConfig(), children=2, extract_fn=_raising_extract)
     try:
         pool.submit("<p>old one</p>", "u")

@@ -70,15 +70,10 @@ def cmd_recipes(argv: list[str]) -> int:
 def _import_run_pipeline():
     """run_pipeline, which imports Apache Beam: a Ctrl-C during the import is held until it ends
     (console/endings.held_interrupts says why)."""
-    import importlib
-
     from console.endings import held_interrupts
 
     with held_interrupts():
-        import run_pipeline  # first: it quiets Beam's import-time warnings
-
-        # A compiled module with the same patch that a run imports later: imported here, inside the window (5 ms).
-        importlib.import_module("apache_beam.runners.worker.operations")
+        import run_pipeline
     return run_pipeline
 
 
