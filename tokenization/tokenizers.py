@@ -149,3 +149,13 @@ class Tokenizer:
         if self._tiktoken is not None:
             return self._tiktoken.decode(list(tokens))
         return self._hf.decode(list(tokens), skip_special_tokens=False)
+
+
+def vocabulary_size(name: str) -> int:
+    """Ids of tokenizer `name` run from 0 to this minus one: for the BPE encodings read from their spec
+    (tiktoken's n_vocab, without building the encoder), else the tokenizer.json's vocabulary with its added
+    tokens. What an export picks its token dtype by."""
+    if name in BPE_ENCODINGS:
+        spec = bpe_spec(name)
+        return max(max(spec["mergeable_ranks"].values()), max(spec["special_tokens"].values())) + 1
+    return Tokenizer(name, append_eos=False).vocab_size

@@ -8,6 +8,7 @@ from collections.abc import Callable
 
 from console.safe import ArgumentParser
 from tokenmill_cli.classifiers import cmd_eval_classifier, cmd_train_classifier
+from tokenmill_cli.exports import cmd_export
 from tokenmill_cli.mixtures import cmd_mix
 from tokenmill_cli.reading import cmd_decode, cmd_diff, cmd_inspect, cmd_report, cmd_stats
 from tokenmill_cli.releases import cmd_release, cmd_verify
@@ -27,6 +28,7 @@ commands:
   release   copy a run's shards into an immutable, checksummed release with a dataset card
   verify    check a release's (or a mixture's) checksums and schema (non-zero exit on any mismatch)
   mix       blend releases by weight into a mixture a training run reads (MIX.toml --to DIR)
+  export    a release or mixture in a training stack's format: megatron (.bin/.idx + blend), hf (datasets)
   decode    token ids back to text, offline (--tokenizer NAME or --from RUN_OR_RELEASE)
   train-classifier  train a fastText classifier from labeled JSONL
   eval-classifier   evaluate a classifier on labeled JSONL (per-class P/R/F1, macro-F1, confusion)
@@ -43,6 +45,7 @@ def parsers() -> dict[str, Callable[[], ArgumentParser]]:
     """Each command's argument parser, built when called (`run` and `select` import Apache Beam): what
     `tokenmill COMMAND --help` prints, walked by the tests so that no option goes without a help line."""
     from tokenmill_cli.classifiers import eval_parser, train_parser
+    from tokenmill_cli.exports import export_parser
     from tokenmill_cli.mixtures import mix_parser
     from tokenmill_cli.reading import decode_parser, diff_parser, inspect_parser, report_parser, stats_parser
     from tokenmill_cli.releases import release_parser, verify_parser
@@ -60,7 +63,8 @@ def parsers() -> dict[str, Callable[[], ArgumentParser]]:
 
     return {"run": run_parser, "demo": demo_parser, "select": select_parser, "recipes": recipes_parser,
             "stats": stats_parser, "inspect": inspect_parser, "diff": diff_parser, "report": report_parser,
-            "release": release_parser, "verify": verify_parser, "mix": mix_parser, "decode": decode_parser,
+            "release": release_parser, "verify": verify_parser, "mix": mix_parser, "export": export_parser,
+            "decode": decode_parser,
             "train-classifier": train_parser, "eval-classifier": eval_parser}
 
 
@@ -128,6 +132,7 @@ def main(argv: list[str] | None = None) -> int:
         "release": cmd_release,
         "verify": cmd_verify,
         "mix": cmd_mix,
+        "export": cmd_export,
         "decode": cmd_decode,
         "train-classifier": cmd_train_classifier,
         "eval-classifier": cmd_eval_classifier,

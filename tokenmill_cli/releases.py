@@ -51,21 +51,27 @@ def cmd_release(argv: list[str]) -> int:
 def verify_parser() -> ArgumentParser:
     ap = ArgumentParser(
         prog="tokenmill verify",
-        description="Check a release: every file against its checksum, size, rows and schema; or a mixture "
-        "folder: its plan\nagainst its checksums and each source as it was mixed. Prints one MISMATCH line per "
+        description="Check a release: every file against its checksum, size, rows and schema; a mixture "
+        "folder: its plan\nagainst its checksums and each source as it was mixed; or an export folder (tokenmill "
+        "export): every\nfile against its checksum and size. Prints one MISMATCH line per "
         "problem and exits 1\nif there is any, 0 if all is intact. Reads only; writes nothing.",
         epilog="example:\n  tokenmill verify releases/web-1.0.0")
-    ap.add_argument("release", help="a release or a mixture folder")
+    ap.add_argument("release", help="a release, a mixture or an export folder")
     return ap
 
 
 def cmd_verify(argv: list[str]) -> int:
+    from exports.folder import export_manifest, verify_export
     from mixing.folder import mixture_manifest, verify_mixture
     from release.publish import ReleaseError, verify
 
     args = verify_parser().parse_args(argv)
     manifest = mixture_manifest(args.release)
-    if manifest is not None:
+    exported = None if manifest is not None else export_manifest(args.release)
+    if exported is not None:
+        problems = verify_export(args.release, exported)
+        intact = f"every file of the {exported['format']} export matches its checksum and size"
+    elif manifest is not None:
         problems = verify_mixture(args.release, manifest)
         intact = ("the plan matches its checksums; every source is as mixed (manifest sha256) with the shard "
                   "files the plan reads")

@@ -1,0 +1,1 @@
+"""Releases and mixtures in the formats training stacks read (tokenmill export)."""

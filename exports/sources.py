@@ -1,0 +1,201 @@
+"""What an export reads: a release, or a mixture's sources, as a list of parts (one source shard each) whose
+documents come a row group at a time.
+
+A release is one source of weight 1 holding all its documents. A mixture (`tokenmill mix`) is its sources
+with their shares of the mixture's tokens, each source's documents chosen by its `where` and repeated by its
+`repeat_by_cluster_size` table, as the mixture's plan counts them; the mixture's own order and token budget
+are the training stack's business once exported (Megatron and NeMo draw from each source by its weight,
+`datasets.interleave_datasets` takes the same weights as probabilities).
+
+Before anything is written the source must pass `tokenmill verify` (every shard's sha256), so an export never
+carries a damaged file's documents into a training run.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from release.publish import ReleaseError, verify
+from storage.files import exists, is_local, join, open_read, read_bytes
+
+# Shard columns an export carries besides the tokens (score columns, one per scorer, are added per source).
+META_COLUMNS = ["doc_id", "url", "warc_record_id", "crawl_date", "title", "published_date", "language",
+                "language_score", "token_count", "cluster_size", "topic"]
+
+
+class ExportError(ValueError):
+    """The export cannot start or go on: one line for the user, exit 2."""
+
+
+@dataclass
+class Part:
+    """One shard of one source: where it is and which of its rows the export takes."""
+
+    source: int  # index into ExportSource.sources
+    index: int  # the part's position in its source (file order of the source's manifest)
+    path: str
+    sha256: str
+    rows: int
+    tokens: int
+
+
+@dataclass
+class Source:
+    label: str  # safe as a folder name (`safe_label`)
+    name: str
+    path: str
+    manifest_sha256: str
+    weight: float  # the share of the mixture's tokens (1.0 for a release)
+    where: str | None
+    repeat: tuple[tuple[int, int], ...]
+    schema: pa.Schema
+    parts: list[Part] = field(default_factory=list)
+
+
+@dataclass
+class ExportSource:
+    kind: str  # "release" or "mixture"
+    path: str
+    name: str
+    version: str
+    manifest_sha256: str
+    tokenizer: dict
+    license: str | None
+    sources: list[Source]
+
+    @property
+    def parts(self) -> list[Part]:
+        return [p for s in self.sources for p in s.parts]
+
+
+def safe_label(text: str, taken: set[str]) -> str:
+    """A folder name for a source label from a manifest (hostile input: it names paths): letters, digits and
+    `._-`, at most 80 characters, never starting with a dot, unique among `taken`."""
+    base = re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80].lstrip(".") or "source"
+    label, n = base, 1
+    while label in taken:
+        n += 1
+        label = f"{base}-{n}"
+    taken.add(label)
+    return label
+
+
+def _sha256(data: bytes) -> str:
+    import hashlib
+
+    return hashlib.sha256(data).hexdigest()
+
+
+def _release_source(path: str, manifest: dict, raw: bytes, label: str, weight: float, where: str | None,
+                    repeat: tuple[tuple[int, int], ...], index: int) -> Source:
+    files = manifest["files"]
+    if not files:
+        raise ExportError(f"{path}: the release lists no shard")
+    with open_read(join(path, files[0]["path"])) as stream:
+        schema = pq.ParquetFile(stream).schema_arrow
+    source = Source(label=label, name=str(manifest.get("name", "")), path=path, manifest_sha256=_sha256(raw),
+                    weight=weight, where=where, repeat=repeat, schema=schema)
+    source.parts = [Part(index, i, join(path, f["path"]), f["sha256"], f["rows"], f.get("tokens", 0))
+                    for i, f in enumerate(files)]
+    return source
+
+
+def _checked_release(path: str) -> tuple[dict, bytes]:
+    """The manifest of an intact release at `path`: ExportError with the first problem `verify` finds."""
+    try:
+        problems = verify(path)
+    except ReleaseError as exc:
+        raise ExportError(str(exc)) from None
+    if problems:
+        more = f" (and {len(problems) - 1} more; `tokenmill verify {path}` lists them)" if len(problems) > 1 else ""
+        raise ExportError(f"{path} fails verify: {problems[0]}{more}")
+    raw = read_bytes(join(path, "manifest.json"))
+    return json.loads(raw), raw
+
+
+def open_export_source(path: str) -> ExportSource:
+    """The release or mixture at `path`, verified. Raises ExportError with one line."""
+    from mixing.folder import mixture_manifest, verify_mixture
+
+    path = path.rstrip("/")
+    if is_local(path):
+        import os
+
+        path = os.path.abspath(path)  # blend files name the pairs by path: a training job runs elsewhere
+    if not exists(join(path, "manifest.json")):
+        raise ExportError(f"{path}: not a release or a mixture (no manifest.json)")
+    try:
+        mixture = mixture_manifest(path)
+    except ValueError as exc:  # storage.paths.UnsafePathError
+        raise ExportError(str(exc)) from None
+    if mixture is None:
+        manifest, raw = _checked_release(path)
+        taken: set[str] = set()
+        label = safe_label(f"{manifest.get('name', 'release')}-{manifest.get('version', '')}".rstrip("-"), taken)
+        source = _release_source(path, manifest, raw, label, 1.0, None, (), 0)
+        return ExportSource("release", path, str(manifest.get("name", "")), str(manifest.get("version", "")),
+                            _sha256(raw), manifest["tokenizer"], None, [source])
+    problems = verify_mixture(path, mixture)
+    if problems:
+        raise ExportError(f"{path} fails verify: {problems[0]}")
+    raw = read_bytes(join(path, "manifest.json"))
+    sources, taken = [], set()
+    tokenizer = None
+    for i, s in enumerate(mixture["sources"]):
+        manifest, source_raw = _checked_release(s["path"]) if "files" in json.loads(
+            read_bytes(join(s["path"], "manifest.json"))) else (None, b"")
+        if manifest is None:
+            raise ExportError(f"{path}: source {s['label']} is a run's folder, not a release: release it, mix "
+                              "again, then export")
+        if _sha256(source_raw) != s["manifest_sha256"]:
+            raise ExportError(f"{path}: source {s['label']} changed since the mix ({s['path']}/manifest.json has "
+                              "another sha256): mix again")
+        repeat = tuple(sorted((int(k), int(v)) for k, v in (s.get("repeat_by_cluster_size") or {}).items()))
+        sources.append(_release_source(s["path"], manifest, source_raw, safe_label(s["label"], taken),
+                                       float(s["share"]), s.get("where"), repeat, i))
+        tokenizer = tokenizer or manifest["tokenizer"]
+    return ExportSource("mixture", path, str(mixture.get("name", "")), "", _sha256(raw), tokenizer, None, sources)
+
+
+def _copies(repeat: tuple[tuple[int, int], ...], cluster: np.ndarray) -> np.ndarray:
+    """Copies of each document by a repeat table on cluster_size (the largest key at or below it), as the
+    mixture's plan counts them (mixing/spec.py: SourceSpec.copies)."""
+    keys = np.array([k for k, _ in repeat])
+    values = np.array([v for _, v in repeat])
+    return values[np.maximum(np.searchsorted(keys, cluster, side="right") - 1, 0)].astype(np.int64)
+
+
+def part_tables(source: Source, part: Part, columns: list[str]) -> Iterator[pa.Table]:
+    """The part's documents, a row group at a time, as a table of `columns`: the rows its source's `where`
+    selects, each repeated by the source's repeat table."""
+    from mixing.where import parse_where
+
+    expr, used = parse_where(source.where, source.schema) if source.where else (None, set())
+    wanted = list(dict.fromkeys([*columns, *sorted(used), *(["cluster_size"] if source.repeat else [])]))
+    with open_read(part.path) as stream:
+        pf = pq.ParquetFile(stream)
+        for g in range(pf.num_row_groups):
+            table = pf.read_row_group(g, columns=wanted)
+            if expr is not None:
+                table = table.filter(expr)
+            if source.repeat and table.num_rows:
+                cluster = table.column("cluster_size").fill_null(1).to_numpy().astype(np.int64)
+                table = table.take(np.repeat(np.arange(table.num_rows), _copies(source.repeat, cluster)))
+            yield table.select(columns)
+
+
+def flat_tokens(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """(every document's token ids back to back, each document's count) of a table's `tokens` column."""
+    column = table.column("tokens").combine_chunks()
+    if isinstance(column, pa.ChunkedArray):  # pyarrow returns an Array; keep the type checker honest
+        column = column.combine_chunks()
+    offsets = column.offsets.to_numpy()
+    values = column.values.to_numpy()[offsets[0]:offsets[-1]] if len(offsets) else np.zeros(0, np.uint32)
+    return values, np.diff(offsets).astype(np.int64)

@@ -1,0 +1,55 @@
+"""Read an export folder back with the training stack's own reader, in the readers' environment
+(tests/readers/requirements.txt), and print what it read as JSON for tests/test_exports.py to compare.
+
+    python read_back.py megatron DIR   {"pairs": {prefix: {"dtype", "documents", "document_indices_ok",
+                                         "tokens": [[ids of each document]]}}, "blend": [[weight, prefix]]}
+    python read_back.py hf DIR [CONFIG ...]   {"configs": {name: {"rows", "features", "input_ids", "doc_id"}},
+                                               "card": the card's YAML header as the Hub library parses it}
+
+Nothing of tokenmill is imported here: only the readers see the files.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+
+def megatron(folder: Path) -> dict:
+    import numpy as np
+    from megatron.core.datasets.indexed_dataset import IndexedDataset
+    from megatron.core.datasets.utils import get_blend_from_list
+
+    line = (folder / "blend.megatron.txt").read_text().split()
+    prefixes, weights = get_blend_from_list(line)
+    pairs = {}
+    for prefix in prefixes:
+        ds = IndexedDataset(prefix)
+        pairs[prefix] = {
+            "dtype": str(np.dtype(ds.index.dtype)),
+            "documents": len(ds.document_indices) - 1,
+            "document_indices_ok": bool((ds.document_indices == np.arange(len(ds) + 1)).all()),
+            "tokens": [ds[i].tolist() for i in range(len(ds))],
+        }
+    return {"pairs": pairs, "blend": [[w, p] for w, p in zip(weights, prefixes, strict=True)]}
+
+
+def hf(folder: Path, configs: list[str]) -> dict:
+    from datasets import load_dataset
+    from huggingface_hub import DatasetCard
+
+    out = {}
+    for name in configs or [None]:
+        ds = load_dataset(str(folder), name, split="train")
+        out[name or "default"] = {"rows": ds.num_rows, "features": {k: str(v) for k, v in ds.features.items()},
+                                  "input_ids": [list(x) for x in ds["input_ids"]],
+                                  "doc_id": list(ds["doc_id"])}
+    card = DatasetCard.load(folder / "README.md")
+    return {"configs": out, "card": card.data.to_dict()}
+
+
+if __name__ == "__main__":
+    fmt, folder = sys.argv[1], Path(sys.argv[2])
+    result = megatron(folder) if fmt == "megatron" else hf(folder, sys.argv[3:])
+    json.dump(result, sys.stdout)
