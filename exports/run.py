@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from exports import hf, megatron
+from exports import hf, mds, megatron
 from exports.folder import EXPORT_KIND, Progress, build_path, into_place, refuse_target
 from exports.sources import ExportError, ExportSource, open_export_source
 from outputs.run_files import tokenmill_version
 from release.publish import THREADS, created_time, in_parallel
 from storage.files import is_local, join, write_bytes
 
-FORMATS = ("megatron", "hf")
+FORMATS = ("megatron", "hf", "mds")
 MEGATRON_DTYPES = ("auto", "uint16", "int32")
 
 
@@ -83,14 +83,20 @@ def export(path: str, fmt: str, target: str, *, dtype: str = "auto", license_id:
         part = parts[i]
         if fmt == "megatron":
             return i, megatron.write_part(src, part, build, ids)
+        if fmt == "mds":
+            return i, mds.write_part(src, part, build)
         return i, hf.write_part(src, part, build)
 
     for i, entries in in_parallel(one, [i for i in range(len(parts)) if i not in done], threads):
         progress.finished(i, entries)
         done[i] = entries
     files = [e for i in sorted(done) for e in done[i]]
-    extra = megatron.blend_files(src, files, target) if fmt == "megatron" else {
-        "README.md": hf.card(src, files, license_id).encode("utf-8")}
+    if fmt == "megatron":
+        extra = megatron.blend_files(src, files, target)
+    elif fmt == "mds":
+        extra = mds.finish(src, files, target)
+    else:
+        extra = {"README.md": hf.card(src, files, license_id).encode("utf-8")}
     for rel, data in extra.items():
         write_bytes(join(build, rel), data)
         files.append({"path": rel, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
@@ -112,5 +118,5 @@ def _manifest(src: ExportSource, fmt: str, ids: np.dtype, license_id: str | None
                      "repeat_by_cluster_size": {str(k): v for k, v in s.repeat} or None} for s in src.sources],
         "tokenizer": src.tokenizer, "dtype": str(ids), "license": license_id,
         "totals": {"documents": sum(f["documents"] for f in data), "tokens": sum(f["tokens"] for f in data)},
-        "files": [{k: v for k, v in f.items() if k != "languages"} for f in files],
+        "files": [{k: v for k, v in f.items() if k not in ("languages", "mds")} for f in files],
     }

@@ -145,6 +145,29 @@ def test_datasets_loads_the_hf_folder_with_its_rows_features_and_card(sources, r
     assert tokenmill_cli.main(["verify", str(out)]) == 0
 
 
+@pytest.mark.parametrize("kind", CASES)
+def test_streaming_reads_every_mds_sample_back(sources, readers, kind, tmp_path, capsys):
+    src = sources / ("web" if kind == "release" else "mix")
+    out = tmp_path / "mds"
+    assert tokenmill_cli.main(["export", str(src), "--format", "mds", "--to", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    streams = [s["label"] for s in manifest["sources"]] if kind == "mixture" else []
+    got = _read_back(readers, "mds", out, *streams)
+    total = 0
+    for (_name, _rel, expected, share), stream in zip(CASES[kind](sources), streams or ["default"], strict=True):
+        docs = [d for i in sorted(expected) for d in expected[i]]
+        read = got["streams"][stream]
+        assert read["samples"] == len(docs) and read["dtype"] == "int32"
+        assert read["tokens"] == [d["tokens"] for d in docs]
+        assert read["doc_id"] == [d["doc_id"] for d in docs]
+        assert read["language"] == [d["language"] for d in docs]
+        assert read["language_score"] == [d["language_score"] for d in docs]
+        assert got["yaml"][stream if kind == "mixture" else "web-1.0.0"]["proportion"] == pytest.approx(share)
+        total += len(docs)
+    assert got["yaml_samples"] > 0 and (kind == "mixture" or got["yaml_samples"] == total)
+    assert tokenmill_cli.main(["verify", str(out)]) == 0
+
+
 def test_verify_finds_a_changed_byte_and_a_stray_file(sources, tmp_path, capsys):
     out = tmp_path / "x"
     export(str(sources / "web"), "megatron", str(out), log=lambda _: None)

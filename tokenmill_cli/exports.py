@@ -12,6 +12,8 @@ READER_LINES = {
     "megatron": "Megatron-LM: --data-args-path {dir}/blend.megatron.txt   NeMo: merge {dir}/blend.nemo.yaml "
                 "into the model config",
     "hf": 'datasets.load_dataset("{dir}", split="train")',
+    "mds": 'streaming.StreamingDataset(local="{dir}")   LLM-Foundry: merge {dir}/llm-foundry.yaml into the '
+           "training YAML",
 }
 
 
@@ -23,18 +25,21 @@ def export_parser() -> ArgumentParser:
         "release\n            shard, and the blend as Megatron's --data-path list (blend.megatron.txt) and "
         "NeMo's\n            data_prefix (blend.nemo.yaml)\n"
         "  hf        a Hugging Face dataset folder: data/*.parquet (input_ids + metadata) and a dataset card\n"
+        "  mds       MosaicML Streaming shards (tokens as LLM-Foundry reads them, doc_id, language, scores), one "
+        "stream\n            per mixture source, and LLM-Foundry's streams (llm-foundry.yaml)\n"
         "The source must pass `tokenmill verify` first. Streams a row group at a time, several shards at once; a "
         "stopped\nexport started again with the same arguments writes only what is missing. Writes --to (new or "
         "empty) with a\nmanifest.json of every file's sha256, which `tokenmill verify DIR` checks.",
         epilog="examples:\n  tokenmill export releases/web-1.0.0 --format megatron --to exports/web-megatron\n"
         "  tokenmill export mixes/m1 --format hf --to exports/m1-hf --license odc-by")
     ap.add_argument("source", help="a release folder (tokenmill release) or a mixture folder (tokenmill mix)")
-    ap.add_argument("--format", required=True, choices=["megatron", "hf"], help="the format to write: %(choices)s")
+    ap.add_argument("--format", required=True, choices=["megatron", "hf", "mds"],
+                    help="the format to write: %(choices)s")
     ap.add_argument("--to", required=True, metavar="DIR", help="the folder to write (new or empty; local, gs://, "
                     "s3://)")
     ap.add_argument("--dtype", default="auto", choices=["auto", "uint16", "int32"],
-                    help="megatron: the token dtype, one of %(choices)s (default auto: what Megatron picks for the vocabulary, uint16 "
-                    "below 65,500 ids, else int32); a vocabulary that does not fit is refused")
+                    help="megatron: the token dtype, one of %(choices)s (default auto: what Megatron picks for the "
+                    "vocabulary, uint16 below 65,500 ids, else int32); a vocabulary that does not fit is refused")
     ap.add_argument("--license", default=None, metavar="ID", help="hf: the license id for the card's header (a Hub "
                     "license id, e.g. odc-by; default: other, with a note on the crawl's terms)")
     return ap

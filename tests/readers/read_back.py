@@ -6,6 +6,9 @@
     python read_back.py hf DIR [CONFIG ...]   {"configs": {name: {"rows", "features", "input_ids", "doc_id"}},
                                                "card": the card's YAML header as the Hub library parses it}
 
+    python read_back.py mds DIR [STREAM ...]  {"streams": {name: {"samples", "tokens", "dtype", "doc_id",
+                                               "language", "language_score"}}, "yaml": {label: samples}}
+
 Nothing of tokenmill is imported here: only the readers see the files.
 """
 
@@ -49,7 +52,30 @@ def hf(folder: Path, configs: list[str]) -> dict:
     return {"configs": out, "card": card.data.to_dict()}
 
 
+def mds(folder: Path, streams: list[str]) -> dict:
+    import yaml
+    from streaming import Stream, StreamingDataset
+    from streaming.base.util import clean_stale_shared_memory
+
+    clean_stale_shared_memory()
+    out = {}
+    for name in streams or [""]:
+        ds = StreamingDataset(local=str(folder / name), shuffle=False, batch_size=1)
+        samples = [ds[i] for i in range(len(ds))]
+        out[name or "default"] = {
+            "samples": len(ds), "tokens": [s["tokens"].tolist() for s in samples],
+            "dtype": str(samples[0]["tokens"].dtype), "doc_id": [s["doc_id"] for s in samples],
+            "language": [s["language"] for s in samples],
+            "language_score": [float(s["language_score"]) for s in samples]}
+    config = yaml.safe_load((folder / "llm-foundry.yaml").read_text())
+    listed = config["train_loader"]["dataset"]["streams"]
+    both = StreamingDataset(streams=[Stream(**s) for s in listed.values()], shuffle=False, batch_size=1)
+    return {"streams": out, "yaml": {k: dict(v) for k, v in listed.items()}, "yaml_samples": len(both)}
+
+
 if __name__ == "__main__":
     fmt, folder = sys.argv[1], Path(sys.argv[2])
-    result = megatron(folder) if fmt == "megatron" else hf(folder, sys.argv[3:])
+    readers = {"megatron": lambda: megatron(folder), "hf": lambda: hf(folder, sys.argv[3:]),
+               "mds": lambda: mds(folder, sys.argv[3:])}
+    result = readers[fmt]()
     json.dump(result, sys.stdout)
