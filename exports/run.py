@@ -18,14 +18,14 @@ from typing import Any
 
 import numpy as np
 
-from exports import hf, mds, megatron
+from exports import hf, litdata_chunks, mds, megatron
 from exports.folder import EXPORT_KIND, Progress, build_path, into_place, refuse_target
 from exports.sources import ExportError, ExportSource, open_export_source
 from outputs.run_files import tokenmill_version
 from release.publish import THREADS, created_time, in_parallel
 from storage.files import is_local, join, write_bytes
 
-FORMATS = ("megatron", "hf", "mds")
+FORMATS = ("megatron", "hf", "mds", "litdata")
 MEGATRON_DTYPES = ("auto", "uint16", "int32")
 
 
@@ -85,6 +85,8 @@ def export(path: str, fmt: str, target: str, *, dtype: str = "auto", license_id:
             return i, megatron.write_part(src, part, build, ids)
         if fmt == "mds":
             return i, mds.write_part(src, part, build)
+        if fmt == "litdata":
+            return i, litdata_chunks.write_part(src, part, build)
         return i, hf.write_part(src, part, build)
 
     for i, entries in in_parallel(one, [i for i in range(len(parts)) if i not in done], threads):
@@ -95,6 +97,8 @@ def export(path: str, fmt: str, target: str, *, dtype: str = "auto", license_id:
         extra = megatron.blend_files(src, files, target)
     elif fmt == "mds":
         extra = mds.finish(src, files, target)
+    elif fmt == "litdata":
+        extra = litdata_chunks.finish(src, files, target)
     else:
         extra = {"README.md": hf.card(src, files, license_id).encode("utf-8")}
     for rel, data in extra.items():
@@ -118,5 +122,5 @@ def _manifest(src: ExportSource, fmt: str, ids: np.dtype, license_id: str | None
                      "repeat_by_cluster_size": {str(k): v for k, v in s.repeat} or None} for s in src.sources],
         "tokenizer": src.tokenizer, "dtype": str(ids), "license": license_id,
         "totals": {"documents": sum(f["documents"] for f in data), "tokens": sum(f["tokens"] for f in data)},
-        "files": [{k: v for k, v in f.items() if k not in ("languages", "mds")} for f in files],
+        "files": [{k: v for k, v in f.items() if k not in ("languages", "mds", "litdata")} for f in files],
     }

@@ -168,6 +168,28 @@ def test_streaming_reads_every_mds_sample_back(sources, readers, kind, tmp_path,
     assert tokenmill_cli.main(["verify", str(out)]) == 0
 
 
+@pytest.mark.parametrize("kind", CASES)
+def test_litdata_reads_every_item_back(sources, readers, kind, tmp_path):
+    src = sources / ("web" if kind == "release" else "mix")
+    out = tmp_path / "litdata"
+    assert tokenmill_cli.main(["export", str(src), "--format", "litdata", "--to", str(out)]) == 0
+    manifest = json.loads((out / "manifest.json").read_text())
+    datasets = [s["label"] for s in manifest["sources"]] if kind == "mixture" else []
+    got = _read_back(readers, "litdata", out, *datasets)
+    for (_name, _rel, expected, share), name, listed in zip(CASES[kind](sources), datasets or ["default"],
+                                                           got["combined"], strict=True):
+        docs = [d for i in sorted(expected) for d in expected[i]]
+        read = got["datasets"][name]
+        assert read["items"] == len(docs) and read["dtype"] == "int32"
+        assert read["tokens"] == [d["tokens"] for d in docs]
+        assert read["doc_id"] == [d["doc_id"] for d in docs]
+        assert read["language"] == [d["language"] for d in docs]
+        assert read["language_score"] == [d["language_score"] for d in docs]
+        assert listed["weight"] == pytest.approx(share)
+    assert got["combined_drawn"] == 50
+    assert tokenmill_cli.main(["verify", str(out)]) == 0
+
+
 def test_verify_finds_a_changed_byte_and_a_stray_file(sources, tmp_path, capsys):
     out = tmp_path / "x"
     export(str(sources / "web"), "megatron", str(out), log=lambda _: None)

@@ -14,6 +14,8 @@ READER_LINES = {
     "hf": 'datasets.load_dataset("{dir}", split="train")',
     "mds": 'streaming.StreamingDataset(local="{dir}")   LLM-Foundry: merge {dir}/llm-foundry.yaml into the '
            "training YAML",
+    "litdata": 'litdata.StreamingDataset("{dir}")   a mixture: CombinedStreamingDataset over {dir}/combined.json\'s '
+               "input_dir and weight",
 }
 
 
@@ -27,13 +29,15 @@ def export_parser() -> ArgumentParser:
         "  hf        a Hugging Face dataset folder: data/*.parquet (input_ids + metadata) and a dataset card\n"
         "  mds       MosaicML Streaming shards (tokens as LLM-Foundry reads them, doc_id, language, scores), one "
         "stream\n            per mixture source, and LLM-Foundry's streams (llm-foundry.yaml)\n"
+        "  litdata   LitData's optimized chunks (input_ids, doc_id, language, scores), one dataset per mixture "
+        "source,\n            and their weights for CombinedStreamingDataset (combined.json)\n"
         "The source must pass `tokenmill verify` first. Streams a row group at a time, several shards at once; a "
         "stopped\nexport started again with the same arguments writes only what is missing. Writes --to (new or "
         "empty) with a\nmanifest.json of every file's sha256, which `tokenmill verify DIR` checks.",
         epilog="examples:\n  tokenmill export releases/web-1.0.0 --format megatron --to exports/web-megatron\n"
         "  tokenmill export mixes/m1 --format hf --to exports/m1-hf --license odc-by")
     ap.add_argument("source", help="a release folder (tokenmill release) or a mixture folder (tokenmill mix)")
-    ap.add_argument("--format", required=True, choices=["megatron", "hf", "mds"],
+    ap.add_argument("--format", required=True, choices=["megatron", "hf", "mds", "litdata"],
                     help="the format to write: %(choices)s")
     ap.add_argument("--to", required=True, metavar="DIR", help="the folder to write (new or empty; local, gs://, "
                     "s3://)")

@@ -9,6 +9,9 @@
     python read_back.py mds DIR [STREAM ...]  {"streams": {name: {"samples", "tokens", "dtype", "doc_id",
                                                "language", "language_score"}}, "yaml": {label: samples}}
 
+    python read_back.py litdata DIR [DATASET ...]  {"datasets": {name: {"items", "tokens", ...}}, "combined": [...],
+                                                    "combined_drawn": items drawn by CombinedStreamingDataset}
+
 Nothing of tokenmill is imported here: only the readers see the files.
 """
 
@@ -73,9 +76,27 @@ def mds(folder: Path, streams: list[str]) -> dict:
     return {"streams": out, "yaml": {k: dict(v) for k, v in listed.items()}, "yaml_samples": len(both)}
 
 
+def litdata(folder: Path, datasets: list[str]) -> dict:
+    from litdata import CombinedStreamingDataset, StreamingDataset
+
+    out = {}
+    for name in datasets or [""]:
+        ds = StreamingDataset(str(folder / name) if name else str(folder))
+        items = [ds[i] for i in range(len(ds))]
+        out[name or "default"] = {
+            "items": len(ds), "tokens": [i["input_ids"].tolist() for i in items],
+            "dtype": str(items[0]["input_ids"].dtype), "doc_id": [i["doc_id"] for i in items],
+            "language": [i["language"] for i in items], "language_score": [float(i["language_score"]) for i in items]}
+    listed = json.loads((folder / "combined.json").read_text())
+    both = CombinedStreamingDataset([StreamingDataset(d["input_dir"]) for d in listed],
+                                    weights=[d["weight"] for d in listed], iterate_over_all=False)
+    drawn = sum(1 for _ in zip(range(50), both, strict=False))
+    return {"datasets": out, "combined": listed, "combined_drawn": drawn}
+
+
 if __name__ == "__main__":
     fmt, folder = sys.argv[1], Path(sys.argv[2])
     readers = {"megatron": lambda: megatron(folder), "hf": lambda: hf(folder, sys.argv[3:]),
-               "mds": lambda: mds(folder, sys.argv[3:])}
+               "mds": lambda: mds(folder, sys.argv[3:]), "litdata": lambda: litdata(folder, sys.argv[3:])}
     result = readers[fmt]()
     json.dump(result, sys.stdout)
