@@ -398,3 +398,47 @@ def test_s3_operations_share_one_boto3_client_and_files_read_apart(s3, monkeypat
     assert read == bodies
     assert fs.exists("s3://shared-client/a") and not fs.exists("s3://shared-client/c")
     assert not made, f"{len(made)} more boto3 clients for one store's settings"
+
+
+def test_export_reads_a_release_on_s3_and_writes_its_format_there_and_resumes(s3, runs, tmp_path, monkeypatch):
+    """`tokenmill release` to s3://, `tokenmill export` from there to s3:// (each format's files written in
+    place, manifest last), `tokenmill verify` of the export on the store; a stopped export resumes on the
+    store from its progress records and ends with the same files."""
+    import tokenmill_cli
+    from exports import megatron as mg
+
+    endpoint, client = s3
+    for name, value in {"AWS_ENDPOINT_URL_S3": endpoint, "AWS_ACCESS_KEY_ID": "test",
+                        "AWS_SECRET_ACCESS_KEY": "test", "AWS_DEFAULT_REGION": "us-east-1"}.items():
+        monkeypatch.setenv(name, value)
+    client.create_bucket(Bucket="exp")
+    assert tokenmill_cli.main(["release", str(runs / "fw"), "--name", "web", "--version", "1.0.0",
+                               "--to", "s3://exp/rel"]) == 0
+    local = tmp_path / "local"
+    assert tokenmill_cli.main(["export", "s3://exp/rel", "--format", "megatron", "--to", str(local)]) == 0
+    real, calls = mg.write_part, []
+
+    def stop_at_the_third(*args):
+        calls.append(1)
+        if len(calls) == 3:
+            raise KeyboardInterrupt
+        return real(*args)
+
+    monkeypatch.setattr(mg, "write_part", stop_at_the_third)
+    from exports.run import export
+
+    with pytest.raises(KeyboardInterrupt):
+        export("s3://exp/rel", "megatron", "s3://exp/out", threads=1, log=lambda _: None)
+    monkeypatch.setattr(mg, "write_part", real)
+    said: list[str] = []
+    export("s3://exp/rel", "megatron", "s3://exp/out", log=said.append)
+    assert said == ["  resuming: 2 of 4 parts already written"]
+    keys = sorted(o["Key"] for o in client.list_objects_v2(Bucket="exp", Prefix="out/")["Contents"])
+    assert ".progress" not in " ".join(keys) and "out/manifest.json" in keys
+    on_store = json.loads(client.get_object(Bucket="exp", Key="out/manifest.json")["Body"].read())
+    here = json.loads((local / "manifest.json").read_text())
+    pairs = [[(f["path"], f["sha256"]) for f in m["files"] if f["path"].endswith((".bin", ".idx"))]
+             for m in (on_store, here)]
+    assert pairs[0] == pairs[1] and len(pairs[0]) == 8
+    assert tokenmill_cli.main(["verify", "s3://exp/out"]) == 0
+    assert tokenmill_cli.main(["export", "s3://exp/rel", "--format", "hf", "--to", "s3://exp/out"]) == 2  # not empty
