@@ -2,13 +2,14 @@
 
     DIR/manifest.json   kind "export": the format, what was exported (path, kind, the sha256 of its
                         manifest), the tokenizer, every file's path, bytes, sha256, documents and tokens
-    DIR/...             the format's files (exports/megatron.py, exports/hf.py)
+    DIR/...             the format's files (exports/megatron.py, mds.py, litdata_chunks.py, hf.py)
 
 Locally the folder is built beside DIR (`DIR.tmp-export`) and renamed into place when complete, as a release
 is; on object storage it is written in place and manifest.json, written last, marks it complete. Either way
-each finished part leaves a small record under `.progress/` first (its files' sha256 and sizes), so an
-export that is stopped (a killed job, a lost machine) and started again with the same source, format and
-options writes only the parts that have no record; the records go before the manifest is written.
+each finished part leaves a small record under `.progress/` (its files' sha256 and sizes) as it finishes, so
+an export that is stopped (a killed job, a lost machine) and started again with the same source, format,
+options and tokenmill version writes only the parts without an intact record; manifest.json is written, then
+the records go (exports/run.py).
 """
 
 from __future__ import annotations
@@ -49,28 +50,33 @@ class Progress:
         self.folder = join(build, PROGRESS)
 
     def start(self) -> dict[int, list[dict]]:
-        """Begin, or resume: the entries of the parts an earlier attempt of the same export finished (their
-        files still there with the recorded sizes). Anything else in the build folder is cleared locally;
-        on a store, a target holding anything but this export's own records is the caller's refusal."""
+        """Begin, or resume: the entries of the parts an earlier attempt of the same export finished, each
+        record readable and its files still there with the recorded sizes and sha256 (read again: a file cut
+        short by a lost machine is written again). Anything else in a local build folder is cleared; on a
+        store, a target holding anything but this export's own records was refused before (refuse_target)."""
         ident = join(self.folder, "export.json")
-        same = exists(ident) and json.loads(read_bytes(ident)) == self.identity
-        if not same:
+        if _json_or_none(ident) != self.identity:
             if is_local(self.build):
                 shutil.rmtree(self.build, ignore_errors=True)
-            write_bytes(ident, json.dumps(self.identity, sort_keys=True).encode())
+            _write_whole(ident, json.dumps(self.identity, sort_keys=True).encode())
             return {}
         present = dict(files_under(self.build))
         done = {}
         for path, _size in match(join(self.folder, "part-*.json")):
-            record = json.loads(read_bytes(path))
-            entries = record["files"]
-            if all(present.get(e["path"]) == e["bytes"] for e in entries):
-                done[int(record["part"])] = entries
+            record = _json_or_none(path)
+            try:
+                part, entries = int(record["part"]), list(record["files"])
+                intact = all(present.get(e["path"]) == e["bytes"]
+                             and file_sha256(join(self.build, e["path"])) == e["sha256"] for e in entries)
+            except (TypeError, KeyError, ValueError):
+                continue  # a record cut short: its part is written again
+            if intact:
+                done[part] = entries
         return done
 
     def finished(self, part: int, entries: list[dict]) -> None:
-        write_bytes(join(self.folder, f"part-{part:06d}.json"),
-                    json.dumps({"part": part, "files": entries}, sort_keys=True).encode())
+        _write_whole(join(self.folder, f"part-{part:06d}.json"),
+                     json.dumps({"part": part, "files": entries}, sort_keys=True).encode())
 
     def clear(self) -> None:
         if is_local(self.build):
@@ -79,6 +85,24 @@ class Progress:
         paths = [p for p, _ in match(join(self.folder, "*"))]
         if paths:
             filesystems().delete(paths)
+
+
+def _json_or_none(path: str):
+    """The JSON at `path`; None when it is missing or not JSON (a record cut short by a stop)."""
+    try:
+        return json.loads(read_bytes(path)) if exists(path) else None
+    except (ValueError, UnicodeDecodeError):
+        return None
+
+
+def _write_whole(path: str, data: bytes) -> None:
+    """A file that is there whole or not at all: locally written beside and renamed; on an object store an
+    object appears only when its upload completes."""
+    if not is_local(path):
+        write_bytes(path, data)
+        return
+    write_bytes(f"{path}.tmp", data)
+    os.replace(f"{path}.tmp", path)
 
 
 def refuse_target(target: str, identity: dict) -> str | None:

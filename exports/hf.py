@@ -23,7 +23,7 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from exports.sources import META_COLUMNS, ExportSource, Part, Source, flat_tokens, part_tables
+from exports.sources import META_COLUMNS, ExportSource, Part, Source, flat_tokens, int32_ids, part_tables
 from outputs.parquet_parts import HashingWriter
 from schemas.tables import SHARD_BASE_FIELDS
 from storage.files import create, join
@@ -67,7 +67,7 @@ def write_part(src: ExportSource, part: Part, build: str) -> list[dict]:
                 continue
             flat, lengths = flat_tokens(table)
             ids = pa.ListArray.from_arrays(pa.array(_offsets(lengths), pa.int32()),
-                                           pa.array(flat.astype("int32", copy=False)))
+                                           pa.array(int32_ids(flat)))
             out = table.select(columns).append_column(pa.field("input_ids", pa.list_(pa.int32())), ids)
             if writer is None:
                 sink = HashingWriter(create(join(build, rel)))
@@ -146,9 +146,11 @@ def card(src: ExportSource, files: list[dict], license_id: str | None) -> str:
         labels = ", ".join(json.dumps(s.label) for s in src.sources)
         weights = ", ".join(f"{s.weight:.6g}" for s in src.sources)
         body += ["", "Each source's documents are those its `where` selects, repeated by its "
-                 "`repeat_by_cluster_size` table; drawn by weight:", "", "```python",
+                 "`repeat_by_cluster_size` table; drawn by weight (the columns all sources share: their score "
+                 "columns may differ):", "", "```python",
                  "from datasets import interleave_datasets, load_dataset", "",
-                 f"parts = [load_dataset(\"PATH/TO/THIS/FOLDER\", name, split=\"train\") for name in [{labels}]]",
+                 f"parts = [load_dataset(\"PATH/TO/THIS/FOLDER\", name, split=\"train\").select_columns("
+                 f"[\"input_ids\", \"doc_id\", \"language\"]) for name in [{labels}]]",
                  f"ds = interleave_datasets(parts, probabilities=[{weights}], seed=0, "
                  "stopping_strategy=\"all_exhausted\")", "```", ""]
     return "\n".join(head + body)

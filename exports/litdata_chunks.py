@@ -26,7 +26,7 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from exports.sources import ExportSource, Part, Source, part_tables
+from exports.sources import ExportSource, Part, Source, int32_ids, part_tables
 from schemas.tables import SHARD_BASE_FIELDS
 from storage.files import join, write_bytes
 
@@ -73,7 +73,7 @@ def write_part(src: ExportSource, part: Part, build: str) -> list[dict]:
     floats_keys = [k for k, s, _ in leaves(source) if s == "float"]
     entries: list[dict] = []
     items: list[bytes] = []
-    size = tokens = 0
+    size, tokens = 8, 0  # the item count and the last offset; each item adds its bytes and its offset
 
     def flush() -> None:
         nonlocal items, size, tokens
@@ -84,7 +84,7 @@ def write_part(src: ExportSource, part: Part, build: str) -> list[dict]:
                         "documents": len(items), "tokens": tokens, "source": source.label,
                         "litdata": {"chunk_bytes": len(data), "chunk_size": len(items), "dim": None,
                                     "filename": rel.rsplit("/", 1)[-1]}})
-        items, size, tokens = [], 0, 0
+        items, size, tokens = [], 8, 0
 
     for table in part_tables(source, part, ["tokens", *keys[1:]]):
         if not table.num_rows:
@@ -97,7 +97,7 @@ def write_part(src: ExportSource, part: Part, build: str) -> list[dict]:
                   for k in floats_keys}
         for r in range(table.num_rows):
             ids = values[offsets[r]:offsets[r + 1]]
-            data = [ids.astype("<i4", copy=False).tobytes(), text["doc_id"][r].encode("utf-8"),
+            data = [int32_ids(ids).tobytes(), text["doc_id"][r].encode("utf-8"),
                     text["language"][r].encode("utf-8")] + [np.float64(floats[k][r]).tobytes() for k in floats_keys]
             item = np.array([len(d) for d in data], np.uint32).tobytes() + b"".join(data)
             if items and size + len(item) + 4 > CHUNK_BYTES:

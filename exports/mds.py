@@ -26,7 +26,7 @@ import json
 import numpy as np
 import pyarrow as pa
 
-from exports.sources import ExportSource, Part, Source, part_tables
+from exports.sources import ExportSource, Part, Source, int32_ids, part_tables
 from schemas.tables import SHARD_BASE_FIELDS
 from storage.files import is_local, join, write_bytes
 
@@ -63,7 +63,7 @@ def encode_tokens(ids: np.ndarray) -> bytes:
     if n == 0:
         raise ValueError("MDS cannot hold an empty array (every document has at least its end-of-text id)")
     _top, code, kind = next((c for c in _SHAPE_CODES if n < c[0]), (0, 3, np.uint64))
-    return bytes([(1 << 2) | code]) + np.array([n], kind).tobytes() + ids.astype("<i4", copy=False).tobytes()
+    return bytes([(1 << 2) | code]) + np.array([n], kind).tobytes() + int32_ids(ids).tobytes()
 
 
 def shard_bytes(samples: list[bytes], config_data: bytes) -> bytes:

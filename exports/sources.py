@@ -75,15 +75,21 @@ class ExportSource:
         return [p for s in self.sources for p in s.parts]
 
 
+# The names an export writes at its root: no source folder may take one.
+RESERVED = {"manifest.json", "readme.md", "data", "index.json", "blend.megatron.txt", "blend.nemo.yaml",
+            "llm-foundry.yaml", "combined.json", ".progress"}
+
+
 def safe_label(text: str, taken: set[str]) -> str:
     """A folder name for a source label from a manifest (hostile input: it names paths): letters, digits and
-    `._-`, at most 80 characters, never starting with a dot, unique among `taken`."""
+    `._-`, at most 80 characters, never starting with a dot, none of the export's own root names, and unique
+    among `taken` without regard to case (a case-insensitive store would make "Web" and "web" one folder)."""
     base = re.sub(r"[^A-Za-z0-9._-]+", "_", text)[:80].lstrip(".") or "source"
     label, n = base, 1
-    while label in taken:
+    while label.casefold() in taken or label.casefold() in RESERVED:
         n += 1
         label = f"{base}-{n}"
-    taken.add(label)
+    taken.add(label.casefold())
     return label
 
 
@@ -108,7 +114,9 @@ def _release_source(path: str, manifest: dict, raw: bytes, label: str, weight: f
 
 
 def _checked_release(path: str) -> tuple[dict, bytes]:
-    """The manifest of an intact release at `path`: ExportError with the first problem `verify` finds."""
+    """The manifest of an intact release at `path`: ExportError with the first problem `verify` finds, or
+    when the manifest changed while it was being checked (what is exported is what was verified)."""
+    before = read_bytes(join(path, "manifest.json"))
     try:
         problems = verify(path)
     except ReleaseError as exc:
@@ -117,7 +125,27 @@ def _checked_release(path: str) -> tuple[dict, bytes]:
         more = f" (and {len(problems) - 1} more; `tokenmill verify {path}` lists them)" if len(problems) > 1 else ""
         raise ExportError(f"{path} fails verify: {problems[0]}{more}")
     raw = read_bytes(join(path, "manifest.json"))
+    if raw != before:
+        raise ExportError(f"{path}/manifest.json changed while the release was being verified: export again")
     return json.loads(raw), raw
+
+
+def _mixture_terms(s: dict, where: str) -> tuple[float, str | None, tuple[tuple[int, int], ...]]:
+    """(share, where, repeat table) of a mixture's source entry, checked: ExportError naming what is wrong
+    (the manifest is input like any other)."""
+    try:
+        share = float(s["share"])
+        repeat = tuple(sorted((int(k), int(v)) for k, v in (s.get("repeat_by_cluster_size") or {}).items()))
+    except (KeyError, TypeError, ValueError) as exc:
+        raise ExportError(f"{where}: unreadable share or repeat_by_cluster_size ({exc})") from None
+    if not 0.0 <= share <= 1.0:
+        raise ExportError(f"{where}: share {share} outside [0, 1]")
+    if any(k < 1 or v < 0 for k, v in repeat):
+        raise ExportError(f"{where}: repeat_by_cluster_size needs keys >= 1 and copies >= 0")
+    clause = s.get("where")
+    if clause is not None and not isinstance(clause, str):
+        raise ExportError(f"{where}: where is not a string")
+    return share, clause, repeat
 
 
 def open_export_source(path: str) -> ExportSource:
@@ -146,6 +174,8 @@ def open_export_source(path: str) -> ExportSource:
     if problems:
         raise ExportError(f"{path} fails verify: {problems[0]}")
     raw = read_bytes(join(path, "manifest.json"))
+    if json.loads(raw) != mixture:
+        raise ExportError(f"{path}/manifest.json changed while the mixture was being verified: export again")
     sources, taken = [], set()
     tokenizer = None
     for i, s in enumerate(mixture["sources"]):
@@ -157,9 +187,17 @@ def open_export_source(path: str) -> ExportSource:
         if _sha256(source_raw) != s["manifest_sha256"]:
             raise ExportError(f"{path}: source {s['label']} changed since the mix ({s['path']}/manifest.json has "
                               "another sha256): mix again")
-        repeat = tuple(sorted((int(k), int(v)) for k, v in (s.get("repeat_by_cluster_size") or {}).items()))
-        sources.append(_release_source(s["path"], manifest, source_raw, safe_label(s["label"], taken),
-                                       float(s["share"]), s.get("where"), repeat, i))
+        share, clause, repeat = _mixture_terms(s, f"{path}: source {s['label']}")
+        source = _release_source(s["path"], manifest, source_raw, safe_label(str(s["label"]), taken), share,
+                                 clause, repeat, i)
+        if clause:
+            from mixing.where import WhereError, parse_where
+
+            try:
+                parse_where(clause, source.schema)
+            except WhereError as exc:
+                raise ExportError(f"{path}: source {s['label']}: where: {exc}") from None
+        sources.append(source)
         tokenizer = tokenizer or manifest["tokenizer"]
     return ExportSource("mixture", path, str(mixture.get("name", "")), "", _sha256(raw), tokenizer, None, sources)
 
@@ -189,6 +227,13 @@ def part_tables(source: Source, part: Part, columns: list[str]) -> Iterator[pa.T
                 cluster = table.column("cluster_size").fill_null(1).to_numpy().astype(np.int64)
                 table = table.take(np.repeat(np.arange(table.num_rows), _copies(source.repeat, cluster)))
             yield table.select(columns)
+
+
+def int32_ids(values: np.ndarray) -> np.ndarray:
+    """Token ids as int32 (hf, mds, litdata); ValueError naming an id that does not fit, never a wrapped one."""
+    if len(values) and int(values.max()) > np.iinfo(np.int32).max:
+        raise ValueError(f"token id {int(values.max())} does not fit int32")
+    return values.astype("<i4", copy=False)
 
 
 def flat_tokens(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:

@@ -28,7 +28,7 @@ commands:
   release   copy a run's shards into an immutable, checksummed release with a dataset card
   verify    check a release's (or a mixture's) checksums and schema (non-zero exit on any mismatch)
   mix       blend releases by weight into a mixture a training run reads (MIX.toml --to DIR)
-  export    a release or mixture in a training stack's format: megatron (.bin/.idx + blend), hf (datasets)
+  export    a release or mixture in a training stack's format: megatron, mds, litdata, hf (datasets)
   decode    token ids back to text, offline (--tokenizer NAME or --from RUN_OR_RELEASE)
   train-classifier  train a fastText classifier from labeled JSONL
   eval-classifier   evaluate a classifier on labeled JSONL (per-class P/R/F1, macro-F1, confusion)

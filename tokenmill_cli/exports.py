@@ -7,16 +7,21 @@ import sys
 
 from console.safe import ArgumentParser, say, shown
 
-# The line a user pastes into their training config, per format ({dir} is the export folder).
+# The line a user pastes into their training config, per format and source kind ({dir} is the export folder).
 READER_LINES = {
-    "megatron": "Megatron-LM: --data-args-path {dir}/blend.megatron.txt   NeMo: merge {dir}/blend.nemo.yaml "
-                "into the model config",
-    "hf": 'datasets.load_dataset("{dir}", split="train")',
-    "mds": 'streaming.StreamingDataset(local="{dir}")   LLM-Foundry: merge {dir}/llm-foundry.yaml into the '
-           "training YAML",
-    "litdata": 'litdata.StreamingDataset("{dir}")   a mixture: CombinedStreamingDataset over {dir}/combined.json\'s '
-               "input_dir and weight",
+    ("megatron", "release"): "Megatron-LM: --data-args-path {dir}/blend.megatron.txt   NeMo: model.data.data_prefix "
+                             "from {dir}/blend.nemo.yaml",
+    ("hf", "release"): 'datasets.load_dataset("{dir}", split="train")',
+    ("hf", "mixture"): 'datasets.load_dataset("{dir}", SOURCE, split="train") per source, drawn by weight with '
+                       "interleave_datasets: {dir}/README.md has the lines",
+    ("mds", "release"): 'streaming.StreamingDataset(local="{dir}")   LLM-Foundry: the streams in '
+                        "{dir}/llm-foundry.yaml",
+    ("mds", "mixture"): "LLM-Foundry: train_loader.dataset.streams from {dir}/llm-foundry.yaml (a stream per "
+                        "source, with its proportion)",
+    ("litdata", "release"): 'litdata.StreamingDataset("{dir}")',
+    ("litdata", "mixture"): "litdata.CombinedStreamingDataset over {dir}/combined.json's input_dir and weight",
 }
+READER_LINES[("megatron", "mixture")] = READER_LINES[("megatron", "release")]
 
 
 def export_parser() -> ArgumentParser:
@@ -69,5 +74,6 @@ def cmd_export(argv: list[str]) -> int:
     say(f"exported {manifest['source']['kind']} {manifest['source']['path']} as {args.format}: "
         f"{totals['documents']:,} documents, {totals['tokens']:,} tokens, {len(data)} data files ({manifest['dtype']} "
         f"ids) -> {args.to}")
-    say("read it with: " + READER_LINES[args.format].format(dir=args.to.rstrip("/")))
+    kind = manifest["source"]["kind"]
+    say("read it with: " + READER_LINES[(args.format, kind)].format(dir=args.to.rstrip("/")))
     return 0

@@ -52,7 +52,13 @@ def hf(folder: Path, configs: list[str]) -> dict:
                                   "input_ids": [list(x) for x in ds["input_ids"]],
                                   "doc_id": list(ds["doc_id"])}
     card = DatasetCard.load(folder / "README.md")
-    return {"configs": out, "card": card.data.to_dict()}
+    result = {"configs": out, "card": card.data.to_dict()}
+    if "interleave_datasets" in card.text:  # a mixture's card: run its snippet as a user would paste it
+        code = card.text.split("```python", 1)[1].split("```", 1)[0].replace("PATH/TO/THIS/FOLDER", str(folder))
+        scope: dict = {}
+        exec(code, scope)  # noqa: S102 - the card tokenmill wrote, in a test
+        result["interleaved_rows"] = scope["ds"].num_rows
+    return result
 
 
 def mds(folder: Path, streams: list[str]) -> dict:
