@@ -12,7 +12,7 @@ library's own writer, as a user converting the data without tokenmill would:
   litdata   litdata's BinaryWriter (what litdata.optimize runs in each worker): one item per document, the
             same four fields
   hf        datasets: Dataset.from_parquet over the shards, tokens renamed input_ids (kept uint32), one
-            to_parquet file, zstd as tokenmill writes
+            to_parquet file (the compression datasets picks; it sets its own)
 Each is one process on one thread, as the libraries run by default; tokenmill's export runs eight parts at
 once on threads (two cores here).
 Prints the tokens written.
@@ -79,7 +79,7 @@ def main() -> int:
         ds = Dataset.from_parquet([str(release / f["path"]) for f in manifest["files"]],
                                   cache_dir=str(out / ".cache"))
         ds = ds.rename_column("tokens", "input_ids")
-        ds.to_parquet(str(out / "train.parquet"), compression="zstd")
+        ds.to_parquet(str(out / "train.parquet"))
         tokens = sum(f.get("tokens", 0) for f in manifest["files"])
     print(tokens)
     return 0
