@@ -4,4 +4,5 @@ import sys
 
 from tokenmill_cli import main
 
-sys.exit(main())
+if __name__ == "__main__":  # not when a spawned process (classifiers/tuning.py) imports it
+    sys.exit(main())

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 import sys
 
@@ -59,12 +61,26 @@ def train_parser() -> ArgumentParser:
     ap.add_argument("--quantize", action="store_true",
                     help="also write a quantized model (.ftz, much smaller) and, with --valid, its accuracy")
     _data_args(ap)
+    # A parameter given is fixed; one not given is searched (classifiers/tuning.py) unless --no-tune, when it
+    # takes the default shown. The defaults are read from TrainParams, not set on the parser, so that "given"
+    # can be told from "left at its default".
     for name, text in _PARAM_HELP.items():
-        ap.add_argument(f"--{name}", type=int, default=getattr(defaults, name), metavar="N", help=text)
-    ap.add_argument("--lr", type=float, default=defaults.lr, help="learning rate (default %(default)s)")
-    ap.add_argument("--loss", default=defaults.loss, choices=["softmax", "ns", "hs", "ova"],
-                    help="fastText's loss: one of %(choices)s (default %(default)s)")
+        ap.add_argument(f"--{name}", type=int, default=None, metavar="N",
+                        help=text.replace("%(default)s", str(getattr(defaults, name))) + _searched(name))
+    ap.add_argument("--lr", type=float, default=None, help=f"learning rate (default {defaults.lr})")
+    ap.add_argument("--loss", default=None, choices=["softmax", "ns", "hs", "ova"],
+                    help=f"fastText's loss: one of %(choices)s (default {defaults.loss})" + _searched("loss"))
+    ap.add_argument("--no-tune", action="store_true",
+                    help="train once with the parameters given and the defaults for the rest, instead of picking "
+                    "the rest on a held-out fifth of --train (16 candidate settings, each trained on one thread: "
+                    "docs/classifiers.md gives their cost)")
     return ap
+
+
+def _searched(name: str) -> str:
+    from classifiers.tuning import SEARCHED
+
+    return "; searched on held-out data when not given" if name in SEARCHED else ""
 
 
 def cmd_train_classifier(argv: list[str]) -> int:
@@ -77,8 +93,24 @@ def cmd_train_classifier(argv: list[str]) -> int:
     except (DataError, OSError) as exc:
         say(f"tokenmill: {exc}", file=sys.stderr)
         return 2
-    params = TrainParams(epoch=args.epoch, lr=args.lr, wordNgrams=args.wordNgrams, dim=args.dim,
-                         minCount=args.minCount, loss=args.loss, seed=args.seed, passage_words=args.passage_words)
+    names = [*_PARAM_HELP, "lr", "loss"]
+    given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
+    params = dataclasses.replace(TrainParams(), **given)
+    if not args.no_tune:
+        from classifiers.tuning import SEARCHED, search
+
+        if set(SEARCHED) - set(given):
+            say(f"picking {', '.join(n for n in SEARCHED if n not in given)} on a held-out fifth of {len(rows)} "
+                "examples")
+            found = search(rows, params, set(given), log=say)
+            params = found.chosen
+            if found.trials:
+                say(f"chosen: {' '.join(f'{n}={getattr(params, n)}' for n in SEARCHED)} (held-out macro-F1 "
+                    f"{found.held_out_f1:.4f} on {found.held_out_rows} examples); trained on all {len(rows)}")
+                from storage.files import write_bytes
+
+                tuning = os.path.splitext(args.out)[0] + ".tuning.json"
+                write_bytes(tuning, (json.dumps(found.to_dict(), indent=2, sort_keys=True) + "\n").encode())
     model = train(rows, args.out, params)
     say(f"trained on {len(rows)} examples, {len(model.labels)} labels: {args.out}")
     if valid:
