@@ -3,7 +3,7 @@
     python bench/train_topic.py [--out DIR] [--hand-tuned]
 
 bbc_news has no official split: the held-out set is every article whose id (e.g. "sport/199") hashes to
-0 mod 5 with xxh3-64 (445 of 2,225 articles), the rest trains. 20 Newsgroups uses the official by-date
+0 mod 5 with xxh3-64 (436 of 2,225 articles), the rest trains. 20 Newsgroups uses the official by-date
 split (11,314 train / 7,532 test), posts as stored (headers, quotes and signatures kept).
 Goals: macro-F1 >= 0.90 on bbc_news held-out, >= 0.80 on 20newsgroups test, with `tokenmill train-classifier`'s
 defaults: its search (classifiers/tuning.py) picks the settings on a held-out fifth of the training split, then
@@ -72,7 +72,8 @@ def main() -> int:
                 params = found.chosen
                 note = (f"; search {time.perf_counter() - start:.0f} s over {len(found.trials)} candidates, held-out "
                         f"macro-F1 {found.held_out_f1:.4f} on {found.held_out_rows}")
-                (out / f"topic-{name}.tuning.json").write_text(json.dumps(found.to_dict(), indent=2, sort_keys=True))
+                tuning = json.dumps(found.to_dict(), indent=2, sort_keys=True)
+                (out / f"topic-{name}-{how}.tuning.json").write_text(tuning)
             model = train(train_rows, str(out / f"topic-{name}-{how}.bin"), params)
             ev = evaluate(model, test_rows)
             (out / f"topic-{name}-{how}.eval.json").write_text(json.dumps(ev.to_dict(), indent=2, sort_keys=True))

@@ -4,5 +4,5 @@ import sys
 
 from tokenmill_cli import main
 
-if __name__ == "__main__":  # not when a spawned process (classifiers/tuning.py) imports it
+if __name__ == "__main__":  # not when the file is imported rather than run (runpy, a spawned process by path)
     sys.exit(main())

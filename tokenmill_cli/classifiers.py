@@ -71,16 +71,20 @@ def train_parser() -> ArgumentParser:
     ap.add_argument("--loss", default=None, choices=["softmax", "ns", "hs", "ova"],
                     help=f"fastText's loss: one of %(choices)s (default {defaults.loss})" + _searched("loss"))
     ap.add_argument("--no-tune", action="store_true",
-                    help="train once with the parameters given and the defaults for the rest, instead of picking "
-                    "the rest on a held-out fifth of --train (16 candidate settings, each trained on one thread: "
+                    help="train once with the parameters given and tokenmill's defaults for the rest (shown above), "
+                    "instead of picking "
+                    "the rest on a held-out fifth of --train (8 candidate settings, each trained on one thread: "
                     "docs/classifiers.md gives their cost)")
     return ap
 
 
 def _searched(name: str) -> str:
-    from classifiers.tuning import SEARCHED
+    from classifiers.tuning import CANDIDATES, SEARCHED
 
-    return "; searched on held-out data when not given" if name in SEARCHED else ""
+    values = sorted({c[name] for c in CANDIDATES}, key=str) if name in SEARCHED else []
+    if len(values) == 1:
+        return f"; {values[0]} when the settings are searched (not given)"
+    return "; searched on held-out data when not given" if values else ""
 
 
 def cmd_train_classifier(argv: list[str]) -> int:
@@ -93,25 +97,53 @@ def cmd_train_classifier(argv: list[str]) -> int:
     except (DataError, OSError) as exc:
         say(f"tokenmill: {exc}", file=sys.stderr)
         return 2
+    from classifiers.training import _require_trainer
+
+    try:
+        _require_trainer()
+    except RuntimeError as exc:
+        say(f"tokenmill: {exc}", file=sys.stderr)
+        return 2
     names = [*_PARAM_HELP, "lr", "loss"]
     given = {name: getattr(args, name) for name in names if getattr(args, name) is not None}
     params = dataclasses.replace(TrainParams(), **given)
+    found = None
     if not args.no_tune:
-        from classifiers.tuning import SEARCHED, search
+        from classifiers.tuning import SEARCHED, TuningError, search
 
-        if set(SEARCHED) - set(given):
-            say(f"picking {', '.join(n for n in SEARCHED if n not in given)} on a held-out fifth of {len(rows)} "
-                "examples")
+        say(f"picking {', '.join(n for n in SEARCHED if n not in given) or 'nothing'} on a held-out fifth of "
+            f"{len(rows)} examples")
+        try:
             found = search(rows, params, set(given), log=say)
-            params = found.chosen
-            if found.trials:
-                say(f"chosen: {' '.join(f'{n}={getattr(params, n)}' for n in SEARCHED)} (held-out macro-F1 "
-                    f"{found.held_out_f1:.4f} on {found.held_out_rows} examples); trained on all {len(rows)}")
-                from storage.files import write_bytes
+        except TuningError as exc:
+            say(f"tokenmill: {exc}", file=sys.stderr)
+            return 2
+        params = found.chosen
+        if found.why:
+            say(f"not searched: {found.why}")
+        else:
+            say(f"chosen: {' '.join(f'{n}={getattr(params, n)}' for n in SEARCHED)} (held-out macro-F1 "
+                f"{found.held_out_f1:.4f} on {found.held_out_rows} examples); trained on all {len(rows)}")
+    # The chosen setting on all rows can still meet fastText's "Encountered NaN" (other data than its trial's):
+    # then the next best, in the search's order (deterministic), and so on.
+    fallbacks = found.ranked()[1:] if found is not None and found.trials else []
+    while True:
+        try:
+            model = train(rows, args.out, params)
+            break
+        except RuntimeError as exc:
+            if not fallbacks:
+                say(f"tokenmill: fastText could not train {args.out} with these settings: {exc}; try a lower --lr",
+                    file=sys.stderr)
+                return 2
+            say(f"fastText failed on all rows with the chosen setting ({exc}); the next best")
+            params = fallbacks.pop(0)
+            found.chosen = params
+    if found is not None:  # how the settings were chosen, beside the model (byte-identical for the same data)
+        from storage.files import write_bytes
 
-                tuning = os.path.splitext(args.out)[0] + ".tuning.json"
-                write_bytes(tuning, (json.dumps(found.to_dict(), indent=2, sort_keys=True) + "\n").encode())
-    model = train(rows, args.out, params)
+        tuning = os.path.splitext(args.out)[0] + ".tuning.json"
+        write_bytes(tuning, (json.dumps(found.to_dict(), indent=2, sort_keys=True) + "\n").encode())
     say(f"trained on {len(rows)} examples, {len(model.labels)} labels: {args.out}")
     if valid:
         ev = evaluate(model, valid)
