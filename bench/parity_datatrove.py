@@ -20,6 +20,10 @@
    - filter: they do not (a rule or a threshold differs);
    - url lists: the peer's URL filter dropped it (datatrove ships block lists; the recipe has none);
    - peer extracted nothing: the peer's trafilatura returned no text, so the page never reached its filters.
+6. Like for like (issue 39): ours on the peer's own extracted text, every document its text filters saw written
+   as WET conversion records with the same record ids, `fineweb` with dedup off (and with the alpha-ratio
+   option): the kept-set Jaccard against the peer's filtered set on those documents, and every disagreement by
+   both sides' reasons. Extraction plays no part here, so what differs is the filters.
 `--per-filter` also prints the older figure: each filter on the same extracted text on both sides (a unit-level
 check; it cannot see differences in extraction).
 """
@@ -92,17 +96,68 @@ def _jsonl(folder: Path) -> dict[str, dict]:
     return docs
 
 
-def peer_sets(out: Path) -> tuple[dict[str, dict], set[str], dict[str, str], dict[str, str]]:
+def peer_sets(out: Path) -> tuple[dict[str, dict], set[str], dict[str, str], dict[str, str], dict[str, str]]:
     """(filtered documents by record id, deduped record ids, record id -> "filter:reason" of each drop, record id
-    -> extracted text of every document the peer's filters saw)."""
+    -> extracted text of every document the peer's text filters saw, record id -> its URL)."""
     filtered = _jsonl(out / "filtered")
     why, texts = {}, {i: d["text"] for i, d in filtered.items()}
+    urls = {i: d["metadata"].get("url", "") for i, d in filtered.items()}
     for folder in sorted((out / "removed").iterdir()):
         for i, doc in _jsonl(folder).items():
             why[i] = f"{folder.name}:{doc['metadata'].get('filter_reason')}"
             if folder.name != "url":
                 texts[i] = doc["text"]
-    return filtered, set(_jsonl(out / "deduped")), why, texts
+                urls[i] = doc["metadata"].get("url", "")
+    return filtered, set(_jsonl(out / "deduped")), why, texts, urls
+
+
+# The like-for-like measurement's recipes: ours on the peer's own extracted text, dedup off on our side (the
+# peer's kept set there is its filters' output, before its dedup).
+DEDUP_OFF = {"dedup": {"exact": {"enabled": False}, "near": {"enabled": False}}}
+LIKE_FOR_LIKE = [
+    ("fineweb as shipped", {}),
+    ("alpha ratio over all tokens", {"filters": {"gopher_quality": {"alpha_ratio_counts_punctuation": True}}}),
+]
+
+
+def like_for_like(root: Path, peer_after: set[str], peer_why: dict[str, str], peer_texts: dict[str, str],
+                  peer_urls: dict[str, str]) -> dict:
+    """Our recipe on the peer's extracted texts: every document the peer's text filters saw, written as WET
+    conversion records with the same record ids (what a user comparing the two filters would feed ours), run
+    with dedup off; our kept set against the peer's filtered set on those documents, and every disagreement
+    by our reason and the peer's."""
+    from demo.warc_writer import WarcWriter
+
+    wet = root / "peer-texts"
+    wet.mkdir(parents=True, exist_ok=True)
+    with open(wet / "peer-texts.warc.gz", "wb") as f:
+        writer = WarcWriter(f, seed="peer-texts")
+        for rid in sorted(peer_texts):
+            writer.conversion(peer_urls.get(rid, ""), peer_texts[rid], record_id=rid)
+    universe = set(peer_texts)
+    peer_keep = peer_after & universe
+    out: dict = {"documents": len(universe), "peer_kept": len(peer_keep), "runs": {}}
+    print(f"\nlike for like: ours on the peer's extracted text of the {len(universe)} documents its text filters "
+          f"saw (WET records, dedup off); the peer keeps {len(peer_keep)}")
+    for label, change in LIKE_FOR_LIKE:
+        run_dir = root / ("like-" + label.replace(" ", "-"))
+        run_ours(wet, run_dir, _merged(change, DEDUP_OFF))
+        after, _kept, why = our_sets(run_dir)
+        ours = after & universe
+        jaccard = len(ours & peer_keep) / max(1, len(ours | peer_keep))
+        classes: Counter = Counter()
+        for rid in ours ^ peer_keep:
+            ours_keep = rid in ours
+            classes[("ours" if ours_keep else "peer", "keep" if ours_keep else why.get(rid, "?"),
+                     "keep" if rid in peer_keep else peer_why.get(rid, "?"))] += 1
+        print(f"  {label:30s} we keep {len(ours):5d}, the peer {len(peer_keep):5d}, both {len(ours & peer_keep):5d}: "
+              f"Jaccard {jaccard:.3f}")
+        for (side, mine, theirs), n in classes.most_common():
+            print(f"    kept by {side:5s} ours {mine:28s} peer {theirs:40s} {n:5d}")
+        out["runs"][label] = {"ours": len(ours), "both": len(ours & peer_keep), "jaccard": jaccard,
+                              "disagreements": [dict(zip(("kept_by", "ours", "peer"), k, strict=True), documents=n)
+                                                for k, n in classes.most_common()]}
+    return out
 
 
 def our_decision_on(texts: dict[str, str]) -> dict[str, str]:
@@ -156,7 +211,7 @@ def main() -> int:
     crawl = bench_crawl(root / "crawl", args.docs)
     if not (root / "peer" / "deduped").is_dir() or not args.keep:  # a kept peer run is reused
         run_peer(ensure_peer(Path(args.peer_venv), args.peer_version), crawl, root / "peer", removed=True)
-    filtered, peer_deduped, peer_why, peer_texts = peer_sets(root / "peer")
+    filtered, peer_deduped, peer_why, peer_texts, peer_urls = peer_sets(root / "peer")
     peer_after = set(filtered)
 
     def jaccard(a: set[str], b: set[str]) -> float:
@@ -186,6 +241,7 @@ def main() -> int:
     print("by cause: " + ", ".join(f"{cause} {n}" for cause, n in by_cause.most_common()))
     report["disagreements"] = [dict(zip(("kept_by", "ours", "peer", "cause"), k, strict=True), documents=n)
                                for k, n in classes.most_common()]
+    report["like_for_like"] = like_for_like(root, peer_after, peer_why, peer_texts, peer_urls)
     if args.per_filter:
         per_filter(crawl, args)
     if args.json:

@@ -60,5 +60,7 @@ class WarcWriter:
         http = f"GET / HTTP/1.1\r\nHost: {url.split('/')[2]}\r\n\r\n".encode()
         self._write(_record("request", url, self.date, http, "application/http; msgtype=request", self._id()))
 
-    def conversion(self, url: str, text: str) -> None:
-        self._write(_record("conversion", url, self.date, text.encode("utf-8"), "text/plain", self._id()))
+    def conversion(self, url: str, text: str, record_id: str | None = None) -> None:
+        """A WET-style text record; `record_id` (a uuid, or `<urn:uuid:...>`) names it, else one is derived."""
+        rid = record_id.removeprefix("<urn:uuid:").removesuffix(">") if record_id else self._id()
+        self._write(_record("conversion", url, self.date, text.encode("utf-8"), "text/plain", rid))
