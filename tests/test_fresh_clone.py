@@ -57,3 +57,14 @@ def test_tests_reach_the_shared_folder_only_through_shared_path():
                 offenders.append(f"{path.relative_to(REPO)}: def {block.split('(')[0]} reads shared data through "
                                  "bench/common.py without shared_path")
     assert not offenders, offenders
+
+
+def test_the_wheel_ships_every_package_of_the_project():
+    """Every top-level package of the checkout but the ones that stay home (tests, bench scripts, the test
+    clusters) is in pyproject's package list, so a command that works here works from the installed wheel
+    (`exports/` was missing from it at first)."""
+    import tomllib
+
+    listed = tomllib.loads((REPO / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]["find"]["include"]
+    packages = {p.parent.name for p in REPO.glob("*/__init__.py")} - {"tests", "bench", "clusters"}
+    assert packages and not {p for p in packages if f"{p}*" not in listed}
