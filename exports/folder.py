@@ -117,15 +117,6 @@ def refuse_target(target: str, identity: dict) -> str | None:
     return None
 
 
-def into_place(build: str, target: str) -> None:
-    """Locally rename the finished build folder to `target` (an empty folder there removed first)."""
-    if not is_local(target):
-        return
-    if os.path.exists(target):
-        os.rmdir(target)
-    os.rename(build, target)
-
-
 def verify_export(path: str, manifest: dict) -> list[str]:
     """Problems of an export folder (empty when intact): every listed file's size and sha256, and every file
     the manifest does not list."""

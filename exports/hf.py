@@ -23,12 +23,20 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from exports.sources import META_COLUMNS, ExportSource, Part, Source, flat_tokens, int32_ids, part_tables
+from exports.sources import (
+    META_COLUMNS,
+    ExportSource,
+    Part,
+    Source,
+    flat_tokens,
+    folder_of,
+    int32_ids,
+    part_tables,
+    score_columns,
+)
 from outputs.parquet_parts import HashingWriter
-from schemas.tables import SHARD_BASE_FIELDS
 from storage.files import create, join
 
-BASE_NAMES = {f.name for f in SHARD_BASE_FIELDS}
 # The Hub's size categories (huggingface.co/docs/hub/datasets-cards: size_categories), by document count.
 SIZE_CATEGORIES = [(1_000, "n<1K"), (10_000, "1K<n<10K"), (100_000, "10K<n<100K"), (1_000_000, "100K<n<1M"),
                    (10_000_000, "1M<n<10M"), (100_000_000, "10M<n<100M"), (1_000_000_000, "100M<n<1B"),
@@ -42,13 +50,11 @@ def size_category(documents: int) -> str:
 
 def columns_of(source: Source) -> list[str]:
     """The shard columns a row carries: the metadata, then the source's score columns."""
-    names = source.schema.names
-    return [c for c in META_COLUMNS if c in names] + [c for c in names if c not in BASE_NAMES]
+    return [c for c in META_COLUMNS if c in source.schema.names] + score_columns(source)
 
 
 def part_path(src: ExportSource, source: Source, part: Part) -> str:
-    folder = "data" if src.kind == "release" else f"data/{source.label}"
-    return f"{folder}/train-{part.index:05d}-of-{len(source.parts):05d}.parquet"
+    return f"data/{folder_of(src, source)}train-{part.index:05d}-of-{len(source.parts):05d}.parquet"
 
 
 def write_part(src: ExportSource, part: Part, build: str) -> list[dict]:

@@ -24,22 +24,19 @@ import hashlib
 import json
 
 import numpy as np
-import pyarrow as pa
 
-from exports.sources import ExportSource, Part, Source, int32_ids, part_tables
-from schemas.tables import SHARD_BASE_FIELDS
+from exports.records import cut_by_size, document_rows, framed_file
+from exports.sources import ExportSource, Part, Source, folder_of, int32_ids, part_tables, score_columns
 from storage.files import join, write_bytes
 
 CHUNK_BYTES = 64_000_000  # litdata.optimize's chunk_bytes="64MB"
-BASE_NAMES = {f.name for f in SHARD_BASE_FIELDS}
 INT32 = "no_header_numpy:2"  # litdata.constants._NUMPY_DTYPES_MAPPING: 2 is int32
 
 
 def leaves(source: Source) -> list[tuple[str, str, str]]:
     """(key, serializer, type) of each leaf of an item, in the item's key order."""
-    scores = [c for c in source.schema.names if c not in BASE_NAMES]
     return ([("input_ids", INT32, "json"), ("doc_id", "str", "str"), ("language", "str", "str"),
-             ("language_score", "float", "float")] + [(name, "float", "float") for name in scores])
+             ("language_score", "float", "float")] + [(name, "float", "float") for name in score_columns(source)])
 
 
 def config(source: Source) -> dict:
@@ -52,61 +49,28 @@ def config(source: Source) -> dict:
             "item_loader": "PyTreeLoader", "types": {k: t for k, _, t in leaves(source)}}
 
 
-def chunk_bytes(items: list[bytes]) -> bytes:
-    n = len(items)
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum([len(i) for i in items], out=offsets[1:])
-    offsets += 4 + 4 * (n + 1)
-    if offsets[-1] >= 1 << 32:
-        raise ValueError("a LitData chunk over 4 GiB")
-    return np.uint32(n).tobytes() + offsets.astype(np.uint32).tobytes() + b"".join(items)
-
-
-def folder_of(src: ExportSource, source: Source) -> str:
-    return "" if src.kind == "release" else f"{source.label}/"
-
-
 def write_part(src: ExportSource, part: Part, build: str) -> list[dict]:
     """One part as chunks of at most CHUNK_BYTES: a file entry per chunk, carrying its index.json entry."""
     source = src.sources[part.source]
     keys = [k for k, _, _ in leaves(source)]
-    floats_keys = [k for k, s, _ in leaves(source) if s == "float"]
-    entries: list[dict] = []
-    items: list[bytes] = []
-    size, tokens = 8, 0  # the item count and the last offset; each item adds its bytes and its offset
+    floats = [k for k, s, _ in leaves(source) if s == "float"]
 
-    def flush() -> None:
-        nonlocal items, size, tokens
-        rel = f"{folder_of(src, source)}chunk-{part.index:05d}-{len(entries)}.bin"
-        data = chunk_bytes(items)
+    def items():
+        for ids, doc_id, language, numbers in document_rows(part_tables(source, part, ["tokens", *keys[1:]]),
+                                                            floats):
+            data = [int32_ids(ids).tobytes(), doc_id.encode("utf-8"), language.encode("utf-8")] + [
+                np.float64(v).tobytes() for v in numbers]
+            yield np.array([len(d) for d in data], np.uint32).tobytes() + b"".join(data), len(ids)
+
+    entries: list[dict] = []
+    for k, (batch, tokens) in enumerate(cut_by_size(items(), CHUNK_BYTES, 8)):  # 8: the count, the last offset
+        rel = f"{folder_of(src, source)}chunk-{part.index:05d}-{k}.bin"
+        data = framed_file(batch)
         write_bytes(join(build, rel), data)
         entries.append({"path": rel, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                        "documents": len(items), "tokens": tokens, "source": source.label,
-                        "litdata": {"chunk_bytes": len(data), "chunk_size": len(items), "dim": None,
+                        "documents": len(batch), "tokens": tokens, "source": source.label,
+                        "litdata": {"chunk_bytes": len(data), "chunk_size": len(batch), "dim": None,
                                     "filename": rel.rsplit("/", 1)[-1]}})
-        items, size, tokens = [], 8, 0
-
-    for table in part_tables(source, part, ["tokens", *keys[1:]]):
-        if not table.num_rows:
-            continue
-        column = table.column("tokens").combine_chunks()
-        offsets = column.offsets.to_numpy()
-        values = column.values.to_numpy()
-        text = {k: [v if v is not None else "" for v in table.column(k).to_pylist()] for k in ("doc_id", "language")}
-        floats = {k: table.column(k).cast(pa.float64()).fill_null(float("nan")).to_numpy(zero_copy_only=False)
-                  for k in floats_keys}
-        for r in range(table.num_rows):
-            ids = values[offsets[r]:offsets[r + 1]]
-            data = [int32_ids(ids).tobytes(), text["doc_id"][r].encode("utf-8"),
-                    text["language"][r].encode("utf-8")] + [np.float64(floats[k][r]).tobytes() for k in floats_keys]
-            item = np.array([len(d) for d in data], np.uint32).tobytes() + b"".join(data)
-            if items and size + len(item) + 4 > CHUNK_BYTES:
-                flush()
-            items.append(item)
-            size += len(item) + 4
-            tokens += len(ids)
-    if items:
-        flush()
     return entries
 
 

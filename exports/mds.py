@@ -24,20 +24,14 @@ import hashlib
 import json
 
 import numpy as np
-import pyarrow as pa
 
-from exports.sources import ExportSource, Part, Source, int32_ids, part_tables
-from schemas.tables import SHARD_BASE_FIELDS
+from exports.records import cut_by_size, document_rows, framed_file
+from exports.sources import ExportSource, Part, Source, folder_of, int32_ids, part_tables, score_columns
 from storage.files import is_local, join, write_bytes
 
 SIZE_LIMIT = 1 << 26
-BASE_NAMES = {f.name for f in SHARD_BASE_FIELDS}
 # NDArray's 2-bit code for the smallest unsigned type that holds a shape (encodings.py: _shape_dtype2int).
 _SHAPE_CODES = [(1 << 8, 0, np.uint8), (1 << 16, 1, np.uint16), (1 << 32, 2, np.uint32)]
-
-
-def score_columns(source: Source) -> list[str]:
-    return [c for c in source.schema.names if c not in BASE_NAMES]
 
 
 def columns(source: Source) -> dict[str, str]:
@@ -66,77 +60,35 @@ def encode_tokens(ids: np.ndarray) -> bytes:
     return bytes([(1 << 2) | code]) + np.array([n], kind).tobytes() + int32_ids(ids).tobytes()
 
 
-def shard_bytes(samples: list[bytes], config_data: bytes) -> bytes:
-    n = len(samples)
-    offsets = np.zeros(n + 1, np.int64)
-    np.cumsum([len(s) for s in samples], out=offsets[1:])
-    offsets += 4 + 4 * (n + 1) + len(config_data)
-    if offsets[-1] >= 1 << 32:
-        raise ValueError("an MDS shard over 4 GiB")
-    return np.uint32(n).tobytes() + offsets.astype(np.uint32).tobytes() + config_data + b"".join(samples)
-
-
-def folder_of(src: ExportSource, source: Source) -> str:
-    return "" if src.kind == "release" else f"{source.label}/"
-
-
 def write_part(src: ExportSource, part: Part, build: str) -> list[dict]:
     """One part as MDS shards of at most SIZE_LIMIT bytes: a file entry per shard, carrying its index.json
     entry (`mds`) for `finish`."""
     source = src.sources[part.source]
     cfg = config(source)
     config_data = json.dumps(cfg, sort_keys=True).encode("utf-8")
-    names = cfg["column_names"]
-    scores = [n for n in names if n in set(score_columns(source))]
-    read = ["tokens", "doc_id", "language", "language_score", *scores]
-    entries: list[dict] = []
-    samples: list[bytes] = []
-    size = 0
-    tokens = 0
+    floats = ["language_score", *score_columns(source)]
 
-    def flush() -> None:
-        nonlocal samples, size, tokens
-        rel = f"{folder_of(src, source)}shard.{part.index:05d}.{len(entries):03d}.mds"
-        data = shard_bytes(samples, config_data)
+    def samples():
+        for ids, doc_id, language, numbers in document_rows(part_tables(source, part, ["tokens", "doc_id",
+                                                                                        "language", *floats]), floats):
+            fields = {"tokens": encode_tokens(ids), "doc_id": doc_id.encode("utf-8"),
+                      "language": language.encode("utf-8")} | {
+                name: np.float64(v).tobytes() for name, v in zip(floats, numbers, strict=True)}
+            # the variable-size columns' sizes, then every column, both in the sorted column order
+            sizes = [len(fields[n]) for n, size in zip(cfg["column_names"], cfg["column_sizes"], strict=True)
+                     if size is None]
+            yield np.array(sizes, np.uint32).tobytes() + b"".join(fields[n] for n in cfg["column_names"]), len(ids)
+
+    entries: list[dict] = []
+    for k, (batch, tokens) in enumerate(cut_by_size(samples(), SIZE_LIMIT, 4 + 4 + len(config_data))):
+        rel = f"{folder_of(src, source)}shard.{part.index:05d}.{k:03d}.mds"
+        data = framed_file(batch, config_data)
         write_bytes(join(build, rel), data)
         entries.append({"path": rel, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest(),
-                        "documents": len(samples), "tokens": tokens, "source": source.label,
-                        "mds": {"samples": len(samples), "raw_data": {"basename": rel.rsplit("/", 1)[-1],
-                                                                       "bytes": len(data), "hashes": {}},
+                        "documents": len(batch), "tokens": tokens, "source": source.label,
+                        "mds": {"samples": len(batch), "raw_data": {"basename": rel.rsplit("/", 1)[-1],
+                                                                     "bytes": len(data), "hashes": {}},
                                 "zip_data": None, **cfg}})
-        samples, size, tokens = [], 4 + 4 + len(config_data), 0
-
-    size = 4 + 4 + len(config_data)
-    for table in part_tables(source, part, read):
-        if not table.num_rows:
-            continue
-        column = table.column("tokens").combine_chunks()
-        offsets = column.offsets.to_numpy()
-        values = column.values.to_numpy()
-        text = {n: [v if v is not None else "" for v in table.column(n).to_pylist()] for n in ("doc_id", "language")}
-        floats = {n: table.column(n).cast(pa.float64()).fill_null(float("nan")).to_numpy(zero_copy_only=False)
-                  for n in ["language_score", *scores]}
-        for r in range(table.num_rows):
-            ids = values[offsets[r]:offsets[r + 1]]
-            parts, sizes = [], []
-            for name in names:
-                if name == "tokens":
-                    datum = encode_tokens(ids)
-                elif name in text:
-                    datum = text[name][r].encode("utf-8")
-                else:
-                    parts.append(np.float64(floats[name][r]).tobytes())
-                    continue
-                sizes.append(len(datum))
-                parts.append(datum)
-            sample = np.array(sizes, np.uint32).tobytes() + b"".join(parts)
-            if samples and size + len(sample) + 4 > SIZE_LIMIT:
-                flush()
-            samples.append(sample)
-            size += len(sample) + 4
-            tokens += len(ids)
-    if samples:
-        flush()
     return entries
 
 

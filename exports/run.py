@@ -20,34 +20,31 @@ import numpy as np
 import pyarrow as pa
 
 from exports import hf, litdata_chunks, mds, megatron
-from exports.folder import EXPORT_KIND, Progress, build_path, export_manifest, into_place, refuse_target, verify_export
+from exports.folder import EXPORT_KIND, Progress, build_path, export_manifest, refuse_target, verify_export
 from exports.sources import ExportError, ExportSource, open_export_source
 from outputs.run_files import tokenmill_version
 from release.publish import THREADS, ReleaseError, created_time, in_parallel
 from storage.files import is_local, join, write_bytes
-from storage.folders import holds_files
+from storage.folders import holds_files, into_place
 
 FORMATS = ("megatron", "hf", "mds", "litdata")
-MEGATRON_DTYPES = ("auto", "uint16", "int32")
 
 
 def vocabulary_size(tokenizer: dict) -> int:
     """The release's tokenizer's vocabulary size, the tokenizer checked against the vocabulary hash the
     release recorded (a tokenizer.json changed since would give another size)."""
-    from tokenization.tokenizers import describe_tokenizer
-    from tokenization.tokenizers import vocabulary_size as size
+    from tokenization.tokenizers import vocabulary
 
     name = tokenizer["name"]
     try:
-        if describe_tokenizer(name)["vocab_sha256"] != tokenizer["vocab_sha256"]:
-            raise ExportError(f"the tokenizer {name!r} is not the one the release was tokenized with (its "
-                              "vocabulary hash differs from the manifest's)")
-        return size(name)
-    except ExportError:
-        raise
+        vocab_sha256, size = vocabulary(name)
     except Exception as exc:  # noqa: BLE001 - tokenizers raises its own exception types for a bad tokenizer.json
         raise ExportError(f"the release's tokenizer {name!r} cannot be loaded to learn its vocabulary size: "
                           f"{exc}") from None
+    if vocab_sha256 != tokenizer["vocab_sha256"]:
+        raise ExportError(f"the tokenizer {name!r} is not the one the release was tokenized with (its "
+                          "vocabulary hash differs from the manifest's)")
+    return size
 
 
 def token_dtype(fmt: str, tokenizer: dict, dtype: str) -> np.dtype:

@@ -23,11 +23,15 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from release.publish import ReleaseError, verify
+from schemas.tables import SHARD_BASE_FIELDS
 from storage.files import exists, is_local, join, open_read, read_bytes
 
 # Shard columns an export carries besides the tokens (score columns, one per scorer, are added per source).
 META_COLUMNS = ["doc_id", "url", "warc_record_id", "crawl_date", "title", "published_date", "language",
                 "language_score", "token_count", "cluster_size", "topic"]
+
+
+BASE_NAMES = {f.name for f in SHARD_BASE_FIELDS}
 
 
 class ExportError(ValueError):
@@ -78,6 +82,16 @@ class ExportSource:
 # The names an export writes at its root: no source folder may take one.
 RESERVED = {"manifest.json", "readme.md", "data", "index.json", "blend.megatron.txt", "blend.nemo.yaml",
             "llm-foundry.yaml", "combined.json", ".progress"}
+
+
+def score_columns(source: Source) -> list[str]:
+    """The source's score columns (one per scorer of its run), in shard order."""
+    return [c for c in source.schema.names if c not in BASE_NAMES]
+
+
+def folder_of(src: ExportSource, source: Source) -> str:
+    """Where a source's files go in the export: the root for a release, a folder per source for a mixture."""
+    return "" if src.kind == "release" else f"{source.label}/"
 
 
 def safe_label(text: str, taken: set[str]) -> str:
@@ -202,17 +216,10 @@ def open_export_source(path: str) -> ExportSource:
     return ExportSource("mixture", path, str(mixture.get("name", "")), "", _sha256(raw), tokenizer, None, sources)
 
 
-def _copies(repeat: tuple[tuple[int, int], ...], cluster: np.ndarray) -> np.ndarray:
-    """Copies of each document by a repeat table on cluster_size (the largest key at or below it), as the
-    mixture's plan counts them (mixing/spec.py: SourceSpec.copies)."""
-    keys = np.array([k for k, _ in repeat])
-    values = np.array([v for _, v in repeat])
-    return values[np.maximum(np.searchsorted(keys, cluster, side="right") - 1, 0)].astype(np.int64)
-
-
 def part_tables(source: Source, part: Part, columns: list[str]) -> Iterator[pa.Table]:
     """The part's documents, a row group at a time, as a table of `columns`: the rows its source's `where`
     selects, each repeated by the source's repeat table."""
+    from mixing.spec import copies_by_cluster_size
     from mixing.where import parse_where
 
     expr, used = parse_where(source.where, source.schema) if source.where else (None, set())
@@ -225,7 +232,7 @@ def part_tables(source: Source, part: Part, columns: list[str]) -> Iterator[pa.T
                 table = table.filter(expr)
             if source.repeat and table.num_rows:
                 cluster = table.column("cluster_size").fill_null(1).to_numpy().astype(np.int64)
-                table = table.take(np.repeat(np.arange(table.num_rows), _copies(source.repeat, cluster)))
+                table = table.take(np.repeat(np.arange(table.num_rows), copies_by_cluster_size(source.repeat, cluster)))
             yield table.select(columns)
 
 
@@ -239,8 +246,6 @@ def int32_ids(values: np.ndarray) -> np.ndarray:
 def flat_tokens(table: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """(every document's token ids back to back, each document's count) of a table's `tokens` column."""
     column = table.column("tokens").combine_chunks()
-    if isinstance(column, pa.ChunkedArray):  # pyarrow returns an Array; keep the type checker honest
-        column = column.combine_chunks()
     offsets = column.offsets.to_numpy()
     values = column.values.to_numpy()[offsets[0]:offsets[-1]] if len(offsets) else np.zeros(0, np.uint32)
     return values, np.diff(offsets).astype(np.int64)

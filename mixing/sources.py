@@ -20,7 +20,7 @@ import pyarrow.parquet as pq
 
 from mixing.folder import MIXTURE_KIND
 from mixing.plan import GroupDocs, PlanError, SourceGroups, entry_rows
-from mixing.spec import MixSpec, SourceSpec, SpecError
+from mixing.spec import MixSpec, SourceSpec, SpecError, copies_by_cluster_size
 from mixing.where import WhereError, parse_where
 from outputs.run_files import FIX_AND_RERUN, run_failure
 from schemas.tables import shard_schema
@@ -113,15 +113,6 @@ def _filtered(pf: pq.ParquetFile, g: int, columns: list[str], expr) -> pa.Table:
     return table.filter(expr) if expr is not None else table
 
 
-def _copies(source: Source, cluster: np.ndarray) -> np.ndarray:
-    """Copies per epoch by the spec's repeat table on cluster_size (the largest key at or below it)."""
-    if not source.spec.repeat:
-        return np.ones(len(cluster), np.int64)
-    keys = np.array([k for k, _ in source.spec.repeat])
-    values = np.array([v for _, v in source.spec.repeat])
-    return values[np.maximum(np.searchsorted(keys, cluster, side="right") - 1, 0)].astype(np.int64)
-
-
 def _labels(column: pa.ChunkedArray) -> tuple[list[str], np.ndarray]:
     """A string column's distinct values (nulls as "") in order of first appearance, and each row's index."""
     encoded = column.fill_null("").combine_chunks().dictionary_encode()
@@ -171,7 +162,8 @@ class SourceScan:
 
     def _copies(self, table: pa.Table) -> np.ndarray:
         """Each selected row's copies in the mixture (from its cluster_size, the source's `copies` rule)."""
-        return _copies(self.source, table.column("cluster_size").fill_null(1).to_numpy().astype(np.int64))
+        cluster = table.column("cluster_size").fill_null(1).to_numpy().astype(np.int64)
+        return copies_by_cluster_size(self.source.spec.repeat, cluster)
 
     def _docs(self, table: pa.Table) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         tokens = table.column("token_count").to_numpy().astype(np.int64)

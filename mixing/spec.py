@@ -22,6 +22,8 @@ from __future__ import annotations
 import tomllib
 from dataclasses import dataclass, field
 
+import numpy as np
+
 from storage.files import exists, read_bytes
 
 # Weights may be written as decimals (0.7 + 0.2 + 0.1 is 0.9999999999999999 in binary floating point).
@@ -60,6 +62,16 @@ class SourceSpec:
                 break
             out = n
         return out
+
+
+def copies_by_cluster_size(repeat: tuple[tuple[int, int], ...], cluster: np.ndarray) -> np.ndarray:
+    """SourceSpec.copies over an array of cluster sizes: each one's copies by the `repeat` table (the entry with
+    the largest key at or below it; one copy of everything when the table is empty)."""
+    if not repeat:
+        return np.ones(len(cluster), np.int64)
+    keys = np.array([k for k, _ in repeat])
+    values = np.array([v for _, v in repeat])
+    return values[np.maximum(np.searchsorted(keys, cluster, side="right") - 1, 0)].astype(np.int64)
 
 
 @dataclass(frozen=True)

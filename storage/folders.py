@@ -1,5 +1,6 @@
 """A folder that appears whole or not at all, for what tokenmill writes into a new folder (a release:
-release/publish.py, a mixture: mixing/build.py): the target must be empty (`holds_files`), locally the
+release/publish.py, a mixture: mixing/build.py, an export: exports/run.py, whose build folder is kept across
+attempts for resuming, exports/folder.py): the target must be empty (`holds_files`), locally the
 folder is built beside it (`build_folder`) and renamed into place (`into_place`), so a reader never sees
 half of it; on object storage, where there is no rename, it is written in place and its writer puts the
 manifest last, whose presence marks it complete. Moved from the two copies in those modules on 2026-12-07

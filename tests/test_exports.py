@@ -147,6 +147,15 @@ def test_datasets_loads_the_hf_folder_with_its_rows_features_and_card(sources, r
     assert tokenmill_cli.main(["verify", str(out)]) == 0
 
 
+def _same_documents(read: dict, docs: list[dict]) -> None:
+    """What a reader gave back (tokens as int32, doc ids, languages, language scores) is the documents'."""
+    assert read["dtype"] == "int32"
+    assert read["tokens"] == [d["tokens"] for d in docs]
+    assert read["doc_id"] == [d["doc_id"] for d in docs]
+    assert read["language"] == [d["language"] for d in docs]
+    assert read["language_score"] == [d["language_score"] for d in docs]
+
+
 @pytest.mark.parametrize("kind", CASES)
 def test_streaming_reads_every_mds_sample_back(sources, readers, kind, tmp_path, capsys):
     src = sources / ("web" if kind == "release" else "mix")
@@ -159,11 +168,8 @@ def test_streaming_reads_every_mds_sample_back(sources, readers, kind, tmp_path,
     for (_name, _rel, expected, share), stream in zip(CASES[kind](sources), streams or ["default"], strict=True):
         docs = [d for i in sorted(expected) for d in expected[i]]
         read = got["streams"][stream]
-        assert read["samples"] == len(docs) and read["dtype"] == "int32"
-        assert read["tokens"] == [d["tokens"] for d in docs]
-        assert read["doc_id"] == [d["doc_id"] for d in docs]
-        assert read["language"] == [d["language"] for d in docs]
-        assert read["language_score"] == [d["language_score"] for d in docs]
+        assert read["samples"] == len(docs)
+        _same_documents(read, docs)
         assert got["yaml"][stream if kind == "mixture" else "web-1.0.0"]["proportion"] == pytest.approx(share)
         total += len(docs)
     assert got["yaml_samples"] > 0 and (kind == "mixture" or got["yaml_samples"] == total)
@@ -182,11 +188,8 @@ def test_litdata_reads_every_item_back(sources, readers, kind, tmp_path):
                                                            got["combined"], strict=True):
         docs = [d for i in sorted(expected) for d in expected[i]]
         read = got["datasets"][name]
-        assert read["items"] == len(docs) and read["dtype"] == "int32"
-        assert read["tokens"] == [d["tokens"] for d in docs]
-        assert read["doc_id"] == [d["doc_id"] for d in docs]
-        assert read["language"] == [d["language"] for d in docs]
-        assert read["language_score"] == [d["language_score"] for d in docs]
+        assert read["items"] == len(docs)
+        _same_documents(read, docs)
         assert listed["weight"] == pytest.approx(share)
     assert got["combined_drawn"] == 50
     assert tokenmill_cli.main(["verify", str(out)]) == 0

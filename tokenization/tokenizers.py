@@ -151,11 +151,14 @@ class Tokenizer:
         return self._hf.decode(list(tokens), skip_special_tokens=False)
 
 
-def vocabulary_size(name: str) -> int:
-    """Ids of tokenizer `name` run from 0 to this minus one: for the BPE encodings read from their spec
-    (tiktoken's n_vocab, without building the encoder), else the tokenizer.json's vocabulary with its added
-    tokens. What an export picks its token dtype by."""
+def vocabulary(name: str) -> tuple[str, int]:
+    """(vocabulary sha256, as describe_tokenizer records it; size: ids run from 0 to it minus one) of tokenizer
+    `name`, from one load: for the BPE encodings their spec (tiktoken's n_vocab, without building the encoder),
+    else the tokenizer.json with its added tokens. What an export checks a release's tokenizer by and picks its
+    token dtype from."""
     if name in BPE_ENCODINGS:
         spec = bpe_spec(name)
-        return max(max(spec["mergeable_ranks"].values()), max(spec["special_tokens"].values())) + 1
-    return Tokenizer(name, append_eos=False).vocab_size
+        size = max(max(spec["mergeable_ranks"].values()), max(spec["special_tokens"].values())) + 1
+        return bpe_identity(spec)[0], size
+    tok = Tokenizer(name, append_eos=False)
+    return tok.vocab_hash, tok.vocab_size
